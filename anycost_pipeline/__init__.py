@@ -1,0 +1,1 @@
+"""anycost_pipeline: get any cost source into CloudZero through AnyCost Stream."""

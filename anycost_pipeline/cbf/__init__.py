@@ -1,0 +1,1 @@
+"""The Common Bill Format domain: columns, mapping, validation, request bodies. No Dagster, no HTTP."""

@@ -1,0 +1,69 @@
+"""The catalogue of CloudZero Common Bill Format (CBF) columns."""
+
+import re
+
+USAGE_START = "time/usage_start"
+COST = "cost/cost"
+LINE_ITEM_TYPE = "lineitem/type"
+RESOURCE_ID = "resource/id"
+TAG_PREFIX = "resource/tag:"
+
+REQUIRED_COLUMNS: tuple[str, ...] = (USAGE_START, COST)
+
+COST_COLUMNS: tuple[str, ...] = (
+    COST,
+    "cost/discounted_cost",
+    "cost/amortized_cost",
+    "cost/discounted_amortized_cost",
+    "cost/on_demand_cost",
+)
+DECIMAL_COLUMNS: tuple[str, ...] = (*COST_COLUMNS, "usage/amount")
+
+KNOWN_COLUMNS: frozenset[str] = frozenset(
+    {
+        USAGE_START,
+        "time/usage_end",
+        *COST_COLUMNS,
+        LINE_ITEM_TYPE,
+        "lineitem/id",
+        "lineitem/description",
+        "lineitem/cloud_provider",
+        RESOURCE_ID,
+        "resource/service",
+        "resource/account",
+        "resource/region",
+        "resource/usage_family",
+        "usage/amount",
+        "usage/units",
+        "action/operation",
+        "action/usage_type",
+        "bill/invoice_id",
+    }
+)
+
+LINE_ITEM_TYPES: frozenset[str] = frozenset(
+    {
+        "Usage",
+        "Tax",
+        "Support",
+        "Purchase",
+        "CommittedUsePurchase",
+        "Discount",
+        "Credit",
+        "Fee",
+        "Adjustment",
+        "CommittedUseVacancy",
+        "CommittedUseRecurringFee",
+    }
+)
+
+TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/=+\-@]+$")
+
+
+def is_cbf_column(name: str) -> bool:
+    """True for a column CloudZero accepts: a catalogue column, a tag or a `k8s/*` column."""
+    if name in KNOWN_COLUMNS:
+        return True
+    if name.startswith(TAG_PREFIX):
+        return bool(TAG_KEY_PATTERN.match(name[len(TAG_PREFIX) :]))
+    return name.startswith("k8s/") and len(name) > len("k8s/")

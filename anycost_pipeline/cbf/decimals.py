@@ -1,0 +1,52 @@
+"""Exact money: source text to plain-notation decimal text, and exact totals. Never floats."""
+
+from decimal import Decimal
+
+import polars as pl
+
+MISSING = ("", "NULL", "null", "None")
+_PLAIN = r"^-?(?:\d+\.?\d*|\.\d+)$"
+
+
+def normalised(text: pl.Expr) -> pl.Expr:
+    """Trimmed decimal text without a leading `+`; empty and NULL markers become null."""
+    text = text.cast(pl.String).str.strip_chars()
+    text = pl.when(text.is_in(MISSING)).then(None).otherwise(text)
+    return text.str.replace(r"^\+", "")
+
+
+def plain(text: pl.Expr) -> pl.Expr:
+    """Normalised decimal text in canonical plain notation (`.5` → `0.5`, `12.` → `12`)."""
+    return normalised(text).str.replace(r"^(-?)\.", "${1}0.").str.replace(r"\.$", "")
+
+
+def invalid_reason(text: pl.Expr) -> pl.Expr:
+    """Why a normalised value is not a plain decimal, or null when it is fine (or missing)."""
+    lowered = text.str.to_lowercase()
+    return (
+        pl.when(text.is_null() | text.str.contains(_PLAIN))
+        .then(None)
+        .when(lowered.str.contains(r"^[+-]?(nan|inf|infinity)$"))
+        .then(pl.lit("not a number (NaN/infinity); costs must be finite decimals"))
+        .when(text.str.contains(r"[$€£¥₹]|^[A-Z]{3}\s|\s[A-Z]{3}$"))
+        .then(pl.lit("has a currency symbol or code; give the bare number and declare the currency"))
+        .when(text.str.contains(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"))
+        .then(pl.lit("has a thousands separator; export numbers without grouping"))
+        .when(lowered.str.contains(r"^-?(\d+\.?\d*|\.\d+)e[+-]?\d+$"))
+        .then(pl.lit("is in exponent notation; export plain decimals"))
+        .otherwise(pl.lit("is not a decimal number"))
+    )
+
+
+def exact_sum(values: pl.Series) -> Decimal:
+    """The exact sum of plain decimal strings (nulls count as zero)."""
+    values = values.drop_nulls()
+    if values.len() == 0:
+        return Decimal(0)
+    scale = int(values.str.split(".").list.get(1, null_on_oob=True).str.len_chars().max() or 0)
+    digits = int(values.str.replace(r"^-", "").str.split(".").list.get(0).str.len_chars().max() or 1)
+    if scale + digits + 7 <= 38:
+        total = values.str.to_decimal(scale=scale).sum()
+        return Decimal(total) if total is not None else Decimal(0)
+    # Too many digits for a 128-bit decimal: exact but slower.
+    return sum((Decimal(v) for v in values.to_list()), Decimal(0))

@@ -1,0 +1,55 @@
+"""Errors about source values, written for the person who owns the source file."""
+
+from dataclasses import dataclass
+
+import polars as pl
+
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+LINEAGE_COLUMNS: tuple[str, ...] = (SOURCE_FILE, SOURCE_ROW)
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad value: where it is, what it is, and why it is refused."""
+
+    file: str
+    row: int
+    column: str
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, row {self.row}, column {self.column!r}: value {self.value!r}: {self.reason}"
+
+
+class BadSourceData(ValueError):
+    """A source holds values that cannot be converted; nothing was sent."""
+
+    def __init__(self, source: str, problems: list[Problem], total: int | None = None) -> None:
+        self.source = source
+        self.problems = problems
+        self.total = total if total is not None else len(problems)
+        listed = "\n  ".join(str(p) for p in problems[:MAX_LISTED])
+        more = f"\n  ... and {self.total - MAX_LISTED} more" if self.total > MAX_LISTED else ""
+        super().__init__(
+            f"source {source!r}: {self.total} bad value(s); fix the source or its mapping in "
+            f"anycost.yaml, then rematerialise the month:\n  {listed}{more}"
+        )
+
+
+def problems_where(
+    frame: pl.DataFrame, bad: pl.Expr, column: str, reason: pl.Expr | str, value: pl.Expr
+) -> tuple[list[Problem], int]:
+    """The first bad rows of `frame` (where `bad` is true) as Problems, and how many there are."""
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    hits = frame.filter(bad)
+    head = hits.head(MAX_LISTED).select(
+        pl.col(SOURCE_FILE), pl.col(SOURCE_ROW), value.cast(pl.String).alias("v"), reason_expr.alias("r")
+    )
+    problems = [
+        Problem(row[SOURCE_FILE], row[SOURCE_ROW], column, row["v"], row["r"])
+        for row in head.iter_rows(named=True)
+    ]
+    return problems, hits.height

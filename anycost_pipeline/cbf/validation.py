@@ -1,0 +1,76 @@
+"""The rules a CBF frame must pass before any of it is sent."""
+
+from decimal import Decimal
+
+import polars as pl
+
+from anycost_pipeline.cbf import decimals
+from anycost_pipeline.cbf.columns import (
+    COST,
+    DECIMAL_COLUMNS,
+    LINE_ITEM_TYPE,
+    LINE_ITEM_TYPES,
+    REQUIRED_COLUMNS,
+    RESOURCE_ID,
+    TAG_PREFIX,
+    USAGE_START,
+    is_cbf_column,
+)
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.months import Month
+
+PROBLEM_COLUMNS = [SOURCE_FILE, SOURCE_ROW, "column", "value", "reason"]
+_HOUR = r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$"
+_PLAIN = r"^-?(?:\d+(?:\.\d+)?)$"
+
+
+def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
+    """Every rule broken by a row: one line per (row, column) with its reason."""
+    columns = [c for c in cbf.columns if not c.startswith("_")]
+    found: list[pl.DataFrame] = []
+
+    def flag(column: str, bad: pl.Expr, reason: str, value: pl.Expr | None = None) -> None:
+        hits = cbf.filter(bad)
+        if hits.height:
+            found.append(
+                hits.select(
+                    pl.col(SOURCE_FILE),
+                    pl.col(SOURCE_ROW),
+                    pl.lit(column).alias("column"),
+                    (value if value is not None else pl.col(column)).cast(pl.String).alias("value"),
+                    pl.lit(reason).alias("reason"),
+                )
+            )
+
+    for name in columns:
+        if not is_cbf_column(name):
+            flag(name, pl.lit(True), "not a CBF column")
+    for name in REQUIRED_COLUMNS:
+        if name not in columns:
+            flag(name, pl.lit(True), "required column is missing", pl.lit(None))
+        else:
+            flag(name, pl.col(name).is_null() | (pl.col(name) == ""), "required value is empty")
+    if USAGE_START in columns:
+        start = pl.col(USAGE_START)
+        flag(USAGE_START, ~start.str.contains(_HOUR), "not an ISO-8601 UTC hour (YYYY-MM-DDTHH:00:00Z)")
+        flag(USAGE_START, start.str.slice(0, 7) != str(month), f"outside the month {month}")
+    for name in DECIMAL_COLUMNS:
+        if name in columns:
+            value = pl.col(name)
+            flag(name, value.is_not_null() & ~value.str.contains(_PLAIN), "not a plain decimal")
+    if LINE_ITEM_TYPE in columns:
+        kind = pl.col(LINE_ITEM_TYPE)
+        flag(LINE_ITEM_TYPE, ~kind.is_in(sorted(LINE_ITEM_TYPES)), "not a CBF line item type")
+    tags = [c for c in columns if c.startswith(TAG_PREFIX)]
+    if tags:
+        has_tag = pl.any_horizontal([pl.col(t).is_not_null() & (pl.col(t) != "") for t in tags])
+        no_id = pl.col(RESOURCE_ID).is_null() | (pl.col(RESOURCE_ID) == "") if RESOURCE_ID in columns else pl.lit(True)
+        flag(RESOURCE_ID, has_tag & no_id, "required when a row has tags", pl.lit(None))
+    if not found:
+        return pl.DataFrame(schema={SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String})
+    return pl.concat(found).select(PROBLEM_COLUMNS)
+
+
+def cost_total(frame: pl.DataFrame, column: str = COST) -> Decimal:
+    """The exact total of a cost column of decimal text."""
+    return decimals.exact_sum(frame.select(decimals.plain(pl.col(column))).to_series())

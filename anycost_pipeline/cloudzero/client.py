@@ -1,0 +1,188 @@
+"""A client for CloudZero's AnyCost Stream API (v2 billing drops)."""
+
+import hashlib
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from anycost_pipeline.cloudzero.errors import CloudZeroError, ServerUnavailable, error_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.cloudzero.com"
+DROPS_PATH = "/v2/connections/billing/anycost/{connection_id}/billing_drops"
+VALIDATE_PATH = "/v2/connections/billing/anycost/validate_billing_drop"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class SentBody:
+    """What CloudZero acknowledged for one body."""
+
+    operation: str
+    drop_id: str
+    rows: int
+    bytes: int
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The receipt of one month sent in one or more bodies."""
+
+    connection_id: str
+    month: str
+    bodies: list[SentBody] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows for b in self.bodies)
+
+    @property
+    def bytes(self) -> int:
+        return sum(b.bytes for b in self.bodies)
+
+
+def idempotency_key(connection_id: str, month: str, index: int, payload: bytes) -> str:
+    """Same connection, month, chunk and content → same key, so a retry is never applied twice."""
+    content = hashlib.sha256(payload).hexdigest()
+    return hashlib.sha256(f"{connection_id}|{month}|{index}|{content}".encode()).hexdigest()
+
+
+def _require_tls(base_url: str) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        return
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "http" or not loopback:
+        raise ValueError(
+            f"refusing API URL {base_url!r}: the API key may only travel over https "
+            "(plain http is allowed for 127.0.0.1/localhost, the local sandbox)"
+        )
+
+
+class AnyCostClient:
+    """Calls the four AnyCost Stream endpoints with timeouts and safe retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        test_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+    ) -> None:
+        _require_tls(base_url)
+        if not api_key:
+            raise ValueError("an API key is required (set CLOUDZERO_API_KEY)")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        # Writes carry an idempotency key, so retrying POST cannot double-count.
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=backoff,
+            backoff_jitter=backoff,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session.headers.update({"Authorization": api_key, "Content-Type": "application/json"})
+        if test_key:
+            self._session.headers["cloudzero-test-key"] = test_key
+
+    def __repr__(self) -> str:  # never show the key
+        return f"AnyCostClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _call(self, method: str, path: str, *, body: bytes | None = None, key: str | None = None) -> Any:
+        headers = {"cloudzero-idempotency-key": key} if key else {}
+        try:
+            response = self._session.request(
+                method, self.base_url + path, data=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            # The exception text may hold the URL but never the headers.
+            raise ServerUnavailable(
+                None, f"{type(exc).__name__} calling {method} {path}", "Retry the run later."
+            ) from None
+        if response.status_code >= 400:
+            raise error_for(response.status_code, _server_message(response))
+        return response.json()
+
+    def create_billing_drop(self, connection_id: str, body: bytes, idempotency_key: str) -> dict:
+        """POST one body; returns `{"drop_id", "month", "row_count"}`."""
+        answer = self._call("POST", DROPS_PATH.format(connection_id=connection_id), body=body, key=idempotency_key)
+        return answer["connection"]
+
+    def list_billing_drops(self, connection_id: str) -> list[dict]:
+        """The connection's drops, as CloudZero lists them."""
+        return self._call("GET", DROPS_PATH.format(connection_id=connection_id))["billing_drops"]
+
+    def get_billing_drop(self, connection_id: str, month: str) -> list[dict]:
+        """The rows CloudZero holds for one month."""
+        path = DROPS_PATH.format(connection_id=connection_id) + f"/{month}"
+        return self._call("GET", path)["billing_drop"]
+
+    def validate_billing_drop(self, body: bytes) -> dict:
+        """Ask CloudZero whether a body is valid, without storing it: `{"is_valid", "errors"}`."""
+        return self._call("POST", VALIDATE_PATH, body=body)["connection"]
+
+    def submit_month(
+        self, connection_id: str, month: str, bodies: Sequence[tuple[str, bytes, int]]
+    ) -> Submission:
+        """Send a month's bodies `(operation, payload, rows)` one at a time, in order.
+
+        Any failure raises: a half-sent month is never reported as submitted, and sending the
+        month again from the first body gives the right state.
+        """
+        started = time.monotonic()
+        sent: list[SentBody] = []
+        for index, (operation, payload, rows) in enumerate(bodies):
+            key = idempotency_key(connection_id, month, index, payload)
+            answer = self.create_billing_drop(connection_id, payload, key)
+            log.info("sent body %d/%d of %s (%s, %d rows)", index + 1, len(bodies), month, operation, rows)
+            sent.append(SentBody(operation, str(answer.get("drop_id", "")), rows, len(payload), key))
+        return Submission(connection_id, month, sent, time.monotonic() - started)
+
+
+def _server_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return (response.text or response.reason or "no message")[:500]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            kind = f" ({error['type']})" if error.get("type") else ""
+            return f"{error.get('message', 'no message')}{kind}"
+        if "message" in body:
+            return str(body["message"])
+    return json.dumps(body)[:500]
+
+
+__all__ = ["AnyCostClient", "CloudZeroError", "Submission", "SentBody", "idempotency_key"]

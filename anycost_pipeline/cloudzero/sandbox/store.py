@@ -1,0 +1,124 @@
+"""What the sandbox holds, in SQLite: rows per connection and month, drops, idempotent answers."""
+
+import json
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cbf_rows (
+    connection_id TEXT NOT NULL, month TEXT NOT NULL, hour TEXT NOT NULL, row TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cbf_rows_month ON cbf_rows (connection_id, month, hour);
+CREATE TABLE IF NOT EXISTS drops (
+    drop_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, month TEXT NOT NULL,
+    operation TEXT NOT NULL, row_count INTEGER NOT NULL, received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS answers (
+    idempotency_key TEXT NOT NULL, connection_id TEXT NOT NULL,
+    status INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (idempotency_key, connection_id)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+DATABASE_NAME = "cloudzero_sandbox.sqlite3"
+
+
+class SandboxStore:
+    """The sandbox's state; safe to share between threads and processes."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.path = Path(folder) / DATABASE_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            self._local.db = db
+        return db
+
+    def apply(self, connection_id: str, month: str, operation: str, rows: list[dict]) -> dict:
+        """Apply one billing drop with CloudZero's semantics; returns the drop receipt."""
+        drop_id = f"sandbox-{uuid.uuid4().hex[:16]}"
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if operation == "replace_drop":
+                db.execute("DELETE FROM cbf_rows WHERE connection_id=? AND month=?", (connection_id, month))
+            elif operation == "replace_hourly":
+                hours = sorted({r["time/usage_start"] for r in rows})
+                db.executemany(
+                    "DELETE FROM cbf_rows WHERE connection_id=? AND month=? AND hour=?",
+                    [(connection_id, month, h) for h in hours],
+                )
+            db.executemany(
+                "INSERT INTO cbf_rows VALUES (?, ?, ?, ?)",
+                [(connection_id, month, r["time/usage_start"], json.dumps(r, sort_keys=True)) for r in rows],
+            )
+            db.execute(
+                "INSERT INTO drops VALUES (?, ?, ?, ?, ?, ?)",
+                (drop_id, connection_id, month, operation, len(rows), datetime.now(timezone.utc).isoformat()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return {"drop_id": drop_id, "month": month, "row_count": len(rows)}
+
+    def month_rows(self, connection_id: str, month: str) -> list[dict]:
+        """Every row the connection holds for the month."""
+        cursor = self._db().execute(
+            "SELECT row FROM cbf_rows WHERE connection_id=? AND month=? ORDER BY hour, rowid",
+            (connection_id, month),
+        )
+        return [json.loads(row) for (row,) in cursor]
+
+    def has_month(self, connection_id: str, month: str) -> bool:
+        found = self._db().execute(
+            "SELECT 1 FROM drops WHERE connection_id=? AND month=? LIMIT 1", (connection_id, month)
+        ).fetchone()
+        return found is not None
+
+    def drops(self, connection_id: str) -> list[dict]:
+        """One entry per month: its latest drop and the rows the month holds now."""
+        cursor = self._db().execute(
+            """
+            SELECT d.month, d.drop_id,
+                   (SELECT COUNT(*) FROM cbf_rows r WHERE r.connection_id=d.connection_id AND r.month=d.month)
+            FROM drops d
+            WHERE d.connection_id=? AND d.rowid = (
+                SELECT MAX(rowid) FROM drops x WHERE x.connection_id=d.connection_id AND x.month=d.month)
+            ORDER BY d.month
+            """,
+            (connection_id,),
+        )
+        return [{"drop_id": d, "month": m, "row_count": n} for m, d, n in cursor]
+
+    def remembered_answer(self, key: str, connection_id: str) -> tuple[int, dict] | None:
+        found = self._db().execute(
+            "SELECT status, body FROM answers WHERE idempotency_key=? AND connection_id=?",
+            (key, connection_id),
+        ).fetchone()
+        return (found[0], json.loads(found[1])) if found else None
+
+    def remember_answer(self, key: str, connection_id: str, status: int, body: dict) -> None:
+        self._db().execute(
+            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
+            (key, connection_id, status, json.dumps(body)),
+        )
+
+    def count(self, name: str, by: int = 1) -> None:
+        self._db().execute(
+            "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+            (name, by, by),
+        )
+
+    def counter(self, name: str) -> int:
+        found = self._db().execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        return int(found[0]) if found else 0

@@ -1,0 +1,37 @@
+"""Metadata a person reads at a glance in the Dagster UI."""
+
+from decimal import Decimal
+
+import dagster as dg
+import polars as pl
+
+from anycost_pipeline.cbf import decimals
+
+
+def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.MarkdownMetadataValue:
+    """A markdown table of exact cost totals per value of `by`."""
+    if by not in frame.columns or frame.is_empty():
+        return dg.MetadataValue.md("_no rows_")
+    lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
+    for key, group in sorted(frame.group_by(by), key=lambda kg: str(kg[0][0])):
+        total = decimals.exact_sum(group.select(decimals.plain(pl.col(cost_column))).to_series())
+        lines.append(f"| {key[0]} | {group.height:,} | {total} |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def cost_metadata(total: Decimal) -> dict[str, dg.MetadataValue]:
+    """The exact total as text, and as a number so the UI can plot it month over month."""
+    return {
+        "total_cost": dg.MetadataValue.float(float(total)),
+        "total_cost_exact": dg.MetadataValue.text(str(total)),
+    }
+
+
+def problems_table(problems: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadataValue:
+    """The first offending rows as a markdown table."""
+    lines = ["| file | row | column | value | reason |", "|---|---:|---|---|---|"]
+    for file, row, column, value, reason in problems.head(limit).iter_rows():
+        lines.append(f"| {file} | {row} | {column} | {value} | {reason} |")
+    if problems.height > limit:
+        lines.append(f"| … | | | | {problems.height - limit:,} more |")
+    return dg.MetadataValue.md("\n".join(lines))
