@@ -1,0 +1,56 @@
+"""Shared fixtures: a throwaway copy of the example project with its own storage."""
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+import anycost_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data" / "simple_cloud"
+PACKAGE_DIR = Path(anycost_pipeline.__file__).parent
+
+
+@dataclass
+class Project:
+    """A copy of the example project in a temporary folder."""
+
+    root: Path
+    config_file: Path
+
+    @property
+    def storage(self) -> Path:
+        return self.root / ".anycost"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "sample_data" / "simple_cloud"
+
+    def config(self) -> dict:
+        return yaml.safe_load(self.config_file.read_text())
+
+    def write_config(self, data: dict) -> None:
+        self.config_file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def definitions(self) -> dg.Definitions:
+        return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PACKAGE_DIR))
+
+    def materialize_month(self, month: str, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        """Run the submit_month job for one month, in process, on an ephemeral instance."""
+        job = self.definitions().resolve_job_def("submit_month")
+        return job.execute_in_process(partition_key=month, raise_on_error=raise_on_error)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    root = tmp_path / "project"
+    shutil.copytree(SAMPLE_DATA, root / "sample_data" / "simple_cloud")
+    shutil.copy(REPO / "anycost.yaml", root / "anycost.yaml")
+    monkeypatch.setenv("ANYCOST_CONFIG", str(root / "anycost.yaml"))
+    monkeypatch.delenv("SIMPLE_CLOUD_CONNECTION_ID", raising=False)
+    yield Project(root, root / "anycost.yaml")

@@ -1,0 +1,79 @@
+"""anycost.yaml: the example loads, and every kind of mistake names its key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from anycost_pipeline.cbf.spec import Constant, FromColumn
+from anycost_pipeline.config import ConfigError, load_config
+
+from anycost_pipeline_tests.conftest import REPO
+
+
+def test_example_config_loads() -> None:
+    config = load_config(REPO / "anycost.yaml")
+    source = config.sources["simple_cloud"]
+    assert config.start_month == "2024-01"
+    assert source.connection == "simple_cloud_main"
+    assert source.columns["cost/cost"] == FromColumn(column="amount")
+    assert source.columns["lineitem/type"].map["credit"] == "Credit"  # type: ignore[union-attr]
+
+
+def _broken(tmp_path: Path, change: dict) -> str:
+    data = yaml.safe_load((REPO / "anycost.yaml").read_text())
+    for dotted, value in change.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+    file = tmp_path / "anycost.yaml"
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"sources.simple_cloud.timezone": "Mars/Olympus"}, "sources.simple_cloud.timezone: 'Mars/Olympus' is not an IANA time zone"),
+        ({"sources.simple_cloud.connection": "nowhere"}, "sources.simple_cloud.connection: 'nowhere' is not one of the declared connections"),
+        ({"start_month": "2024-13"}, "start_month: '2024-13' is not a month"),
+        ({"sources.simple_cloud.pathh": "x"}, "sources.simple_cloud.pathh: is not a known key"),
+        ({"sources.simple_cloud.path": None}, "sources.simple_cloud.path: is required but missing"),
+        ({"sources.simple_cloud.columns.cost/cost": None}, "sources.simple_cloud.columns: the required CBF column(s) cost/cost must be mapped"),
+        ({"sources.simple_cloud.columns.cost/price": "amount"}, "sources.simple_cloud.columns: 'cost/price' not CBF column"),
+        ({"sources.simple_cloud.columns.resource/region": {"value": 3}}, "sources.simple_cloud.columns.resource/region"),
+        ({"cloudzero.target": "production"}, "cloudzero.target: Input should be 'sandbox' or 'live'"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, change: dict, expected: str) -> None:
+    assert expected in _broken(tmp_path, change)
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file.*ANYCOST_CONFIG"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_constant_column(tmp_path: Path) -> None:
+    data = yaml.safe_load((REPO / "anycost.yaml").read_text())
+    data["sources"]["simple_cloud"]["columns"]["resource/region"] = {"value": "no-region"}
+    file = tmp_path / "anycost.yaml"
+    file.write_text(yaml.safe_dump(data))
+    assert load_config(file).sources["simple_cloud"].columns["resource/region"] == Constant(value="no-region")
+
+
+def test_connection_id_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = load_config(REPO / "anycost.yaml").connections["simple_cloud_main"]
+    monkeypatch.delenv("SIMPLE_CLOUD_CONNECTION_ID", raising=False)
+    assert connection.resolve_id("simple_cloud_main", sandbox=True) == "simple_cloud_main"
+    with pytest.raises(ConfigError, match="SIMPLE_CLOUD_CONNECTION_ID is not set"):
+        connection.resolve_id("simple_cloud_main", sandbox=False)
+    monkeypatch.setenv("SIMPLE_CLOUD_CONNECTION_ID", "3f1c-real-id")
+    assert connection.resolve_id("simple_cloud_main", sandbox=False) == "3f1c-real-id"
