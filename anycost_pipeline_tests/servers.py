@@ -1,0 +1,60 @@
+"""Real servers for tests: PostgreSQL started in a temporary folder on 127.0.0.1."""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _postgres_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL is not installed; install it (Debian: apt-get install -y postgresql) "
+            "or run .ci/run, which does"
+        )
+    return Path(found[-1]).parent
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a throwaway PostgreSQL server; yields its URL, removes everything after."""
+    bin_dir = _postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="anycost-pg-", dir="/tmp"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        _as_postgres_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
+        check=True, capture_output=True,
+    )
+    options = f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off"
+    subprocess.run(
+        _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-o", options, "-w", "start"]),
+        check=True, capture_output=True,
+    )
+    try:
+        # dagster-postgres ships psycopg2, while SQLAlchemy 2.1 defaults to psycopg 3: name the driver.
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
