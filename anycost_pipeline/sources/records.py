@@ -90,6 +90,8 @@ def values_to_frame(names: list[str], rows: Iterable[tuple[Any, ...]], origin: s
 def _db_text(value: Any) -> str | None:
     if hasattr(value, "isoformat"):  # date, datetime, time: ISO text the time parser reads
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")  # plain notation: a database may hand back Decimal("1E-9")
     if isinstance(value, float):
         # Shortest text that reads back as the same float, in plain notation (no 1e-05).
         return format(Decimal(repr(value)), "f")
