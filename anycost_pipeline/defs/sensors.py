@@ -63,9 +63,10 @@ def evaluate(
         if path not in listed:  # a removed file takes its rows out of its months
             for month in months:
                 touched.setdefault(month, []).append(f"{path}@removed")
-    requests = []
+    requests, outside = [], []
     for month in sorted(touched):
         if month not in partition_keys:
+            outside.append(month)
             context.log.warning(
                 f"source {name}: new or changed files hold rows for {month}, outside the months this "
                 f"project sends (start_month to the current month); not requested: "
@@ -85,7 +86,10 @@ def evaluate(
     cursor = json.dumps({"files": seen}, sort_keys=True)
     if requests:
         return dg.SensorResult(run_requests=requests, cursor=cursor)
-    return dg.SensorResult(skip_reason=dg.SkipReason(f"no new or changed files for {name} in the project's months"), cursor=cursor)
+    reason = f"no new or changed files for {name} in the project's months"
+    if outside:
+        reason += f"; months outside start_month..current month not requested: {', '.join(outside)}"
+    return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
 
 
 def files_sensor(name: str, source: FilesSource, config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
