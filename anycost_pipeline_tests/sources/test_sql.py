@@ -83,3 +83,13 @@ def test_query_errors_name_the_database(tmp_path: Path) -> None:
         read_month("vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8))
     with pytest.raises(ValueError, match=":start and :end"):
         sql_source(f"sqlite:///{path}", "SELECT * FROM costs")
+
+
+def test_other_databases_go_through_sqlalchemy(tmp_path: Path) -> None:
+    path = tmp_path / "costs.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE costs (usage_time TEXT, service TEXT, cost TEXT)")
+        db.executemany("INSERT INTO costs VALUES (?, ?, ?)", ROWS)
+    url = f"sqlite+pysqlite:///{path}"  # a dialect+driver URL, as for PostgreSQL or Snowflake
+    frame = read_month("vendor", sql_source(url, QUERY), url, Month(2024, 8))
+    assert len(frame) == 3 and total(frame) == AUGUST_TOTAL
