@@ -127,6 +127,7 @@ def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
         new_columns=source.column_names,
         skip_rows=source.skip_rows,
         infer_schema=False,
+        raise_if_empty=False,  # an export with no rows is an empty month, not an error
     )
     # `_source_row` is the line a spreadsheet shows: lines skipped, then the header, then data.
     return _lineage(frame, path, first_row=source.skip_rows + (2 if source.header else 1))

@@ -56,7 +56,7 @@ def fake_api(respond: Responder) -> Iterator[FakeApi]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield FakeApi(f"http://127.0.0.1:{server.server_address[1]}", seen)

@@ -175,3 +175,11 @@ def test_file_options_are_checked_when_the_config_loads(tmp_path: Path, options:
     )
     with pytest.raises(ConfigError, match=f"sources\\.vendor.*{message}"):
         load_config(tmp_path / "anycost.yaml")
+
+
+def test_an_empty_export_file_adds_no_rows(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("date,service,cost\n2024-08-01,Compute,1.00\n")
+    (tmp_path / "b.csv").write_text("")
+    (tmp_path / "c.csv").write_text("date,service,cost\n")
+    frame = read_source_files("v", files_source("x"), str(tmp_path / "*.csv"))
+    assert len(frame) == 1 and total(month_of(frame, "2024-08")) == Decimal("1.00")
