@@ -112,7 +112,7 @@ class SourceConfig(_Model):
 
 # --- Source kinds: where a source's records come from. -------------------------------------
 
-URL_FIELDS = ("month", "start", "end", "last_day", "start_time", "end_time")
+URL_FIELDS = ("month", "start", "end", "last_day", "start_time", "end_time", "since")
 _TRUTHY = ["true", "1", "yes", "deleted"]
 
 

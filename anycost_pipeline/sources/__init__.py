@@ -7,6 +7,7 @@ and returns the merge of all the month's batches.
 """
 
 import os
+from datetime import datetime, timezone
 
 import polars as pl
 
@@ -21,12 +22,12 @@ SourceReadError = (
 )
 
 
-def pull(name: str, source: AnySource, config: AnycostConfig, month: Month) -> pl.DataFrame:
+def pull(name: str, source: AnySource, config: AnycostConfig, month: Month, since: datetime | None = None) -> pl.DataFrame:
     """What the source states now for the month (files: every matching file)."""
     if isinstance(source, FilesSource):
         return files.read_source_files(name, source, config.resolve_path(source.path))
     if isinstance(source, HttpSource):
-        return http.read_month(name, source, month)
+        return http.read_month(name, source, month, since)
     if isinstance(source, SqlSource):
         return sql.read_month(name, source, database_url(source, config), month)
     raise TypeError(f"unknown source kind {source!r}")
@@ -34,13 +35,15 @@ def pull(name: str, source: AnySource, config: AnycostConfig, month: Month) -> p
 
 def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month) -> pl.DataFrame:
     """The source's records for the month: pulled, and for incremental sources merged."""
-    frame = pull(name, source, config, month)
-    if source.incremental:
-        assert source.key
-        batches.check_unique(name, frame, source.key, f"the pull for {month}")
-        storage = config.storage_path
-        batches.save_batch(storage, name, month, frame)
-        frame = batches.merge_batches(name, batches.list_batches(storage, name, month), source.key, source.tombstone)
+    if not source.incremental:
+        return with_mapped_columns(pull(name, source, config, month), source)
+    assert source.key
+    storage = config.storage_path
+    started = datetime.now(timezone.utc)
+    frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
+    batches.check_unique(name, frame, source.key, f"the pull for {month}")
+    batches.save_batch(storage, name, month, frame, pulled_at=started)
+    frame = batches.merge_batches(name, batches.list_batches(storage, name, month), source.key, source.tombstone)
     return with_mapped_columns(frame, source)
 
 

@@ -19,6 +19,7 @@ from anycost_pipeline.months import Month
 
 BATCHES = "batches"
 _ORDER = "_batch"
+_STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
 class SourceBatchError(ValueError):
@@ -35,16 +36,24 @@ def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def save_batch(storage: Path, source: str, month: Month, frame: pl.DataFrame) -> Path:
-    """Keep one pull as it came; never overwritten."""
+def save_batch(storage: Path, source: str, month: Month, frame: pl.DataFrame, pulled_at: datetime | None = None) -> Path:
+    """Keep one pull as it came, named by the time the pull started; never overwritten."""
     folder = batch_folder(storage, source, month)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = (pulled_at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime(_STAMP)
     path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
     temporary = folder / f".{path.name}.tmp"
     frame.write_parquet(temporary)
     os.replace(temporary, path)
     return path
+
+
+def last_pull(storage: Path, source: str, month: Month) -> datetime | None:
+    """When the month's latest kept pull started (None before the first pull)."""
+    kept = list_batches(storage, source, month)
+    if not kept:
+        return None
+    return datetime.strptime(kept[-1].name.split("-")[0], _STAMP).replace(tzinfo=timezone.utc)
 
 
 def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) -> None:

@@ -1,7 +1,7 @@
 """The `http` source kind: a JSON API pulled one month at a time, page by page."""
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -21,8 +21,11 @@ class SourceHttpError(ValueError):
     """The API could not be read: unreachable, refused, or an unexpected answer."""
 
 
-def month_fields(month: Month) -> dict[str, str]:
-    """The placeholders a URL or parameter template may use for a month."""
+def month_fields(month: Month, since: datetime | None = None) -> dict[str, str]:
+    """The placeholders a URL or parameter template may use for a month.
+
+    `since`: when the previous kept pull of an incremental source started (else the month's start).
+    """
     end = month.end
     last_day = (end - timedelta(days=1)).date()
     return {
@@ -32,6 +35,7 @@ def month_fields(month: Month) -> dict[str, str]:
         "last_day": last_day.isoformat(),
         "start_time": month.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "since": (since or month.start).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -65,12 +69,12 @@ def _headers(name: str, source: HttpSource) -> dict[str, str]:
     return headers
 
 
-def read_month(name: str, source: HttpSource, month: Month) -> pl.DataFrame:
+def read_month(name: str, source: HttpSource, month: Month, since: datetime | None = None) -> pl.DataFrame:
     """Every record the API returns for the month, all pages, as text with lineage.
 
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
     """
-    fields = month_fields(month)
+    fields = month_fields(month, since)
     url = source.url.format(**fields)
     params = {key: value.format(**fields) for key, value in source.params.items()}
     pages = source.pagination

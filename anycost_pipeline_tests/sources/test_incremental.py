@@ -125,3 +125,24 @@ def test_merge_keeps_the_latest_statement_and_honours_tombstones(tmp_path: Path)
     assert sorted(merged.select("id", "cost", "_source_file").rows()) == [("1", "1", "a"), ("2", "20", "b")]
     with pytest.raises(batches.SourceBatchError, match="key column 'account'"):
         batches.merge_batches("s", batches.list_batches(tmp_path, "s", month), ["account"], None)
+
+
+def test_since_is_the_start_of_the_previous_pull(tmp_path: Path) -> None:
+    from anycost_pipeline import sources
+    from anycost_pipeline.config import load_config
+
+    answers = [day(1), day(2)]
+    with fake_api(lambda r: Answer(body=answers.pop(0))) as api:
+        (tmp_path / "anycost.yaml").write_text(
+            "start_month: 2024-01\nconnections: {main: {connection_id: x}}\nsources:\n  changes:\n"
+            f"    {{connection: main, kind: http, url: '{api.url}/changes?since={{since}}', incremental: true, key: [id],\n"
+            "     columns: {time/usage_start: date, cost/cost: cost}}\n"
+        )
+        config = load_config(tmp_path / "anycost.yaml")
+        source = config.sources["changes"]
+        first = sources.read_month("changes", source, config, Month(2024, 8))
+        started = batches.last_pull(config.storage_path, "changes", Month(2024, 8))
+        second = sources.read_month("changes", source, config, Month(2024, 8))
+    assert api.requests[0].query["since"] == "2024-08-01T00:00:00Z"  # first pull: the whole month
+    assert started is not None and api.requests[1].query["since"] == started.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (len(first), len(second)) == (2, 4)
