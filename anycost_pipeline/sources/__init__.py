@@ -29,7 +29,7 @@ def pull(name: str, source: AnySource, config: AnycostConfig, month: Month, sinc
     if isinstance(source, HttpSource):
         return http.read_month(name, source, month, since)
     if isinstance(source, SqlSource):
-        return sql.read_month(name, source, database_url(source, config), month)
+        return sql.read_month(name, source, database_url(name, source, config), month)
     raise TypeError(f"unknown source kind {source!r}")
 
 
@@ -63,14 +63,14 @@ def _source_columns(spec: object) -> list[str]:
     return []
 
 
-def database_url(source: SqlSource, config: AnycostConfig) -> str:
+def database_url(name: str, source: SqlSource, config: AnycostConfig) -> str:
     """The database URL: read from the environment for `env:NAME`; file paths made absolute."""
     url = source.url
     if url.startswith(ENV_PREFIX):
         var = url[len(ENV_PREFIX) :]
         url = os.environ.get(var, "").strip()
         if not url:
-            raise ConfigError(f"the database URL is read from environment variable {var}, which is not set")
+            raise ConfigError(f"source {name!r}: the database URL is read from environment variable {var}, which is not set")
     scheme, _, rest = url.partition(":///")
     if scheme.lower() in ("sqlite", "duckdb") and rest and not rest.startswith("/") and rest != ":memory:":
         url = f"{scheme}:///{config.resolve_path(rest)}"
@@ -84,7 +84,7 @@ def describe(name: str, source: AnySource) -> str:
     elif isinstance(source, HttpSource):
         where = f"the API `{source.url}`"
     else:
-        where = f"a query on `{sql._safe(source.url)}`"
+        where = f"a query on `{sql.safe_url(source.url)}`"
     how = (
         f"Pulled incrementally; every pull is kept under `batches/{name}/` and merged by key ({', '.join(source.key or [])})."
         if source.incremental

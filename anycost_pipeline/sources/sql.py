@@ -45,8 +45,8 @@ def read_month(name: str, source: SqlSource, url: str, month: Month) -> pl.DataF
     except SourceSqlError:
         raise
     except Exception as error:  # each driver has its own error classes
-        raise SourceSqlError(f"source {name!r}: the query failed on {_safe(url)}: {error}") from None
-    return values_to_frame(names, rows, f"{_safe(url)} query")
+        raise SourceSqlError(f"source {name!r}: the query failed on {safe_url(url)}: {error}") from None
+    return values_to_frame(names, rows, f"{safe_url(url)} query")
 
 
 def _sqlite(path: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
@@ -69,7 +69,7 @@ def _sqlalchemy(url: str, query: str, params: dict[str, str]) -> tuple[list[str]
         import sqlalchemy
     except ImportError:
         raise SourceSqlError(
-            f"{_safe(url)}: this database needs SQLAlchemy and its driver: "
+            f"{safe_url(url)}: this database needs SQLAlchemy and its driver: "
             'pip install "anycost_pipeline[sql]" plus the driver (e.g. psycopg for PostgreSQL)'
         ) from None
     engine = sqlalchemy.create_engine(url)
@@ -81,6 +81,6 @@ def _sqlalchemy(url: str, query: str, params: dict[str, str]) -> tuple[list[str]
         engine.dispose()
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without a password, for messages and lineage."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
