@@ -190,7 +190,7 @@ class FilesSource(_SourceKind):
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise ValueError(f"{encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)")
+            raise ValueError(f"{encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
         return encoding
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ import dagster as dg
 
 from anycost_pipeline.config import AnycostConfig, AnySource
 from anycost_pipeline.defs.jobs import connection_job_name
-from anycost_pipeline.defs.project import month_partitions, project_config
+from anycost_pipeline.defs.project import project_config
 from anycost_pipeline.months import Month
 
 
@@ -55,7 +55,6 @@ def refresh_schedule(name: str, source: AnySource, config: AnycostConfig) -> dg.
 @dg.definitions
 def schedules() -> dg.Definitions:
     config = project_config()
-    month_partitions(config)  # fail early, like the other definitions, on a bad start_month
     return dg.Definitions(
         schedules=[refresh_schedule(name, s, config) for name, s in config.sources.items() if s.pulled]
     )

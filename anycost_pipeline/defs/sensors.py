@@ -59,7 +59,7 @@ def evaluate(
         seen[path] = [fingerprint, months]
         for month in set(months) | set(before[1] if before else []):
             touched.setdefault(month, []).append(f"{path}@{fingerprint}")
-    for path, (fingerprint, months) in previous.items():
+    for path, (_, months) in previous.items():
         if path not in listed:  # a removed file takes its rows out of its months
             for month in months:
                 touched.setdefault(month, []).append(f"{path}@removed")
