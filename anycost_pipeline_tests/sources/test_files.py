@@ -164,6 +164,8 @@ def test_full_export_takes_the_files_as_the_truth(tmp_path: Path) -> None:
         ({"encoding": "klingon"}, "not a known text encoding"),
         ({"format": "parquet", "delimiter": ";"}, "csv and tsv only"),
         ({"incremental": True}, "needs `key`"),
+        ({"kind": "ftp"}, "kind must be one of files, http, sql"),
+        ({"kind": "http"}, r"url: is required"),
     ],
 )
 def test_file_options_are_checked_when_the_config_loads(tmp_path: Path, options: dict, message: str) -> None:

@@ -1,6 +1,7 @@
 """The http kind against a real HTTP server on 127.0.0.1: pagination, auth, retries, exact numbers."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -124,6 +125,16 @@ def test_errors_name_the_url_and_status() -> None:
     with fake_api(lambda r: Answer(body={"rows": []})) as api:
         with pytest.raises(SourceHttpError, match="no key 'data'"):
             read_month("vendor", http_source(api.url + "/costs", records="data"), Month(2024, 8))
+
+
+def test_a_slow_answer_times_out_with_a_clear_error() -> None:
+    def respond(request: Request) -> Answer:
+        time.sleep(1)
+        return Answer(raw=raw_json(RECORDS))
+
+    with fake_api(respond) as api:
+        with pytest.raises(SourceHttpError, match=r"GET http://127\.0\.0\.1:\d+/costs failed: .*timed out"):
+            read_month("vendor", http_source(api.url + "/costs", timeout_seconds=0.2, retries=0), Month(2024, 8))
 
 
 def test_unknown_url_placeholder_is_refused() -> None:
