@@ -22,15 +22,21 @@ def _dagster_home(base: Path) -> Path:
 
 
 def _source_months() -> list[str]:
-    """The months that the sources' files hold, for `anycost run` with no month given."""
+    """The months that the sources' export files hold, for `anycost run` with no month given.
+
+    Pulled sources (APIs, databases) are only read for months named on the command line.
+    """
     from anycost_pipeline.cbf.mapping import HOUR, with_usage_hour
-    from anycost_pipeline.sources.files import read_csv_files
+    from anycost_pipeline.config import FilesSource
+    from anycost_pipeline.sources.files import read_source_files
 
     config = load_config()
     months: set[str] = set()
     for name, source in config.sources.items():
+        if not isinstance(source, FilesSource):
+            continue
         frame = with_usage_hour(
-            read_csv_files(name, config.resolve_path(source.path)),
+            read_source_files(name, source, config.resolve_path(source.path)),
             name, source.time_column, source.timezone, source.time_format,
         )
         months |= {f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).unique().to_list()}

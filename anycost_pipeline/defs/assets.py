@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from anycost_pipeline import sources as readers
 from anycost_pipeline.cbf.bodies import content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, BadSourceData
@@ -18,7 +19,6 @@ from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_tabl
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources.files import SourceFilesError, read_csv_files
 
 ROWS_VALID = "rows_valid"
 COST_CONSERVED = "cost_conserved"
@@ -39,23 +39,24 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         key=["raw", name],
         partitions_def=partitions,
         group_name=source.connection,
-        kinds={"csv", "polars"},
+        kinds={getattr(source, "format", None) or source.kind, "polars"},  # type: ignore[attr-defined]
         description=(
             f"Every record of source `{name}` whose time falls in the month (UTC), exactly as the "
-            f"export files state it. Files: `{source.path}`; times read in `{source.timezone}`."
+            f"source states it; times read in `{source.timezone}`. {readers.describe(name, source)}"  # type: ignore[arg-type]
         ),
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
         month = Month.parse(context.partition_key)
         try:
-            frame = read_csv_files(name, config.resolve_path(source.path))
+            frame = readers.read_month(name, source, config, month)  # type: ignore[arg-type]
             frame = with_usage_hour(frame, name, source.time_column, source.timezone, source.time_format)
-        except (SourceFilesError, BadSourceData) as error:
+        except (*readers.SourceReadError, BadSourceData) as error:
             raise _fail(error) from None
         months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).unique().to_list()})
         rows = rows_of_month(frame, month)
         cost_column = source.columns[COST].column  # type: ignore[union-attr]
-        files = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
+        origins = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
+        listed = "\n".join(f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`" for o in origins[:50])
         return dg.Output(
             rows,
             metadata={
@@ -63,7 +64,7 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 **cost_metadata(cost_total(rows, cost_column)),
                 "month": str(month),
                 "months_in_source": ", ".join(months),
-                "files_used": dg.MetadataValue.md("\n".join(f"- `{Path(f).name}`" for f in files) or "_none_"),
+                "files_used": dg.MetadataValue.md((listed or "_none_") + (f"\n- … {len(origins) - 50} more" if len(origins) > 50 else "")),
             },
         )
 

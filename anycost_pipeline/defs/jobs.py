@@ -1,15 +1,36 @@
 """Jobs: one month of every source, from export files to a submitted drop."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from anycost_pipeline.defs.project import month_partitions, project_config
 
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
 SUBMIT_MONTH = "submit_month"
+
+
+def connection_job_name(connection: str) -> str:
+    """The job that reads, converts, checks and sends one month of one connection's sources."""
+    return f"send_{connection}"
+
+
+def connection_job(connection: str, sources: list[str], partitions: dg.PartitionsDefinition) -> "UnresolvedAssetJobDefinition":
+    keys = [dg.AssetKey([layer, s]) for s in sources for layer in ("raw", "cbf")]
+    return dg.define_asset_job(
+        connection_job_name(connection),
+        selection=dg.AssetSelection.assets(*keys, dg.AssetKey(["drop", connection])),
+        partitions_def=partitions,
+        description=f"Read, convert, check and send one month of connection `{connection}` (raw → cbf → drop); started by its sensors and schedules.",
+    )
 
 
 @dg.definitions
 def jobs() -> dg.Definitions:
-    partitions = month_partitions(project_config())
+    config = project_config()
+    partitions = month_partitions(config)
     job = dg.define_asset_job(
         SUBMIT_MONTH,
         selection=dg.AssetSelection.all(include_sources=False),
@@ -19,4 +40,7 @@ def jobs() -> dg.Definitions:
         executor_def=dg.in_process_executor,
         description="Read, convert, check and send one month of every source (raw → cbf → drop).",
     )
-    return dg.Definitions(jobs=[job])
+    per_connection = [
+        connection_job(c, sorted(config.sources_of(c)), partitions) for c in config.connections if config.sources_of(c)
+    ]
+    return dg.Definitions(jobs=[job, *per_connection])

@@ -1,1 +1,94 @@
-"""Readers: a source config in, a polars frame of source text out. No Dagster."""
+"""Readers: a source config and a month in, a polars frame of source text out. No Dagster.
+
+Every reader returns every column as text plus the lineage columns `_source_file` and
+`_source_row`. A full-export source returns what the source holds now (possibly more than the
+month; the caller keeps the month's rows). An incremental source keeps every pull as a batch
+and returns the merge of all the month's batches.
+"""
+
+import os
+from datetime import datetime, timezone
+
+import polars as pl
+
+from anycost_pipeline.cbf.spec import FromColumn, Template, template_fields
+from anycost_pipeline.config import ENV_PREFIX, AnycostConfig, AnySource, ConfigError, FilesSource, HttpSource, SqlSource
+from anycost_pipeline.months import Month
+from anycost_pipeline.sources import batches, files, http, sql
+
+# Everything a reader raises for the user to fix (a wrong setting, an unreachable source).
+SourceReadError = (
+    files.SourceFilesError, http.SourceHttpError, sql.SourceSqlError, batches.SourceBatchError, ConfigError
+)
+
+
+def pull(name: str, source: AnySource, config: AnycostConfig, month: Month, since: datetime | None = None) -> pl.DataFrame:
+    """What the source states now for the month (files: every matching file)."""
+    if isinstance(source, FilesSource):
+        return files.read_source_files(name, source, config.resolve_path(source.path))
+    if isinstance(source, HttpSource):
+        return http.read_month(name, source, month, since)
+    if isinstance(source, SqlSource):
+        return sql.read_month(name, source, database_url(name, source, config), month)
+    raise TypeError(f"unknown source kind {source!r}")
+
+
+def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month) -> pl.DataFrame:
+    """The source's records for the month: pulled, and for incremental sources merged."""
+    if not source.incremental:
+        return with_mapped_columns(pull(name, source, config, month), source)
+    assert source.key
+    storage = config.storage_path
+    started = datetime.now(timezone.utc)
+    frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
+    batches.check_unique(name, frame, source.key, f"the pull for {month}")
+    batches.save_batch(storage, name, month, frame, pulled_at=started)
+    frame = batches.merge_batches(name, batches.list_batches(storage, name, month), source.key, source.tombstone)
+    return with_mapped_columns(frame, source)
+
+
+def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:
+    """An empty pull has no columns; give it the mapped ones so an empty month maps cleanly."""
+    if not frame.is_empty():
+        return frame
+    wanted = [n for spec in source.columns.values() for n in _source_columns(spec)]
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in dict.fromkeys(wanted) if n not in frame.columns)
+
+
+def _source_columns(spec: object) -> list[str]:
+    if isinstance(spec, FromColumn):
+        return [spec.column]
+    if isinstance(spec, Template):
+        return template_fields(spec.template)
+    return []
+
+
+def database_url(name: str, source: SqlSource, config: AnycostConfig) -> str:
+    """The database URL: read from the environment for `env:NAME`; file paths made absolute."""
+    url = source.url
+    if url.startswith(ENV_PREFIX):
+        var = url[len(ENV_PREFIX) :]
+        url = os.environ.get(var, "").strip()
+        if not url:
+            raise ConfigError(f"source {name!r}: the database URL is read from environment variable {var}, which is not set")
+    scheme, _, rest = url.partition(":///")
+    if scheme.lower() in ("sqlite", "duckdb") and rest and not rest.startswith("/") and rest != ":memory:":
+        url = f"{scheme}:///{config.resolve_path(rest)}"
+    return url
+
+
+def describe(name: str, source: AnySource) -> str:
+    """Where the source's records come from, in a sentence for the asset description."""
+    if isinstance(source, FilesSource):
+        where = f"the {source.format} export files `{source.path}`"
+    elif isinstance(source, HttpSource):
+        where = f"the API `{source.url}`"
+    else:
+        where = f"a query on `{sql.safe_url(source.url)}`"
+    how = (
+        f"Pulled incrementally; every pull is kept under `batches/{name}/` and merged by key ({', '.join(source.key or [])})."
+        if source.incremental
+        else "The source is the whole truth: a record gone from it is gone from the month."
+    )
+    return f"Read from {where}. {how}"
+

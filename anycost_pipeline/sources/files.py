@@ -1,44 +1,166 @@
-"""The `files` source kind: every export file that matches a glob, read as text."""
+"""The `files` source kind: every export file that matches a glob, read as text.
+
+CSV/TSV, Parquet, NDJSON and JSON, each optionally gzip-compressed, on a local folder or any
+fsspec URL (s3://, gs://, az://, memory://). Every value is kept as text so costs stay exact;
+`_source_file` and `_source_row` point every later error at its place in the export.
+"""
+
+import io
+import json
+from dataclasses import dataclass
 
 import fsspec
 import polars as pl
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.config import FilesSource
+from anycost_pipeline.sources.records import dig, loads, records_to_frame
 
 
 class SourceFilesError(ValueError):
     """The export files cannot be found or read."""
 
 
+@dataclass(frozen=True)
+class FileInfo:
+    """What a listing says about a file, without reading it."""
+
+    path: str
+    size: int
+    version: str  # etag, modification time or creation time: whatever the store reports
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.size}:{self.version}"
+
+
+def _with_protocol(pattern: str, path: str) -> str:
+    protocol = pattern.split("://")[0] + "://" if "://" in pattern else ""
+    return path if path.startswith(protocol) else protocol + path
+
+
 def list_files(pattern: str) -> list[str]:
     """Every file matching the glob (local path or fsspec URL), sorted for a stable order."""
+    return [info.path for info in file_infos(pattern)]
+
+
+def file_infos(pattern: str) -> list[FileInfo]:
+    """Every file matching the glob with its size and version, from the listing alone."""
     fs, _ = fsspec.core.url_to_fs(pattern)
-    matches = sorted(fs.glob(pattern))
-    protocol = pattern.split("://")[0] + "://" if "://" in pattern else ""
-    return [m if m.startswith(protocol) else protocol + m for m in matches]
+    found = fs.glob(pattern, detail=True)
+    infos = []
+    for path, info in sorted(found.items()):
+        if info.get("type", "file") != "file":
+            continue
+        version = next(
+            (str(info[k]) for k in ("ETag", "etag", "md5Hash", "crc32c", "mtime", "LastModified", "last_modified", "updated", "created") if info.get(k) is not None),
+            "",
+        )
+        infos.append(FileInfo(_with_protocol(pattern, path), int(info.get("size") or 0), version))
+    return infos
 
 
-def read_csv_files(source: str, pattern: str) -> pl.DataFrame:
-    """All rows of all matching CSV files, every column as text, with lineage columns.
+def read_files(source_name: str, source: FilesSource, paths: list[str]) -> pl.DataFrame:
+    """All rows of the given files, every column as text, with lineage columns."""
+    frames = [read_file(source_name, source, path) for path in paths]
+    if not frames:
+        return pl.DataFrame(schema={SOURCE_ROW: pl.Int64, SOURCE_FILE: pl.String})
+    return pl.concat(frames, how="diagonal")
 
-    `_source_file` and `_source_row` (the spreadsheet row number: the header is row 1) let
-    every later error point at the exact place in the export.
-    """
+
+def read_source_files(source_name: str, source: FilesSource, pattern: str) -> pl.DataFrame:
+    """Every file matching the source's glob; an empty match is an error (a wrong `path`)."""
     paths = list_files(pattern)
     if not paths:
         raise SourceFilesError(
-            f"source {source!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
+            f"source {source_name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
         )
-    frames = []
-    for path in paths:
-        try:
-            with fsspec.open(path, "rb") as handle:
-                frame = pl.read_csv(handle.read(), infer_schema=False)
-        except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-            raise SourceFilesError(f"source {source!r}: cannot read {path} as CSV: {exc}") from None
-        frames.append(
-            frame.with_row_index(SOURCE_ROW, offset=2).with_columns(
-                pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(path).alias(SOURCE_FILE)
-            )
-        )
-    return pl.concat(frames, how="diagonal")
+    return read_files(source_name, source, paths)
+
+
+def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
+    """One export file as text columns plus `_source_file` and `_source_row`."""
+    compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
+    try:
+        with fsspec.open(path, "rb", compression=compression) as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:  # gzip errors are OSError / EOFError
+        raise SourceFilesError(f"source {source_name!r}: cannot read {path}: {exc}") from None
+    where = f"source {source_name!r}: cannot read {path} as {source.format}"
+    try:
+        if source.format in ("csv", "tsv"):
+            return _csv(data, source, path)
+        if source.format == "parquet":
+            frame = _as_text(pl.read_parquet(io.BytesIO(data)))
+            return _lineage(frame, path, first_row=1)
+        if source.format == "ndjson":
+            lines = _decode(data, source.encoding).splitlines()
+            records = ((n, loads(line)) for n, line in enumerate(lines, start=1) if line.strip())
+            return records_to_frame(records, path)
+        document = loads(_decode(data, source.encoding))
+        records = dig(document, source.records or "")
+        if not isinstance(records, list):
+            raise ValueError(f"expected a list of records at {source.records or 'the top level'}")
+        return records_to_frame(enumerate(records, start=1), path)
+    except KeyError as exc:
+        raise SourceFilesError(f"{where}: no key {exc} on the way to records {source.records!r}") from None
+    except UnicodeDecodeError as exc:
+        raise SourceFilesError(
+            f"{where}: byte {exc.start} is not valid {source.encoding}; set `encoding` (e.g. latin-1, cp1252)"
+        ) from None
+    except (pl.exceptions.PolarsError, ValueError, OSError) as exc:
+        raise SourceFilesError(f"{where}: {exc}") from None
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    # utf-8-sig drops the byte-order mark spreadsheet programs put at the start.
+    return data.decode("utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding)
+
+
+def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
+    text = _decode(data, source.encoding)
+    separator = source.delimiter or ("\t" if source.format == "tsv" else ",")
+    frame = pl.read_csv(
+        text.encode("utf-8"),
+        separator=separator,
+        has_header=source.header,
+        new_columns=source.column_names,
+        skip_rows=source.skip_rows,
+        infer_schema=False,
+        raise_if_empty=False,  # an export with no rows is an empty month, not an error
+    )
+    # `_source_row` is the line a spreadsheet shows: lines skipped, then the header, then data.
+    return _lineage(frame, path, first_row=source.skip_rows + (2 if source.header else 1))
+
+
+def _lineage(frame: pl.DataFrame, path: str, first_row: int) -> pl.DataFrame:
+    return frame.with_row_index(SOURCE_ROW, offset=first_row).with_columns(
+        pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(path, dtype=pl.String).alias(SOURCE_FILE)
+    )
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text: decimals exactly, times as ISO text the time parser reads."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+            columns.append(column.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ"))
+        elif isinstance(dtype, pl.Datetime):
+            columns.append(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.f"))
+        elif dtype.is_nested():
+            values = [None if v is None else _json(v) for v in frame.get_column(name).to_list()]
+            columns.append(pl.Series(name, values, dtype=pl.String))
+        else:
+            columns.append(column.cast(pl.String))
+    return frame.select(columns)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def read_csv_files(source: str, pattern: str) -> pl.DataFrame:
+    """All rows of all matching CSV files (comma-separated, UTF-8, header row), as text."""
+    defaults = FilesSource.model_construct(connection="", path=pattern, columns={})
+    return read_source_files(source, defaults, pattern)

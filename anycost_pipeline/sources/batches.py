@@ -1,0 +1,97 @@
+"""Incremental sources: every pull kept as an immutable batch; the month is their merge.
+
+`<storage>/batches/<source>/<YYYY-MM>/<UTC time of the pull>.parquet`. The month is rebuilt
+from all its batches in pull order: a record (same key) restated by a later pull replaces its
+earlier version, a record no later pull mentions stays, and a record whose tombstone column
+says so is removed.
+"""
+
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.config import Tombstone
+from anycost_pipeline.months import Month
+
+BATCHES = "batches"
+_ORDER = "_batch"
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+
+
+class SourceBatchError(ValueError):
+    """The pulled records cannot be merged into the month (e.g. the key is not unique)."""
+
+
+def batch_folder(storage: Path, source: str, month: Month) -> Path:
+    return storage / BATCHES / source / str(month)
+
+
+def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
+    """The month's batches, oldest pull first (names are UTC times, so they sort by time)."""
+    folder = batch_folder(storage, source, month)
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def save_batch(storage: Path, source: str, month: Month, frame: pl.DataFrame, pulled_at: datetime | None = None) -> Path:
+    """Keep one pull as it came, named by the time the pull started; never overwritten."""
+    folder = batch_folder(storage, source, month)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = (pulled_at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime(_STAMP)
+    path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    temporary = folder / f".{path.name}.tmp"
+    frame.write_parquet(temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def last_pull(storage: Path, source: str, month: Month) -> datetime | None:
+    """When the month's latest kept pull started (None before the first pull)."""
+    kept = list_batches(storage, source, month)
+    if not kept:
+        return None
+    return datetime.strptime(kept[-1].name.split("-")[0], _STAMP).replace(tzinfo=timezone.utc)
+
+
+def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) -> None:
+    """One pull must not state the same key twice: merging would drop a real record."""
+    missing = [name for name in key if name not in frame.columns]
+    if missing and not frame.is_empty():
+        raise SourceBatchError(
+            f"source {source!r}: key column(s) {', '.join(missing)} not found in {origin}; "
+            f"the source has: {', '.join(c for c in frame.columns if not c.startswith('_'))}"
+        )
+    if frame.is_empty():
+        return
+    duplicated = frame.filter(pl.struct(key).is_duplicated())
+    if not duplicated.is_empty():
+        places = "; ".join(
+            f"{row[SOURCE_FILE]}, row {row[SOURCE_ROW]}: " + ", ".join(f"{k}={row[k]!r}" for k in key)
+            for row in duplicated.head(6).iter_rows(named=True)
+        )
+        raise SourceBatchError(
+            f"source {source!r}: {duplicated.height} records in {origin} share a key "
+            f"({', '.join(key)}), so one would hide another; add columns to `key` in anycost.yaml. "
+            f"First ones: {places}"
+        )
+
+
+def merge_batches(source: str, batches: list[Path], key: list[str], tombstone: Tombstone | None) -> pl.DataFrame:
+    """The month as the latest statement of every record across all batches."""
+    frames = [pl.read_parquet(path).with_columns(pl.lit(i).alias(_ORDER)) for i, path in enumerate(batches)]
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(schema={SOURCE_ROW: pl.Int64, SOURCE_FILE: pl.String})
+    stacked = pl.concat(frames, how="diagonal")
+    for name in key:
+        if name not in stacked.columns:
+            raise SourceBatchError(f"source {source!r}: key column {name!r} is missing from the stored batches")
+    merged = stacked.unique(subset=key, keep="last", maintain_order=True).sort(_ORDER, maintain_order=True)
+    if tombstone and tombstone.column in merged.columns:
+        marks = [v.lower() for v in tombstone.values]
+        deleted = pl.col(tombstone.column).str.strip_chars().str.to_lowercase().is_in(marks).fill_null(False)
+        merged = merged.filter(~deleted)
+    return merged.drop(_ORDER)

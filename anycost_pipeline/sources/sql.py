@@ -1,0 +1,86 @@
+"""The `sql` source kind: a query with the month bound as :start and :end.
+
+SQLite and DuckDB work out of the box; any other database through SQLAlchemy
+(`pip install "anycost_pipeline[sql]"` plus the database's driver).
+"""
+
+import re
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from anycost_pipeline.config import SqlSource
+from anycost_pipeline.months import Month
+from anycost_pipeline.sources.records import values_to_frame
+
+_PARAM = re.compile(r"(?<![:\w]):(month|start|end)\b")
+
+
+class SourceSqlError(ValueError):
+    """The database could not be queried."""
+
+
+def month_params(month: Month) -> dict[str, str]:
+    """The bound parameters: :start (first day), :end (first day of the next month, exclusive), :month."""
+    return {"start": month.start.date().isoformat(), "end": month.end.date().isoformat(), "month": str(month)}
+
+
+def read_month(name: str, source: SqlSource, url: str, month: Month) -> pl.DataFrame:
+    """The query's rows for the month, every value as text, with lineage columns.
+
+    `url` is the source's database URL with relative file paths already resolved.
+    """
+    params = month_params(month)
+    used = {key: params[key] for key in _PARAM.findall(source.query)}
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        if scheme == "sqlite":
+            names, rows = _sqlite(url.split(":///", 1)[1], source.query, used)
+        elif scheme == "duckdb":
+            names, rows = _duckdb(url.split(":///", 1)[1], source.query, used)
+        else:
+            names, rows = _sqlalchemy(url, source.query, used)
+    except SourceSqlError:
+        raise
+    except Exception as error:  # each driver has its own error classes
+        raise SourceSqlError(f"source {name!r}: the query failed on {safe_url(url)}: {error}") from None
+    return values_to_frame(names, rows, f"{safe_url(url)} query")
+
+
+def _sqlite(path: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+    # Read-only: the adaptor never writes to a source.
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        cursor = connection.execute(query, params)
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def _duckdb(path: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+    import duckdb
+
+    with duckdb.connect(path, read_only=True) as connection:
+        cursor = connection.execute(_PARAM.sub(r"$\1", query), params)
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def _sqlalchemy(url: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+    try:
+        import sqlalchemy
+    except ImportError:
+        raise SourceSqlError(
+            f"{safe_url(url)}: this database needs SQLAlchemy and its driver: "
+            'pip install "anycost_pipeline[sql]" plus the driver (e.g. psycopg for PostgreSQL)'
+        ) from None
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(sqlalchemy.text(query), params)
+            return list(result.keys()), [tuple(row) for row in result]
+    finally:
+        engine.dispose()
+
+
+def safe_url(url: str) -> str:
+    """The URL without a password, for messages and lineage."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

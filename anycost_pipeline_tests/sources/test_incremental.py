@@ -1,0 +1,148 @@
+"""Incremental sources: every pull kept, the month is the merge; restated records replace,
+repeated deliveries do not double, a short pull does not shrink the month."""
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from anycost_pipeline.cloudzero.sandbox import SandboxStore
+from anycost_pipeline.config import Tombstone
+from anycost_pipeline.months import Month
+from anycost_pipeline.sources import batches
+
+from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
+
+
+def day(n: int, cost_a: str = "10.01", cost_b: str = "0.000001") -> list[dict]:
+    date = f"2024-08-{n:02d}"
+    return [
+        {"id": f"{date}-a", "date": date, "service": "Compute", "cost": cost_a},
+        {"id": f"{date}-b", "date": f"{date}T13:00:00Z", "service": "Storage", "cost": cost_b},
+    ]
+
+
+# What the vendor's API hands out at each daily pull: only what is new since the last one.
+DELIVERIES: list[list[dict]] = [
+    day(1),
+    day(2),
+    day(3) + day(1, cost_a="12.50"),  # day 1 restated: one record's cost corrected
+    day(4),
+    day(4) + day(5),  # day 4 delivered a second time
+    [],  # a pull that brings nothing must not shrink the month
+    day(7) + [{"id": "2024-08-02-b", "date": "2024-08-02", "deleted": "true"}],  # a record withdrawn
+]
+
+
+def expected_month() -> dict[str, str]:
+    """The month as the vendor finally states it: record id → cost."""
+    month: dict[str, str] = {}
+    for delivery in DELIVERIES:
+        for record in delivery:
+            month[record["id"]] = record.get("cost", "")
+    return {key: cost for key, cost in month.items() if cost}
+
+
+def sandbox_month(project: Project) -> dict[str, str]:
+    rows = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+    by_id = {row["lineitem/id"]: row["cost/cost"] for row in rows}
+    assert len(by_id) == len(rows)  # no record sent twice
+    return by_id
+
+
+def use_api(project: Project, url: str) -> None:
+    config = project.config()
+    config["sources"] = {
+        "vendor_api": {
+            "connection": "simple_cloud_main",
+            "kind": "http",
+            "url": url + "/usage?from={start}&to={end}",
+            "records": "data",
+            "incremental": True,
+            "key": ["id"],
+            "tombstone": "deleted",
+            "columns": {"time/usage_start": "date", "cost/cost": "cost", "resource/service": "service", "lineitem/id": "id"},
+        }
+    }
+    project.write_config(config)
+
+
+def test_fed_day_by_day_the_month_ends_exactly_right_and_rebuilds(project: Project) -> None:
+    serving: list[dict] = []
+
+    def respond(request: Request) -> Answer:
+        assert request.query == {"from": "2024-08-01", "to": "2024-09-01"}
+        return Answer(body={"data": serving})
+
+    with fake_api(respond) as api:
+        use_api(project, api.url)
+        for delivery in DELIVERIES:
+            serving[:] = delivery
+            assert project.materialize_month("2024-08").success
+        expected = expected_month()
+        assert len(expected) == 11  # 6 days x 2 records, less the withdrawn one
+        assert expected["2024-08-01-a"] == "12.50"
+        assert sandbox_month(project) == expected
+        assert len(batches.list_batches(project.storage, "vendor_api", Month(2024, 8))) == len(DELIVERIES)
+
+        # The stored raw frames are derived: deleting them and pulling again gives the same month.
+        shutil.rmtree(project.storage / "frames")
+        serving[:] = []
+        assert project.materialize_month("2024-08").success
+        assert sandbox_month(project) == expected
+
+        # From scratch: drop the month's batches and pull the whole month once more.
+        shutil.rmtree(batches.batch_folder(project.storage, "vendor_api", Month(2024, 8)))
+        serving[:] = [r for delivery in DELIVERIES for r in delivery if r["id"] in expected]
+        serving[:] = list({r["id"]: r for r in serving}.values())
+        assert project.materialize_month("2024-08").success
+        assert sandbox_month(project) == expected
+    total = sum(Decimal(c) for c in expected.values())
+    assert sum(Decimal(c) for c in sandbox_month(project).values()) == total
+
+
+def test_a_pull_that_repeats_a_key_fails_instead_of_hiding_a_record(project: Project) -> None:
+    with fake_api(lambda r: Answer(body={"data": day(1) + day(1, cost_a="3")[:1]})) as api:
+        use_api(project, api.url)
+        result = project.materialize_month("2024-08", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+    assert "2 records in the pull for 2024-08 share a key (id)" in message and "id='2024-08-01-a'" in message
+    assert batches.list_batches(project.storage, "vendor_api", Month(2024, 8)) == []
+
+
+def test_merge_keeps_the_latest_statement_and_honours_tombstones(tmp_path: Path) -> None:
+    month = Month(2024, 8)
+    first = pl.DataFrame({"id": ["1", "2", "3"], "cost": ["1", "2", "3"], "_source_file": "a", "_source_row": [1, 2, 3]})
+    second = pl.DataFrame({"id": ["2", "3"], "cost": ["20", None], "gone": [None, "Yes"], "_source_file": "b", "_source_row": [1, 2]})
+    batches.save_batch(tmp_path, "s", month, first)
+    batches.save_batch(tmp_path, "s", month, second)
+    merged = batches.merge_batches("s", batches.list_batches(tmp_path, "s", month), ["id"], Tombstone(column="gone"))
+    assert sorted(merged.select("id", "cost", "_source_file").rows()) == [("1", "1", "a"), ("2", "20", "b")]
+    with pytest.raises(batches.SourceBatchError, match="key column 'account'"):
+        batches.merge_batches("s", batches.list_batches(tmp_path, "s", month), ["account"], None)
+
+
+def test_since_is_the_start_of_the_previous_pull(tmp_path: Path) -> None:
+    from anycost_pipeline import sources
+    from anycost_pipeline.config import load_config
+
+    answers = [day(1), day(2)]
+    with fake_api(lambda r: Answer(body=answers.pop(0))) as api:
+        (tmp_path / "anycost.yaml").write_text(
+            "start_month: 2024-01\nconnections: {main: {connection_id: x}}\nsources:\n  changes:\n"
+            f"    {{connection: main, kind: http, url: '{api.url}/changes?since={{since}}', incremental: true, key: [id],\n"
+            "     columns: {time/usage_start: date, cost/cost: cost}}\n"
+        )
+        config = load_config(tmp_path / "anycost.yaml")
+        source = config.sources["changes"]
+        first = sources.read_month("changes", source, config, Month(2024, 8))
+        started = batches.last_pull(config.storage_path, "changes", Month(2024, 8))
+        second = sources.read_month("changes", source, config, Month(2024, 8))
+    assert api.requests[0].query["since"] == "2024-08-01T00:00:00Z"  # first pull: the whole month
+    assert started is not None and api.requests[1].query["since"] == started.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (len(first), len(second)) == (2, 4)
