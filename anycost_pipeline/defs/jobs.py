@@ -23,6 +23,7 @@ def connection_job(connection: str, sources: list[str], partitions: dg.Partition
         connection_job_name(connection),
         selection=dg.AssetSelection.assets(*keys, dg.AssetKey(["drop", connection])),
         partitions_def=partitions,
+        executor_def=dg.in_process_executor,
         description=f"Read, convert, check and send one month of connection `{connection}` (raw → cbf → drop); started by its sensors and schedules.",
     )
 
