@@ -1,5 +1,6 @@
 """Exact money: source text to plain-notation decimal text, and exact totals. Never floats."""
 
+import re
 from decimal import Decimal
 
 import polars as pl
@@ -36,6 +37,29 @@ def invalid_reason(text: pl.Expr) -> pl.Expr:
         .then(pl.lit("is in exponent notation; export plain decimals"))
         .otherwise(pl.lit("is not a decimal number"))
     )
+
+
+_EXPONENT = r"^-?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+
+
+def expand_exponents(text: pl.Expr) -> pl.Expr:
+    """Normalised text with exponent notation (`1.5E-3`) rewritten exactly in plain notation.
+
+    Only for sources that declare `exponent: allow`; everything else is left for
+    `invalid_reason` to judge.
+    """
+    text = normalised(text)
+    return (
+        pl.when(text.str.contains(_EXPONENT))
+        .then(text.map_elements(_plain_text, return_dtype=pl.String))
+        .otherwise(text)
+    )
+
+
+def _plain_text(value: str) -> str:
+    if not re.match(_EXPONENT, value):
+        return value
+    return format(Decimal(value), "f")
 
 
 def exact_sum(values: pl.Series) -> Decimal:
