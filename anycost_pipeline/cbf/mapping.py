@@ -149,7 +149,7 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
         rejects = _rejects(frame, found)
         keep = _not_in(frame, found)
         frame = frame.filter(keep)
-        if tags is not None:
+        if tags is not None and tags.columns.width:
             tags.columns = tags.columns.filter(keep)
 
     cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month)

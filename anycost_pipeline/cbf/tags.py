@@ -103,14 +103,15 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
         if clean != key:
             renamed[key] = clean
 
-    out = pl.DataFrame({f"{TAG_PREFIX}{sanitise_key(k)}": v for k, v in named.items()}, height=frame.height)
+    parts = [pl.DataFrame([v.alias(f"{TAG_PREFIX}{sanitise_key(k)}") for k, v in named.items()])] if named else []
     if lookup is not None and parsed_keys:
         joined = (
             frame.select(pl.col(spec.column).cast(pl.String).str.strip_chars().alias("_text"))  # type: ignore[arg-type]
             .join(lookup, on="_text", how="left", maintain_order="left")
             .drop("_text")
         )
-        out = out.hstack(joined.rename({k: f"{TAG_PREFIX}{sanitise_key(k)}" for k in joined.columns}))
+        parts.append(joined.rename({k: f"{TAG_PREFIX}{sanitise_key(k)}" for k in joined.columns}))
+    out = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
     # Empty text is no tag.
     out = out.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in out.columns)
     return Tags(out, problems, renamed)
