@@ -1,8 +1,9 @@
 """Spread a charge covering many hours over those hours (or days) of its month, exactly.
 
-Every amount is cut into whole units of its last decimal (plus `extra_decimals` more); the
-units are shared equally between the charge's hours and the remainder goes one unit each to
-the first hours. The parts therefore add up to the original to the last digit, and the same
+Every amount is cut into whole units of its last decimal (plus `extra_decimals` more). The
+part of hour k is floor(units × k / H) − floor(units × (k−1) / H) for a charge of H hours
+(a day's part sums its hours): parts differ by at most one unit, the leftover units fall
+evenly across the charge, the parts add up to the original to the last digit, and the same
 input always gives the same parts.
 """
 
@@ -28,13 +29,13 @@ def _parts(value: str | None, hours: list[int], scale: int) -> list[str | None]:
         return [None] * len(hours)
     units = int(Decimal(value).scaleb(scale))
     total = sum(hours)
-    share, remainder = divmod(units, total)  # floor division: 0 <= remainder < total
     out: list[str | None] = []
-    before = 0
+    done = covered = 0
     for h in hours:
-        extra = min(max(remainder - before, 0), h)
-        out.append(_text(share * h + extra, scale))
-        before += h
+        covered += h
+        upto = units * covered // total  # floor of the exact share of the hours so far
+        out.append(_text(upto - done, scale))
+        done = upto
     return out
 
 
