@@ -380,11 +380,10 @@ def _build(
         cbf = cbf.hstack(tags.drop([c for c in tags.columns if c in cbf.columns]))
         spec = options.tags
         if spec is not None and spec.missing_resource_id:
-            tagged = pl.any_horizontal(pl.col(c).is_not_null() for c in tags.columns)
             current = pl.col(RESOURCE_ID) if RESOURCE_ID in cbf.columns else pl.lit(None, pl.String)
             fallback = frame.select(_template(have, spec.missing_resource_id)).to_series()
             cbf = cbf.with_columns(fallback.alias("_fallback")).with_columns(
-                pl.when(tagged & (current.is_null() | (current == ""))).then(pl.col("_fallback")).otherwise(current).alias(RESOURCE_ID)
+                pl.when(current.is_null() | (current == "")).then(pl.col("_fallback")).otherwise(current).alias(RESOURCE_ID)
             ).drop("_fallback")
     if options.resource_id_encoding == "service_prefix" and RESOURCE_ID in cbf.columns:
         cbf = cbf.with_columns(encode_resource_id(pl.col(RESOURCE_ID), _service(cbf), source).alias(RESOURCE_ID))

@@ -41,8 +41,8 @@ class TagsSpec(_Model):
 
     `columns` names one tag per source column (tag key → column). `column` names one column
     holding many tags, as a JSON object (`format: json`) or as `k=v;k=v` pairs
-    (`format: pairs`). `missing_resource_id` is a template giving tagged rows without a
-    resource id one (CloudZero only keeps tags on rows that name a resource).
+    (`format: pairs`). `missing_resource_id` is a template giving rows without a resource id
+    one: once a month has tags, CloudZero needs a resource id on every row.
     """
 
     columns: dict[str, str] = Field(default_factory=dict)

@@ -42,7 +42,8 @@ FOCUS: dict[str, Any] = {
     },
     "tags": {
         "column": "Tags", "format": "json", "optional": True,
-        # Account-level tags on rows without a resource (e.g. some storage lines) stay visible.
+        # Once a month has tags CloudZero needs a resource id on every row: rows without one
+        # (credits, account-level lines) are filed under their sub-account.
         "missing_resource_id": "account-{SubAccountId}",
     },
 }

@@ -71,9 +71,10 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
         flag(LINE_ITEM_TYPE, ~kind.is_in(sorted(LINE_ITEM_TYPES)), "not a CBF line item type")
     tags = [c for c in columns if c.startswith(TAG_PREFIX)]
     if tags:
-        has_tag = pl.any_horizontal([pl.col(t).is_not_null() & (pl.col(t) != "") for t in tags])
+        # Every row is sent with every column of the month (empty where a row has no value),
+        # so once the month has tags, CloudZero sees tag keys on every row.
         no_id = pl.col(RESOURCE_ID).is_null() | (pl.col(RESOURCE_ID) == "") if RESOURCE_ID in columns else pl.lit(True)
-        flag(RESOURCE_ID, has_tag & no_id, "required when a row has tags", pl.lit(None))
+        flag(RESOURCE_ID, no_id, "required when the month has tags (CloudZero needs a resource for tagged rows)", pl.lit(None))
     if RESOURCE_ID in columns:
         flag(RESOURCE_ID, pl.col(RESOURCE_ID).str.contains(r"^[^:/]*[:/]$"), "nothing left after CloudZero cuts the id at its first : or /")
     if not found:

@@ -1,0 +1,77 @@
+"""The cbf layer in Dagster: rejected rows, the FOCUS preset end to end, the warning check."""
+
+import csv
+import glob
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+
+from anycost_pipeline.cloudzero.sandbox import SandboxStore
+
+from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.defs.test_pipeline import _source_total
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _rows(project: Project, connection: str, month: str) -> list[dict]:
+    return SandboxStore(project.storage / "sandbox").month_rows(connection, month)
+
+
+def test_rejected_rows_are_kept_counted_and_the_rest_is_sent(project: Project) -> None:
+    config = project.config()
+    config["sources"]["simple_cloud"]["on_bad_rows"] = "reject"
+    project.write_config(config)
+    day = project.data_dir / "simple_cloud_2024-08-03.csv"
+    day.write_text(day.read_text().replace("Compute,prod-001,usage,14.43", "Compute,prod-001,usage,14.43 EUR"))
+    result = project.materialize_month("2024-08")
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"rows_valid": True, "cost_conserved": True, "discounted_cost_matches": True}
+    events = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert events["rejects/simple_cloud"]["rows"].value == 1
+    assert "simple_cloud_2024-08-03.csv | 2 | column 'amount': value '14.43 EUR'" in events["rejects/simple_cloud"]["first_rejects"].value
+    assert events["cbf/simple_cloud"]["rejected_rows"].value == 1
+    sent = _rows(project, "simple_cloud_main", "2024-08")
+    assert len(sent) == 249
+    assert sum(Decimal(r["cost/cost"]) for r in sent) == _source_total_without(project, "14.43 EUR")
+    stored = list((project.storage / "frames" / "rejects" / "simple_cloud").glob("2024-08*"))
+    assert len(stored) == 1, "the rejects are kept as a Parquet file a user can open"
+
+
+def _source_total_without(project: Project, bad: str) -> Decimal:
+    files = glob.glob(str(project.data_dir / "*2024-08-*.csv"))
+    return sum((Decimal(r["amount"]) for f in files for r in csv.DictReader(open(f)) if r["amount"] != bad), Decimal(0))
+
+
+def test_focus_preset_source_end_to_end(project: Project) -> None:
+    target = project.root / "focus"
+    target.mkdir()
+    shutil.copy(FIXTURES / "focus-1.0" / "focus_sample.csv", target)
+    config = project.config()
+    config["sources"] = {"focus": {"connection": "simple_cloud_main", "path": "focus/*.csv", "preset": "focus", "columns": {}}}
+    project.write_config(config)
+    result = project.materialize_month("2024-09")
+    assert result.success
+    sent = _rows(project, "simple_cloud_main", "2024-09")
+    assert len(sent) == 1000
+    with open(target / "focus_sample.csv", encoding="utf-8") as handle:
+        billed = sum((Decimal(r["BilledCost"]) for r in csv.DictReader(handle)), Decimal(0))
+    assert sum(Decimal(r["cost/cost"]) for r in sent) == billed
+
+
+def test_cost_and_discounted_cost_gap_warns_but_does_not_block(project: Project) -> None:
+    config = project.config()
+    config["sources"]["simple_cloud"]["columns"]["cost/discounted_cost"] = {"value": "0"}
+    project.write_config(config)
+    result = project.materialize_month("2024-08")
+    assert result.success
+    warning = next(e for e in result.get_asset_check_evaluations() if e.check_name == "discounted_cost_matches")
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+    assert warning.metadata["cost_total"].value == str(_source_total(project, "2024-08"))
+    assert len(_rows(project, "simple_cloud_main", "2024-08")) == 250
