@@ -78,7 +78,21 @@ def with_usage_hour(
     time_format: str | Sequence[str] | None,
     ambiguous: str = "reject",
 ) -> pl.DataFrame:
-    """Add the UTC hour of each row; fail naming every timestamp that cannot be read.
+    """Add the UTC hour of each row; fail naming every timestamp that cannot be read."""
+    framed, problems = usage_hours(frame, source, time_column, zone, time_format, ambiguous)
+    raise_problems(source, problems)
+    return framed
+
+
+def usage_hours(
+    frame: pl.DataFrame,
+    source: str,
+    time_column: str,
+    zone: str,
+    time_format: str | Sequence[str] | None,
+    ambiguous: str = "reject",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add the UTC hour of each row (null where the time cannot be read), and those problems.
 
     Rows where every source column is empty (blank lines in a CSV) hold nothing and are left out.
     """
@@ -96,8 +110,7 @@ def with_usage_hour(
         + ", or a local time that does not exist or is ambiguous on a daylight-saving day",
         text,
     )
-    raise_problems(source, problems)
-    return framed
+    return framed, problems
 
 
 def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:

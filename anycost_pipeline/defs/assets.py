@@ -10,7 +10,8 @@ import polars as pl
 from anycost_pipeline.cbf.bodies import content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError
-from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, with_usage_hour
+from anycost_pipeline.cbf.errors import raise_problems
+from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, usage_hours
 from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
@@ -50,10 +51,14 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         month = Month.parse(context.partition_key)
         try:
             frame = read_csv_files(name, config.resolve_path(source.path))
-            frame = with_usage_hour(frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+            frame, untimed = usage_hours(frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+            if source.on_bad_rows == "strict":
+                raise_problems(name, untimed)
         except (SourceFilesError, BadSourceData) as error:
             raise _fail(error) from None
-        months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).unique().to_list()})
+        if untimed.height:
+            context.log.warning(f"{untimed.height:,} row(s) of {name} have no readable time and belong to no month; see `rows_without_a_time`")
+        months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()})
         rows = rows_of_month(frame, month)
         files = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
         total, _ = source_cost(rows, source.mapping, month)
@@ -65,6 +70,7 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 "month": str(month),
                 "months_in_source": ", ".join(months),
                 "files_used": dg.MetadataValue.md("\n".join(f"- `{Path(f).name}`" for f in files) or "_none_"),
+                **({"rows_without_a_time": untimed.height, "first_rows_without_a_time": problems_table(untimed)} if untimed.height else {}),
             },
         )
 

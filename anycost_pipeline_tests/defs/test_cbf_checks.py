@@ -26,6 +26,10 @@ def test_rejected_rows_are_kept_counted_and_the_rest_is_sent(project: Project) -
     project.write_config(config)
     day = project.data_dir / "simple_cloud_2024-08-03.csv"
     day.write_text(day.read_text().replace("Compute,prod-001,usage,14.43", "Compute,prod-001,usage,14.43 EUR"))
+    other = project.data_dir / "simple_cloud_2024-08-04.csv"
+    lines = other.read_text().splitlines(keepends=True)
+    untimed_amount = lines[1].strip().split(",")[-1]
+    other.write_text(lines[0] + lines[1].replace("2024-08-04", "2024-08-32") + "".join(lines[2:]))
     result = project.materialize_month("2024-08")
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -37,9 +41,13 @@ def test_rejected_rows_are_kept_counted_and_the_rest_is_sent(project: Project) -
     assert events["rejects/simple_cloud"]["rows"].value == 1
     assert "simple_cloud_2024-08-03.csv | 2 | column 'amount': value '14.43 EUR'" in events["rejects/simple_cloud"]["first_rejects"].value
     assert events["cbf/simple_cloud"]["rejected_rows"].value == 1
+    # A time that cannot be read puts the row in no month: it is shown on raw, never lost silently.
+    assert events["raw/simple_cloud"]["rows_without_a_time"].value == 1
+    assert "| date | 2024-08-32 |" in events["raw/simple_cloud"]["first_rows_without_a_time"].value
     sent = _rows(project, "simple_cloud_main", "2024-08")
-    assert len(sent) == 249
-    assert sum(Decimal(r["cost/cost"]) for r in sent) == _source_total_without(project, "14.43 EUR")
+    assert len(sent) == 248
+    everything = _source_total_without(project, "14.43 EUR")
+    assert sum(Decimal(r["cost/cost"]) for r in sent) == everything - Decimal(untimed_amount)
     stored = list((project.storage / "frames" / "rejects" / "simple_cloud").glob("2024-08*"))
     assert len(stored) == 1, "the rejects are kept as a Parquet file a user can open"
 
