@@ -41,7 +41,7 @@ from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, Constant, FromColu
 from anycost_pipeline.cbf.spread import END, spread
 from anycost_pipeline.cbf.tags import tag_columns
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hour, utc_time
-from anycost_pipeline.cbf.validation import row_problems
+from anycost_pipeline.cbf.validation import MONTH_WIDE, row_problems
 from anycost_pipeline.months import Month
 
 HOUR = "_hour"
@@ -148,13 +148,14 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
             frame = pricing.with_rates(frame, options.rate_card, str(month))
         except ValueError as error:
             raise MappingError(source, str(error)) from None
-    problems = [_value_problems(frame, source, columns, options)]
+    problems = [_value_problems(frame, columns, options)]
     tags = tag_columns(frame, source, options.tags) if options.tags else None
     if tags is not None:
         problems.append(tags.problems)
         if tags.renamed:
             notes["renamed_tag_keys"] = ", ".join(f"{k!r} → {v!r}" for k, v in tags.renamed.items())
-    found = pl.concat(problems)
+    # The same column may feed two CBF columns (e.g. an end time also used for spreading).
+    found = pl.concat(problems).unique(maintain_order=True)
     rejects = _empty_rejects(frame)
     if found.height:
         if options.on_bad_rows == "strict":
@@ -167,7 +168,7 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
 
     cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month)
     if options.on_bad_rows == "reject" and month is not None:
-        invalid = row_problems(cbf, month)
+        invalid = row_problems(cbf, month).filter(pl.col("column") != MONTH_WIDE)
         if invalid.height:
             rejects = pl.concat([rejects, _rejects(frame, invalid)], how="diagonal_relaxed")
             cbf = cbf.filter(_not_in(cbf, invalid))
@@ -284,24 +285,24 @@ def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr
     return value
 
 
-def _value_problems(frame: pl.DataFrame, source: str, columns: dict[str, ColumnSpec], options: MappingOptions) -> pl.DataFrame:
+def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions) -> pl.DataFrame:
     """Every bad value in the month: decimals, unmapped values, charge types, end times, rates."""
     have = set(frame.columns)
     found = [no_problems()]
     for name, spec in columns.items():
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
-            for column in spec.columns if isinstance(spec.column, list) else [spec.column]:
+            for column in spec.columns:
                 found.append(_decimal_problems(frame, column, options, required=name == COST and options.rate_card is None))
-        if isinstance(spec, ChargeType) or (name == LINE_ITEM_TYPE and isinstance(spec, FromColumn)):
-            if isinstance(spec, FromColumn) and spec.map is not None:
-                pass  # handled as a value map below
-            else:
-                column = spec.charge_category if isinstance(spec, ChargeType) else spec.columns[0]
-                known = ", ".join(sorted(LINE_ITEM_TYPES) + ["Refund"])
-                found.append(problem_frame(
-                    frame, _charge_type(have, spec).is_null() & pl.col(column).is_not_null() if not (isinstance(spec, FromColumn) and spec.default) else pl.lit(False),
-                    column, f"not a known charge type ({known}); add it to `map` for {name}", pl.col(column),
-                ))
+        read_as_charge_type = isinstance(spec, ChargeType) or (
+            name == LINE_ITEM_TYPE and isinstance(spec, FromColumn) and spec.map is None and spec.default is None
+        )
+        if read_as_charge_type:
+            column = spec.charge_category if isinstance(spec, ChargeType) else spec.columns[0]  # type: ignore[union-attr]
+            known = ", ".join(sorted(LINE_ITEM_TYPES) + ["Refund"])
+            found.append(problem_frame(
+                frame, _charge_type(have, spec).is_null() & pl.col(column).is_not_null(),  # type: ignore[arg-type]
+                column, f"not a known charge type ({known}); add it to `map` for {name}", pl.col(column),
+            ))
         if isinstance(spec, FromColumn) and spec.map is not None and spec.default is None and spec.unmapped == "error":
             known = ", ".join(sorted(spec.map))
             source_value = _text(have, spec)

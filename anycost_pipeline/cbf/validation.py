@@ -20,6 +20,7 @@ from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.cbf.spread import MONTHLY_ROW_LIMIT
 from anycost_pipeline.months import Month
 
+MONTH_WIDE = "(all)"  # the column named by a problem of the whole month, not of one row
 PROBLEM_COLUMNS = [SOURCE_FILE, SOURCE_ROW, "column", "value", "reason"]
 _HOUR = r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$"
 _PLAIN = r"^-?(?:\d+(?:\.\d+)?)$"
@@ -49,7 +50,7 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
         elif not is_cbf_column(name):
             flag(name, pl.lit(True), "not a CBF column")
     if cbf.height > MONTHLY_ROW_LIMIT:
-        flag("(all)", pl.int_range(pl.len()) == 0, f"the month has {cbf.height:,} rows; CloudZero takes at most {MONTHLY_ROW_LIMIT:,} per connection", pl.lit(None))
+        flag(MONTH_WIDE, pl.int_range(pl.len()) == 0, f"the month has {cbf.height:,} rows; CloudZero takes at most {MONTHLY_ROW_LIMIT:,} per connection", pl.lit(None))
     for name in REQUIRED_COLUMNS:
         if name not in columns:
             flag(name, pl.lit(True), "required column is missing", pl.lit(None))
