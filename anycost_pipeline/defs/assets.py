@@ -61,7 +61,8 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()})
         rows = rows_of_month(frame, month)
         files = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
-        total, _ = source_cost(rows, source.mapping, month)
+        # In the source's own currency: this layer shows the records as the files state them.
+        total, _ = source_cost(rows, source.mapping.model_copy(update={"currency": None}), month)
         return dg.Output(
             rows,
             metadata={
