@@ -22,7 +22,6 @@ from anycost_pipeline.cbf.columns import (
     LINE_ITEM_TYPE,
     LINE_ITEM_TYPES,
     RESOURCE_ID,
-    TAG_PREFIX,
     USAGE_START,
 )
 from anycost_pipeline.cbf.errors import (
@@ -391,7 +390,10 @@ def _build(
         cbf = cbf.with_columns(pricing.multiply(cbf.get_column(c), rate) for c in COST_COLUMNS if c in cbf.columns)
         notes["currency_rate"] = f"1 {options.currency.source} = {rate} {options.currency.target} ({month})"
     if tags is not None and tags.width:
-        cbf = cbf.hstack(tags.drop([c for c in tags.columns if c in cbf.columns]))
+        twice = sorted(set(tags.columns) & set(cbf.columns))
+        if twice:
+            raise MappingError(source, f"{', '.join(twice)} come(s) both from `columns` and from `tags`; keep one")
+        cbf = cbf.hstack(tags)
         spec = options.tags
         if spec is not None and spec.missing_resource_id:
             current = pl.col(RESOURCE_ID) if RESOURCE_ID in cbf.columns else pl.lit(None, pl.String)
