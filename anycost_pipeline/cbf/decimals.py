@@ -1,11 +1,15 @@
 """Exact money: source text to plain-notation decimal text, and exact totals. Never floats."""
 
+import decimal
 import re
 from decimal import Decimal
 
 import polars as pl
 
 MISSING = ("", "NULL", "null", "None")
+# Python's default decimal context rounds every result to 28 significant digits; money here
+# has as many digits as the source gives, so all arithmetic uses this context instead.
+EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _PLAIN = r"^-?(?:\d+\.?\d*|\.\d+)$"
 
 
@@ -73,4 +77,7 @@ def exact_sum(values: pl.Series) -> Decimal:
         total = values.str.to_decimal(scale=scale).sum()
         return Decimal(total) if total is not None else Decimal(0)
     # Too many digits for a 128-bit decimal: exact but slower.
-    return sum((Decimal(v) for v in values.to_list()), Decimal(0))
+    total = Decimal(0)
+    for value in values.to_list():
+        total = EXACT.add(total, Decimal(value))
+    return total

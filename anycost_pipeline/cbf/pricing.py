@@ -17,7 +17,7 @@ RATE = "_rate"
 def _product(value: str | None, factor: str | None) -> str | None:
     if value is None or factor is None:
         return None
-    return format(Decimal(value) * Decimal(factor), "f")
+    return format(decimals.EXACT.multiply(Decimal(value), Decimal(factor)), "f")
 
 
 def multiply(values: pl.Series, factors: pl.Series | str) -> pl.Series:

@@ -13,6 +13,7 @@ from decimal import Decimal
 import polars as pl
 
 from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS, USAGE_START
+from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.errors import MappingError
 from anycost_pipeline.cbf.times import cbf_time
 from anycost_pipeline.months import Month
@@ -27,7 +28,7 @@ _HOURS = "_part_hours"
 def _parts(value: str | None, hours: list[int], scale: int) -> list[str | None]:
     if value is None:
         return [None] * len(hours)
-    units = int(Decimal(value).scaleb(scale))
+    units = int(EXACT.scaleb(Decimal(value), scale))
     total = sum(hours)
     out: list[str | None] = []
     done = covered = 0
@@ -40,7 +41,7 @@ def _parts(value: str | None, hours: list[int], scale: int) -> list[str | None]:
 
 
 def _text(units: int, scale: int) -> str:
-    text = format(Decimal(units).scaleb(-scale), "f")
+    text = format(EXACT.scaleb(Decimal(units), -scale), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text

@@ -5,6 +5,7 @@ from typing import Any
 
 import polars as pl
 
+from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.mapping import Conversion, convert, with_usage_hour
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.months import Month
@@ -30,4 +31,8 @@ def run(frame: pl.DataFrame, month: Month, **options: Any) -> Conversion:
 
 
 def total(values: pl.Series) -> Decimal:
-    return sum((Decimal(v) for v in values.drop_nulls().to_list()), Decimal(0))
+    """Exact sum (Python's default context would round to 28 digits)."""
+    out = Decimal(0)
+    for value in values.drop_nulls().to_list():
+        out = EXACT.add(out, Decimal(value))
+    return out

@@ -8,6 +8,7 @@ import pytest
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError
 from anycost_pipeline.cbf.mapping import source_cost
 from anycost_pipeline.cbf.options import MappingOptions
+from anycost_pipeline.cbf.validation import cost_total
 from anycost_pipeline.months import Month
 
 from anycost_pipeline_tests.cbf.helpers import run, source_frame, total
@@ -50,9 +51,19 @@ def test_every_bad_cost_kind_names_file_row_column_and_value(value: str, reason:
 
 def test_tolerated_forms_and_very_long_digits_stay_exact() -> None:
     long = "123456789012345678901234567890.123456789012345678901"  # 51 digits, past 128-bit decimals
-    costs = _costs(["+0.30", " 7 ", "-0.1", long, ".5"])
-    assert costs == ["0.30", "7", "-0.1", long, "0.5"]
-    assert total(pl.Series(costs)) == Decimal(long) + Decimal("7.70")
+    frame = source_frame(date=["2024-08-16"] * 5, amount=["+0.30", " 7 ", "-0.1", long, ".5"], qty=["1"] * 5)
+    cbf = run(frame, AUG, columns=COLUMNS).cbf
+    assert cbf["cost/cost"].to_list() == ["0.30", "7", "-0.1", long, "0.5"]
+    assert str(cost_total(cbf)) == "123456789012345678901234567897.823456789012345678901"  # by hand: long + 7.70
+
+
+def test_long_amounts_convert_and_spread_without_losing_a_digit() -> None:
+    long = "98765432109876543210987654321.987654321"
+    frame = source_frame(date=["2024-08-01"], amount=[long], qty=["1"])
+    euro = run(frame, AUG, columns=COLUMNS, currency={"source": "EUR", "rates": {"2024-08": "1.5"}}).cbf
+    assert euro["cost/cost"].to_list() == ["148148148164814814816481481482.9814814815"]
+    spread = run(frame, AUG, columns=COLUMNS, spread={"over": "month"}).cbf
+    assert spread.height == 744 and cost_total(spread) == Decimal(long)
 
 
 def test_missing_optional_decimal_is_empty_not_an_error() -> None:
