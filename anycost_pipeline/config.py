@@ -74,7 +74,7 @@ class SourceConfig(_Model):
     )
     rate_card: RateCard | None = None  # before `columns`: their check reads it
     columns: dict[str, ColumnSpec]
-    # Mapping options (README: "Mapping a source"); all optional.
+    # Mapping options, all optional (README: Times, Money, Charge types, Rate cards, ...).
     preset: Literal["focus"] | None = None
     ambiguous_time: Literal["reject", "earliest", "latest"] = "reject"
     null_values: list[str] = Field(default_factory=list)
@@ -131,9 +131,7 @@ class SourceConfig(_Model):
     @property
     def mapping(self) -> MappingOptions:
         """What the CBF mapping needs to know about this source."""
-        return MappingOptions.model_validate(
-            {k: getattr(self, k) for k in MappingOptions.model_fields}, from_attributes=False
-        )
+        return MappingOptions.model_validate({k: getattr(self, k) for k in MappingOptions.model_fields})
 
     @property
     def time_column(self) -> str:

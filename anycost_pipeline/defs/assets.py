@@ -9,8 +9,7 @@ import polars as pl
 
 from anycost_pipeline.cbf.bodies import content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
-from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError
-from anycost_pipeline.cbf.errors import raise_problems
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
 from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, usage_hours
 from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
