@@ -376,9 +376,10 @@ def _build(
     cbf = frame.select(*[e.alias(n) for n, e in exprs.items()], *LINEAGE_COLUMNS, *extra)
 
     if options.rate_card is not None:
-        cbf = cbf.with_columns(pricing.rated_cost(frame, options.rate_card).alias(COST))
+        cbf = cbf.with_columns(pricing.rated_cost(frame, options.rate_card, allow_exponent=options.exponent == "allow").alias(COST))
         if "usage/amount" not in cbf.columns:
-            cbf = cbf.with_columns(frame.select(decimals.plain(pl.col(options.rate_card.quantity))).to_series().alias("usage/amount"))
+            quantity = decimals.plain(_decimal_text(pl.col(options.rate_card.quantity), options))
+            cbf = cbf.with_columns(frame.select(quantity).to_series().alias("usage/amount"))
         notes["rate_card_lines"] = str(len(options.rate_card.lines_for(str(month))))
     if options.currency is not None:
         if month is None:
@@ -463,7 +464,8 @@ def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | Non
     frame = _as_missing(frame, options.null_values)
     if options.rate_card is not None and month is not None:
         try:
-            costs = pricing.rated_cost(pricing.with_rates(frame, options.rate_card, str(month)), options.rate_card)
+            priced = pricing.with_rates(frame, options.rate_card, str(month))
+            costs = pricing.rated_cost(priced, options.rate_card, allow_exponent=options.exponent == "allow")
         except ValueError:
             return Decimal(0), frame.height
     else:

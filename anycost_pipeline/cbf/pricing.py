@@ -45,11 +45,10 @@ def with_rates(frame: pl.DataFrame, card: RateCard, month: str) -> pl.DataFrame:
     return keyed.join(rates, on=keys, how="left", maintain_order="left").drop(keys)
 
 
-def rated_cost(frame: pl.DataFrame, card: RateCard) -> pl.Series:
+def rated_cost(frame: pl.DataFrame, card: RateCard, *, allow_exponent: bool = False) -> pl.Series:
     """quantity × rate per row of a frame from `with_rates` (null where either is missing or bad)."""
-    quantity = frame.select(decimals.plain(pl.col(card.quantity))).to_series()
-    readable = frame.select(decimals.invalid_reason(decimals.normalised(pl.col(card.quantity))).is_null()).to_series()
-    quantity = quantity.zip_with(readable, pl.Series([None] * len(quantity), dtype=pl.String))
+    text = decimals.expand_exponents(pl.col(card.quantity)) if allow_exponent else decimals.normalised(pl.col(card.quantity))
+    quantity = frame.select(pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(text))).to_series()
     return multiply(quantity, frame.get_column(RATE))
 
 

@@ -92,6 +92,8 @@ def test_rate_card_prices_usage_exactly_per_service_and_period() -> None:
     assert july["cost/cost"].to_list() == ["0.14560"]  # 3.5 × 0.0416, every digit kept
     assert august["cost/cost"].to_list() == ["0.14000", "0.43290"]  # 3.5 × 0.0400, 0.333 × 1.30
     assert august["usage/amount"].to_list() == ["3.5", "0.333"]
+    tiny = source_frame(date=["2024-08-01"], service=["vm"], kind=["small"], hours=["2.5E-3"])
+    assert run(tiny, AUG, columns=columns, rate_card=card, exponent="allow").cbf["cost/cost"].to_list() == ["0.00010000"]
     missing = source_frame(date=["2024-08-01"], service=["gpu"], kind=["huge"], hours=["1"])
     with pytest.raises(BadSourceData, match="column 'service': value 'gpu': no rate in the rate card for service=gpu, kind=huge"):
         run(missing, AUG, columns=columns, rate_card=card)
