@@ -10,6 +10,7 @@ import dagster as dg
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 
+from anycost_pipeline_tests.cbf.test_focus import _billed_by_month
 from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.defs.test_pipeline import _source_total
 
@@ -83,3 +84,24 @@ def test_cost_and_discounted_cost_gap_warns_but_does_not_block(project: Project)
     assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
     assert warning.metadata["cost_total"].value == str(_source_total(project, "2024-08"))
     assert len(_rows(project, "simple_cloud_main", "2024-08")) == 250
+
+
+def test_focus_1_2_scenarios_as_one_source_are_sent_month_by_month(project: Project) -> None:
+    target = project.root / "focus12"
+    target.mkdir()
+    for path in (FIXTURES / "focus-1.2").glob("*.csv"):
+        if "purchase_scenario_2" not in path.name and "purchase_scenario_3" not in path.name:
+            shutil.copy(path, target)
+    config = project.config()
+    config["start_month"] = "2023-01"
+    config["sources"] = {"focus": {"connection": "simple_cloud_main", "path": "focus12/*.csv", "preset": "focus"}}
+    project.write_config(config)
+    stated: dict[str, Decimal] = {}
+    for path in target.glob("*.csv"):
+        for month, billed in _billed_by_month(path).items():
+            stated[month] = stated.get(month, Decimal(0)) + billed
+    assert sorted(stated) == ["2023-01", "2025-04", "2025-05", "2025-06"]
+    for month in ["2023-01", "2025-04"]:
+        assert project.materialize_month(month).success
+        sent = _rows(project, "simple_cloud_main", month)
+        assert sum(Decimal(r["cost/cost"]) for r in sent) == stated[month]
