@@ -67,7 +67,7 @@ def _plain_text(value: str) -> str:
 
 
 def exact_sum(values: pl.Series) -> Decimal:
-    """The exact sum of plain decimal strings (nulls count as zero)."""
+    """The exact sum of plain decimal strings (nulls count as zero), without trailing zeros."""
     values = values.drop_nulls()
     if values.len() == 0:
         return Decimal(0)
@@ -75,9 +75,17 @@ def exact_sum(values: pl.Series) -> Decimal:
     digits = int(values.str.replace(r"^-", "").str.split(".").list.get(0).str.len_chars().max() or 1)
     if scale + digits + 7 <= 38:
         total = values.str.to_decimal(scale=scale).sum()
-        return Decimal(total) if total is not None else Decimal(0)
+        return _trimmed(Decimal(total) if total is not None else Decimal(0))
     # Too many digits for a 128-bit decimal: exact but slower.
-    total = Decimal(0)
+    exact = Decimal(0)
     for value in values.to_list():
-        total = EXACT.add(total, Decimal(value))
-    return total
+        exact = EXACT.add(exact, Decimal(value))
+    return _trimmed(exact)
+
+
+def _trimmed(value: Decimal) -> Decimal:
+    # Sums of spread parts carry many decimals; 12.5000000 and 12.5 are the same money.
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text if text not in ("", "-0") else "0")
