@@ -196,6 +196,14 @@ class AnycostConfig(_Model):
             return path
         return str((self.base_dir / path).resolve())
 
+    def mapping_of(self, name: str) -> MappingOptions:
+        """A source's mapping, with a rate card `file` read (relative to this file's folder)."""
+        mapping = self.sources[name].mapping
+        card = mapping.rate_card
+        if card is not None and card.file:
+            mapping = mapping.model_copy(update={"rate_card": card.with_file(self.resolve_path(card.file))})
+        return mapping
+
     def sources_of(self, connection: str) -> dict[str, SourceConfig]:
         return {name: s for name, s in self.sources.items() if s.connection == connection}
 

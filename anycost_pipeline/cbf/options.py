@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from anycost_pipeline.cbf.spec import ColumnSpec
 
@@ -27,6 +27,13 @@ def _plain_decimal(value: object, what: str) -> str:
     if not _PLAIN.match(text):
         raise ValueError(f"{what} {value!r} is not a plain decimal number")
     return text
+
+
+def _plainly(error: ValidationError) -> str:
+    return "; ".join(
+        ".".join(str(p) for p in e["loc"]) + (": " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+        for e in error.errors()
+    )
 
 
 def _month(value: object) -> str:
@@ -91,10 +98,13 @@ class RateCard(_Model):
 
     quantity: str = Field(description="source column holding the usage quantity")
     match: list[str] = Field(min_length=1, description="source columns that choose the rate")
-    rates: list[Rate] = Field(min_length=1)
+    rates: list[Rate] = Field(default_factory=list)
+    file: str | None = Field(default=None, description="a CSV file of rates, instead of `rates`")
 
     @model_validator(mode="after")
     def _lines_match(self) -> "RateCard":
+        if bool(self.rates) == bool(self.file):
+            raise ValueError("give the rates either under `rates` or in a CSV `file` (one of the two)")
         for index, line in enumerate(self.rates):
             keys = set(line.keys())
             if keys != set(self.match):
@@ -103,6 +113,26 @@ class RateCard(_Model):
                     f"(it gives {', '.join(sorted(keys)) or 'none'})"
                 )
         return self
+
+    def with_file(self, path: str) -> "RateCard":
+        """This card with the lines of its CSV file (columns: the match columns, rate, from, to)."""
+        import polars as pl
+
+        try:
+            table = pl.read_csv(path, infer_schema=False)
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise ValueError(f"rate card file {path}: cannot be read: {error}") from None
+        lines = []
+        for number, row in enumerate(table.iter_rows(named=True), start=2):
+            values = {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""}
+            try:
+                lines.append(Rate.model_validate(values))
+            except ValidationError as error:
+                raise ValueError(f"rate card file {path}, row {number}: {_plainly(error)}") from None
+        try:
+            return RateCard(quantity=self.quantity, match=self.match, rates=lines)
+        except ValidationError as error:
+            raise ValueError(f"rate card file {path}: {_plainly(error)}") from None
 
     def lines_for(self, month: str) -> list[Rate]:
         """The lines in force in `month`; where several match the same values, the latest `from`."""

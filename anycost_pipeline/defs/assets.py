@@ -61,7 +61,11 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         rows = rows_of_month(frame, month)
         files = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
         # In the source's own currency: this layer shows the records as the files state them.
-        total, _ = source_cost(rows, source.mapping.model_copy(update={"currency": None}), month)
+        try:
+            mapping = config.mapping_of(name).model_copy(update={"currency": None})
+        except ValueError as error:
+            raise _fail(error) from None
+        total, _ = source_cost(rows, mapping, month)
         return dg.Output(
             rows,
             metadata={
@@ -77,11 +81,10 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
     return _raw
 
 
-def cbf_asset(name: str, source: SourceConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey(["cbf", name])
     rejects_key = dg.AssetKey(["rejects", name])
     rejecting = source.on_bad_rows == "reject"
-    mapping = source.mapping
     stated = f"`{source.cost_column}`" if source.cost_column else "usage × rate card"
     if source.currency:
         stated += f" × the month's {source.currency.source}→{source.currency.target} rate"
@@ -127,6 +130,10 @@ def cbf_asset(name: str, source: SourceConfig, partitions: dg.PartitionsDefiniti
     )
     def _cbf(context: dg.AssetExecutionContext, raw: pl.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
+        try:
+            mapping = config.mapping_of(name)  # reads a rate card file, if the source has one
+        except ValueError as error:
+            raise _fail(error) from None
         try:
             done = convert(raw, name, mapping, month)
         except (BadSourceData, MappingError) as error:
@@ -265,7 +272,7 @@ def assets() -> dg.Definitions:
     partitions = month_partitions(config)
     built: list[dg.AssetsDefinition] = []
     for name, source in config.sources.items():
-        built += [raw_asset(name, source, config, partitions), cbf_asset(name, source, partitions)]
+        built += [raw_asset(name, source, config, partitions), cbf_asset(name, source, config, partitions)]
     for connection in config.connections:
         sources = sorted(config.sources_of(connection))
         if sources:

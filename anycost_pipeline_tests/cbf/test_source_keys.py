@@ -63,3 +63,15 @@ def test_validation_lists_end_times_unknown_columns_and_the_row_limit(monkeypatc
     assert (3, "time/usage_end", "not an ISO-8601 UTC time") in found
     assert (2, "cost/price", "not a CBF column") in found
     assert any(column == "(all)" and "the month has 3 rows" in reason for _, column, reason in found)
+
+
+def test_rate_card_from_a_csv_file_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "rates.csv").write_text("service,rate,from\nvm,0.0416,\nvm,0.0400,2024-08\ndb,1.25,\n")
+    _load(tmp_path, {"columns": {"time/usage_start": "d"}, "rate_card": {"quantity": "q", "match": ["service"], "file": "rates.csv"}})
+    config = load_config(tmp_path / "anycost.yaml")
+    card = config.mapping_of("vendor").rate_card
+    assert card is not None
+    assert sorted((line.keys()["service"], line.rate) for line in card.lines_for("2024-08")) == [("db", "1.25"), ("vm", "0.0400")]
+    (tmp_path / "rates.csv").write_text("service,rate\nvm,$1\n")
+    with pytest.raises(ValueError, match=r"rates.csv, row 2: .*'\$1' is not a plain decimal"):
+        config.mapping_of("vendor")
