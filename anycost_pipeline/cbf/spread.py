@@ -28,6 +28,8 @@ _HOURS = "_part_hours"
 def _parts(value: str | None, hours: list[int], scale: int) -> list[str | None]:
     if value is None:
         return [None] * len(hours)
+    if len(hours) == 1:
+        return [value]  # not spread: keep the source's text as it is
     units = int(EXACT.scaleb(Decimal(value), scale))
     total = sum(hours)
     out: list[str | None] = []
@@ -92,11 +94,13 @@ def spread(
         parts = [_parts(v, h, scale) for v, h in zip(values.to_list(), hours)]
         planned = planned.with_columns(pl.Series(name, parts, dtype=pl.List(pl.String)))
     spread_columns = [_STARTS, _HOURS, *[c for c in cbf.columns if c in DECIMAL_COLUMNS]]
+    planned = planned.with_columns((pl.col(_STARTS).list.len() > 1).alias("_spread"))
     out = planned.explode(spread_columns)
     out = out.with_columns(pl.col(_STARTS).alias(HOUR), cbf_time(pl.col(_STARTS)).alias(USAGE_START))
     if "time/usage_end" in out.columns:
-        out = out.with_columns(cbf_time(pl.col(_STARTS) + pl.duration(hours=pl.col(_HOURS))).alias("time/usage_end"))
-    return out.drop(_STARTS, _HOURS)
+        part_end = cbf_time(pl.col(_STARTS) + pl.duration(hours=pl.col(_HOURS)))
+        out = out.with_columns(pl.when(pl.col("_spread")).then(part_end).otherwise(pl.col("time/usage_end")).alias("time/usage_end"))
+    return out.drop(_STARTS, _HOURS, "_spread")
 
 
 def _day_plan(start: datetime, stop: datetime) -> tuple[list[datetime], list[int]]:
