@@ -16,11 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
-    model_validator,
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
+    field_validator, model_validator,
 )
 
 from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, is_cbf_column
+from anycost_pipeline.cbf.options import Currency, MappingOptions, RateCard, Spread, TagsSpec
+from anycost_pipeline.cbf.presets import apply_preset
 from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
 
 CONFIG_ENV_VAR = "ANYCOST_CONFIG"
@@ -71,11 +73,27 @@ class SourceConfig(_Model):
 
     connection: str
     timezone: str = "UTC"
-    time_format: str | None = Field(
+    time_format: str | list[str] | None = Field(
         default=None,
-        description="strftime format of the time column; default: ISO dates and timestamps",
+        description="format(s) of the time column (iso, YYYY-MM-DD, M/D/YYYY, epoch_seconds, ... or strftime); default: iso",
     )
+    rate_card: RateCard | None = None  # before `columns`: their check reads it
     columns: dict[str, ColumnSpec]
+    # Mapping options, all optional (README: Times, Money, Charge types, Rate cards, ...).
+    preset: Literal["focus"] | None = None
+    ambiguous_time: Literal["reject", "earliest", "latest"] = "reject"
+    null_values: list[str] = Field(default_factory=list)
+    exponent: Literal["reject", "allow"] = "reject"
+    on_bad_rows: Literal["strict", "reject"] = "strict"
+    tags: TagsSpec | None = None
+    resource_id_encoding: Literal["service_prefix", "none"] = "service_prefix"
+    currency: Currency | None = None
+    spread: Spread | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: object) -> object:
+        return apply_preset(data) if isinstance(data, dict) else data
 
     @field_validator("timezone")
     @classmethod
@@ -88,25 +106,42 @@ class SourceConfig(_Model):
 
     @field_validator("columns")
     @classmethod
-    def _cbf_columns(cls, columns: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+    def _cbf_columns(cls, columns: dict[str, ColumnSpec], info: ValidationInfo) -> dict[str, ColumnSpec]:
         unknown = [name for name in columns if not is_cbf_column(name)]
         if unknown:
             raise ValueError(
                 f"{', '.join(map(repr, unknown))} not CBF column(s); see the README's CBF column list"
             )
-        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        priced = info.data.get("rate_card") is not None
+        missing = [n for n in REQUIRED_COLUMNS if n not in columns and not (n == COST and priced)]
         if missing:
             raise ValueError(f"the required CBF column(s) {', '.join(missing)} must be mapped")
-        if not isinstance(columns[REQUIRED_COLUMNS[0]], FromColumn):
-            raise ValueError(f"{REQUIRED_COLUMNS[0]} must come from a source column")
-        if not isinstance(columns[COST], FromColumn) or columns[COST].map:
-            raise ValueError(f"{COST} must come from a source column, without a value map")
+        if priced and COST in columns:
+            raise ValueError(f"with a `rate_card`, {COST} comes from the rate card: leave it out of columns")
+        time = columns[REQUIRED_COLUMNS[0]]
+        if not isinstance(time, FromColumn) or not isinstance(time.column, str):
+            raise ValueError(f"{REQUIRED_COLUMNS[0]} must come from one source column")
+        if COST in columns:
+            cost = columns[COST]
+            if not isinstance(cost, FromColumn) or cost.map or not isinstance(cost.column, str):
+                raise ValueError(f"{COST} must come from one source column, without a value map")
         return columns
+
+    @property
+    def cost_column(self) -> str | None:
+        """The source column holding the cost (None when costs come from a rate card)."""
+        spec = self.columns.get(COST)
+        return spec.column if isinstance(spec, FromColumn) and isinstance(spec.column, str) else None
+
+    @property
+    def mapping(self) -> MappingOptions:
+        """What the CBF mapping needs to know about this source."""
+        return MappingOptions.model_validate({k: getattr(self, k) for k in MappingOptions.model_fields})
 
     @property
     def time_column(self) -> str:
         spec = self.columns[REQUIRED_COLUMNS[0]]
-        assert isinstance(spec, FromColumn)
+        assert isinstance(spec, FromColumn) and isinstance(spec.column, str)
         return spec.column
 
 
@@ -364,6 +399,14 @@ class AnycostConfig(_Model):
         if "://" in path or os.path.isabs(path):
             return path
         return str((self.base_dir / path).resolve())
+
+    def mapping_of(self, name: str) -> MappingOptions:
+        """A source's mapping, with a rate card `file` read (relative to this file's folder)."""
+        mapping = self.sources[name].mapping
+        card = mapping.rate_card
+        if card is not None and card.file:
+            mapping = mapping.model_copy(update={"rate_card": card.with_file(self.resolve_path(card.file))})
+        return mapping
 
     def sources_of(self, connection: str) -> dict[str, AnySource]:
         return {name: s for name, s in self.sources.items() if s.connection == connection}

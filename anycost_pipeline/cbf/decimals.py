@@ -1,10 +1,15 @@
 """Exact money: source text to plain-notation decimal text, and exact totals. Never floats."""
 
+import decimal
+import re
 from decimal import Decimal
 
 import polars as pl
 
 MISSING = ("", "NULL", "null", "None")
+# Python's default decimal context rounds every result to 28 significant digits; money here
+# has as many digits as the source gives, so all arithmetic uses this context instead.
+EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _PLAIN = r"^-?(?:\d+\.?\d*|\.\d+)$"
 
 
@@ -38,8 +43,31 @@ def invalid_reason(text: pl.Expr) -> pl.Expr:
     )
 
 
+_EXPONENT = r"^-?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+
+
+def expand_exponents(text: pl.Expr) -> pl.Expr:
+    """Normalised text with exponent notation (`1.5E-3`) rewritten exactly in plain notation.
+
+    Only for sources that declare `exponent: allow`; everything else is left for
+    `invalid_reason` to judge.
+    """
+    text = normalised(text)
+    return (
+        pl.when(text.str.contains(_EXPONENT))
+        .then(text.map_elements(_plain_text, return_dtype=pl.String))
+        .otherwise(text)
+    )
+
+
+def _plain_text(value: str) -> str:
+    if not re.match(_EXPONENT, value):
+        return value
+    return format(Decimal(value), "f")
+
+
 def exact_sum(values: pl.Series) -> Decimal:
-    """The exact sum of plain decimal strings (nulls count as zero)."""
+    """The exact sum of plain decimal strings (nulls count as zero), without trailing zeros."""
     values = values.drop_nulls()
     if values.len() == 0:
         return Decimal(0)
@@ -47,6 +75,17 @@ def exact_sum(values: pl.Series) -> Decimal:
     digits = int(values.str.replace(r"^-", "").str.split(".").list.get(0).str.len_chars().max() or 1)
     if scale + digits + 7 <= 38:
         total = values.str.to_decimal(scale=scale).sum()
-        return Decimal(total) if total is not None else Decimal(0)
+        return _trimmed(Decimal(total) if total is not None else Decimal(0))
     # Too many digits for a 128-bit decimal: exact but slower.
-    return sum((Decimal(v) for v in values.to_list()), Decimal(0))
+    exact = Decimal(0)
+    for value in values.to_list():
+        exact = EXACT.add(exact, Decimal(value))
+    return _trimmed(exact)
+
+
+def _trimmed(value: Decimal) -> Decimal:
+    # Sums of spread parts carry many decimals; 12.5000000 and 12.5 are the same money.
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text if text not in ("", "-0") else "0")

@@ -53,3 +53,38 @@ def problems_where(
         for row in head.iter_rows(named=True)
     ]
     return problems, hits.height
+
+
+class MappingError(ValueError):
+    """The mapping cannot be applied to this month as declared (not a single bad value)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"source {source!r}: {message}")
+
+
+PROBLEM_COLUMNS: tuple[str, ...] = (SOURCE_FILE, SOURCE_ROW, "column", "value", "reason")
+PROBLEM_SCHEMA = {SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
+
+
+def problem_frame(frame: pl.DataFrame, bad: pl.Expr, column: str, reason: pl.Expr | str, value: pl.Expr) -> pl.DataFrame:
+    """Every row of `frame` where `bad` holds, as (file, row, column, value, reason)."""
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    return frame.filter(bad.fill_null(False)).select(
+        pl.col(SOURCE_FILE).cast(pl.String),
+        pl.col(SOURCE_ROW).cast(pl.Int64),
+        pl.lit(column, dtype=pl.String).alias("column"),
+        value.cast(pl.String).alias("value"),
+        reason_expr.cast(pl.String).alias("reason"),
+    )
+
+
+def no_problems() -> pl.DataFrame:
+    return pl.DataFrame(schema=PROBLEM_SCHEMA)
+
+
+def raise_problems(source: str, problems: pl.DataFrame) -> None:
+    """Raise BadSourceData listing the first problems, when there are any."""
+    if problems.height:
+        listed = [Problem(*row) for row in problems.head(MAX_LISTED).iter_rows()]
+        raise BadSourceData(source, listed, problems.height)

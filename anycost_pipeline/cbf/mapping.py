@@ -1,41 +1,115 @@
-"""Source rows to CBF rows, as declared per source in anycost.yaml."""
+"""Source rows to CBF rows, as declared per source in anycost.yaml.
 
+`convert` runs the whole mapping for one month: column specs, exact decimals, charge types,
+rate card, currency, tags, resource ids, spreading. Every bad value is found first; then the
+month either fails naming each (strict, the default) or keeps those rows aside as rejects with
+their reasons (`on_bad_rows: reject`), so nothing ever disappears.
+"""
+
+import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 import polars as pl
 
-from anycost_pipeline.cbf import decimals
-from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS, LINE_ITEM_TYPE, USAGE_START
-from anycost_pipeline.cbf.errors import LINEAGE_COLUMNS, BadSourceData, Problem, problems_where
-from anycost_pipeline.cbf.spec import ColumnSpec, Constant, FromColumn, Template
-from anycost_pipeline.cbf.times import cbf_time, utc_hour
+from anycost_pipeline.cbf import decimals, pricing
+from anycost_pipeline.cbf.columns import (
+    COST,
+    COST_COLUMNS,
+    DECIMAL_COLUMNS,
+    LINE_ITEM_TYPE,
+    LINE_ITEM_TYPES,
+    RESOURCE_ID,
+    USAGE_START,
+)
+from anycost_pipeline.cbf.errors import (
+    LINEAGE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    BadSourceData,
+    MappingError,
+    Problem,
+    no_problems,
+    problem_frame,
+    raise_problems,
+)
+from anycost_pipeline.cbf.options import MappingOptions
+from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, Constant, FromColumn, Template, template_fields
+from anycost_pipeline.cbf.spread import END, spread
+from anycost_pipeline.cbf.tags import tag_columns
+from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hour, utc_time
+from anycost_pipeline.cbf.validation import MONTH_WIDE, row_problems
 from anycost_pipeline.months import Month
 
 HOUR = "_hour"
+REASONS = "_reasons"
 DEFAULT_LINE_ITEM_TYPE = "Usage"
+USAGE_END = "time/usage_end"
+
+# Charge names as vendors write them (lower case, without spaces, _ and -) → CBF line item type.
+CHARGE_TYPES: dict[str, str] = {
+    **{t.lower(): t for t in LINE_ITEM_TYPES},
+    "refund": "Credit",
+    "credits": "Credit",
+    "taxes": "Tax",
+    "vat": "Tax",
+    "fees": "Fee",
+    "discounts": "Discount",
+    "adjustments": "Adjustment",
+    "correction": "Adjustment",
+    "purchases": "Purchase",
+    "commitment": "CommittedUsePurchase",
+    "committedusepurchase": "CommittedUsePurchase",
+    "reservationpurchase": "CommittedUsePurchase",
+    "savingsplanpurchase": "CommittedUsePurchase",
+    "subscription": "Purchase",
+    "supportfee": "Support",
+}
 
 
 def with_usage_hour(
-    frame: pl.DataFrame, source: str, time_column: str, zone: str, time_format: str | None
+    frame: pl.DataFrame,
+    source: str,
+    time_column: str,
+    zone: str,
+    time_format: str | Sequence[str] | None,
+    ambiguous: str = "reject",
 ) -> pl.DataFrame:
     """Add the UTC hour of each row; fail naming every timestamp that cannot be read."""
+    framed, problems = usage_hours(frame, source, time_column, zone, time_format, ambiguous)
+    raise_problems(source, problems)
+    return framed
+
+
+def usage_hours(
+    frame: pl.DataFrame,
+    source: str,
+    time_column: str,
+    zone: str,
+    time_format: str | Sequence[str] | None,
+    ambiguous: str = "reject",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add the UTC hour of each row (null where the time cannot be read), and those problems.
+
+    Rows where every source column is empty (blank lines in a CSV) hold nothing and are left out.
+    """
     _require_columns(frame, source, [time_column])
+    data = [c for c in frame.columns if not c.startswith("_")]
+    if data:
+        frame = frame.filter(~pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String) == "") for c in data))
     text = pl.col(time_column)
-    framed = frame.with_columns(utc_hour(text, zone, time_format).alias(HOUR))
-    bad = pl.col(HOUR).is_null()
-    problems, count = problems_where(
+    framed = frame.with_columns(utc_hour(text, zone, time_format, ambiguous).alias(HOUR))
+    problems = problem_frame(
         framed,
-        bad,
+        pl.col(HOUR).is_null(),
         time_column,
-        f"not a timestamp in time zone {zone}"
-        + (f" with format {time_format!r}" if time_format else " (ISO date or date-time expected)")
+        f"not a timestamp in time zone {zone}" + describe_formats(time_format)
         + ", or a local time that does not exist or is ambiguous on a daylight-saving day",
         text,
     )
-    if count:
-        raise BadSourceData(source, problems, count)
-    return framed
+    return framed, problems
 
 
 def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
@@ -43,53 +117,332 @@ def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     return frame.filter((pl.col(HOUR) >= month.start) & (pl.col(HOUR) < month.end))
 
 
+@dataclass
+class Conversion:
+    """A month of one source in CBF, the rows kept aside, and what the mapping changed."""
+
+    cbf: pl.DataFrame
+    rejects: pl.DataFrame
+    notes: dict[str, str] = field(default_factory=dict)
+
+
 def to_cbf(frame: pl.DataFrame, source: str, columns: Mapping[str, ColumnSpec]) -> pl.DataFrame:
     """Map a month of source rows (with `_hour` and lineage columns) to a CBF frame of strings.
 
-    The result holds the mapped CBF columns, all as text, plus the lineage columns
-    `_source_file` and `_source_row` so later checks can point at the source row.
+    Strict: the first bad values raise BadSourceData. The result holds the mapped CBF columns
+    as text plus `_source_file` and `_source_row` so later checks can point at the source row.
     """
-    referenced = [name for spec in columns.values() for name in _source_columns(spec)]
-    _require_columns(frame, source, referenced)
-    exprs = {name: _expression(name, spec) for name, spec in columns.items()}
-    exprs[USAGE_START] = cbf_time(pl.col(HOUR))
-    if LINE_ITEM_TYPE not in exprs:
-        exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
-    cbf = frame.select(*[e.alias(n) for n, e in exprs.items()], *LINEAGE_COLUMNS)
-    _check_decimals(frame, source, columns)
-    _check_value_maps(frame, cbf, source, columns)
-    return cbf.with_columns(
-        decimals.plain(pl.col(name)).alias(name) for name in columns if name in DECIMAL_COLUMNS
+    return convert(frame, source, MappingOptions(columns=dict(columns))).cbf
+
+
+def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Month | None = None) -> Conversion:
+    """Map a month of source rows (frame from `with_usage_hour`) to CBF, as `options` declare."""
+    frame = _as_missing(frame, options.null_values)
+    columns = _resolve(frame, source, options)
+    notes: dict[str, str] = {}
+    if options.rate_card is not None:
+        if month is None:
+            raise MappingError(source, "a rate card needs the month")
+        try:
+            frame = pricing.with_rates(frame, options.rate_card, str(month))
+        except ValueError as error:
+            raise MappingError(source, str(error)) from None
+    problems = [_value_problems(frame, columns, options)]
+    tags = tag_columns(frame, source, options.tags) if options.tags else None
+    if tags is not None:
+        problems.append(tags.problems)
+        if tags.renamed:
+            notes["renamed_tag_keys"] = ", ".join(f"{k!r} → {v!r}" for k, v in tags.renamed.items())
+    # The same column may feed two CBF columns (e.g. an end time also used for spreading).
+    found = pl.concat(problems).unique(maintain_order=True)
+    rejects = _empty_rejects(frame)
+    if found.height:
+        if options.on_bad_rows == "strict":
+            raise_problems(source, found)
+        rejects = _rejects(frame, found)
+        keep = _not_in(frame, found)
+        frame = frame.filter(keep)
+        if tags is not None and tags.columns.width:
+            tags.columns = tags.columns.filter(keep)
+
+    cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month)
+    if options.on_bad_rows == "reject" and month is not None:
+        invalid = row_problems(cbf, month).filter(pl.col("column") != MONTH_WIDE)
+        if invalid.height:
+            rejects = pl.concat([rejects, _rejects(frame, invalid)], how="diagonal_relaxed")
+            cbf = cbf.filter(_not_in(cbf, invalid))
+    if options.spread is not None and month is not None:
+        cbf = spread(cbf, source, month, to=options.spread.to, extra_decimals=options.spread.extra_decimals)
+    return Conversion(cbf.drop(HOUR, END, strict=False), rejects, notes)
+
+
+def _as_missing(frame: pl.DataFrame, markers: Sequence[str]) -> pl.DataFrame:
+    if not markers:
+        return frame
+    data = [c for c, t in frame.schema.items() if not c.startswith("_") and t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.strip_chars().is_in(list(markers))).then(None).otherwise(pl.col(c)).alias(c) for c in data
     )
 
 
-def _source_columns(spec: ColumnSpec) -> list[str]:
-    if isinstance(spec, FromColumn):
-        return [spec.column]
-    if isinstance(spec, Template):
-        return [n for _, n, _, _ in string.Formatter().parse(spec.template) if n]
-    return []
+def _resolve(frame: pl.DataFrame, source: str, options: MappingOptions) -> dict[str, ColumnSpec]:
+    """The column specs that apply to this frame: optional ones whose columns are absent drop out."""
+    have = set(frame.columns)
+    columns: dict[str, ColumnSpec] = {}
+    required: list[str] = []
+    for name, spec in options.columns.items():
+        if isinstance(spec, FromColumn):
+            present = [c for c in spec.columns if c in have]
+            if not present:
+                if spec.optional:
+                    continue
+                required.append(spec.columns[0])
+                continue
+            columns[name] = spec.model_copy(update={"column": present if len(present) > 1 else present[0]})
+        elif isinstance(spec, Template):
+            if not spec.optional:
+                required += template_fields(spec.template)
+            columns[name] = spec
+        elif isinstance(spec, ChargeType):
+            required.append(spec.charge_category)
+            columns[name] = spec
+        else:
+            columns[name] = spec
+    if options.rate_card is not None:
+        required += [options.rate_card.quantity, *options.rate_card.match]
+    if options.tags is not None:
+        required += list(options.tags.columns.values())
+        if options.tags.column and not options.tags.optional:
+            required.append(options.tags.column)
+    if options.spread is not None and options.spread.end:
+        required.append(options.spread.end)
+    _require_columns(frame, source, required)
+    return columns
 
 
-def _expression(name: str, spec: ColumnSpec) -> pl.Expr:
+def _text(frame_columns: set[str], spec: FromColumn) -> pl.Expr:
+    values = [pl.col(c).cast(pl.String).str.strip_chars() for c in spec.columns if c in frame_columns]
+    values = [pl.when(v != "").then(v) for v in values]
+    return pl.coalesce(values) if len(values) > 1 else values[0]
+
+
+def _template(frame_columns: set[str], template: str) -> pl.Expr:
+    parts: list[pl.Expr] = []
+    fields: list[pl.Expr] = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        if literal:
+            parts.append(pl.lit(literal))
+        if name:
+            value = pl.col(name).cast(pl.String).str.strip_chars() if name in frame_columns else pl.lit(None, pl.String)
+            fields.append(value)
+            parts.append(value.fill_null(""))
+    every_empty = pl.all_horizontal([f.is_null() | (f == "") for f in fields])
+    return pl.when(every_empty).then(None).otherwise(pl.concat_str(parts))
+
+
+def _charge_key(text: pl.Expr) -> pl.Expr:
+    return text.str.to_lowercase().str.replace_all(r"[\s_\-]", "")
+
+
+def _charge_type(frame_columns: set[str], spec: ChargeType | FromColumn) -> pl.Expr:
+    column = spec.charge_category if isinstance(spec, ChargeType) else spec.columns[0]
+    raw = pl.col(column).cast(pl.String).str.strip_chars()
+    kind = _charge_key(raw).replace_strict(CHARGE_TYPES, default=None, return_dtype=pl.String)
+    if spec.map:
+        kind = raw.replace_strict(spec.map, default=kind, return_dtype=pl.String)
+    if isinstance(spec, ChargeType):
+        if spec.commitment_id and spec.commitment_id in frame_columns:
+            has_id = pl.col(spec.commitment_id).cast(pl.String).str.strip_chars().fill_null("") != ""
+            kind = pl.when((kind == "Purchase") & has_id).then(pl.lit("CommittedUsePurchase")).otherwise(kind)
+        if spec.commitment_status and spec.commitment_status in frame_columns:
+            unused = pl.col(spec.commitment_status).cast(pl.String).str.strip_chars().str.to_lowercase() == "unused"
+            kind = pl.when((kind == "Usage") & unused.fill_null(False)).then(pl.lit("CommittedUseVacancy")).otherwise(kind)
+    return kind
+
+
+def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr:
     if isinstance(spec, Constant):
         return pl.lit(spec.value, dtype=pl.String)
     if isinstance(spec, Template):
-        parts: list[pl.Expr] = []
-        for literal, field, _, _ in string.Formatter().parse(spec.template):
-            if literal:
-                parts.append(pl.lit(literal))
-            if field:
-                parts.append(pl.col(field).cast(pl.String).str.strip_chars())
-        return pl.concat_str(parts)
-    value = pl.col(spec.column).cast(pl.String).str.strip_chars()
+        return _template(frame_columns, spec.template)
+    if isinstance(spec, ChargeType) or (name == LINE_ITEM_TYPE and spec.map is None):
+        kind = _charge_type(frame_columns, spec)
+        if isinstance(spec, FromColumn) and spec.default is not None:
+            kind = kind.fill_null(pl.lit(spec.default))
+        return kind
+    value = _text(frame_columns, spec)
+    default = None if spec.default is None else (
+        _template(frame_columns, spec.default) if template_fields(spec.default) else pl.lit(spec.default, dtype=pl.String)
+    )
     if spec.map is not None:
-        value = value.replace_strict(
-            spec.map, default=pl.lit(spec.default, dtype=pl.String), return_dtype=pl.String
-        )
-    elif spec.default is not None:
-        value = pl.when(value.is_null() | (value == "")).then(pl.lit(spec.default)).otherwise(value)
+        fallback = value if spec.unmapped == "keep" else (default if default is not None else pl.lit(None, pl.String))
+        value = value.replace_strict(spec.map, default=fallback, return_dtype=pl.String)
+        if spec.unmapped == "keep" and default is not None:
+            value = value.fill_null(default)
+    elif default is not None:
+        value = value.fill_null(default)
     return value
+
+
+def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions) -> pl.DataFrame:
+    """Every bad value in the month: decimals, unmapped values, charge types, end times, rates."""
+    have = set(frame.columns)
+    found = [no_problems()]
+    for name, spec in columns.items():
+        if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
+            for column in spec.columns:
+                found.append(_decimal_problems(frame, column, options, required=name == COST and options.rate_card is None))
+        read_as_charge_type = isinstance(spec, ChargeType) or (
+            name == LINE_ITEM_TYPE and isinstance(spec, FromColumn) and spec.map is None and spec.default is None
+        )
+        if read_as_charge_type:
+            column = spec.charge_category if isinstance(spec, ChargeType) else spec.columns[0]  # type: ignore[union-attr]
+            known = ", ".join(sorted(LINE_ITEM_TYPES) + ["Refund"])
+            found.append(problem_frame(
+                frame, _charge_type(have, spec).is_null() & pl.col(column).is_not_null(),  # type: ignore[arg-type]
+                column, f"not a known charge type ({known}); add it to `map` for {name}", pl.col(column),
+            ))
+        if isinstance(spec, FromColumn) and spec.map is not None and spec.default is None and spec.unmapped == "error":
+            known = ", ".join(sorted(spec.map))
+            source_value = _text(have, spec)
+            found.append(problem_frame(
+                frame, source_value.is_not_null() & ~source_value.is_in(list(spec.map)), spec.columns[0],
+                f"not in the value map for {name} ({known}); add it to the map or give a default", source_value,
+            ))
+        if name == USAGE_END and isinstance(spec, FromColumn):
+            text = _text(have, spec)
+            found.append(problem_frame(
+                frame, text.is_not_null() & utc_time(text, options.timezone, options.time_format, options.ambiguous_time).is_null(),
+                spec.columns[0], f"not a timestamp in time zone {options.timezone}" + describe_formats(options.time_format), text,
+            ))
+    if options.spread is not None and options.spread.end:
+        column = options.spread.end
+        text = pl.col(column).cast(pl.String).str.strip_chars()
+        end = utc_time(text, options.timezone, options.time_format, options.ambiguous_time)
+        found.append(problem_frame(
+            frame, text.is_not_null() & (text != "") & end.is_null(), column,
+            f"not a timestamp in time zone {options.timezone}" + describe_formats(options.time_format), text,
+        ))
+        found.append(problem_frame(frame, end < pl.col(HOUR), column, "ends before the charge starts", text))
+    card = options.rate_card
+    if card is not None:
+        found.append(_decimal_problems(frame, card.quantity, options, required=True))
+        keys = ", ".join(f"{c}={{}}" for c in card.match)
+        found.append(problem_frame(
+            frame, pl.col(pricing.RATE).is_null(), card.match[0],
+            pl.format(f"no rate in the rate card for {keys}", *[pl.col(c) for c in card.match]),
+            pl.col(card.match[0]),
+        ))
+    return pl.concat(found)
+
+
+def _decimal_problems(frame: pl.DataFrame, column: str, options: MappingOptions, *, required: bool) -> pl.DataFrame:
+    text = _decimal_text(pl.col(column), options)
+    reason = decimals.invalid_reason(text)
+    bad = reason.is_not_null()
+    if required:
+        reason = pl.when(text.is_null()).then(pl.lit("is missing; every row needs a cost")).otherwise(reason)
+        bad = bad | text.is_null()
+    return problem_frame(frame, bad, column, reason, pl.col(column))
+
+
+def _decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
+    return decimals.expand_exponents(text) if options.exponent == "allow" else decimals.normalised(text)
+
+
+def _build(
+    frame: pl.DataFrame, source: str, columns: dict[str, ColumnSpec], options: MappingOptions,
+    tags: pl.DataFrame | None, notes: dict[str, str], month: Month | None,
+) -> pl.DataFrame:
+    have = set(frame.columns)
+    exprs: dict[str, pl.Expr] = {}
+    for name, spec in columns.items():
+        value = _expression(name, spec, have)
+        if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
+            value = decimals.plain(_decimal_text(value, options))
+        if name == USAGE_END and isinstance(spec, FromColumn):
+            value = cbf_time(utc_time(value, options.timezone, options.time_format, options.ambiguous_time))
+        exprs[name] = value
+    exprs[USAGE_START] = cbf_time(pl.col(HOUR))
+    if LINE_ITEM_TYPE not in exprs:
+        exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
+    extra = [pl.col(HOUR)]
+    if options.spread is not None:
+        if options.spread.end:
+            extra.append(utc_time(pl.col(options.spread.end), options.timezone, options.time_format, options.ambiguous_time).alias(END))
+        else:
+            local = pl.col(HOUR).dt.convert_time_zone(options.timezone)
+            extra.append(local.dt.offset_by("1d" if options.spread.over == "day" else "1mo").dt.convert_time_zone("UTC").alias(END))
+    cbf = frame.select(*[e.alias(n) for n, e in exprs.items()], *LINEAGE_COLUMNS, *extra)
+
+    if options.rate_card is not None:
+        cbf = cbf.with_columns(pricing.rated_cost(frame, options.rate_card, allow_exponent=options.exponent == "allow").alias(COST))
+        if "usage/amount" not in cbf.columns:
+            quantity = decimals.plain(_decimal_text(pl.col(options.rate_card.quantity), options))
+            cbf = cbf.with_columns(frame.select(quantity).to_series().alias("usage/amount"))
+        notes["rate_card_lines"] = str(len(options.rate_card.lines_for(str(month))))
+    if options.currency is not None:
+        if month is None:
+            raise MappingError(source, "a currency conversion needs the month")
+        try:
+            rate = options.currency.rate_for(str(month))
+        except ValueError as error:
+            raise MappingError(source, str(error)) from None
+        cbf = cbf.with_columns(pricing.multiply(cbf.get_column(c), rate) for c in COST_COLUMNS if c in cbf.columns)
+        notes["currency_rate"] = f"1 {options.currency.source} = {rate} {options.currency.target} ({month})"
+    if tags is not None and tags.width:
+        twice = sorted(set(tags.columns) & set(cbf.columns))
+        if twice:
+            raise MappingError(source, f"{', '.join(twice)} come(s) both from `columns` and from `tags`; keep one")
+        cbf = cbf.hstack(tags)
+        spec = options.tags
+        if spec is not None and spec.missing_resource_id:
+            current = pl.col(RESOURCE_ID) if RESOURCE_ID in cbf.columns else pl.lit(None, pl.String)
+            fallback = frame.select(_template(have, spec.missing_resource_id)).to_series()
+            cbf = cbf.with_columns(fallback.alias("_fallback")).with_columns(
+                pl.when(current.is_null() | (current == "")).then(pl.col("_fallback")).otherwise(current).alias(RESOURCE_ID)
+            ).drop("_fallback")
+    if options.resource_id_encoding == "service_prefix" and RESOURCE_ID in cbf.columns:
+        cbf = cbf.with_columns(encode_resource_id(pl.col(RESOURCE_ID), _service(cbf), source).alias(RESOURCE_ID))
+    return cbf
+
+
+def _service(cbf: pl.DataFrame) -> pl.Expr:
+    return pl.col("resource/service") if "resource/service" in cbf.columns else pl.lit(None, pl.String)
+
+
+def encode_resource_id(resource_id: pl.Expr, service: pl.Expr, source: str) -> pl.Expr:
+    """Prefix an id holding `:` or `/` with `<service>/`, so CloudZero's split keeps it whole.
+
+    CloudZero cuts `resource/id` at its first `:` or `/`; an ARN or an Azure id would lose its
+    head. With the prefix, the cut falls after the service and the vendor's id stays readable
+    and complete: `Amazon-S3/arn:aws:s3:::bucket`.
+    """
+    prefix = service.str.replace_all(r"[^A-Za-z0-9_.=+\-@]", "-")
+    prefix = pl.when(prefix.is_null() | (prefix == "")).then(pl.lit(re.sub(r"[^A-Za-z0-9_.=+\-@]", "-", source))).otherwise(prefix)
+    return pl.when(resource_id.str.contains(r"[:/]")).then(pl.concat_str(prefix, pl.lit("/"), resource_id)).otherwise(resource_id)
+
+
+def _not_in(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.Series:
+    keys = problems.select(SOURCE_FILE, SOURCE_ROW).unique()
+    marked = frame.select(SOURCE_FILE, SOURCE_ROW).join(
+        keys.with_columns(pl.lit(True).alias("_bad")), on=[SOURCE_FILE, SOURCE_ROW], how="left", maintain_order="left"
+    )
+    return marked.get_column("_bad").is_null()
+
+
+def _empty_rejects(frame: pl.DataFrame) -> pl.DataFrame:
+    data = [c for c in frame.columns if not c.startswith("_")]
+    return frame.head(0).select(*LINEAGE_COLUMNS, *data).with_columns(pl.lit(None, pl.String).alias(REASONS))
+
+
+def _rejects(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:
+    """The source rows named in `problems`, whole, each with all its reasons in `_reasons`."""
+    reasons = problems.group_by(SOURCE_FILE, SOURCE_ROW, maintain_order=True).agg(
+        pl.format("column '{}': value '{}': {}", "column", pl.col("value").fill_null(""), "reason").str.join("; ").alias(REASONS)
+    )
+    data = [c for c in frame.columns if not c.startswith("_")]
+    return frame.select(*LINEAGE_COLUMNS, *data).join(reasons, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left")
 
 
 def _require_columns(frame: pl.DataFrame, source: str, names: list[str]) -> None:
@@ -105,44 +458,21 @@ def _require_columns(frame: pl.DataFrame, source: str, names: list[str]) -> None
         )
 
 
-def _check_decimals(frame: pl.DataFrame, source: str, columns: Mapping[str, ColumnSpec]) -> None:
-    problems: list[Problem] = []
-    total = 0
-    for name, spec in columns.items():
-        if name not in DECIMAL_COLUMNS or not isinstance(spec, FromColumn):
-            continue
-        text = decimals.normalised(pl.col(spec.column))
-        reason = decimals.invalid_reason(text)
-        bad = reason.is_not_null()
-        if name == "cost/cost":
-            reason = pl.when(text.is_null()).then(pl.lit("is missing; every row needs a cost")).otherwise(reason)
-            bad = bad | text.is_null()
-        found, count = problems_where(frame, bad, spec.column, reason, pl.col(spec.column))
-        problems += found
-        total += count
-    if total:
-        raise BadSourceData(source, problems, total)
-
-
-def _check_value_maps(
-    frame: pl.DataFrame, cbf: pl.DataFrame, source: str, columns: Mapping[str, ColumnSpec]
-) -> None:
-    problems: list[Problem] = []
-    total = 0
-    for name, spec in columns.items():
-        if not (isinstance(spec, FromColumn) and spec.map is not None and spec.default is None):
-            continue
-        # replace_strict with no default yields null for values outside the map.
-        unmapped = cbf.get_column(name).is_null() & frame.get_column(spec.column).is_not_null()
-        known = ", ".join(sorted(spec.map))
-        found, count = problems_where(
-            frame.with_columns(unmapped.alias("_bad")),
-            pl.col("_bad"),
-            spec.column,
-            f"not in the value map for {name} ({known}); add it to the map or give a default",
-            pl.col(spec.column),
-        )
-        problems += found
-        total += count
-    if total:
-        raise BadSourceData(source, problems, total)
+def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | None) -> tuple[Decimal, int]:
+    """The month's cost as the source states it (after rate card and currency), and how many
+    rows hold no readable cost. Used to prove that sent + rejected = source, exactly."""
+    frame = _as_missing(frame, options.null_values)
+    if options.rate_card is not None and month is not None:
+        try:
+            priced = pricing.with_rates(frame, options.rate_card, str(month))
+            costs = pricing.rated_cost(priced, options.rate_card, allow_exponent=options.exponent == "allow")
+        except ValueError:
+            return Decimal(0), frame.height
+    else:
+        spec = options.columns[COST]
+        assert isinstance(spec, FromColumn)
+        text = _decimal_text(_text(set(frame.columns), spec), options)
+        costs = frame.select(pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(text))).to_series()
+    if options.currency is not None and month is not None and str(month) in options.currency.rates:
+        costs = pricing.multiply(costs, options.currency.rates[str(month)])
+    return pricing.exact_total(costs), costs.null_count()

@@ -1,7 +1,7 @@
 """How one CBF column is filled from a source: declared in anycost.yaml, validated by pydantic."""
 
 import string
-from typing import Annotated, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
@@ -11,11 +11,23 @@ class _Spec(BaseModel):
 
 
 class FromColumn(_Spec):
-    """Copy a source column, optionally translating its values (e.g. vendor charge names)."""
+    """Copy a source column, optionally translating its values (e.g. vendor charge names).
 
-    column: str
+    `default` fills empty values (and, with a `map`, values outside it); it may be a template
+    such as `acct-{account}`. `unmapped: keep` passes values outside the map through unchanged.
+    `optional: true` leaves the CBF column empty when the source has no such column. A list
+    of columns takes the first non-empty value among those the source has.
+    """
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column] if isinstance(self.column, str) else list(self.column)
+
+    column: str | list[str]
     map: dict[str, str] | None = None
     default: str | None = None
+    unmapped: Literal["error", "keep"] = "error"
+    optional: bool = False
 
 
 class Constant(_Spec):
@@ -25,9 +37,14 @@ class Constant(_Spec):
 
 
 class Template(_Spec):
-    """A text built from source columns, e.g. `instance-{instance_id}`."""
+    """A text built from source columns, e.g. `instance-{instance_id}`.
+
+    An empty field renders as empty text; when every field is empty the value is empty.
+    With `optional: true`, fields naming columns the source does not have count as empty.
+    """
 
     template: str
+    optional: bool = False
 
     @field_validator("template")
     @classmethod
@@ -35,6 +52,21 @@ class Template(_Spec):
         if not template_fields(template):
             raise ValueError("a template needs at least one {column} placeholder")
         return template
+
+
+class ChargeType(_Spec):
+    """`lineitem/type` from a charge category column, refined by commitment columns.
+
+    The category is read case-insensitively (`usage`, `tax`, `refund`, `credit`, `fee`, ...;
+    a refund becomes `Credit`). A purchase with a commitment id becomes `CommittedUsePurchase`,
+    usage whose commitment status is `Unused` becomes `CommittedUseVacancy`. Extra vendor
+    values can be added with `map`.
+    """
+
+    charge_category: str
+    commitment_id: str | None = None
+    commitment_status: str | None = None
+    map: dict[str, str] | None = None
 
 
 def template_fields(template: str) -> list[str]:
@@ -51,4 +83,4 @@ def _shorthand(value: object) -> object:
     return value
 
 
-ColumnSpec = Annotated[Union[FromColumn, Constant, Template], BeforeValidator(_shorthand)]
+ColumnSpec = Annotated[Union[FromColumn, Constant, Template, ChargeType], BeforeValidator(_shorthand)]

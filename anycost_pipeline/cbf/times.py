@@ -1,5 +1,7 @@
 """Source timestamps to the UTC hour CloudZero files the usage under."""
 
+from collections.abc import Sequence
+
 import polars as pl
 
 # Tried in order when a source declares no format. Naive forms are in the source's time zone.
@@ -16,35 +18,94 @@ UTC_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%.fZ", "
 OFFSET_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z")
 CBF_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
+# Names a source may use in `time_format` instead of a strftime pattern.
+NAMED_FORMATS: dict[str, tuple[str, ...]] = {
+    "iso": (),  # the ISO forms above
+    "YYYY-MM-DD": ("%Y-%m-%d",),
+    "M/D/YYYY": ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"),
+    "M/D/YY": ("%m/%d/%y", "%m/%d/%y %H:%M", "%m/%d/%y %H:%M:%S"),
+    "D.M.YYYY": ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S"),
+    "epoch_seconds": (),
+    "epoch_millis": (),
+}
+AMBIGUOUS_POLICIES = ("reject", "earliest", "latest")
 
-def _naive(text: pl.Expr, fmt: str, zone: str) -> pl.Expr:
+
+def _naive(text: pl.Expr, fmt: str, zone: str, ambiguous: str) -> pl.Expr:
     parsed = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
-    # A local time that does not exist or happens twice on a daylight-saving day becomes null
-    # here and is reported by the caller rather than guessed.
-    return parsed.dt.replace_time_zone(zone, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC")
+    # A local time that does not exist (spring forward) is always null here, and so is one that
+    # happens twice (fall back) unless the source declared which of the two it means: the
+    # caller reports both rather than guessing.
+    policy = "null" if ambiguous == "reject" else ambiguous
+    return parsed.dt.replace_time_zone(zone, ambiguous=policy, non_existent="null").dt.convert_time_zone("UTC")
 
 
-def utc_hour(text: pl.Expr, zone: str, time_format: str | None = None) -> pl.Expr:
-    """The UTC hour (Datetime, tz UTC) of each source timestamp; null where it cannot be read."""
-    text = text.str.strip_chars()
-    if time_format:
-        if "%z" in time_format or "%:z" in time_format:
-            parsed = text.str.strptime(pl.Datetime("us", "UTC"), time_format, strict=False)
+def _iso(text: pl.Expr, zone: str, ambiguous: str) -> list[pl.Expr]:
+    return [
+        *[_naive(text, fmt, zone, ambiguous) for fmt in NAIVE_FORMATS],
+        *[
+            text.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC")
+            for fmt in UTC_FORMATS
+        ],
+        *[
+            text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.convert_time_zone("UTC")
+            for fmt in OFFSET_FORMATS
+        ],
+    ]
+
+
+def _epoch(text: pl.Expr, micros_per_unit: int) -> pl.Expr:
+    # Whole numbers only: a float epoch ("1.7e9") would not be exact.
+    longest = 11 if micros_per_unit == 1_000_000 else 14
+    digits = pl.when(text.str.contains(rf"^-?\d{{1,{longest}}}$")).then(text)
+    micros = digits.cast(pl.Int64, strict=False) * micros_per_unit
+    return micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def _parsers(text: pl.Expr, zone: str, fmt: str, ambiguous: str) -> list[pl.Expr]:
+    if fmt == "iso":
+        return _iso(text, zone, ambiguous)
+    if fmt == "epoch_seconds":
+        return [_epoch(text, 1_000_000)]
+    if fmt == "epoch_millis":
+        return [_epoch(text, 1_000)]
+    patterns = NAMED_FORMATS.get(fmt) or (fmt,)
+    out = []
+    for pattern in patterns:
+        if "%z" in pattern or "%:z" in pattern:
+            out.append(text.str.strptime(pl.Datetime("us", "UTC"), pattern, strict=False))
         else:
-            parsed = _naive(text, time_format, zone)
-    else:
-        parsed = pl.coalesce(
-            *[_naive(text, fmt, zone) for fmt in NAIVE_FORMATS],
-            *[
-                text.str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone("UTC")
-                for fmt in UTC_FORMATS
-            ],
-            *[
-                text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.convert_time_zone("UTC")
-                for fmt in OFFSET_FORMATS
-            ],
-        )
-    return parsed.dt.truncate("1h")
+            out.append(_naive(text, pattern, zone, ambiguous))
+    return out
+
+
+def utc_time(
+    text: pl.Expr, zone: str, time_format: str | Sequence[str] | None = None, ambiguous: str = "reject"
+) -> pl.Expr:
+    """The UTC instant (Datetime, tz UTC) of each source timestamp; null where it cannot be read.
+
+    `time_format` is one format or a list tried in order: a name from NAMED_FORMATS (`iso`,
+    `YYYY-MM-DD`, `M/D/YYYY`, `epoch_seconds`, ...) or a strftime pattern. Default: `iso`.
+    """
+    text = text.cast(pl.String).str.strip_chars()
+    formats = [time_format] if isinstance(time_format, str) else list(time_format or ["iso"])
+    parsers = [p for fmt in formats for p in _parsers(text, zone, fmt, ambiguous)]
+    return pl.coalesce(*parsers) if len(parsers) > 1 else parsers[0]
+
+
+def utc_hour(
+    text: pl.Expr, zone: str, time_format: str | Sequence[str] | None = None, ambiguous: str = "reject"
+) -> pl.Expr:
+    """The UTC hour (Datetime, tz UTC) of each source timestamp; null where it cannot be read."""
+    return utc_time(text, zone, time_format, ambiguous).dt.truncate("1h")
+
+
+def describe_formats(time_format: str | Sequence[str] | None) -> str:
+    """The declared formats as a user reads them in an error message."""
+    formats = [time_format] if isinstance(time_format, str) else list(time_format or [])
+    if not formats or formats == ["iso"]:
+        return " (ISO date or date-time expected)"
+    return f" with format {' or '.join(map(repr, formats))}"
 
 
 def cbf_time(hour: pl.Expr) -> pl.Expr:

@@ -17,8 +17,10 @@ from anycost_pipeline.cbf.columns import (
     is_cbf_column,
 )
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.cbf.spread import MONTHLY_ROW_LIMIT
 from anycost_pipeline.months import Month
 
+MONTH_WIDE = "(all)"  # the column named by a problem of the whole month, not of one row
 PROBLEM_COLUMNS = [SOURCE_FILE, SOURCE_ROW, "column", "value", "reason"]
 _HOUR = r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$"
 _PLAIN = r"^-?(?:\d+(?:\.\d+)?)$"
@@ -43,8 +45,12 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
             )
 
     for name in columns:
-        if not is_cbf_column(name):
+        if name.startswith(TAG_PREFIX) and not is_cbf_column(name):
+            flag(name, pl.col(name).is_not_null(), "tag key may hold only letters, digits and _ . : / = + - @", pl.lit(name))
+        elif not is_cbf_column(name):
             flag(name, pl.lit(True), "not a CBF column")
+    if cbf.height > MONTHLY_ROW_LIMIT:
+        flag(MONTH_WIDE, pl.int_range(pl.len()) == 0, f"the month has {cbf.height:,} rows; CloudZero takes at most {MONTHLY_ROW_LIMIT:,} per connection", pl.lit(None))
     for name in REQUIRED_COLUMNS:
         if name not in columns:
             flag(name, pl.lit(True), "required column is missing", pl.lit(None))
@@ -54,6 +60,9 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
         start = pl.col(USAGE_START)
         flag(USAGE_START, ~start.str.contains(_HOUR), "not an ISO-8601 UTC hour (YYYY-MM-DDTHH:00:00Z)")
         flag(USAGE_START, start.str.slice(0, 7) != str(month), f"outside the month {month}")
+    if "time/usage_end" in columns:
+        end = pl.col("time/usage_end")
+        flag("time/usage_end", end.is_not_null() & ~end.str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"), "not an ISO-8601 UTC time")
     for name in DECIMAL_COLUMNS:
         if name in columns:
             value = pl.col(name)
@@ -63,12 +72,23 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
         flag(LINE_ITEM_TYPE, ~kind.is_in(sorted(LINE_ITEM_TYPES)), "not a CBF line item type")
     tags = [c for c in columns if c.startswith(TAG_PREFIX)]
     if tags:
-        has_tag = pl.any_horizontal([pl.col(t).is_not_null() & (pl.col(t) != "") for t in tags])
+        # Every row is sent with every column of the month (empty where a row has no value),
+        # so once the month has tags, CloudZero sees tag keys on every row.
         no_id = pl.col(RESOURCE_ID).is_null() | (pl.col(RESOURCE_ID) == "") if RESOURCE_ID in columns else pl.lit(True)
-        flag(RESOURCE_ID, has_tag & no_id, "required when a row has tags", pl.lit(None))
+        flag(RESOURCE_ID, no_id, "required when the month has tags (CloudZero needs a resource for tagged rows)", pl.lit(None))
+    if RESOURCE_ID in columns:
+        flag(RESOURCE_ID, pl.col(RESOURCE_ID).str.contains(r"^[^:/]*[:/]$"), "nothing left after CloudZero cuts the id at its first : or /")
     if not found:
         return pl.DataFrame(schema={SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String})
     return pl.concat(found).select(PROBLEM_COLUMNS)
+
+
+def discount_gap(cbf: pl.DataFrame) -> tuple[Decimal, Decimal] | None:
+    """Totals of cost/cost and cost/discounted_cost (blank falls back to cost), when both exist."""
+    if "cost/discounted_cost" not in cbf.columns:
+        return None
+    discounted = cbf.select(pl.coalesce(pl.col("cost/discounted_cost"), pl.col(COST)).alias("d"))
+    return cost_total(cbf), cost_total(discounted, "d")
 
 
 def cost_total(frame: pl.DataFrame, column: str = COST) -> Decimal:

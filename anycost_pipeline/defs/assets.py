@@ -10,9 +10,9 @@ import polars as pl
 from anycost_pipeline import sources as readers
 from anycost_pipeline.cbf.bodies import content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
-from anycost_pipeline.cbf.errors import SOURCE_FILE, BadSourceData
-from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, to_cbf, with_usage_hour
-from anycost_pipeline.cbf.validation import cost_total, row_problems
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
+from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, usage_hours
+from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
@@ -22,6 +22,7 @@ from anycost_pipeline.months import Month
 
 ROWS_VALID = "rows_valid"
 COST_CONSERVED = "cost_conserved"
+DISCOUNTED_COST_MATCHES = "discounted_cost_matches"
 
 
 def pool_name(connection: str) -> str:
@@ -49,83 +50,161 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         month = Month.parse(context.partition_key)
         try:
             frame = readers.read_month(name, source, config, month)  # type: ignore[arg-type]
-            frame = with_usage_hour(frame, name, source.time_column, source.timezone, source.time_format)
+            frame, untimed = usage_hours(frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+            if source.on_bad_rows == "strict":
+                raise_problems(name, untimed)
         except (*readers.SourceReadError, BadSourceData) as error:
             raise _fail(error) from None
-        months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).unique().to_list()})
+        if untimed.height:
+            context.log.warning(f"{untimed.height:,} row(s) of {name} have no readable time and belong to no month; see `rows_without_a_time`")
+        months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()})
         rows = rows_of_month(frame, month)
-        cost_column = source.columns[COST].column  # type: ignore[union-attr]
         origins = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
         listed = "\n".join(f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`" for o in origins[:50])
+        # In the source's own currency: this layer shows the records as the files state them.
+        try:
+            mapping = config.mapping_of(name).model_copy(update={"currency": None})
+        except ValueError as error:
+            raise _fail(error) from None
+        total, _ = source_cost(rows, mapping, month)
         return dg.Output(
             rows,
             metadata={
                 "rows": len(rows),
-                **cost_metadata(cost_total(rows, cost_column)),
+                **cost_metadata(total),
                 "month": str(month),
                 "months_in_source": ", ".join(months),
                 "files_used": dg.MetadataValue.md((listed or "_none_") + (f"\n- … {len(origins) - 50} more" if len(origins) > 50 else "")),
+                **({"rows_without_a_time": untimed.height, "first_rows_without_a_time": problems_table(untimed)} if untimed.height else {}),
             },
         )
 
     return _raw
 
 
-def cbf_asset(name: str, source: SourceConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey(["cbf", name])
-    cost_column = source.columns[COST].column  # type: ignore[union-attr]
+    rejects_key = dg.AssetKey(["rejects", name])
+    rejecting = source.on_bad_rows == "reject"
+    stated = f"`{source.cost_column}`" if source.cost_column else "usage × rate card"
+    if source.currency:
+        stated += f" × the month's {source.currency.source}→{source.currency.target} rate"
+    outs = {
+        "cbf": dg.AssetOut(
+            key=key, group_name=source.connection, kinds={"polars"},
+            description=(
+                f"The month of source `{name}` in CloudZero's Common Bill Format: UTC hours, exact "
+                "decimal text. Nothing is sent for a month whose checks fail."
+            ),
+        )
+    }
+    if rejecting:
+        outs["rejects"] = dg.AssetOut(
+            key=rejects_key, group_name=source.connection, kinds={"polars"},
+            description=(
+                f"Rows of source `{name}` kept out of the month's CBF because of bad values "
+                "(`on_bad_rows: reject`): each whole source row with its file, row number and "
+                "reasons in `_reasons`. Fix the source and rematerialise the month to send them."
+            ),
+        )
 
-    @dg.asset(
-        key=key,
+    @dg.multi_asset(
+        outs=outs,
         ins={"raw": dg.AssetIn(key=["raw", name])},
         partitions_def=partitions,
-        group_name=source.connection,
-        kinds={"polars"},
-        description=(
-            f"The month of source `{name}` in CloudZero's Common Bill Format: one row per source "
-            "row, UTC hours, exact decimal text. Nothing is sent for a month whose checks fail."
-        ),
+        name=f"cbf__{name}",
+        can_subset=False,
         check_specs=[
             dg.AssetCheckSpec(
                 ROWS_VALID, asset=key, blocking=True,
-                description="Every row follows CBF: required columns, UTC hours inside the month, plain decimals, known line item types, tag rules.",
+                description="Every row follows CBF: required columns, UTC hours inside the month, plain decimals, known line item types, tag key rules, resource/id with tags, no unknown columns, the monthly row limit.",
             ),
             dg.AssetCheckSpec(
                 COST_CONSERVED, asset=key, blocking=True,
-                description=f"The CBF cost total equals the source's `{cost_column}` total for the month, to the last digit.",
+                description=f"The CBF cost total (plus any rejected rows) equals the source's {stated} total for the month, to the last digit, and every source row is sent or rejected.",
+            ),
+            dg.AssetCheckSpec(
+                DISCOUNTED_COST_MATCHES, asset=key, blocking=False,
+                description="Warning only: the month's cost/cost and cost/discounted_cost totals match, as CloudZero expects.",
             ),
         ],
     )
     def _cbf(context: dg.AssetExecutionContext, raw: pl.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
         try:
-            cbf = to_cbf(raw, name, source.columns)
-        except BadSourceData as error:
+            mapping = config.mapping_of(name)  # reads a rate card file, if the source has one
+        except ValueError as error:
             raise _fail(error) from None
+        try:
+            done = convert(raw, name, mapping, month)
+        except (BadSourceData, MappingError) as error:
+            raise _fail(error) from None
+        cbf, rejects = done.cbf, done.rejects
         problems = row_problems(cbf, month)
-        source_total, cbf_total = cost_total(raw, cost_column), cost_total(cbf)
+        source_total, unreadable = source_cost(raw, mapping, month)
+        rejected_total, rejected_unreadable = source_cost(rejects, mapping, month)
+        cbf_total = cost_total(cbf)
+        sent_rows = cbf.select(SOURCE_FILE, SOURCE_ROW).unique().height
         yield dg.Output(
             cbf,
+            output_name="cbf",
             metadata={
                 "rows": len(cbf),
                 **cost_metadata(cbf_total),
                 "month": str(month),
+                "source_rows_sent": sent_rows,
+                "rejected_rows": rejects.height,
+                **{k: dg.MetadataValue.text(v) for k, v in done.notes.items()},
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
                 "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
             },
         )
+        if rejecting:
+            yield dg.Output(
+                rejects,
+                output_name="rejects",
+                metadata={
+                    "rows": rejects.height,
+                    "rejected_cost_exact": str(rejected_total),
+                    "rows_without_readable_cost": rejected_unreadable,
+                    "first_rejects": _rejects_table(rejects),
+                },
+            )
         yield dg.AssetCheckResult(
-            check_name=ROWS_VALID,
+            check_name=ROWS_VALID, asset_key=key,
             passed=problems.is_empty(),
             metadata={"problems": len(problems), "first_problems": problems_table(problems)},
         )
+        accounted = sent_rows + rejects.height == raw.height and unreadable == rejected_unreadable
         yield dg.AssetCheckResult(
-            check_name=COST_CONSERVED,
-            passed=source_total == cbf_total,
-            metadata={"source_total": str(source_total), "cbf_total": str(cbf_total), "difference": str(cbf_total - source_total)},
+            check_name=COST_CONSERVED, asset_key=key,
+            passed=source_total == cbf_total + rejected_total and accounted,
+            metadata={
+                "source_total": str(source_total),
+                "cbf_total": str(cbf_total),
+                "rejected_total": str(rejected_total),
+                "difference": str(cbf_total + rejected_total - source_total),
+                "source_rows": raw.height,
+                "source_rows_sent": sent_rows,
+                "rejected_rows": rejects.height,
+            },
+        )
+        gap = discount_gap(cbf)
+        yield dg.AssetCheckResult(
+            check_name=DISCOUNTED_COST_MATCHES, asset_key=key,
+            passed=gap is None or gap[0] == gap[1],
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"cost_total": str(gap[0]), "discounted_cost_total": str(gap[1])} if gap else {"note": "no cost/discounted_cost column"},
         )
 
     return _cbf
+
+
+def _rejects_table(rejects: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadataValue:
+    lines = ["| file | row | reasons |", "|---|---:|---|"]
+    for file, row, reasons in rejects.select(SOURCE_FILE, SOURCE_ROW, REASONS).head(limit).iter_rows():
+        lines.append(f"| {Path(file).name} | {row} | {reasons} |")
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def drop_asset(connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -194,7 +273,7 @@ def assets() -> dg.Definitions:
     partitions = month_partitions(config)
     built: list[dg.AssetsDefinition] = []
     for name, source in config.sources.items():
-        built += [raw_asset(name, source, config, partitions), cbf_asset(name, source, partitions)]
+        built += [raw_asset(name, source, config, partitions), cbf_asset(name, source, config, partitions)]
     for connection in config.connections:
         sources = sorted(config.sources_of(connection))
         if sources:

@@ -81,7 +81,14 @@ def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) 
 
 def merge_batches(source: str, batches: list[Path], key: list[str], tombstone: Tombstone | None) -> pl.DataFrame:
     """The month as the latest statement of every record across all batches."""
-    frames = [pl.read_parquet(path).with_columns(pl.lit(i).alias(_ORDER)) for i, path in enumerate(batches)]
+    # Name the pull in each record's origin: two pulls of one URL would otherwise give two
+    # different records the same (file, row) place, and places must be unique to account for rows.
+    frames = [
+        pl.read_parquet(path).with_columns(
+            pl.lit(i).alias(_ORDER), (pl.col(SOURCE_FILE) + f" (pull {path.stem})").alias(SOURCE_FILE)
+        )
+        for i, path in enumerate(batches)
+    ]
     frames = [f for f in frames if f.height]
     if not frames:
         return pl.DataFrame(schema={SOURCE_ROW: pl.Int64, SOURCE_FILE: pl.String})

@@ -105,7 +105,8 @@ def test_value_map_template_and_unmapped_value() -> None:
     frame = _source(date=["2024-08-01", "2024-08-01"], service=["S", "T"], amount=["1", "-1"], account=["a", "b"], kind=["usage", "refund"])
     cbf = _convert(frame, columns)
     assert cbf["lineitem/type"].to_list() == ["Usage", "Credit"]
-    assert cbf["resource/id"].to_list() == ["acct-a/svc-S", "acct-b/svc-T"]
+    # CloudZero cuts resource/id at its first "/": the service prefix keeps the id whole.
+    assert cbf["resource/id"].to_list() == ["S/acct-a/svc-S", "T/acct-b/svc-T"]
     bad = _source(date=["2024-08-01"], service=["S"], amount=["1"], account=["a"], kind=["rebate"])
     with pytest.raises(BadSourceData, match="value 'rebate': not in the value map for lineitem/type"):
         _convert(bad, columns)

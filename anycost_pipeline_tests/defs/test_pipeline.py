@@ -66,7 +66,7 @@ def test_a_failing_check_stops_the_drop(project: Project) -> None:
     result = project.materialize_month("2024-08", raise_on_error=False)
     assert not result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"rows_valid": False, "cost_conserved": True}
+    assert checks == {"rows_valid": False, "cost_conserved": True, "discounted_cost_matches": True}
     assert _sandbox_rows(project, "2024-08") == []
     assert not result.asset_materializations_for_node("drop__simple_cloud_main")
 

@@ -122,7 +122,10 @@ def test_merge_keeps_the_latest_statement_and_honours_tombstones(tmp_path: Path)
     batches.save_batch(tmp_path, "s", month, first)
     batches.save_batch(tmp_path, "s", month, second)
     merged = batches.merge_batches("s", batches.list_batches(tmp_path, "s", month), ["id"], Tombstone(column="gone"))
-    assert sorted(merged.select("id", "cost", "_source_file").rows()) == [("1", "1", "a"), ("2", "20", "b")]
+    origins = sorted(merged.select("id", "cost", "_source_file").rows())
+    assert [(i, c) for i, c, _ in origins] == [("1", "1"), ("2", "20")]
+    # Each record names where it came from and which pull brought it.
+    assert origins[0][2].startswith("a (pull ") and origins[1][2].startswith("b (pull ")
     with pytest.raises(batches.SourceBatchError, match="key column 'account'"):
         batches.merge_batches("s", batches.list_batches(tmp_path, "s", month), ["account"], None)
 
