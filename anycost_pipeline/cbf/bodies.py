@@ -65,48 +65,105 @@ def month_bodies(
         raise ValueError(f"operation {operation!r} is not one of {', '.join(OPERATIONS)}")
     if not 0 < target_bytes <= MAX_BYTES:
         raise ValueError(f"target_bytes must be between 1 and {MAX_BYTES:,}")
-    ordered = cbf.sort(USAGE_START, maintain_order=True)
-    rows = ordered.select(
-        pl.col(USAGE_START).alias("hour"), row_json(ordered).alias("json")
-    ).with_columns(size=pl.col("json").str.len_bytes() + 1)  # +1 for the comma
+    # Sources usually arrive in time order; sorting a sorted month would only copy it.
+    ordered = cbf
+    if not cbf.get_column(USAGE_START).is_sorted():
+        ordered = cbf.sort(USAGE_START, maintain_order=True)
     overhead = len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    budget = target_bytes - overhead
-    hours = rows.group_by("hour", maintain_order=True).agg(pl.len().alias("n"), pl.col("size").sum())
+    builder = _Builder(month, operation, target_bytes - overhead)
+    # The JSON is built a batch of whole hours at a time and turned into bodies straight away,
+    # so the month's JSON never sits in memory twice (as rows and as bodies).
+    hours = ordered.get_column(USAGE_START).rle().struct.unnest()
+    batch_start = batch_rows = 0
+    batch_hours: list[tuple[int, object]] = []
+    for n, hour in hours.iter_rows():
+        batch_hours.append((n, hour))
+        batch_rows += n
+        if batch_rows >= _BATCH_ROWS:
+            builder.add(ordered.slice(batch_start, batch_rows), batch_hours)
+            batch_start, batch_rows, batch_hours = batch_start + batch_rows, 0, []
+    if batch_hours:
+        builder.add(ordered.slice(batch_start, batch_rows), batch_hours)
+    return builder.finish()
 
-    # Plan slices of `rows` as (start, stop, continues_hour); a Python loop over hours only.
-    slices: list[tuple[int, int, bool]] = []
-    start = used = 0
-    position = 0
-    for n, size in hours.select("n", "size").iter_rows():
-        if size > budget:
-            if position > start:
-                slices.append((start, position, False))
-            slices.extend(_split_hour(rows, position, n, budget))
+
+_BATCH_ROWS = 65_536
+
+
+class _Builder:
+    """Greedy packing of whole hours into bodies, fed one batch of hours at a time."""
+
+    def __init__(self, month: str, operation: str, budget: int) -> None:
+        self.month, self.operation, self.budget = month, operation, budget
+        self.bodies: list[RequestBody] = []
+        self.pieces: list[bytes] = []  # JSON of the open body, as comma-joined runs of rows
+        self.rows = self.used = 0
+        self.first_hour: object = None
+        self.last_hour: object = None
+        self._json = pl.Series(dtype=pl.String)
+        self._start = 0
+
+    def add(self, batch: pl.DataFrame, hours: list[tuple[int, object]]) -> None:
+        self._json = row_json(batch)
+        self._start = 0  # first row of the batch not yet copied into `pieces`
+        sizes = (self._json.str.len_bytes().cast(pl.Int64) + 1).to_list()  # +1 for the comma
+        position = 0
+        for n, hour in hours:
+            size = sum(sizes[position : position + n])
+            if size > self.budget:
+                if self.rows:
+                    self._close(position, False)
+                self._split_hour(sizes, position, n, hour)
+            else:
+                if self.used + size > self.budget and self.rows:
+                    self._close(position, False)
+                self._take(n, size, hour)
             position += n
-            start, used = position, 0
-            continue
-        if used + size > budget and position > start:
-            slices.append((start, position, False))
-            start, used = position, 0
-        used += size
-        position += n
-    if position > start or not slices:
-        slices.append((start, position, False))
+        self._cut(position)
 
-    bodies = []
-    for index, (lo, hi, continues) in enumerate(slices):
-        op = _operation(operation, index, continues)
-        part = rows.slice(lo, hi - lo)
-        head, tail = _envelope(month, op)
-        data = part.get_column("json").str.join(",").item().encode() if hi > lo else b""
-        hours_in = part.get_column("hour")
-        bodies.append(
-            RequestBody(
-                op, head + data + tail, hi - lo,
-                hours_in.first() or "", hours_in.last() or "",  # type: ignore[arg-type]
-            )
-        )
-    return bodies
+    def _take(self, n: int, size: int, hour: object) -> None:
+        if not self.rows:
+            self.first_hour = hour
+        self.rows += n
+        self.used += size
+        self.last_hour = hour
+
+    def _cut(self, stop: int) -> None:
+        # One join per run of rows that ends in the same body: few, large copies.
+        if stop > self._start:
+            joined = self._json.slice(self._start, stop - self._start).str.join(",")
+            self.pieces.append(joined.cast(pl.Binary).item())
+        self._start = stop
+
+    def _split_hour(self, sizes: list[int], start: int, n: int, hour: object) -> None:
+        lo, used = start, 0
+        for index in range(start, start + n):
+            size = sizes[index]
+            if size > self.budget:
+                raise ValueError(f"one CBF row is {size:,} bytes, larger than a whole request body")
+            if used + size > self.budget:
+                self._take(index - lo, used, hour)
+                self._close(index, lo > start)
+                lo, used = index, 0
+            used += size
+        self._take(start + n - lo, used, hour)
+        self._close(start + n, lo > start)
+
+    def _close(self, stop: int, continues_hour: bool) -> None:
+        """Close the open body at row `stop` of the current batch."""
+        self._cut(stop)
+        op = _operation(self.operation, len(self.bodies), continues_hour)
+        head, tail = _envelope(self.month, op)
+        payload = b"".join([head, b",".join(self.pieces), tail])
+        first, last = self.first_hour or "", self.last_hour or ""
+        self.bodies.append(RequestBody(op, payload, self.rows, first, last))  # type: ignore[arg-type]
+        self.pieces, self.rows, self.used = [], 0, 0
+        self.first_hour = self.last_hour = None
+
+    def finish(self) -> list[RequestBody]:
+        if self.rows or not self.bodies:
+            self._close(self._start, False)
+        return self.bodies
 
 
 def _operation(requested: str, index: int, continues_hour: bool) -> str:
@@ -115,21 +172,6 @@ def _operation(requested: str, index: int, continues_hour: bool) -> str:
     if requested == REPLACE_DROP and index == 0:
         return REPLACE_DROP
     return REPLACE_HOURLY
-
-
-def _split_hour(rows: pl.DataFrame, start: int, n: int, budget: int) -> list[tuple[int, int, bool]]:
-    sizes = rows.get_column("size").slice(start, n).to_list()
-    parts: list[tuple[int, int, bool]] = []
-    lo, used = start, 0
-    for offset, size in enumerate(sizes):
-        if size > budget:
-            raise ValueError(f"one CBF row is {size:,} bytes, larger than a whole request body")
-        if used + size > budget:
-            parts.append((lo, start + offset, lo > start))
-            lo, used = start + offset, 0
-        used += size
-    parts.append((lo, start + n, lo > start))
-    return parts
 
 
 def content_hash(bodies: list[RequestBody]) -> str:
