@@ -28,17 +28,19 @@ class Phases:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.peak_mb: dict[str, int] = {}
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.process_time()
 
     def mark(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.seconds[name] = round(now - self._last, 4)
+        self.cpu[name] = round(cpu - self._last_cpu, 4)  # all threads: can exceed wall time
         self.peak_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        self._last = now
+        self._last, self._last_cpu = now, cpu
 
     def report(self) -> dict:
-        return {"phases": self.seconds, "peak_mb_after": self.peak_mb}
+        return {"phases": self.seconds, "phases_cpu": self.cpu, "peak_mb_after": self.peak_mb}
 
 
 def write_bodies(out: Path, payloads: list[bytes]) -> None:
