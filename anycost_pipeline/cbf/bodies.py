@@ -7,6 +7,7 @@ hour too large for one body alone is sent as `replace_hourly` followed by `sum` 
 """
 
 import hashlib
+import io
 from dataclasses import dataclass
 
 import polars as pl
@@ -71,98 +72,103 @@ def month_bodies(
         ordered = cbf.sort(USAGE_START, maintain_order=True)
     overhead = len(b"".join(_envelope(month, REPLACE_HOURLY)))
     builder = _Builder(month, operation, target_bytes - overhead)
-    # The JSON is built a batch of whole hours at a time and turned into bodies straight away,
-    # so the month's JSON never sits in memory twice (as rows and as bodies).
-    hours = ordered.get_column(USAGE_START).rle().struct.unnest()
-    batch_start = batch_rows = 0
-    batch_hours: list[tuple[int, object]] = []
-    for n, hour in hours.iter_rows():
-        batch_hours.append((n, hour))
-        batch_rows += n
-        if batch_rows >= _BATCH_ROWS:
-            builder.add(ordered.slice(batch_start, batch_rows), batch_hours)
-            batch_start, batch_rows, batch_hours = batch_start + batch_rows, 0, []
-    if batch_hours:
-        builder.add(ordered.slice(batch_start, batch_rows), batch_hours)
+    names = sorted(c for c in ordered.columns if not c.startswith("_"))
+    # The same JSON as `row_json`, but polars writes each hour's rows straight into the body.
+    prepared = ordered.select(pl.col(n).fill_null("") for n in names)
+    position = 0
+    for n, hour in ordered.get_column(USAGE_START).rle().struct.unnest().iter_rows():
+        builder.add_hour(prepared.slice(position, n), hour)
+        position += n
     return builder.finish()
 
 
-_BATCH_ROWS = 65_536
-
-
 class _Builder:
-    """Greedy packing of whole hours into bodies, fed one batch of hours at a time."""
+    """Greedy packing of whole hours into bodies, in order.
+
+    The open body is a buffer holding `{"month":..,"operation":..,"data":` and then a JSON
+    array: each hour is written by polars as `[rows]` over the previous `]`, and its `[`
+    becomes the separating comma, so no row is copied between strings on the way.
+    """
 
     def __init__(self, month: str, operation: str, budget: int) -> None:
         self.month, self.operation, self.budget = month, operation, budget
         self.bodies: list[RequestBody] = []
-        self.pieces: list[bytes] = []  # JSON of the open body, as comma-joined runs of rows
+        self.buffer: io.BytesIO | None = None
         self.rows = self.used = 0
         self.first_hour: object = None
         self.last_hour: object = None
-        self._json = pl.Series(dtype=pl.String)
-        self._start = 0
 
-    def add(self, batch: pl.DataFrame, hours: list[tuple[int, object]]) -> None:
-        self._json = row_json(batch)
-        self._start = 0  # first row of the batch not yet copied into `pieces`
-        sizes = (self._json.str.len_bytes().cast(pl.Int64) + 1).to_list()  # +1 for the comma
-        position = 0
-        for n, hour in hours:
-            size = sum(sizes[position : position + n])
-            if size > self.budget:
-                if self.rows:
-                    self._close(position, False)
-                self._split_hour(sizes, position, n, hour)
+    def _open(self) -> io.BytesIO:
+        op = _operation(self.operation, len(self.bodies), False)
+        head, _ = _envelope(self.month, op)
+        self.buffer = io.BytesIO()
+        self.buffer.write(head[:-1])  # the hour's own `[` opens the data array
+        return self.buffer
+
+    def add_hour(self, rows: pl.DataFrame, hour: object) -> None:
+        buffer = self.buffer or self._open()
+        mark = buffer.tell() - 1 if self.rows else buffer.tell()  # over the `]`, or after `:`
+        buffer.seek(mark)
+        rows.write_json(buffer)
+        size = buffer.tell() - mark - 1  # the rows, their commas and one comma more
+        if size > self.budget or (self.used + size > self.budget and self.rows):
+            with buffer.getbuffer() as written:
+                hour_json = bytes(written[mark:]) if size <= self.budget else b""
+            buffer.seek(mark)
+            buffer.truncate()
+            if self.rows:
+                buffer.write(b"]")
+                self._close()
             else:
-                if self.used + size > self.budget and self.rows:
-                    self._close(position, False)
-                self._take(n, size, hour)
-            position += n
-        self._cut(position)
-
-    def _take(self, n: int, size: int, hour: object) -> None:
+                self.buffer = None
+            if size > self.budget:
+                self._split_hour(rows, hour)
+                return
+            buffer = self._open()
+            buffer.write(hour_json)
+        elif self.rows:
+            buffer.getbuffer()[mark] = ord(",")
         if not self.rows:
             self.first_hour = hour
-        self.rows += n
+        self.rows += rows.height
         self.used += size
         self.last_hour = hour
 
-    def _cut(self, stop: int) -> None:
-        # One join per run of rows that ends in the same body: few, large copies.
-        if stop > self._start:
-            joined = self._json.slice(self._start, stop - self._start).str.join(",")
-            self.pieces.append(joined.cast(pl.Binary).item())
-        self._start = stop
-
-    def _split_hour(self, sizes: list[int], start: int, n: int, hour: object) -> None:
-        lo, used = start, 0
-        for index in range(start, start + n):
-            size = sizes[index]
+    def _split_hour(self, rows: pl.DataFrame, hour: object) -> None:
+        """An hour too big for one body: its rows over several, `replace_hourly` then `sum`."""
+        json = row_json(rows)
+        sizes = (json.str.len_bytes().cast(pl.Int64) + 1).to_list()  # +1 for the comma
+        lo, used = 0, 0
+        for index, size in enumerate(sizes):
             if size > self.budget:
                 raise ValueError(f"one CBF row is {size:,} bytes, larger than a whole request body")
             if used + size > self.budget:
-                self._take(index - lo, used, hour)
-                self._close(index, lo > start)
+                self._append(json.slice(lo, index - lo), hour, lo > 0)
                 lo, used = index, 0
             used += size
-        self._take(start + n - lo, used, hour)
-        self._close(start + n, lo > start)
+        self._append(json.slice(lo, len(sizes) - lo), hour, lo > 0)
 
-    def _close(self, stop: int, continues_hour: bool) -> None:
-        """Close the open body at row `stop` of the current batch."""
-        self._cut(stop)
+    def _append(self, json: pl.Series, hour: object, continues_hour: bool) -> None:
         op = _operation(self.operation, len(self.bodies), continues_hour)
         head, tail = _envelope(self.month, op)
-        payload = b"".join([head, b",".join(self.pieces), tail])
+        data = json.str.join(",").cast(pl.Binary).item()
+        self.bodies.append(RequestBody(op, head + data + tail, json.len(), hour or "", hour or ""))  # type: ignore[arg-type]
+
+    def _close(self) -> None:
+        assert self.buffer is not None
+        self.buffer.write(b"}")
         first, last = self.first_hour or "", self.last_hour or ""
-        self.bodies.append(RequestBody(op, payload, self.rows, first, last))  # type: ignore[arg-type]
-        self.pieces, self.rows, self.used = [], 0, 0
+        op = _operation(self.operation, len(self.bodies), False)
+        self.bodies.append(RequestBody(op, self.buffer.getvalue(), self.rows, first, last))  # type: ignore[arg-type]
+        self.buffer, self.rows, self.used = None, 0, 0
         self.first_hour = self.last_hour = None
 
     def finish(self) -> list[RequestBody]:
-        if self.rows or not self.bodies:
-            self._close(self._start, False)
+        if self.rows:
+            self._close()
+        elif not self.bodies:
+            self._open().write(b"[]")
+            self._close()
         return self.bodies
 
 
