@@ -7,6 +7,7 @@ hour too large for one body alone is sent as `replace_hourly` followed by `sum` 
 """
 
 import hashlib
+import io
 from dataclasses import dataclass
 
 import polars as pl
@@ -65,48 +66,110 @@ def month_bodies(
         raise ValueError(f"operation {operation!r} is not one of {', '.join(OPERATIONS)}")
     if not 0 < target_bytes <= MAX_BYTES:
         raise ValueError(f"target_bytes must be between 1 and {MAX_BYTES:,}")
-    ordered = cbf.sort(USAGE_START, maintain_order=True)
-    rows = ordered.select(
-        pl.col(USAGE_START).alias("hour"), row_json(ordered).alias("json")
-    ).with_columns(size=pl.col("json").str.len_bytes() + 1)  # +1 for the comma
+    # Sources usually arrive in time order; sorting a sorted month would only copy it.
+    ordered = cbf
+    if not cbf.get_column(USAGE_START).is_sorted():
+        ordered = cbf.sort(USAGE_START, maintain_order=True)
     overhead = len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    budget = target_bytes - overhead
-    hours = rows.group_by("hour", maintain_order=True).agg(pl.len().alias("n"), pl.col("size").sum())
-
-    # Plan slices of `rows` as (start, stop, continues_hour); a Python loop over hours only.
-    slices: list[tuple[int, int, bool]] = []
-    start = used = 0
+    builder = _Builder(month, operation, target_bytes - overhead)
+    names = sorted(c for c in ordered.columns if not c.startswith("_"))
+    # The same JSON as `row_json`, but polars writes each hour's rows straight into the body.
+    prepared = ordered.select(pl.col(n).fill_null("") for n in names)
     position = 0
-    for n, size in hours.select("n", "size").iter_rows():
-        if size > budget:
-            if position > start:
-                slices.append((start, position, False))
-            slices.extend(_split_hour(rows, position, n, budget))
-            position += n
-            start, used = position, 0
-            continue
-        if used + size > budget and position > start:
-            slices.append((start, position, False))
-            start, used = position, 0
-        used += size
+    for n, hour in ordered.get_column(USAGE_START).rle().struct.unnest().iter_rows():
+        builder.add_hour(prepared.slice(position, n), hour)
         position += n
-    if position > start or not slices:
-        slices.append((start, position, False))
+    return builder.finish()
 
-    bodies = []
-    for index, (lo, hi, continues) in enumerate(slices):
-        op = _operation(operation, index, continues)
-        part = rows.slice(lo, hi - lo)
-        head, tail = _envelope(month, op)
-        data = part.get_column("json").str.join(",").item().encode() if hi > lo else b""
-        hours_in = part.get_column("hour")
-        bodies.append(
-            RequestBody(
-                op, head + data + tail, hi - lo,
-                hours_in.first() or "", hours_in.last() or "",  # type: ignore[arg-type]
-            )
-        )
-    return bodies
+
+class _Builder:
+    """Greedy packing of whole hours into bodies, in order.
+
+    The open body is a buffer holding `{"month":..,"operation":..,"data":` and then a JSON
+    array: each hour is written by polars as `[rows]` over the previous `]`, and its `[`
+    becomes the separating comma, so no row is copied between strings on the way.
+    """
+
+    def __init__(self, month: str, operation: str, budget: int) -> None:
+        self.month, self.operation, self.budget = month, operation, budget
+        self.bodies: list[RequestBody] = []
+        self.buffer: io.BytesIO | None = None
+        self.rows = self.used = 0
+        self.first_hour: object = None
+        self.last_hour: object = None
+
+    def _open(self) -> io.BytesIO:
+        op = _operation(self.operation, len(self.bodies), False)
+        head, _ = _envelope(self.month, op)
+        self.buffer = io.BytesIO()
+        self.buffer.write(head[:-1])  # the hour's own `[` opens the data array
+        return self.buffer
+
+    def add_hour(self, rows: pl.DataFrame, hour: object) -> None:
+        buffer = self.buffer or self._open()
+        mark = buffer.tell() - 1 if self.rows else buffer.tell()  # over the `]`, or after `:`
+        buffer.seek(mark)
+        rows.write_json(buffer)
+        size = buffer.tell() - mark - 1  # the rows, their commas and one comma more
+        if size > self.budget or (self.used + size > self.budget and self.rows):
+            with buffer.getbuffer() as written:
+                hour_json = bytes(written[mark:]) if size <= self.budget else b""
+            buffer.seek(mark)
+            buffer.truncate()
+            if self.rows:
+                buffer.write(b"]")
+                self._close()
+            else:
+                self.buffer = None
+            if size > self.budget:
+                self._split_hour(rows, hour)
+                return
+            buffer = self._open()
+            buffer.write(hour_json)
+        elif self.rows:
+            buffer.getbuffer()[mark] = ord(",")
+        if not self.rows:
+            self.first_hour = hour
+        self.rows += rows.height
+        self.used += size
+        self.last_hour = hour
+
+    def _split_hour(self, rows: pl.DataFrame, hour: object) -> None:
+        """An hour too big for one body: its rows over several, `replace_hourly` then `sum`."""
+        json = row_json(rows)
+        sizes = (json.str.len_bytes().cast(pl.Int64) + 1).to_list()  # +1 for the comma
+        lo, used = 0, 0
+        for index, size in enumerate(sizes):
+            if size > self.budget:
+                raise ValueError(f"one CBF row is {size:,} bytes, larger than a whole request body")
+            if used + size > self.budget:
+                self._append(json.slice(lo, index - lo), hour, lo > 0)
+                lo, used = index, 0
+            used += size
+        self._append(json.slice(lo, len(sizes) - lo), hour, lo > 0)
+
+    def _append(self, json: pl.Series, hour: object, continues_hour: bool) -> None:
+        op = _operation(self.operation, len(self.bodies), continues_hour)
+        head, tail = _envelope(self.month, op)
+        data = json.str.join(",").cast(pl.Binary).item()
+        self.bodies.append(RequestBody(op, head + data + tail, json.len(), hour or "", hour or ""))  # type: ignore[arg-type]
+
+    def _close(self) -> None:
+        assert self.buffer is not None
+        self.buffer.write(b"}")
+        first, last = self.first_hour or "", self.last_hour or ""
+        op = _operation(self.operation, len(self.bodies), False)
+        self.bodies.append(RequestBody(op, self.buffer.getvalue(), self.rows, first, last))  # type: ignore[arg-type]
+        self.buffer, self.rows, self.used = None, 0, 0
+        self.first_hour = self.last_hour = None
+
+    def finish(self) -> list[RequestBody]:
+        if self.rows:
+            self._close()
+        elif not self.bodies:
+            self._open().write(b"[]")
+            self._close()
+        return self.bodies
 
 
 def _operation(requested: str, index: int, continues_hour: bool) -> str:
@@ -115,21 +178,6 @@ def _operation(requested: str, index: int, continues_hour: bool) -> str:
     if requested == REPLACE_DROP and index == 0:
         return REPLACE_DROP
     return REPLACE_HOURLY
-
-
-def _split_hour(rows: pl.DataFrame, start: int, n: int, budget: int) -> list[tuple[int, int, bool]]:
-    sizes = rows.get_column("size").slice(start, n).to_list()
-    parts: list[tuple[int, int, bool]] = []
-    lo, used = start, 0
-    for offset, size in enumerate(sizes):
-        if size > budget:
-            raise ValueError(f"one CBF row is {size:,} bytes, larger than a whole request body")
-        if used + size > budget:
-            parts.append((lo, start + offset, lo > start))
-            lo, used = start + offset, 0
-        used += size
-    parts.append((lo, start + n, lo > start))
-    return parts
 
 
 def content_hash(bodies: list[RequestBody]) -> str:

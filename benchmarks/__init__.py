@@ -1,0 +1,1 @@
+"""Throughput benchmarks for the adaptor (run with `python benchmarks/run.py`)."""

@@ -1,0 +1,207 @@
+"""The three ways of turning the benchmark's source month into request bodies, one per process.
+
+    python -m benchmarks.routes project SOURCE.csv OUT_DIR   # the adaptor's own functions
+    python -m benchmarks.routes plain   SOURCE.csv OUT_DIR   # a plain-Python adaptor (baseline)
+    python -m benchmarks.routes floor   SOURCE.csv OUT_DIR --bytes N  # read the file, write N bytes
+
+Each route reads the source file, writes its bodies into OUT_DIR (`body-00000.json`, ...) and
+prints one JSON line: rows, bodies, JSON bytes, the exact cost total and seconds per phase.
+"""
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "anycost.bench.yaml"
+SOURCE = "hourly_cloud"
+MONTH = "2024-08"
+TARGET_BYTES = 4_500_000
+
+
+class Phases:
+    """Seconds spent per named phase, measured back to back, and the peak RSS after each."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.peak_mb: dict[str, int] = {}
+        self._last, self._last_cpu = time.perf_counter(), time.process_time()
+
+    def mark(self, name: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.seconds[name] = round(now - self._last, 4)
+        self.cpu[name] = round(cpu - self._last_cpu, 4)  # all threads: can exceed wall time
+        self.peak_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        self._last, self._last_cpu = now, cpu
+
+    def report(self) -> dict:
+        return {"phases": self.seconds, "phases_cpu": self.cpu, "peak_mb_after": self.peak_mb}
+
+
+def write_bodies(out: Path, payloads: list[bytes]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for index, payload in enumerate(payloads):
+        (out / f"body-{index:05d}.json").write_bytes(payload)
+
+
+def project(source_file: Path, out: Path) -> dict:
+    """The adaptor's path: read, map, validate, serialise, with the project's public functions."""
+    phases = Phases()
+    from anycost_pipeline.cbf.bodies import month_bodies
+    from anycost_pipeline.cbf.mapping import rows_of_month, to_cbf, with_usage_hour
+    from anycost_pipeline.cbf.validation import cost_total, row_problems
+    from anycost_pipeline.config import load_config
+    from anycost_pipeline.months import Month
+    from anycost_pipeline.sources.files import read_csv_files
+
+    source = load_config(CONFIG).sources[SOURCE]
+    month = Month.parse(MONTH)
+    phases.mark("import")
+    frame = read_csv_files(SOURCE, str(source_file))
+    phases.mark("read")
+    frame = with_usage_hour(frame, SOURCE, source.time_column, source.timezone, source.time_format)
+    raw = rows_of_month(frame, month)
+    del frame
+    phases.mark("hours")
+    cbf = to_cbf(raw, SOURCE, source.columns)
+    phases.mark("map")
+    problems = row_problems(cbf, month)
+    if not problems.is_empty():
+        raise SystemExit(f"the project found bad rows:\n{problems.head(10)}")
+    source_total, total = cost_total(raw, source.columns["cost/cost"].column), cost_total(cbf)
+    if source_total != total:
+        raise SystemExit(f"cost not conserved: source {source_total}, CBF {total}")
+    rows = cbf.height
+    del raw
+    phases.mark("validate")
+    bodies = month_bodies(cbf, MONTH, target_bytes=TARGET_BYTES)
+    del cbf
+    phases.mark("bodies")
+    write_bodies(out, [b.payload for b in bodies])
+    phases.mark("write")
+    return {"rows": rows, "bodies": len(bodies), "bytes": sum(len(b.payload) for b in bodies),
+            "total": str(total), **phases.report()}
+
+
+def plain(source_file: Path, out: Path) -> dict:
+    """The same job in plain Python: csv, Decimal, a dict per row, json.dumps, cut by hour."""
+    import csv
+    import re
+    from datetime import datetime
+    from decimal import Decimal, InvalidOperation
+
+    phases = Phases()
+    kinds = {"usage": "Usage", "tax": "Tax", "credit": "Credit"}
+    line_item_types = {"Usage", "Tax", "Support", "Purchase", "CommittedUsePurchase", "Discount",
+                       "Credit", "Fee", "Adjustment", "CommittedUseVacancy", "CommittedUseRecurringFee"}
+    hour_pattern = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$")
+    by_hour: dict[str, list[str]] = {}
+    total = Decimal(0)
+    rows = 0
+    with open(source_file, newline="", encoding="utf-8") as handle:
+        for number, record in enumerate(csv.DictReader(handle), start=2):
+            stamp = datetime.fromisoformat(record["date"].strip()).replace(minute=0, second=0, microsecond=0)
+            hour = stamp.strftime("%Y-%m-%dT%H:00:00Z")
+            if not hour.startswith(MONTH):
+                continue
+            text = record["amount"].strip()
+            try:
+                cost = Decimal(text)
+            except InvalidOperation:
+                raise SystemExit(f"row {number}: amount {text!r} is not a decimal") from None
+            if not cost.is_finite():
+                raise SystemExit(f"row {number}: amount {text!r} is not finite")
+            kind = kinds.get(record["charge_type"].strip())
+            if kind is None:
+                raise SystemExit(f"row {number}: charge_type {record['charge_type']!r} is not mapped")
+            account, service, region = record["account"].strip(), record["service"].strip(), record["region"].strip()
+            row = {
+                "cost/cost": format(cost, "f"),
+                "lineitem/type": kind,
+                "resource/account": account,
+                "resource/id": f"{account}/{service}/{region}",
+                "resource/region": region,
+                "resource/service": service,
+                "resource/tag:cost_center": record["cost_center"].strip(),
+                "resource/tag:env": record["env"].strip(),
+                "resource/tag:team": record["team"].strip(),
+                "time/usage_start": hour,
+            }
+            # The CBF rules the adaptor checks before sending.
+            if not hour_pattern.match(hour) or kind not in line_item_types or not row["resource/id"]:
+                raise SystemExit(f"row {number} breaks a CBF rule: {row}")
+            total += cost
+            rows += 1
+            by_hour.setdefault(hour, []).append(json.dumps(row, separators=(",", ":"), sort_keys=True))
+    phases.mark("read_map_validate")
+    payloads: list[bytes] = []
+    hours = sorted(by_hour)
+    chunk: list[str] = []
+    used = 0
+
+    def flush() -> None:
+        operation = "replace_drop" if not payloads else "replace_hourly"
+        head = f'{{"month":"{MONTH}","operation":"{operation}","data":['
+        payloads.append((head + ",".join(chunk) + "]}").encode())
+
+    budget = TARGET_BYTES - len('{"month":"2024-08","operation":"replace_hourly","data":[]}')
+    for hour in hours:
+        lines = by_hour[hour]
+        size = sum(len(line) + 1 for line in lines)
+        if size > budget:
+            raise SystemExit(f"hour {hour} alone is larger than a body")
+        if used + size > budget and chunk:
+            flush()
+            chunk, used = [], 0
+        chunk.extend(lines)
+        used += size
+    if chunk or not payloads:
+        flush()
+    phases.mark("bodies")
+    write_bodies(out, payloads)
+    phases.mark("write")
+    return {"rows": rows, "bodies": len(payloads), "bytes": sum(map(len, payloads)),
+            "total": str(total), **phases.report()}
+
+
+def floor(source_file: Path, out: Path, size: int) -> dict:
+    """Only the unavoidable: read the source file and write `size` bytes."""
+    phases = Phases()
+    data = source_file.read_bytes()
+    phases.mark("read")
+    out.mkdir(parents=True, exist_ok=True)
+    view = memoryview(data)
+    with open(out / "floor.bin", "wb") as handle:
+        left = size
+        while left > 0:
+            part = view[: min(left, len(view))]
+            handle.write(part)
+            left -= len(part)
+    phases.mark("write")
+    return {"rows": 0, "bodies": 0, "bytes": size, "total": None, **phases.report()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("route", choices=["project", "plain", "floor"])
+    parser.add_argument("source", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--bytes", type=int, default=0, help="floor only: how many bytes to write")
+    args = parser.parse_args(argv)
+    if args.route == "project":
+        result = project(args.source, args.out)
+    elif args.route == "plain":
+        result = plain(args.source, args.out)
+    else:
+        result = floor(args.source, args.out, args.bytes)
+    result["seconds_in_process"] = round(time.perf_counter() - STARTED, 4)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Benchmark: a month at CloudZero's limit (1,000,000 rows per connection) through the adaptor.
+
+    python benchmarks/run.py --rows 100000 1000000
+
+For each size it generates the source month (benchmarks/data/, reused when present), then runs,
+each as its own process and each `--repeat` times (the fastest run counts):
+
+  (a) adaptor   the adaptor's functions: read, map, validate, serialise into <= 4.5 MB bodies
+  (b) plain     a plain-Python adaptor doing the same job (csv, Decimal, dicts, json.dumps)
+  (c) floor     reading the source file and writing as many bytes as (a)'s bodies
+
+Every process writes its bodies into a scratch folder (in memory under /dev/shm when it
+exists), so all three do "file in, bytes out". It prints wall time, rows/s, MB/s of JSON, peak
+RSS, the ratios to (b) and (c), then checks that (a) and (b) hold exactly the same rows and
+cost total as the source. It also times `import anycost_pipeline.definitions` and, unless
+`--sandbox-rows 0`, sends the largest month to the local sandbox on 127.0.0.1.
+Exit status 1 when the exactness check fails.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.check import compare  # noqa: E402
+from benchmarks.generate import DEFAULT_FOLDER, MONTH, generate  # noqa: E402
+
+ROUTES = (("adaptor (a)", "project"), ("plain (b)", "plain"), ("floor (c)", "floor"))
+# Targets at 1,000,000 rows on a 2-core machine.
+SPEEDUP_OVER_PLAIN = 10.0
+WITHIN_FLOOR = 5.0
+PEAK_RSS_MB = 1024
+IMPORT_SECONDS = 1.5
+SCRATCH_BYTES = 2_000_000_000  # (a), (b) and (c) each write ~330 MB at 1,000,000 rows
+
+
+@dataclass
+class Run:
+    """One process: wall seconds from start to exit, CPU seconds, its peak RSS and what it printed."""
+
+    seconds: float
+    cpu: float
+    peak_mb: float
+    result: dict
+
+
+def run_process(args: list[str], env: dict[str, str] | None = None) -> Run:
+    """Run a Python module in a fresh process; measure its wall time and its own peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, env=env)
+    out = process.stdout.read() if process.stdout else b""  # type: ignore[union-attr]
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{' '.join(args)} failed with exit status {process.returncode}")
+    lines = out.decode().strip().splitlines()
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, json.loads(lines[-1]) if lines else {})
+
+
+def best_of(repeat: int, args: list[str], env: dict[str, str] | None = None) -> Run:
+    runs = [run_process(args, env) for _ in range(repeat)]
+    fastest = min(runs, key=lambda r: r.seconds)
+    # Peak memory hardly varies between runs; report the worst seen.
+    return Run(fastest.seconds, min(r.cpu for r in runs), max(r.peak_mb for r in runs), fastest.result)
+
+
+def scratch_root(requested: Path | None) -> Path:
+    """A folder for the bodies: in memory when /dev/shm has room for three months of JSON."""
+    if requested:
+        return requested
+    shm = Path("/dev/shm")
+    roomy = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > SCRATCH_BYTES
+    return Path(tempfile.mkdtemp(prefix="anycost-bench-", dir=shm if roomy else None))
+
+
+def bench_size(rows: int, repeat: int, data: Path, scratch: Path) -> tuple[dict[str, Run], bool, list[str]]:
+    month = generate(rows, data)
+    out = {key: scratch / f"{rows}-{key}" for _, key in ROUTES}
+    runs: dict[str, Run] = {}
+    for _, key in ROUTES:
+        extra = ["--bytes", str(runs["project"].result["bytes"])] if key == "floor" else []
+        args = ["-m", "benchmarks.routes", key, str(month.path), str(out[key]), *extra]
+        runs[key] = best_of(repeat, args)
+    verdict = compare(out["project"], out["plain"], MONTH, month.rows, month.total)
+    for folder in out.values():
+        shutil.rmtree(folder, ignore_errors=True)
+    return runs, verdict.passed, verdict.lines
+
+
+def table(rows: int, runs: dict[str, Run]) -> list[str]:
+    json_mb = runs["project"].result["bytes"] / 1e6
+    plain, floor = runs["plain"].seconds, runs["floor"].seconds
+    lines = [
+        f"{rows:,} rows  ({json_mb:,.1f} MB of JSON in {runs['project'].result['bodies']} bodies)",
+        f"  {'route':<13}{'wall s':>8}{'cpu s':>8}{'rows/s':>11}{'JSON MB/s':>11}{'peak RSS MB':>13}"
+        f"{'(b)/t':>8}{'t/(c)':>8}{'cpu (b)/t':>11}{'cpu t/(c)':>11}",
+    ]
+    for label, key in ROUTES:
+        run = runs[key]
+        rate = f"{rows / run.seconds:,.0f}" if key != "floor" else "-"
+        lines.append(
+            f"  {label:<13}{run.seconds:>8.2f}{run.cpu:>8.2f}{rate:>11}{json_mb / run.seconds:>11.0f}{run.peak_mb:>13.0f}"
+            f"{plain / run.seconds:>7.1f}x{run.seconds / floor:>7.1f}x"
+            f"{runs['plain'].cpu / run.cpu:>10.1f}x{run.cpu / runs['floor'].cpu:>10.1f}x"
+        )
+    phases = runs["project"].result.get("phases", {})
+    peaks = runs["project"].result.get("peak_mb_after", {})
+    cpu = runs["project"].result.get("phases_cpu", {})
+    lines.append("  (a) inside its process, wall (cpu): " + ", ".join(f"{k} {v:.2f}s ({cpu.get(k, 0):.2f})" for k, v in phases.items()))
+    lines.append("  (a) peak RSS after each phase: " + ", ".join(f"{k} {v} MB" for k, v in peaks.items()))
+    return lines
+
+
+def import_time(repeat: int) -> tuple[float, float]:
+    """Seconds to import anycost_pipeline.definitions, and to load its Definitions, with the example config."""
+    code = (
+        "import time; t = time.perf_counter(); import anycost_pipeline.definitions as d; "
+        "i = time.perf_counter() - t; d.defs(); import json; "
+        "print(json.dumps({'import': i, 'load': time.perf_counter() - t}))"
+    )
+    env = {**os.environ, "ANYCOST_CONFIG": str(REPO / "anycost.yaml")}
+    runs = [run_process(["-c", code], env).result for _ in range(repeat)]
+    return min(r["import"] for r in runs), min(r["load"] for r in runs)
+
+
+def verdict(ok: bool, text: str) -> str:
+    return f"  [{'met' if ok else 'MISSED'}] {text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="month sizes to run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per route; the fastest counts (default 3)")
+    parser.add_argument("--sandbox-rows", type=int, default=None, help="month size to send to the sandbox (default: the largest; 0: skip)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_FOLDER, help="where generated source months are kept")
+    parser.add_argument("--scratch", type=Path, default=None, help="where bodies are written (default: /dev/shm or the temp folder)")
+    args = parser.parse_args(argv)
+
+    print(f"anycost_pipeline benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+          f"load average at start {os.getloadavg()[0]:.2f}; best of {args.repeat} runs per route", flush=True)
+    scratch = scratch_root(args.scratch)
+    own_scratch = args.scratch is None
+    print(f"bodies are written under {scratch}", flush=True)
+    results: dict[int, dict[str, Run]] = {}
+    exact = True
+    try:
+        for rows in sorted(args.rows):
+            runs, passed, lines = bench_size(rows, args.repeat, args.data, scratch)
+            results[rows] = runs
+            exact &= passed
+            print("\n" + "\n".join(table(rows, runs) + ["  " + line for line in lines]), flush=True)
+    finally:
+        if own_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    imported, loaded = import_time(args.repeat)
+    print(f"\nimport anycost_pipeline.definitions: {imported:.2f}s (and building its Definitions from anycost.yaml: {loaded:.2f}s in all)")
+
+    sizes = sorted(results)
+    per_row = {n: results[n]["project"].seconds / n * 1e6 for n in sizes}
+    print("\n(a) time per row: " + ", ".join(f"{per_row[n]:.2f} us at {n:,}" for n in sizes))
+
+    sandbox_rows = max(sizes) if args.sandbox_rows is None else args.sandbox_rows
+    if sandbox_rows:
+        month = generate(sandbox_rows, args.data)
+        sent = run_process(["-m", "benchmarks.sandbox", str(month.path)])
+        r = sent.result
+        print(
+            f"\nsandbox on 127.0.0.1, {sandbox_rows:,} rows: {r['end_to_end_seconds']:.2f}s from the export file "
+            f"to the month held ({sent.seconds:.2f}s as a process, peak RSS {sent.peak_mb:.0f} MB, server included)\n"
+            f"  build bodies {r['build_seconds']:.2f}s; send {r['send_seconds']:.2f}s = waiting on the server "
+            f"{r['waiting_seconds']:.2f}s + client side {r['client_seconds']:.2f}s\n"
+            f"  {r['bodies']} bodies, {r['bytes_sent'] / 1e6:,.1f} MB, {r['rows_sent']:,} rows sent; "
+            f"the sandbox holds {r['rows_held']:,} rows for {MONTH}"
+        )
+        exact &= r["rows_held"] == sandbox_rows == r["rows_sent"]
+
+    print("\ntargets (2-core machine, largest size):")
+    big = results[sizes[-1]]
+    a, b, c = big["project"], big["plain"], big["floor"]
+    print(verdict(b.seconds / a.seconds >= SPEEDUP_OVER_PLAIN, f"(a) at least {SPEEDUP_OVER_PLAIN:.0f}x faster than (b): {b.seconds / a.seconds:.1f}x (by CPU time {b.cpu / a.cpu:.1f}x)"))
+    print(verdict(a.seconds / c.seconds <= WITHIN_FLOOR, f"(a) within {WITHIN_FLOOR:.0f}x of the floor (c): {a.seconds / c.seconds:.1f}x (by CPU time {a.cpu / c.cpu:.1f}x)"))
+    print(verdict(a.peak_mb < PEAK_RSS_MB, f"(a) peak RSS under {PEAK_RSS_MB} MB: {a.peak_mb:.0f} MB"))
+    if len(sizes) > 1:
+        print(verdict(per_row[sizes[-1]] <= per_row[sizes[0]], f"(a) time per row at {sizes[-1]:,} no worse than at {sizes[0]:,}: {per_row[sizes[-1]]:.2f} vs {per_row[sizes[0]]:.2f} us"))
+    print(verdict(imported < IMPORT_SECONDS, f"import anycost_pipeline.definitions under {IMPORT_SECONDS}s: {imported:.2f}s"))
+    print(verdict(exact, "(a)'s bodies hold exactly (b)'s rows and cost total" + (", and the sandbox holds every row" if sandbox_rows else "")))
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
