@@ -223,6 +223,8 @@ def _resolve(frame: pl.DataFrame, source: str, options: MappingOptions) -> dict[
 def _text(frame_columns: set[str], spec: FromColumn) -> pl.Expr:
     values = [pl.col(c).cast(pl.String).str.strip_chars() for c in spec.columns if c in frame_columns]
     values = [pl.when(v != "").then(v) for v in values]
+    if not values:  # none of the columns exists; `_resolve` reports it where it is required
+        return pl.lit(None, dtype=pl.String)
     return pl.coalesce(values) if len(values) > 1 else values[0]
 
 

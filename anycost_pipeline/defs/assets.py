@@ -9,6 +9,7 @@ import polars as pl
 
 from anycost_pipeline import sources as readers
 from anycost_pipeline.cbf.bodies import content_hash, month_bodies
+from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
 from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, usage_hours
@@ -176,14 +177,16 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
             metadata={"problems": len(problems), "first_problems": problems_table(problems)},
         )
         accounted = sent_rows + rejects.height == raw.height and unreadable == rejected_unreadable
+        # Python's default decimal context rounds at 28 digits; money here may be longer.
+        sent_and_rejected = EXACT.add(cbf_total, rejected_total)
         yield dg.AssetCheckResult(
             check_name=COST_CONSERVED, asset_key=key,
-            passed=source_total == cbf_total + rejected_total and accounted,
+            passed=source_total == sent_and_rejected and accounted,
             metadata={
                 "source_total": str(source_total),
                 "cbf_total": str(cbf_total),
                 "rejected_total": str(rejected_total),
-                "difference": str(cbf_total + rejected_total - source_total),
+                "difference": str(EXACT.subtract(sent_and_rejected, source_total)),
                 "source_rows": raw.height,
                 "source_rows_sent": sent_rows,
                 "rejected_rows": rejects.height,
