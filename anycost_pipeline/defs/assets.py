@@ -14,6 +14,7 @@ from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, to_cbf, with_usage
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.defs.changes import files_used, submission_metadata
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
@@ -111,6 +112,7 @@ def cbf_asset(name: str, source: SourceConfig, partitions: dg.PartitionsDefiniti
                 "month": str(month),
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
                 "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
+                "files_used": files_used(cbf),
             },
         )
         yield dg.AssetCheckResult(
@@ -181,6 +183,7 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
                 "content_hash": content_hash(bodies),
                 "duration_seconds": round(receipt.seconds, 3),
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
+                **submission_metadata(connection, month, cbf),
             },
         )
 
