@@ -42,8 +42,10 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         group_name=source.connection,
         kinds={"csv", "polars"},
         description=(
-            f"Every record of source `{name}` whose time falls in the month (UTC), exactly as the "
-            f"export files state it. Files: `{source.path}`; times read in `{source.timezone}`."
+            f"Step 1 of 3 for source `{name}`: every record of its export files (`{source.path}`) "
+            f"whose time falls in this month (UTC; times without an offset are read as "
+            f"`{source.timezone}`), exactly as the files state it. Nothing is sent from here. A value "
+            "that cannot be read stops the month here, naming the file, row and column."
         ),
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
@@ -82,17 +84,27 @@ def cbf_asset(name: str, source: SourceConfig, partitions: dg.PartitionsDefiniti
         group_name=source.connection,
         kinds={"polars"},
         description=(
-            f"The month of source `{name}` in CloudZero's Common Bill Format: one row per source "
-            "row, UTC hours, exact decimal text. Nothing is sent for a month whose checks fail."
+            f"Step 2 of 3 for source `{name}`: the month in CloudZero's Common Bill Format (CBF), "
+            "one row per source row, times as UTC hours, costs as exact decimal text. Two blocking "
+            "checks guard it: when either fails, nothing is sent to CloudZero for the month."
         ),
         check_specs=[
             dg.AssetCheckSpec(
                 ROWS_VALID, asset=key, blocking=True,
-                description="Every row follows CBF: required columns, UTC hours inside the month, plain decimals, known line item types, tag rules.",
+                description=(
+                    "Guards CloudZero against rows it would refuse or misread: every row has the "
+                    "required columns, a UTC hour inside the month, plain decimal costs, a known "
+                    "line item type and valid tags. On failure nothing is sent; the metadata lists "
+                    "the first offending rows with their file and row number."
+                ),
             ),
             dg.AssetCheckSpec(
                 COST_CONSERVED, asset=key, blocking=True,
-                description=f"The CBF cost total equals the source's `{cost_column}` total for the month, to the last digit.",
+                description=(
+                    "Guards the bill against lost or invented money: the CBF cost total equals the "
+                    f"source's `{cost_column}` total for the month, to the last digit. On failure "
+                    "nothing is sent; the metadata shows both totals and the difference."
+                ),
             ),
         ],
     )
@@ -141,8 +153,10 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         pool=pool_name(connection),
         kinds={"cloudzero"},
         description=(
-            f"The month as sent to CloudZero connection `{connection}` (sources: "
-            f"{', '.join(sources)}), with CloudZero's receipt. Each submission replaces the whole month."
+            f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` (sources: "
+            f"{', '.join(sources)}). Each submission replaces the whole month in CloudZero, so "
+            "re-running a month never counts a cost twice. The metadata holds CloudZero's receipt, "
+            "the totals, and what changed against the previous submission of the month."
         ),
     )
     def _drop(context: dg.AssetExecutionContext, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:

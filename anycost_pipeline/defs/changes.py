@@ -34,7 +34,10 @@ def files_used(frame: pl.DataFrame) -> dg.MarkdownMetadataValue:
     if SOURCE_FILE not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_none_")
     files = sorted(frame.get_column(SOURCE_FILE).drop_nulls().unique().to_list())
-    return dg.MetadataValue.md("\n".join(f"- `{Path(f).name}`" for f in files) or "_none_")
+    if not files:
+        return dg.MetadataValue.md("_none_")
+    # One paragraph, not a list: a month of daily exports would otherwise fill the screen.
+    return dg.MetadataValue.md(f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files))
 
 
 def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
@@ -62,8 +65,6 @@ def submission_metadata(connection: str, month: str, cbf: pl.DataFrame) -> dict[
             f"{diff.cost_after} ({_signed(diff.cost_delta)})."
         )
     return {
-        "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
-        "files_used": files_used(cbf),
         "change": dg.MetadataValue.text(summary),
         "rows_added": dg.MetadataValue.int(diff.added),
         "rows_removed": dg.MetadataValue.int(diff.removed),
@@ -71,4 +72,6 @@ def submission_metadata(connection: str, month: str, cbf: pl.DataFrame) -> dict[
         "cost_delta": dg.MetadataValue.float(float(diff.cost_delta)),
         "cost_delta_exact": dg.MetadataValue.text(_signed(diff.cost_delta)),
         "cost_delta_by_service": _delta_table(diff),
+        "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
+        "files_used": files_used(cbf),
     }
