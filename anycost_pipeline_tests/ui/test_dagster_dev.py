@@ -4,6 +4,7 @@ Lists the assets and their monthly partitions, launches a backfill of two months
 daemon to run it, and finds both months in the sandbox.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,22 +97,29 @@ def dagster_dev(project: Project, tmp_path: Path) -> Iterator[Webserver]:
             time.sleep(0.5)
         yield server
     finally:
-        # The webserver, the daemon, the code server and any run are all in this process group.
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=wait)
-                os.killpg(process.pid, 0)  # anything left in the group?
-                time.sleep(1)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                if process.poll() is not None:
-                    try:
-                        os.killpg(process.pid, 0)
-                    except ProcessLookupError:
-                        break
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the whole process group (webserver, daemon, code server, runs), then SIGKILL what is left."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)  # is any member of the group still there?
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 def test_backfill_two_months_through_the_webserver(dagster_dev: Webserver, project: Project) -> None:
