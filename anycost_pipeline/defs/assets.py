@@ -14,6 +14,7 @@ from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, to_cbf, with_usage
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.defs.breakdown import source_breakdown
 from anycost_pipeline.defs.changes import files_used, submission_metadata
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
 from anycost_pipeline.defs.project import month_partitions, project_config
@@ -67,6 +68,7 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 "month": str(month),
                 "months_in_source": ", ".join(months),
                 "files_used": dg.MetadataValue.md("\n".join(f"- `{Path(f).name}`" for f in files) or "_none_"),
+                **source_breakdown(rows, source),
             },
         )
 

@@ -33,3 +33,14 @@ def test_resubmission_reports_rows_added_removed_changed_and_cost_delta(project:
     compute = 100 - removed_compute
     assert f"| Compute | {'+' if compute > 0 else ''}{compute} |" in second["cost_delta_by_service"]
     assert "8 removed, 1 changed" in second["change"]
+
+
+def test_every_layer_carries_the_at_a_glance_metadata(project: Project) -> None:
+    result = project.materialize_month("2024-07")
+    for node in ("raw__simple_cloud", "cbf__simple_cloud", "drop__simple_cloud_main"):
+        metadata = {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+        assert metadata["rows"] == 250 and metadata["month"] == "2024-07", node
+        assert isinstance(metadata["total_cost"], float) and metadata["total_cost_exact"] == "1054.29", node
+        assert "| Support | 1 | 31.91 |" in metadata["cost_by_service"], node
+        assert "| 1 | -25.00 |" in metadata["cost_by_line_item_type"], node  # the credit, as `credit` or `Credit`
+        assert "simple_cloud_2024-07-31.csv" in metadata["files_used"], node
