@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         show.add_argument("connection")
         show.add_argument("month", metavar="YYYY-MM")
 
+    reconcile = commands.add_parser("reconcile", help="compare what CloudZero holds for months with what was last sent")
+    reconcile.add_argument("months", nargs="+", metavar="YYYY-MM")
+    reconcile.add_argument("--connection", action="append", default=[], help="only this connection (repeatable)")
+    reconcile.add_argument("--contents", action="store_true", help="also download the months and compare cost totals")
+
     delete = commands.add_parser("delete-month", help="empty a month in CloudZero (an empty replace_drop); needs --yes-delete-month")
     delete.add_argument("connection")
     delete.add_argument("month", metavar="YYYY-MM")
@@ -65,6 +70,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from anycost_pipeline.cli.submit import dry_run
 
         return dry_run(args.month, args.out, args.connection, args.validate)
+    if args.command == "reconcile":
+        from anycost_pipeline.cli.reconcile import reconcile
+
+        return reconcile(args.months, args.connection, args.contents)
     if args.command == "delete-month":
         from anycost_pipeline.cli.submit import delete_month
 

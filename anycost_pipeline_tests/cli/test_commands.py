@@ -115,3 +115,24 @@ def test_readme_commands_run_as_installed(project: Project) -> None:
     assert len(rows) == 250 and sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("1033.51")
     shown = anycost("sandbox", "show", "simple_cloud_main", "2024-08")
     assert shown.returncode == 0 and "0 rows" in shown.stdout  # the dry run sent nothing
+
+
+def test_reconcile_reports_a_month_changed_behind_the_pipelines_back(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    assert main(["run", "2024-08"]) == 0
+    assert main(["reconcile", "2024-08", "--contents"]) == 0
+    assert "OK   simple_cloud_main" in capsys.readouterr().out
+
+    SandboxStore(project.storage / "sandbox").apply(
+        "simple_cloud_main", "2024-08", "sum", [{"time/usage_start": "2024-08-20T05:00:00Z", "cost/cost": "0.49"}]
+    )
+    assert main(["reconcile", "2024-08", "--contents"]) == 1
+    out = capsys.readouterr().out
+    assert "DIFF simple_cloud_main" in out and "CloudZero holds 251 rows, the last submission sent 250" in out
+    assert "CloudZero's cost total is 1034.00, the last submission sent 1033.51" in out
+
+    assert main(["delete-month", "simple_cloud_main", "2024-08", "--yes-delete-month"]) == 0
+    assert main(["reconcile", "2024-08"]) == 1
+    assert "CloudZero holds 0 rows, the last submission sent 250" in capsys.readouterr().out

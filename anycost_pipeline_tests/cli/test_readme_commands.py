@@ -35,7 +35,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_lists_the_operator_commands() -> None:
     verbs = {shlex.split(c)[1] for c in readme_commands()}
-    assert {"validate", "preview", "dry-run", "run", "sandbox", "show", "delete-month"} <= verbs
+    assert {"validate", "preview", "dry-run", "run", "sandbox", "show", "reconcile", "delete-month"} <= verbs
 
 
 def test_every_readme_command_succeeds(project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
