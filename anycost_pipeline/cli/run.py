@@ -67,7 +67,7 @@ def run(months: list[str]) -> int:
                     line += f"  bodies={meta['bodies']}  drop={meta['drop_ids']}"
                 say(line)
                 if "change" in meta:
-                    say(f"   {'':28} {meta['change']}")
+                    say(f"   {'':28} {' '.join(str(meta['change']).split())}")
     storage = config.storage_path
     say()
     say(f"Frames (Parquet):     {storage / 'frames'}")

@@ -56,16 +56,16 @@ def submission_metadata(connection: str, month: str, cbf: pl.DataFrame) -> dict[
     """Cost by service, source files, and the change against the previous accepted submission."""
     before = previous_drop(connection, month)
     diff = month_diff(before, cbf)
+    # Two short paragraphs: the UI's metadata column is narrow and does not wrap long lines.
     if before is None:
-        summary = f"First submission of {month}: {diff.added:,} rows, cost {diff.cost_after}."
+        summary = f"First submission of {month}: {diff.added:,} rows.\n\nCost {diff.cost_after}."
     else:
         summary = (
-            f"Against the previous submission of {month}: {diff.added:,} rows added, "
-            f"{diff.removed:,} removed, {diff.changed:,} changed; cost {diff.cost_before} → "
-            f"{diff.cost_after} ({_signed(diff.cost_delta)})."
+            f"{diff.added:,} rows added, {diff.removed:,} removed, {diff.changed:,} changed.\n\n"
+            f"Cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
         )
     return {
-        "change": dg.MetadataValue.text(summary),
+        "change": dg.MetadataValue.md(summary),
         "rows_added": dg.MetadataValue.int(diff.added),
         "rows_removed": dg.MetadataValue.int(diff.removed),
         "rows_changed": dg.MetadataValue.int(diff.changed),
