@@ -43,7 +43,7 @@ def run(months: list[str]) -> int:
     home = dagster_home(config.base_dir)
     months = [str(Month.parse(m)) for m in months] or source_months()
     job = definitions().resolve_job_def(SUBMIT_MONTH)
-    failed = []
+    failed, unreconciled = [], []
     with dg.DagsterInstance.get() as instance:
         for number, month in enumerate(months, start=1):
             progress(f"[{number}/{len(months)}] {month}")
@@ -68,6 +68,10 @@ def run(months: list[str]) -> int:
                 say(line)
                 if "change" in meta:
                     say(f"   {'':28} {' '.join(str(meta['change']).split())}")
+            for check in result.get_asset_check_evaluations():
+                if not check.passed:
+                    unreconciled.append(month)
+                    say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}")
     storage = config.storage_path
     say()
     say(f"Frames (Parquet):     {storage / 'frames'}")
@@ -76,6 +80,12 @@ def run(months: list[str]) -> int:
         for connection in config.connections:
             say(f"  see a month:        anycost show {connection} {months[-1] if months else 'YYYY-MM'}")
     say(f"Run history:          DAGSTER_HOME={home} dagster dev   (then open http://127.0.0.1:3000)")
+    if unreconciled:
+        print(
+            f"\n{len(unreconciled)} month(s) were sent but CloudZero does not hold what was sent: "
+            f"{', '.join(unreconciled)}. See the check's message above.",
+            file=sys.stderr,
+        )
     if failed:
         print(
             f"\n{len(failed)} month(s) failed: {', '.join(failed)}. Nothing was sent for them; "
@@ -83,4 +93,4 @@ def run(months: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if unreconciled else 0

@@ -46,7 +46,8 @@ def test_contents_mode_catches_a_changed_cost_with_the_same_row_count(project: P
     rows[0] = {**rows[0], "cost/cost": str(Decimal(rows[0]["cost/cost"]) + 100)}
     store.apply("simple_cloud_main", "2024-08", "replace_hourly", rows)
 
-    assert _reconcile(project, instance, "2024-08").passed  # the drop list only has row counts
+    by_drop = _reconcile(project, instance, "2024-08")  # same row count, but a later drop
+    assert not by_drop.passed and "latest drop for the month is sandbox-" in by_drop.description  # type: ignore[operator]
     evaluation = _reconcile(project, instance, "2024-08", contents=True)
     assert not evaluation.passed
     assert evaluation.metadata["sent_total"].value == "1033.51"
