@@ -12,8 +12,9 @@ from anycost_pipeline.config import AnycostConfig, ConfigError, config_path
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-# The step-by-step log stays in the run history; the console gets the summary.
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# The step-by-step log stays in the run history; the console gets the summary (failures are
+# printed by the commands themselves, in one sentence, without Dagster's stack traces).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class CliError(Exception):
@@ -65,8 +66,17 @@ def source_cbf(sources: list[str], month: str) -> tuple[dict[str, pl.DataFrame],
     """Each source's CBF frame for the month, computed by the project's own raw and cbf assets.
 
     Runs in process with frames kept in memory: nothing is stored, nothing is sent. Returns the
-    frames and the result of every check on them (check name → passed).
+    frames and the result of every check on them (check name → passed); a failing blocking
+    check still returns the frame, so it can be looked at.
     """
+    frames, checks, _ = source_cbf_with_problems(sources, month)
+    return frames, checks
+
+
+def source_cbf_with_problems(
+    sources: list[str], month: str
+) -> tuple[dict[str, pl.DataFrame], dict[str, bool], dict[str, str]]:
+    """As `source_cbf`, plus each failed check's explanation (its markdown metadata)."""
     import dagster as dg
 
     defs = definitions()
@@ -80,17 +90,30 @@ def source_cbf(sources: list[str], month: str) -> tuple[dict[str, pl.DataFrame],
             run_config=QUIET,
             raise_on_error=False,
         )
-        checks = {
-            f"cbf/{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()
+        evaluations = result.get_asset_check_evaluations()
+        checks = {f"cbf/{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in evaluations}
+        explained = {
+            f"cbf/{e.asset_key.path[-1]}:{e.check_name}": "\n".join(
+                f"{key}: {value.value}" for key, value in e.metadata.items()
+            )
+            for e in evaluations
+            if not e.passed
         }
-        failures = failure_messages(result)
-        if failures:
+        produced = {
+            e.materialization.asset_key.path[-1]
+            for e in result.get_asset_materialization_events()
+            if e.materialization.asset_key.path[0] == "cbf"
+        }
+        # A blocking check that fails also fails its step, after the frame was produced.
+        failures = [m for m in failure_messages(result) if "blocking asset check" not in m]
+        if failures or set(sources) - produced:
             raise CliError(
                 f"{month} cannot be converted: " + " | ".join(failures)
-                + " Fix the source or anycost.yaml, then run the command again."
+                if failures
+                else f"{month} produced no CBF frame; run `anycost run {month}` to see the failing step."
             )
         frames = {s: result.output_for_node(f"cbf__{s}") for s in sources}
-    return frames, checks
+    return frames, checks, explained
 
 
 def connection_cbf(config: AnycostConfig, connection: str, month: str) -> tuple[pl.DataFrame, dict[str, bool]]:

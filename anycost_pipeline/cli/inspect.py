@@ -9,7 +9,7 @@ import polars as pl
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.spec import FromColumn, Template, template_fields
-from anycost_pipeline.cli.common import progress, require_source, say, source_cbf
+from anycost_pipeline.cli.common import progress, require_source, say, source_cbf_with_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig, config_path, load_config
 from anycost_pipeline.months import Month
 
@@ -109,7 +109,7 @@ def preview(source: str, month: str, rows: int) -> int:
     require_source(config, source)
     month = str(Month.parse(month))
     progress(f"reading {source} for {month} and converting it to CBF (nothing is sent)")
-    frames, checks = source_cbf([source], month)
+    frames, checks, explained = source_cbf_with_problems([source], month)
     cbf = frames[source]
     shown = cbf.select([c for c in cbf.columns if not c.startswith("_")])
     total = decimals.exact_sum(cbf.select(decimals.plain(pl.col(COST))).to_series()) if COST in cbf.columns else Decimal(0)
@@ -124,6 +124,8 @@ def preview(source: str, month: str, rows: int) -> int:
     failed = [name for name, passed in checks.items() if not passed]
     say("Checks: " + (", ".join(f"{n} {'passed' if p else 'FAILED'}" for n, p in sorted(checks.items())) or "none"))
     if failed:
-        say("A failing check stops this month from being sent; see the Dagster UI or fix the rows named by the check.")
+        for name in failed:
+            say(f"\n{name} failed:\n{explained.get(name, '')}")
+        say("\nA failing check stops this month from being sent: fix the rows named above, then preview again.")
         return 1
     return 0

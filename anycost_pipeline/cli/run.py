@@ -13,6 +13,9 @@ def dagster_home(base: Path) -> Path:
     # Runs started here show up in `dagster dev` when both use the project's DAGSTER_HOME.
     home = Path(os.environ.get("DAGSTER_HOME") or base / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # Dagster warns on every command without one
+        settings.write_text("# Dagster instance settings (see deploy/ for production).\ntelemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

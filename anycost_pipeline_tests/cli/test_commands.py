@@ -136,3 +136,16 @@ def test_reconcile_reports_a_month_changed_behind_the_pipelines_back(
     assert main(["delete-month", "simple_cloud_main", "2024-08", "--yes-delete-month"]) == 0
     assert main(["reconcile", "2024-08"]) == 1
     assert "CloudZero holds 0 rows, the last submission sent 250" in capsys.readouterr().out
+
+
+def test_preview_shows_the_rows_a_failing_check_names(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    config = project.config()
+    config["sources"]["simple_cloud"]["columns"]["lineitem/type"]["map"]["tax"] = "VAT"
+    project.write_config(config)
+    assert main(["preview", "simple_cloud", "2024-08", "--rows", "3"]) == 1
+    out = capsys.readouterr()
+    assert "250 CBF rows, cost 1033.51" in out.out and "rows_valid FAILED" in out.out
+    assert "| simple_cloud_2024-08-31.csv | 10 | lineitem/type | VAT | not a CBF line item type |" in out.out.replace(str(project.data_dir) + "/", "")
+    assert "Traceback" not in out.err and "DagsterAssetCheckFailedError" not in out.err
+    assert main(["dry-run", "2024-08"]) == 2
+    assert "fails the check(s) cbf/simple_cloud:rows_valid, so it would not be sent" in capsys.readouterr().err
