@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.config import AnycostConfig, ConfigError, config_path
+from anycost_pipeline.config import AnycostConfig, config_path
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -156,5 +156,3 @@ def where(config: AnycostConfig) -> str:
         return f"CloudZero ({os.environ.get('CLOUDZERO_API_URL') or DEFAULT_API_URL})"
     return f"the local sandbox ({config.storage_path / 'sandbox'})"
 
-
-__all__ = ["CliError", "ConfigError"]

@@ -3,7 +3,7 @@
 import time
 from decimal import Decimal
 
-from anycost_pipeline.cli.common import CliError, connection_id, require_connection, say
+from anycost_pipeline.cli.common import CliError, require_connection, say
 from anycost_pipeline.config import load_config
 from anycost_pipeline.months import Month
 
@@ -48,5 +48,3 @@ def show(connection: str, month: str) -> int:
     say(f"  {'total':12} {sum(totals.values(), Decimal(0))}")
     return 0
 
-
-__all__ = ["serve", "show", "connection_id"]
