@@ -53,3 +53,21 @@ def test_contents_mode_catches_a_changed_cost_with_the_same_row_count(project: P
     assert evaluation.metadata["sent_total"].value == "1033.51"
     assert evaluation.metadata["cloudzero_total"].value == "1133.51"
     assert "cost total is 1133.51, the last submission sent 1033.51" in evaluation.description  # type: ignore[operator]
+
+
+def test_a_month_changed_and_changed_back_is_never_silently_wrong(project: Project) -> None:
+    """A → B → A: either CloudZero holds A again, or the submission's check says it does not."""
+    instance = dg.DagsterInstance.ephemeral()
+    job = project.definitions().resolve_job_def("submit_month")
+    day = project.data_dir / "simple_cloud_2024-08-16.csv"
+    original = day.read_text()
+    job.execute_in_process(partition_key="2024-08", instance=instance)
+    day.write_text(original.replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,112.00"))
+    job.execute_in_process(partition_key="2024-08", instance=instance)
+    day.write_text(original)
+    result = job.execute_in_process(partition_key="2024-08", instance=instance)
+
+    held = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+    held_total = sum((Decimal(r["cost/cost"]) for r in held), Decimal(0))
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == MATCHES_CLOUDZERO]
+    assert held_total == Decimal("1033.51") or (not check.passed and "latest drop" in (check.description or ""))
