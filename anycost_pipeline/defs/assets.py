@@ -16,6 +16,8 @@ from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, 
 from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.defs.breakdown import source_breakdown
+from anycost_pipeline.defs.changes import files_used, submission_metadata
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
@@ -43,8 +45,10 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         group_name=source.connection,
         kinds={getattr(source, "format", None) or source.kind, "polars"},  # type: ignore[attr-defined]
         description=(
-            f"Every record of source `{name}` whose time falls in the month (UTC), exactly as the "
-            f"source states it; times read in `{source.timezone}`. {readers.describe(name, source)}"  # type: ignore[arg-type]
+            f"Step 1 of 3 for source `{name}`: every record whose time falls in this month (UTC; "
+            f"times without an offset are read as `{source.timezone}`), exactly as the source states "
+            f"it. {readers.describe(name, source)} Nothing is sent from here. A value that cannot be "  # type: ignore[arg-type]
+            "read stops the month here, naming the file, row and column."
         ),
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
@@ -77,6 +81,7 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 "months_in_source": ", ".join(months),
                 "files_used": dg.MetadataValue.md((listed or "_none_") + (f"\n- … {len(origins) - 50} more" if len(origins) > 50 else "")),
                 **({"rows_without_a_time": untimed.height, "first_rows_without_a_time": problems_table(untimed)} if untimed.height else {}),
+                **source_breakdown(rows, source),
             },
         )
 
@@ -94,8 +99,9 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         "cbf": dg.AssetOut(
             key=key, group_name=source.connection, kinds={"polars"},
             description=(
-                f"The month of source `{name}` in CloudZero's Common Bill Format: UTC hours, exact "
-                "decimal text. Nothing is sent for a month whose checks fail."
+                f"Step 2 of 3 for source `{name}`: the month in CloudZero's Common Bill Format (CBF), "
+                "times as UTC hours, costs as exact decimal text. Blocking checks guard it: when "
+                "one fails, nothing is sent to CloudZero for the month."
             ),
         )
     }
@@ -118,11 +124,22 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         check_specs=[
             dg.AssetCheckSpec(
                 ROWS_VALID, asset=key, blocking=True,
-                description="Every row follows CBF: required columns, UTC hours inside the month, plain decimals, known line item types, tag key rules, resource/id with tags, no unknown columns, the monthly row limit.",
+                description=(
+                    "Guards CloudZero against rows it would refuse or misread: every row has the "
+                    "required columns, a UTC hour inside the month, plain decimal costs, a known "
+                    "line item type, valid tag keys, a resource/id where there are tags, no unknown "
+                    "columns, and the month stays under the row limit. On failure nothing is sent; "
+                    "the metadata lists the first offending rows with their file and row number."
+                ),
             ),
             dg.AssetCheckSpec(
                 COST_CONSERVED, asset=key, blocking=True,
-                description=f"The CBF cost total (plus any rejected rows) equals the source's {stated} total for the month, to the last digit, and every source row is sent or rejected.",
+                description=(
+                    "Guards the bill against lost or invented money: the CBF cost total (plus any "
+                    f"rejected rows) equals the source's {stated} total for the month, to the last "
+                    "digit, and every source row is sent or rejected. On failure nothing is sent; "
+                    "the metadata shows both totals and the difference."
+                ),
             ),
             dg.AssetCheckSpec(
                 DISCOUNTED_COST_MATCHES, asset=key, blocking=False,
@@ -158,6 +175,7 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 **{k: dg.MetadataValue.text(v) for k, v in done.notes.items()},
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
                 "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
+                "files_used": files_used(cbf),
             },
         )
         if rejecting:
@@ -222,8 +240,10 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         pool=pool_name(connection),
         kinds={"cloudzero"},
         description=(
-            f"The month as sent to CloudZero connection `{connection}` (sources: "
-            f"{', '.join(sources)}), with CloudZero's receipt. Each submission replaces the whole month."
+            f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` (sources: "
+            f"{', '.join(sources)}). Each submission replaces the whole month in CloudZero, so "
+            "re-running a month never counts a cost twice. The metadata holds CloudZero's receipt, "
+            "the totals, and what changed against the previous submission of the month."
         ),
     )
     def _drop(context: dg.AssetExecutionContext, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:
@@ -264,6 +284,7 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
                 "content_hash": content_hash(bodies),
                 "duration_seconds": round(receipt.seconds, 3),
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
+                **submission_metadata(connection, month, cbf),
             },
         )
 

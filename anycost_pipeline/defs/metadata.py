@@ -14,7 +14,10 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
         return dg.MetadataValue.md("_no rows_")
     lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
     for key, group in sorted(frame.group_by(by), key=lambda kg: str(kg[0][0])):
-        total = decimals.exact_sum(group.select(decimals.plain(pl.col(cost_column))).to_series())
+        text = decimals.normalised(pl.col(cost_column))
+        # A raw month may hold values the mapping will reject; they count as nothing here.
+        readable = pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(pl.col(cost_column)))
+        total = decimals.exact_sum(group.select(readable).to_series())
         lines.append(f"| {key[0]} | {group.height:,} | {total} |")
     return dg.MetadataValue.md("\n".join(lines))
 
@@ -23,7 +26,7 @@ def cost_metadata(total: Decimal) -> dict[str, dg.MetadataValue]:
     """The exact total as text, and as a number so the UI can plot it month over month."""
     return {
         "total_cost": dg.MetadataValue.float(float(total)),
-        "total_cost_exact": dg.MetadataValue.text(str(total)),
+        "total_cost_exact": dg.MetadataValue.text(format(total, "f")),  # never 1.81E-8
     }
 
 

@@ -34,7 +34,7 @@ def test_rejected_rows_are_kept_counted_and_the_rest_is_sent(project: Project) -
     result = project.materialize_month("2024-08")
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"rows_valid": True, "cost_conserved": True, "discounted_cost_matches": True}
+    assert checks == {"rows_valid": True, "cost_conserved": True, "discounted_cost_matches": True, "matches_cloudzero": True}
     events = {
         e.materialization.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()

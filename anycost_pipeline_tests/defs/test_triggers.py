@@ -34,7 +34,7 @@ def test_new_files_request_their_months_and_the_run_sends_them(project: Project)
     august = next(r for r in first.run_requests or [] if r.partition_key == "2024-08")
     result = defs.resolve_job_def(JOB).execute_in_process(partition_key=august.partition_key)
     assert result.success
-    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"rows_valid", "cost_conserved", "discounted_cost_matches"}
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"rows_valid", "cost_conserved", "discounted_cost_matches", "matches_cloudzero"}
     assert len(SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")) == 250
 
 

@@ -1,0 +1,112 @@
+"""What changed between two submissions of one month: rows added, removed, changed, cost delta.
+
+A row's identity is every CBF column except the cost columns: the same hour, service, account,
+line item type, tags and so on. Two rows with the same identity and different costs are one
+*changed* row. Identical rows may appear several times (CloudZero keeps duplicates), so rows are
+compared as multisets: three copies before and two after is one removed row.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import polars as pl
+
+from anycost_pipeline.cbf import decimals
+from anycost_pipeline.cbf.columns import COST, COST_COLUMNS
+
+SERVICE = "resource/service"
+NO_SERVICE = "(none)"
+
+
+@dataclass(frozen=True)
+class MonthDiff:
+    """The change from one submission of a month to the next."""
+
+    rows_before: int
+    rows_after: int
+    added: int
+    removed: int
+    changed: int
+    cost_before: Decimal
+    cost_after: Decimal
+    # Service → cost after minus cost before; services whose cost did not move are left out.
+    cost_delta_by_service: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def cost_delta(self) -> Decimal:
+        return self.cost_after - self.cost_before
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows_after - self.added - self.changed
+
+
+def _cbf_only(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The frame over `columns` as text, a missing column or null counted as empty."""
+    return frame.select(
+        [
+            (pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String)).fill_null("").alias(c)
+            for c in columns
+        ]
+    )
+
+
+def _counts(frame: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
+    return frame.group_by(columns).agg(pl.len().cast(pl.Int64).alias(name))
+
+
+def _cost_by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
+    if frame.is_empty():
+        return {}
+    service = pl.col(SERVICE).replace("", NO_SERVICE) if SERVICE in frame.columns else pl.lit(NO_SERVICE)
+    totals: dict[str, Decimal] = {}
+    for (name,), group in frame.with_columns(service.alias("_service")).group_by("_service"):
+        totals[str(name)] = decimals.exact_sum(group.select(decimals.plain(pl.col(COST))).to_series())
+    return totals
+
+
+def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
+    """Compare the previous submission of a month (`None`: there was none) with the new one."""
+    if before is None:
+        before = pl.DataFrame(schema={COST: pl.String})
+    columns = sorted(
+        {c for c in [*before.columns, *after.columns] if not c.startswith("_")} | {COST}
+    )
+    identity = [c for c in columns if c not in COST_COLUMNS]
+    old, new = _cbf_only(before, columns), _cbf_only(after, columns)
+
+    # Identical rows (identity and costs) cancel out pairwise; what is left over of an identity
+    # on both sides is a changed row, the rest is added or removed.
+    whole = _counts(old, columns, "n_before").join(
+        _counts(new, columns, "n_after"), on=columns, how="full", coalesce=True, nulls_equal=True
+    ).with_columns(pl.col("n_before", "n_after").fill_null(0))
+    leftover = whole.with_columns(
+        (pl.col("n_before") - pl.min_horizontal("n_before", "n_after")).alias("left_before"),
+        (pl.col("n_after") - pl.min_horizontal("n_before", "n_after")).alias("left_after"),
+    )
+    if identity:
+        per_identity = leftover.group_by(identity).agg(pl.col("left_before", "left_after").sum())
+    else:
+        per_identity = leftover.select(pl.col("left_before", "left_after").sum())
+    counts = per_identity.select(
+        pl.min_horizontal("left_before", "left_after").sum().alias("changed"),
+        pl.col("left_before").sum().alias("left_before"),
+        pl.col("left_after").sum().alias("left_after"),
+    ).row(0, named=True)
+    changed = int(counts["changed"] or 0)
+
+    by_before, by_after = _cost_by_service(old), _cost_by_service(new)
+    delta = {
+        service: by_after.get(service, Decimal(0)) - by_before.get(service, Decimal(0))
+        for service in sorted(set(by_before) | set(by_after))
+    }
+    return MonthDiff(
+        rows_before=old.height,
+        rows_after=new.height,
+        added=int(counts["left_after"] or 0) - changed,
+        removed=int(counts["left_before"] or 0) - changed,
+        changed=changed,
+        cost_before=decimals.exact_sum(old.select(decimals.plain(pl.col(COST))).to_series()),
+        cost_after=decimals.exact_sum(new.select(decimals.plain(pl.col(COST))).to_series()),
+        cost_delta_by_service={s: d for s, d in delta.items() if d != 0},
+    )

@@ -1,0 +1,117 @@
+"""`anycost`: run, inspect and correct billing months without the Dagster UI."""
+
+import argparse
+import os
+import sys
+
+from anycost_pipeline.cli.common import CliError
+
+DEBUG_ENV_VAR = "ANYCOST_DEBUG"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anycost", description="Send cost sources to CloudZero AnyCost Stream.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="read, convert, check and send months (default: every month the sources hold)")
+    run.add_argument("months", nargs="*", metavar="YYYY-MM")
+
+    commands.add_parser("validate", help="check anycost.yaml, every source's files and every connection; send nothing")
+
+    preview = commands.add_parser("preview", help="the CBF rows and totals a source would send for a month; send nothing")
+    preview.add_argument("source")
+    preview.add_argument("month", metavar="YYYY-MM")
+    preview.add_argument("--rows", type=int, default=20, help="how many rows to print (default 20)")
+
+    dry = commands.add_parser("dry-run", help="write the exact request bodies of a month to a folder; send nothing")
+    dry.add_argument("month", metavar="YYYY-MM")
+    dry.add_argument("--out", help="folder for the bodies (default: <storage>/dry-run/<month>)")
+    dry.add_argument("--connection", action="append", default=[], help="only this connection (repeatable)")
+    dry.add_argument(
+        "--live", "--validate", dest="validate", action=argparse.BooleanOptionalAction, default=None,
+        help="ask the target's validate endpoint about each body (stores nothing); default: on when cloudzero.target is live",
+    )
+
+    sandbox = commands.add_parser("sandbox", help="the built-in local sandbox: serve it, or show what it holds")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    serve = sandbox_commands.add_parser("serve", help="run the sandbox API on 127.0.0.1 until Ctrl-C")
+    serve.add_argument("--port", type=int, default=8765)
+    for holder in (sandbox_commands, commands):
+        show = holder.add_parser("show", help="what the local sandbox holds for a connection and month")
+        show.add_argument("connection")
+        show.add_argument("month", metavar="YYYY-MM")
+
+    reconcile = commands.add_parser("reconcile", help="compare what CloudZero holds for months with what was last sent")
+    reconcile.add_argument("months", nargs="+", metavar="YYYY-MM")
+    reconcile.add_argument("--connection", action="append", default=[], help="only this connection (repeatable)")
+    reconcile.add_argument("--contents", action="store_true", help="also download the months and compare cost totals")
+
+    delete = commands.add_parser("delete-month", help="empty a month in CloudZero (an empty replace_drop); needs --yes-delete-month")
+    delete.add_argument("connection")
+    delete.add_argument("month", metavar="YYYY-MM")
+    delete.add_argument("--yes-delete-month", dest="confirmed", action="store_true", help="confirm that the month is to be emptied")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from anycost_pipeline.cli.run import run
+
+        return run(args.months)
+    if args.command == "validate":
+        from anycost_pipeline.cli.inspect import validate
+
+        return validate()
+    if args.command == "preview":
+        from anycost_pipeline.cli.inspect import preview
+
+        return preview(args.source, args.month, args.rows)
+    if args.command == "dry-run":
+        from anycost_pipeline.cli.submit import dry_run
+
+        return dry_run(args.month, args.out, args.connection, args.validate)
+    if args.command == "reconcile":
+        from anycost_pipeline.cli.reconcile import reconcile
+
+        return reconcile(args.months, args.connection, args.contents)
+    if args.command == "delete-month":
+        from anycost_pipeline.cli.submit import delete_month
+
+        return delete_month(args.connection, args.month, args.confirmed)
+    from anycost_pipeline.cli import sandbox
+
+    if args.command == "sandbox" and args.sandbox_command == "serve":
+        return sandbox.serve(args.port)
+    return sandbox.show(args.connection, args.month)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if os.environ.get(DEBUG_ENV_VAR):
+        return _dispatch(args)
+    # Every error the user can fix carries its own advice; nobody needs a traceback for those.
+    from anycost_pipeline.cbf.errors import BadSourceData
+    from anycost_pipeline.cloudzero.errors import CloudZeroError
+    from anycost_pipeline.config import ConfigError
+    from anycost_pipeline.sources.files import SourceFilesError
+
+    try:
+        return _dispatch(args)
+    except (CliError, ConfigError, CloudZeroError, SourceFilesError, BadSourceData, ValueError) as error:
+        print(f"anycost: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("anycost: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence for the console
+        import dagster as dg
+
+        if isinstance(error, dg.Failure):
+            print(f"anycost: {error.description}", file=sys.stderr)
+            return 2
+        print(
+            f"anycost: unexpected {type(error).__name__}: {error}. Run again with "
+            f"{DEBUG_ENV_VAR}=1 to see the details, and report them if the cause is not yours.",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,158 @@
+"""What the commands share: the project's definitions, a month's CBF frames, the CloudZero target."""
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+from anycost_pipeline.config import AnycostConfig, config_path
+from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# The step-by-step log stays in the run history; the console gets the summary (failures are
+# printed by the commands themselves, in one sentence, without Dagster's stack traces).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+class CliError(Exception):
+    """A problem the user can fix; its message says what happened and what to do."""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def progress(text: str) -> None:
+    """A step that may take a while, on stderr so stdout stays a clean report."""
+    print(f"… {text}", file=sys.stderr, flush=True)
+
+
+def definitions():  # -> dg.Definitions; dagster is imported lazily so `--help` stays fast
+    import dagster as dg
+
+    return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PACKAGE_DIR))
+
+
+def require_connection(config: AnycostConfig, connection: str) -> None:
+    if connection not in config.connections:
+        raise CliError(
+            f"{connection!r} is not a connection in {config_path()}; use one of: "
+            f"{', '.join(config.connections)}."
+        )
+
+
+def require_source(config: AnycostConfig, source: str) -> None:
+    if source not in config.sources:
+        raise CliError(
+            f"{source!r} is not a source in {config_path()}; use one of: {', '.join(config.sources)}."
+        )
+
+
+def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
+    """The step failures of an in-process run, as the user-facing messages."""
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            text = (data.user_failure_data.description if data.user_failure_data else None) or data.error.message
+            messages.append(f"{event.step_key}: {text.strip()}")
+    return messages
+
+
+def source_cbf(sources: list[str], month: str) -> tuple[dict[str, pl.DataFrame], dict[str, bool]]:
+    """Each source's CBF frame for the month, computed by the project's own raw and cbf assets.
+
+    Runs in process with frames kept in memory: nothing is stored, nothing is sent. Returns the
+    frames and the result of every check on them (check name → passed); a failing blocking
+    check still returns the frame, so it can be looked at.
+    """
+    frames, checks, _ = source_cbf_with_problems(sources, month)
+    return frames, checks
+
+
+def source_cbf_with_problems(
+    sources: list[str], month: str
+) -> tuple[dict[str, pl.DataFrame], dict[str, bool], dict[str, str]]:
+    """As `source_cbf`, plus each failed check's explanation (its markdown metadata)."""
+    import dagster as dg
+
+    defs = definitions()
+    assets = [defs.resolve_assets_def(dg.AssetKey([layer, s])) for s in sources for layer in ("raw", "cbf")]
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            assets,
+            partition_key=month,
+            instance=instance,
+            resources={"io_manager": dg.InMemoryIOManager()},
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        evaluations = result.get_asset_check_evaluations()
+        checks = {f"cbf/{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in evaluations}
+        explained = {
+            f"cbf/{e.asset_key.path[-1]}:{e.check_name}": "\n".join(
+                f"{key}: {value.value}" for key, value in e.metadata.items()
+            )
+            for e in evaluations
+            if not e.passed
+        }
+        produced = {
+            e.materialization.asset_key.path[-1]
+            for e in result.get_asset_materialization_events()
+            if e.materialization.asset_key.path[0] == "cbf"
+        }
+        # A blocking check that fails also fails its step, after the frame was produced.
+        failures = [m for m in failure_messages(result) if "blocking asset check" not in m]
+        if failures or set(sources) - produced:
+            raise CliError(
+                f"{month} cannot be converted: " + " | ".join(failures)
+                if failures
+                else f"{month} produced no CBF frame; run `anycost run {month}` to see the failing step."
+            )
+        frames = {s: result.output_for_node(f"cbf__{s}", "cbf") for s in sources}
+    return frames, checks, explained
+
+
+def connection_cbf(config: AnycostConfig, connection: str, month: str) -> tuple[pl.DataFrame, dict[str, bool]]:
+    """The month's frame for a connection, combined exactly as drop/<connection> combines it."""
+    sources = sorted(config.sources_of(connection))
+    frames, checks = source_cbf(sources, month)
+    return pl.concat([frames[name] for name in sources], how="diagonal"), checks
+
+
+def connection_id(config: AnycostConfig, connection: str) -> str:
+    return config.connections[connection].resolve_id(connection, sandbox=config.cloudzero.target == "sandbox")
+
+
+@contextmanager
+def open_client(config: AnycostConfig) -> Iterator[AnyCostClient]:
+    """A client for the configured target, built the way defs/resources.py builds it."""
+    from anycost_pipeline.defs.resources import CloudZeroResource
+
+    if config.cloudzero.target == "live":
+        key = os.environ.get("CLOUDZERO_API_KEY", "").strip()
+        if not key:
+            raise CliError(
+                "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's "
+                "'Going live'), or set cloudzero.target: sandbox to try things locally."
+            )
+        resource = CloudZeroResource(
+            target="live",
+            api_url=os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL,
+            api_key=key,
+            test_key=os.environ.get("CLOUDZERO_TEST_KEY") or None,
+        )
+    else:
+        resource = CloudZeroResource(target="sandbox", sandbox_folder=str(config.storage_path / "sandbox"))
+    with resource.open_client() as client:
+        yield client
+
+
+def where(config: AnycostConfig) -> str:
+    if config.cloudzero.target == "live":
+        return f"CloudZero ({os.environ.get('CLOUDZERO_API_URL') or DEFAULT_API_URL})"
+    return f"the local sandbox ({config.storage_path / 'sandbox'})"
+

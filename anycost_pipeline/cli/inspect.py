@@ -1,0 +1,131 @@
+"""`anycost validate` and `anycost preview`: look before anything is sent."""
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from anycost_pipeline.cbf import decimals
+from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
+from anycost_pipeline.cbf.spec import FromColumn, Template, template_fields
+from anycost_pipeline.cli.common import progress, require_source, say, source_cbf_with_problems
+from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig, config_path, load_config
+from anycost_pipeline.months import Month
+
+MAX_FILES_NAMED = 3
+
+
+def _source_columns(source: SourceConfig) -> set[str]:
+    """The source columns the mapping reads."""
+    used: set[str] = set()
+    for spec in source.columns.values():
+        if isinstance(spec, FromColumn):
+            used.add(spec.column)
+        elif isinstance(spec, Template):
+            used.update(template_fields(spec.template))
+    return used
+
+
+def _check_files_source(name: str, source: SourceConfig, config: AnycostConfig) -> tuple[str, list[str]]:
+    from anycost_pipeline.sources.files import list_files
+
+    pattern = config.resolve_path(source.path)
+    try:
+        files = list_files(pattern)
+    except (OSError, ValueError) as error:
+        return "", [f"source {name!r}: cannot list {pattern!r} ({error}); check `path` in anycost.yaml and that the location is reachable."]
+    if not files:
+        return "", [f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml."]
+    problems = []
+    wanted = _source_columns(source)
+    missing: dict[str, list[str]] = {}
+    for file in files:
+        try:
+            header = set(pl.read_csv(file, n_rows=0, infer_schema=False).columns)
+        except (pl.exceptions.PolarsError, OSError) as error:
+            problems.append(f"source {name!r}: cannot read {file} as CSV ({error}); check the file's format.")
+            continue
+        for column in sorted(wanted - header):
+            missing.setdefault(column, []).append(Path(file).name)
+    for column, where in missing.items():
+        named = ", ".join(where[:MAX_FILES_NAMED]) + (f" and {len(where) - MAX_FILES_NAMED} more" if len(where) > MAX_FILES_NAMED else "")
+        problems.append(
+            f"source {name!r}: column {column!r}, used in its `columns` mapping, is missing from {named}; "
+            "fix the mapping or the export."
+        )
+    return f"{len(files)} file(s) match {source.path}", problems
+
+
+def validate() -> int:
+    """Load anycost.yaml, check every source's location and every connection; list problems."""
+    config = load_config()
+    say(f"Configuration: {config_path()} (target: {config.cloudzero.target})")
+    problems: list[str] = []
+    for name, source in config.sources.items():
+        progress(f"checking source {name}")
+        kind = getattr(source, "kind", "files")
+        if kind != "files":
+            say(f"  source {name}: kind {kind!r}, reached only when a month runs (not checked here)")
+            continue
+        found, bad = _check_files_source(name, source, config)
+        problems += bad
+        if found:
+            say(f"  source {name}: {found}{'' if bad else ', mapped columns present'}")
+    sandbox = config.cloudzero.target == "sandbox"
+    for connection, spec in config.connections.items():
+        sources = sorted(config.sources_of(connection))
+        try:
+            cid = spec.resolve_id(connection, sandbox=sandbox)
+            say(f"  connection {connection}: id {cid}, fed by {', '.join(sources) or 'no source'}")
+        except ConfigError as error:
+            problems.append(str(error) + ".")
+        if not sources:
+            problems.append(f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it.")
+    if not sandbox and not os.environ.get("CLOUDZERO_API_KEY", "").strip():
+        problems.append("CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live').")
+    if problems:
+        say(f"\n{len(problems)} problem(s):")
+        for problem in problems:
+            say(f"  - {problem}")
+        return 1
+    say("\nNo problems found.")
+    return 0
+
+
+def _totals(frame: pl.DataFrame, by: str, label: str) -> list[str]:
+    if by not in frame.columns:
+        return []
+    lines = [f"Cost by {label}:"]
+    for (key,), group in sorted(frame.group_by(by), key=lambda kg: str(kg[0][0])):
+        total = decimals.exact_sum(group.select(decimals.plain(pl.col(COST))).to_series())
+        lines.append(f"  {str(key):24} {group.height:>8,} rows  {total:>16}")
+    return lines
+
+
+def preview(source: str, month: str, rows: int) -> int:
+    """Print the CBF rows and totals that would be sent for one source and month; send nothing."""
+    config = load_config()
+    require_source(config, source)
+    month = str(Month.parse(month))
+    progress(f"reading {source} for {month} and converting it to CBF (nothing is sent)")
+    frames, checks, explained = source_cbf_with_problems([source], month)
+    cbf = frames[source]
+    shown = cbf.select([c for c in cbf.columns if not c.startswith("_")])
+    total = decimals.exact_sum(cbf.select(decimals.plain(pl.col(COST))).to_series()) if COST in cbf.columns else Decimal(0)
+    say(f"Preview of {source}, {month}, for connection {config.sources[source].connection}: {cbf.height:,} CBF rows, cost {total}")
+    with pl.Config(tbl_rows=rows, tbl_cols=-1, fmt_str_lengths=48, tbl_width_chars=240, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        say(str(shown.head(rows)))
+    if cbf.height > rows:
+        say(f"(first {rows} of {cbf.height:,} rows; --rows N shows more)")
+    for line in [*_totals(cbf, LINE_ITEM_TYPE, "line item type"), *_totals(cbf, "resource/service", "service")]:
+        say(line)
+    say(f"Total: {total}")
+    failed = [name for name, passed in checks.items() if not passed]
+    say("Checks: " + (", ".join(f"{n} {'passed' if p else 'FAILED'}" for n, p in sorted(checks.items())) or "none"))
+    if failed:
+        for name in failed:
+            say(f"\n{name} failed:\n{explained.get(name, '')}")
+        say("\nA failing check stops this month from being sent: fix the rows named above, then preview again.")
+        return 1
+    return 0

@@ -1,0 +1,105 @@
+"""`anycost run`: read, convert, check and send months end to end, as the Dagster job does."""
+
+import os
+import sys
+from pathlib import Path
+
+from anycost_pipeline.cli.common import QUIET, definitions, failure_messages, progress, say
+from anycost_pipeline.config import load_config
+from anycost_pipeline.months import Month
+
+
+def dagster_home(base: Path) -> Path:
+    # Runs started here show up in `dagster dev` when both use the project's DAGSTER_HOME.
+    home = Path(os.environ.get("DAGSTER_HOME") or base / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # Dagster warns on every command without one
+        settings.write_text("# Dagster instance settings (see deploy/ for production).\ntelemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def source_months() -> list[str]:
+    """The months that the sources' export files hold, for `anycost run` with no month given.
+
+    Pulled sources (APIs, databases) are only read for months named on the command line.
+    """
+    from anycost_pipeline.cbf.mapping import HOUR, usage_hours
+    from anycost_pipeline.config import FilesSource
+    from anycost_pipeline.sources.files import read_source_files
+
+    config = load_config()
+    months: set[str] = set()
+    for name, source in config.sources.items():
+        if not isinstance(source, FilesSource):
+            continue
+        frame, _ = usage_hours(
+            read_source_files(name, source, config.resolve_path(source.path)),
+            name, source.time_column, source.timezone, source.time_format, source.ambiguous_time,
+        )
+        months |= {f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()}
+    return sorted(m for m in months if m >= config.start_month)
+
+
+def run(months: list[str]) -> int:
+    """Materialise raw → cbf → drop for each month; print what happened and where to look."""
+    import dagster as dg
+
+    from anycost_pipeline.defs.jobs import SUBMIT_MONTH
+
+    config = load_config()
+    home = dagster_home(config.base_dir)
+    months = [str(Month.parse(m)) for m in months] or source_months()
+    job = definitions().resolve_job_def(SUBMIT_MONTH)
+    failed, unreconciled = [], []
+    with dg.DagsterInstance.get() as instance:
+        for number, month in enumerate(months, start=1):
+            progress(f"[{number}/{len(months)}] {month}")
+            say(f"== {month}: reading sources, converting to CBF, checking, sending ...")
+            result = job.execute_in_process(
+                partition_key=month, instance=instance, raise_on_error=False, run_config=QUIET
+            )
+            if not result.success:
+                failed.append(month)
+                for message in failure_messages(result):
+                    say(f"   FAILED {message}")
+                for check in result.get_asset_check_evaluations():
+                    if not check.passed:
+                        say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}")
+                continue
+            for event in result.get_asset_materialization_events():
+                mat = event.materialization
+                meta = {k: v.value for k, v in mat.metadata.items()}
+                line = f"   {mat.asset_key.to_user_string():28} rows={meta.get('rows')}  cost={meta.get('total_cost_exact')}"
+                if "drop_ids" in meta:
+                    line += f"  bodies={meta['bodies']}  drop={meta['drop_ids']}"
+                say(line)
+                if "change" in meta:
+                    say(f"   {'':28} {' '.join(str(meta['change']).split())}")
+            for check in result.get_asset_check_evaluations():
+                if not check.passed:
+                    unreconciled.append(month)
+                    say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}")
+    storage = config.storage_path
+    say()
+    say(f"Frames (Parquet):     {storage / 'frames'}")
+    if config.cloudzero.target == "sandbox":
+        say(f"Sandbox (SQLite):     {storage / 'sandbox' / 'cloudzero_sandbox.sqlite3'}")
+        for connection in config.connections:
+            say(f"  see a month:        anycost show {connection} {months[-1] if months else 'YYYY-MM'}")
+    say(f"Run history:          DAGSTER_HOME={home} dagster dev   (then open http://127.0.0.1:3000)")
+    if unreconciled:
+        print(
+            f"\n{len(unreconciled)} month(s) were sent but CloudZero does not hold what was sent: "
+            f"{', '.join(unreconciled)}. See the check's message above.",
+            file=sys.stderr,
+        )
+    if failed:
+        print(
+            f"\n{len(failed)} month(s) failed: {', '.join(failed)}. Nothing was sent for them; "
+            "fix what is named above and run them again.",
+            file=sys.stderr,
+        )
+        return 1
+    return 1 if unreconciled else 0

@@ -1,0 +1,118 @@
+"""`anycost dry-run` and `anycost delete-month`: the exact requests, without sending or on purpose."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from anycost_pipeline.cbf.bodies import REPLACE_DROP, content_hash, month_bodies
+from anycost_pipeline.cbf.columns import COST, USAGE_START
+from anycost_pipeline.cli.common import (
+    CliError,
+    connection_cbf,
+    connection_id,
+    open_client,
+    progress,
+    require_connection,
+    say,
+    where,
+)
+from anycost_pipeline.cloudzero.client import idempotency_key
+from anycost_pipeline.config import load_config
+from anycost_pipeline.months import Month
+
+CONFIRM_FLAG = "--yes-delete-month"
+
+
+def dry_run(month: str, out: str | None, connections: list[str], validate: bool | None) -> int:
+    """Write, per connection, the request bodies a submission of the month would send.
+
+    The bodies come from the same code path as drop/<connection> (the project's raw and cbf
+    assets, combined per connection, cut by cbf.bodies.month_bodies), so they are byte for byte
+    what a real submission sends. With validation on (the default for the live target) each body
+    is also checked by the target's validate endpoint, which stores nothing.
+    """
+    config = load_config()
+    month = str(Month.parse(month))
+    for name in connections:
+        require_connection(config, name)
+    chosen = connections or [c for c in config.connections if config.sources_of(c)]
+    folder = Path(out) if out else config.storage_path / "dry-run" / month
+    validate = config.cloudzero.target == "live" if validate is None else validate
+    invalid = 0
+    for number, connection in enumerate(chosen, start=1):
+        progress(f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF")
+        cbf, checks = connection_cbf(config, connection, month)
+        failed = [name for name, passed in checks.items() if not passed]
+        if failed:
+            raise CliError(
+                f"{month} for {connection} fails the check(s) {', '.join(failed)}, so it would not be sent; "
+                "run `anycost preview` on its sources to see the rows."
+            )
+        bodies = month_bodies(cbf, month)
+        cid = connection_id(config, connection)
+        target = folder / connection
+        target.mkdir(parents=True, exist_ok=True)
+        for stale in target.glob("body-*.json"):
+            stale.unlink()
+        manifest = []
+        for index, body in enumerate(bodies):
+            name = f"body-{index + 1:03d}-{body.operation}.json"
+            (target / name).write_bytes(body.payload)
+            manifest.append({
+                "file": name, "operation": body.operation, "rows": body.rows, "bytes": len(body.payload),
+                "first_hour": body.first_hour, "last_hour": body.last_hour, "sha256": body.sha256,
+                "idempotency_key": idempotency_key(cid, month, index, body.payload),
+            })
+        (target / "manifest.json").write_text(json.dumps({
+            "connection": connection, "connection_id": cid, "month": month,
+            "rows": cbf.height, "content_hash": content_hash(bodies), "bodies": manifest,
+        }, indent=2) + "\n")
+        say(f"{connection} ({cid}), {month}: {cbf.height:,} rows in {len(bodies)} body(ies) → {target}")
+        for entry in manifest:
+            say(f"   {entry['file']:36} rows={entry['rows']:<8,} bytes={entry['bytes']:,}")
+        if validate:
+            progress(f"asking {where(config)} to validate {len(bodies)} body(ies); nothing is stored")
+            with open_client(config) as client:
+                for entry, body in zip(manifest, bodies):
+                    verdict = client.validate_billing_drop(body.payload)
+                    if verdict.get("is_valid"):
+                        say(f"   {entry['file']:36} valid")
+                    else:
+                        invalid += 1
+                        errors = "; ".join(map(str, verdict.get("errors", [])))
+                        say(f"   {entry['file']:36} INVALID: {errors}")
+    say(f"\nNothing was sent. The bodies are in {folder}.")
+    if invalid:
+        say(f"{invalid} body(ies) were refused by the validate endpoint; fix the rows it names before sending.")
+        return 1
+    return 0
+
+
+def delete_month(connection: str, month: str, confirmed: bool) -> int:
+    """Empty a month in CloudZero with an empty `replace_drop`, only when explicitly confirmed."""
+    config = load_config()
+    require_connection(config, connection)
+    month = str(Month.parse(month))
+    cid = connection_id(config, connection)
+    with open_client(config) as client:
+        held = {d["month"]: d for d in client.list_billing_drops(cid)}.get(month)
+        rows = int(held["row_count"]) if held else 0
+        if not confirmed:
+            raise CliError(
+                f"refusing to empty {month} on connection {connection} ({cid}) in {where(config)}, "
+                f"which holds {rows:,} rows; run again with {CONFIRM_FLAG} if that is what you want."
+            )
+        empty = pl.DataFrame(schema={USAGE_START: pl.String, COST: pl.String})
+        (body,) = month_bodies(empty, month, operation=REPLACE_DROP)
+        progress(f"sending an empty replace_drop for {month} to {where(config)}")
+        receipt = client.submit_month(cid, month, [(body.operation, body.payload, 0)])
+        after = {d["month"]: d for d in client.list_billing_drops(cid)}.get(month)
+    left = int(after["row_count"]) if after else 0
+    say(
+        f"{month} on connection {connection} ({cid}) emptied: {rows:,} rows before, {left:,} now "
+        f"(drop {receipt.bodies[0].drop_id})."
+    )
+    say("The pipeline's record of its last submission is unchanged, so the reconciliation check "
+        "on drop/" + connection + " will now report the difference until the month is sent again.")
+    return 0 if left == 0 else 1

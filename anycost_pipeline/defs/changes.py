@@ -1,0 +1,77 @@
+"""What a submission changes: metadata comparing a month with its previous accepted submission."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from anycost_pipeline.cbf.columns import COST
+from anycost_pipeline.cbf.diff import MonthDiff, month_diff
+from anycost_pipeline.cbf.errors import SOURCE_FILE
+from anycost_pipeline.defs.metadata import cost_by
+from anycost_pipeline.defs.project import project_config
+
+FRAMES = "frames"  # the folder resources.py gives the Parquet IO manager under `storage`
+
+
+def stored_drop_path(connection: str, month: str) -> Path:
+    """Where the IO manager keeps the last accepted submission of a month."""
+    return project_config().storage_path / FRAMES / "drop" / connection / f"{month}.parquet"
+
+
+def previous_drop(connection: str, month: str) -> pl.DataFrame | None:
+    """The month as last accepted, or None when it was never submitted.
+
+    Call it before the asset returns: the IO manager overwrites the file with the new month.
+    """
+    path = stored_drop_path(connection, month)
+    return pl.read_parquet(path) if path.is_file() else None
+
+
+def files_used(frame: pl.DataFrame) -> dg.MarkdownMetadataValue:
+    """The source files that rows of the frame came from, as a markdown list."""
+    if SOURCE_FILE not in frame.columns or frame.is_empty():
+        return dg.MetadataValue.md("_none_")
+    files = sorted(frame.get_column(SOURCE_FILE).drop_nulls().unique().to_list())
+    if not files:
+        return dg.MetadataValue.md("_none_")
+    # One paragraph, not a list: a month of daily exports would otherwise fill the screen.
+    return dg.MetadataValue.md(f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files))
+
+
+def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
+    if not diff.cost_delta_by_service:
+        return dg.MetadataValue.md("_no service's cost changed_")
+    lines = ["| service | cost change |", "|---|---:|"]
+    lines += [f"| {service} | {_signed(delta)} |" for service, delta in diff.cost_delta_by_service.items()]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _signed(value: Decimal) -> str:
+    return f"+{value}" if value > 0 else str(value)
+
+
+def submission_metadata(connection: str, month: str, cbf: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Cost by service, source files, and the change against the previous accepted submission."""
+    before = previous_drop(connection, month)
+    diff = month_diff(before, cbf)
+    # Two short paragraphs: the UI's metadata column is narrow and does not wrap long lines.
+    if before is None:
+        summary = f"First submission of {month}: {diff.added:,} rows.\n\nCost {diff.cost_after}."
+    else:
+        summary = (
+            f"{diff.added:,} rows added, {diff.removed:,} removed, {diff.changed:,} changed.\n\n"
+            f"Cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
+        )
+    return {
+        "change": dg.MetadataValue.md(summary),
+        "rows_added": dg.MetadataValue.int(diff.added),
+        "rows_removed": dg.MetadataValue.int(diff.removed),
+        "rows_changed": dg.MetadataValue.int(diff.changed),
+        "cost_delta": dg.MetadataValue.float(float(diff.cost_delta)),
+        "cost_delta_exact": dg.MetadataValue.text(_signed(diff.cost_delta)),
+        "cost_delta_by_service": _delta_table(diff),
+        "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
+        "files_used": files_used(cbf),
+    }

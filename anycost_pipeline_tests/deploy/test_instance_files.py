@@ -1,0 +1,19 @@
+"""The production instance file in deploy/ is valid Dagster instance configuration."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster._core.instance.config import dagster_instance_config
+
+from anycost_pipeline_tests.conftest import REPO
+
+
+def test_postgres_instance_file_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    shutil.copy(REPO / "deploy" / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
+    config, _ = dagster_instance_config(str(tmp_path))  # raises on any unknown or mistyped key
+    assert set(config["storage"]) == {"postgres"}
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert config["concurrency"]["pools"]["default_limit"] == 1
