@@ -67,3 +67,21 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def production_home(home: Path, postgres_url: str, repo: Path) -> dict[str, str]:
+    """A DAGSTER_HOME holding the documented deploy/dagster.postgres.yaml, and the PostgreSQL
+    variables that file reads, for a server started by `postgres_server`."""
+    from urllib.parse import urlsplit
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text((repo / "deploy" / "dagster.postgres.yaml").read_text())
+    server = urlsplit(postgres_url)
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": server.hostname or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(server.port),
+        "DAGSTER_PG_DB": server.path.lstrip("/"),
+        "DAGSTER_PG_USERNAME": server.username or "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+    }

@@ -9,13 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
 
-from anycost_pipeline_tests.servers import postgres_server
+from anycost_pipeline_tests.conftest import REPO
+from anycost_pipeline_tests.servers import postgres_server, production_home
 
 MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
 CONNECTIONS = {"vendor_a": "conn-a", "vendor_b": "conn-b"}
@@ -56,29 +58,17 @@ def _write_project(root: Path) -> dict[tuple[str, str], Decimal]:
     return totals
 
 
-def _instance_yaml(postgres_url: str) -> dict:
-    return {
-        "storage": {"postgres": {"postgres_url": postgres_url}},
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": {"dequeue_interval_seconds": 1},
-        },
-        "concurrency": {"runs": {"max_concurrent_runs": 4}, "pools": {"default_limit": 1, "granularity": "op"}},
-        "telemetry": {"enabled": False},
-    }
-
-
-def test_queued_backfill_sends_each_month_once_and_never_overlaps(tmp_path: Path) -> None:
+def test_queued_backfill_sends_each_month_once_and_never_overlaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the documented production instance file (deploy/dagster.postgres.yaml)."""
     root, home = tmp_path / "project", tmp_path / "dagster_home"
     root.mkdir()
-    home.mkdir()
     totals = _write_project(root)
     # Slow answers widen the window in which two requests on one connection could overlap.
     with postgres_server() as pg_url, start_sandbox(tmp_path / "cloudzero", api_key=API_KEY, faults=Faults(delay=4.0)) as cloudzero:
-        (home / "dagster.yaml").write_text(yaml.safe_dump(_instance_yaml(pg_url)))
+        for name, value in production_home(home, pg_url, REPO).items():
+            monkeypatch.setenv(name, value)  # this process reads the same instance
         env = {
-            **os.environ, "DAGSTER_HOME": str(home), "ANYCOST_CONFIG": str(root / "anycost.yaml"),
+            **os.environ, "ANYCOST_CONFIG": str(root / "anycost.yaml"),
             "CLOUDZERO_API_URL": cloudzero.url, "CLOUDZERO_API_KEY": API_KEY,
         }
         bin_dir = Path(sys.executable).parent
