@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, is_cbf_column
-from anycost_pipeline.cbf.options import Currency, MappingOptions, RateCard, Spread, TagsSpec
+from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.presets import apply_preset
 from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
 
@@ -65,30 +65,15 @@ class ConnectionConfig(_Model):
         )
 
 
-class SourceConfig(_Model):
+class SourceConfig(MappingOptions):
     """One place costs come from, and how its columns become CBF columns.
 
-    The keys every source kind shares (the mapping); each kind below adds where to read from.
+    The keys every source kind shares (the mapping, from `MappingOptions`); each kind below adds
+    where to read from.
     """
 
     connection: str
-    timezone: str = "UTC"
-    time_format: str | list[str] | None = Field(
-        default=None,
-        description="format(s) of the time column (iso, YYYY-MM-DD, M/D/YYYY, epoch_seconds, ... or strftime); default: iso",
-    )
-    rate_card: RateCard | None = None  # before `columns`: their check reads it
-    columns: dict[str, ColumnSpec]
-    # Mapping options, all optional (README: Times, Money, Charge types, Rate cards, ...).
     preset: Literal["focus"] | None = None
-    ambiguous_time: Literal["reject", "earliest", "latest"] = "reject"
-    null_values: list[str] = Field(default_factory=list)
-    exponent: Literal["reject", "allow"] = "reject"
-    on_bad_rows: Literal["strict", "reject"] = "strict"
-    tags: TagsSpec | None = None
-    resource_id_encoding: Literal["service_prefix", "none"] = "service_prefix"
-    currency: Currency | None = None
-    spread: Spread | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -203,16 +203,19 @@ class Spread(_Model):
 class MappingOptions(_Model):
     """Everything `convert` needs to know about a source's mapping."""
 
-    columns: dict[str, ColumnSpec]
     timezone: str = "UTC"
-    time_format: str | list[str] | None = None
+    time_format: str | list[str] | None = Field(
+        default=None,
+        description="format(s) of the time column (iso, YYYY-MM-DD, M/D/YYYY, epoch_seconds, ... or strftime); default: iso",
+    )
+    rate_card: RateCard | None = None  # before `columns`: a source's check of them reads it
+    columns: dict[str, ColumnSpec]
     ambiguous_time: Literal["reject", "earliest", "latest"] = "reject"
     null_values: list[str] = Field(default_factory=list)
     exponent: Literal["reject", "allow"] = "reject"
     on_bad_rows: Literal["strict", "reject"] = "strict"
     tags: TagsSpec | None = None
     resource_id_encoding: Literal["service_prefix", "none"] = "service_prefix"
-    rate_card: RateCard | None = None
     currency: Currency | None = None
     spread: Spread | None = None
 

@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError

@@ -7,7 +7,6 @@ source tolerates them).
 """
 
 import gzip
-import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
