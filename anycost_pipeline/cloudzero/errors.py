@@ -31,6 +31,24 @@ class ServerUnavailable(CloudZeroError):
     """429 or 5xx after every retry, or no connection at all."""
 
 
+class MonthOverLimit(CloudZeroError):
+    """The month is larger than CloudZero accepts per connection; refused before sending."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        self.status = None
+        self.server_message = message
+        RuntimeError.__init__(self, f"{message}. {advice}")
+
+
+class ConnectionBusy(CloudZeroError):
+    """Another submission holds the connection for longer than we are willing to wait."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        self.status = None
+        self.server_message = message
+        RuntimeError.__init__(self, f"{message}. {advice}")
+
+
 ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {
     400: (BadRequest, "Fix the rows or the month named above, then rematerialise the month."),
     403: (

@@ -1,5 +1,6 @@
 """The three asset layers, built from anycost.yaml: raw/<source>, cbf/<source>, drop/<connection>."""
 
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, to_cbf, with_usage
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.cloudzero.submit import send_month
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
@@ -127,9 +129,21 @@ def cbf_asset(name: str, source: SourceConfig, partitions: dg.PartitionsDefiniti
     return _cbf
 
 
+class DropConfig(dg.Config):
+    """Run options of a drop/<connection> partition."""
+
+    force: bool = False  # send even if CloudZero already holds exactly this month
+
+
 def drop_asset(connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ins = {f"cbf_{name}": dg.AssetIn(key=["cbf", name]) for name in sources}
     spec = config.connections[connection]
+    target_bytes = config.cloudzero.limits.body_bytes
+    how = {
+        "replace_drop": "Each submission replaces the whole month.",
+        "replace_hourly": "Each submission replaces only the hours it holds (operation replace_hourly).",
+        "sum": "Each submission is added to what CloudZero holds (operation sum).",
+    }[spec.operation]
 
     @dg.asset(
         key=["drop", connection],
@@ -140,46 +154,67 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         kinds={"cloudzero"},
         description=(
             f"The month as sent to CloudZero connection `{connection}` (sources: "
-            f"{', '.join(sources)}), with CloudZero's receipt. Each submission replaces the whole month."
+            f"{', '.join(sources)}), with CloudZero's receipt. {how} A month CloudZero already "
+            "holds unchanged is not sent again (run config `force: true` sends it anyway)."
         ),
     )
-    def _drop(context: dg.AssetExecutionContext, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    def _drop(context: dg.AssetExecutionContext, config: DropConfig, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:
         month = str(Month.parse(context.partition_key))
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
         except ConfigError as error:
             raise _fail(error) from None
         cbf = pl.concat([frames[f"cbf_{name}"] for name in sources], how="diagonal")
-        bodies = month_bodies(cbf, month)
+        bodies = month_bodies(cbf, month, operation=spec.operation, target_bytes=target_bytes)
+        digest = content_hash(bodies)
         try:
             with cloudzero.open_client() as client:
-                receipt = client.submit_month(connection_id, month, [(b.operation, b.payload, b.rows) for b in bodies])
-                held = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
+                outcome = send_month(
+                    client, connection_id, month,
+                    [(b.operation, b.payload, b.rows) for b in bodies], digest,
+                    lock_folder=cloudzero.lock_folder, ledger=cloudzero.ledger(),
+                    destination=cloudzero.destination(), limits=cloudzero.limits(),
+                    force=config.force, submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
+                )
         except CloudZeroError as error:
             raise _fail(error) from None
-        reported = int(held["row_count"]) if held else 0
-        if reported != receipt.rows:
-            raise dg.Failure(
-                f"CloudZero reports {reported:,} rows for {month} on connection {connection}, "
-                f"but {receipt.rows:,} were sent; rematerialise the month to send it again."
-            )
         total: Decimal = cost_total(cbf)
-        context.log.info(f"{month}: {receipt.rows:,} rows, cost {total}, sent to {cloudzero.where()}")
+        receipt = outcome.submission
+        if receipt is None:
+            previous = outcome.previous or {}
+            context.log.info(f"{month}: unchanged since {previous.get('sent_at')}; nothing sent to {cloudzero.where()}")
+            sent = {
+                "status": "unchanged",
+                "drop_ids": ", ".join(previous.get("drop_ids", [])),
+                "bodies": 0,
+                "bytes": 0,
+                "operations": "none (unchanged)",
+                "last_sent_at": str(previous.get("sent_at")),
+                "duration_seconds": 0.0,
+            }
+        else:
+            context.log.info(f"{month}: {outcome.rows:,} rows, cost {total}, sent to {cloudzero.where()}")
+            sent = {
+                "status": "sent",
+                "drop_ids": ", ".join(b.drop_id for b in receipt.bodies),
+                "bodies": len(receipt.bodies),
+                "bytes": receipt.bytes,
+                "operations": ", ".join(b.operation for b in receipt.bodies),
+                "duration_seconds": round(receipt.seconds, 3),
+            }
         return dg.Output(
             cbf,
             metadata={
-                "rows": receipt.rows,
+                "rows": outcome.rows,
                 **cost_metadata(total),
                 "month": month,
                 "connection_id": connection_id,
                 "target": cloudzero.target,
                 "sent_to": cloudzero.where(),
-                "drop_ids": ", ".join(b.drop_id for b in receipt.bodies),
-                "bodies": len(receipt.bodies),
-                "bytes": receipt.bytes,
-                "operations": ", ".join(b.operation for b in receipt.bodies),
-                "content_hash": content_hash(bodies),
-                "duration_seconds": round(receipt.seconds, 3),
+                **sent,
+                "rows_cloudzero_reports": outcome.reported_rows,
+                "month_bytes": outcome.bytes,
+                "content_hash": digest,
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
             },
         )
