@@ -58,6 +58,12 @@ ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {
         "must belong to the same organisation.",
     ),
     404: (NotFound, "Check the connection id and the month."),
+    429: (
+        ServerUnavailable,
+        "Another request to this connection was in progress, or CloudZero throttled the calls, "
+        "for longer than the retries waited; make sure only one run sends to this connection at "
+        "a time, then rematerialise the month.",
+    ),
     413: (
         PayloadTooLarge,
         "The request body was too big; lower the body size target so the month is cut into "

@@ -20,7 +20,8 @@ MAX_BODY_BYTES = 5_000_000
 BASE = "/v2/connections/billing/anycost"
 DROPS = re.compile(rf"^{BASE}/(?P<cid>[^/]+)/billing_drops(?:/(?P<month>[^/]+))?/?$")
 VALIDATE = f"{BASE}/validate_billing_drop"
-CONCURRENT = "concurrent_requests"
+CONCURRENT = "concurrent_requests"  # requests refused because another was in flight
+REQUESTS = "requests"  # every API request received, for tests that count retries
 
 
 @dataclass
@@ -41,12 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sandbox: " + format, *args)
 
     def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_raw(status, json.dumps(body).encode())
 
     def _error(self, status: int, message: str, kind: str = "validation_error") -> None:
         if status in (400, 404):
@@ -67,11 +63,14 @@ class _Handler(BaseHTTPRequestHandler):
         return f"{connection_id}#test:{test_key}" if test_key else connection_id
 
     def _send_raw(self, status: int, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (its timeout)
 
     def _alone_or_429(self, cid: str) -> str | None:
         """Claim the connection for this request; answer 429 (and count it) if it is busy."""
@@ -84,8 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/sandbox/stats":
-            self._send(200, {CONCURRENT: self.server.store.counter(CONCURRENT)})
+            self._send(200, self.server.stats())
             return
+        self.server.store.count(REQUESTS)
         if not self._authorised():
             return
         match = DROPS.match(self.path)
@@ -113,6 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        self.server.store.count(REQUESTS)
         if not self._authorised():
             return
         if length > MAX_BODY_BYTES:
@@ -199,12 +200,18 @@ class SandboxServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def stats(self) -> dict[str, int]:
+        """Counters kept in the shared SQLite file (so they cover every process using it)."""
+        return {name: self.store.counter(name) for name in (CONCURRENT, REQUESTS)}
+
     def random(self) -> float:
         with self._lock:
             return self._random.random()
 
     def start(self) -> "SandboxServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="cloudzero-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="cloudzero-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
