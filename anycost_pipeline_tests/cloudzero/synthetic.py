@@ -1,7 +1,11 @@
 """Synthetic CBF months for the acceptance tests, built with polars (fast at a million rows)."""
 
+from decimal import Decimal
+
 import polars as pl
 
+from anycost_pipeline.cbf import decimals
+from anycost_pipeline.cbf.bodies import row_json
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 
 
@@ -27,13 +31,19 @@ def synthetic_month(rows: int, month: str = "2024-08", *, seed: int = 0) -> pl.D
     )
 
 
-def held_month(store: SandboxStore, connection_id: str, month: str, columns: list[str]) -> pl.DataFrame:
-    """What the sandbox holds for the month, as a frame of strings in the given column order."""
-    texts = pl.Series("row", store.month_row_texts(connection_id, month), dtype=pl.String)
-    schema = pl.Struct({name: pl.String for name in columns})
-    return texts.str.json_decode(schema).struct.unnest().select(columns)
+def held_rows(store: SandboxStore, connection_id: str, month: str) -> pl.Series:
+    """What the sandbox holds for the month: one JSON text per row (sorted keys, compact)."""
+    return pl.Series("row", store.month_row_texts(connection_id, month), dtype=pl.String)
 
 
-def same_multiset(a: pl.DataFrame, b: pl.DataFrame) -> bool:
-    """Equal as multisets of rows (order ignored, duplicates counted)."""
-    return a.height == b.height and a.sort(a.columns).equals(b.select(a.columns).sort(a.columns))
+def same_rows(held: pl.Series, frame: pl.DataFrame) -> bool:
+    """The sandbox holds exactly the frame's rows: the same multiset, compared as JSON texts."""
+    sent = row_json(frame)
+    return held.len() == sent.len() and held.sort().equals(sent.sort(), check_names=False)
+
+
+def held_cost_total(held: pl.Series) -> Decimal:
+    """The exact total of `cost/cost` over the held rows, read from their JSON text."""
+    costs = held.str.extract(r'"cost/cost":"([^"]*)"', 1)
+    assert costs.null_count() == 0, "a held row has no cost/cost"
+    return decimals.exact_sum(costs)

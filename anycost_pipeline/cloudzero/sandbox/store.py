@@ -155,6 +155,9 @@ class SandboxStore:
         return int(found[0]) if found else 0
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(row: dict) -> str:
     """One row as stored and returned: sorted keys, no spaces, characters as they are."""
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(row)
