@@ -9,6 +9,9 @@ connection: the pool (limit 1) and the connection lock keep the drop steps apart
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -87,3 +90,35 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
     for number, month in enumerate(MONTHS, start=1):
         rows = store.month_rows(CONNECTION, month)
         assert len(rows) == 56 and {r["resource/account"] for r in rows} == {f"prod-{number:03d}"}
+
+
+def test_an_in_process_run_waits_for_the_pool_slot(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`anycost run` executes in process on the project's instance: its drop waits while the
+    connection's pool slot is held elsewhere (here by a stand-in for a backfill's step)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    job = project.definitions().resolve_job_def("submit_month")
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        pool = pool_name(CONNECTION)
+        storage.initialize_concurrency_limit_to_default(pool)
+        assert storage.claim_concurrency_slot(pool, "other-run", "drop__other").is_claimed
+        outcome: dict[str, bool] = {}
+        running = threading.Thread(
+            target=lambda: outcome.update(ok=job.execute_in_process(partition_key="2024-08", instance=instance).success)
+        )
+        running.start()
+        store = SandboxStore(project.storage / "sandbox")
+        give_up = time.monotonic() + 120  # a safety net only: the run must start waiting
+        while not storage.get_concurrency_info(pool).pending_step_count and time.monotonic() < give_up:
+            time.sleep(0.05)
+        assert storage.get_concurrency_info(pool).pending_step_count == 1, "the drop step did not wait for the pool"
+        held_until = time.time()
+        assert store.month_rows(CONNECTION, "2024-08") == []  # nothing sent while the slot is held
+        storage.free_concurrency_slot_for_step("other-run", "drop__other")
+        running.join(timeout=120)
+        assert outcome == {"ok": True} and len(store.month_rows(CONNECTION, "2024-08")) == 250
+        (received_at,) = store._db().execute("SELECT received_at FROM drops").fetchone()
+        assert datetime.fromisoformat(received_at).timestamp() > held_until
