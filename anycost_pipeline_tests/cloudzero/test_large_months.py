@@ -3,6 +3,7 @@
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.bodies import MAX_BYTES, content_hash, month_bodies
@@ -80,3 +81,19 @@ def test_sending_again_after_a_failure_mid_month_ends_exactly_right(tmp_path: Pa
         held = held_rows(server.store, "conn-1", MONTH)
         assert same_rows(held, new) and held_cost_total(held) == cost_total(new)
         assert server.stats()[CONCURRENT] == 0
+
+
+def test_a_month_with_an_hour_larger_than_a_body_arrives_exactly_each_time(tmp_path: Path) -> None:
+    """An hour too big for one body goes as replace_hourly then sum; sending again replaces it."""
+    with start_sandbox(tmp_path / "sandbox", api_key=KEY) as server:
+        for seed in (1, 2):
+            frame = synthetic_month(20_000, seed=seed)
+            crowded = frame.with_columns(
+                pl.when(pl.int_range(pl.len()) < 6_000).then(pl.lit("2024-08-05T10:00:00Z"))
+                .otherwise(pl.col("time/usage_start")).alias("time/usage_start")
+            )
+            bodies = month_bodies(crowded, MONTH, target_bytes=300_000)
+            assert "sum" in {b.operation for b in bodies}
+            _send(server.url, tmp_path, bodies)
+            held = held_rows(server.store, "conn-1", MONTH)
+            assert same_rows(held, crowded) and held_cost_total(held) == cost_total(crowded)
