@@ -65,7 +65,12 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
             )
             for month in MONTHS
         ]
-        outputs = [run.communicate(timeout=600)[0] for run in runs]
+        try:
+            outputs = [run.communicate(timeout=480)[0] for run in runs]
+        finally:
+            for run in runs:
+                if run.poll() is None:
+                    run.kill()
         assert [run.returncode for run in runs] == [0] * 6, "\n".join(outputs)[-3000:]
 
         # The pool came from the project's dagster.yaml.
