@@ -131,8 +131,11 @@ def test_a_second_concurrent_request_gets_429_and_is_counted(tmp_path: Path) -> 
         body = _body("2024-08", "sum", [_row("2024-08-01T00:00:00Z", "1")])
         first = threading.Thread(target=lambda: AnyCostClient(slow.url, KEY).create_billing_drop("conn-1", body, "a"))
         first.start()
-        while SandboxStore(tmp_path)._db().execute("SELECT COUNT(*) FROM in_flight").fetchone()[0] == 0:
-            pass
+        watcher = SandboxStore(tmp_path)
+        for _ in range(10_000):  # until the slow write is in flight (bounded, never a timing assertion)
+            if watcher._db().execute("SELECT COUNT(*) FROM in_flight").fetchone()[0]:
+                break
+            threading.Event().wait(0.001)
         answer = requests.get(other.url + "/v2/connections/billing/anycost/conn-1/billing_drops", headers={"Authorization": KEY}, timeout=5)
         first.join()
         assert answer.status_code == 429 and "another request" in answer.json()["message"]
