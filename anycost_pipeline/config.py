@@ -44,6 +44,10 @@ class ConnectionConfig(_Model):
     """A CloudZero AnyCost Stream connection that receives billing drops."""
 
     connection_id: str = Field(min_length=1)
+    operation: Literal["replace_drop", "replace_hourly", "sum"] = Field(
+        default="replace_drop",
+        description="how each month is applied: replace the month, replace its hours, or add",
+    )
 
     def resolve_id(self, name: str, *, sandbox: bool) -> str:
         """The connection id, read from the environment when written as `env:NAME`.
@@ -328,11 +332,29 @@ AnySource = Annotated[
     ),
 ]
 
+class LimitsConfig(_Model):
+    """CloudZero's published AnyCost Stream limits; configurable because CloudZero may change them."""
+
+    rows_per_month: int = Field(default=1_000_000, gt=0)
+    bytes_per_month: int = Field(default=400_000_000, gt=0)
+    body_bytes: int = Field(default=4_500_000, gt=0, le=5_000_000)
+
+
+class SandboxFaultsConfig(_Model):
+    """Failures the built-in sandbox injects, to see how submissions cope (all off by default)."""
+
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    lost_rate: float = Field(default=0.0, ge=0, le=1)
+    delay_seconds: float = Field(default=0.0, ge=0)
+    seed: int | None = None
+
 
 class CloudZeroConfig(_Model):
     """Where drops go: the built-in local sandbox (default) or the live API."""
 
     target: Literal["sandbox", "live"] = "sandbox"
+    limits: LimitsConfig = LimitsConfig()
+    sandbox_faults: SandboxFaultsConfig = SandboxFaultsConfig()
 
 
 class AnycostConfig(_Model):

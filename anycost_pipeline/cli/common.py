@@ -128,10 +128,12 @@ def connection_id(config: AnycostConfig, connection: str) -> str:
 
 
 @contextmanager
-def open_client(config: AnycostConfig) -> Iterator[AnyCostClient]:
-    """A client for the configured target, built the way defs/resources.py builds it."""
+def open_client(config: AnycostConfig, connection_id: str | None = None) -> Iterator[AnyCostClient]:
+    """A client for the configured target, built the way defs/resources.py builds it; given a
+    connection id, it holds that connection's lock (one request at a time per connection)."""
     from anycost_pipeline.defs.resources import CloudZeroResource
 
+    folders = {"state_folder": str(config.storage_path), "sandbox_folder": str(config.storage_path / "sandbox")}
     if config.cloudzero.target == "live":
         key = os.environ.get("CLOUDZERO_API_KEY", "").strip()
         if not key:
@@ -144,11 +146,16 @@ def open_client(config: AnycostConfig) -> Iterator[AnyCostClient]:
             api_url=os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL,
             api_key=key,
             test_key=os.environ.get("CLOUDZERO_TEST_KEY") or None,
+            **folders,
         )
     else:
-        resource = CloudZeroResource(target="sandbox", sandbox_folder=str(config.storage_path / "sandbox"))
-    with resource.open_client() as client:
-        yield client
+        resource = CloudZeroResource(target="sandbox", **folders)
+    if connection_id is None:
+        with resource.open_client() as client:
+            yield client
+    else:
+        with resource.connection_client(connection_id) as client:
+            yield client
 
 
 def where(config: AnycostConfig) -> str:

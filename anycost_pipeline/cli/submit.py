@@ -17,8 +17,8 @@ from anycost_pipeline.cli.common import (
     say,
     where,
 )
-from anycost_pipeline.cloudzero.client import idempotency_key
 from anycost_pipeline.config import load_config
+from anycost_pipeline.defs.assets import connection_bodies
 from anycost_pipeline.months import Month
 
 CONFIRM_FLAG = "--yes-delete-month"
@@ -49,7 +49,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
                 f"{month} for {connection} fails the check(s) {', '.join(failed)}, so it would not be sent; "
                 "run `anycost preview` on its sources to see the rows."
             )
-        bodies = month_bodies(cbf, month)
+        bodies = connection_bodies(config, connection, cbf, month)
         cid = connection_id(config, connection)
         target = folder / connection
         target.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,6 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             manifest.append({
                 "file": name, "operation": body.operation, "rows": body.rows, "bytes": len(body.payload),
                 "first_hour": body.first_hour, "last_hour": body.last_hour, "sha256": body.sha256,
-                "idempotency_key": idempotency_key(cid, month, index, body.payload),
             })
         (target / "manifest.json").write_text(json.dumps({
             "connection": connection, "connection_id": cid, "month": month,
@@ -95,7 +94,7 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
     require_connection(config, connection)
     month = str(Month.parse(month))
     cid = connection_id(config, connection)
-    with open_client(config) as client:
+    with open_client(config, cid) as client:
         held = {d["month"]: d for d in client.list_billing_drops(cid)}.get(month)
         rows = int(held["row_count"]) if held else 0
         if not confirmed:

@@ -5,6 +5,7 @@ import ipaddress
 import json
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class Submission:
     month: str
     bodies: list[SentBody] = field(default_factory=list)
     seconds: float = 0.0
+    submission_id: str = ""
 
     @property
     def rows(self) -> int:
@@ -53,10 +55,17 @@ class Submission:
         return sum(b.bytes for b in self.bodies)
 
 
-def idempotency_key(connection_id: str, month: str, index: int, payload: bytes) -> str:
-    """Same connection, month, chunk and content → same key, so a retry is never applied twice."""
+def idempotency_key(
+    connection_id: str, month: str, index: int, payload: bytes, submission: str = ""
+) -> str:
+    """Same connection, month, chunk, content and submission → same key.
+
+    A request retried after a lost answer carries the same key, so CloudZero applies it once.
+    The submission id keeps a later submission of the same content (e.g. A, then B, then A
+    again) from being answered from CloudZero's memory instead of being applied.
+    """
     content = hashlib.sha256(payload).hexdigest()
-    return hashlib.sha256(f"{connection_id}|{month}|{index}|{content}".encode()).hexdigest()
+    return hashlib.sha256(f"{connection_id}|{month}|{index}|{content}|{submission}".encode()).hexdigest()
 
 
 def _require_tls(base_url: str) -> None:
@@ -85,6 +94,7 @@ class AnyCostClient:
         *,
         test_key: str | None = None,
         timeout: float = 60.0,
+        connect_timeout: float = 10.0,
         retries: int = 5,
         backoff: float = 0.5,
     ) -> None:
@@ -92,14 +102,18 @@ class AnyCostClient:
         if not api_key:
             raise ValueError("an API key is required (set CLOUDZERO_API_KEY)")
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.timeout = (min(connect_timeout, timeout), timeout)
+        self._api_key = api_key
         self._session = requests.Session()
-        # Writes carry an idempotency key, so retrying POST cannot double-count.
+        # Writes carry an idempotency key, so retrying a POST (even one whose answer was lost
+        # after CloudZero applied it) cannot apply it twice. allowed_methods=None makes urllib3
+        # retry read errors and 5xx on POST too; 400/403/413 are never in the status list.
         retry = Retry(
             total=retries,
             connect=retries,
             read=retries,
             status=retries,
+            other=retries,
             backoff_factor=backoff,
             backoff_jitter=backoff,
             status_forcelist=RETRY_STATUSES,
@@ -131,7 +145,9 @@ class AnyCostClient:
                 None, f"{type(exc).__name__} calling {method} {path}", "Retry the run later."
             ) from None
         if response.status_code >= 400:
-            raise error_for(response.status_code, _server_message(response))
+            # A server may echo the request; the key must never reach an exception or a log.
+            message = _server_message(response).replace(self._api_key, "[API key hidden]")
+            raise error_for(response.status_code, message)
         return response.json()
 
     def create_billing_drop(self, connection_id: str, body: bytes, idempotency_key: str) -> dict:
@@ -153,21 +169,27 @@ class AnyCostClient:
         return self._call("POST", VALIDATE_PATH, body=body)["connection"]
 
     def submit_month(
-        self, connection_id: str, month: str, bodies: Sequence[tuple[str, bytes, int]]
+        self,
+        connection_id: str,
+        month: str,
+        bodies: Sequence[tuple[str, bytes, int]],
+        *,
+        submission_id: str | None = None,
     ) -> Submission:
         """Send a month's bodies `(operation, payload, rows)` one at a time, in order.
 
         Any failure raises: a half-sent month is never reported as submitted, and sending the
         month again from the first body gives the right state.
         """
+        submission_id = submission_id or uuid.uuid4().hex
         started = time.monotonic()
         sent: list[SentBody] = []
         for index, (operation, payload, rows) in enumerate(bodies):
-            key = idempotency_key(connection_id, month, index, payload)
+            key = idempotency_key(connection_id, month, index, payload, submission_id)
             answer = self.create_billing_drop(connection_id, payload, key)
             log.info("sent body %d/%d of %s (%s, %d rows)", index + 1, len(bodies), month, operation, rows)
             sent.append(SentBody(operation, str(answer.get("drop_id", "")), rows, len(payload), key))
-        return Submission(connection_id, month, sent, time.monotonic() - started)
+        return Submission(connection_id, month, sent, time.monotonic() - started, submission_id)
 
 
 def _server_message(response: requests.Response) -> str:

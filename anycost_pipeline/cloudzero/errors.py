@@ -31,6 +31,24 @@ class ServerUnavailable(CloudZeroError):
     """429 or 5xx after every retry, or no connection at all."""
 
 
+class MonthOverLimit(CloudZeroError):
+    """The month is larger than CloudZero accepts per connection; refused before sending."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        self.status = None
+        self.server_message = message
+        RuntimeError.__init__(self, f"{message}. {advice}")
+
+
+class ConnectionBusy(CloudZeroError):
+    """Another submission holds the connection for longer than we are willing to wait."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        self.status = None
+        self.server_message = message
+        RuntimeError.__init__(self, f"{message}. {advice}")
+
+
 ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {
     400: (BadRequest, "Fix the rows or the month named above, then rematerialise the month."),
     403: (
@@ -40,6 +58,12 @@ ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {
         "must belong to the same organisation.",
     ),
     404: (NotFound, "Check the connection id and the month."),
+    429: (
+        ServerUnavailable,
+        "Another request to this connection was in progress, or CloudZero throttled the calls, "
+        "for longer than the retries waited; make sure only one run sends to this connection at "
+        "a time, then rematerialise the month.",
+    ),
     413: (
         PayloadTooLarge,
         "The request body was too big; lower the body size target so the month is cut into "

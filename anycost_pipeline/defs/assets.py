@@ -1,5 +1,6 @@
 """The three asset layers, built from anycost.yaml: raw/<source>, cbf/<source>, drop/<connection>."""
 
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -8,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from anycost_pipeline import sources as readers
-from anycost_pipeline.cbf.bodies import content_hash, month_bodies
+from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
@@ -16,6 +17,7 @@ from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, 
 from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.cloudzero.submit import send_month
 from anycost_pipeline.defs.breakdown import source_breakdown
 from anycost_pipeline.defs.changes import files_used, submission_metadata
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
@@ -228,9 +230,28 @@ def _rejects_table(rejects: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadat
     return dg.MetadataValue.md("\n".join(lines))
 
 
+class DropConfig(dg.Config):
+    """Run options of a drop/<connection> partition."""
+
+    force: bool = False  # send even if CloudZero already holds exactly this month
+
+
+def connection_bodies(config: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str) -> list[RequestBody]:
+    """The request bodies a submission of the month to the connection sends, byte for byte."""
+    return month_bodies(
+        cbf, month, operation=config.connections[connection].operation, target_bytes=config.cloudzero.limits.body_bytes
+    )
+
+
 def drop_asset(connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ins = {f"cbf_{name}": dg.AssetIn(key=["cbf", name]) for name in sources}
     spec = config.connections[connection]
+    project = config  # inside the asset, `config` is the run config (Dagster's naming rule)
+    how = {
+        "replace_drop": "Each submission replaces the whole month.",
+        "replace_hourly": "Each submission replaces only the hours it holds (operation replace_hourly).",
+        "sum": "Each submission is added to what CloudZero holds (operation sum).",
+    }[spec.operation]
 
     @dg.asset(
         key=["drop", connection],
@@ -241,48 +262,76 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         kinds={"cloudzero"},
         description=(
             f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` (sources: "
-            f"{', '.join(sources)}). Each submission replaces the whole month in CloudZero, so "
-            "re-running a month never counts a cost twice. The metadata holds CloudZero's receipt, "
-            "the totals, and what changed against the previous submission of the month."
+            f"{', '.join(sources)}). {how} A month CloudZero already holds unchanged is not sent "
+            "again (run config `force: true` sends it anyway). The metadata holds CloudZero's "
+            "receipt, the totals, and what changed against the previous submission of the month."
         ),
     )
-    def _drop(context: dg.AssetExecutionContext, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    def _drop(context: dg.AssetExecutionContext, config: DropConfig, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:
         month = str(Month.parse(context.partition_key))
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
         except ConfigError as error:
             raise _fail(error) from None
         cbf = pl.concat([frames[f"cbf_{name}"] for name in sources], how="diagonal")
-        bodies = month_bodies(cbf, month)
+        if cbf.is_empty():
+            # Sending an empty month would wipe what CloudZero holds for it: an export that came
+            # out empty by mistake must not do that silently.
+            raise _fail(ValueError(
+                f"no rows for {month} in source(s) {', '.join(sources)}; nothing was sent to "
+                f"connection {connection}. If CloudZero should hold nothing for this month, run "
+                f"`anycost delete-month {connection} {month} --yes-delete-month`."
+            ))
+        bodies = connection_bodies(project, connection, cbf, month)
+        digest = content_hash(bodies)
         try:
             with cloudzero.open_client() as client:
-                receipt = client.submit_month(connection_id, month, [(b.operation, b.payload, b.rows) for b in bodies])
-                held = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
+                outcome = send_month(
+                    client, connection_id, month,
+                    [(b.operation, b.payload, b.rows) for b in bodies], digest,
+                    lock_folder=cloudzero.lock_folder, ledger=cloudzero.ledger(),
+                    destination=cloudzero.destination(), limits=cloudzero.limits(),
+                    force=config.force, submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
+                )
         except CloudZeroError as error:
             raise _fail(error) from None
-        reported = int(held["row_count"]) if held else 0
-        if reported != receipt.rows:
-            raise dg.Failure(
-                f"CloudZero reports {reported:,} rows for {month} on connection {connection}, "
-                f"but {receipt.rows:,} were sent; rematerialise the month to send it again."
-            )
         total: Decimal = cost_total(cbf)
-        context.log.info(f"{month}: {receipt.rows:,} rows, cost {total}, sent to {cloudzero.where()}")
+        receipt = outcome.submission
+        if receipt is None:
+            previous = outcome.previous or {}
+            context.log.info(f"{month}: unchanged since {previous.get('sent_at')}; nothing sent to {cloudzero.where()}")
+            sent = {
+                "status": "unchanged",
+                "drop_ids": ", ".join(previous.get("drop_ids", [])),
+                "bodies": 0,
+                "bytes": 0,
+                "operations": "none (unchanged)",
+                "last_sent_at": str(previous.get("sent_at")),
+                "duration_seconds": 0.0,
+            }
+        else:
+            context.log.info(f"{month}: {outcome.rows:,} rows, cost {total}, sent to {cloudzero.where()}")
+            sent = {
+                "status": "sent",
+                "drop_ids": ", ".join(b.drop_id for b in receipt.bodies),
+                "bodies": len(receipt.bodies),
+                "bytes": receipt.bytes,
+                "operations": ", ".join(b.operation for b in receipt.bodies),
+                "duration_seconds": round(receipt.seconds, 3),
+            }
         return dg.Output(
             cbf,
             metadata={
-                "rows": receipt.rows,
+                "rows": outcome.rows,
                 **cost_metadata(total),
                 "month": month,
                 "connection_id": connection_id,
                 "target": cloudzero.target,
                 "sent_to": cloudzero.where(),
-                "drop_ids": ", ".join(b.drop_id for b in receipt.bodies),
-                "bodies": len(receipt.bodies),
-                "bytes": receipt.bytes,
-                "operations": ", ".join(b.operation for b in receipt.bodies),
-                "content_hash": content_hash(bodies),
-                "duration_seconds": round(receipt.seconds, 3),
+                **sent,
+                "rows_cloudzero_reports": outcome.reported_rows,
+                "month_bytes": outcome.bytes,
+                "content_hash": digest,
                 "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
                 **submission_metadata(connection, month, cbf),
             },

@@ -8,8 +8,10 @@ import dagster as dg
 from pydantic import Field
 
 from anycost_pipeline.cbf.columns import COST
+from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cloudzero.errors import CloudZeroError, NotFound
 from anycost_pipeline.config import ConfigError
+from anycost_pipeline.defs.assets import pool_name
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
@@ -67,6 +69,7 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
         asset=key,
         name=MATCHES_CLOUDZERO,
         partitions_def=partitions,
+        pool=pool_name(connection),  # its requests count against the connection's one-at-a-time
         description=(
             "Guards against the bill drifting from what this pipeline sent: CloudZero's drop list "
             "must report as many rows for the month as the last submission held, and its latest "
@@ -82,7 +85,7 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
         sent = _last_sent(context.instance, key, month)
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
-            with cloudzero.open_client() as client:
+            with cloudzero.connection_client(connection_id) as client:
                 listed = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
                 held_rows = int(listed["row_count"]) if listed else 0
                 held_drop = str(listed.get("drop_id") or "") if listed else None
@@ -92,7 +95,9 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
                         rows = client.get_billing_drop(connection_id, month)
                     except NotFound:
                         rows = []
-                    held_total = sum((Decimal(r.get(COST) or 0) for r in rows), Decimal(0))
+                    held_total = Decimal(0)
+                    for row in rows:  # exact: Python's default context rounds at 28 digits
+                        held_total = EXACT.add(held_total, Decimal(row.get(COST) or 0))
         except (CloudZeroError, ConfigError) as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
 

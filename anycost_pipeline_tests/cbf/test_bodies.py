@@ -66,3 +66,17 @@ def test_special_characters_survive_as_json() -> None:
     cbf = pl.DataFrame({"time/usage_start": ["2024-08-01T00:00:00Z"], "cost/cost": ["1"], "lineitem/description": ['a "quoted"\nline\\ é']})
     (body,) = month_bodies(cbf, "2024-08")
     assert json.loads(body.payload)["data"][0]["lineitem/description"] == 'a "quoted"\nline\\ é'
+
+
+@pytest.mark.parametrize("operation", ["replace_hourly", "sum"])
+def test_a_connection_may_choose_replace_hourly_or_sum(operation: str) -> None:
+    bodies = month_bodies(_month(48, 50), "2024-08", operation=operation, target_bytes=20_000)
+    assert len(bodies) > 1 and {b.operation for b in bodies} == {operation}
+
+
+def test_an_oversize_first_hour_is_replace_drop_then_sum() -> None:
+    cbf = pl.concat([_month(1, 400), _month(3, 5).filter(pl.col("time/usage_start").str.contains("T02"))])
+    bodies = month_bodies(cbf, "2024-08", target_bytes=10_000)
+    ops = [b.operation for b in bodies]
+    assert ops[0] == "replace_drop" and set(ops[1:-1]) == {"sum"} and ops[-1] == "replace_hourly"
+    assert all(len(b.payload) <= 10_000 for b in bodies) and len(_rows(bodies)) == cbf.height

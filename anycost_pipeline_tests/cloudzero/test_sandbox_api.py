@@ -9,7 +9,8 @@ import requests
 
 from anycost_pipeline.cloudzero.client import AnyCostClient, idempotency_key
 from anycost_pipeline.cloudzero.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
-from anycost_pipeline.cloudzero.sandbox import SandboxServer, start_sandbox
+from anycost_pipeline.cloudzero.sandbox import SandboxServer, SandboxStore, start_sandbox
+from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Faults
 
 KEY = "sandbox-test-key-1234"
 
@@ -106,3 +107,71 @@ def test_plain_http_is_refused_off_loopback() -> None:
     with pytest.raises(ValueError, match="only travel over https"):
         AnyCostClient("http://api.example.com", KEY)
     assert "secret" not in repr(AnyCostClient("https://api.example.com", "secret"))
+
+
+def test_in_flight_claims_are_shared_by_every_process_using_the_database(tmp_path: Path) -> None:
+    from anycost_pipeline.cloudzero.sandbox import store as store_module
+
+    first, second = SandboxStore(tmp_path), SandboxStore(tmp_path)  # two servers, one file
+    token = first.claim("conn-1")
+    assert token is not None
+    assert second.claim("conn-1") is None
+    assert second.claim("conn-2") is not None  # other connections are independent
+    first.release("conn-1", token)
+    assert second.claim("conn-1") is not None
+    # A claim left by a server that died mid-request expires.
+    first._db().execute("UPDATE in_flight SET since = since - ?", (store_module.STALE_SECONDS + 1,))
+    assert first.claim("conn-1") is not None
+
+
+def test_a_second_concurrent_request_gets_429_and_is_counted(tmp_path: Path) -> None:
+    import threading
+
+    with start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=0.5)) as slow, start_sandbox(tmp_path, api_key=KEY) as other:
+        body = _body("2024-08", "sum", [_row("2024-08-01T00:00:00Z", "1")])
+        first = threading.Thread(target=lambda: AnyCostClient(slow.url, KEY).create_billing_drop("conn-1", body, "a"))
+        first.start()
+        watcher = SandboxStore(tmp_path)
+        for _ in range(10_000):  # until the slow write is in flight (bounded, never a timing assertion)
+            if watcher._db().execute("SELECT COUNT(*) FROM in_flight").fetchone()[0]:
+                break
+            threading.Event().wait(0.001)
+        answer = requests.get(other.url + "/v2/connections/billing/anycost/conn-1/billing_drops", headers={"Authorization": KEY}, timeout=5)
+        first.join()
+        assert answer.status_code == 429 and "another request" in answer.json()["message"]
+        assert other.stats()[CONCURRENT] == 1 == slow.stats()[CONCURRENT]
+        assert requests.get(other.url + "/sandbox/stats", timeout=5).json()[CONCURRENT] == 1
+
+
+def test_injected_faults_repeat_with_the_same_seed(tmp_path: Path) -> None:
+    def outcomes(folder: Path) -> list[int]:
+        with start_sandbox(folder, api_key=KEY, faults=Faults(error_rate=0.4, seed=11)) as server:
+            statuses = []
+            for index in range(20):
+                body = _body("2024-08", "sum", [_row("2024-08-01T00:00:00Z", "1")])
+                statuses.append(requests.post(server.url + "/v2/connections/billing/anycost/c/billing_drops", data=body, headers={"Authorization": KEY, "cloudzero-idempotency-key": str(index)}, timeout=5).status_code)
+            return statuses
+
+    first, again = outcomes(tmp_path / "a"), outcomes(tmp_path / "b")
+    assert first == again and set(first) == {200, 503}
+
+
+def test_sandbox_command_starts_a_server(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anycost_pipeline.cloudzero.sandbox", "--port", str(port), "--storage", str(tmp_path), "--api-key", KEY],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert f"listening on http://127.0.0.1:{port}" in process.stdout.readline()  # type: ignore[union-attr]
+        client = AnyCostClient(f"http://127.0.0.1:{port}", KEY)
+        assert client.list_billing_drops("conn-1") == []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

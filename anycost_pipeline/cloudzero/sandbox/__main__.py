@@ -16,9 +16,10 @@ def main() -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of writes answered 503")
     parser.add_argument("--lost-rate", type=float, default=0.0, help="share of writes applied, answer lost")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering a write")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the injected faults (repeatable runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    faults = Faults(args.error_rate, args.lost_rate, args.delay)
+    faults = Faults(args.error_rate, args.lost_rate, args.delay, args.seed)
     server = start_sandbox(args.storage, host=args.host, port=args.port, api_key=args.api_key, faults=faults)
     print(f"CloudZero sandbox listening on {server.url} (state in {server.store.path})", flush=True)
     try:

@@ -53,16 +53,21 @@ def row_errors(row: object, month: object) -> list[str]:
     if not isinstance(row, dict):
         return ["a row must be an object"]
     errors = []
+    tagged = False
     for name, value in row.items():
-        if not isinstance(value, str):
+        if name in OTHER_COLUMNS:
+            if not isinstance(value, str):
+                errors.append(f"{name}: values must be strings, got {value!r}")
+        elif not isinstance(value, str):
             errors.append(f"{name}: values must be strings, got {value!r}")
-        elif name.startswith("resource/tag:"):
-            if not TAG_KEY.match(name[len("resource/tag:"):]):
-                errors.append(f"{name}: tag keys may hold letters, digits and _.:/=+-@ only")
         elif name in AMOUNTS:
             if value and not PLAIN_DECIMAL.match(value):
                 errors.append(f"{name}: {value!r} is not a plain decimal")
-        elif name not in OTHER_COLUMNS and not name.startswith("k8s/"):
+        elif name.startswith("resource/tag:"):
+            tagged = True
+            if not TAG_KEY.match(name[len("resource/tag:"):]):
+                errors.append(f"{name}: tag keys may hold letters, digits and _.:/=+-@ only")
+        elif not name.startswith("k8s/"):
             errors.append(f"{name}: not a CBF column")
     start = row.get("time/usage_start")
     hour = HOUR.match(start) if isinstance(start, str) else None
@@ -75,6 +80,6 @@ def row_errors(row: object, month: object) -> list[str]:
     kind = row.get("lineitem/type", "")
     if kind and kind not in LINE_ITEM_TYPES:
         errors.append(f"lineitem/type: {kind!r} is not a CBF line item type")
-    if any(k.startswith("resource/tag:") for k in row) and not row.get("resource/id"):
+    if tagged and not row.get("resource/id"):
         errors.append("resource/id: required when the row has tags")
     return errors

@@ -19,7 +19,8 @@ MAX_BODY_BYTES = 5_000_000
 BASE = "/v2/connections/billing/anycost"
 DROPS = re.compile(rf"^{BASE}/(?P<cid>[^/]+)/billing_drops(?:/(?P<month>[^/]+))?/?$")
 VALIDATE = f"{BASE}/validate_billing_drop"
-CONCURRENT = "concurrent_requests"
+CONCURRENT = "concurrent_requests"  # requests refused because another was in flight
+REQUESTS = "requests"  # every API request received, for tests that count retries
 
 
 @dataclass
@@ -40,12 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sandbox: " + format, *args)
 
     def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_raw(status, json.dumps(body).encode())
 
     def _error(self, status: int, message: str, kind: str = "validation_error") -> None:
         if status in (400, 404):
@@ -65,10 +61,30 @@ class _Handler(BaseHTTPRequestHandler):
         test_key = self.headers.get("cloudzero-test-key")
         return f"{connection_id}#test:{test_key}" if test_key else connection_id
 
+    def _send_raw(self, status: int, data: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (its timeout)
+
+    def _alone_or_429(self, cid: str) -> str | None:
+        """Claim the connection for this request; answer 429 (and count it) if it is busy."""
+        token = self.server.store.claim(cid)
+        if token is None:
+            self.server.store.count(CONCURRENT)
+            log.warning("sandbox: a second request arrived while one was in flight on %s", cid)
+            self._error(429, "Too Many Requests: another request for this connection is in progress")
+        return token
+
     def do_GET(self) -> None:
         if self.path == "/sandbox/stats":
-            self._send(200, {CONCURRENT: self.server.store.counter(CONCURRENT)})
+            self._send(200, self.server.stats())
             return
+        self.server.store.count(REQUESTS)
         if not self._authorised():
             return
         match = DROPS.match(self.path)
@@ -76,22 +92,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no such endpoint: {self.path}", "not_found")
             return
         cid, month = self._namespace(match["cid"]), match["month"]
-        if month is None:
-            self._send(200, {"billing_drops": self.server.store.drops(cid)})
-        elif not MONTH.match(month):
-            self._error(400, f"month must be YYYY-MM, got {month!r}")
-        elif not self.server.store.has_month(cid, month):
-            self._error(404, f"no billing drop for {month}", "not_found")
-        else:
-            self._send(200, {"billing_drop": self.server.store.month_rows(cid, month)})
+        token = self._alone_or_429(cid)
+        if token is None:
+            return
+        try:
+            if month is None:
+                self._send(200, {"billing_drops": self.server.store.drops(cid)})
+            elif not MONTH.match(month):
+                self._error(400, f"month must be YYYY-MM, got {month!r}")
+            elif not self.server.store.has_month(cid, month):
+                self._error(404, f"no billing drop for {month}", "not_found")
+            else:
+                rows = self.server.store.month_row_texts(cid, month)
+                # Rows are stored as JSON text: join them rather than parse and re-encode.
+                self._send_raw(200, ('{"billing_drop":[' + ",".join(rows) + "]}").encode())
+        finally:
+            self.server.store.release(cid, token)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        self.server.store.count(REQUESTS)
         if not self._authorised():
             return
         if length > MAX_BODY_BYTES:
-            self._error(413, f"Request Too Long: {length} bytes is over the {MAX_BODY_BYTES} byte limit")
+            self._error(
+                413,
+                f"Request Too Long: the body is {length:,} bytes, over the limit of "
+                f"{MAX_BODY_BYTES:,} bytes per request",
+            )
             return
         if self.path == VALIDATE:
             self._validate(raw)
@@ -101,12 +130,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no such endpoint: {self.path}", "not_found")
             return
         cid = self._namespace(match["cid"])
-        with self.server.claim(cid) as alone:
-            if not alone:
-                self.server.store.count(CONCURRENT)
-                self._error(429, "Too Many Requests: another request for this connection is in progress")
-                return
+        token = self._alone_or_429(cid)
+        if token is None:
+            return
+        try:
             self._create(cid, raw)
+        finally:
+            self.server.store.release(cid, token)
 
     def _validate(self, raw: bytes) -> None:
         try:
@@ -162,7 +192,6 @@ class SandboxServer(ThreadingHTTPServer):
         self.faults = faults
         self._random = random.Random(faults.seed)
         self._lock = threading.Lock()
-        self._busy: set[str] = set()
         self._thread: threading.Thread | None = None
 
     @property
@@ -170,15 +199,18 @@ class SandboxServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def stats(self) -> dict[str, int]:
+        """Counters kept in the shared SQLite file (so they cover every process using it)."""
+        return {name: self.store.counter(name) for name in (CONCURRENT, REQUESTS)}
+
     def random(self) -> float:
         with self._lock:
             return self._random.random()
 
-    def claim(self, connection_id: str) -> "_Claim":
-        return _Claim(self, connection_id)
-
     def start(self) -> "SandboxServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="cloudzero-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="cloudzero-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -191,24 +223,6 @@ class SandboxServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Claim:
-    """Marks a connection busy for one request; `alone` is False if it already was."""
-
-    def __init__(self, server: SandboxServer, connection_id: str) -> None:
-        self.server, self.connection_id, self.alone = server, connection_id, False
-
-    def __enter__(self) -> bool:
-        with self.server._lock:
-            self.alone = self.connection_id not in self.server._busy
-            self.server._busy.add(self.connection_id)
-        return self.alone
-
-    def __exit__(self, *exc: object) -> None:
-        if self.alone:
-            with self.server._lock:
-                self.server._busy.discard(self.connection_id)
 
 
 def start_sandbox(

@@ -3,6 +3,7 @@
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,12 @@ CREATE TABLE IF NOT EXISTS answers (
     status INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (idempotency_key, connection_id)
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS in_flight (
+    connection_id TEXT PRIMARY KEY, token TEXT NOT NULL, since REAL NOT NULL
+);
 """
+# A claim older than this belongs to a server that died mid-request; it no longer counts.
+STALE_SECONDS = 900.0
 DATABASE_NAME = "cloudzero_sandbox.sqlite3"
 
 
@@ -40,6 +46,7 @@ class SandboxStore:
         if db is None:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last write
             self._local.db = db
         return db
 
@@ -59,7 +66,7 @@ class SandboxStore:
                 )
             db.executemany(
                 "INSERT INTO cbf_rows VALUES (?, ?, ?, ?)",
-                [(connection_id, month, r["time/usage_start"], json.dumps(r, sort_keys=True)) for r in rows],
+                ((connection_id, month, r["time/usage_start"], canonical(r)) for r in rows),
             )
             db.execute(
                 "INSERT INTO drops VALUES (?, ?, ?, ?, ?, ?)",
@@ -73,11 +80,35 @@ class SandboxStore:
 
     def month_rows(self, connection_id: str, month: str) -> list[dict]:
         """Every row the connection holds for the month."""
+        return [json.loads(row) for row in self.month_row_texts(connection_id, month)]
+
+    def month_row_texts(self, connection_id: str, month: str) -> list[str]:
+        """Every row of the month as canonical JSON text (sorted keys, compact)."""
         cursor = self._db().execute(
             "SELECT row FROM cbf_rows WHERE connection_id=? AND month=? ORDER BY hour, rowid",
             (connection_id, month),
         )
-        return [json.loads(row) for (row,) in cursor]
+        return [row for (row,) in cursor]
+
+    def claim(self, connection_id: str) -> str | None:
+        """Mark a request in flight on the connection, atomically across processes.
+
+        Returns a token to release it with, or None if another request is already in flight.
+        """
+        token = uuid.uuid4().hex
+        now = time.time()
+        cursor = self._db().execute(
+            """
+            INSERT INTO in_flight VALUES (?, ?, ?)
+            ON CONFLICT(connection_id) DO UPDATE SET token=excluded.token, since=excluded.since
+            WHERE in_flight.since < ?
+            """,
+            (connection_id, token, now, now - STALE_SECONDS),
+        )
+        return token if cursor.rowcount == 1 else None
+
+    def release(self, connection_id: str, token: str) -> None:
+        self._db().execute("DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, token))
 
     def has_month(self, connection_id: str, month: str) -> bool:
         found = self._db().execute(
@@ -122,3 +153,11 @@ class SandboxStore:
     def counter(self, name: str) -> int:
         found = self._db().execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
         return int(found[0]) if found else 0
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(row: dict) -> str:
+    """One row as stored and returned: sorted keys, no spaces, characters as they are."""
+    return _CANONICAL.encode(row)

@@ -1,0 +1,79 @@
+"""One submission at a time per connection, across threads, processes and runs on this machine.
+
+CloudZero accepts one request at a time per connection. Dagster's pool keeps two drop steps of
+one instance apart; this file lock also keeps apart a command-line run and a UI backfill, or two
+Dagster instances that share the project's storage.
+"""
+
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from anycost_pipeline.cloudzero.errors import ConnectionBusy
+
+log = logging.getLogger(__name__)
+
+# flock locks belong to an open file, so two opens in one process would block each other:
+# a process-wide lock per file serialises this process's threads first.
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+POLL_SECONDS = 0.2
+
+
+def lock_path(folder: Path | str, connection_id: str) -> Path:
+    """The lock file of a connection (its id hashed: ids may hold any character)."""
+    digest = hashlib.sha256(connection_id.encode()).hexdigest()[:24]
+    return Path(folder) / f"connection-{digest}.lock"
+
+
+@contextmanager
+def connection_lock(folder: Path | str, connection_id: str, *, wait_seconds: float = 3600.0) -> Iterator[None]:
+    """Hold the connection's lock; wait while another submission holds it.
+
+    The operating system releases the lock when the holder ends, even if it crashes, so a
+    killed run never leaves the connection locked.
+    """
+    path = lock_path(folder, connection_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCKS_GUARD:
+        in_process = _THREAD_LOCKS.setdefault(str(path), threading.Lock())
+    deadline = time.monotonic() + wait_seconds
+    if not in_process.acquire(timeout=wait_seconds):
+        raise _busy(connection_id, wait_seconds)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            announced = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not announced:
+                        log.info("waiting for another submission to connection %s to finish", connection_id)
+                        announced = True
+                    if time.monotonic() > deadline:
+                        raise _busy(connection_id, wait_seconds) from None
+                    time.sleep(POLL_SECONDS)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    finally:
+        in_process.release()
+
+
+def _busy(connection_id: str, waited: float) -> ConnectionBusy:
+    return ConnectionBusy(
+        f"another submission to connection {connection_id} has been running for over {waited:.0f} s",
+        "CloudZero accepts one request at a time per connection; wait for the other run to "
+        "finish (see the Dagster UI's runs page) and rematerialise the month.",
+    )
