@@ -93,4 +93,8 @@ def discount_gap(cbf: pl.DataFrame) -> tuple[Decimal, Decimal] | None:
 
 def cost_total(frame: pl.DataFrame, column: str = COST) -> Decimal:
     """The exact total of a cost column of decimal text."""
-    return decimals.exact_sum(frame.select(decimals.plain(pl.col(column))).to_series())
+    values = frame.get_column(column)
+    # A CBF frame's costs are canonical already (`convert` made them so): skip normalising.
+    if values.dtype != pl.String or not decimals.is_canonical(values):
+        values = frame.select(decimals.plain(pl.col(column))).to_series()
+    return decimals.exact_sum(values)
