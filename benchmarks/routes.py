@@ -54,9 +54,9 @@ def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
     the month's request bodies, its row count and its exact cost total."""
     from anycost_pipeline import sources as readers
     from anycost_pipeline.cbf.bodies import month_bodies
-    from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, raise_problems
+    from anycost_pipeline.cbf.errors import raise_problems
     from anycost_pipeline.cbf.mapping import convert, rows_of_month, source_cost, usage_hours
-    from anycost_pipeline.cbf.validation import cost_total, row_problems
+    from anycost_pipeline.cbf.validation import cost_total, row_problems, source_rows_in
     from anycost_pipeline.config import load_config
     from anycost_pipeline.months import Month
 
@@ -81,7 +81,7 @@ def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
         raise SystemExit(f"the project found bad rows:\n{problems.head(10)}")
     source_total, unreadable = source_cost(raw, mapping, month)
     total = cost_total(cbf)
-    sent_rows = cbf.select(SOURCE_FILE, SOURCE_ROW).unique().height
+    sent_rows = source_rows_in(cbf)
     if source_total != total or unreadable or done.rejects.height or sent_rows != raw.height:
         raise SystemExit(f"cost not conserved: source {source_total}, CBF {total}, {sent_rows:,} of {raw.height:,} rows sent")
     rows = cbf.height

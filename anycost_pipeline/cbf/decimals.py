@@ -23,7 +23,19 @@ def normalised(text: pl.Expr) -> pl.Expr:
 
 def plain(text: pl.Expr) -> pl.Expr:
     """Normalised decimal text in canonical plain notation (`.5` → `0.5`, `12.` → `12`)."""
-    return normalised(text).str.replace(r"^(-?)\.", "${1}0.").str.strip_suffix(".")
+    leading_zero = normalised(text).map_batches(_leading_zero, return_dtype=pl.String, is_elementwise=True)
+    return leading_zero.str.strip_suffix(".")
+
+
+def _leading_zero(values: pl.Series) -> pl.Series:
+    """`.5` → `0.5`, `-.5` → `-0.5`; on the computed values, which polars then reads more than once
+    for free (inside an expression the whole input would be worked out again per use)."""
+    text = pl.col("v")
+    return values.to_frame("v").select(
+        pl.when(text.str.starts_with(".")).then(pl.concat_str(pl.lit("0"), text))
+        .when(text.str.starts_with("-.")).then(pl.concat_str(pl.lit("-0"), text.str.slice(1)))
+        .otherwise(text)
+    ).to_series().alias(values.name)
 
 
 def is_invalid(text: pl.Expr) -> pl.Expr:
