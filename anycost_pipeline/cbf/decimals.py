@@ -23,7 +23,12 @@ def normalised(text: pl.Expr) -> pl.Expr:
 
 def plain(text: pl.Expr) -> pl.Expr:
     """Normalised decimal text in canonical plain notation (`.5` → `0.5`, `12.` → `12`)."""
-    leading_zero = normalised(text).map_batches(_leading_zero, return_dtype=pl.String, is_elementwise=True)
+    return canonical(normalised(text))
+
+
+def canonical(text: pl.Expr) -> pl.Expr:
+    """`plain` for text that is `normalised` already: only `.5` → `0.5` and `12.` → `12`."""
+    leading_zero = text.map_batches(_leading_zero, return_dtype=pl.String, is_elementwise=True)
     return leading_zero.str.strip_suffix(".")
 
 
@@ -38,13 +43,14 @@ def _leading_zero(values: pl.Series) -> pl.Series:
     ).to_series().alias(values.name)
 
 
-def is_invalid(text: pl.Expr) -> pl.Expr:
-    """True where a normalised value is present but not a plain decimal (`invalid_reason` says why).
+def is_invalid(text: pl.Expr, *, missing: bool = False) -> pl.Expr:
+    """True where a normalised value is not a plain decimal (`invalid_reason` says why); a
+    missing value counts as invalid only with `missing=True`.
 
     One regex over the column; the reason's several patterns are only worth running on the few
-    rows this flags.
+    rows this flags. `text` is used once: see `normalised`.
     """
-    return ~text.str.contains(_PLAIN).fill_null(True)  # `text` used once: see `normalised`
+    return ~text.str.contains(_PLAIN).fill_null(not missing)
 
 
 def invalid_reason(text: pl.Expr) -> pl.Expr:

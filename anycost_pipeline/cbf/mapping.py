@@ -341,10 +341,9 @@ def _decimal_problems(frame: pl.DataFrame, column: str, options: MappingOptions,
     text = _decimal_text(pl.col(column), options)
     # `problem_frame` filters first, so the reason is only worked out for the bad rows.
     reason = decimals.invalid_reason(text)
-    bad = decimals.is_invalid(text)
+    bad = decimals.is_invalid(text, missing=required)
     if required:
         reason = pl.when(text.is_null()).then(pl.lit("is missing; every row needs a cost")).otherwise(reason)
-        bad = bad | text.is_null()
     return problem_frame(frame, bad, column, reason, pl.col(column))
 
 
@@ -361,7 +360,7 @@ def _build(
     for name, spec in columns.items():
         value = _expression(name, spec, have)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
-            value = decimals.plain(_decimal_text(value, options))
+            value = decimals.canonical(_decimal_text(value, options))
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(utc_time(value, options.timezone, options.time_format, options.ambiguous_time))
         exprs[name] = value
@@ -479,7 +478,7 @@ def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | Non
         # The text once, then the checks on it: an expression used twice would be worked out twice.
         texts = frame.select(_decimal_text(_text(set(frame.columns), spec), options).alias("_cost"))
         text = pl.col("_cost")
-        costs = texts.select(pl.when(~decimals.is_invalid(text)).then(decimals.plain(text))).to_series()
+        costs = texts.select(pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))).to_series()
     if options.currency is not None and month is not None and str(month) in options.currency.rates:
         costs = pricing.multiply(costs, options.currency.rates[str(month)])
     return pricing.exact_total(costs), costs.null_count()
