@@ -109,9 +109,10 @@ def utc_hours(
     """`utc_hour` of `text` over `frame`, as a Series; faster when the source declares no format.
 
     Without a declared format every ISO form is tried on every row. An export writes one form,
-    so the first form that reads a sample of the first values is applied alone; the forms read
-    disjoint texts, so a row it reads gets the same hour. If any row is then left unread, the
-    whole column is read the full way, so the result is always that of `utc_hour`.
+    so the first form that reads a sample of the first values is applied alone: a text that two
+    forms both read (`…:07` with or without fraction, `Z` or `+00:00`) is the same instant either
+    way. If any row is then left unread, the whole column is read the full way, so the result
+    is always that of `utc_hour`.
     """
     full = utc_hour(text, zone, time_format, ambiguous)
     if time_format not in (None, "iso", ["iso"], ("iso",)):
