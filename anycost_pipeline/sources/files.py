@@ -123,14 +123,14 @@ def _decode(data: bytes, encoding: str) -> str:
 
 
 def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
-    text = _decode(data, source.encoding)
     if _is_utf8(source.encoding):
-        # Decoding only proved the bytes are UTF-8: hand polars the same bytes (without the
-        # byte-order mark) rather than a second, re-encoded copy of the whole export.
+        # Polars reads UTF-8 bytes as they are: decoding only proves they are UTF-8 (and names
+        # the first bad byte), and plain ASCII needs not even that. No re-encoded copy.
+        if not data.isascii():
+            _decode(data, source.encoding)
         utf8 = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     else:
-        utf8 = text.encode("utf-8")
-    del text
+        utf8 = _decode(data, source.encoding).encode("utf-8")
     separator = source.delimiter or ("\t" if source.format == "tsv" else ",")
     frame = pl.read_csv(
         utf8,
