@@ -49,39 +49,54 @@ def write_bodies(out: Path, payloads: list[bytes]) -> None:
         (out / f"body-{index:05d}.json").write_bytes(payload)
 
 
-def project(source_file: Path, out: Path) -> dict:
-    """The adaptor's path: read, map, validate, serialise, with the project's public functions."""
-    phases = Phases()
+def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
+    """The adaptor's path, with the functions the raw/ and cbf/ assets call, in the same order:
+    the month's request bodies, its row count and its exact cost total."""
+    from anycost_pipeline import sources as readers
     from anycost_pipeline.cbf.bodies import month_bodies
-    from anycost_pipeline.cbf.mapping import rows_of_month, to_cbf, with_usage_hour
-    from anycost_pipeline.cbf.validation import cost_total, row_problems
+    from anycost_pipeline.cbf.errors import raise_problems
+    from anycost_pipeline.cbf.mapping import convert, rows_of_month, source_cost, usage_hours
+    from anycost_pipeline.cbf.validation import cost_total, row_problems, source_rows_in
     from anycost_pipeline.config import load_config
     from anycost_pipeline.months import Month
-    from anycost_pipeline.sources.files import read_csv_files
 
-    source = load_config(CONFIG).sources[SOURCE]
+    config = load_config(CONFIG)
+    # The generated file stands in for the configured glob; every other setting is the source's own.
+    source = config.sources[SOURCE].model_copy(update={"path": str(source_file.resolve())})
     month = Month.parse(MONTH)
     phases.mark("import")
-    frame = read_csv_files(SOURCE, str(source_file))
+    frame = readers.read_month(SOURCE, source, config, month)
     phases.mark("read")
-    frame = with_usage_hour(frame, SOURCE, source.time_column, source.timezone, source.time_format)
+    frame, untimed = usage_hours(frame, SOURCE, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+    raise_problems(SOURCE, untimed)  # on_bad_rows: strict
     raw = rows_of_month(frame, month)
     del frame
     phases.mark("hours")
-    cbf = to_cbf(raw, SOURCE, source.columns)
+    mapping = config.mapping_of(SOURCE)
+    done = convert(raw, SOURCE, mapping, month)
+    cbf = done.cbf
     phases.mark("map")
     problems = row_problems(cbf, month)
     if not problems.is_empty():
         raise SystemExit(f"the project found bad rows:\n{problems.head(10)}")
-    source_total, total = cost_total(raw, source.columns["cost/cost"].column), cost_total(cbf)
-    if source_total != total:
-        raise SystemExit(f"cost not conserved: source {source_total}, CBF {total}")
+    source_total, unreadable = source_cost(raw, mapping, month)
+    total = cost_total(cbf)
+    sent_rows = source_rows_in(cbf)
+    if source_total != total or unreadable or done.rejects.height or sent_rows != raw.height:
+        raise SystemExit(f"cost not conserved: source {source_total}, CBF {total}, {sent_rows:,} of {raw.height:,} rows sent")
     rows = cbf.height
     del raw
     phases.mark("validate")
     bodies = month_bodies(cbf, MONTH, target_bytes=TARGET_BYTES)
     del cbf
     phases.mark("bodies")
+    return bodies, rows, total
+
+
+def project(source_file: Path, out: Path) -> dict:
+    """The adaptor's path (`build_month`), its bodies written to `out`."""
+    phases = Phases()
+    bodies, rows, total = build_month(source_file, phases)
     write_bodies(out, [b.payload for b in bodies])
     phases.mark("write")
     return {"rows": rows, "bodies": len(bodies), "bytes": sum(len(b.payload) for b in bodies),
@@ -100,6 +115,7 @@ def plain(source_file: Path, out: Path) -> dict:
     line_item_types = {"Usage", "Tax", "Support", "Purchase", "CommittedUsePurchase", "Discount",
                        "Credit", "Fee", "Adjustment", "CommittedUseVacancy", "CommittedUseRecurringFee"}
     hour_pattern = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$")
+    unsafe = re.compile(r"[^A-Za-z0-9_.=+\-@]")
     by_hour: dict[str, list[str]] = {}
     total = Decimal(0)
     rows = 0
@@ -120,11 +136,15 @@ def plain(source_file: Path, out: Path) -> dict:
             if kind is None:
                 raise SystemExit(f"row {number}: charge_type {record['charge_type']!r} is not mapped")
             account, service, region = record["account"].strip(), record["service"].strip(), record["region"].strip()
+            resource_id = f"{account}/{service}/{region}"
+            if ":" in resource_id or "/" in resource_id:
+                # resource_id_encoding: service_prefix, so CloudZero's cut at the first : or / keeps the id whole.
+                resource_id = f"{unsafe.sub('-', service) or unsafe.sub('-', SOURCE)}/{resource_id}"
             row = {
                 "cost/cost": format(cost, "f"),
                 "lineitem/type": kind,
                 "resource/account": account,
-                "resource/id": f"{account}/{service}/{region}",
+                "resource/id": resource_id,
                 "resource/region": region,
                 "resource/service": service,
                 "resource/tag:cost_center": record["cost_center"].strip(),

@@ -2,7 +2,7 @@
 
     python -m benchmarks.sandbox SOURCE.csv
 
-Builds the bodies with the adaptor's own functions (as `routes.py project` does), starts the
+Builds the bodies with the adaptor's own functions (`routes.build_month`, as `routes.py project`), starts the
 sandbox (`start_sandbox`) in a temporary folder, sends the month with `AnyCostClient.submit_month`
 and prints one JSON line: seconds to build, seconds to send, of which waiting on the server,
 bodies and rows, and the row count the sandbox reports for the month.
@@ -14,31 +14,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.routes import CONFIG, MONTH, SOURCE, TARGET_BYTES
+from benchmarks.routes import MONTH, Phases, build_month
 
 
 def main(argv: list[str] | None = None) -> None:
     source_file = Path((argv or sys.argv[1:])[0])
     started = time.perf_counter()
-    from anycost_pipeline.cbf.bodies import month_bodies
-    from anycost_pipeline.cbf.mapping import rows_of_month, to_cbf, with_usage_hour
-    from anycost_pipeline.cbf.validation import row_problems
     from anycost_pipeline.cloudzero.client import AnyCostClient
     from anycost_pipeline.cloudzero.sandbox import start_sandbox
-    from anycost_pipeline.config import load_config
-    from anycost_pipeline.months import Month
-    from anycost_pipeline.sources.files import read_csv_files
 
-    source = load_config(CONFIG).sources[SOURCE]
-    month = Month.parse(MONTH)
-    frame = read_csv_files(SOURCE, str(source_file))
-    frame = rows_of_month(with_usage_hour(frame, SOURCE, source.time_column, source.timezone, source.time_format), month)
-    cbf = to_cbf(frame, SOURCE, source.columns)
-    del frame
-    if not row_problems(cbf, month).is_empty():
-        raise SystemExit("the month has bad rows")
-    bodies = month_bodies(cbf, MONTH, target_bytes=TARGET_BYTES)
-    del cbf
+    bodies, _, _ = build_month(source_file, Phases())
     built = time.perf_counter()
 
     waiting = 0.0

@@ -15,14 +15,42 @@ _PLAIN = r"^-?(?:\d+\.?\d*|\.\d+)$"
 
 def normalised(text: pl.Expr) -> pl.Expr:
     """Trimmed decimal text without a leading `+`; empty and NULL markers become null."""
-    text = text.cast(pl.String).str.strip_chars()
-    text = pl.when(text.is_in(MISSING)).then(None).otherwise(text)
-    return text.str.replace(r"^\+", "")
+    # Each step uses its input once: polars would evaluate a repeated input (when/otherwise) twice,
+    # and these run on every cost of the month. Prefix and suffix steps are cheaper than regexes.
+    text = text.cast(pl.String).str.strip_chars().replace(list(MISSING), [None] * len(MISSING))
+    return text.str.strip_prefix("+")
 
 
 def plain(text: pl.Expr) -> pl.Expr:
     """Normalised decimal text in canonical plain notation (`.5` → `0.5`, `12.` → `12`)."""
-    return normalised(text).str.replace(r"^(-?)\.", "${1}0.").str.replace(r"\.$", "")
+    return canonical(normalised(text))
+
+
+def canonical(text: pl.Expr) -> pl.Expr:
+    """`plain` for text that is `normalised` already: only `.5` → `0.5` and `12.` → `12`."""
+    leading_zero = text.map_batches(_leading_zero, return_dtype=pl.String, is_elementwise=True)
+    return leading_zero.str.strip_suffix(".")
+
+
+def _leading_zero(values: pl.Series) -> pl.Series:
+    """`.5` → `0.5`, `-.5` → `-0.5`; on the computed values, which polars then reads more than once
+    for free (inside an expression the whole input would be worked out again per use)."""
+    text = pl.col("v")
+    return values.to_frame("v").select(
+        pl.when(text.str.starts_with(".")).then(pl.concat_str(pl.lit("0"), text))
+        .when(text.str.starts_with("-.")).then(pl.concat_str(pl.lit("-0"), text.str.slice(1)))
+        .otherwise(text)
+    ).to_series().alias(values.name)
+
+
+def is_invalid(text: pl.Expr, *, missing: bool = False) -> pl.Expr:
+    """True where a normalised value is not a plain decimal (`invalid_reason` says why); a
+    missing value counts as invalid only with `missing=True`.
+
+    One regex over the column; the reason's several patterns are only worth running on the few
+    rows this flags. `text` is used once: see `normalised`.
+    """
+    return ~text.str.contains(_PLAIN).fill_null(not missing)
 
 
 def invalid_reason(text: pl.Expr) -> pl.Expr:
@@ -71,8 +99,15 @@ def exact_sum(values: pl.Series) -> Decimal:
     values = values.drop_nulls()
     if values.len() == 0:
         return Decimal(0)
-    scale = int(values.str.split(".").list.get(1, null_on_oob=True).str.len_chars().max() or 0)
-    digits = int(values.str.replace(r"^-", "").str.split(".").list.get(0).str.len_chars().max() or 1)
+    # Bytes, not characters: never fewer, so the 128-bit path is only taken when it surely fits.
+    text = pl.col("v")
+    length = text.str.len_bytes().cast(pl.Int64)
+    dot = text.str.find(".", literal=True).cast(pl.Int64)
+    sizes = values.to_frame("v").select(
+        scale=(length - dot - 1).max(),
+        digits=(dot.fill_null(length) - text.str.starts_with("-").cast(pl.Int64)).max(),
+    ).row(0)
+    scale, digits = int(sizes[0] or 0), int(sizes[1] or 1)
     if scale + digits + 7 <= 38:
         total = values.str.to_decimal(scale=scale).sum()
         return _trimmed(Decimal(total) if total is not None else Decimal(0))
@@ -81,6 +116,15 @@ def exact_sum(values: pl.Series) -> Decimal:
     for value in values.to_list():
         exact = EXACT.add(exact, Decimal(value))
     return _trimmed(exact)
+
+
+def is_canonical(values: pl.Series) -> bool:
+    """Whether every present value is already canonical plain text (what `plain` makes), so
+    summing it needs no normalising pass."""
+    return bool(values.drop_nulls().str.contains(_CANONICAL).all())
+
+
+_CANONICAL = r"^-?[0-9]+(?:\.[0-9]+)?$"
 
 
 def _trimmed(value: Decimal) -> Decimal:

@@ -39,7 +39,7 @@ from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, Constant, FromColumn, Template, template_fields
 from anycost_pipeline.cbf.spread import END, spread
 from anycost_pipeline.cbf.tags import tag_columns
-from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hour, utc_time
+from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hours, utc_time
 from anycost_pipeline.cbf.validation import MONTH_WIDE, row_problems
 from anycost_pipeline.months import Month
 
@@ -100,7 +100,7 @@ def usage_hours(
     if data:
         frame = frame.filter(~pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String) == "") for c in data))
     text = pl.col(time_column)
-    framed = frame.with_columns(utc_hour(text, zone, time_format, ambiguous).alias(HOUR))
+    framed = frame.with_columns(utc_hours(frame, text, zone, time_format, ambiguous).alias(HOUR))
     problems = problem_frame(
         framed,
         pl.col(HOUR).is_null(),
@@ -222,7 +222,7 @@ def _resolve(frame: pl.DataFrame, source: str, options: MappingOptions) -> dict[
 
 def _text(frame_columns: set[str], spec: FromColumn) -> pl.Expr:
     values = [pl.col(c).cast(pl.String).str.strip_chars() for c in spec.columns if c in frame_columns]
-    values = [pl.when(v != "").then(v) for v in values]
+    values = [v.replace("", None) for v in values]  # an empty cell is no value
     if not values:  # none of the columns exists; `_resolve` reports it where it is required
         return pl.lit(None, dtype=pl.String)
     return pl.coalesce(values) if len(values) > 1 else values[0]
@@ -230,16 +230,17 @@ def _text(frame_columns: set[str], spec: FromColumn) -> pl.Expr:
 
 def _template(frame_columns: set[str], template: str) -> pl.Expr:
     parts: list[pl.Expr] = []
-    fields: list[pl.Expr] = []
+    literals = ""
     for literal, name, _, _ in string.Formatter().parse(template):
         if literal:
             parts.append(pl.lit(literal))
+            literals += literal
         if name:
             value = pl.col(name).cast(pl.String).str.strip_chars() if name in frame_columns else pl.lit(None, pl.String)
-            fields.append(value)
             parts.append(value.fill_null(""))
-    every_empty = pl.all_horizontal([f.is_null() | (f == "") for f in fields])
-    return pl.when(every_empty).then(None).otherwise(pl.concat_str(parts))
+    # Every field is empty exactly when the result is the literal text alone (lengths add up);
+    # testing that on the result reads each field once instead of twice.
+    return pl.concat_str(parts).replace(literals, None)
 
 
 def _charge_key(text: pl.Expr) -> pl.Expr:
@@ -340,11 +341,11 @@ def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options
 
 def _decimal_problems(frame: pl.DataFrame, column: str, options: MappingOptions, *, required: bool) -> pl.DataFrame:
     text = _decimal_text(pl.col(column), options)
+    # `problem_frame` filters first, so the reason is only worked out for the bad rows.
     reason = decimals.invalid_reason(text)
-    bad = reason.is_not_null()
+    bad = decimals.is_invalid(text, missing=required)
     if required:
         reason = pl.when(text.is_null()).then(pl.lit("is missing; every row needs a cost")).otherwise(reason)
-        bad = bad | text.is_null()
     return problem_frame(frame, bad, column, reason, pl.col(column))
 
 
@@ -361,11 +362,14 @@ def _build(
     for name, spec in columns.items():
         value = _expression(name, spec, have)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
-            value = decimals.plain(_decimal_text(value, options))
+            value = decimals.canonical(_decimal_text(value, options))
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(utc_time(value, options.timezone, options.time_format, options.ambiguous_time))
         exprs[name] = value
-    exprs[USAGE_START] = cbf_time(pl.col(HOUR))
+    # A month has at most 744 distinct hours: format each once, not once per row.
+    hours = frame.get_column(HOUR).drop_nulls().unique()
+    texts = hours.to_frame().select(cbf_time(pl.col(HOUR))).to_series()
+    exprs[USAGE_START] = pl.col(HOUR).replace_strict(hours, texts, default=None, return_dtype=pl.String)
     if LINE_ITEM_TYPE not in exprs:
         exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
     extra = [pl.col(HOUR)]
@@ -420,8 +424,8 @@ def encode_resource_id(resource_id: pl.Expr, service: pl.Expr, source: str) -> p
     head. With the prefix, the cut falls after the service and the vendor's id stays readable
     and complete: `Amazon-S3/arn:aws:s3:::bucket`.
     """
-    prefix = service.str.replace_all(r"[^A-Za-z0-9_.=+\-@]", "-")
-    prefix = pl.when(prefix.is_null() | (prefix == "")).then(pl.lit(re.sub(r"[^A-Za-z0-9_.=+\-@]", "-", source))).otherwise(prefix)
+    fallback = re.sub(r"[^A-Za-z0-9_.=+\-@]", "-", source)
+    prefix = service.str.replace_all(r"[^A-Za-z0-9_.=+\-@]", "-").replace("", None).fill_null(pl.lit(fallback))
     return pl.when(resource_id.str.contains(r"[:/]")).then(pl.concat_str(prefix, pl.lit("/"), resource_id)).otherwise(resource_id)
 
 
@@ -473,8 +477,10 @@ def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | Non
     else:
         spec = options.columns[COST]
         assert isinstance(spec, FromColumn)
-        text = _decimal_text(_text(set(frame.columns), spec), options)
-        costs = frame.select(pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(text))).to_series()
+        # The text once, then the checks on it: an expression used twice would be worked out twice.
+        texts = frame.select(_decimal_text(_text(set(frame.columns), spec), options).alias("_cost"))
+        text = pl.col("_cost")
+        costs = texts.select(pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))).to_series()
     if options.currency is not None and month is not None and str(month) in options.currency.rates:
         costs = pricing.multiply(costs, options.currency.rates[str(month)])
     return pricing.exact_total(costs), costs.null_count()

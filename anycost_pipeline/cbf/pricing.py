@@ -48,7 +48,7 @@ def with_rates(frame: pl.DataFrame, card: RateCard, month: str) -> pl.DataFrame:
 def rated_cost(frame: pl.DataFrame, card: RateCard, *, allow_exponent: bool = False) -> pl.Series:
     """quantity × rate per row of a frame from `with_rates` (null where either is missing or bad)."""
     text = decimals.expand_exponents(pl.col(card.quantity)) if allow_exponent else decimals.normalised(pl.col(card.quantity))
-    quantity = frame.select(pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(text))).to_series()
+    quantity = frame.select(pl.when(~decimals.is_invalid(text)).then(decimals.plain(text))).to_series()
     return multiply(quantity, frame.get_column(RATE))
 
 

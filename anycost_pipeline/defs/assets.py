@@ -14,7 +14,7 @@ from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
 from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, usage_hours
-from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems
+from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems, source_rows_in
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
 from anycost_pipeline.cloudzero.submit import send_month
@@ -164,7 +164,7 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         source_total, unreadable = source_cost(raw, mapping, month)
         rejected_total, rejected_unreadable = source_cost(rejects, mapping, month)
         cbf_total = cost_total(cbf)
-        sent_rows = cbf.select(SOURCE_FILE, SOURCE_ROW).unique().height
+        sent_rows = source_rows_in(cbf)
         yield dg.Output(
             cbf,
             output_name="cbf",

@@ -5,6 +5,7 @@ fsspec URL (s3://, gs://, az://, memory://). Every value is kept as text so cost
 `_source_file` and `_source_row` point every later error at its place in the export.
 """
 
+import codecs
 import io
 import json
 from dataclasses import dataclass
@@ -112,16 +113,27 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
         raise SourceFilesError(f"{where}: {exc}") from None
 
 
+def _is_utf8(encoding: str) -> bool:
+    return encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+
+
 def _decode(data: bytes, encoding: str) -> str:
     # utf-8-sig drops the byte-order mark spreadsheet programs put at the start.
-    return data.decode("utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding)
+    return data.decode("utf-8-sig" if _is_utf8(encoding) else encoding)
 
 
 def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
-    text = _decode(data, source.encoding)
+    if _is_utf8(source.encoding):
+        # Polars reads UTF-8 bytes as they are: decoding only proves they are UTF-8 (and names
+        # the first bad byte), and plain ASCII needs not even that. No re-encoded copy.
+        if not data.isascii():
+            _decode(data, source.encoding)
+        utf8 = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    else:
+        utf8 = _decode(data, source.encoding).encode("utf-8")
     separator = source.delimiter or ("\t" if source.format == "tsv" else ",")
     frame = pl.read_csv(
-        text.encode("utf-8"),
+        utf8,
         separator=separator,
         has_header=source.header,
         new_columns=source.column_names,

@@ -2,9 +2,11 @@
 
 from decimal import Decimal
 
+import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import MappingError
+from anycost_pipeline.cbf.validation import source_rows_in
 from anycost_pipeline.months import Month
 
 from anycost_pipeline_tests.cbf.helpers import run, source_frame, total
@@ -65,3 +67,12 @@ def test_spreading_past_the_monthly_row_limit_fails_before_it_starts() -> None:
     frame = source_frame(date=["2024-08-01"] * n, amount=["1"] * n, qty=["1"] * n)
     with pytest.raises(MappingError, match=r"source 'vendor': spreading to hours makes 1,000,680 rows for 2024-08, 680 more than .*1,000,000.*spread to days"):
         run(frame, Month(2024, 8), columns=COLUMNS, spread={"over": "month"})
+
+
+def test_spread_rows_count_once_as_source_rows() -> None:
+    frame = source_frame(date=["2024-08-01", "2024-08-02"], amount=["31", "5"], qty=["1", "1"])
+    cbf = run(frame, Month(2024, 8), columns=COLUMNS, spread={"over": "month", "to": "day"}).cbf
+    assert cbf.height == 31 + 30
+    assert source_rows_in(cbf) == 2
+    other_file = cbf.head(3).with_columns(pl.lit("other.csv").alias("_source_file"))
+    assert source_rows_in(pl.concat([cbf, other_file])) == 3

@@ -71,3 +71,14 @@ def test_several_formats_and_a_value_matching_none() -> None:
     ]
     with pytest.raises(BadSourceData, match="value '17/8/2024'.*with format 'iso' or 'M/D/YYYY'"):
         _hours(["17/8/2024"], Month(2024, 8), time_format=["iso", "M/D/YYYY"])
+
+
+def test_an_export_changing_iso_form_after_its_first_rows_is_read_row_by_row() -> None:
+    # The first rows decide which ISO form is tried first; rows in other forms must still be read.
+    first = ["2024-08-16 13:05:00"] * 150
+    later = ["2024-08-16T15:59:59+02:00", "2024-08-17", "2024-08-18T01:30:00Z", "2024-08-19 22:10"]
+    assert _hours(first + later, Month(2024, 8))[-4:] == [
+        "2024-08-16T13:00:00Z", "2024-08-17T00:00:00Z", "2024-08-18T01:00:00Z", "2024-08-19T22:00:00Z",
+    ]
+    with pytest.raises(BadSourceData, match=r"row 152, column 'when': value 'soon'"):
+        _hours(first + ["soon"], Month(2024, 8))
