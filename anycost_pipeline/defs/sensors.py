@@ -50,7 +50,7 @@ def evaluate(
             seen[path] = before
             continue
         try:
-            frame = with_usage_hour(read_file(name, source, path), name, source.time_column, source.timezone, source.time_format)
+            frame = with_usage_hour(read_file(name, source, path), name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
             months = _months_of(frame)
         except (SourceFilesError, BadSourceData) as error:
             # The run for its old months (if any) will fail and show the same message.
