@@ -10,7 +10,7 @@ MISSING = ("", "NULL", "null", "None")
 # Python's default decimal context rounds every result to 28 significant digits; money here
 # has as many digits as the source gives, so all arithmetic uses this context instead.
 EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
-_PLAIN = r"^-?(?:\d+\.?\d*|\.\d+)$"
+_PLAIN = r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
 
 
 def normalised(text: pl.Expr) -> pl.Expr:
@@ -63,15 +63,15 @@ def invalid_reason(text: pl.Expr) -> pl.Expr:
         .then(pl.lit("not a number (NaN/infinity); costs must be finite decimals"))
         .when(text.str.contains(r"[$€£¥₹]|^[A-Z]{3}\s|\s[A-Z]{3}$"))
         .then(pl.lit("has a currency symbol or code; give the bare number and declare the currency"))
-        .when(text.str.contains(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"))
+        .when(text.str.contains(r"^-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$"))
         .then(pl.lit("has a thousands separator; export numbers without grouping"))
-        .when(lowered.str.contains(r"^-?(\d+\.?\d*|\.\d+)e[+-]?\d+$"))
+        .when(lowered.str.contains(r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)e[+-]?[0-9]+$"))
         .then(pl.lit("is in exponent notation; export plain decimals"))
         .otherwise(pl.lit("is not a decimal number"))
     )
 
 
-_EXPONENT = r"^-?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+_EXPONENT = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+$"
 
 
 def expand_exponents(text: pl.Expr) -> pl.Expr:

@@ -22,8 +22,8 @@ from anycost_pipeline.months import Month
 
 MONTH_WIDE = "(all)"  # the column named by a problem of the whole month, not of one row
 PROBLEM_COLUMNS = [SOURCE_FILE, SOURCE_ROW, "column", "value", "reason"]
-_HOUR = r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$"
-_PLAIN = r"^-?(?:\d+(?:\.\d+)?)$"
+_HOUR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$"
+_PLAIN = r"^-?(?:[0-9]+(?:\.[0-9]+)?)$"
 
 
 def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
@@ -52,7 +52,7 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
         flag(USAGE_START, start.str.slice(0, 7) != str(month), f"outside the month {month}")
     if "time/usage_end" in columns:
         end = pl.col("time/usage_end")
-        flag("time/usage_end", end.is_not_null() & ~end.str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"), "not an ISO-8601 UTC time")
+        flag("time/usage_end", end.is_not_null() & ~end.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"), "not an ISO-8601 UTC time")
     for name in DECIMAL_COLUMNS:
         if name in columns:
             value = pl.col(name)

@@ -79,6 +79,7 @@ CASES = [
     Case("exponent notation, declared", csv(HEADER + "2024-08-01,Compute,1.5e-05\n"), source={"exponent": "allow"}, total="0.000015", rows=1),
     Case("NaN", csv(HEADER + "2024-08-01,Compute,NaN\n"), fails=r"row 2, column 'amount': value 'NaN'"),
     Case("infinity", csv(HEADER + "2024-08-01,Compute,inf\n"), fails=r"row 2, column 'amount': value 'inf'"),
+    Case("digits of another script", csv(HEADER + "2024-08-01,Compute,\u0663.50\n"), fails=r"row 2, column 'amount': value '\u0663.50'"),
     Case("very long digits", csv(HEADER + "2024-08-01,Compute,12345678901234567890.123456789012345678901\n2024-08-01,Compute,0.000000000000000000001\n"), total="12345678901234567890.123456789012345678902", rows=2),
     Case("negative usage", csv("date,service,amount,qty\n2024-08-01,Compute,-1.50,-3\n"), source={"columns": {"usage/amount": "qty"}}, total="-1.50", rows=1),
     Case("rows of another month", csv(HEADER + GOOD + "2024-09-01,Compute,100\n2024-07-31,Compute,200\n"), total="3.75", rows=2),

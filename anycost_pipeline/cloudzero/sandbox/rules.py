@@ -6,9 +6,9 @@ opinion on what the pipeline produces.
 
 import re
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-HOUR = re.compile(r"^(\d{4}-\d{2})-\d{2}T\d{2}:00:00Z$")
-PLAIN_DECIMAL = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)$")
+MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+HOUR = re.compile(r"^([0-9]{4}-[0-9]{2})-[0-9]{2}T[0-9]{2}:00:00Z$")
+PLAIN_DECIMAL = re.compile(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/=+\-@]+$")
 OPERATIONS = ("replace_drop", "replace_hourly", "sum")
 LINE_ITEM_TYPES = {

@@ -1,6 +1,7 @@
 """The sandbox's HTTP server: CloudZero's four AnyCost Stream endpoints on 127.0.0.1."""
 
 import json
+from collections.abc import Callable
 import logging
 import random
 import re
@@ -62,6 +63,9 @@ class _Handler(BaseHTTPRequestHandler):
         return f"{connection_id}#test:{test_key}" if test_key else connection_id
 
     def _send_raw(self, status: int, data: bytes) -> None:
+        if getattr(self, "_holding", False):
+            self._pending = (status, data)  # sent once the connection is released
+            return
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -80,6 +84,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(429, "Too Many Requests: another request for this connection is in progress")
         return token
 
+    def _claimed(self, cid: str, work: Callable[[], None]) -> None:
+        """Do `work` as the connection's only request; answer after releasing the connection,
+        so a client that sends its next request the moment it reads this answer is not refused."""
+        token = self._alone_or_429(cid)
+        if token is None:
+            return
+        self._holding, self._pending = True, None
+        try:
+            work()
+        finally:
+            self._holding = False
+            self.server.store.release(cid, token)
+        if self._pending is not None:
+            self._send_raw(*self._pending)
+
     def do_GET(self) -> None:
         if self.path == "/sandbox/stats":
             self._send(200, self.server.stats())
@@ -92,10 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no such endpoint: {self.path}", "not_found")
             return
         cid, month = self._namespace(match["cid"]), match["month"]
-        token = self._alone_or_429(cid)
-        if token is None:
-            return
-        try:
+
+        def answer() -> None:
             if month is None:
                 self._send(200, {"billing_drops": self.server.store.drops(cid)})
             elif not MONTH.match(month):
@@ -106,8 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
                 rows = self.server.store.month_row_texts(cid, month)
                 # Rows are stored as JSON text: join them rather than parse and re-encode.
                 self._send_raw(200, ('{"billing_drop":[' + ",".join(rows) + "]}").encode())
-        finally:
-            self.server.store.release(cid, token)
+
+        self._claimed(cid, answer)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -130,13 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no such endpoint: {self.path}", "not_found")
             return
         cid = self._namespace(match["cid"])
-        token = self._alone_or_429(cid)
-        if token is None:
-            return
-        try:
-            self._create(cid, raw)
-        finally:
-            self.server.store.release(cid, token)
+        self._claimed(cid, lambda: self._create(cid, raw))
 
     def _validate(self, raw: bytes) -> None:
         try:
