@@ -11,7 +11,6 @@ from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cloudzero.errors import CloudZeroError, NotFound
 from anycost_pipeline.config import ConfigError
-from anycost_pipeline.defs.assets import pool_name
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
@@ -69,7 +68,6 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
         asset=key,
         name=MATCHES_CLOUDZERO,
         partitions_def=partitions,
-        pool=pool_name(connection),  # its requests count against the connection's one-at-a-time
         description=(
             "Guards against the bill drifting from what this pipeline sent: CloudZero's drop list "
             "must report as many rows for the month as the last submission held, and its latest "

@@ -1,6 +1,7 @@
 """What the sandbox holds, in SQLite: rows per connection and month, drops, idempotent answers."""
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -95,8 +96,13 @@ class SandboxStore:
 
         Returns a token to release it with, or None if another request is already in flight.
         """
-        token = uuid.uuid4().hex
+        # The token names the claiming process: a claim left by a server that was killed
+        # mid-request is stale at once, not only after STALE_SECONDS.
+        token = f"{os.getpid()}:{uuid.uuid4().hex}"
         now = time.time()
+        held = self._db().execute("SELECT token FROM in_flight WHERE connection_id=?", (connection_id,)).fetchone()
+        if held and not _alive(held[0]):
+            self._db().execute("DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, held[0]))
         cursor = self._db().execute(
             """
             INSERT INTO in_flight VALUES (?, ?, ?)
@@ -161,3 +167,17 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 def canonical(row: dict) -> str:
     """One row as stored and returned: sorted keys, no spaces, characters as they are."""
     return _CANONICAL.encode(row)
+
+
+def _alive(token: str) -> bool:
+    """Whether the process that made a claim token still runs (tokens without a pid: assume so)."""
+    pid, _, _ = token.partition(":")
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
