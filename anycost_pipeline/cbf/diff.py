@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import polars as pl
 
+from anycost_pipeline.cbf.decimals import EXACT
+
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, COST_COLUMNS
 
@@ -34,7 +36,7 @@ class MonthDiff:
 
     @property
     def cost_delta(self) -> Decimal:
-        return self.cost_after - self.cost_before
+        return EXACT.subtract(self.cost_after, self.cost_before)
 
     @property
     def unchanged(self) -> int:
@@ -97,7 +99,7 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
 
     by_before, by_after = _cost_by_service(old), _cost_by_service(new)
     delta = {
-        service: by_after.get(service, Decimal(0)) - by_before.get(service, Decimal(0))
+        service: EXACT.subtract(by_after.get(service, Decimal(0)), by_before.get(service, Decimal(0)))
         for service in sorted(set(by_before) | set(by_after))
     }
     return MonthDiff(

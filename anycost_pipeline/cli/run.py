@@ -15,7 +15,11 @@ def dagster_home(base: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():  # Dagster warns on every command without one
-        settings.write_text("# Dagster instance settings (see deploy/ for production).\ntelemetry:\n  enabled: false\n")
+        settings.write_text(
+            "# Dagster instance settings (see deploy/ for production).\ntelemetry:\n  enabled: false\n"
+            "# One request at a time per CloudZero connection: drop steps share a pool per connection.\n"
+            "concurrency:\n  pools:\n    default_limit: 1\n"
+        )
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

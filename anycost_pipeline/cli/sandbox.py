@@ -30,6 +30,7 @@ def serve(port: int) -> int:
 def show(connection: str, month: str) -> int:
     """Print what the sandbox holds for a connection and month, totalled by line item type."""
     from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
+    from anycost_pipeline.cbf.decimals import EXACT
     from anycost_pipeline.cloudzero.sandbox import SandboxStore
 
     config = load_config()
@@ -41,10 +42,13 @@ def show(connection: str, month: str) -> int:
     totals: dict[str, Decimal] = {}
     for row in rows:
         kind = row.get(LINE_ITEM_TYPE) or "Usage"
-        totals[kind] = totals.get(kind, Decimal(0)) + Decimal(row[COST])
+        totals[kind] = EXACT.add(totals.get(kind, Decimal(0)), Decimal(row.get(COST) or 0))
     say(f"Sandbox, connection {connection} ({cid}), {month}: {len(rows):,} rows")
     for kind, total in sorted(totals.items()):
         say(f"  {kind:12} {total}")
-    say(f"  {'total':12} {sum(totals.values(), Decimal(0))}")
+    grand = Decimal(0)
+    for total in totals.values():
+        grand = EXACT.add(grand, total)
+    say(f"  {'total':12} {grand}")
     return 0
 

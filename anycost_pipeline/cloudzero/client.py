@@ -146,27 +146,33 @@ class AnyCostClient:
             ) from None
         if response.status_code >= 400:
             # A server may echo the request; the key must never reach an exception or a log.
-            message = _server_message(response).replace(self._api_key, "[API key hidden]")
+            message = _server_message(response, self._api_key)
             raise error_for(response.status_code, message)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerUnavailable(
+                response.status_code, f"an answer to {method} {path} that is not JSON",
+                "Check CLOUDZERO_API_URL points at the AnyCost Stream API (a proxy or portal may be answering).",
+            ) from None
 
     def create_billing_drop(self, connection_id: str, body: bytes, idempotency_key: str) -> dict:
         """POST one body; returns `{"drop_id", "month", "row_count"}`."""
         answer = self._call("POST", DROPS_PATH.format(connection_id=connection_id), body=body, key=idempotency_key)
-        return answer["connection"]
+        return _field(answer, "connection")
 
     def list_billing_drops(self, connection_id: str) -> list[dict]:
         """The connection's drops, as CloudZero lists them."""
-        return self._call("GET", DROPS_PATH.format(connection_id=connection_id))["billing_drops"]
+        return _field(self._call("GET", DROPS_PATH.format(connection_id=connection_id)), "billing_drops")
 
     def get_billing_drop(self, connection_id: str, month: str) -> list[dict]:
         """The rows CloudZero holds for one month."""
         path = DROPS_PATH.format(connection_id=connection_id) + f"/{month}"
-        return self._call("GET", path)["billing_drop"]
+        return _field(self._call("GET", path), "billing_drop")
 
     def validate_billing_drop(self, body: bytes) -> dict:
         """Ask CloudZero whether a body is valid, without storing it: `{"is_valid", "errors"}`."""
-        return self._call("POST", VALIDATE_PATH, body=body)["connection"]
+        return _field(self._call("POST", VALIDATE_PATH, body=body), "connection")
 
     def submit_month(
         self,
@@ -192,11 +198,23 @@ class AnyCostClient:
         return Submission(connection_id, month, sent, time.monotonic() - started, submission_id)
 
 
-def _server_message(response: requests.Response) -> str:
+def _field(answer: Any, name: str) -> Any:
+    """A documented field of a success answer, or a typed error when the answer lacks it."""
+    if not isinstance(answer, dict) or name not in answer:
+        raise ServerUnavailable(
+            None, f"an answer without the documented field {name!r}",
+            "Check CLOUDZERO_API_URL points at the AnyCost Stream API.",
+        )
+    return answer[name]
+
+
+def _server_message(response: requests.Response, api_key: str) -> str:
+    # A server may echo the request: hide the key before cutting, so no part of it survives.
+    text = (response.text or response.reason or "no message").replace(api_key, "[API key hidden]")
     try:
-        body = response.json()
+        body = json.loads(text)
     except (ValueError, json.JSONDecodeError):
-        return (response.text or response.reason or "no message")[:500]
+        return text[:500]
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):

@@ -130,8 +130,11 @@ def send_month(
     with connection_lock(lock_folder, connection_id):
         previous = ledger.last(destination, connection_id, month)
         if previous and not force and previous.get("content_hash") == content_hash:
-            held = held_rows(client, connection_id, month)
-            if held is not None and held == previous.get("reported_rows"):
+            listed = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
+            held = int(listed["row_count"]) if listed else None
+            # Same rows *and* still our drop: another sender's month of equal size is not ours.
+            ours = not previous.get("drop_ids") or str(listed.get("drop_id")) == previous["drop_ids"][-1] if listed else False
+            if held is not None and held == previous.get("reported_rows") and ours:
                 log.info("%s on %s is unchanged since %s; nothing sent", month, connection_id, previous.get("sent_at"))
                 return MonthOutcome(UNCHANGED, rows, size, held, content_hash, None, previous)
         started = time.monotonic()

@@ -282,7 +282,23 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
                 f"connection {connection}. If CloudZero should hold nothing for this month, run "
                 f"`anycost delete-month {connection} {month} --yes-delete-month`."
             ))
-        bodies = connection_bodies(project, connection, cbf, month)
+        if len(sources) > 1:
+            # Each source passed its own checks; combined, their columns meet (a tagged source
+            # beside an untagged one), so the month as sent is checked once more.
+            problems = row_problems(cbf, Month.parse(month))
+            if not problems.is_empty():
+                first = "; ".join(
+                    f"{Path(f).name}, row {r}, column {c!r}: {why}"
+                    for f, r, c, _, why in problems.head(5).iter_rows()
+                )
+                raise _fail(ValueError(
+                    f"the sources of connection {connection} combined break {problems.height:,} CBF "
+                    f"rule(s) for {month}; nothing was sent. First: {first}"
+                ))
+        try:
+            bodies = connection_bodies(project, connection, cbf, month)
+        except ValueError as error:  # e.g. one row larger than a whole request body
+            raise _fail(error) from None
         digest = content_hash(bodies)
         try:
             with cloudzero.open_client() as client:
