@@ -50,6 +50,7 @@ def run(months: list[str]) -> int:
     """Materialise raw → cbf → drop for each month; print what happened and where to look."""
     import dagster as dg
 
+    from anycost_pipeline.defs.assets import prepare_pools
     from anycost_pipeline.defs.jobs import SUBMIT_MONTH
 
     config = load_config()
@@ -58,6 +59,7 @@ def run(months: list[str]) -> int:
     job = definitions().resolve_job_def(SUBMIT_MONTH)
     failed, unreconciled = [], []
     with dg.DagsterInstance.get() as instance:
+        prepare_pools(instance, [c for c in config.connections if config.sources_of(c)])
         for number, month in enumerate(months, start=1):
             progress(f"[{number}/{len(months)}] {month}")
             say(f"== {month}: reading sources, converting to CBF, checking, sending ...")

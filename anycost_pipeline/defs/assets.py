@@ -35,6 +35,19 @@ def pool_name(connection: str) -> str:
     return f"cloudzero_{connection}"
 
 
+def prepare_pools(instance: dg.DagsterInstance, connections: list[str]) -> None:
+    """Give each connection's pool its limit of one, unless it already has a limit.
+
+    Setting it up front avoids Dagster's lazy set-up, which can let the first runs that start
+    at the same moment each take a slot (and fails outright on PostgreSQL).
+    """
+    storage = instance.event_log_storage
+    known = storage.get_concurrency_keys()
+    for connection in connections:
+        if pool_name(connection) not in known:
+            storage.set_concurrency_slots(pool_name(connection), 1)
+
+
 def _fail(error: Exception) -> dg.Failure:
     # Bad data and bad answers are the user's to fix: show the message, not a traceback.
     return dg.Failure(description=str(error), allow_retries=False)

@@ -19,7 +19,7 @@ import pytest
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT
-from anycost_pipeline.defs.assets import pool_name
+from anycost_pipeline.defs.assets import pool_name, prepare_pools
 from anycost_pipeline_tests.conftest import REPO, Project
 
 MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06"]
@@ -57,6 +57,9 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
                 partition_key=month, instance=instance,
                 asset_selection=[dg.AssetKey(["raw", "simple_cloud"]), dg.AssetKey(["cbf", "simple_cloud"])],
             ).success
+        # Each connection's pool is set once before the first backfill, as the README says:
+        # runs that set up a default-limited pool at the same moment can race (Dagster's issue).
+        prepare_pools(instance, [CONNECTION])
         # One orchestrating process per month, started together, as a backfill launches runs.
         runs = [
             subprocess.Popen(
