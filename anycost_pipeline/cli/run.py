@@ -50,7 +50,7 @@ def run(months: list[str]) -> int:
     """Materialise raw → cbf → drop for each month; print what happened and where to look."""
     import dagster as dg
 
-    from anycost_pipeline.defs.assets import prepare_pools
+    from anycost_pipeline.defs.assets import prepare_pools, release_abandoned_slots, run_tags
     from anycost_pipeline.defs.jobs import SUBMIT_MONTH
 
     config = load_config()
@@ -59,12 +59,16 @@ def run(months: list[str]) -> int:
     job = definitions().resolve_job_def(SUBMIT_MONTH)
     failed, unreconciled = [], []
     with dg.DagsterInstance.get() as instance:
-        prepare_pools(instance, [c for c in config.connections if config.sources_of(c)])
+        connections = [c for c in config.connections if config.sources_of(c)]
+        prepare_pools(instance, connections)
+        for run_id in release_abandoned_slots(instance, connections):
+            say(f"(released the connection slot of run {run_id}, whose process was killed)")
         for number, month in enumerate(months, start=1):
             progress(f"[{number}/{len(months)}] {month}")
             say(f"== {month}: reading sources, converting to CBF, checking, sending ...")
             result = job.execute_in_process(
-                partition_key=month, instance=instance, raise_on_error=False, run_config=QUIET
+                partition_key=month, instance=instance, raise_on_error=False, run_config=QUIET,
+                tags=run_tags(),
             )
             if not result.success:
                 failed.append(month)

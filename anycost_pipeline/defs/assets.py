@@ -1,5 +1,7 @@
 """The three asset layers, built from anycost.yaml: raw/<source>, cbf/<source>, drop/<connection>."""
 
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -46,6 +48,44 @@ def prepare_pools(instance: dg.DagsterInstance, connections: list[str]) -> None:
     for connection in connections:
         if pool_name(connection) not in known:
             storage.set_concurrency_slots(pool_name(connection), 1)
+
+
+PID_TAG, HOST_TAG = "anycost/pid", "anycost/host"
+
+
+def run_tags() -> dict[str, str]:
+    """Tags naming the process of an in-process run, so a later run can tell if it was killed."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]) -> list[str]:
+    """Free the pool slots of in-process runs whose process is gone (killed mid-month).
+
+    Without a daemon nothing else notices such a run, and its slot would keep every later
+    submission to the connection waiting forever. Returns the ids of the runs released.
+    """
+    storage, released = instance.event_log_storage, []
+    for connection in connections:
+        for slot in storage.get_concurrency_info(pool_name(connection)).claimed_slots:
+            run = instance.get_run_by_id(slot.run_id)
+            pid = run.tags.get(PID_TAG, "") if run else ""
+            if not run or run.tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+                continue
+            storage.free_concurrency_slots_for_run(run.run_id)
+            if not run.is_finished:
+                instance.report_run_failed(run, "The process running it ended before it finished (it was killed).")
+            released.append(run.run_id)
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fail(error: Exception) -> dg.Failure:

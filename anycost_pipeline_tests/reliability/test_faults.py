@@ -90,6 +90,9 @@ def test_a_run_killed_mid_month_is_made_whole_by_the_next(project: Project, tmp_
         again = _start_run(project, env)
         output = again.communicate(timeout=300)[0]
         assert again.returncode == 0, output
+        # The killed run still held the connection's pool slot; the next run frees it, or it
+        # would wait for it forever.
+        assert "released the connection slot" in output, output
     assert _held(folder) == _expected(project)
 
 
