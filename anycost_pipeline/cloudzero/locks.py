@@ -77,3 +77,14 @@ def _busy(connection_id: str, waited: float) -> ConnectionBusy:
         "CloudZero accepts one request at a time per connection; wait for the other run to "
         "finish (see the Dagster UI's runs page) and rematerialise the month.",
     )
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (one we may not signal counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,6 +19,7 @@ from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, 
 from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems, source_rows_in
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.cloudzero.locks import process_alive
 from anycost_pipeline.cloudzero.submit import send_month
 from anycost_pipeline.defs.breakdown import source_breakdown
 from anycost_pipeline.defs.changes import files_used, submission_metadata
@@ -69,23 +70,13 @@ def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]
         for slot in storage.get_concurrency_info(pool_name(connection)).claimed_slots:
             run = instance.get_run_by_id(slot.run_id)
             pid = run.tags.get(PID_TAG, "") if run else ""
-            if not run or run.tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            if not run or run.tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit() or process_alive(int(pid)):
                 continue
             storage.free_concurrency_slots_for_run(run.run_id)
             if not run.is_finished:
                 instance.report_run_failed(run, "The process running it ended before it finished (it was killed).")
             released.append(run.run_id)
     return released
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fail(error: Exception) -> dg.Failure:

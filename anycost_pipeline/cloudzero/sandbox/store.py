@@ -6,6 +6,8 @@ import sqlite3
 import threading
 import time
 import uuid
+
+from anycost_pipeline.cloudzero.locks import process_alive
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -172,12 +174,4 @@ def canonical(row: dict) -> str:
 def _alive(token: str) -> bool:
     """Whether the process that made a claim token still runs (tokens without a pid: assume so)."""
     pid, _, _ = token.partition(":")
-    if not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not pid.isdigit() or process_alive(int(pid))
