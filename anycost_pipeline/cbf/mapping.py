@@ -147,7 +147,8 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
             frame = pricing.with_rates(frame, options.rate_card, str(month))
         except ValueError as error:
             raise MappingError(source, str(error)) from None
-    problems = [_value_problems(frame, columns, options)]
+    ready = _canonical_decimals(frame, columns)
+    problems = [_value_problems(frame, columns, options, ready)]
     tags = tag_columns(frame, source, options.tags) if options.tags else None
     if tags is not None:
         problems.append(tags.problems)
@@ -165,7 +166,7 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
         if tags is not None and tags.columns.width:
             tags.columns = tags.columns.filter(keep)
 
-    cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month)
+    cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month, ready)
     if options.on_bad_rows == "reject" and month is not None:
         invalid = row_problems(cbf, month).filter(pl.col("column") != MONTH_WIDE)
         if invalid.height:
@@ -174,6 +175,21 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
     if options.spread is not None and month is not None:
         cbf = spread(cbf, source, month, to=options.spread.to, extra_decimals=options.spread.extra_decimals)
     return Conversion(cbf.drop(HOUR, END, strict=False), rejects, notes)
+
+
+def _canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> set[str]:
+    """Source columns of money that already hold canonical decimal text (or nothing) on every row.
+
+    Exports usually write plain decimals; for those, checking and normalising each value would
+    only copy the column to find it unchanged. One regex pass proves there is nothing to do.
+    """
+    candidates = {
+        spec.columns[0]
+        for name, spec in columns.items()
+        if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn) and len(spec.columns) == 1
+        and spec.map is None and spec.default is None and frame.schema.get(spec.columns[0]) == pl.String
+    }
+    return {column for column in candidates if decimals.is_canonical(frame.get_column(column))}
 
 
 def _as_missing(frame: pl.DataFrame, markers: Sequence[str]) -> pl.DataFrame:
@@ -287,14 +303,21 @@ def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr
     return value
 
 
-def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions) -> pl.DataFrame:
-    """Every bad value in the month: decimals, unmapped values, charge types, end times, rates."""
+def _value_problems(
+    frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions, ready: set[str] = frozenset()  # type: ignore[assignment]
+) -> pl.DataFrame:
+    """Every bad value in the month: decimals, unmapped values, charge types, end times, rates.
+
+    `ready` names decimal columns already known to hold only canonical text or nothing."""
     have = set(frame.columns)
     found = [no_problems()]
     for name, spec in columns.items():
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
+            required = name == COST and options.rate_card is None
             for column in spec.columns:
-                found.append(_decimal_problems(frame, column, options, required=name == COST and options.rate_card is None))
+                if column in ready and not (required and frame.get_column(column).has_nulls()):
+                    continue
+                found.append(_decimal_problems(frame, column, options, required=required))
         read_as_charge_type = isinstance(spec, ChargeType) or (
             name == LINE_ITEM_TYPE and isinstance(spec, FromColumn) and spec.map is None and spec.default is None
         )
@@ -355,14 +378,15 @@ def _decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
 
 def _build(
     frame: pl.DataFrame, source: str, columns: dict[str, ColumnSpec], options: MappingOptions,
-    tags: pl.DataFrame | None, notes: dict[str, str], month: Month | None,
+    tags: pl.DataFrame | None, notes: dict[str, str], month: Month | None, ready: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> pl.DataFrame:
     have = set(frame.columns)
     exprs: dict[str, pl.Expr] = {}
     for name, spec in columns.items():
         value = _expression(name, spec, have)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
-            value = decimals.canonical(_decimal_text(value, options))
+            # A column proven canonical is sent as the source wrote it.
+            value = pl.col(spec.columns[0]) if spec.columns[0] in ready and len(spec.columns) == 1 else decimals.canonical(_decimal_text(value, options))
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(utc_time(value, options.timezone, options.time_format, options.ambiguous_time))
         exprs[name] = value
