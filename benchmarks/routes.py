@@ -10,7 +10,6 @@ prints one JSON line: rows, bodies, JSON bytes, the exact cost total and seconds
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -29,18 +28,30 @@ class Phases:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
-        self.peak_mb: dict[str, int] = {}
+        self.peak_mb: dict[str, float | None] = {}
         self._last, self._last_cpu = time.perf_counter(), time.process_time()
 
     def mark(self, name: str) -> None:
         now, cpu = time.perf_counter(), time.process_time()
         self.seconds[name] = round(now - self._last, 4)
         self.cpu[name] = round(cpu - self._last_cpu, 4)  # all threads: can exceed wall time
-        self.peak_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        self.peak_mb[name] = own_peak_mb()
         self._last, self._last_cpu = now, cpu
 
     def report(self) -> dict:
         return {"phases": self.seconds, "phases_cpu": self.cpu, "peak_mb_after": self.peak_mb}
+
+
+def own_peak_mb() -> float | None:
+    """This process's own peak RSS (VmHWM). `ru_maxrss` seen by a parent also counts what this
+    process inherited at fork from that parent, so small routes would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def write_bodies(out: Path, payloads: list[bytes]) -> None:
@@ -220,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         result = floor(args.source, args.out, args.bytes)
     result["seconds_in_process"] = round(time.perf_counter() - STARTED, 4)
+    result["peak_mb"] = own_peak_mb()
     print(json.dumps(result), flush=True)
 
 
