@@ -127,11 +127,13 @@ def _never_blank(frame: pl.DataFrame, columns: list[str]) -> bool:
 def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     """The rows whose UTC hour falls inside the month (frame from `with_usage_hour`)."""
     hour = pl.col(HOUR)
-    first, last, unread = frame.select(
-        hour.min().alias("first"), hour.max().alias("last"), hour.null_count().alias("unread")
-    ).row(0)
-    if not unread and (first is None or (first >= month.start and last < month.end)):
-        return frame  # the usual case, an export of one month: nothing to leave out, so no copy
+    kind = frame.schema.get(HOUR)
+    if isinstance(kind, pl.Datetime) and kind.time_zone is not None:
+        first, last, unread = frame.select(
+            hour.min().alias("first"), hour.max().alias("last"), hour.null_count().alias("unread")
+        ).row(0)
+        if not unread and (first is None or (first >= month.start and last < month.end)):
+            return frame  # the usual case, an export of one month: nothing to leave out, so no copy
     return frame.filter((hour >= month.start) & (hour < month.end))
 
 
