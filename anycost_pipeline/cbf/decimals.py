@@ -99,6 +99,9 @@ def exact_sum(values: pl.Series) -> Decimal:
     values = values.drop_nulls()
     if values.len() == 0:
         return Decimal(0)
+    short = plain_sum(values) if values.dtype == pl.String else None
+    if short is not None:
+        return short
     # Bytes, not characters: never fewer, so the 128-bit path is only taken when it surely fits.
     text = pl.col("v")
     length = text.str.len_bytes().cast(pl.Int64)
@@ -116,6 +119,39 @@ def exact_sum(values: pl.Series) -> Decimal:
     for value in values.to_list():
         exact = EXACT.add(exact, Decimal(value))
     return _trimmed(exact)
+
+
+# Every plain decimal text of at most 16 characters (a 16-digit whole number, a 15-digit
+# fraction) fits a 128-bit decimal with 15 places, with room for a sum of millions of them.
+_SHORT_SCALE = 15
+_SHORT_TEXT = _SHORT_SCALE + 1
+
+
+def plain_sum(values: pl.Series) -> Decimal | None:
+    """The exact sum of a String series (nulls count as zero) when every present value is plain
+    decimal text (what `is_invalid` accepts) of at most 16 characters; otherwise None, and the
+    caller takes the general path.
+
+    One parallel pass, no new strings: the check and the sum run side by side, and the sum only
+    counts when the check passed (a value the check refuses may be read as something else).
+    """
+    present = values.len() - values.null_count()
+    if present == 0:
+        return Decimal(0)
+    text = pl.col("v")
+    try:
+        plain, longest, total = values.to_frame("v").select(
+            text.str.contains(_PLAIN).all().alias("plain"),
+            text.str.len_bytes().max().alias("longest"),
+            text.str.to_decimal(scale=_SHORT_SCALE).sum().alias("total"),
+        ).row(0)
+    except pl.exceptions.ComputeError:  # the sum overflowed: values too long, or not plain text
+        return None
+    # Each value is below 10**longest, so the sum of `present` of them has at most
+    # longest + len(str(present)) whole digits; with 15 places that must stay within 38 digits.
+    if not plain or longest > _SHORT_TEXT or longest + len(str(present)) > 38 - _SHORT_SCALE:
+        return None
+    return _trimmed(Decimal(total) if total is not None else Decimal(0))
 
 
 def is_canonical(values: pl.Series) -> bool:

@@ -97,7 +97,7 @@ def usage_hours(
     """
     _require_columns(frame, source, [time_column])
     data = [c for c in frame.columns if not c.startswith("_")]
-    if data:
+    if data and not _never_blank(frame, data):
         frame = frame.filter(~pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String) == "") for c in data))
     text = pl.col(time_column)
     framed = frame.with_columns(utc_hours(frame, text, zone, time_format, ambiguous).alias(HOUR))
@@ -112,9 +112,29 @@ def usage_hours(
     return framed, problems
 
 
+def _never_blank(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Whether some text column has a value on every row, so that no row can be blank: one look
+    at a column's lengths instead of testing every cell of every column."""
+    for name in columns:
+        column = frame.get_column(name)
+        if column.dtype == pl.String and column.null_count() == 0:
+            shortest = frame.select(pl.col(name).str.len_bytes().min()).item()
+            if shortest is None or shortest > 0:
+                return True
+    return False
+
+
 def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     """The rows whose UTC hour falls inside the month (frame from `with_usage_hour`)."""
-    return frame.filter((pl.col(HOUR) >= month.start) & (pl.col(HOUR) < month.end))
+    hour = pl.col(HOUR)
+    kind = frame.schema.get(HOUR)
+    if isinstance(kind, pl.Datetime) and kind.time_zone is not None:
+        first, last, unread = frame.select(
+            hour.min().alias("first"), hour.max().alias("last"), hour.null_count().alias("unread")
+        ).row(0)
+        if not unread and (first is None or (first >= month.start and last < month.end)):
+            return frame  # the usual case, an export of one month: nothing to leave out, so no copy
+    return frame.filter((hour >= month.start) & (hour < month.end))
 
 
 @dataclass
@@ -491,6 +511,9 @@ def _require_columns(frame: pl.DataFrame, source: str, names: list[str]) -> None
 def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | None) -> tuple[Decimal, int]:
     """The month's cost as the source states it (after rate card and currency), and how many
     rows hold no readable cost. Used to prove that sent + rejected = source, exactly."""
+    short = _plain_source_cost(frame, options, month)
+    if short is not None:
+        return short
     frame = _as_missing(frame, options.null_values)
     if options.rate_card is not None and month is not None:
         try:
@@ -508,3 +531,23 @@ def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | Non
     if options.currency is not None and month is not None and str(month) in options.currency.rates:
         costs = pricing.multiply(costs, options.currency.rates[str(month)])
     return pricing.exact_total(costs), costs.null_count()
+
+
+def _plain_source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | None) -> tuple[Decimal, int] | None:
+    """`source_cost` without new strings, when the cost is one text column whose every present
+    value is plain decimal text already (as exports write it); None otherwise.
+
+    Such text is left as it is by trimming, missing markers, `+` and exponent handling, and is
+    never invalid: the readable total is the sum of the text, and only the empty cells are unreadable.
+    """
+    spec = options.columns.get(COST)
+    rated = options.rate_card is not None and month is not None
+    converted = options.currency is not None and month is not None and str(month) in options.currency.rates
+    if rated or converted or not isinstance(spec, FromColumn):
+        return None
+    present = [c for c in spec.columns if c in frame.columns]
+    if len(present) != 1 or frame.schema[present[0]] != pl.String:
+        return None
+    values = _as_missing(frame.select(present), options.null_values).get_column(present[0])
+    total = decimals.plain_sum(values)
+    return None if total is None else (total, values.null_count())
