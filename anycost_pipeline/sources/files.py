@@ -8,11 +8,13 @@ fsspec URL (s3://, gs://, az://, memory://). Every value is kept as text so cost
 import codecs
 import io
 import json
+import os
+import stat
+import sys
 from dataclasses import dataclass
+from glob import has_magic
 
-import fsspec
 import polars as pl
-from fsspec.utils import infer_compression
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.config import FilesSource
@@ -48,6 +50,13 @@ def list_files(pattern: str) -> list[str]:
 
 def file_infos(pattern: str) -> list[FileInfo]:
     """Every file matching the glob with its size and version, from the listing alone."""
+    named = _named_local_file(pattern)
+    return named if named is not None else _listed_by_fsspec(pattern)
+
+
+def _listed_by_fsspec(pattern: str) -> list[FileInfo]:
+    import fsspec
+
     fs, _ = fsspec.core.url_to_fs(pattern)
     found = fs.glob(pattern, detail=True)
     infos = []
@@ -60,6 +69,28 @@ def file_infos(pattern: str) -> list[FileInfo]:
         )
         infos.append(FileInfo(_with_protocol(pattern, path), int(info.get("size") or 0), version))
     return infos
+
+
+def _named_local_file(pattern: str) -> list[FileInfo] | None:
+    """What fsspec's listing says of a local path without wildcards, without loading fsspec
+    (and the asyncio it brings): the path made absolute as fsspec makes it, the size and the
+    modification time of the file it names (through a link), nothing for a folder or a
+    missing file. None for anything else: fsspec lists it."""
+    if os.sep != "/" or ":" in pattern:
+        return None
+    path = pattern
+    if path.startswith("~"):
+        path = os.path.expanduser(path)
+    elif not path.startswith("/"):
+        path = f"{os.getcwd()}/{'' if path == '.' else path.removeprefix('./')}"
+    path = path.rstrip("/") or "/"
+    if has_magic(path):  # fsspec looks for wildcards after making the path absolute
+        return None
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return []
+    return [FileInfo(path, found.st_size, str(found.st_mtime))] if stat.S_ISREG(found.st_mode) else []
 
 
 def read_files(source_name: str, source: FilesSource, paths: list[str]) -> pl.DataFrame:
@@ -85,6 +116,8 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
     frame = _local_csv(source, path)
     if frame is not None:
         return frame
+    import fsspec
+
     compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
     try:
         with fsspec.open(path, "rb", compression=compression) as handle:
@@ -155,6 +188,16 @@ def _first_row(source: FilesSource) -> int:
     return source.skip_rows + (2 if source.header else 1)
 
 
+# The name endings fsspec decompresses by (`compression: infer`), with its optional codecs.
+_COMPRESSED_ENDINGS = ("gz", "bz2", "zip", "lzma", "xz", "lz4", "zst")
+
+
+def _unpacked_by_name(path: str) -> bool:
+    ending = os.path.splitext(path)[-1].strip(".").lower()
+    fsspec = sys.modules.get("fsspec")  # once loaded, codecs may have been added to it
+    return ending in _COMPRESSED_ENDINGS or (fsspec is not None and fsspec.utils.infer_compression(path) is not None)
+
+
 # The starts of gzip, zlib and zstd data, which polars decompresses whatever the file's name.
 _POLARS_UNPACKS = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd")
 
@@ -175,7 +218,7 @@ def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
         or source.skip_rows
         or (source.header and source.column_names)
         or source.compression == "gzip"
-        or (source.compression == "infer" and infer_compression(path))
+        or (source.compression == "infer" and _unpacked_by_name(path))
     ):
         return None
     try:

@@ -104,3 +104,32 @@ def test_plain_local_csv_takes_the_direct_read(tmp_path: Path) -> None:
     assert files._local_csv(files_source("x"), str(path)) is None
     with pytest.raises(SourceFilesError, match=r"export\.csv.*byte 32 is not valid utf-8"):
         read_file("v", files_source("x"), str(path))
+
+
+def test_a_named_local_file_is_listed_as_fsspec_lists_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local path without wildcards is listed without fsspec: the same paths, sizes, versions."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "export.csv").write_bytes(GOOD)
+    (tmp_path / "link.csv").symlink_to(tmp_path / "data" / "export.csv")
+    (tmp_path / "broken.csv").symlink_to(tmp_path / "gone.csv")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "mine.csv").write_bytes(GOOD * 2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    patterns = [
+        str(tmp_path / "data" / "export.csv"), "data/export.csv", "./data/export.csv", "data//export.csv",
+        "data/export.csv/", "data/../data/export.csv", "link.csv", "broken.csv", "missing.csv", "data",
+        ".", "", "~/mine.csv", "~",
+    ]
+    for pattern in patterns:
+        named = files._named_local_file(pattern)
+        assert named is not None, pattern
+        assert named == files._listed_by_fsspec(pattern), pattern
+    assert files._named_local_file(str(tmp_path / "data" / "*.csv")) is None  # a glob: fsspec lists it
+    assert files._named_local_file("file://" + str(tmp_path / "data" / "export.csv")) is None
+    assert [i.size for i in files.file_infos("link.csv")] == [len(GOOD)]
+    odd = tmp_path / "odd[1]"
+    odd.mkdir()
+    (odd / "export.csv").write_bytes(GOOD)
+    monkeypatch.chdir(odd)
+    assert files._named_local_file("export.csv") is None  # fsspec reads `[1]` as a wildcard
