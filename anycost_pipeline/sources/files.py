@@ -214,7 +214,7 @@ def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
     if (
         source.format not in ("csv", "tsv")
         or not _is_utf8(source.encoding)
-        or "://" in path
+        or ":" in path  # URLs, chained and data: paths are fsspec's
         or source.skip_rows
         or (source.header and source.column_names)
         or source.compression == "gzip"
