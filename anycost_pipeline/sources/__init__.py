@@ -14,12 +14,14 @@ import polars as pl
 from anycost_pipeline.cbf.spec import FromColumn, Template, template_fields
 from anycost_pipeline.config import ENV_PREFIX, AnycostConfig, AnySource, ConfigError, FilesSource, HttpSource, SqlSource
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources import batches, files, http, sql
+from anycost_pipeline.sources import batches, files
+from anycost_pipeline.sources.errors import SourceHttpError, SourceSqlError
+
+# The http and sql readers (requests, urllib3, database drivers) are imported where a source of
+# their kind is read: a files source, the common case, does not pay for loading them.
 
 # Everything a reader raises for the user to fix (a wrong setting, an unreachable source).
-SourceReadError = (
-    files.SourceFilesError, http.SourceHttpError, sql.SourceSqlError, batches.SourceBatchError, ConfigError
-)
+SourceReadError = (files.SourceFilesError, SourceHttpError, SourceSqlError, batches.SourceBatchError, ConfigError)
 
 
 def pull(name: str, source: AnySource, config: AnycostConfig, month: Month, since: datetime | None = None) -> pl.DataFrame:
@@ -27,8 +29,12 @@ def pull(name: str, source: AnySource, config: AnycostConfig, month: Month, sinc
     if isinstance(source, FilesSource):
         return files.read_source_files(name, source, config.resolve_path(source.path))
     if isinstance(source, HttpSource):
+        from anycost_pipeline.sources import http
+
         return http.read_month(name, source, month, since)
     if isinstance(source, SqlSource):
+        from anycost_pipeline.sources import sql
+
         return sql.read_month(name, source, database_url(name, source, config), month)
     raise TypeError(f"unknown source kind {source!r}")
 
@@ -84,7 +90,9 @@ def describe(name: str, source: AnySource) -> str:
     elif isinstance(source, HttpSource):
         where = f"the API `{source.url}`"
     else:
-        where = f"a query on `{sql.safe_url(source.url)}`"
+        from anycost_pipeline.sources.sql import safe_url
+
+        where = f"a query on `{safe_url(source.url)}`"
     how = (
         f"Pulled incrementally; every pull is kept under `batches/{name}/` and merged by key ({', '.join(source.key or [])})."
         if source.incremental

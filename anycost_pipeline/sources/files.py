@@ -8,9 +8,12 @@ fsspec URL (s3://, gs://, az://, memory://). Every value is kept as text so cost
 import codecs
 import io
 import json
+import os
+import stat
+import sys
 from dataclasses import dataclass
+from glob import has_magic
 
-import fsspec
 import polars as pl
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
@@ -47,6 +50,13 @@ def list_files(pattern: str) -> list[str]:
 
 def file_infos(pattern: str) -> list[FileInfo]:
     """Every file matching the glob with its size and version, from the listing alone."""
+    named = _named_local_file(pattern)
+    return named if named is not None else _listed_by_fsspec(pattern)
+
+
+def _listed_by_fsspec(pattern: str) -> list[FileInfo]:
+    import fsspec
+
     fs, _ = fsspec.core.url_to_fs(pattern)
     found = fs.glob(pattern, detail=True)
     infos = []
@@ -59,6 +69,28 @@ def file_infos(pattern: str) -> list[FileInfo]:
         )
         infos.append(FileInfo(_with_protocol(pattern, path), int(info.get("size") or 0), version))
     return infos
+
+
+def _named_local_file(pattern: str) -> list[FileInfo] | None:
+    """What fsspec's listing says of a local path without wildcards, without loading fsspec
+    (and the asyncio it brings): the path made absolute as fsspec makes it, the size and the
+    modification time of the file it names (through a link), nothing for a folder or a
+    missing file. None for anything else: fsspec lists it."""
+    if os.sep != "/" or ":" in pattern:
+        return None
+    path = pattern
+    if path.startswith("~"):
+        path = os.path.expanduser(path)
+    elif not path.startswith("/"):
+        path = f"{os.getcwd()}/{'' if path == '.' else path.removeprefix('./')}"
+    path = path.rstrip("/") or "/"
+    if has_magic(path):  # fsspec looks for wildcards after making the path absolute
+        return None
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return []
+    return [FileInfo(path, found.st_size, str(found.st_mtime))] if stat.S_ISREG(found.st_mode) else []
 
 
 def read_files(source_name: str, source: FilesSource, paths: list[str]) -> pl.DataFrame:
@@ -81,6 +113,11 @@ def read_source_files(source_name: str, source: FilesSource, pattern: str) -> pl
 
 def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
     """One export file as text columns plus `_source_file` and `_source_row`."""
+    frame = _local_csv(source, path)
+    if frame is not None:
+        return frame
+    import fsspec
+
     compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
     try:
         with fsspec.open(path, "rb", compression=compression) as handle:
@@ -131,24 +168,81 @@ def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
         utf8 = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     else:
         utf8 = _decode(data, source.encoding).encode("utf-8")
-    separator = source.delimiter or ("\t" if source.format == "tsv" else ",")
-    frame = pl.read_csv(
-        utf8,
-        separator=separator,
-        has_header=source.header,
-        new_columns=source.column_names,
-        skip_rows=source.skip_rows,
-        infer_schema=False,
-        raise_if_empty=False,  # an export with no rows is an empty month, not an error
-    )
+    frame = pl.read_csv(utf8, **_csv_options(source))
+    return _lineage(frame, path, first_row=_first_row(source))
+
+
+def _csv_options(source: FilesSource) -> dict:
+    return {
+        "separator": source.delimiter or ("\t" if source.format == "tsv" else ","),
+        "has_header": source.header,
+        "new_columns": source.column_names,
+        "skip_rows": source.skip_rows,
+        "infer_schema": False,
+        "raise_if_empty": False,  # an export with no rows is an empty month, not an error
+    }
+
+
+def _first_row(source: FilesSource) -> int:
     # `_source_row` is the line a spreadsheet shows: lines skipped, then the header, then data.
-    return _lineage(frame, path, first_row=source.skip_rows + (2 if source.header else 1))
+    return source.skip_rows + (2 if source.header else 1)
+
+
+# The name endings fsspec decompresses by (`compression: infer`), with its optional codecs.
+_COMPRESSED_ENDINGS = ("gz", "bz2", "zip", "lzma", "xz", "lz4", "zst")
+
+
+def _unpacked_by_name(path: str) -> bool:
+    ending = os.path.splitext(path)[-1].strip(".").lower()
+    fsspec = sys.modules.get("fsspec")  # once loaded, codecs may have been added to it
+    return ending in _COMPRESSED_ENDINGS or (fsspec is not None and fsspec.utils.infer_compression(path) is not None)
+
+
+# The starts of gzip, zlib and zstd data, which polars decompresses whatever the file's name.
+_POLARS_UNPACKS = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd")
+
+
+def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
+    """A local, uncompressed UTF-8 CSV read by polars from its path, without a copy of the file
+    in Python memory; the same frame `_csv` gives.
+
+    None where that sameness is not certain, and on any problem (a byte that is not UTF-8, a
+    bad row, an unreadable file): the general path then reads the file and names the problem.
+    Polars proves every field is UTF-8 but repairs header names instead of failing, and reads
+    skipped lines and a replaced header unchecked: those cases take the general path.
+    """
+    if (
+        source.format not in ("csv", "tsv")
+        or not _is_utf8(source.encoding)
+        or ":" in path  # URLs, chained and data: paths are fsspec's
+        or source.skip_rows
+        or (source.header and source.column_names)
+        or source.compression == "gzip"
+        or (source.compression == "infer" and _unpacked_by_name(path))
+    ):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        # `_csv` drops one byte-order mark and polars then one more; polars alone drops one. And
+        # polars unpacks compressed bytes it recognises, which `_csv` refuses as not UTF-8.
+        text = head.removeprefix(codecs.BOM_UTF8)
+        if text.startswith(codecs.BOM_UTF8) or text.startswith(_POLARS_UNPACKS) or head.startswith(_POLARS_UNPACKS):
+            return None
+        frame = pl.read_csv(path, glob=False, **_csv_options(source))
+        if source.header and any("\ufffd" in name for name in frame.columns):
+            return None  # a header byte that is not UTF-8, or a real U+FFFD: `_csv` tells them apart
+        return _lineage(frame, path, first_row=_first_row(source))
+    except Exception:  # whatever it is, the general path meets it too and reports it
+        return None
 
 
 def _lineage(frame: pl.DataFrame, path: str, first_row: int) -> pl.DataFrame:
-    return frame.with_row_index(SOURCE_ROW, offset=first_row).with_columns(
-        pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(path, dtype=pl.String).alias(SOURCE_FILE)
-    )
+    # The row numbers built as Int64 at once (no UInt32 index to cast); the file name stays one
+    # value for the whole column until something reads it.
+    rows = pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64, eager=True)
+    frame.insert_column(0, rows.alias(SOURCE_ROW))  # a frame of the caller's own: no copy
+    return frame.with_columns(pl.lit(path, dtype=pl.String).alias(SOURCE_FILE))
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -12,13 +12,10 @@ from urllib3.util.retry import Retry
 
 from anycost_pipeline.config import CursorPages, HttpSource, NextLinkPages, NoPages, NumberedPages
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources.errors import SourceHttpError
 from anycost_pipeline.sources.records import dig, records_to_frame
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-
-
-class SourceHttpError(ValueError):
-    """The API could not be read: unreachable, refused, or an unexpected answer."""
 
 
 def month_fields(month: Month, since: datetime | None = None) -> dict[str, str]:

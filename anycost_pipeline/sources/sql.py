@@ -13,13 +13,10 @@ import polars as pl
 
 from anycost_pipeline.config import SqlSource
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources.errors import SourceSqlError
 from anycost_pipeline.sources.records import values_to_frame
 
 _PARAM = re.compile(r"(?<![:\w]):(month|start|end)\b")
-
-
-class SourceSqlError(ValueError):
-    """The database could not be queried."""
 
 
 def month_params(month: Month) -> dict[str, str]:
