@@ -83,8 +83,14 @@ def month_bodies(
         payload = rows.json(part.start, part.rows, *_envelope(month, op))
         return RequestBody(op, payload, part.rows, part.first_hour, part.last_hour)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(parts), os.cpu_count() or 1))) as pool:
-        return list(pool.map(body, parts, operations))
+    jobs = list(zip(parts, operations))
+    lanes = max(1, min(len(jobs), os.cpu_count() or 1))
+    # This thread writes every lane-th body itself: its allocator already holds the memory the
+    # mapping freed, which helper threads could not reuse (peak memory would grow by ~100 MB).
+    with ThreadPoolExecutor(max_workers=max(1, lanes - 1)) as pool:
+        helped = {i: pool.submit(body, *job) for i, job in enumerate(jobs) if i % lanes}
+        mine = {i: body(*job) for i, job in enumerate(jobs) if not i % lanes}
+        return [mine[i] if i in mine else helped[i].result() for i in range(len(jobs))]
 
 
 class _JsonRows:
@@ -102,12 +108,9 @@ class _JsonRows:
         plain = [n for n in names if frame.schema[n] == pl.String]
         flagged = frame.select(pl.col(n).str.contains_any(_NEEDS_ESCAPE).any() for n in plain).row(0) if plain else ()
         escaped = {n for n in names if n not in plain} | {n for n, hit in zip(plain, flagged) if hit}
-        # Escaped columns are encoded once here, quotes included; the rest are spliced as they are
-        # (a column without nulls is not even copied).
-        self.frame = frame.select(
-            _encoded(n) if n in escaped else pl.col(n).fill_null("") if frame.get_column(n).has_nulls() else pl.col(n)
-            for n in names
-        )
+        # Escaped columns are encoded once here, quotes included; the rest are spliced as they are,
+        # an empty value for a missing one (filled a body at a time, so the month is not copied).
+        self.frame = frame.select(_encoded(n) if n in escaped else pl.col(n) for n in names)
         literals: list[str] = []
         closing = ""
         for index, name in enumerate(names):
@@ -115,9 +118,9 @@ class _JsonRows:
             literals.append(closing + ("{" if index == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":" + quote)
             closing = quote
         literals.append(closing + "}")
-        pieces = [piece for literal, name in zip(literals, names) for piece in (pl.lit(literal), pl.col(name))]
+        pieces = [piece for literal, name in zip(literals, names) for piece in (pl.lit(literal), pl.col(name).fill_null(""))]
         self.row = pl.concat_str([*pieces, pl.lit(literals[-1])])
-        # A row's bytes: its fixed text, its values, and the comma that follows it.
+        # A row's bytes: its fixed text, its values (none when missing), and the comma after it.
         constant = sum(len(literal.encode()) for literal in literals) + 1
         self.sizes = self.frame.select(
             pl.sum_horizontal(pl.lit(constant, pl.Int64), *[pl.col(n).str.len_bytes().cast(pl.Int64) for n in names])
