@@ -8,8 +8,6 @@ hour too large for one body alone is sent as `replace_hourly` followed by `sum` 
 
 import hashlib
 import json
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -78,19 +76,13 @@ def month_bodies(
     if not parts:
         parts = [_Part(0, 0, "", "", continues_hour=False)]
     operations = [_operation(operation, index, part.continues_hour) for index, part in enumerate(parts)]
-    # Each body's JSON is written by polars, which frees the GIL: two bodies at a time use both cores.
-    def body(part: _Part, op: str) -> RequestBody:
+    # One body at a time: writing two at once (in threads) saved ~0.2 s on a 1,000,000-row month
+    # but took the peak memory past 1 GB, as the second thread could not reuse what the mapping freed.
+    bodies = []
+    for part, op in zip(parts, operations):
         payload = rows.json(part.start, part.rows, *_envelope(month, op))
-        return RequestBody(op, payload, part.rows, part.first_hour, part.last_hour)
-
-    jobs = list(zip(parts, operations))
-    lanes = max(1, min(len(jobs), os.cpu_count() or 1))
-    # This thread writes every lane-th body itself: its allocator already holds the memory the
-    # mapping freed, which helper threads could not reuse (peak memory would grow by ~100 MB).
-    with ThreadPoolExecutor(max_workers=max(1, lanes - 1)) as pool:
-        helped = {i: pool.submit(body, *job) for i, job in enumerate(jobs) if i % lanes}
-        mine = {i: body(*job) for i, job in enumerate(jobs) if not i % lanes}
-        return [mine[i] if i in mine else helped[i].result() for i in range(len(jobs))]
+        bodies.append(RequestBody(op, payload, part.rows, part.first_hour, part.last_hour))
+    return bodies
 
 
 class _JsonRows:
