@@ -323,9 +323,7 @@ def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr
     return value
 
 
-def _value_problems(
-    frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions, ready: set[str] = frozenset()  # type: ignore[assignment]
-) -> pl.DataFrame:
+def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions, ready: set[str]) -> pl.DataFrame:
     """Every bad value in the month: decimals, unmapped values, charge types, end times, rates.
 
     `ready` names decimal columns already known to hold only canonical text or nothing."""
@@ -398,15 +396,16 @@ def _decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
 
 def _build(
     frame: pl.DataFrame, source: str, columns: dict[str, ColumnSpec], options: MappingOptions,
-    tags: pl.DataFrame | None, notes: dict[str, str], month: Month | None, ready: set[str] = frozenset(),  # type: ignore[assignment]
+    tags: pl.DataFrame | None, notes: dict[str, str], month: Month | None, ready: set[str],
 ) -> pl.DataFrame:
     have = set(frame.columns)
     exprs: dict[str, pl.Expr] = {}
     for name, spec in columns.items():
         value = _expression(name, spec, have)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
+            proven = spec.columns == [spec.columns[0]] and spec.columns[0] in ready
             # A column proven canonical is sent as the source wrote it.
-            value = pl.col(spec.columns[0]) if spec.columns[0] in ready and len(spec.columns) == 1 else decimals.canonical(_decimal_text(value, options))
+            value = pl.col(spec.columns[0]) if proven else decimals.canonical(_decimal_text(value, options))
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(utc_time(value, options.timezone, options.time_format, options.ambiguous_time))
         exprs[name] = value

@@ -115,6 +115,4 @@ def cost_total(frame: pl.DataFrame, column: str = COST) -> Decimal:
     short = decimals.plain_sum(values) if values.dtype == pl.String else None
     if short is not None:
         return short
-    if values.dtype != pl.String or not decimals.is_canonical(values):
-        values = frame.select(decimals.plain(pl.col(column))).to_series()
-    return decimals.exact_sum(values)
+    return decimals.exact_sum(frame.select(decimals.plain(pl.col(column))).to_series())
