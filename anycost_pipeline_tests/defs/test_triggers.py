@@ -67,11 +67,16 @@ def test_changed_redelivered_and_removed_files_trigger_again(project: Project) -
     assert months(removed) == ["2024-07"]
 
 
+def _one_row_export(project: Project, day: str) -> None:
+    """A new export file of the sample vendor holding one usage row dated `day`."""
+    (project.data_dir / f"simple_cloud_{day}.csv").write_text(
+        f"date,service,account,charge_type,amount\n{day},Compute,prod-001,usage,1.00\n"
+    )
+
+
 def test_a_file_before_start_month_is_reported_not_failed(project: Project) -> None:
     first = tick(project, None)
-    (project.data_dir / "simple_cloud_2023-12-31.csv").write_text(
-        "date,service,account,charge_type,amount\n2023-12-31,Compute,prod-001,usage,1.00\n"
-    )
+    _one_row_export(project, "2023-12-31")
     old = tick(project, first.cursor)
     assert months(old) == []
     assert "2023-12" in (old.skip_reason.skip_message or "")  # type: ignore[union-attr]
@@ -81,9 +86,7 @@ def test_a_file_before_start_month_is_reported_not_failed(project: Project) -> N
 
 def test_a_file_whose_times_cannot_be_read_does_not_break_the_sensor(project: Project) -> None:
     first = tick(project, None)
-    (project.data_dir / "simple_cloud_2024-08-32.csv").write_text(
-        "date,service,account,charge_type,amount\n2024-08-32,Compute,prod-001,usage,1.00\n"
-    )
+    _one_row_export(project, "2024-08-32")
     result = tick(project, first.cursor)
     assert months(result) == []
 
