@@ -74,6 +74,20 @@ def template_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
+def source_columns(spec: object) -> list[list[str]]:
+    """The source columns a column spec needs, as groups of which one is enough (a column list
+    names fallbacks); none for a constant or an `optional` spec, which may go without them."""
+    if getattr(spec, "optional", False):
+        return []
+    if isinstance(spec, FromColumn):
+        return [spec.columns]
+    if isinstance(spec, Template):
+        return [[name] for name in template_fields(spec.template)]
+    if isinstance(spec, ChargeType):
+        return [[spec.charge_category]]  # the commitment columns are used when present
+    return []
+
+
 def _shorthand(value: object) -> object:
     # `cost/cost: amount` is short for `cost/cost: {column: amount}`.
     if isinstance(value, str):

@@ -8,23 +8,12 @@ import polars as pl
 
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
-from anycost_pipeline.cbf.spec import FromColumn, Template, template_fields
+from anycost_pipeline.cbf.spec import source_columns
 from anycost_pipeline.cli.common import progress, require_source, say, source_cbf_with_problems
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig, config_path, load_config
 from anycost_pipeline.months import Month
 
 MAX_FILES_NAMED = 3
-
-
-def _source_columns(source: SourceConfig) -> set[str]:
-    """The source columns the mapping reads."""
-    used: set[str] = set()
-    for spec in source.columns.values():
-        if isinstance(spec, FromColumn):
-            used.add(spec.column)
-        elif isinstance(spec, Template):
-            used.update(template_fields(spec.template))
-    return used
 
 
 def _check_files_source(name: str, source: SourceConfig, config: AnycostConfig) -> tuple[str, list[str]]:
@@ -38,7 +27,7 @@ def _check_files_source(name: str, source: SourceConfig, config: AnycostConfig) 
     if not files:
         return "", [f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml."]
     problems = []
-    wanted = _source_columns(source)
+    wanted = {tuple(group) for spec in source.columns.values() for group in source_columns(spec)}
     missing: dict[str, list[str]] = {}
     for file in files:
         try:
@@ -46,12 +35,12 @@ def _check_files_source(name: str, source: SourceConfig, config: AnycostConfig) 
         except (pl.exceptions.PolarsError, OSError) as error:
             problems.append(f"source {name!r}: cannot read {file} as CSV ({error}); check the file's format.")
             continue
-        for column in sorted(wanted - header):
-            missing.setdefault(column, []).append(Path(file).name)
+        for group in sorted(g for g in wanted if not header.intersection(g)):
+            missing.setdefault(" or ".join(repr(c) for c in group), []).append(Path(file).name)
     for column, where in missing.items():
         named = ", ".join(where[:MAX_FILES_NAMED]) + (f" and {len(where) - MAX_FILES_NAMED} more" if len(where) > MAX_FILES_NAMED else "")
         problems.append(
-            f"source {name!r}: column {column!r}, used in its `columns` mapping, is missing from {named}; "
+            f"source {name!r}: column {column}, used in its `columns` mapping, is missing from {named}; "
             "fix the mapping or the export."
         )
     return f"{len(files)} file(s) match {source.path}", problems

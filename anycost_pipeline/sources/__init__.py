@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from anycost_pipeline.cbf.spec import FromColumn, Template, template_fields
+from anycost_pipeline.cbf.spec import source_columns
 from anycost_pipeline.config import ENV_PREFIX, AnycostConfig, AnySource, ConfigError, FilesSource, HttpSource, SqlSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import batches, files
@@ -57,16 +57,8 @@ def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:
     """An empty pull has no columns; give it the mapped ones so an empty month maps cleanly."""
     if not frame.is_empty():
         return frame
-    wanted = [n for spec in source.columns.values() for n in _source_columns(spec)]
+    wanted = [n for spec in source.columns.values() for group in source_columns(spec) for n in group]
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in dict.fromkeys(wanted) if n not in frame.columns)
-
-
-def _source_columns(spec: object) -> list[str]:
-    if isinstance(spec, FromColumn):
-        return [spec.column]
-    if isinstance(spec, Template):
-        return template_fields(spec.template)
-    return []
 
 
 def database_url(name: str, source: SqlSource, config: AnycostConfig) -> str:

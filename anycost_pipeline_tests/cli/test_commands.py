@@ -88,6 +88,27 @@ def test_validate_reports_each_problem_in_one_sentence(
     assert "CLOUDZERO_API_KEY is not set" in out
 
 
+def test_validate_reads_column_lists_charge_types_and_optional_columns(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    columns = project.config()["sources"]["simple_cloud"]["columns"]
+    columns["resource/usage_family"] = {"column": ["family", "service"]}  # one of the two is enough
+    columns["lineitem/type"] = {"charge_category": "charge_type"}
+    columns["resource/region"] = {"column": "region", "optional": True}
+    config = project.config()
+    config["sources"]["simple_cloud"]["columns"] = columns
+    project.write_config(config)
+    assert main(["validate"]) == 0, capsys.readouterr()
+
+    columns["resource/usage_family"] = {"column": ["family", "usage_family"]}
+    columns["lineitem/type"] = {"charge_category": "category"}
+    config["sources"]["simple_cloud"]["columns"] = columns
+    project.write_config(config)
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert "column 'family' or 'usage_family', used in its `columns` mapping, is missing" in out
+    assert "column 'category', used in its `columns` mapping, is missing" in out
+    assert "region" not in out
+
+
 def test_a_broken_config_is_one_sentence_without_traceback(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     project.config_file.write_text("start_month: 2024-1\nconnections: {}\n")
     assert main(["validate"]) == 2
