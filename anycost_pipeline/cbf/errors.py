@@ -39,22 +39,6 @@ class BadSourceData(ValueError):
         )
 
 
-def problems_where(
-    frame: pl.DataFrame, bad: pl.Expr, column: str, reason: pl.Expr | str, value: pl.Expr
-) -> tuple[list[Problem], int]:
-    """The first bad rows of `frame` (where `bad` is true) as Problems, and how many there are."""
-    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
-    hits = frame.filter(bad)
-    head = hits.head(MAX_LISTED).select(
-        pl.col(SOURCE_FILE), pl.col(SOURCE_ROW), value.cast(pl.String).alias("v"), reason_expr.alias("r")
-    )
-    problems = [
-        Problem(row[SOURCE_FILE], row[SOURCE_ROW], column, row["v"], row["r"])
-        for row in head.iter_rows(named=True)
-    ]
-    return problems, hits.height
-
-
 class MappingError(ValueError):
     """The mapping cannot be applied to this month as declared (not a single bad value)."""
 

@@ -16,12 +16,11 @@ from anycost_pipeline.cbf.columns import (
     USAGE_START,
     is_cbf_column,
 )
-from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, no_problems, problem_frame
 from anycost_pipeline.cbf.spread import MONTHLY_ROW_LIMIT
 from anycost_pipeline.months import Month
 
 MONTH_WIDE = "(all)"  # the column named by a problem of the whole month, not of one row
-PROBLEM_COLUMNS = [SOURCE_FILE, SOURCE_ROW, "column", "value", "reason"]
 _HOUR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$"
 _PLAIN = r"^-?(?:[0-9]+(?:\.[0-9]+)?)$"
 
@@ -70,30 +69,20 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
         flag(RESOURCE_ID, pl.col(RESOURCE_ID).str.contains(r"^[^:/]*[:/]$"), "nothing left after CloudZero cuts the id at its first : or /")
     # Every rule in one parallel pass; only the rules some row breaks filter the month.
     broken = cbf.select(bad.fill_null(False).any().alias(str(i)) for i, (_, bad, _, _) in enumerate(rules)).row(0) if rules else ()
-    found: list[pl.DataFrame] = []
+    found = [no_problems()]
     for (column, bad, reason, value), hit in zip(rules, broken):
-        hits = cbf.filter(bad) if hit else None
-        if hits is not None and hits.height:  # a literal rule says "hit" on an empty month too
-            found.append(
-                hits.select(
-                    pl.col(SOURCE_FILE),
-                    pl.col(SOURCE_ROW),
-                    pl.lit(column).alias("column"),
-                    (value if value is not None else pl.col(column)).cast(pl.String).alias("value"),
-                    pl.lit(reason).alias("reason"),
-                )
-            )
-    if not found:
-        return pl.DataFrame(schema={SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String})
-    return pl.concat(found).select(PROBLEM_COLUMNS)
+        if hit:
+            found.append(problem_frame(cbf, bad, column, reason, value if value is not None else pl.col(column)))
+    return pl.concat(found)
 
 
-def discount_gap(cbf: pl.DataFrame) -> tuple[Decimal, Decimal] | None:
-    """Totals of cost/cost and cost/discounted_cost (blank falls back to cost), when both exist."""
+def discount_gap(cbf: pl.DataFrame, cost: Decimal | None = None) -> tuple[Decimal, Decimal] | None:
+    """Totals of cost/cost (`cost` when already known) and cost/discounted_cost (blank falls back
+    to cost), when both exist."""
     if "cost/discounted_cost" not in cbf.columns:
         return None
     discounted = cbf.select(pl.coalesce(pl.col("cost/discounted_cost"), pl.col(COST)).alias("d"))
-    return cost_total(cbf), cost_total(discounted, "d")
+    return cost if cost is not None else cost_total(cbf), cost_total(discounted, "d")
 
 
 def source_rows_in(frame: pl.DataFrame) -> int:

@@ -256,7 +256,7 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 "rejected_rows": rejects.height,
             },
         )
-        gap = discount_gap(cbf)
+        gap = discount_gap(cbf, cbf_total)
         yield dg.AssetCheckResult(
             check_name=DISCOUNTED_COST_MATCHES, asset_key=key,
             passed=gap is None or gap[0] == gap[1],
