@@ -124,6 +124,11 @@ def _never_blank(frame: pl.DataFrame, columns: list[str]) -> bool:
     return False
 
 
+def months_of(frame: pl.DataFrame) -> list[str]:
+    """The months (`YYYY-MM`, sorted) the rows of a frame from `usage_hours` fall in."""
+    return sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()})
+
+
 def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
     """The rows whose UTC hour falls inside the month (frame from `with_usage_hour`)."""
     hour = pl.col(HOUR)

@@ -29,7 +29,7 @@ def source_months() -> list[str]:
 
     Pulled sources (APIs, databases) are only read for months named on the command line.
     """
-    from anycost_pipeline.cbf.mapping import HOUR, usage_hours
+    from anycost_pipeline.cbf.mapping import months_of, usage_hours
     from anycost_pipeline.config import FilesSource
     from anycost_pipeline.sources.files import read_source_files
 
@@ -42,7 +42,7 @@ def source_months() -> list[str]:
             read_source_files(name, source, config.resolve_path(source.path)),
             name, source.time_column, source.timezone, source.time_format, source.ambiguous_time,
         )
-        months |= {f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()}
+        months.update(months_of(frame))
     return sorted(m for m in months if m >= config.start_month)
 
 

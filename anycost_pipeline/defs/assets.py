@@ -15,7 +15,7 @@ from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
-from anycost_pipeline.cbf.mapping import HOUR, REASONS, convert, rows_of_month, source_cost, usage_hours
+from anycost_pipeline.cbf.mapping import REASONS, convert, months_of, rows_of_month, source_cost, usage_hours
 from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems, source_rows_in
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
@@ -108,7 +108,7 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
             raise _fail(error) from None
         if untimed.height:
             context.log.warning(f"{untimed.height:,} row(s) of {name} have no readable time and belong to no month; see `rows_without_a_time`")
-        months = sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()})
+        months = months_of(frame)
         rows = rows_of_month(frame, month)
         origins = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
         listed = "\n".join(f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`" for o in origins[:50])

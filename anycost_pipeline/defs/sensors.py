@@ -10,10 +10,9 @@ import hashlib
 import json
 
 import dagster as dg
-import polars as pl
 
 from anycost_pipeline.cbf.errors import BadSourceData
-from anycost_pipeline.cbf.mapping import HOUR, with_usage_hour
+from anycost_pipeline.cbf.mapping import months_of, with_usage_hour
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.defs.jobs import connection_job_name
 from anycost_pipeline.defs.project import month_partitions, project_config
@@ -24,10 +23,6 @@ INTERVAL_SECONDS = 60
 
 def sensor_name(source: str) -> str:
     return f"watch_{source}"
-
-
-def _months_of(frame: pl.DataFrame) -> list[str]:
-    return sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).unique().to_list() if h is not None})
 
 
 def _run_key(source: str, month: str, tokens: list[str]) -> str:
@@ -51,7 +46,7 @@ def evaluate(
             continue
         try:
             frame = with_usage_hour(read_file(name, source, path), name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
-            months = _months_of(frame)
+            months = months_of(frame)
         except (SourceFilesError, BadSourceData) as error:
             # The run for its old months (if any) will fail and show the same message.
             context.log.warning(f"{path}: cannot tell which months it holds: {error}")
