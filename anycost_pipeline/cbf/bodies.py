@@ -8,7 +8,9 @@ hour too large for one body alone is sent as `replace_hourly` followed by `sum` 
 
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import accumulate
 
 import polars as pl
 
@@ -16,6 +18,7 @@ from anycost_pipeline.cbf.columns import USAGE_START
 
 TARGET_BYTES = 4_500_000
 MAX_BYTES = 5_000_000
+PIECE_BYTES = 300_000  # JSON per polars call when writing a body (see `_write_array`)
 REPLACE_DROP = "replace_drop"
 REPLACE_HOURLY = "replace_hourly"
 SUM = "sum"
@@ -71,15 +74,98 @@ def month_bodies(
     if not cbf.get_column(USAGE_START).is_sorted():
         ordered = cbf.sort(USAGE_START, maintain_order=True)
     overhead = len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    builder = _Builder(month, operation, target_bytes - overhead)
     names = sorted(c for c in ordered.columns if not c.startswith("_"))
-    # The same JSON as `row_json`, but polars writes each hour's rows straight into the body.
+    # The same JSON as `row_json`, but polars writes the rows straight into the body.
     prepared = ordered.select(pl.col(n).fill_null("") for n in names)
+    hours = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
+    budget = target_bytes - overhead
+    planned = _planned_bodies(prepared, hours, month, operation, budget)
+    return planned if planned is not None else _measured_bodies(prepared, hours, month, operation, budget)
+
+
+def _measured_bodies(
+    prepared: pl.DataFrame, hours: list[tuple[int, str]], month: str, operation: str, budget: int
+) -> list[RequestBody]:
+    """The bodies cut by writing hour after hour and measuring what was written."""
+    builder = _Builder(month, operation, budget)
     position = 0
-    for n, hour in ordered.get_column(USAGE_START).rle().struct.unnest().iter_rows():
+    for n, hour in hours:
         builder.add_hour(prepared.slice(position, n), hour)
         position += n
     return builder.finish()
+
+
+@dataclass(frozen=True)
+class _Planned:
+    start: int
+    rows: int
+    first_hour: str
+    last_hour: str
+    size: int  # the JSON of its rows, with a comma after each
+
+
+def _planned_bodies(
+    prepared: pl.DataFrame, hours: list[tuple[int, str]], month: str, operation: str, budget: int
+) -> list[RequestBody] | None:
+    """The bodies `_measured_bodies` would cut, packed from sizes worked out before any JSON is written,
+    so that they can then be written two at a time. None when this way does not apply.
+
+    A row's JSON is its values' bytes plus a fixed length for keys and punctuation, unless a
+    value needs escaping (a quote, a backslash, a control character): then a body comes out
+    longer than planned, and the month is left to `_measured_bodies`.
+    """
+    if not hours:
+        return None
+    names = prepared.columns
+    fixed = 2 + sum(len(n) + 5 for n in names) + len(names) - 1 + 1  # {"k":"v",...} and its comma
+    row_bytes = pl.sum_horizontal(pl.col(n).str.len_bytes().cast(pl.Int64) for n in names) + fixed
+    ends = list(accumulate(n for n, _ in hours))
+    through = prepared.select(row_bytes.cum_sum()).to_series().gather([e - 1 for e in ends]).to_list()
+    plan: list[_Planned] = []
+    start = used = 0
+    first = last = ""
+    before = 0
+    for (n, hour), end, upto in zip(hours, ends, through):
+        size, before = upto - before, upto
+        if size > budget:
+            return None  # an hour larger than a body is split by `_measured_bodies`
+        if used + size > budget and used:
+            plan.append(_Planned(start, end - n - start, first, last, used))
+            start, used = end - n, 0
+        if not used:
+            first = hour
+        used += size
+        last = hour
+    plan.append(_Planned(start, prepared.height - start, first, last, used))
+
+    def write(index: int) -> RequestBody | None:
+        body = plan[index]
+        op = _operation(operation, index, False)
+        head, tail = _envelope(month, op)
+        buffer = io.BytesIO()
+        buffer.write(head[:-1])  # the rows' own `[` opens the data array
+        _write_array(buffer, prepared.slice(body.start, body.rows), max(1, PIECE_BYTES * body.rows // body.size))
+        buffer.write(tail[1:])
+        payload = buffer.getvalue()
+        return RequestBody(op, payload, body.rows, body.first_hour, body.last_hour) if len(payload) == len(head) + body.size + 1 else None
+
+    # polars writes JSON without holding Python's lock, so two threads write two bodies at once.
+    # More threads gain nothing on two cores: the page faults for new memory queue up.
+    with ThreadPoolExecutor(max_workers=min(2, len(plan))) as pool:
+        bodies = list(pool.map(write, range(len(plan))))
+    return None if None in bodies else bodies  # type: ignore[return-value]
+
+
+def _write_array(buffer: io.BytesIO, rows: pl.DataFrame, piece: int) -> None:
+    """Write `rows` as one JSON array, `piece` rows per polars call: each call's `[` lands on the
+    previous call's `]` and becomes the comma between them. Writing a whole body in one call
+    makes polars and Python take fresh memory for a full copy of it, which costs more time."""
+    for lo in range(0, rows.height, piece):
+        mark = buffer.tell() - 1 if lo else buffer.tell()
+        buffer.seek(mark)
+        rows.slice(lo, piece).write_json(buffer)
+        if lo:
+            buffer.getbuffer()[mark] = ord(",")
 
 
 class _Builder:

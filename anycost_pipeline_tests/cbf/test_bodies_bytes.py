@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from anycost_pipeline.cbf.bodies import month_bodies, row_json
+from anycost_pipeline.cbf.bodies import _measured_bodies, _planned_bodies, month_bodies, row_json
 
 TRICKY = ['a "quoted" \\ back', "new\nline\ttab\r", "\x01\x1f control", "é ü 😀 \u2028", "", None, "x/y:z"]
 
@@ -31,3 +31,49 @@ def test_bodies_are_row_json_joined(operation: str, target: int) -> None:
     assert position == cbf.height
     if target < 2_000:
         assert len(bodies) > 10  # the 40-row hour is cut into parts as well
+
+
+def _plain_month(hours: int, rows_per_hour: list[int]) -> pl.DataFrame:
+    """Values that need no JSON escaping (non-ASCII included), hours of varying size."""
+    rows = [(f"2024-08-{1 + h // 24:02d}T{h % 24:02d}:00:00Z", f"{h}.{i:04d}", ["é", "ü 😀", "", None, "x/y:z"][i % 5])
+            for h in range(hours) for i in range(rows_per_hour[h % len(rows_per_hour)])]
+    start, cost, text = zip(*rows)
+    return pl.DataFrame({"time/usage_start": start, "cost/cost": cost, "resource/tag:team": text})
+
+
+def _prepared(cbf: pl.DataFrame) -> tuple[pl.DataFrame, list]:
+    names = sorted(cbf.columns)
+    return cbf.select(pl.col(n).fill_null("") for n in names), cbf.get_column("time/usage_start").rle().struct.unnest().rows()
+
+
+@pytest.mark.parametrize(("operation", "budget"), [("replace_drop", 5_000_000), ("replace_drop", 3_000), ("replace_hourly", 2_600), ("sum", 4_000)])
+def test_bodies_planned_from_sizes_are_the_bodies_measured_while_writing(operation: str, budget: int) -> None:
+    """Bodies are packed from predicted sizes and written two at a time; they must be byte for
+    byte the bodies cut by writing hour after hour."""
+    prepared, hours = _prepared(_plain_month(40, [3, 11, 1, 25]))
+    planned = _planned_bodies(prepared, hours, "2024-08", operation, budget)
+    assert planned is not None
+    measured = _measured_bodies(prepared, hours, "2024-08", operation, budget)
+    assert planned == measured
+    if budget < 5_000_000:
+        assert len(planned) > 5
+
+
+def test_a_value_needing_escapes_leaves_the_month_to_the_measured_bodies() -> None:
+    plain = _plain_month(10, [4])
+    assert _planned_bodies(*_prepared(plain), "2024-08", "replace_drop", 600) is not None
+    cbf = plain.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(pl.lit('say "hi"')).otherwise("resource/tag:team").alias("resource/tag:team"))
+    assert _planned_bodies(*_prepared(cbf), "2024-08", "replace_drop", 600) is None
+    bodies = month_bodies(cbf, "2024-08", target_bytes=600 + len('{"month":"2024-08","operation":"replace_hourly","data":[]}'))
+    assert sum(b.rows for b in bodies) == cbf.height and len(bodies) > 3
+    assert all(len(b.payload) <= 600 + 58 for b in bodies)
+
+
+def test_hours_that_fill_a_body_exactly_share_it_in_both_ways() -> None:
+    cbf = _plain_month(12, [3, 5])
+    prepared, hours = _prepared(cbf)
+    sizes = (row_json(cbf).str.len_bytes() + 1).to_list()
+    budget = sum(sizes[:8])  # the first two hours, to the byte
+    planned = _planned_bodies(prepared, hours, "2024-08", "replace_drop", budget)
+    assert planned is not None and planned[0].rows == 8
+    assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
