@@ -118,7 +118,7 @@ def _planned_bodies(
         return None
     names = prepared.columns
     fixed = 2 + sum(len(n) + 5 for n in names) + len(names) - 1 + 1  # {"k":"v",...} and its comma
-    row_bytes = pl.sum_horizontal(pl.col(n).str.len_bytes().cast(pl.Int64) for n in names) + fixed
+    row_bytes = pl.sum_horizontal(pl.col(n).str.len_bytes() for n in names).cast(pl.Int64) + fixed  # a row fits 32 bits, a month need not
     ends = list(accumulate(n for n, _ in hours))
     through = prepared.select(row_bytes.cum_sum()).to_series().gather([e - 1 for e in ends]).to_list()
     plan: list[_Planned] = []
