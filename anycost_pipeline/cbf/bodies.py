@@ -108,16 +108,19 @@ def _planned_bodies(
     prepared: pl.DataFrame, hours: list[tuple[int, str]], month: str, operation: str, budget: int
 ) -> list[RequestBody] | None:
     """The bodies `_measured_bodies` would cut, packed from sizes worked out before any JSON is written,
-    so that they can then be written two at a time. None when this way does not apply.
+    so that they can then be written two at a time. None when this way does not apply: no rows, an
+    hour larger than a body, a column that is not text, or a value that needs escaping.
 
     A row's JSON is its values' bytes plus a fixed length for keys and punctuation, unless a
-    value needs escaping (a quote, a backslash, a control character): then a body comes out
-    longer than planned, and the month is left to `_measured_bodies`.
+    value needs escaping (a quote, a backslash, a control character), which only makes it
+    longer. So a body as long as planned holds rows that were all sized exactly, and was cut
+    where `_measured_bodies` cuts; a longer one sends the month to `_measured_bodies` (its
+    bodies are then written twice).
     """
-    if not hours:
-        return None
+    if not hours or any(dtype != pl.String for dtype in prepared.dtypes):
+        return None  # no rows; or a column polars will not measure with `str.len_bytes` (Categorical)
     names = prepared.columns
-    fixed = 2 + sum(len(n) + 5 for n in names) + len(names) - 1 + 1  # {"k":"v",...} and its comma
+    fixed = 2 + sum(len(n.encode()) + 5 for n in names) + len(names) - 1 + 1  # bytes of {"k":"",...} and its comma
     row_bytes = pl.sum_horizontal(pl.col(n).str.len_bytes() for n in names).cast(pl.Int64) + fixed  # a row fits 32 bits, a month need not
     ends = list(accumulate(n for n, _ in hours))
     through = prepared.select(row_bytes.cum_sum()).to_series().gather([e - 1 for e in ends]).to_list()
@@ -130,13 +133,13 @@ def _planned_bodies(
         if size > budget:
             return None  # an hour larger than a body is split by `_measured_bodies`
         if used + size > budget and used:
-            plan.append(_Planned(start, end - n - start, first, last, used))
+            plan.append(_Planned(start, end - n - start, first or "", last or "", used))
             start, used = end - n, 0
         if not used:
             first = hour
         used += size
         last = hour
-    plan.append(_Planned(start, prepared.height - start, first, last, used))
+    plan.append(_Planned(start, prepared.height - start, first or "", last or "", used))
 
     def write(index: int) -> RequestBody | None:
         body = plan[index]
@@ -147,6 +150,7 @@ def _planned_bodies(
         _write_array(buffer, prepared.slice(body.start, body.rows), max(1, PIECE_BYTES * body.rows // body.size))
         buffer.write(tail[1:])
         payload = buffer.getvalue()
+        # head[:-1] + "[" + rows and their commas + "]" + "}" when every row was sized right
         return RequestBody(op, payload, body.rows, body.first_hour, body.last_hour) if len(payload) == len(head) + body.size + 1 else None
 
     # polars writes JSON without holding Python's lock, so two threads write two bodies at once.
@@ -157,9 +161,10 @@ def _planned_bodies(
 
 
 def _write_array(buffer: io.BytesIO, rows: pl.DataFrame, piece: int) -> None:
-    """Write `rows` as one JSON array, `piece` rows per polars call: each call's `[` lands on the
-    previous call's `]` and becomes the comma between them. Writing a whole body in one call
-    makes polars and Python take fresh memory for a full copy of it, which costs more time."""
+    """Write `rows` (at least one) as one JSON array at the buffer's position, `piece` rows per
+    polars call: each call's `[` lands on the previous call's `]` and becomes the comma between
+    them. Writing a whole body in one call makes polars and Python take fresh memory for a full
+    copy of it, which costs more time."""
     for lo in range(0, rows.height, piece):
         mark = buffer.tell() - 1 if lo else buffer.tell()
         buffer.seek(mark)

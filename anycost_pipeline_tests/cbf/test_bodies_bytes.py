@@ -77,3 +77,29 @@ def test_hours_that_fill_a_body_exactly_share_it_in_both_ways() -> None:
     planned = _planned_bodies(prepared, hours, "2024-08", "replace_drop", budget)
     assert planned is not None and planned[0].rows == 8
     assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 150, 1_000])
+def test_bodies_written_in_many_pieces_are_the_bodies_measured(monkeypatch: pytest.MonkeyPatch, piece_bytes: int) -> None:
+    """PIECE_BYTES is 300 KB, so the other tests write every body in one polars call; here each
+    body takes many, and every join between pieces must be a comma."""
+    import anycost_pipeline.cbf.bodies as bodies
+
+    monkeypatch.setattr(bodies, "PIECE_BYTES", piece_bytes)
+    prepared, hours = _prepared(_plain_month(40, [3, 11, 1, 25]))
+    for budget in (3_000, 5_000_000):
+        planned = _planned_bodies(prepared, hours, "2024-08", "replace_drop", budget)
+        assert planned is not None
+        assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
+
+
+def test_a_null_hour_is_named_the_same_in_both_ways() -> None:
+    cbf = pl.DataFrame({"time/usage_start": [None, None, "2024-08-01T01:00:00Z"], "cost/cost": ["1", "2", "3"]})
+    prepared, hours = _prepared(cbf)
+    assert _planned_bodies(prepared, hours, "2024-08", "replace_drop", 80) == _measured_bodies(prepared, hours, "2024-08", "replace_drop", 80)
+
+
+def test_a_categorical_column_is_written_as_before() -> None:
+    cbf = _plain_month(3, [2]).with_columns(pl.col("resource/tag:team").cast(pl.Categorical))
+    bodies = month_bodies(cbf, "2024-08")
+    assert bodies[0].payload == month_bodies(cbf.with_columns(pl.col("resource/tag:team").cast(pl.String)), "2024-08")[0].payload
