@@ -8,6 +8,8 @@ LINE_ITEM_TYPE = "lineitem/type"
 RESOURCE_ID = "resource/id"
 TAG_PREFIX = "resource/tag:"
 
+ROWS_PER_MONTH = 1_000_000  # CloudZero's published limit per connection and month (configurable)
+
 REQUIRED_COLUMNS: tuple[str, ...] = (USAGE_START, COST)
 
 COST_COLUMNS: tuple[str, ...] = (

@@ -22,6 +22,7 @@ from anycost_pipeline.cbf.columns import (
     LINE_ITEM_TYPE,
     LINE_ITEM_TYPES,
     RESOURCE_ID,
+    ROWS_PER_MONTH,
     USAGE_START,
 )
 from anycost_pipeline.cbf.errors import (
@@ -160,8 +161,11 @@ def to_cbf(frame: pl.DataFrame, source: str, columns: Mapping[str, ColumnSpec]) 
     return convert(frame, source, MappingOptions(columns=dict(columns))).cbf
 
 
-def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Month | None = None) -> Conversion:
-    """Map a month of source rows (frame from `with_usage_hour`) to CBF, as `options` declare."""
+def convert(
+    frame: pl.DataFrame, source: str, options: MappingOptions, month: Month | None = None, rows_per_month: int = ROWS_PER_MONTH
+) -> Conversion:
+    """Map a month of source rows (frame from `with_usage_hour`) to CBF, as `options` declare;
+    `rows_per_month` is CloudZero's limit (`cloudzero.limits.rows_per_month`)."""
     frame = _as_missing(frame, options.null_values)
     columns = _resolve(frame, source, options)
     notes: dict[str, str] = {}
@@ -193,12 +197,12 @@ def convert(frame: pl.DataFrame, source: str, options: MappingOptions, month: Mo
 
     cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month, ready)
     if options.on_bad_rows == "reject" and month is not None:
-        invalid = row_problems(cbf, month).filter(pl.col("column") != MONTH_WIDE)
+        invalid = row_problems(cbf, month, rows_per_month).filter(pl.col("column") != MONTH_WIDE)
         if invalid.height:
             rejects = pl.concat([rejects, _rejects(frame, invalid)], how="diagonal_relaxed")
             cbf = cbf.filter(_not_in(cbf, invalid))
     if options.spread is not None and month is not None:
-        cbf = spread(cbf, source, month, to=options.spread.to, extra_decimals=options.spread.extra_decimals)
+        cbf = spread(cbf, source, month, to=options.spread.to, extra_decimals=options.spread.extra_decimals, limit=rows_per_month)
     return Conversion(cbf.drop(HOUR, END, strict=False), rejects, notes)
 
 

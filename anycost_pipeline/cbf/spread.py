@@ -12,13 +12,12 @@ from decimal import Decimal
 
 import polars as pl
 
-from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS, USAGE_START
+from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS, ROWS_PER_MONTH, USAGE_START
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.errors import MappingError
 from anycost_pipeline.cbf.times import cbf_time
 from anycost_pipeline.months import Month
 
-MONTHLY_ROW_LIMIT = 1_000_000
 HOUR = "_hour"
 END = "_end"
 _STARTS = "_part_start"
@@ -56,7 +55,7 @@ def _scale(values: pl.Series) -> int:
 
 def spread(
     cbf: pl.DataFrame, source: str, month: Month, *, to: str = "hour", extra_decimals: int = 6,
-    limit: int = MONTHLY_ROW_LIMIT,
+    limit: int = ROWS_PER_MONTH,
 ) -> pl.DataFrame:
     """Rows with `_hour` (start) and `_end` (exclusive end, UTC) become one row per hour or day.
 

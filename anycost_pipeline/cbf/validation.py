@@ -12,12 +12,12 @@ from anycost_pipeline.cbf.columns import (
     LINE_ITEM_TYPES,
     REQUIRED_COLUMNS,
     RESOURCE_ID,
+    ROWS_PER_MONTH,
     TAG_PREFIX,
     USAGE_START,
     is_cbf_column,
 )
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, no_problems, problem_frame
-from anycost_pipeline.cbf.spread import MONTHLY_ROW_LIMIT
 from anycost_pipeline.months import Month
 
 MONTH_WIDE = "(all)"  # the column named by a problem of the whole month, not of one row
@@ -25,8 +25,9 @@ _HOUR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$"
 _PLAIN = r"^-?(?:[0-9]+(?:\.[0-9]+)?)$"
 
 
-def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
-    """Every rule broken by a row: one line per (row, column) with its reason."""
+def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int = ROWS_PER_MONTH) -> pl.DataFrame:
+    """Every rule broken by a row: one line per (row, column) with its reason; `rows_per_month`
+    is CloudZero's limit (`cloudzero.limits.rows_per_month`)."""
     columns = [c for c in cbf.columns if not c.startswith("_")]
     rules: list[tuple[str, pl.Expr, str, pl.Expr | None]] = []
 
@@ -38,8 +39,8 @@ def row_problems(cbf: pl.DataFrame, month: Month) -> pl.DataFrame:
             flag(name, pl.col(name).is_not_null(), "tag key may hold only letters, digits and _ . : / = + - @", pl.lit(name))
         elif not is_cbf_column(name):
             flag(name, pl.lit(True), "not a CBF column")
-    if cbf.height > MONTHLY_ROW_LIMIT:
-        flag(MONTH_WIDE, pl.int_range(pl.len()) == 0, f"the month has {cbf.height:,} rows; CloudZero takes at most {MONTHLY_ROW_LIMIT:,} per connection", pl.lit(None))
+    if cbf.height > rows_per_month:
+        flag(MONTH_WIDE, pl.int_range(pl.len()) == 0, f"the month has {cbf.height:,} rows; CloudZero takes at most {rows_per_month:,} per connection", pl.lit(None))
     for name in REQUIRED_COLUMNS:
         if name not in columns:
             flag(name, pl.lit(True), "required column is missing", pl.lit(None))

@@ -195,16 +195,17 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
     )
     def _cbf(context: dg.AssetExecutionContext, raw: pl.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
+        limit = config.cloudzero.limits.rows_per_month
         try:
             mapping = config.mapping_of(name)  # reads a rate card file, if the source has one
         except ValueError as error:
             raise _fail(error) from None
         try:
-            done = convert(raw, name, mapping, month)
+            done = convert(raw, name, mapping, month, limit)
         except (BadSourceData, MappingError) as error:
             raise _fail(error) from None
         cbf, rejects = done.cbf, done.rejects
-        problems = row_problems(cbf, month)
+        problems = row_problems(cbf, month, limit)
         source_total, unreadable = source_cost(raw, mapping, month)
         rejected_total, rejected_unreadable = source_cost(rejects, mapping, month)
         cbf_total = cost_total(cbf)
@@ -329,7 +330,7 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         if len(sources) > 1:
             # Each source passed its own checks; combined, their columns meet (a tagged source
             # beside an untagged one), so the month as sent is checked once more.
-            problems = row_problems(cbf, Month.parse(month))
+            problems = row_problems(cbf, Month.parse(month), project.cloudzero.limits.rows_per_month)
             if not problems.is_empty():
                 first = "; ".join(
                     f"{Path(f).name}, row {r}, column {c!r}: {why}"

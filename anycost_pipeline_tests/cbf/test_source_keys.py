@@ -54,15 +54,15 @@ def test_mistakes_name_the_key(tmp_path: Path, source: dict, expected: str) -> N
     assert expected in str(caught.value)
 
 
-def test_validation_lists_end_times_unknown_columns_and_the_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validation_lists_end_times_unknown_columns_and_the_row_limit() -> None:
     frame = source_frame(date=["2024-08-01", "2024-08-02", "2024-08-03"], amount=["1", "2", "3"])
     cbf = run(frame, Month(2024, 8), columns={"time/usage_start": "date", "cost/cost": "amount"}).cbf
     cbf = cbf.with_columns(pl.Series("time/usage_end", ["2024-08-01T01:00:00Z", "2024-08-02 01:00", None]), pl.lit("x").alias("cost/price"))
-    monkeypatch.setattr("anycost_pipeline.cbf.validation.MONTHLY_ROW_LIMIT", 2)
-    found = row_problems(cbf, Month(2024, 8)).select("_source_row", "column", "reason").rows()
+    found = row_problems(cbf, Month(2024, 8), rows_per_month=2).select("_source_row", "column", "reason").rows()
     assert (3, "time/usage_end", "not an ISO-8601 UTC time") in found
     assert (2, "cost/price", "not a CBF column") in found
     assert any(column == "(all)" and "the month has 3 rows" in reason for _, column, reason in found)
+    assert not row_problems(cbf, Month(2024, 8), rows_per_month=3).filter(pl.col("column") == "(all)").height
 
 
 def test_rate_card_from_a_csv_file_next_to_the_config(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import MappingError
+from anycost_pipeline.cbf.mapping import convert, with_usage_hour
+from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import source_rows_in
 from anycost_pipeline.months import Month
 
@@ -67,6 +69,15 @@ def test_spreading_past_the_monthly_row_limit_fails_before_it_starts() -> None:
     frame = source_frame(date=["2024-08-01"] * n, amount=["1"] * n, qty=["1"] * n)
     with pytest.raises(MappingError, match=r"source 'vendor': spreading to hours makes 1,000,680 rows for 2024-08, 680 more than .*1,000,000.*spread to days"):
         run(frame, Month(2024, 8), columns=COLUMNS, spread={"over": "month"})
+
+
+def test_the_row_limit_is_the_configured_one() -> None:
+    frame = source_frame(date=["2024-08-01", "2024-08-01"], amount=["1", "2"], qty=["1", "1"])
+    options = MappingOptions.model_validate({"columns": COLUMNS, "spread": {"over": "month"}})
+    framed = with_usage_hour(frame, "vendor", "date", "UTC", None)
+    with pytest.raises(MappingError, match=r"makes 1,488 rows for 2024-08, 488 more than CloudZero's limit of 1,000"):
+        convert(framed, "vendor", options, Month(2024, 8), rows_per_month=1_000)
+    assert convert(framed, "vendor", options, Month(2024, 8), rows_per_month=1_488).cbf.height == 1_488
 
 
 def test_spread_rows_count_once_as_source_rows() -> None:

@@ -75,14 +75,26 @@ def test_replace_hourly_keeps_the_hours_a_submission_does_not_hold(project: Proj
 
 
 def test_a_month_over_the_configured_limit_is_refused_before_sending(project: Project) -> None:
+    """The source's own month is already over the limit: its CBF check stops the run. (A
+    connection whose sources are each under the limit but over it together is refused by the
+    submission itself: cloudzero/test_submit.py.)"""
     config = project.config()
     config["cloudzero"]["limits"] = {"rows_per_month": 200}
     project.write_config(config)
     result = project.materialize_month("2024-08", raise_on_error=False)
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
-    assert "2024-08 has 250 rows, 50 over the limit of 200 rows per connection per month" in message
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "rows_valid"]
+    assert not check.passed
+    assert "the month has 250 rows; CloudZero takes at most 200 per connection" in check.metadata["first_problems"].value
     assert _drops_in_sandbox(project) == 0
+
+
+def test_a_month_exactly_at_the_configured_limit_is_sent(project: Project) -> None:
+    """The configured number is the one every check uses (CloudZero may raise a connection's limit)."""
+    config = project.config()
+    config["cloudzero"]["limits"] = {"rows_per_month": 250}
+    project.write_config(config)
+    result = project.materialize_month("2024-08")
+    assert _drop_metadata(result)["rows"] == 250
 
 
 SECRET = "cz-SECRET-KEY-7f3a9c1e5b"
