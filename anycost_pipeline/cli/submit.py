@@ -95,7 +95,7 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
     month = str(Month.parse(month))
     cid = connection_id(config, connection)
     with open_client(config, cid) as client:
-        held = {d["month"]: d for d in client.list_billing_drops(cid)}.get(month)
+        held = client.month_drop(cid, month)
         rows = int(held["row_count"]) if held else 0
         if not confirmed:
             raise CliError(
@@ -106,7 +106,7 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
         (body,) = month_bodies(empty, month, operation=REPLACE_DROP)
         progress(f"sending an empty replace_drop for {month} to {where(config)}")
         receipt = client.submit_month(cid, month, [(body.operation, body.payload, 0)])
-        after = {d["month"]: d for d in client.list_billing_drops(cid)}.get(month)
+        after = client.month_drop(cid, month)
     left = int(after["row_count"]) if after else 0
     say(
         f"{month} on connection {connection} ({cid}) emptied: {rows:,} rows before, {left:,} now "

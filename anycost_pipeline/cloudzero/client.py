@@ -165,6 +165,10 @@ class AnyCostClient:
         """The connection's drops, as CloudZero lists them."""
         return _field(self._call("GET", DROPS_PATH.format(connection_id=connection_id)), "billing_drops")
 
+    def month_drop(self, connection_id: str, month: str) -> dict | None:
+        """The drop CloudZero lists for the month (its `row_count`, `drop_id`, ...), or None."""
+        return {d["month"]: d for d in self.list_billing_drops(connection_id)}.get(month)
+
     def get_billing_drop(self, connection_id: str, month: str) -> list[dict]:
         """The rows CloudZero holds for one month."""
         path = DROPS_PATH.format(connection_id=connection_id) + f"/{month}"

@@ -31,22 +31,21 @@ class ServerUnavailable(CloudZeroError):
     """429 or 5xx after every retry, or no connection at all."""
 
 
-class MonthOverLimit(CloudZeroError):
+class RefusedBeforeSending(CloudZeroError):
+    """Nothing was sent: the adaptor itself stopped, so there is no HTTP status to report."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        self.status = None
+        self.server_message = message
+        RuntimeError.__init__(self, f"{message}. {advice}")
+
+
+class MonthOverLimit(RefusedBeforeSending):
     """The month is larger than CloudZero accepts per connection; refused before sending."""
 
-    def __init__(self, message: str, advice: str) -> None:
-        self.status = None
-        self.server_message = message
-        RuntimeError.__init__(self, f"{message}. {advice}")
 
-
-class ConnectionBusy(CloudZeroError):
+class ConnectionBusy(RefusedBeforeSending):
     """Another submission holds the connection for longer than we are willing to wait."""
-
-    def __init__(self, message: str, advice: str) -> None:
-        self.status = None
-        self.server_message = message
-        RuntimeError.__init__(self, f"{message}. {advice}")
 
 
 ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {

@@ -99,7 +99,7 @@ class SubmissionLedger:
 
 def held_rows(client: AnyCostClient, connection_id: str, month: str) -> int | None:
     """The row count CloudZero lists for the month (None: no drop for it)."""
-    held = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
+    held = client.month_drop(connection_id, month)
     return int(held["row_count"]) if held else None
 
 
@@ -130,7 +130,7 @@ def send_month(
     with connection_lock(lock_folder, connection_id):
         previous = ledger.last(destination, connection_id, month)
         if previous and not force and previous.get("content_hash") == content_hash:
-            listed = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
+            listed = client.month_drop(connection_id, month)
             held = int(listed["row_count"]) if listed else None
             # Same rows *and* still our drop: another sender's month of equal size is not ours.
             ours = not previous.get("drop_ids") or str(listed.get("drop_id")) == previous["drop_ids"][-1] if listed else False

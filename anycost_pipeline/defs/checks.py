@@ -84,7 +84,7 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             with cloudzero.connection_client(connection_id) as client:
-                listed = {d["month"]: d for d in client.list_billing_drops(connection_id)}.get(month)
+                listed = client.month_drop(connection_id, month)
                 held_rows = int(listed["row_count"]) if listed else 0
                 held_drop = str(listed.get("drop_id") or "") if listed else None
                 held_total: Decimal | None = None
