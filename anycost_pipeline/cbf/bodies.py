@@ -40,12 +40,14 @@ class RequestBody:
         return hashlib.sha256(self.payload).hexdigest()
 
 
+def sent_columns(cbf: pl.DataFrame) -> list[pl.Expr]:
+    """The CBF columns as a body holds them: sorted, lineage columns left out, null as ""."""
+    return [pl.col(n).fill_null("") for n in sorted(c for c in cbf.columns if not c.startswith("_"))]
+
+
 def row_json(cbf: pl.DataFrame) -> pl.Series:
     """Each row as a compact JSON object over its CBF columns (lineage columns left out)."""
-    names = sorted(c for c in cbf.columns if not c.startswith("_"))
-    return cbf.select(
-        pl.struct([pl.col(n).fill_null("") for n in names]).struct.json_encode().alias("json")
-    ).to_series()
+    return cbf.select(pl.struct(sent_columns(cbf)).struct.json_encode().alias("json")).to_series()
 
 
 def _envelope(month: str, operation: str) -> tuple[bytes, bytes]:
@@ -74,9 +76,8 @@ def month_bodies(
     if not cbf.get_column(USAGE_START).is_sorted():
         ordered = cbf.sort(USAGE_START, maintain_order=True)
     overhead = len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    names = sorted(c for c in ordered.columns if not c.startswith("_"))
     # The same JSON as `row_json`, but polars writes the rows straight into the body.
-    prepared = ordered.select(pl.col(n).fill_null("") for n in names)
+    prepared = ordered.select(sent_columns(ordered))
     hours = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
     budget = target_bytes - overhead
     planned = _planned_bodies(prepared, hours, month, operation, budget)
