@@ -81,14 +81,21 @@ def month_bodies(
     hours = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
     budget = target_bytes - overhead
     planned = _planned_bodies(prepared, hours, month, operation, budget)
-    return planned if planned is not None else _measured_bodies(prepared, hours, month, operation, budget)
+    if planned is None:
+        return _measured_bodies(prepared, hours, month, operation, budget)
+    bodies, resume = planned
+    if resume < len(hours):  # a body came out longer than planned: measure from its first hour on
+        position = sum(n for n, _ in hours[:resume])
+        bodies += _measured_bodies(prepared.slice(position), hours[resume:], month, operation, budget, len(bodies))
+    return bodies
 
 
 def _measured_bodies(
-    prepared: pl.DataFrame, hours: list[tuple[int, str]], month: str, operation: str, budget: int
+    prepared: pl.DataFrame, hours: list[tuple[int, str]], month: str, operation: str, budget: int, first_index: int = 0
 ) -> list[RequestBody]:
-    """The bodies cut by writing hour after hour and measuring what was written."""
-    builder = _Builder(month, operation, budget)
+    """The bodies cut by writing hour after hour and measuring what was written; `first_index`
+    is the place of the first of them in the month (bodies before it were cut another way)."""
+    builder = _Builder(month, operation, budget, first_index)
     position = 0
     for n, hour in hours:
         builder.add_hour(prepared.slice(position, n), hour)
@@ -98,6 +105,7 @@ def _measured_bodies(
 
 @dataclass(frozen=True)
 class _Planned:
+    hour: int  # its first hour's place in the month's hours
     start: int
     rows: int
     first_hour: str
@@ -107,16 +115,17 @@ class _Planned:
 
 def _planned_bodies(
     prepared: pl.DataFrame, hours: list[tuple[int, str]], month: str, operation: str, budget: int
-) -> list[RequestBody] | None:
-    """The bodies `_measured_bodies` would cut, packed from sizes worked out before any JSON is written,
-    so that they can then be written two at a time. None when this way does not apply: no rows, an
-    hour larger than a body, a column that is not text, or a value that needs escaping.
+) -> tuple[list[RequestBody], int] | None:
+    """The bodies `_measured_bodies` would cut, packed from sizes worked out before any JSON is
+    written, so that they can then be written two at a time; with them, the place in `hours`
+    where they stop (`len(hours)` when they hold the whole month). None when this way does not
+    apply: no rows, an hour larger than a body, or a column that is not text.
 
     A row's JSON is its values' bytes plus a fixed length for keys and punctuation, unless a
     value needs escaping (a quote, a backslash, a control character), which only makes it
     longer. So a body as long as planned holds rows that were all sized exactly, and was cut
-    where `_measured_bodies` cuts; a longer one sends the month to `_measured_bodies` (its
-    bodies are then written twice).
+    where `_measured_bodies` cuts. The bodies stop before the first one that came out longer:
+    from its first hour on, the month is `_measured_bodies`' to cut.
     """
     if not hours or any(dtype != pl.String for dtype in prepared.dtypes):
         return None  # no rows; or a column polars will not measure with `str.len_bytes` (Categorical)
@@ -126,21 +135,21 @@ def _planned_bodies(
     ends = list(accumulate(n for n, _ in hours))
     through = prepared.select(row_bytes.cum_sum()).to_series().gather([e - 1 for e in ends]).to_list()
     plan: list[_Planned] = []
-    start = used = 0
+    start = used = opened = 0
     first = last = ""
     before = 0
-    for (n, hour), end, upto in zip(hours, ends, through):
+    for index, ((n, hour), end, upto) in enumerate(zip(hours, ends, through)):
         size, before = upto - before, upto
         if size > budget:
             return None  # an hour larger than a body is split by `_measured_bodies`
         if used + size > budget and used:
-            plan.append(_Planned(start, end - n - start, first or "", last or "", used))
-            start, used = end - n, 0
+            plan.append(_Planned(opened, start, end - n - start, first or "", last or "", used))
+            start, used, opened = end - n, 0, index
         if not used:
             first = hour
         used += size
         last = hour
-    plan.append(_Planned(start, prepared.height - start, first or "", last or "", used))
+    plan.append(_Planned(opened, start, prepared.height - start, first or "", last or "", used))
 
     def write(index: int) -> RequestBody | None:
         body = plan[index]
@@ -156,9 +165,17 @@ def _planned_bodies(
 
     # polars writes JSON without holding Python's lock, so two threads write two bodies at once.
     # More threads gain nothing on two cores: the page faults for new memory queue up.
+    bodies: list[RequestBody] = []
     with ThreadPoolExecutor(max_workers=min(2, len(plan))) as pool:
-        bodies = list(pool.map(write, range(len(plan))))
-    return None if None in bodies else bodies  # type: ignore[return-value]
+        written = [pool.submit(write, index) for index in range(len(plan))]
+        for index, future in enumerate(written):
+            body = future.result()
+            if body is None:
+                for later in written[index + 1 :]:
+                    later.cancel()
+                return bodies, plan[index].hour
+            bodies.append(body)
+    return bodies, len(hours)
 
 
 def _write_array(buffer: io.BytesIO, rows: pl.DataFrame, piece: int) -> None:
@@ -182,8 +199,8 @@ class _Builder:
     becomes the separating comma, so no row is copied between strings on the way.
     """
 
-    def __init__(self, month: str, operation: str, budget: int) -> None:
-        self.month, self.operation, self.budget = month, operation, budget
+    def __init__(self, month: str, operation: str, budget: int, first_index: int = 0) -> None:
+        self.month, self.operation, self.budget, self.first_index = month, operation, budget, first_index
         self.bodies: list[RequestBody] = []
         self.buffer: io.BytesIO | None = None
         self.rows = self.used = 0
@@ -191,7 +208,7 @@ class _Builder:
         self.last_hour: object = None
 
     def _open(self) -> io.BytesIO:
-        op = _operation(self.operation, len(self.bodies), False)
+        op = _operation(self.operation, self.first_index + len(self.bodies), False)
         head, _ = _envelope(self.month, op)
         self.buffer = io.BytesIO()
         self.buffer.write(head[:-1])  # the hour's own `[` opens the data array
@@ -241,7 +258,7 @@ class _Builder:
         self._append(json.slice(lo, len(sizes) - lo), hour, lo > 0)
 
     def _append(self, json: pl.Series, hour: object, continues_hour: bool) -> None:
-        op = _operation(self.operation, len(self.bodies), continues_hour)
+        op = _operation(self.operation, self.first_index + len(self.bodies), continues_hour)
         head, tail = _envelope(self.month, op)
         data = json.str.join(",").cast(pl.Binary).item()
         self.bodies.append(RequestBody(op, head + data + tail, json.len(), hour or "", hour or ""))  # type: ignore[arg-type]
@@ -250,7 +267,7 @@ class _Builder:
         assert self.buffer is not None
         self.buffer.write(b"}")
         first, last = self.first_hour or "", self.last_hour or ""
-        op = _operation(self.operation, len(self.bodies), False)
+        op = _operation(self.operation, self.first_index + len(self.bodies), False)
         self.bodies.append(RequestBody(op, self.buffer.getvalue(), self.rows, first, last))  # type: ignore[arg-type]
         self.buffer, self.rows, self.used = None, 0, 0
         self.first_hour = self.last_hour = None
@@ -258,7 +275,7 @@ class _Builder:
     def finish(self) -> list[RequestBody]:
         if self.rows:
             self._close()
-        elif not self.bodies:
+        elif not self.bodies and not self.first_index:
             self._open().write(b"[]")
             self._close()
         return self.bodies

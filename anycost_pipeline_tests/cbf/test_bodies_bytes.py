@@ -46,27 +46,44 @@ def _prepared(cbf: pl.DataFrame) -> tuple[pl.DataFrame, list]:
     return cbf.select(pl.col(n).fill_null("") for n in names), cbf.get_column("time/usage_start").rle().struct.unnest().rows()
 
 
+def _all_planned(prepared: pl.DataFrame, hours: list, operation: str, budget: int) -> list:
+    """The planned bodies, asserting they hold the whole month (no body came out longer)."""
+    planned = _planned_bodies(prepared, hours, "2024-08", operation, budget)
+    assert planned is not None
+    bodies, resume = planned
+    assert resume == len(hours)
+    return bodies
+
+
 @pytest.mark.parametrize(("operation", "budget"), [("replace_drop", 5_000_000), ("replace_drop", 3_000), ("replace_hourly", 2_600), ("sum", 4_000)])
 def test_bodies_planned_from_sizes_are_the_bodies_measured_while_writing(operation: str, budget: int) -> None:
     """Bodies are packed from predicted sizes and written two at a time; they must be byte for
     byte the bodies cut by writing hour after hour."""
     prepared, hours = _prepared(_plain_month(40, [3, 11, 1, 25]))
-    planned = _planned_bodies(prepared, hours, "2024-08", operation, budget)
-    assert planned is not None
+    planned = _all_planned(prepared, hours, operation, budget)
     measured = _measured_bodies(prepared, hours, "2024-08", operation, budget)
     assert planned == measured
     if budget < 5_000_000:
         assert len(planned) > 5
 
 
-def test_a_value_needing_escapes_leaves_the_month_to_the_measured_bodies() -> None:
-    plain = _plain_month(10, [4])
-    assert _planned_bodies(*_prepared(plain), "2024-08", "replace_drop", 600) is not None
-    cbf = plain.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(pl.lit('say "hi"')).otherwise("resource/tag:team").alias("resource/tag:team"))
-    assert _planned_bodies(*_prepared(cbf), "2024-08", "replace_drop", 600) is None
-    bodies = month_bodies(cbf, "2024-08", target_bytes=600 + len('{"month":"2024-08","operation":"replace_hourly","data":[]}'))
-    assert sum(b.rows for b in bodies) == cbf.height and len(bodies) > 3
-    assert all(len(b.payload) <= 600 + 58 for b in bodies)
+@pytest.mark.parametrize("operation", ["replace_drop", "replace_hourly"])
+@pytest.mark.parametrize("row", [0, 17, 39])
+def test_from_a_value_needing_escapes_on_the_measured_bodies_take_over(operation: str, row: int) -> None:
+    """A quote makes its row's JSON longer than planned: the bodies before it are kept, and
+    from the first hour of its body on the month is cut by measuring, as if measured throughout."""
+    cbf = _plain_month(10, [4]).with_columns(  # 10 hours of 4 rows
+        pl.when(pl.int_range(pl.len()) == row).then(pl.lit('say "hi"')).otherwise("resource/tag:team").alias("resource/tag:team")
+    )
+    prepared, hours = _prepared(cbf)
+    measured = _measured_bodies(prepared, hours, "2024-08", operation, 600)
+    planned = _planned_bodies(prepared, hours, "2024-08", operation, 600)
+    assert planned is not None
+    kept, resume = planned
+    assert all(b.first_hour == b.last_hour for b in measured)  # at this budget, one hour a body
+    assert resume == len(kept) == row // 4 and kept == measured[:resume]  # earlier bodies kept as written
+    bodies = month_bodies(cbf, "2024-08", operation=operation, target_bytes=600 + len('{"month":"2024-08","operation":"replace_hourly","data":[]}'))
+    assert bodies == measured and len(bodies) > 3
 
 
 def test_hours_that_fill_a_body_exactly_share_it_in_both_ways() -> None:
@@ -74,8 +91,8 @@ def test_hours_that_fill_a_body_exactly_share_it_in_both_ways() -> None:
     prepared, hours = _prepared(cbf)
     sizes = (row_json(cbf).str.len_bytes() + 1).to_list()
     budget = sum(sizes[:8])  # the first two hours, to the byte
-    planned = _planned_bodies(prepared, hours, "2024-08", "replace_drop", budget)
-    assert planned is not None and planned[0].rows == 8
+    planned = _all_planned(prepared, hours, "replace_drop", budget)
+    assert planned[0].rows == 8
     assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
 
 
@@ -88,15 +105,14 @@ def test_bodies_written_in_many_pieces_are_the_bodies_measured(monkeypatch: pyte
     monkeypatch.setattr(bodies, "PIECE_BYTES", piece_bytes)
     prepared, hours = _prepared(_plain_month(40, [3, 11, 1, 25]))
     for budget in (3_000, 5_000_000):
-        planned = _planned_bodies(prepared, hours, "2024-08", "replace_drop", budget)
-        assert planned is not None
+        planned = _all_planned(prepared, hours, "replace_drop", budget)
         assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
 
 
 def test_a_null_hour_is_named_the_same_in_both_ways() -> None:
     cbf = pl.DataFrame({"time/usage_start": [None, None, "2024-08-01T01:00:00Z"], "cost/cost": ["1", "2", "3"]})
     prepared, hours = _prepared(cbf)
-    assert _planned_bodies(prepared, hours, "2024-08", "replace_drop", 80) == _measured_bodies(prepared, hours, "2024-08", "replace_drop", 80)
+    assert _all_planned(prepared, hours, "replace_drop", 80) == _measured_bodies(prepared, hours, "2024-08", "replace_drop", 80)
 
 
 def test_a_categorical_column_is_written_as_before() -> None:
