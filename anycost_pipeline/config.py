@@ -20,7 +20,7 @@ from pydantic import (
     field_validator, model_validator,
 )
 
-from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, is_cbf_column
+from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, ROWS_PER_MONTH, is_cbf_column
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.presets import apply_preset
 from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
@@ -335,7 +335,7 @@ AnySource = Annotated[
 class LimitsConfig(_Model):
     """CloudZero's published AnyCost Stream limits; configurable because CloudZero may change them."""
 
-    rows_per_month: int = Field(default=1_000_000, gt=0)
+    rows_per_month: int = Field(default=ROWS_PER_MONTH, gt=0)
     bytes_per_month: int = Field(default=400_000_000, gt=0)
     body_bytes: int = Field(default=4_500_000, gt=0, le=5_000_000)
 

@@ -40,7 +40,12 @@ def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int = ROWS_PER
         elif not is_cbf_column(name):
             flag(name, pl.lit(True), "not a CBF column")
     if cbf.height > rows_per_month:
-        flag(MONTH_WIDE, pl.int_range(pl.len()) == 0, f"the month has {cbf.height:,} rows; CloudZero takes at most {rows_per_month:,} per connection", pl.lit(None))
+        flag(
+            MONTH_WIDE, pl.int_range(pl.len()) == 0,
+            f"{month} has {cbf.height:,} rows, {cbf.height - rows_per_month:,} over the limit of {rows_per_month:,} rows "
+            "per connection per month (cloudzero.limits.rows_per_month)",
+            pl.lit(None),
+        )
     for name in REQUIRED_COLUMNS:
         if name not in columns:
             flag(name, pl.lit(True), "required column is missing", pl.lit(None))

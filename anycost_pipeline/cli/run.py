@@ -76,7 +76,8 @@ def run(months: list[str]) -> int:
                     say(f"   FAILED {message}")
                 for check in result.get_asset_check_evaluations():
                     if not check.passed:
-                        say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}")
+                        say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}"
+                            + (f": {check.description}" if check.description else ""))
                 continue
             for event in result.get_asset_materialization_events():
                 mat = event.materialization

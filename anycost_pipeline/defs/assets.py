@@ -16,7 +16,7 @@ from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
 from anycost_pipeline.cbf.mapping import REASONS, convert, months_of, rows_of_month, source_cost, usage_hours
-from anycost_pipeline.cbf.validation import cost_total, discount_gap, row_problems, source_rows_in
+from anycost_pipeline.cbf.validation import MONTH_WIDE, cost_total, discount_gap, row_problems, source_rows_in
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.cloudzero.errors import CloudZeroError
 from anycost_pipeline.cloudzero.locks import process_alive
@@ -239,6 +239,7 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         yield dg.AssetCheckResult(
             check_name=ROWS_VALID, asset_key=key,
             passed=problems.is_empty(),
+            description=_rows_valid_summary(problems),
             metadata={"problems": len(problems), "first_problems": problems_table(problems)},
         )
         accounted = sent_rows + rejects.height == raw.height and unreadable == rejected_unreadable
@@ -273,6 +274,19 @@ def _rejects_table(rejects: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadat
     for file, row, reasons in rejects.select(SOURCE_FILE, SOURCE_ROW, REASONS).head(limit).iter_rows():
         lines.append(f"| {Path(file).name} | {row} | {reasons} |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def _rows_valid_summary(problems: pl.DataFrame) -> str | None:
+    """One line on a failed rows_valid check, for the run log and `anycost run`."""
+    if problems.is_empty():
+        return None
+    too_many = problems.filter(pl.col("column") == MONTH_WIDE).get_column("reason").to_list()
+    if too_many:
+        return (
+            f"{too_many[0]}; nothing is sent. Split the connection's sources across several AnyCost "
+            "Stream connections, or raise cloudzero.limits.rows_per_month if CloudZero raised your limit."
+        )
+    return f"{len(problems):,} problem(s); the first are in first_problems"
 
 
 class DropConfig(dg.Config):
@@ -329,8 +343,10 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
             ))
         if len(sources) > 1:
             # Each source passed its own checks; combined, their columns meet (a tagged source
-            # beside an untagged one), so the month as sent is checked once more.
+            # beside an untagged one), so the month as sent is checked once more. Its size is
+            # send_month's to judge (MonthOverLimit names rows and bytes, the excess and the fix).
             problems = row_problems(cbf, Month.parse(month), project.cloudzero.limits.rows_per_month)
+            problems = problems.filter(pl.col("column") != MONTH_WIDE)
             if not problems.is_empty():
                 first = "; ".join(
                     f"{Path(f).name}, row {r}, column {c!r}: {why}"

@@ -61,7 +61,7 @@ def test_validation_lists_end_times_unknown_columns_and_the_row_limit() -> None:
     found = row_problems(cbf, Month(2024, 8), rows_per_month=2).select("_source_row", "column", "reason").rows()
     assert (3, "time/usage_end", "not an ISO-8601 UTC time") in found
     assert (2, "cost/price", "not a CBF column") in found
-    assert any(column == "(all)" and "the month has 3 rows" in reason for _, column, reason in found)
+    assert any(column == "(all)" and "2024-08 has 3 rows, 1 over the limit of 2 rows" in reason for _, column, reason in found)
     assert not row_problems(cbf, Month(2024, 8), rows_per_month=3).filter(pl.col("column") == "(all)").height
 
 

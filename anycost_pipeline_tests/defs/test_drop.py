@@ -84,7 +84,21 @@ def test_a_month_over_the_configured_limit_is_refused_before_sending(project: Pr
     result = project.materialize_month("2024-08", raise_on_error=False)
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "rows_valid"]
     assert not check.passed
-    assert "the month has 250 rows; CloudZero takes at most 200 per connection" in check.metadata["first_problems"].value
+    assert "2024-08 has 250 rows, 50 over the limit of 200 rows per connection per month" in check.metadata["first_problems"].value
+    assert check.description.startswith("2024-08 has 250 rows, 50 over the limit of 200 rows")  # type: ignore[union-attr]
+    assert _drops_in_sandbox(project) == 0
+
+
+def test_a_connection_over_the_limit_only_combined_is_refused_by_the_submission(project: Project) -> None:
+    config = project.config()
+    config["cloudzero"]["limits"] = {"rows_per_month": 300}  # each source 250 rows, together 500
+    config["sources"]["simple_cloud_copy"] = dict(config["sources"]["simple_cloud"])
+    project.write_config(config)
+    result = project.materialize_month("2024-08", raise_on_error=False)
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+    assert "2024-08 has 500 rows, 200 over the limit of 300 rows per connection per month" in message
+    assert "Split the sources" in message
     assert _drops_in_sandbox(project) == 0
 
 
