@@ -7,6 +7,8 @@ import polars as pl
 
 from anycost_pipeline.cbf.bodies import REPLACE_DROP, content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, USAGE_START
+from anycost_pipeline.cloudzero.errors import MonthOverLimit
+from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.cli.common import (
     CliError,
     connection_cbf,
@@ -39,7 +41,8 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
     chosen = connections or [c for c in config.connections if config.sources_of(c)]
     folder = Path(out) if out else config.storage_path / "dry-run" / month
     validate = config.cloudzero.target == "live" if validate is None else validate
-    invalid = 0
+    limits = Limits(config.cloudzero.limits.rows_per_month, config.cloudzero.limits.bytes_per_month)
+    invalid = refused = 0
     for number, connection in enumerate(chosen, start=1):
         progress(f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF")
         cbf, checks = connection_cbf(config, connection, month)
@@ -70,6 +73,12 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
         say(f"{connection} ({cid}), {month}: {cbf.height:,} rows in {len(bodies)} body(ies) → {target}")
         for entry in manifest:
             say(f"   {entry['file']:36} rows={entry['rows']:<8,} bytes={entry['bytes']:,}")
+        try:  # the sources of a connection pass their own checks, yet may be too large together
+            check_limits(month, cbf.height, sum(len(b.payload) for b in bodies), limits)
+        except MonthOverLimit as error:
+            refused += 1
+            say(f"   WOULD BE REFUSED: {error}")
+            continue
         if validate:
             progress(f"asking {where(config)} to validate {len(bodies)} body(ies); nothing is stored")
             with open_client(config) as client:
@@ -82,10 +91,11 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
                         errors = "; ".join(map(str, verdict.get("errors", [])))
                         say(f"   {entry['file']:36} INVALID: {errors}")
     say(f"\nNothing was sent. The bodies are in {folder}.")
+    if refused:
+        say(f"{refused} connection(s) would be refused for their size; a real run sends nothing for them.")
     if invalid:
         say(f"{invalid} body(ies) were refused by the validate endpoint; fix the rows it names before sending.")
-        return 1
-    return 0
+    return 1 if invalid or refused else 0
 
 
 def delete_month(connection: str, month: str, confirmed: bool) -> int:

@@ -48,6 +48,17 @@ def test_dry_run_bodies_are_byte_identical_to_a_real_submission(
     assert manifest["rows"] == 250 == len(_held(project, "2024-08"))
 
 
+def test_dry_run_says_when_a_connection_would_be_refused_for_its_size(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    config = project.config()
+    config["cloudzero"]["limits"] = {"rows_per_month": 300}  # each source 250 rows, together 500
+    config["sources"]["simple_cloud_copy"] = dict(config["sources"]["simple_cloud"])
+    project.write_config(config)
+    assert main(["dry-run", "2024-08"]) == 1
+    out = capsys.readouterr().out
+    assert "WOULD BE REFUSED: 2024-08 has 500 rows, 200 over the limit of 300 rows per connection per month" in out
+    assert "Nothing was sent" in out and _held(project, "2024-08") == []
+
+
 def test_delete_month_refuses_without_confirmation_and_empties_with_it(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
