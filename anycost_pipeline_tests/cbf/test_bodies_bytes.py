@@ -3,7 +3,8 @@
 import polars as pl
 import pytest
 
-from anycost_pipeline.cbf.bodies import _measured_bodies, _planned_bodies, month_bodies, row_json
+from anycost_pipeline.cbf import bodies
+from anycost_pipeline.cbf.bodies import month_bodies, row_json
 
 TRICKY = ['a "quoted" \\ back', "new\nline\ttab\r", "\x01\x1f control", "é ü 😀 \u2028", "", None, "x/y:z"]
 
@@ -41,81 +42,126 @@ def _plain_month(hours: int, rows_per_hour: list[int]) -> pl.DataFrame:
     return pl.DataFrame({"time/usage_start": start, "cost/cost": cost, "resource/tag:team": text})
 
 
-def _prepared(cbf: pl.DataFrame) -> tuple[pl.DataFrame, list]:
-    names = sorted(cbf.columns)
-    return cbf.select(pl.col(n).fill_null("") for n in names), cbf.get_column("time/usage_start").rle().struct.unnest().rows()
+ENVELOPE = len('{"month":"2024-08","operation":"replace_hourly","data":[]}')
 
 
-def _all_planned(prepared: pl.DataFrame, hours: list, operation: str, budget: int) -> list:
-    """The planned bodies, asserting they hold the whole month (no body came out longer)."""
-    planned = _planned_bodies(prepared, hours, "2024-08", operation, budget)
-    assert planned is not None
-    bodies, resume = planned
-    assert resume == len(hours)
-    return bodies
+def _greedy(cbf: pl.DataFrame, operation: str, budget: int) -> list[tuple]:
+    """The bodies of the month by hand, from each row's own JSON: whole hours packed greedily
+    into `budget` bytes of rows (a comma after each); an hour too large alone is cut by rows,
+    its later parts `sum`. As (operation, payload, rows, first hour, last hour)."""
+    ordered = cbf.sort("time/usage_start", maintain_order=True)
+    rows = list(zip(ordered["time/usage_start"].to_list(), row_json(ordered).to_list()))
+    hours: list[list] = []
+    for hour, text in rows:
+        if not hours or hours[-1][0] != hour:
+            hours.append([hour, []])
+        hours[-1][1].append(text)
+    parts: list[tuple[list[str], object, object, bool]] = []  # rows, first hour, last hour, later part of an hour
+    open_rows: list[str] = []
+    first = last = None
+    for hour, texts in hours:
+        size = sum(len(t.encode()) + 1 for t in texts)
+        if open_rows and sum(len(t.encode()) + 1 for t in open_rows) + size > budget:
+            parts.append((open_rows, first, last, False))
+            open_rows = []
+        if size > budget:
+            chunk: list[str] = []
+            for text in texts:
+                if chunk and sum(len(t.encode()) + 1 for t in chunk) + len(text.encode()) + 1 > budget:
+                    parts.append((chunk, hour, hour, len(parts) > 0 and parts[-1][1] == hour and parts[-1][2] == hour))
+                    chunk = []
+                chunk.append(text)
+            parts.append((chunk, hour, hour, len(parts) > 0 and parts[-1][1] == hour and parts[-1][2] == hour))
+            continue
+        if not open_rows:
+            first = hour
+        open_rows += texts
+        last = hour
+    if open_rows:
+        parts.append((open_rows, first, last, False))
+    out = []
+    for index, (texts, first, last, later) in enumerate(parts):
+        op = "sum" if operation == "sum" or later else "replace_drop" if operation == "replace_drop" and index == 0 else "replace_hourly"
+        payload = f'{{"month":"2024-08","operation":"{op}","data":[{",".join(texts)}]}}'.encode()
+        out.append((op, payload, len(texts), first or "", last or ""))
+    return out
 
 
-@pytest.mark.parametrize(("operation", "budget"), [("replace_drop", 5_000_000), ("replace_drop", 3_000), ("replace_hourly", 2_600), ("sum", 4_000)])
-def test_bodies_planned_from_sizes_are_the_bodies_measured_while_writing(operation: str, budget: int) -> None:
-    """Bodies are packed from predicted sizes and written two at a time; they must be byte for
-    byte the bodies cut by writing hour after hour."""
-    prepared, hours = _prepared(_plain_month(40, [3, 11, 1, 25]))
-    planned = _all_planned(prepared, hours, operation, budget)
-    measured = _measured_bodies(prepared, hours, "2024-08", operation, budget)
-    assert planned == measured
-    if budget < 5_000_000:
-        assert len(planned) > 5
+def _bodies(cbf: pl.DataFrame, operation: str, budget: int) -> list[tuple]:
+    return [(b.operation, b.payload, b.rows, b.first_hour, b.last_hour)
+            for b in month_bodies(cbf, "2024-08", operation=operation, target_bytes=budget + ENVELOPE)]
+
+
+@pytest.fixture
+def sized_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if the bodies' sizes had to be measured from the rows' JSON: months without values
+    that need escaping are cut from their values' lengths alone, and written once."""
+    def measured(frame: pl.DataFrame) -> pl.Series:
+        raise AssertionError("the rows' JSON was measured")
+
+    monkeypatch.setattr(bodies, "row_json", measured)
+
+
+@pytest.mark.parametrize(("operation", "budget"), [("replace_drop", 4_900_000), ("replace_drop", 3_000), ("replace_hourly", 2_600), ("sum", 4_000), ("replace_drop", 1_200)])
+def test_bodies_cut_from_value_lengths_are_the_greedy_packing_of_the_rows_json(sized_once: None, operation: str, budget: int) -> None:
+    """Bodies are packed from sizes worked out before writing and written two at a time; they
+    must be byte for byte the greedy packing of the rows' own JSON (1,200 bytes splits hours)."""
+    cbf = _plain_month(40, [3, 11, 1, 25])
+    expected = _greedy(cbf, operation, budget)
+    assert _bodies(cbf, operation, budget) == expected
+    if budget < 4_900_000:
+        assert len(expected) > 5
 
 
 @pytest.mark.parametrize("operation", ["replace_drop", "replace_hourly"])
 @pytest.mark.parametrize("row", [0, 17, 39])
-def test_from_a_value_needing_escapes_on_the_measured_bodies_take_over(operation: str, row: int) -> None:
-    """A quote makes its row's JSON longer than planned: the bodies before it are kept, and
-    from the first hour of its body on the month is cut by measuring, as if measured throughout."""
+def test_from_a_value_needing_escapes_on_the_rows_json_is_measured(monkeypatch: pytest.MonkeyPatch, operation: str, row: int) -> None:
+    """A quote makes its row's JSON longer than its values' lengths foretold: the bodies before
+    it are kept as written, and from the first row of its body on the month is cut again from
+    the rows' own JSON, as the greedy packing does."""
     cbf = _plain_month(10, [4]).with_columns(  # 10 hours of 4 rows
         pl.when(pl.int_range(pl.len()) == row).then(pl.lit('say "hi"')).otherwise("resource/tag:team").alias("resource/tag:team")
     )
-    prepared, hours = _prepared(cbf)
-    measured = _measured_bodies(prepared, hours, "2024-08", operation, 600)
-    planned = _planned_bodies(prepared, hours, "2024-08", operation, 600)
-    assert planned is not None
-    kept, resume = planned
-    assert all(b.first_hour == b.last_hour for b in measured)  # at this budget, one hour a body
-    assert resume == len(kept) == row // 4 and kept == measured[:resume]  # earlier bodies kept as written
-    bodies = month_bodies(cbf, "2024-08", operation=operation, target_bytes=600 + len('{"month":"2024-08","operation":"replace_hourly","data":[]}'))
-    assert bodies == measured and len(bodies) > 3
+    expected = _greedy(cbf, operation, 600)
+    assert all(first == last for _, _, _, first, last in expected)  # at this budget, one hour a body
+    written: list[int] = []
+    original = bodies._written
+
+    def counting(prepared: pl.DataFrame, cuts: list, month: str) -> list:
+        written.append(len(cuts))
+        return original(prepared, cuts, month)
+
+    monkeypatch.setattr(bodies, "_written", counting)
+    assert _bodies(cbf, operation, 600) == expected
+    assert written == [10, 10 - row // 4]  # the bodies before the quote's hour were not written again
 
 
-def test_hours_that_fill_a_body_exactly_share_it_in_both_ways() -> None:
+def test_hours_that_fill_a_body_exactly_share_it(sized_once: None) -> None:
     cbf = _plain_month(12, [3, 5])
-    prepared, hours = _prepared(cbf)
     sizes = (row_json(cbf).str.len_bytes() + 1).to_list()
     budget = sum(sizes[:8])  # the first two hours, to the byte
-    planned = _all_planned(prepared, hours, "replace_drop", budget)
-    assert planned[0].rows == 8
-    assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
+    found = _bodies(cbf, "replace_drop", budget)
+    assert found[0][2] == 8
+    assert found == _greedy(cbf, "replace_drop", budget)
 
 
 @pytest.mark.parametrize("piece_bytes", [1, 150, 1_000])
-def test_bodies_written_in_many_pieces_are_the_bodies_measured(monkeypatch: pytest.MonkeyPatch, piece_bytes: int) -> None:
+def test_bodies_written_in_many_pieces_are_the_same_bodies(sized_once: None, monkeypatch: pytest.MonkeyPatch, piece_bytes: int) -> None:
     """PIECE_BYTES is 300 KB, so the other tests write every body in one polars call; here each
     body takes many, and every join between pieces must be a comma."""
-    import anycost_pipeline.cbf.bodies as bodies
-
     monkeypatch.setattr(bodies, "PIECE_BYTES", piece_bytes)
-    prepared, hours = _prepared(_plain_month(40, [3, 11, 1, 25]))
-    for budget in (3_000, 5_000_000):
-        planned = _all_planned(prepared, hours, "replace_drop", budget)
-        assert planned == _measured_bodies(prepared, hours, "2024-08", "replace_drop", budget)
+    cbf = _plain_month(40, [3, 11, 1, 25])
+    for budget in (3_000, 4_900_000):
+        assert _bodies(cbf, "replace_drop", budget) == _greedy(cbf, "replace_drop", budget)
 
 
-def test_a_null_hour_is_named_the_same_in_both_ways() -> None:
+def test_a_null_hour_is_named_as_an_empty_one(sized_once: None) -> None:
     cbf = pl.DataFrame({"time/usage_start": [None, None, "2024-08-01T01:00:00Z"], "cost/cost": ["1", "2", "3"]})
-    prepared, hours = _prepared(cbf)
-    assert _all_planned(prepared, hours, "replace_drop", 80) == _measured_bodies(prepared, hours, "2024-08", "replace_drop", 80)
+    found = _bodies(cbf, "replace_drop", 80)
+    assert found == _greedy(cbf, "replace_drop", 80) and found[0][3] == ""
 
 
-def test_a_categorical_column_is_written_as_before() -> None:
+def test_a_categorical_column_is_written_as_text() -> None:
     cbf = _plain_month(3, [2]).with_columns(pl.col("resource/tag:team").cast(pl.Categorical))
-    bodies = month_bodies(cbf, "2024-08")
-    assert bodies[0].payload == month_bodies(cbf.with_columns(pl.col("resource/tag:team").cast(pl.String)), "2024-08")[0].payload
+    bodies_ = month_bodies(cbf, "2024-08")
+    assert bodies_[0].payload == month_bodies(cbf.with_columns(pl.col("resource/tag:team").cast(pl.String)), "2024-08")[0].payload
