@@ -41,7 +41,7 @@ from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, Constant, FromColu
 from anycost_pipeline.cbf.spread import END, spread
 from anycost_pipeline.cbf.tags import tag_columns
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hours, utc_time
-from anycost_pipeline.cbf.validation import MONTH_WIDE, row_problems
+from anycost_pipeline.cbf.validation import row_problems
 from anycost_pipeline.months import Month
 
 HOUR = "_hour"
@@ -197,7 +197,7 @@ def convert(
 
     cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month, ready)
     if options.on_bad_rows == "reject" and month is not None:
-        invalid = row_problems(cbf, month, rows_per_month).filter(pl.col("column") != MONTH_WIDE)
+        invalid = row_problems(cbf, month, rows_per_month=None)  # the month's size is no row's fault
         if invalid.height:
             rejects = pl.concat([rejects, _rejects(frame, invalid)], how="diagonal_relaxed")
             cbf = cbf.filter(_not_in(cbf, invalid))

@@ -25,9 +25,10 @@ _HOUR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$"
 _PLAIN = r"^-?(?:[0-9]+(?:\.[0-9]+)?)$"
 
 
-def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int = ROWS_PER_MONTH) -> pl.DataFrame:
+def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int | None = ROWS_PER_MONTH) -> pl.DataFrame:
     """Every rule broken by a row: one line per (row, column) with its reason; `rows_per_month`
-    is CloudZero's limit (`cloudzero.limits.rows_per_month`)."""
+    is CloudZero's limit (`cloudzero.limits.rows_per_month`), None where the month's size is
+    judged elsewhere."""
     columns = [c for c in cbf.columns if not c.startswith("_")]
     rules: list[tuple[str, pl.Expr, str, pl.Expr | None]] = []
 
@@ -39,7 +40,7 @@ def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int = ROWS_PER
             flag(name, pl.col(name).is_not_null(), "tag key may hold only letters, digits and _ . : / = + - @", pl.lit(name))
         elif not is_cbf_column(name):
             flag(name, pl.lit(True), "not a CBF column")
-    if cbf.height > rows_per_month:
+    if rows_per_month is not None and cbf.height > rows_per_month:
         flag(
             MONTH_WIDE, pl.int_range(pl.len()) == 0,
             f"{month} has {cbf.height:,} rows, {cbf.height - rows_per_month:,} over the limit of {rows_per_month:,} rows "

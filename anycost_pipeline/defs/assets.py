@@ -345,8 +345,7 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
             # Each source passed its own checks; combined, their columns meet (a tagged source
             # beside an untagged one), so the month as sent is checked once more. Its size is
             # send_month's to judge (MonthOverLimit names rows and bytes, the excess and the fix).
-            problems = row_problems(cbf, Month.parse(month), project.cloudzero.limits.rows_per_month)
-            problems = problems.filter(pl.col("column") != MONTH_WIDE)
+            problems = row_problems(cbf, Month.parse(month), rows_per_month=None)
             if not problems.is_empty():
                 first = "; ".join(
                     f"{Path(f).name}, row {r}, column {c!r}: {why}"

@@ -65,6 +65,18 @@ def test_validation_lists_end_times_unknown_columns_and_the_row_limit() -> None:
     assert not row_problems(cbf, Month(2024, 8), rows_per_month=3).filter(pl.col("column") == "(all)").height
 
 
+def test_a_month_over_the_limit_rejects_no_row_for_it() -> None:
+    """With `on_bad_rows: reject`, bad rows are kept aside; the month's size is no row's fault,
+    so it is left to the rows_valid check and the submission."""
+    from anycost_pipeline.cbf.mapping import convert, with_usage_hour
+    from anycost_pipeline.cbf.options import MappingOptions
+
+    frame = with_usage_hour(source_frame(date=["2024-08-01", "2024-08-02", "2024-08-03"], amount=["1", "2", "3"]), "vendor", "date", "UTC", None)
+    options = MappingOptions.model_validate({"columns": {"time/usage_start": "date", "cost/cost": "amount"}, "on_bad_rows": "reject"})
+    done = convert(frame, "vendor", options, Month(2024, 8), rows_per_month=2)
+    assert done.rejects.height == 0 and done.cbf.height == 3
+
+
 def test_rate_card_from_a_csv_file_next_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "rates.csv").write_text("service,rate,from\nvm,0.0416,\nvm,0.0400,2024-08\ndb,1.25,\n")
     _load(tmp_path, {"columns": {"time/usage_start": "d"}, "rate_card": {"quantity": "q", "match": ["service"], "file": "rates.csv"}})
