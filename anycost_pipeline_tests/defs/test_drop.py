@@ -75,9 +75,8 @@ def test_replace_hourly_keeps_the_hours_a_submission_does_not_hold(project: Proj
 
 
 def test_a_month_over_the_configured_limit_is_refused_before_sending(project: Project) -> None:
-    """The source's own month is already over the limit: its CBF check stops the run. (A
-    connection whose sources are each under the limit but over it together is refused by the
-    submission itself: cloudzero/test_submit.py.)"""
+    """The source's own month is already over the limit: its CBF check stops the run. (Sources
+    each under the limit but over it together: the next test.)"""
     config = project.config()
     config["cloudzero"]["limits"] = {"rows_per_month": 200}
     project.write_config(config)
