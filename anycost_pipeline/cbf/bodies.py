@@ -113,10 +113,11 @@ def _row_sizes(prepared: pl.DataFrame) -> pl.Series:
     """Each row's JSON and the comma after it, in bytes: its values' bytes plus a fixed length
     for keys and punctuation. Exact unless a value needs escaping (a quote, a backslash, a
     control character), which only makes the JSON longer."""
-    text = [pl.col(n).cast(pl.String) for n in prepared.columns]  # as polars writes them
     fixed = 2 + sum(len(n.encode()) + 5 for n in prepared.columns) + len(prepared.columns) - 1 + 1  # {"k":"",...},
-    # A row fits 32 bits, a month need not.
-    return prepared.select((pl.sum_horizontal(t.str.len_bytes() for t in text).cast(pl.Int64) + fixed).alias("size")).to_series()
+    sizes = pl.repeat(fixed, prepared.height, dtype=pl.Int64, eager=True)  # a month may pass 32 bits
+    for name in prepared.columns:
+        sizes += prepared.get_column(name).cast(pl.String).str.len_bytes()  # as polars writes them
+    return sizes
 
 
 class _OversizeRow(Exception):
