@@ -1,8 +1,8 @@
 """The benchmark's exactness check, end to end on a small month, so it keeps working.
 
-No timings are asserted: this only proves that the benchmark runs, that the adaptor's bodies
-and the plain-Python baseline's hold the same rows and cost as the source, and that the check
-notices when they do not.
+No timings are asserted: this only proves that the benchmark runs, that the adaptor's bodies,
+the plain-Python baseline's and the bare polars reference's hold the same rows and cost as the
+source, and that the check notices when they do not.
 """
 
 import subprocess
@@ -26,8 +26,9 @@ def test_benchmark_command_runs_and_its_exactness_check_passes(tmp_path: Path) -
     assert done.returncode == 0, done.stdout + done.stderr
     assert "exactness: PASS" in done.stdout
     assert "the sandbox holds 1,000 rows for 2024-08" in done.stdout
-    for label in ("adaptor (a)", "plain (b)", "floor (c)"):
+    for label in ("adaptor (a)", "plain (b)", "floor (c)", "bare (d)"):
         assert label in done.stdout
+    assert "exactness: PASS: (d) and (b) hold 1,000 and 1,000 rows" in done.stdout
 
 
 def test_exactness_check_notices_a_changed_row(tmp_path: Path) -> None:

@@ -64,14 +64,17 @@ class Verdict:
     lines: list[str]
 
 
-def compare(project: Path, baseline: Path, month: str, source_rows: int, source_total: Decimal) -> Verdict:
-    """Both sides must hold the source's rows and total, and exactly the same multiset of rows."""
+def compare(
+    project: Path, baseline: Path, month: str, source_rows: int, source_total: Decimal, names: tuple[str, str] = ("(a)", "(b)")
+) -> Verdict:
+    """Both sides must hold the source's rows and total, and exactly the same multiset of rows.
+    `names` label the two sides in the verdict."""
     with ProcessPoolExecutor(max_workers=2) as pool:
         a_job, b_job = pool.submit(fingerprint, project, month), pool.submit(fingerprint, baseline, month)
         a, b = a_job.result(), b_job.result()
     lines: list[str] = []
     ok = True
-    for name, side in (("adaptor (a)", a), ("baseline (b)", b)):
+    for name, side in zip(names, (a, b)):
         for problem in side.problems:
             ok = False
             lines.append(f"{name}: {problem}")
@@ -82,8 +85,8 @@ def compare(project: Path, baseline: Path, month: str, source_rows: int, source_
         ok = False
         split = lambda blob: Counter(blob[i : i + 16] for i in range(0, len(blob), 16))  # noqa: E731
         only_a, only_b = split(a.digests) - split(b.digests), split(b.digests) - split(a.digests)
-        lines.append(f"rows differ: {sum(only_a.values()):,} only in (a), {sum(only_b.values()):,} only in (b)")
-    lines.insert(0, f"exactness: {'PASS' if ok else 'FAIL'}: (a) and (b) hold {a.rows:,} and {b.rows:,} rows, "
+        lines.append(f"rows differ: {sum(only_a.values()):,} only in {names[0]}, {sum(only_b.values()):,} only in {names[1]}")
+    lines.insert(0, f"exactness: {'PASS' if ok else 'FAIL'}: {names[0]} and {names[1]} hold {a.rows:,} and {b.rows:,} rows, "
                     f"totals {a.total} and {b.total}; source {source_rows:,} rows, total {source_total}; "
                     f"row multisets {'identical' if a.digests == b.digests else 'DIFFERENT'}")
     return Verdict(ok, lines)
