@@ -29,6 +29,7 @@ def test_benchmark_command_runs_and_its_exactness_check_passes(tmp_path: Path) -
     for label in ("adaptor (a)", "plain (b)", "floor (c)", "bare (d)"):
         assert label in done.stdout
     assert "exactness: PASS: (d) and (b) hold 1,000 and 1,000 rows" in done.stdout
+    assert "reference: (d), the obvious polars job" in done.stdout
 
 
 def test_exactness_check_notices_a_changed_row(tmp_path: Path) -> None:

@@ -11,11 +11,12 @@ each as its own process and each `--repeat` times (the fastest run counts):
   (d) bare      for reference, the obvious polars job with none of the adaptor's checks
 
 Every process writes its bodies into a scratch folder (in memory under /dev/shm when it
-exists), so all three do "file in, bytes out". It prints wall time, rows/s, MB/s of JSON, peak
-RSS, the ratios to (b) and (c), then checks that (a) and (b) hold exactly the same rows and
-cost total as the source. It also times `import anycost_pipeline.definitions` and, unless
-`--sandbox-rows 0`, sends the largest month to the local sandbox on 127.0.0.1.
-Exit status 1 when the exactness check fails.
+exists), so all four do "file in, bytes out". It prints wall time, rows/s, MB/s of JSON, peak
+RSS, the ratios to (b) and (c), then checks that (a) and (d) each hold exactly the same rows
+and cost total as (b) and the source. It also times `import anycost_pipeline.definitions` and,
+unless `--sandbox-rows 0`, sends the largest month to the local sandbox on 127.0.0.1.
+Exit status 1 when the adaptor's exactness check fails (or the sandbox misses rows); (d) is
+only a reference, so its check is reported but does not decide the status.
 """
 
 import argparse
@@ -90,7 +91,8 @@ def scratch_root(requested: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="anycost-bench-", dir=shm if roomy else None))
 
 
-def bench_size(rows: int, repeat: int, data: Path, scratch: Path) -> tuple[dict[str, Run], bool, list[str]]:
+def bench_size(rows: int, repeat: int, data: Path, scratch: Path) -> tuple[dict[str, Run], bool, bool, list[str]]:
+    """Run every route on a month of `rows`; whether (a) and (d) each hold (b)'s rows exactly, and the checks' lines."""
     month = generate(rows, data)
     out = {key: scratch / f"{rows}-{key}" for _, key in ROUTES}
     runs: dict[str, Run] = {}
@@ -103,7 +105,7 @@ def bench_size(rows: int, repeat: int, data: Path, scratch: Path) -> tuple[dict[
     reference = compare(out["bare"], out["plain"], MONTH, month.rows, month.total, names=("(d)", "(b)"))
     for folder in out.values():
         shutil.rmtree(folder, ignore_errors=True)
-    return runs, verdict.passed and reference.passed, verdict.lines + reference.lines
+    return runs, verdict.passed, reference.passed, verdict.lines + reference.lines
 
 
 def table(rows: int, runs: dict[str, Run]) -> list[str]:
@@ -122,10 +124,11 @@ def table(rows: int, runs: dict[str, Run]) -> list[str]:
             f"{plain / run.seconds:>7.1f}x{run.seconds / floor:>7.1f}x"
             f"{runs['plain'].cpu / run.cpu:>10.1f}x{run.cpu / runs['floor'].cpu:>10.1f}x"
         )
-    phases = runs["project"].result.get("phases", {})
+    for name, key in (("(a)", "project"), ("(d)", "bare")):
+        phases = runs[key].result.get("phases", {})
+        cpu = runs[key].result.get("phases_cpu", {})
+        lines.append(f"  {name} inside its process, wall (cpu): " + ", ".join(f"{k} {v:.2f}s ({cpu.get(k, 0):.2f})" for k, v in phases.items()))
     peaks = runs["project"].result.get("peak_mb_after", {})
-    cpu = runs["project"].result.get("phases_cpu", {})
-    lines.append("  (a) inside its process, wall (cpu): " + ", ".join(f"{k} {v:.2f}s ({cpu.get(k, 0):.2f})" for k, v in phases.items()))
     lines.append("  (a) peak RSS after each phase: " + ", ".join(f"{k} {v:.0f} MB" if v is not None else f"{k} ? MB" for k, v in peaks.items()))
     return lines
 
@@ -162,11 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bodies are written under {scratch}", flush=True)
     results: dict[int, dict[str, Run]] = {}
     exact = True
+    reference_exact = True
     try:
         for rows in sorted(args.rows):
-            runs, passed, lines = bench_size(rows, args.repeat, args.data, scratch)
+            runs, passed, reference_passed, lines = bench_size(rows, args.repeat, args.data, scratch)
             results[rows] = runs
             exact &= passed
+            reference_exact &= reference_passed
             print("\n" + "\n".join(table(rows, runs) + ["  " + line for line in lines]), flush=True)
     finally:
         if own_scratch:
@@ -203,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(sizes) > 1:
         print(verdict(per_row[sizes[-1]] <= per_row[sizes[0]], f"(a) time per row at {sizes[-1]:,} no worse than at {sizes[0]:,}: {per_row[sizes[-1]]:.2f} vs {per_row[sizes[0]]:.2f} us"))
     print(verdict(imported < IMPORT_SECONDS, f"import anycost_pipeline.definitions under {IMPORT_SECONDS}s: {imported:.2f}s"))
-    print(verdict(exact, "(a)'s and (d)'s bodies hold exactly (b)'s rows and cost total" + (", and the sandbox holds every row" if sandbox_rows else "")))
+    print(verdict(exact, "(a)'s bodies hold exactly (b)'s rows and cost total" + (", and the sandbox holds every row" if sandbox_rows else "")))
     d = big["bare"]
-    print(f"  reference: (d), the obvious polars job without the adaptor's checks, is {b.seconds / d.seconds:.1f}x faster "
-          f"than (b) and {d.seconds / c.seconds:.1f}x the floor (c)")
+    if reference_exact:
+        print(f"  reference: (d), the obvious polars job without the adaptor's checks, is {b.seconds / d.seconds:.1f}x faster "
+              f"than (b) and takes {d.seconds / c.seconds:.1f}x as long as the floor (c)")
+    else:
+        print("  reference: (d) did not hold (b)'s rows (see its exactness line), so its time compares with nothing")
     return 0 if exact else 1
 
 
