@@ -461,23 +461,34 @@ def _build(
                 pl.when(current.is_null() | (current == "")).then(pl.col("_fallback")).otherwise(current).alias(RESOURCE_ID)
             ).drop("_fallback")
     if options.resource_id_encoding == "service_prefix" and RESOURCE_ID in cbf.columns:
-        cbf = cbf.with_columns(encode_resource_id(pl.col(RESOURCE_ID), _service(cbf), source).alias(RESOURCE_ID))
+        cbf = cbf.with_columns(encode_resource_id(cbf, source).alias(RESOURCE_ID))
     return cbf
 
 
-def _service(cbf: pl.DataFrame) -> pl.Expr:
-    return pl.col("resource/service") if "resource/service" in cbf.columns else pl.lit(None, pl.String)
+UNSAFE_IN_PREFIX = r"[^A-Za-z0-9_.=+\-@]"
 
 
-def encode_resource_id(resource_id: pl.Expr, service: pl.Expr, source: str) -> pl.Expr:
-    """Prefix an id holding `:` or `/` with `<service>/`, so CloudZero's split keeps it whole.
+def encode_resource_id(cbf: pl.DataFrame, source: str) -> pl.Expr:
+    """`resource/id` with `<service>/` in front of every id holding `:` or `/`, so CloudZero's
+    split keeps it whole.
 
     CloudZero cuts `resource/id` at its first `:` or `/`; an ARN or an Azure id would lose its
     head. With the prefix, the cut falls after the service and the vendor's id stays readable
-    and complete: `Amazon-S3/arn:aws:s3:::bucket`.
+    and complete: `Amazon-S3/arn:aws:s3:::bucket`. The service is written with only characters
+    safe in a prefix; an empty one becomes the source's name.
     """
-    fallback = re.sub(r"[^A-Za-z0-9_.=+\-@]", "-", source)
-    prefix = service.str.replace_all(r"[^A-Za-z0-9_.=+\-@]", "-").replace("", None).fill_null(pl.lit(fallback))
+    fallback = re.sub(UNSAFE_IN_PREFIX, "-", source)
+    resource_id = pl.col(RESOURCE_ID)
+    if "resource/service" not in cbf.columns:
+        prefix = pl.lit(fallback)
+    else:
+        # A month names few services: clean each once instead of once per row.
+        services = cbf.get_column("resource/service").drop_nulls().unique()
+        clean = services.str.replace_all(UNSAFE_IN_PREFIX, "-").replace("", fallback)
+        prefix = pl.col("resource/service")
+        if not clean.equals(services):
+            prefix = prefix.replace_strict(services, clean, return_dtype=pl.String)
+        prefix = prefix.fill_null(fallback)
     return pl.when(resource_id.str.contains(r"[:/]")).then(pl.concat_str(prefix, pl.lit("/"), resource_id)).otherwise(resource_id)
 
 

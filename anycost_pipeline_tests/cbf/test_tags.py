@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError
+from anycost_pipeline.cbf.mapping import encode_resource_id
 from anycost_pipeline.cbf.tags import sanitise_key
 from anycost_pipeline.cbf.validation import row_problems
 from anycost_pipeline.months import Month
@@ -67,6 +68,25 @@ def test_vendor_ids_survive_cloudzeros_split() -> None:
         "i-0abc",
     ]
     assert [r["resource/id"] for r in _rows(frame, resource_id_encoding="none")] == ids
+
+
+def test_the_service_prefix_is_cleaned_per_service_and_falls_back_to_the_source_name() -> None:
+    ids = ["arn:a", "arn:b", "arn:c", "arn:d", "arn:e", "i-1"]
+    services = ["Amazon S3", "EC2", None, "", "Amazon S3", "Amazon S3"]
+    frame = source_frame(date=["2024-08-01"] * 6, amount=["1"] * 6, id=ids, service=services)
+    assert [r["resource/id"] for r in _rows(frame)] == [
+        "Amazon-S3/arn:a", "EC2/arn:b", "vendor/arn:c", "vendor/arn:d", "Amazon-S3/arn:e", "i-1",
+    ]
+    # Only clean services: each id is prefixed with the service exactly as it is.
+    clean = source_frame(date=["2024-08-01"] * 2, amount=["1"] * 2, id=["arn:a", "x/y"], service=["EC2", "S3"])
+    assert [r["resource/id"] for r in _rows(clean)] == ["EC2/arn:a", "S3/x/y"]
+    # Without a service column the source's name is the prefix.
+    no_service = source_frame(date=["2024-08-01"], amount=["1"], id=["arn:a"])
+    done = run(no_service, AUG, columns={"time/usage_start": "date", "cost/cost": "amount", "resource/id": "id"})
+    assert done.cbf["resource/id"].to_list() == ["vendor/arn:a"]
+    # An empty service (a constant, say) also falls back, with the source's name made safe.
+    cbf = pl.DataFrame({"resource/id": ["arn:a", "arn:b"], "resource/service": ["", "S3"]})
+    assert cbf.select(encode_resource_id(cbf, "my source")).to_series().to_list() == ["my-source/arn:a", "S3/arn:b"]
 
 
 def test_tags_need_a_resource_id() -> None:
