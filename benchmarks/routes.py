@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from itertools import accumulate
 from pathlib import Path
 
 STARTED = time.perf_counter()
@@ -59,6 +60,34 @@ def write_bodies(out: Path, payloads: list[bytes]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for index, payload in enumerate(payloads):
         (out / f"body-{index:05d}.json").write_bytes(payload)
+
+
+# Room for rows in a body: the target less the envelope around them.
+BUDGET = TARGET_BYTES - len(f'{{"month":"{MONTH}","operation":"replace_hourly","data":[]}}')
+
+
+def body(index: int, data: str) -> bytes:
+    """Body `index` of the month around `data` (its rows' JSON joined by commas); the first
+    replaces the whole month, the others their own hours."""
+    operation = "replace_drop" if index == 0 else "replace_hourly"
+    return f'{{"month":"{MONTH}","operation":"{operation}","data":[{data}]}}'.encode()
+
+
+def hour_groups(hours: list[str], sizes: list[int]) -> list[slice]:
+    """Whole hours packed greedily, in order, into bodies of at most BUDGET bytes of rows, as
+    slices of `hours`; `sizes` are each hour's rows' JSON with a comma after each row. A month
+    without rows is one empty body."""
+    groups: list[slice] = []
+    start = used = 0
+    for index, (hour, size) in enumerate(zip(hours, sizes)):
+        if size > BUDGET:
+            raise SystemExit(f"hour {hour} alone is larger than a body")
+        if used and used + size > BUDGET:
+            groups.append(slice(start, index))
+            start, used = index, 0
+        used += size
+    groups.append(slice(start, len(hours)))
+    return groups
 
 
 def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
@@ -171,29 +200,10 @@ def plain(source_file: Path, out: Path) -> dict:
             rows += 1
             by_hour.setdefault(hour, []).append(json.dumps(row, separators=(",", ":"), sort_keys=True))
     phases.mark("read_map_validate")
-    payloads: list[bytes] = []
     hours = sorted(by_hour)
-    chunk: list[str] = []
-    used = 0
-
-    def flush() -> None:
-        operation = "replace_drop" if not payloads else "replace_hourly"
-        head = f'{{"month":"{MONTH}","operation":"{operation}","data":['
-        payloads.append((head + ",".join(chunk) + "]}").encode())
-
-    budget = TARGET_BYTES - len('{"month":"2024-08","operation":"replace_hourly","data":[]}')
-    for hour in hours:
-        lines = by_hour[hour]
-        size = sum(len(line) + 1 for line in lines)
-        if size > budget:
-            raise SystemExit(f"hour {hour} alone is larger than a body")
-        if used + size > budget and chunk:
-            flush()
-            chunk, used = [], 0
-        chunk.extend(lines)
-        used += size
-    if chunk or not payloads:
-        flush()
+    sizes = [sum(len(line) + 1 for line in by_hour[hour]) for hour in hours]
+    payloads = [body(index, ",".join(line for hour in hours[group] for line in by_hour[hour]))
+                for index, group in enumerate(hour_groups(hours, sizes))]
     phases.mark("bodies")
     write_bodies(out, payloads)
     phases.mark("write")
@@ -204,8 +214,8 @@ def plain(source_file: Path, out: Path) -> dict:
 def bare(source_file: Path, out: Path) -> dict:
     """The obvious polars job, for reference: the same rows built with column expressions and
     joined into bodies one after another, with none of the adaptor's checks (no trimming, no
-    decimal or CBF rules, no cost conservation, no escaping of JSON text, no lineage, no hour
-    too large for one body). The hour is cut from the date text rather than read as a time in
+    decimal or CBF rules, no cost conservation, no escaping of JSON text, no lineage; an hour
+    too large for one body stops it instead of being split). The hour is cut from the date text rather than read as a time in
     a zone, and every id gets the service prefix: right only because the benchmark's export is
     clean UTC text in one format."""
     phases = Phases()
@@ -235,22 +245,10 @@ def bare(source_file: Path, out: Path) -> dict:
         parts += [pl.lit(('{"' if index == 0 else '","') + name + '":"'), pl.col(name).fill_null("")]
     rows = cbf.select(pl.concat_str(*parts, pl.lit('"}')).alias("json"), pl.col("time/usage_start").alias("hour"))
     hours = rows.group_by("hour", maintain_order=True).agg(pl.len(), (pl.col("json").str.len_bytes() + 1).sum().alias("size"))
-    payloads: list[bytes] = []
-    budget = TARGET_BYTES - len('{"month":"2024-08","operation":"replace_hourly","data":[]}')
-    start = end = used = 0
-
-    def flush() -> None:
-        operation = "replace_drop" if not payloads else "replace_hourly"
-        data = rows.slice(start, end - start).select(pl.col("json").str.join(",")).item()
-        payloads.append(f'{{"month":"{MONTH}","operation":"{operation}","data":[{data}]}}'.encode())
-
-    for _, n, size in hours.iter_rows():
-        if used and used + size > budget:
-            flush()
-            start, used = end, 0
-        end += n
-        used += size
-    flush()
+    names, counts, sizes = (list(c) for c in zip(*hours.iter_rows())) if hours.height else ([], [], [])
+    starts = [0, *accumulate(counts)]
+    payloads = [body(index, rows.slice(starts[g.start], starts[g.stop] - starts[g.start]).select(pl.col("json").str.join(",")).item())
+                for index, g in enumerate(hour_groups(names, sizes))]
     phases.mark("bodies")
     write_bodies(out, payloads)
     phases.mark("write")
