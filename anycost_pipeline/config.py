@@ -16,8 +16,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
-    field_validator, model_validator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, ROWS_PER_MONTH, is_cbf_column
@@ -95,7 +103,9 @@ class SourceConfig(MappingOptions):
 
     @field_validator("columns")
     @classmethod
-    def _cbf_columns(cls, columns: dict[str, ColumnSpec], info: ValidationInfo) -> dict[str, ColumnSpec]:
+    def _cbf_columns(
+        cls, columns: dict[str, ColumnSpec], info: ValidationInfo
+    ) -> dict[str, ColumnSpec]:
         unknown = [name for name in columns if not is_cbf_column(name)]
         if unknown:
             raise ValueError(
@@ -106,7 +116,9 @@ class SourceConfig(MappingOptions):
         if missing:
             raise ValueError(f"the required CBF column(s) {', '.join(missing)} must be mapped")
         if priced and COST in columns:
-            raise ValueError(f"with a `rate_card`, {COST} comes from the rate card: leave it out of columns")
+            raise ValueError(
+                f"with a `rate_card`, {COST} comes from the rate card: leave it out of columns"
+            )
         time = columns[REQUIRED_COLUMNS[0]]
         if not isinstance(time, FromColumn) or not isinstance(time.column, str):
             raise ValueError(f"{REQUIRED_COLUMNS[0]} must come from one source column")
@@ -120,12 +132,16 @@ class SourceConfig(MappingOptions):
     def cost_column(self) -> str | None:
         """The source column holding the cost (None when costs come from a rate card)."""
         spec = self.columns.get(COST)
-        return spec.column if isinstance(spec, FromColumn) and isinstance(spec.column, str) else None
+        return (
+            spec.column if isinstance(spec, FromColumn) and isinstance(spec.column, str) else None
+        )
 
     @property
     def mapping(self) -> MappingOptions:
         """What the CBF mapping needs to know about this source."""
-        return MappingOptions.model_validate({k: getattr(self, k) for k in MappingOptions.model_fields})
+        return MappingOptions.model_validate(
+            {k: getattr(self, k) for k in MappingOptions.model_fields}
+        )
 
     @property
     def time_column(self) -> str:
@@ -206,7 +222,9 @@ class FilesSource(_SourceKind):
     header: bool = True
     column_names: list[str] | None = None
     skip_rows: int = Field(default=0, ge=0)
-    records: str | None = Field(default=None, description="JSON only: dotted path to the record list")
+    records: str | None = Field(
+        default=None, description="JSON only: dotted path to the record list"
+    )
 
     @field_validator("encoding")
     @classmethod
@@ -214,14 +232,18 @@ class FilesSource(_SourceKind):
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise ValueError(f"{encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
+            raise ValueError(
+                f"{encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)"
+            ) from None
         return encoding
 
     @model_validator(mode="after")
     def _format_options(self) -> "FilesSource":
         text = self.format in ("csv", "tsv")
         if not text and (self.delimiter or not self.header or self.column_names or self.skip_rows):
-            raise ValueError("delimiter, header, column_names and skip_rows apply to csv and tsv only")
+            raise ValueError(
+                "delimiter, header, column_names and skip_rows apply to csv and tsv only"
+            )
         if self.records and self.format != "json":
             raise ValueError("records applies to format json only")
         if not self.header and not self.column_names:
@@ -298,7 +320,9 @@ class SqlSource(_SourceKind):
     """A query against a database, with the month bound as :start and :end."""
 
     kind: Literal["sql"]
-    url: str = Field(min_length=1, description="sqlite:///file, duckdb:///file, any SQLAlchemy URL, or env:VAR")
+    url: str = Field(
+        min_length=1, description="sqlite:///file, duckdb:///file, any SQLAlchemy URL, or env:VAR"
+    )
     query: str = Field(min_length=1)
 
     @field_validator("query")
@@ -331,6 +355,7 @@ AnySource = Annotated[
         custom_error_message="kind must be one of files, http, sql",
     ),
 ]
+
 
 class LimitsConfig(_Model):
     """CloudZero's published AnyCost Stream limits; configurable because CloudZero may change them."""
@@ -412,7 +437,9 @@ class AnycostConfig(_Model):
         mapping = self.sources[name].mapping
         card = mapping.rate_card
         if card is not None and card.file:
-            mapping = mapping.model_copy(update={"rate_card": card.with_file(self.resolve_path(card.file))})
+            mapping = mapping.model_copy(
+                update={"rate_card": card.with_file(self.resolve_path(card.file))}
+            )
         return mapping
 
     def sources_of(self, connection: str) -> dict[str, AnySource]:

@@ -40,7 +40,9 @@ class Project:
     def definitions(self) -> dg.Definitions:
         return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PACKAGE_DIR))
 
-    def materialize_month(self, month: str, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    def materialize_month(
+        self, month: str, *, raise_on_error: bool = True
+    ) -> dg.ExecuteInProcessResult:
         """Run the submit_month job for one month, in process, on an ephemeral instance."""
         job = self.definitions().resolve_job_def("submit_month")
         return job.execute_in_process(partition_key=month, raise_on_error=raise_on_error)

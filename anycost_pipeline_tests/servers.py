@@ -50,20 +50,38 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(folder, _server_user())
     data, port = folder / "data", free_port()
     subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True, capture_output=True,
+        _as_server_user(
+            [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+        ),
+        check=True,
+        capture_output=True,
     )
     options = f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off"
     subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-o", options, "-w", "start"]),
-        check=True, capture_output=True,
+        _as_server_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "log"),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         # dagster-postgres ships psycopg2, while SQLAlchemy 2.1 defaults to psycopg 3: name the driver.
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            _as_server_user(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+            ),
             capture_output=True,
         )
         shutil.rmtree(folder, ignore_errors=True)

@@ -19,9 +19,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_benchmark_command_runs_and_its_exactness_check_passes(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--rows", "1000", "--repeat", "1", "--sandbox-rows", "1000",
-         "--data", str(tmp_path / "data"), "--scratch", str(tmp_path / "scratch")],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "benchmarks/run.py",
+            "--rows",
+            "1000",
+            "--repeat",
+            "1",
+            "--sandbox-rows",
+            "1000",
+            "--data",
+            str(tmp_path / "data"),
+            "--scratch",
+            str(tmp_path / "scratch"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "exactness: PASS" in done.stdout
@@ -43,9 +58,18 @@ def test_exactness_check_notices_a_changed_row(tmp_path: Path) -> None:
     text = body.read_text()
     first, second = text.index('"cost/cost":"') + 13, text.index('"cost/cost":"', 200) + 13
     cost_1, cost_2 = (text[i : text.index('"', i)] for i in (first, second))
-    moved_1, moved_2 = str(Decimal(cost_1) + Decimal("0.000001")), str(Decimal(cost_2) - Decimal("0.000001"))
+    moved_1, moved_2 = (
+        str(Decimal(cost_1) + Decimal("0.000001")),
+        str(Decimal(cost_2) - Decimal("0.000001")),
+    )
     assert len(moved_1) == len(cost_1) and len(moved_2) == len(cost_2)
-    changed = text[:first] + moved_1 + text[first + len(cost_1) : second] + moved_2 + text[second + len(cost_2) :]
+    changed = (
+        text[:first]
+        + moved_1
+        + text[first + len(cost_1) : second]
+        + moved_2
+        + text[second + len(cost_2) :]
+    )
     body.write_text(changed)
     verdict = compare(tmp_path / "a", tmp_path / "b", MONTH, month.rows, month.total)
     assert not verdict.passed

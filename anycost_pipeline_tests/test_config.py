@@ -7,7 +7,6 @@ import yaml
 
 from anycost_pipeline.cbf.spec import Constant, FromColumn
 from anycost_pipeline.config import ConfigError, load_config
-
 from anycost_pipeline_tests.conftest import REPO
 
 
@@ -41,15 +40,33 @@ def _broken(tmp_path: Path, change: dict) -> str:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"sources.simple_cloud.timezone": "Mars/Olympus"}, "sources.simple_cloud.timezone: 'Mars/Olympus' is not an IANA time zone"),
-        ({"sources.simple_cloud.connection": "nowhere"}, "sources.simple_cloud.connection: 'nowhere' is not one of the declared connections"),
+        (
+            {"sources.simple_cloud.timezone": "Mars/Olympus"},
+            "sources.simple_cloud.timezone: 'Mars/Olympus' is not an IANA time zone",
+        ),
+        (
+            {"sources.simple_cloud.connection": "nowhere"},
+            "sources.simple_cloud.connection: 'nowhere' is not one of the declared connections",
+        ),
         ({"start_month": "2024-13"}, "start_month: '2024-13' is not a month"),
         ({"sources.simple_cloud.pathh": "x"}, "sources.simple_cloud.pathh: is not a known key"),
         ({"sources.simple_cloud.path": None}, "sources.simple_cloud.path: is required but missing"),
-        ({"sources.simple_cloud.columns.cost/cost": None}, "sources.simple_cloud.columns: the required CBF column(s) cost/cost must be mapped"),
-        ({"sources.simple_cloud.columns.cost/price": "amount"}, "sources.simple_cloud.columns: 'cost/price' not CBF column"),
-        ({"sources.simple_cloud.columns.resource/region": {"value": 3}}, "sources.simple_cloud.columns.resource/region"),
-        ({"cloudzero.target": "production"}, "cloudzero.target: Input should be 'sandbox' or 'live'"),
+        (
+            {"sources.simple_cloud.columns.cost/cost": None},
+            "sources.simple_cloud.columns: the required CBF column(s) cost/cost must be mapped",
+        ),
+        (
+            {"sources.simple_cloud.columns.cost/price": "amount"},
+            "sources.simple_cloud.columns: 'cost/price' not CBF column",
+        ),
+        (
+            {"sources.simple_cloud.columns.resource/region": {"value": 3}},
+            "sources.simple_cloud.columns.resource/region",
+        ),
+        (
+            {"cloudzero.target": "production"},
+            "cloudzero.target: Input should be 'sandbox' or 'live'",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, change: dict, expected: str) -> None:
@@ -66,7 +83,9 @@ def test_constant_column(tmp_path: Path) -> None:
     data["sources"]["simple_cloud"]["columns"]["resource/region"] = {"value": "no-region"}
     file = tmp_path / "anycost.yaml"
     file.write_text(yaml.safe_dump(data))
-    assert load_config(file).sources["simple_cloud"].columns["resource/region"] == Constant(value="no-region")
+    assert load_config(file).sources["simple_cloud"].columns["resource/region"] == Constant(
+        value="no-region"
+    )
 
 
 def test_connection_id_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,13 +42,19 @@ def fingerprint(folder: Path, month: str) -> Fingerprint:
         operation = body.get("operation")
         allowed = ("replace_drop",) if index == 0 else ("replace_hourly", "sum")
         if body.get("month") != month or operation not in allowed:
-            found.problems.append(f"{path.name}: month {body.get('month')!r}, operation {operation!r}")
+            found.problems.append(
+                f"{path.name}: month {body.get('month')!r}, operation {operation!r}"
+            )
         for row in body["data"]:
             hour = row.get("time/usage_start", "")
             if operation != "sum" and seen_hours.setdefault(hour, index) != index:
-                found.problems.append(f"hour {hour} is split between bodies {seen_hours[hour]} and {index}")
+                found.problems.append(
+                    f"hour {hour} is split between bodies {seen_hours[hour]} and {index}"
+                )
             found.total += Decimal(row["cost/cost"])
-            digests.append(hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=16).digest())
+            digests.append(
+                hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=16).digest()
+            )
         found.rows += len(body["data"])
     digests.sort()
     found.digests = b"".join(digests)
@@ -65,12 +71,20 @@ class Verdict:
 
 
 def compare(
-    project: Path, baseline: Path, month: str, source_rows: int, source_total: Decimal, names: tuple[str, str] = ("(a)", "(b)")
+    project: Path,
+    baseline: Path,
+    month: str,
+    source_rows: int,
+    source_total: Decimal,
+    names: tuple[str, str] = ("(a)", "(b)"),
 ) -> Verdict:
     """Both sides must hold the source's rows and total, and exactly the same multiset of rows.
     `names` label the two sides in the verdict."""
     with ProcessPoolExecutor(max_workers=2) as pool:
-        a_job, b_job = pool.submit(fingerprint, project, month), pool.submit(fingerprint, baseline, month)
+        a_job, b_job = (
+            pool.submit(fingerprint, project, month),
+            pool.submit(fingerprint, baseline, month),
+        )
         a, b = a_job.result(), b_job.result()
     lines: list[str] = []
     ok = True
@@ -80,13 +94,20 @@ def compare(
             lines.append(f"{name}: {problem}")
         if side.rows != source_rows or side.total != source_total:
             ok = False
-            lines.append(f"{name}: {side.rows:,} rows, total {side.total}; the source has {source_rows:,} rows, total {source_total}")
+            lines.append(
+                f"{name}: {side.rows:,} rows, total {side.total}; the source has {source_rows:,} rows, total {source_total}"
+            )
     if a.digests != b.digests:
         ok = False
         split = lambda blob: Counter(blob[i : i + 16] for i in range(0, len(blob), 16))  # noqa: E731
         only_a, only_b = split(a.digests) - split(b.digests), split(b.digests) - split(a.digests)
-        lines.append(f"rows differ: {sum(only_a.values()):,} only in {names[0]}, {sum(only_b.values()):,} only in {names[1]}")
-    lines.insert(0, f"exactness: {'PASS' if ok else 'FAIL'}: {names[0]} and {names[1]} hold {a.rows:,} and {b.rows:,} rows, "
-                    f"totals {a.total} and {b.total}; source {source_rows:,} rows, total {source_total}; "
-                    f"row multisets {'identical' if a.digests == b.digests else 'DIFFERENT'}")
+        lines.append(
+            f"rows differ: {sum(only_a.values()):,} only in {names[0]}, {sum(only_b.values()):,} only in {names[1]}"
+        )
+    lines.insert(
+        0,
+        f"exactness: {'PASS' if ok else 'FAIL'}: {names[0]} and {names[1]} hold {a.rows:,} and {b.rows:,} rows, "
+        f"totals {a.total} and {b.total}; source {source_rows:,} rows, total {source_total}; "
+        f"row multisets {'identical' if a.digests == b.digests else 'DIFFERENT'}",
+    )
     return Verdict(ok, lines)

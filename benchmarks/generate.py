@@ -19,12 +19,41 @@ HOURS = 31 * 24
 SERVICES = 50
 ACCOUNTS = 200
 REGIONS = [
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1",
-    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1",
-    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
-    "me-south-1", "af-south-1", "no-region",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "me-south-1",
+    "af-south-1",
+    "no-region",
 ]
-TEAMS = ["platform", "data", "payments", "search", "mobile", "web", "ml", "security", "sre", "growth", "infra", "billing"]
+TEAMS = [
+    "platform",
+    "data",
+    "payments",
+    "search",
+    "mobile",
+    "web",
+    "ml",
+    "security",
+    "sre",
+    "growth",
+    "infra",
+    "billing",
+]
 ENVS = ["prod", "staging", "dev", "test"]
 DEFAULT_FOLDER = Path(__file__).resolve().parent / "data"
 
@@ -43,21 +72,36 @@ def _frame(rows: int) -> pl.DataFrame:
     i = pl.int_range(0, rows, dtype=pl.Int64)
     # Spread the rows evenly over the month's hours, in time order as exports usually are.
     hour = (i * HOURS) // rows
-    stamp = pl.lit(f"{MONTH}-01 00:00:00").str.to_datetime("%Y-%m-%d %H:%M:%S") + pl.duration(hours=hour)
+    stamp = pl.lit(f"{MONTH}-01 00:00:00").str.to_datetime("%Y-%m-%d %H:%M:%S") + pl.duration(
+        hours=hour
+    )
     # Multiplicative hashing gives a well-mixed but reproducible choice per row.
     mix = (i * 2_654_435_761) % 4_294_967_296
-    kind = pl.when(i % 50 == 7).then(pl.lit("tax")).when(i % 97 == 3).then(pl.lit("credit")).otherwise(pl.lit("usage"))
+    kind = (
+        pl.when(i % 50 == 7)
+        .then(pl.lit("tax"))
+        .when(i % 97 == 3)
+        .then(pl.lit("credit"))
+        .otherwise(pl.lit("usage"))
+    )
     micros = mix % 50_000_000  # up to 49.999999
     sign = pl.when(kind == "credit").then(pl.lit("-")).otherwise(pl.lit(""))
     amount = pl.concat_str(
-        sign, (micros // 1_000_000).cast(pl.String), pl.lit("."), (micros % 1_000_000).cast(pl.String).str.zfill(6)
+        sign,
+        (micros // 1_000_000).cast(pl.String),
+        pl.lit("."),
+        (micros % 1_000_000).cast(pl.String).str.zfill(6),
     )
     pick = lambda values, salt: pl.lit(pl.Series(values)).get((mix // salt) % len(values))  # noqa: E731
     cost_center = pl.concat_str(pl.lit("CC-"), (1000 + (mix // 7) % 100).cast(pl.String))
     return pl.select(
         date=stamp.dt.strftime("%Y-%m-%d %H:%M:%S"),
-        service=pl.concat_str(pl.lit("service-"), ((mix // 3) % SERVICES).cast(pl.String).str.zfill(2)),
-        account=pl.concat_str(pl.lit("acct-"), ((mix // 11) % ACCOUNTS).cast(pl.String).str.zfill(4)),
+        service=pl.concat_str(
+            pl.lit("service-"), ((mix // 3) % SERVICES).cast(pl.String).str.zfill(2)
+        ),
+        account=pl.concat_str(
+            pl.lit("acct-"), ((mix // 11) % ACCOUNTS).cast(pl.String).str.zfill(4)
+        ),
         region=pick(REGIONS, 13),
         charge_type=kind,
         amount=amount,

@@ -108,7 +108,14 @@ def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
     phases.mark("import")
     frame = readers.read_month(SOURCE, source, config, month)
     phases.mark("read")
-    frame, untimed = usage_hours(frame, SOURCE, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+    frame, untimed = usage_hours(
+        frame,
+        SOURCE,
+        source.time_column,
+        source.timezone,
+        source.time_format,
+        source.ambiguous_time,
+    )
     raise_problems(SOURCE, untimed)  # on_bad_rows: strict
     raw = rows_of_month(frame, month)
     del frame
@@ -124,7 +131,9 @@ def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
     total = cost_total(cbf)
     sent_rows = source_rows_in(cbf)
     if source_total != total or unreadable or done.rejects.height or sent_rows != raw.height:
-        raise SystemExit(f"cost not conserved: source {source_total}, CBF {total}, {sent_rows:,} of {raw.height:,} rows sent")
+        raise SystemExit(
+            f"cost not conserved: source {source_total}, CBF {total}, {sent_rows:,} of {raw.height:,} rows sent"
+        )
     rows = cbf.height
     del raw
     phases.mark("validate")
@@ -140,8 +149,13 @@ def project(source_file: Path, out: Path) -> dict:
     bodies, rows, total = build_month(source_file, phases)
     write_bodies(out, [b.payload for b in bodies])
     phases.mark("write")
-    return {"rows": rows, "bodies": len(bodies), "bytes": sum(len(b.payload) for b in bodies),
-            "total": str(total), **phases.report()}
+    return {
+        "rows": rows,
+        "bodies": len(bodies),
+        "bytes": sum(len(b.payload) for b in bodies),
+        "total": str(total),
+        **phases.report(),
+    }
 
 
 def plain(source_file: Path, out: Path) -> dict:
@@ -153,8 +167,19 @@ def plain(source_file: Path, out: Path) -> dict:
 
     phases = Phases()
     kinds = {"usage": "Usage", "tax": "Tax", "credit": "Credit"}
-    line_item_types = {"Usage", "Tax", "Support", "Purchase", "CommittedUsePurchase", "Discount",
-                       "Credit", "Fee", "Adjustment", "CommittedUseVacancy", "CommittedUseRecurringFee"}
+    line_item_types = {
+        "Usage",
+        "Tax",
+        "Support",
+        "Purchase",
+        "CommittedUsePurchase",
+        "Discount",
+        "Credit",
+        "Fee",
+        "Adjustment",
+        "CommittedUseVacancy",
+        "CommittedUseRecurringFee",
+    }
     hour_pattern = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$")
     unsafe = re.compile(r"[^A-Za-z0-9_.=+\-@]")
     by_hour: dict[str, list[str]] = {}
@@ -162,7 +187,9 @@ def plain(source_file: Path, out: Path) -> dict:
     rows = 0
     with open(source_file, newline="", encoding="utf-8") as handle:
         for number, record in enumerate(csv.DictReader(handle), start=2):
-            stamp = datetime.fromisoformat(record["date"].strip()).replace(minute=0, second=0, microsecond=0)
+            stamp = datetime.fromisoformat(record["date"].strip()).replace(
+                minute=0, second=0, microsecond=0
+            )
             hour = stamp.strftime("%Y-%m-%dT%H:00:00Z")
             if not hour.startswith(MONTH):
                 continue
@@ -175,8 +202,14 @@ def plain(source_file: Path, out: Path) -> dict:
                 raise SystemExit(f"row {number}: amount {text!r} is not finite")
             kind = kinds.get(record["charge_type"].strip())
             if kind is None:
-                raise SystemExit(f"row {number}: charge_type {record['charge_type']!r} is not mapped")
-            account, service, region = record["account"].strip(), record["service"].strip(), record["region"].strip()
+                raise SystemExit(
+                    f"row {number}: charge_type {record['charge_type']!r} is not mapped"
+                )
+            account, service, region = (
+                record["account"].strip(),
+                record["service"].strip(),
+                record["region"].strip(),
+            )
             resource_id = f"{account}/{service}/{region}"
             if ":" in resource_id or "/" in resource_id:
                 # resource_id_encoding: service_prefix, so CloudZero's cut at the first : or / keeps the id whole.
@@ -194,21 +227,34 @@ def plain(source_file: Path, out: Path) -> dict:
                 "time/usage_start": hour,
             }
             # The CBF rules the adaptor checks before sending.
-            if not hour_pattern.match(hour) or kind not in line_item_types or not row["resource/id"]:
+            if (
+                not hour_pattern.match(hour)
+                or kind not in line_item_types
+                or not row["resource/id"]
+            ):
                 raise SystemExit(f"row {number} breaks a CBF rule: {row}")
             total += cost
             rows += 1
-            by_hour.setdefault(hour, []).append(json.dumps(row, separators=(",", ":"), sort_keys=True))
+            by_hour.setdefault(hour, []).append(
+                json.dumps(row, separators=(",", ":"), sort_keys=True)
+            )
     phases.mark("read_map_validate")
     hours = sorted(by_hour)
     sizes = [sum(len(line) + 1 for line in by_hour[hour]) for hour in hours]
-    payloads = [body(index, ",".join(line for hour in hours[group] for line in by_hour[hour]))
-                for index, group in enumerate(hour_groups(hours, sizes))]
+    payloads = [
+        body(index, ",".join(line for hour in hours[group] for line in by_hour[hour]))
+        for index, group in enumerate(hour_groups(hours, sizes))
+    ]
     phases.mark("bodies")
     write_bodies(out, payloads)
     phases.mark("write")
-    return {"rows": rows, "bodies": len(payloads), "bytes": sum(map(len, payloads)),
-            "total": str(total), **phases.report()}
+    return {
+        "rows": rows,
+        "bodies": len(payloads),
+        "bytes": sum(map(len, payloads)),
+        "total": str(total),
+        **phases.report(),
+    }
 
 
 def bare(source_file: Path, out: Path) -> dict:
@@ -226,33 +272,63 @@ def bare(source_file: Path, out: Path) -> dict:
     phases.mark("read")
     service, account, region = pl.col("service"), pl.col("account"), pl.col("region")
     date = pl.col("date")
-    cbf = source.select(
-        pl.col("amount").alias("cost/cost"),
-        pl.col("charge_type").replace_strict({"usage": "Usage", "tax": "Tax", "credit": "Credit"}).alias("lineitem/type"),
-        account.alias("resource/account"),
-        # The template's "/" always needs the service prefix (see `plain`); these services are safe text.
-        pl.concat_str(service, account, service, region, separator="/").alias("resource/id"),
-        region.alias("resource/region"),
-        service.alias("resource/service"),
-        pl.col("cost_center").alias("resource/tag:cost_center"),
-        pl.col("env").alias("resource/tag:env"),
-        pl.col("team").alias("resource/tag:team"),
-        pl.concat_str(date.str.slice(0, 10), pl.lit("T"), date.str.slice(11, 2), pl.lit(":00:00Z")).alias("time/usage_start"),
-    ).filter(pl.col("time/usage_start").str.starts_with(MONTH)).sort("time/usage_start", maintain_order=True)
+    cbf = (
+        source.select(
+            pl.col("amount").alias("cost/cost"),
+            pl.col("charge_type")
+            .replace_strict({"usage": "Usage", "tax": "Tax", "credit": "Credit"})
+            .alias("lineitem/type"),
+            account.alias("resource/account"),
+            # The template's "/" always needs the service prefix (see `plain`); these services are safe text.
+            pl.concat_str(service, account, service, region, separator="/").alias("resource/id"),
+            region.alias("resource/region"),
+            service.alias("resource/service"),
+            pl.col("cost_center").alias("resource/tag:cost_center"),
+            pl.col("env").alias("resource/tag:env"),
+            pl.col("team").alias("resource/tag:team"),
+            pl.concat_str(
+                date.str.slice(0, 10), pl.lit("T"), date.str.slice(11, 2), pl.lit(":00:00Z")
+            ).alias("time/usage_start"),
+        )
+        .filter(pl.col("time/usage_start").str.starts_with(MONTH))
+        .sort("time/usage_start", maintain_order=True)
+    )
     phases.mark("map")
     parts: list[pl.Expr] = []
     for index, name in enumerate(cbf.columns):
-        parts += [pl.lit(('{"' if index == 0 else '","') + name + '":"'), pl.col(name).fill_null("")]
-    rows = cbf.select(pl.concat_str(*parts, pl.lit('"}')).alias("json"), pl.col("time/usage_start").alias("hour"))
-    hours = rows.group_by("hour", maintain_order=True).agg(pl.len(), (pl.col("json").str.len_bytes() + 1).sum().alias("size"))
-    names, counts, sizes = (list(c) for c in zip(*hours.iter_rows())) if hours.height else ([], [], [])
+        parts += [
+            pl.lit(('{"' if index == 0 else '","') + name + '":"'),
+            pl.col(name).fill_null(""),
+        ]
+    rows = cbf.select(
+        pl.concat_str(*parts, pl.lit('"}')).alias("json"), pl.col("time/usage_start").alias("hour")
+    )
+    hours = rows.group_by("hour", maintain_order=True).agg(
+        pl.len(), (pl.col("json").str.len_bytes() + 1).sum().alias("size")
+    )
+    names, counts, sizes = (
+        (list(c) for c in zip(*hours.iter_rows())) if hours.height else ([], [], [])
+    )
     starts = [0, *accumulate(counts)]
-    payloads = [body(index, rows.slice(starts[g.start], starts[g.stop] - starts[g.start]).select(pl.col("json").str.join(",")).item())
-                for index, g in enumerate(hour_groups(names, sizes))]
+    payloads = [
+        body(
+            index,
+            rows.slice(starts[g.start], starts[g.stop] - starts[g.start])
+            .select(pl.col("json").str.join(","))
+            .item(),
+        )
+        for index, g in enumerate(hour_groups(names, sizes))
+    ]
     phases.mark("bodies")
     write_bodies(out, payloads)
     phases.mark("write")
-    return {"rows": rows.height, "bodies": len(payloads), "bytes": sum(map(len, payloads)), "total": None, **phases.report()}
+    return {
+        "rows": rows.height,
+        "bodies": len(payloads),
+        "bytes": sum(map(len, payloads)),
+        "total": None,
+        **phases.report(),
+    }
 
 
 def floor(source_file: Path, out: Path, size: int) -> dict:

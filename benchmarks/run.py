@@ -37,7 +37,12 @@ if str(REPO) not in sys.path:
 from benchmarks.check import compare  # noqa: E402
 from benchmarks.generate import DEFAULT_FOLDER, MONTH, generate  # noqa: E402
 
-ROUTES = (("adaptor (a)", "project"), ("plain (b)", "plain"), ("floor (c)", "floor"), ("bare (d)", "bare"))
+ROUTES = (
+    ("adaptor (a)", "project"),
+    ("plain (b)", "plain"),
+    ("floor (c)", "floor"),
+    ("bare (d)", "bare"),
+)
 # Targets at 1,000,000 rows on a 2-core machine.
 SPEEDUP_OVER_PLAIN = 10.0
 WITHIN_FLOOR = 5.0
@@ -79,7 +84,9 @@ def best_of(repeat: int, args: list[str], env: dict[str, str] | None = None) -> 
     runs = [run_process(args, env) for _ in range(repeat)]
     fastest = min(runs, key=lambda r: r.seconds)
     # Peak memory hardly varies between runs; report the worst seen.
-    return Run(fastest.seconds, min(r.cpu for r in runs), max(r.peak_mb for r in runs), fastest.result)
+    return Run(
+        fastest.seconds, min(r.cpu for r in runs), max(r.peak_mb for r in runs), fastest.result
+    )
 
 
 def scratch_root(requested: Path | None) -> Path:
@@ -91,7 +98,9 @@ def scratch_root(requested: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="anycost-bench-", dir=shm if roomy else None))
 
 
-def bench_size(rows: int, repeat: int, data: Path, scratch: Path) -> tuple[dict[str, Run], bool, bool, list[str]]:
+def bench_size(
+    rows: int, repeat: int, data: Path, scratch: Path
+) -> tuple[dict[str, Run], bool, bool, list[str]]:
     """Run every route on a month of `rows`; whether (a) and (d) each hold (b)'s rows exactly, and the checks' lines."""
     month = generate(rows, data)
     out = {key: scratch / f"{rows}-{key}" for _, key in ROUTES}
@@ -102,7 +111,9 @@ def bench_size(rows: int, repeat: int, data: Path, scratch: Path) -> tuple[dict[
         runs[key] = best_of(repeat, args)
     verdict = compare(out["project"], out["plain"], MONTH, month.rows, month.total)
     # The reference only means something if it does the same job.
-    reference = compare(out["bare"], out["plain"], MONTH, month.rows, month.total, names=("(d)", "(b)"))
+    reference = compare(
+        out["bare"], out["plain"], MONTH, month.rows, month.total, names=("(d)", "(b)")
+    )
     for folder in out.values():
         shutil.rmtree(folder, ignore_errors=True)
     return runs, verdict.passed, reference.passed, verdict.lines + reference.lines
@@ -127,9 +138,15 @@ def table(rows: int, runs: dict[str, Run]) -> list[str]:
     for name, key in (("(a)", "project"), ("(d)", "bare")):
         phases = runs[key].result.get("phases", {})
         cpu = runs[key].result.get("phases_cpu", {})
-        lines.append(f"  {name} inside its process, wall (cpu): " + ", ".join(f"{k} {v:.2f}s ({cpu.get(k, 0):.2f})" for k, v in phases.items()))
+        lines.append(
+            f"  {name} inside its process, wall (cpu): "
+            + ", ".join(f"{k} {v:.2f}s ({cpu.get(k, 0):.2f})" for k, v in phases.items())
+        )
     peaks = runs["project"].result.get("peak_mb_after", {})
-    lines.append("  (a) peak RSS after each phase: " + ", ".join(f"{k} {v:.0f} MB" if v is not None else f"{k} ? MB" for k, v in peaks.items()))
+    lines.append(
+        "  (a) peak RSS after each phase: "
+        + ", ".join(f"{k} {v:.0f} MB" if v is not None else f"{k} ? MB" for k, v in peaks.items())
+    )
     return lines
 
 
@@ -151,15 +168,34 @@ def verdict(ok: bool, text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="month sizes to run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per route; the fastest counts (default 3)")
-    parser.add_argument("--sandbox-rows", type=int, default=None, help="month size to send to the sandbox (default: the largest; 0: skip)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_FOLDER, help="where generated source months are kept")
-    parser.add_argument("--scratch", type=Path, default=None, help="where bodies are written (default: /dev/shm or the temp folder)")
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="month sizes to run"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per route; the fastest counts (default 3)"
+    )
+    parser.add_argument(
+        "--sandbox-rows",
+        type=int,
+        default=None,
+        help="month size to send to the sandbox (default: the largest; 0: skip)",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_FOLDER, help="where generated source months are kept"
+    )
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="where bodies are written (default: /dev/shm or the temp folder)",
+    )
     args = parser.parse_args(argv)
 
-    print(f"anycost_pipeline benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"load average at start {os.getloadavg()[0]:.2f}; best of {args.repeat} runs per route", flush=True)
+    print(
+        f"anycost_pipeline benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"load average at start {os.getloadavg()[0]:.2f}; best of {args.repeat} runs per route",
+        flush=True,
+    )
     scratch = scratch_root(args.scratch)
     own_scratch = args.scratch is None
     print(f"bodies are written under {scratch}", flush=True)
@@ -168,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     reference_exact = True
     try:
         for rows in sorted(args.rows):
-            runs, passed, reference_passed, lines = bench_size(rows, args.repeat, args.data, scratch)
+            runs, passed, reference_passed, lines = bench_size(
+                rows, args.repeat, args.data, scratch
+            )
             results[rows] = runs
             exact &= passed
             reference_exact &= reference_passed
@@ -178,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
 
     imported, loaded = import_time(args.repeat)
-    print(f"\nimport anycost_pipeline.definitions: {imported:.2f}s (and building its Definitions from anycost.yaml: {loaded:.2f}s in all)")
+    print(
+        f"\nimport anycost_pipeline.definitions: {imported:.2f}s (and building its Definitions from anycost.yaml: {loaded:.2f}s in all)"
+    )
 
     sizes = sorted(results)
     per_row = {n: results[n]["project"].seconds / n * 1e6 for n in sizes}
@@ -202,19 +242,51 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets (2-core machine, largest size):")
     big = results[sizes[-1]]
     a, b, c = big["project"], big["plain"], big["floor"]
-    print(verdict(b.seconds / a.seconds >= SPEEDUP_OVER_PLAIN, f"(a) at least {SPEEDUP_OVER_PLAIN:.0f}x faster than (b): {b.seconds / a.seconds:.1f}x (by CPU time {b.cpu / a.cpu:.1f}x)"))
-    print(verdict(a.seconds / c.seconds <= WITHIN_FLOOR, f"(a) within {WITHIN_FLOOR:.0f}x of the floor (c): {a.seconds / c.seconds:.1f}x (by CPU time {a.cpu / c.cpu:.1f}x)"))
-    print(verdict(a.peak_mb < PEAK_RSS_MB, f"(a) peak RSS under {PEAK_RSS_MB} MB: {a.peak_mb:.0f} MB"))
+    print(
+        verdict(
+            b.seconds / a.seconds >= SPEEDUP_OVER_PLAIN,
+            f"(a) at least {SPEEDUP_OVER_PLAIN:.0f}x faster than (b): {b.seconds / a.seconds:.1f}x (by CPU time {b.cpu / a.cpu:.1f}x)",
+        )
+    )
+    print(
+        verdict(
+            a.seconds / c.seconds <= WITHIN_FLOOR,
+            f"(a) within {WITHIN_FLOOR:.0f}x of the floor (c): {a.seconds / c.seconds:.1f}x (by CPU time {a.cpu / c.cpu:.1f}x)",
+        )
+    )
+    print(
+        verdict(a.peak_mb < PEAK_RSS_MB, f"(a) peak RSS under {PEAK_RSS_MB} MB: {a.peak_mb:.0f} MB")
+    )
     if len(sizes) > 1:
-        print(verdict(per_row[sizes[-1]] <= per_row[sizes[0]], f"(a) time per row at {sizes[-1]:,} no worse than at {sizes[0]:,}: {per_row[sizes[-1]]:.2f} vs {per_row[sizes[0]]:.2f} us"))
-    print(verdict(imported < IMPORT_SECONDS, f"import anycost_pipeline.definitions under {IMPORT_SECONDS}s: {imported:.2f}s"))
-    print(verdict(exact, "(a)'s bodies hold exactly (b)'s rows and cost total" + (", and the sandbox holds every row" if sandbox_rows else "")))
+        print(
+            verdict(
+                per_row[sizes[-1]] <= per_row[sizes[0]],
+                f"(a) time per row at {sizes[-1]:,} no worse than at {sizes[0]:,}: {per_row[sizes[-1]]:.2f} vs {per_row[sizes[0]]:.2f} us",
+            )
+        )
+    print(
+        verdict(
+            imported < IMPORT_SECONDS,
+            f"import anycost_pipeline.definitions under {IMPORT_SECONDS}s: {imported:.2f}s",
+        )
+    )
+    print(
+        verdict(
+            exact,
+            "(a)'s bodies hold exactly (b)'s rows and cost total"
+            + (", and the sandbox holds every row" if sandbox_rows else ""),
+        )
+    )
     d = big["bare"]
     if reference_exact:
-        print(f"  reference: (d), the obvious polars job without the adaptor's checks, is {b.seconds / d.seconds:.1f}x faster "
-              f"than (b) and takes {d.seconds / c.seconds:.1f}x as long as the floor (c)")
+        print(
+            f"  reference: (d), the obvious polars job without the adaptor's checks, is {b.seconds / d.seconds:.1f}x faster "
+            f"than (b) and takes {d.seconds / c.seconds:.1f}x as long as the floor (c)"
+        )
     else:
-        print("  reference: (d) did not hold (b)'s rows (see its exactness line), so its time compares with nothing")
+        print(
+            "  reference: (d) did not hold (b)'s rows (see its exactness line), so its time compares with nothing"
+        )
     return 0 if exact else 1
 
 

@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     class TimedClient(AnyCostClient):
         """The project's client, noting how long each request waits for the server's answer."""
 
-        def create_billing_drop(self, connection_id: str, body: bytes, idempotency_key: str) -> dict:
+        def create_billing_drop(
+            self, connection_id: str, body: bytes, idempotency_key: str
+        ) -> dict:
             nonlocal waiting
             start = time.perf_counter()
             try:
@@ -44,23 +46,32 @@ def main(argv: list[str] | None = None) -> None:
         client = TimedClient(server.url, "benchmark-key")
         try:
             send_started = time.perf_counter()
-            receipt = client.submit_month("benchmark", MONTH, [(b.operation, b.payload, b.rows) for b in bodies])
+            receipt = client.submit_month(
+                "benchmark", MONTH, [(b.operation, b.payload, b.rows) for b in bodies]
+            )
             sent = time.perf_counter()
-            held = {d["month"]: d["row_count"] for d in client.list_billing_drops("benchmark")}.get(MONTH, 0)
+            held = {d["month"]: d["row_count"] for d in client.list_billing_drops("benchmark")}.get(
+                MONTH, 0
+            )
         finally:
             client.close()
             server.close()
-    print(json.dumps({
-        "build_seconds": round(built - started, 3),
-        "send_seconds": round(sent - send_started, 3),
-        "waiting_seconds": round(waiting, 3),
-        "client_seconds": round(sent - send_started - waiting, 3),
-        "end_to_end_seconds": round(sent - started, 3),
-        "bodies": len(receipt.bodies),
-        "rows_sent": receipt.rows,
-        "bytes_sent": receipt.bytes,
-        "rows_held": held,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "build_seconds": round(built - started, 3),
+                "send_seconds": round(sent - send_started, 3),
+                "waiting_seconds": round(waiting, 3),
+                "client_seconds": round(sent - send_started - waiting, 3),
+                "end_to_end_seconds": round(sent - started, 3),
+                "bodies": len(receipt.bodies),
+                "rows_sent": receipt.rows,
+                "bytes_sent": receipt.bytes,
+                "rows_held": held,
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

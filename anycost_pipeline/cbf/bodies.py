@@ -42,7 +42,9 @@ class RequestBody:
 
 def sent_columns(cbf: pl.DataFrame) -> list[pl.Expr]:
     """The CBF columns as a body holds them: sorted, lineage columns left out, null as ""."""
-    return [pl.col(n).fill_null("") for n in sorted(c for c in cbf.columns if not c.startswith("_"))]
+    return [
+        pl.col(n).fill_null("") for n in sorted(c for c in cbf.columns if not c.startswith("_"))
+    ]
 
 
 def row_json(cbf: pl.DataFrame) -> pl.Series:
@@ -89,7 +91,9 @@ def month_bodies(
             return _cuts(sizes, hours, operation, budget)
         except _OversizeRow as oversize:
             size = row_json(prepared.slice(oversize.row, 1)).str.len_bytes().item() + 1
-            raise ValueError(f"one CBF row is {size:,} bytes, larger than a whole request body") from None
+            raise ValueError(
+                f"one CBF row is {size:,} bytes, larger than a whole request body"
+            ) from None
 
     sizes = _row_sizes(prepared)
     cuts = cut(sizes)
@@ -105,7 +109,9 @@ def month_bodies(
             raise RuntimeError(f"the request bodies of {month} were cut differently a second time")
         bodies += _written(prepared, cuts[len(bodies) :], month)
         if len(bodies) < len(cuts):
-            raise RuntimeError(f"a request body for {month} came out longer than its rows' own JSON")
+            raise RuntimeError(
+                f"a request body for {month} came out longer than its rows' own JSON"
+            )
     return bodies
 
 
@@ -113,8 +119,12 @@ def _row_sizes(prepared: pl.DataFrame) -> pl.Series:
     """Each row's JSON and the comma after it, in bytes: its values' bytes plus a fixed length
     for keys and punctuation. Exact unless a value needs escaping (a quote, a backslash, a
     control character), which only makes the JSON longer."""
-    fixed = 2 + sum(len(n.encode()) + 5 for n in prepared.columns) + len(prepared.columns) - 1 + 1  # {"k":"",...},
-    sizes = pl.repeat(fixed, prepared.height, dtype=pl.Int64, eager=True)  # a month may pass 32 bits
+    fixed = (
+        2 + sum(len(n.encode()) + 5 for n in prepared.columns) + len(prepared.columns) - 1 + 1
+    )  # {"k":"",...},
+    sizes = pl.repeat(
+        fixed, prepared.height, dtype=pl.Int64, eager=True
+    )  # a month may pass 32 bits
     for name in prepared.columns:
         sizes += prepared.get_column(name).cast(pl.String).str.len_bytes()  # as polars writes them
     return sizes
@@ -139,7 +149,9 @@ class _Cut:
     size: int  # the JSON of its rows, with a comma after each
 
 
-def _cuts(sizes: pl.Series, hours: list[tuple[int, str]], operation: str, budget: int) -> list[_Cut]:
+def _cuts(
+    sizes: pl.Series, hours: list[tuple[int, str]], operation: str, budget: int
+) -> list[_Cut]:
     """Whole hours packed greedily into bodies of at most `budget` bytes of rows, in order; an
     hour larger than a body alone goes over several, `replace_hourly` (or `replace_drop`) then
     `sum` parts. `sizes` are each row's JSON and comma, `hours` the month's (rows, hour) runs."""
@@ -149,8 +161,19 @@ def _cuts(sizes: pl.Series, hours: list[tuple[int, str]], operation: str, budget
     start = used = before = 0
     first = last = ""
 
-    def close(rows: int, first_hour: str, last_hour: str, size: int, continues_hour: bool = False) -> None:
-        cuts.append(_Cut(_operation(operation, len(cuts), continues_hour), start, rows, first_hour or "", last_hour or "", size))
+    def close(
+        rows: int, first_hour: str, last_hour: str, size: int, continues_hour: bool = False
+    ) -> None:
+        cuts.append(
+            _Cut(
+                _operation(operation, len(cuts), continues_hour),
+                start,
+                rows,
+                first_hour or "",
+                last_hour or "",
+                size,
+            )
+        )
 
     for (n, hour), end, upto in zip(hours, ends, through):
         size, before = upto - before, upto
@@ -186,11 +209,17 @@ def _written(prepared: pl.DataFrame, cuts: list[_Cut], month: str) -> list[Reque
         head, tail = _envelope(month, cut.operation)
         buffer = io.BytesIO()
         buffer.write(head[:-1])  # the rows' own `[` opens the data array
-        _write_array(buffer, prepared.slice(cut.start, cut.rows), max(1, PIECE_BYTES * cut.rows // cut.size))
+        _write_array(
+            buffer, prepared.slice(cut.start, cut.rows), max(1, PIECE_BYTES * cut.rows // cut.size)
+        )
         buffer.write(tail[1:])
         payload = buffer.getvalue()
         # head[:-1] + "[" + rows and their commas + "]" + "}" when every row was sized right
-        return RequestBody(cut.operation, payload, cut.rows, cut.first_hour, cut.last_hour) if len(payload) == len(head) + cut.size + 1 else None
+        return (
+            RequestBody(cut.operation, payload, cut.rows, cut.first_hour, cut.last_hour)
+            if len(payload) == len(head) + cut.size + 1
+            else None
+        )
 
     # polars writes JSON without holding Python's lock, so two threads write two bodies at once.
     # More threads gain nothing on two cores: the page faults for new memory queue up.

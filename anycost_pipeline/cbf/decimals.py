@@ -36,11 +36,18 @@ def _leading_zero(values: pl.Series) -> pl.Series:
     """`.5` → `0.5`, `-.5` → `-0.5`; on the computed values, which polars then reads more than once
     for free (inside an expression the whole input would be worked out again per use)."""
     text = pl.col("v")
-    return values.to_frame("v").select(
-        pl.when(text.str.starts_with(".")).then(pl.concat_str(pl.lit("0"), text))
-        .when(text.str.starts_with("-.")).then(pl.concat_str(pl.lit("-0"), text.str.slice(1)))
-        .otherwise(text)
-    ).to_series().alias(values.name)
+    return (
+        values.to_frame("v")
+        .select(
+            pl.when(text.str.starts_with("."))
+            .then(pl.concat_str(pl.lit("0"), text))
+            .when(text.str.starts_with("-."))
+            .then(pl.concat_str(pl.lit("-0"), text.str.slice(1)))
+            .otherwise(text)
+        )
+        .to_series()
+        .alias(values.name)
+    )
 
 
 def is_invalid(text: pl.Expr, *, missing: bool = False) -> pl.Expr:
@@ -62,7 +69,9 @@ def invalid_reason(text: pl.Expr) -> pl.Expr:
         .when(lowered.str.contains(r"^[+-]?(nan|inf|infinity)$"))
         .then(pl.lit("not a number (NaN/infinity); costs must be finite decimals"))
         .when(text.str.contains(r"[$€£¥₹]|^[A-Z]{3}\s|\s[A-Z]{3}$"))
-        .then(pl.lit("has a currency symbol or code; give the bare number and declare the currency"))
+        .then(
+            pl.lit("has a currency symbol or code; give the bare number and declare the currency")
+        )
         .when(text.str.contains(r"^-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$"))
         .then(pl.lit("has a thousands separator; export numbers without grouping"))
         .when(lowered.str.contains(r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)e[+-]?[0-9]+$"))
@@ -106,10 +115,14 @@ def exact_sum(values: pl.Series) -> Decimal:
     text = pl.col("v")
     length = text.str.len_bytes().cast(pl.Int64)
     dot = text.str.find(".", literal=True).cast(pl.Int64)
-    sizes = values.to_frame("v").select(
-        scale=(length - dot - 1).max(),
-        digits=(dot.fill_null(length) - text.str.starts_with("-").cast(pl.Int64)).max(),
-    ).row(0)
+    sizes = (
+        values.to_frame("v")
+        .select(
+            scale=(length - dot - 1).max(),
+            digits=(dot.fill_null(length) - text.str.starts_with("-").cast(pl.Int64)).max(),
+        )
+        .row(0)
+    )
     scale, digits = int(sizes[0] or 0), int(sizes[1] or 1)
     if scale + digits + 7 <= 38:
         total = values.str.to_decimal(scale=scale).sum()
@@ -140,11 +153,15 @@ def plain_sum(values: pl.Series) -> Decimal | None:
         return Decimal(0)
     text = pl.col("v")
     try:
-        plain, longest, total = values.to_frame("v").select(
-            text.str.contains(_PLAIN).all().alias("plain"),
-            text.str.len_bytes().max().alias("longest"),
-            text.str.to_decimal(scale=_SHORT_SCALE).sum().alias("total"),
-        ).row(0)
+        plain, longest, total = (
+            values.to_frame("v")
+            .select(
+                text.str.contains(_PLAIN).all().alias("plain"),
+                text.str.len_bytes().max().alias("longest"),
+                text.str.to_decimal(scale=_SHORT_SCALE).sum().alias("total"),
+            )
+            .row(0)
+        )
     except pl.exceptions.ComputeError:  # the sum overflowed: values too long, or not plain text
         return None
     # Each value is below 10**longest, so the sum of `present` of them has at most

@@ -11,10 +11,9 @@ from decimal import Decimal
 
 import polars as pl
 
-from anycost_pipeline.cbf.decimals import EXACT
-
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, COST_COLUMNS
+from anycost_pipeline.cbf.decimals import EXACT
 
 SERVICE = "resource/service"
 NO_SERVICE = "(none)"
@@ -47,7 +46,9 @@ def _cbf_only(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """The frame over `columns` as text, a missing column or null counted as empty."""
     return frame.select(
         [
-            (pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String)).fill_null("").alias(c)
+            (pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String))
+            .fill_null("")
+            .alias(c)
             for c in columns
         ]
     )
@@ -60,10 +61,14 @@ def _counts(frame: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
 def _cost_by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
     if frame.is_empty():
         return {}
-    service = pl.col(SERVICE).replace("", NO_SERVICE) if SERVICE in frame.columns else pl.lit(NO_SERVICE)
+    service = (
+        pl.col(SERVICE).replace("", NO_SERVICE) if SERVICE in frame.columns else pl.lit(NO_SERVICE)
+    )
     totals: dict[str, Decimal] = {}
     for (name,), group in frame.with_columns(service.alias("_service")).group_by("_service"):
-        totals[str(name)] = decimals.exact_sum(group.select(decimals.plain(pl.col(COST))).to_series())
+        totals[str(name)] = decimals.exact_sum(
+            group.select(decimals.plain(pl.col(COST))).to_series()
+        )
     return totals
 
 
@@ -79,9 +84,17 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
 
     # Identical rows (identity and costs) cancel out pairwise; what is left over of an identity
     # on both sides is a changed row, the rest is added or removed.
-    whole = _counts(old, columns, "n_before").join(
-        _counts(new, columns, "n_after"), on=columns, how="full", coalesce=True, nulls_equal=True
-    ).with_columns(pl.col("n_before", "n_after").fill_null(0))
+    whole = (
+        _counts(old, columns, "n_before")
+        .join(
+            _counts(new, columns, "n_after"),
+            on=columns,
+            how="full",
+            coalesce=True,
+            nulls_equal=True,
+        )
+        .with_columns(pl.col("n_before", "n_after").fill_null(0))
+    )
     leftover = whole.with_columns(
         (pl.col("n_before") - pl.min_horizontal("n_before", "n_after")).alias("left_before"),
         (pl.col("n_after") - pl.min_horizontal("n_before", "n_after")).alias("left_after"),
@@ -99,7 +112,9 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
 
     by_before, by_after = _cost_by_service(old), _cost_by_service(new)
     delta = {
-        service: EXACT.subtract(by_after.get(service, Decimal(0)), by_before.get(service, Decimal(0)))
+        service: EXACT.subtract(
+            by_after.get(service, Decimal(0)), by_before.get(service, Decimal(0))
+        )
         for service in sorted(set(by_before) | set(by_after))
     }
     return MonthDiff(

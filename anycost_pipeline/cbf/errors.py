@@ -48,10 +48,18 @@ class MappingError(ValueError):
 
 
 PROBLEM_COLUMNS: tuple[str, ...] = (SOURCE_FILE, SOURCE_ROW, "column", "value", "reason")
-PROBLEM_SCHEMA = {SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
+PROBLEM_SCHEMA = {
+    SOURCE_FILE: pl.String,
+    SOURCE_ROW: pl.Int64,
+    "column": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+}
 
 
-def problem_frame(frame: pl.DataFrame, bad: pl.Expr, column: str, reason: pl.Expr | str, value: pl.Expr) -> pl.DataFrame:
+def problem_frame(
+    frame: pl.DataFrame, bad: pl.Expr, column: str, reason: pl.Expr | str, value: pl.Expr
+) -> pl.DataFrame:
     """Every row of `frame` where `bad` holds, as (file, row, column, value, reason)."""
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
     return frame.filter(bad.fill_null(False)).select(

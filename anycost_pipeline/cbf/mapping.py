@@ -37,7 +37,14 @@ from anycost_pipeline.cbf.errors import (
     raise_problems,
 )
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, Constant, FromColumn, Template, template_fields
+from anycost_pipeline.cbf.spec import (
+    ChargeType,
+    ColumnSpec,
+    Constant,
+    FromColumn,
+    Template,
+    template_fields,
+)
 from anycost_pipeline.cbf.spread import END, spread
 from anycost_pipeline.cbf.tags import tag_columns
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hours, utc_time
@@ -99,14 +106,19 @@ def usage_hours(
     _require_columns(frame, source, [time_column])
     data = [c for c in frame.columns if not c.startswith("_")]
     if data and not _never_blank(frame, data):
-        frame = frame.filter(~pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String) == "") for c in data))
+        frame = frame.filter(
+            ~pl.all_horizontal(
+                pl.col(c).is_null() | (pl.col(c).cast(pl.String) == "") for c in data
+            )
+        )
     text = pl.col(time_column)
     framed = frame.with_columns(utc_hours(frame, text, zone, time_format, ambiguous).alias(HOUR))
     problems = problem_frame(
         framed,
         pl.col(HOUR).is_null(),
         time_column,
-        f"not a timestamp in time zone {zone}" + describe_formats(time_format)
+        f"not a timestamp in time zone {zone}"
+        + describe_formats(time_format)
         + ", or a local time that does not exist or is ambiguous on a daylight-saving day",
         text,
     )
@@ -127,7 +139,12 @@ def _never_blank(frame: pl.DataFrame, columns: list[str]) -> bool:
 
 def months_of(frame: pl.DataFrame) -> list[str]:
     """The months (`YYYY-MM`, sorted) the rows of a frame from `usage_hours` fall in."""
-    return sorted({f"{h.year:04d}-{h.month:02d}" for h in frame.get_column(HOUR).drop_nulls().unique().to_list()})
+    return sorted(
+        {
+            f"{h.year:04d}-{h.month:02d}"
+            for h in frame.get_column(HOUR).drop_nulls().unique().to_list()
+        }
+    )
 
 
 def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
@@ -162,7 +179,11 @@ def to_cbf(frame: pl.DataFrame, source: str, columns: Mapping[str, ColumnSpec]) 
 
 
 def convert(
-    frame: pl.DataFrame, source: str, options: MappingOptions, month: Month | None = None, rows_per_month: int = ROWS_PER_MONTH
+    frame: pl.DataFrame,
+    source: str,
+    options: MappingOptions,
+    month: Month | None = None,
+    rows_per_month: int = ROWS_PER_MONTH,
 ) -> Conversion:
     """Map a month of source rows (frame from `with_usage_hour`) to CBF, as `options` declare;
     `rows_per_month` is CloudZero's limit (`cloudzero.limits.rows_per_month`)."""
@@ -195,14 +216,25 @@ def convert(
         if tags is not None and tags.columns.width:
             tags.columns = tags.columns.filter(keep)
 
-    cbf = _build(frame, source, columns, options, tags.columns if tags else None, notes, month, ready)
+    cbf = _build(
+        frame, source, columns, options, tags.columns if tags else None, notes, month, ready
+    )
     if options.on_bad_rows == "reject" and month is not None:
-        invalid = row_problems(cbf, month, rows_per_month=None)  # the month's size is no row's fault
+        invalid = row_problems(
+            cbf, month, rows_per_month=None
+        )  # the month's size is no row's fault
         if invalid.height:
             rejects = pl.concat([rejects, _rejects(frame, invalid)], how="diagonal_relaxed")
             cbf = cbf.filter(_not_in(cbf, invalid))
     if options.spread is not None and month is not None:
-        cbf = spread(cbf, source, month, to=options.spread.to, extra_decimals=options.spread.extra_decimals, limit=rows_per_month)
+        cbf = spread(
+            cbf,
+            source,
+            month,
+            to=options.spread.to,
+            extra_decimals=options.spread.extra_decimals,
+            limit=rows_per_month,
+        )
     return Conversion(cbf.drop(HOUR, END, strict=False), rejects, notes)
 
 
@@ -215,8 +247,12 @@ def _canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> 
     candidates = {
         spec.columns[0]
         for name, spec in columns.items()
-        if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn) and len(spec.columns) == 1
-        and spec.map is None and spec.default is None and frame.schema.get(spec.columns[0]) == pl.String
+        if name in DECIMAL_COLUMNS
+        and isinstance(spec, FromColumn)
+        and len(spec.columns) == 1
+        and spec.map is None
+        and spec.default is None
+        and frame.schema.get(spec.columns[0]) == pl.String
     }
     return {column for column in candidates if decimals.is_canonical(frame.get_column(column))}
 
@@ -226,7 +262,11 @@ def _as_missing(frame: pl.DataFrame, markers: Sequence[str]) -> pl.DataFrame:
         return frame
     data = [c for c, t in frame.schema.items() if not c.startswith("_") and t == pl.String]
     return frame.with_columns(
-        pl.when(pl.col(c).str.strip_chars().is_in(list(markers))).then(None).otherwise(pl.col(c)).alias(c) for c in data
+        pl.when(pl.col(c).str.strip_chars().is_in(list(markers)))
+        .then(None)
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in data
     )
 
 
@@ -243,7 +283,9 @@ def _resolve(frame: pl.DataFrame, source: str, options: MappingOptions) -> dict[
                     continue
                 required.append(spec.columns[0])
                 continue
-            columns[name] = spec.model_copy(update={"column": present if len(present) > 1 else present[0]})
+            columns[name] = spec.model_copy(
+                update={"column": present if len(present) > 1 else present[0]}
+            )
         elif isinstance(spec, Template):
             if not spec.optional:
                 required += template_fields(spec.template)
@@ -266,7 +308,9 @@ def _resolve(frame: pl.DataFrame, source: str, options: MappingOptions) -> dict[
 
 
 def _text(frame_columns: set[str], spec: FromColumn) -> pl.Expr:
-    values = [pl.col(c).cast(pl.String).str.strip_chars() for c in spec.columns if c in frame_columns]
+    values = [
+        pl.col(c).cast(pl.String).str.strip_chars() for c in spec.columns if c in frame_columns
+    ]
     values = [v.replace("", None) for v in values]  # an empty cell is no value
     if not values:  # none of the columns exists; `_resolve` reports it where it is required
         return pl.lit(None, dtype=pl.String)
@@ -281,7 +325,11 @@ def _template(frame_columns: set[str], template: str) -> pl.Expr:
             parts.append(pl.lit(literal))
             literals += literal
         if name:
-            value = pl.col(name).cast(pl.String).str.strip_chars() if name in frame_columns else pl.lit(None, pl.String)
+            value = (
+                pl.col(name).cast(pl.String).str.strip_chars()
+                if name in frame_columns
+                else pl.lit(None, pl.String)
+            )
             parts.append(value.fill_null(""))
     # Every field is empty exactly when the result is the literal text alone (lengths add up);
     # testing that on the result reads each field once instead of twice.
@@ -300,11 +348,24 @@ def _charge_type(frame_columns: set[str], spec: ChargeType | FromColumn) -> pl.E
         kind = raw.replace_strict(spec.map, default=kind, return_dtype=pl.String)
     if isinstance(spec, ChargeType):
         if spec.commitment_id and spec.commitment_id in frame_columns:
-            has_id = pl.col(spec.commitment_id).cast(pl.String).str.strip_chars().fill_null("") != ""
-            kind = pl.when((kind == "Purchase") & has_id).then(pl.lit("CommittedUsePurchase")).otherwise(kind)
+            has_id = (
+                pl.col(spec.commitment_id).cast(pl.String).str.strip_chars().fill_null("") != ""
+            )
+            kind = (
+                pl.when((kind == "Purchase") & has_id)
+                .then(pl.lit("CommittedUsePurchase"))
+                .otherwise(kind)
+            )
         if spec.commitment_status and spec.commitment_status in frame_columns:
-            unused = pl.col(spec.commitment_status).cast(pl.String).str.strip_chars().str.to_lowercase() == "unused"
-            kind = pl.when((kind == "Usage") & unused.fill_null(False)).then(pl.lit("CommittedUseVacancy")).otherwise(kind)
+            unused = (
+                pl.col(spec.commitment_status).cast(pl.String).str.strip_chars().str.to_lowercase()
+                == "unused"
+            )
+            kind = (
+                pl.when((kind == "Usage") & unused.fill_null(False))
+                .then(pl.lit("CommittedUseVacancy"))
+                .otherwise(kind)
+            )
     return kind
 
 
@@ -319,11 +380,21 @@ def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr
             kind = kind.fill_null(pl.lit(spec.default))
         return kind
     value = _text(frame_columns, spec)
-    default = None if spec.default is None else (
-        _template(frame_columns, spec.default) if template_fields(spec.default) else pl.lit(spec.default, dtype=pl.String)
+    default = (
+        None
+        if spec.default is None
+        else (
+            _template(frame_columns, spec.default)
+            if template_fields(spec.default)
+            else pl.lit(spec.default, dtype=pl.String)
+        )
     )
     if spec.map is not None:
-        fallback = value if spec.unmapped == "keep" else (default if default is not None else pl.lit(None, pl.String))
+        fallback = (
+            value
+            if spec.unmapped == "keep"
+            else (default if default is not None else pl.lit(None, pl.String))
+        )
         value = value.replace_strict(spec.map, default=fallback, return_dtype=pl.String)
         if spec.unmapped == "keep" and default is not None:
             value = value.fill_null(default)
@@ -332,7 +403,9 @@ def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr
     return value
 
 
-def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions, ready: set[str]) -> pl.DataFrame:
+def _value_problems(
+    frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions, ready: set[str]
+) -> pl.DataFrame:
     """Every bad value in the month: decimals, unmapped values, charge types, end times, rates.
 
     `ready` names decimal columns already known to hold only canonical text or nothing."""
@@ -346,66 +419,121 @@ def _value_problems(frame: pl.DataFrame, columns: dict[str, ColumnSpec], options
                     continue
                 found.append(_decimal_problems(frame, column, options, required=required))
         read_as_charge_type = isinstance(spec, ChargeType) or (
-            name == LINE_ITEM_TYPE and isinstance(spec, FromColumn) and spec.map is None and spec.default is None
+            name == LINE_ITEM_TYPE
+            and isinstance(spec, FromColumn)
+            and spec.map is None
+            and spec.default is None
         )
         if read_as_charge_type:
             column = spec.charge_category if isinstance(spec, ChargeType) else spec.columns[0]  # type: ignore[union-attr]
             known = ", ".join(sorted(LINE_ITEM_TYPES) + ["Refund"])
-            found.append(problem_frame(
-                frame, _charge_type(have, spec).is_null() & pl.col(column).is_not_null(),  # type: ignore[arg-type]
-                column, f"not a known charge type ({known}); add it to `map` for {name}", pl.col(column),
-            ))
-        if isinstance(spec, FromColumn) and spec.map is not None and spec.default is None and spec.unmapped == "error":
+            found.append(
+                problem_frame(
+                    frame,
+                    _charge_type(have, spec).is_null() & pl.col(column).is_not_null(),  # type: ignore[arg-type]
+                    column,
+                    f"not a known charge type ({known}); add it to `map` for {name}",
+                    pl.col(column),
+                )
+            )
+        if (
+            isinstance(spec, FromColumn)
+            and spec.map is not None
+            and spec.default is None
+            and spec.unmapped == "error"
+        ):
             known = ", ".join(sorted(spec.map))
             source_value = _text(have, spec)
-            found.append(problem_frame(
-                frame, source_value.is_not_null() & ~source_value.is_in(list(spec.map)), spec.columns[0],
-                f"not in the value map for {name} ({known}); add it to the map or give a default", source_value,
-            ))
+            found.append(
+                problem_frame(
+                    frame,
+                    source_value.is_not_null() & ~source_value.is_in(list(spec.map)),
+                    spec.columns[0],
+                    f"not in the value map for {name} ({known}); add it to the map or give a default",
+                    source_value,
+                )
+            )
         if name == USAGE_END and isinstance(spec, FromColumn):
             text = _text(have, spec)
-            found.append(problem_frame(
-                frame, text.is_not_null() & utc_time(text, options.timezone, options.time_format, options.ambiguous_time).is_null(),
-                spec.columns[0], f"not a timestamp in time zone {options.timezone}" + describe_formats(options.time_format), text,
-            ))
+            found.append(
+                problem_frame(
+                    frame,
+                    text.is_not_null()
+                    & utc_time(
+                        text, options.timezone, options.time_format, options.ambiguous_time
+                    ).is_null(),
+                    spec.columns[0],
+                    f"not a timestamp in time zone {options.timezone}"
+                    + describe_formats(options.time_format),
+                    text,
+                )
+            )
     if options.spread is not None and options.spread.end:
         column = options.spread.end
         text = pl.col(column).cast(pl.String).str.strip_chars()
         end = utc_time(text, options.timezone, options.time_format, options.ambiguous_time)
-        found.append(problem_frame(
-            frame, text.is_not_null() & (text != "") & end.is_null(), column,
-            f"not a timestamp in time zone {options.timezone}" + describe_formats(options.time_format), text,
-        ))
-        found.append(problem_frame(frame, end < pl.col(HOUR), column, "ends before the charge starts", text))
+        found.append(
+            problem_frame(
+                frame,
+                text.is_not_null() & (text != "") & end.is_null(),
+                column,
+                f"not a timestamp in time zone {options.timezone}"
+                + describe_formats(options.time_format),
+                text,
+            )
+        )
+        found.append(
+            problem_frame(frame, end < pl.col(HOUR), column, "ends before the charge starts", text)
+        )
     card = options.rate_card
     if card is not None:
         found.append(_decimal_problems(frame, card.quantity, options, required=True))
         keys = ", ".join(f"{c}={{}}" for c in card.match)
-        found.append(problem_frame(
-            frame, pl.col(pricing.RATE).is_null(), card.match[0],
-            pl.format(f"no rate in the rate card for {keys}", *[pl.col(c) for c in card.match]),
-            pl.col(card.match[0]),
-        ))
+        found.append(
+            problem_frame(
+                frame,
+                pl.col(pricing.RATE).is_null(),
+                card.match[0],
+                pl.format(f"no rate in the rate card for {keys}", *[pl.col(c) for c in card.match]),
+                pl.col(card.match[0]),
+            )
+        )
     return pl.concat(found)
 
 
-def _decimal_problems(frame: pl.DataFrame, column: str, options: MappingOptions, *, required: bool) -> pl.DataFrame:
+def _decimal_problems(
+    frame: pl.DataFrame, column: str, options: MappingOptions, *, required: bool
+) -> pl.DataFrame:
     text = _decimal_text(pl.col(column), options)
     # `problem_frame` filters first, so the reason is only worked out for the bad rows.
     reason = decimals.invalid_reason(text)
     bad = decimals.is_invalid(text, missing=required)
     if required:
-        reason = pl.when(text.is_null()).then(pl.lit("is missing; every row needs a cost")).otherwise(reason)
+        reason = (
+            pl.when(text.is_null())
+            .then(pl.lit("is missing; every row needs a cost"))
+            .otherwise(reason)
+        )
     return problem_frame(frame, bad, column, reason, pl.col(column))
 
 
 def _decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
-    return decimals.expand_exponents(text) if options.exponent == "allow" else decimals.normalised(text)
+    return (
+        decimals.expand_exponents(text)
+        if options.exponent == "allow"
+        else decimals.normalised(text)
+    )
 
 
 def _build(
-    frame: pl.DataFrame, source: str, columns: dict[str, ColumnSpec], options: MappingOptions,
-    tags: pl.DataFrame | None, notes: dict[str, str], month: Month | None, ready: set[str],
+    frame: pl.DataFrame,
+    source: str,
+    columns: dict[str, ColumnSpec],
+    options: MappingOptions,
+    tags: pl.DataFrame | None,
+    notes: dict[str, str],
+    month: Month | None,
+    ready: set[str],
 ) -> pl.DataFrame:
     have = set(frame.columns)
     exprs: dict[str, pl.Expr] = {}
@@ -414,27 +542,50 @@ def _build(
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
             proven = spec.columns == [spec.columns[0]] and spec.columns[0] in ready
             # A column proven canonical is sent as the source wrote it.
-            value = pl.col(spec.columns[0]) if proven else decimals.canonical(_decimal_text(value, options))
+            value = (
+                pl.col(spec.columns[0])
+                if proven
+                else decimals.canonical(_decimal_text(value, options))
+            )
         if name == USAGE_END and isinstance(spec, FromColumn):
-            value = cbf_time(utc_time(value, options.timezone, options.time_format, options.ambiguous_time))
+            value = cbf_time(
+                utc_time(value, options.timezone, options.time_format, options.ambiguous_time)
+            )
         exprs[name] = value
     # A month has at most 744 distinct hours: format each once, not once per row.
     hours = frame.get_column(HOUR).drop_nulls().unique()
     texts = hours.to_frame().select(cbf_time(pl.col(HOUR))).to_series()
-    exprs[USAGE_START] = pl.col(HOUR).replace_strict(hours, texts, default=None, return_dtype=pl.String)
+    exprs[USAGE_START] = pl.col(HOUR).replace_strict(
+        hours, texts, default=None, return_dtype=pl.String
+    )
     if LINE_ITEM_TYPE not in exprs:
         exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
     extra = [pl.col(HOUR)]
     if options.spread is not None:
         if options.spread.end:
-            extra.append(utc_time(pl.col(options.spread.end), options.timezone, options.time_format, options.ambiguous_time).alias(END))
+            extra.append(
+                utc_time(
+                    pl.col(options.spread.end),
+                    options.timezone,
+                    options.time_format,
+                    options.ambiguous_time,
+                ).alias(END)
+            )
         else:
             local = pl.col(HOUR).dt.convert_time_zone(options.timezone)
-            extra.append(local.dt.offset_by("1d" if options.spread.over == "day" else "1mo").dt.convert_time_zone("UTC").alias(END))
+            extra.append(
+                local.dt.offset_by("1d" if options.spread.over == "day" else "1mo")
+                .dt.convert_time_zone("UTC")
+                .alias(END)
+            )
     cbf = frame.select(*[e.alias(n) for n, e in exprs.items()], *LINEAGE_COLUMNS, *extra)
 
     if options.rate_card is not None:
-        cbf = cbf.with_columns(pricing.rated_cost(frame, options.rate_card, allow_exponent=options.exponent == "allow").alias(COST))
+        cbf = cbf.with_columns(
+            pricing.rated_cost(
+                frame, options.rate_card, allow_exponent=options.exponent == "allow"
+            ).alias(COST)
+        )
         if "usage/amount" not in cbf.columns:
             quantity = decimals.plain(_decimal_text(pl.col(options.rate_card.quantity), options))
             cbf = cbf.with_columns(frame.select(quantity).to_series().alias("usage/amount"))
@@ -446,20 +597,33 @@ def _build(
             rate = options.currency.rate_for(str(month))
         except ValueError as error:
             raise MappingError(source, str(error)) from None
-        cbf = cbf.with_columns(pricing.multiply(cbf.get_column(c), rate) for c in COST_COLUMNS if c in cbf.columns)
-        notes["currency_rate"] = f"1 {options.currency.source} = {rate} {options.currency.target} ({month})"
+        cbf = cbf.with_columns(
+            pricing.multiply(cbf.get_column(c), rate) for c in COST_COLUMNS if c in cbf.columns
+        )
+        notes["currency_rate"] = (
+            f"1 {options.currency.source} = {rate} {options.currency.target} ({month})"
+        )
     if tags is not None and tags.width:
         twice = sorted(set(tags.columns) & set(cbf.columns))
         if twice:
-            raise MappingError(source, f"{', '.join(twice)} come(s) both from `columns` and from `tags`; keep one")
+            raise MappingError(
+                source, f"{', '.join(twice)} come(s) both from `columns` and from `tags`; keep one"
+            )
         cbf = cbf.hstack(tags)
         spec = options.tags
         if spec is not None and spec.missing_resource_id:
             current = pl.col(RESOURCE_ID) if RESOURCE_ID in cbf.columns else pl.lit(None, pl.String)
             fallback = frame.select(_template(have, spec.missing_resource_id)).to_series()
-            cbf = cbf.with_columns(fallback.alias("_fallback")).with_columns(
-                pl.when(current.is_null() | (current == "")).then(pl.col("_fallback")).otherwise(current).alias(RESOURCE_ID)
-            ).drop("_fallback")
+            cbf = (
+                cbf.with_columns(fallback.alias("_fallback"))
+                .with_columns(
+                    pl.when(current.is_null() | (current == ""))
+                    .then(pl.col("_fallback"))
+                    .otherwise(current)
+                    .alias(RESOURCE_ID)
+                )
+                .drop("_fallback")
+            )
     if options.resource_id_encoding == "service_prefix" and RESOURCE_ID in cbf.columns:
         cbf = cbf.with_columns(encode_resource_id(cbf, source).alias(RESOURCE_ID))
     return cbf
@@ -489,29 +653,44 @@ def encode_resource_id(cbf: pl.DataFrame, source: str) -> pl.Expr:
         if not clean.equals(services):
             prefix = prefix.replace_strict(services, clean, return_dtype=pl.String)
         prefix = prefix.fill_null(fallback)
-    return pl.when(resource_id.str.contains(r"[:/]")).then(pl.concat_str(prefix, pl.lit("/"), resource_id)).otherwise(resource_id)
+    return (
+        pl.when(resource_id.str.contains(r"[:/]"))
+        .then(pl.concat_str(prefix, pl.lit("/"), resource_id))
+        .otherwise(resource_id)
+    )
 
 
 def _not_in(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.Series:
     keys = problems.select(SOURCE_FILE, SOURCE_ROW).unique()
     marked = frame.select(SOURCE_FILE, SOURCE_ROW).join(
-        keys.with_columns(pl.lit(True).alias("_bad")), on=[SOURCE_FILE, SOURCE_ROW], how="left", maintain_order="left"
+        keys.with_columns(pl.lit(True).alias("_bad")),
+        on=[SOURCE_FILE, SOURCE_ROW],
+        how="left",
+        maintain_order="left",
     )
     return marked.get_column("_bad").is_null()
 
 
 def _empty_rejects(frame: pl.DataFrame) -> pl.DataFrame:
     data = [c for c in frame.columns if not c.startswith("_")]
-    return frame.head(0).select(*LINEAGE_COLUMNS, *data).with_columns(pl.lit(None, pl.String).alias(REASONS))
+    return (
+        frame.head(0)
+        .select(*LINEAGE_COLUMNS, *data)
+        .with_columns(pl.lit(None, pl.String).alias(REASONS))
+    )
 
 
 def _rejects(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:
     """The source rows named in `problems`, whole, each with all its reasons in `_reasons`."""
     reasons = problems.group_by(SOURCE_FILE, SOURCE_ROW, maintain_order=True).agg(
-        pl.format("column '{}': value '{}': {}", "column", pl.col("value").fill_null(""), "reason").str.join("; ").alias(REASONS)
+        pl.format("column '{}': value '{}': {}", "column", pl.col("value").fill_null(""), "reason")
+        .str.join("; ")
+        .alias(REASONS)
     )
     data = [c for c in frame.columns if not c.startswith("_")]
-    return frame.select(*LINEAGE_COLUMNS, *data).join(reasons, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left")
+    return frame.select(*LINEAGE_COLUMNS, *data).join(
+        reasons, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left"
+    )
 
 
 def _require_columns(frame: pl.DataFrame, source: str, names: list[str]) -> None:
@@ -527,7 +706,9 @@ def _require_columns(frame: pl.DataFrame, source: str, names: list[str]) -> None
         )
 
 
-def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | None) -> tuple[Decimal, int]:
+def source_cost(
+    frame: pl.DataFrame, options: MappingOptions, month: Month | None
+) -> tuple[Decimal, int]:
     """The month's cost as the source states it (after rate card and currency), and how many
     rows hold no readable cost. Used to prove that sent + rejected = source, exactly."""
     short = _plain_source_cost(frame, options, month)
@@ -537,7 +718,9 @@ def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | Non
     if options.rate_card is not None and month is not None:
         try:
             priced = pricing.with_rates(frame, options.rate_card, str(month))
-            costs = pricing.rated_cost(priced, options.rate_card, allow_exponent=options.exponent == "allow")
+            costs = pricing.rated_cost(
+                priced, options.rate_card, allow_exponent=options.exponent == "allow"
+            )
         except ValueError:
             return Decimal(0), frame.height
     else:
@@ -546,13 +729,17 @@ def source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | Non
         # The text once, then the checks on it: an expression used twice would be worked out twice.
         texts = frame.select(_decimal_text(_text(set(frame.columns), spec), options).alias("_cost"))
         text = pl.col("_cost")
-        costs = texts.select(pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))).to_series()
+        costs = texts.select(
+            pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))
+        ).to_series()
     if options.currency is not None and month is not None and str(month) in options.currency.rates:
         costs = pricing.multiply(costs, options.currency.rates[str(month)])
     return pricing.exact_total(costs), costs.null_count()
 
 
-def _plain_source_cost(frame: pl.DataFrame, options: MappingOptions, month: Month | None) -> tuple[Decimal, int] | None:
+def _plain_source_cost(
+    frame: pl.DataFrame, options: MappingOptions, month: Month | None
+) -> tuple[Decimal, int] | None:
     """`source_cost` without new strings, when the cost is one text column whose every present
     value is plain decimal text already (as exports write it); None otherwise.
 
@@ -561,7 +748,9 @@ def _plain_source_cost(frame: pl.DataFrame, options: MappingOptions, month: Mont
     """
     spec = options.columns.get(COST)
     rated = options.rate_card is not None and month is not None
-    converted = options.currency is not None and month is not None and str(month) in options.currency.rates
+    converted = (
+        options.currency is not None and month is not None and str(month) in options.currency.rates
+    )
     if rated or converted or not isinstance(spec, FromColumn):
         return None
     present = [c for c in spec.columns if c in frame.columns]

@@ -22,7 +22,7 @@ class _Model(BaseModel):
 
 def _plain_decimal(value: object, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{what} {value!r}: write it as quoted decimal text, e.g. \"0.0416\"")
+        raise ValueError(f'{what} {value!r}: write it as quoted decimal text, e.g. "0.0416"')
     text = str(value).strip()
     if not _PLAIN.match(text):
         raise ValueError(f"{what} {value!r} is not a plain decimal number")
@@ -31,7 +31,9 @@ def _plain_decimal(value: object, what: str) -> str:
 
 def _plainly(error: ValidationError) -> str:
     return "; ".join(
-        ".".join(str(p) for p in e["loc"]) + (": " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+        ".".join(str(p) for p in e["loc"])
+        + (": " if e["loc"] else "")
+        + e["msg"].removeprefix("Value error, ")
         for e in error.errors()
     )
 
@@ -63,7 +65,9 @@ class TagsSpec(_Model):
     @model_validator(mode="after")
     def _something(self) -> "TagsSpec":
         if not self.columns and not self.column:
-            raise ValueError("give `columns` (tag key: source column) or `column` (a column of many tags)")
+            raise ValueError(
+                "give `columns` (tag key: source column) or `column` (a column of many tags)"
+            )
         return self
 
 
@@ -104,7 +108,9 @@ class RateCard(_Model):
     @model_validator(mode="after")
     def _lines_match(self) -> "RateCard":
         if bool(self.rates) == bool(self.file):
-            raise ValueError("give the rates either under `rates` or in a CSV `file` (one of the two)")
+            raise ValueError(
+                "give the rates either under `rates` or in a CSV `file` (one of the two)"
+            )
         for index, line in enumerate(self.rates):
             keys = set(line.keys())
             if keys != set(self.match):
@@ -124,11 +130,15 @@ class RateCard(_Model):
             raise ValueError(f"rate card file {path}: cannot be read: {error}") from None
         lines = []
         for number, row in enumerate(table.iter_rows(named=True), start=2):
-            values = {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""}
+            values = {
+                k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""
+            }
             try:
                 lines.append(Rate.model_validate(values))
             except ValidationError as error:
-                raise ValueError(f"rate card file {path}, row {number}: {_plainly(error)}") from None
+                raise ValueError(
+                    f"rate card file {path}, row {number}: {_plainly(error)}"
+                ) from None
         try:
             return RateCard(quantity=self.quantity, match=self.match, rates=lines)
         except ValidationError as error:
@@ -138,14 +148,18 @@ class RateCard(_Model):
         """The lines in force in `month`; where several match the same values, the latest `from`."""
         chosen: dict[tuple[str, ...], Rate] = {}
         for line in self.rates:
-            if (line.from_month and month < line.from_month) or (line.to_month and month > line.to_month):
+            if (line.from_month and month < line.from_month) or (
+                line.to_month and month > line.to_month
+            ):
                 continue
             key = tuple(line.keys()[c] for c in self.match)
             held = chosen.get(key)
             if held is None or (line.from_month or "") > (held.from_month or ""):
                 chosen[key] = line
             elif (line.from_month or "") == (held.from_month or ""):
-                raise ValueError(f"rate card: two rates for {dict(zip(self.match, key))} in {month}")
+                raise ValueError(
+                    f"rate card: two rates for {dict(zip(self.match, key))} in {month}"
+                )
         return list(chosen.values())
 
 
@@ -175,7 +189,7 @@ class Currency(_Model):
     def rate_for(self, month: str) -> str:
         if month not in self.rates:
             raise ValueError(
-                f"no {self.source}→{self.target} rate for {month}; add `{month}: \"<rate>\"` "
+                f'no {self.source}→{self.target} rate for {month}; add `{month}: "<rate>"` '
                 "under currency.rates"
             )
         return self.rates[month]

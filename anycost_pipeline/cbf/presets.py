@@ -31,8 +31,10 @@ FOCUS: dict[str, Any] = {
         "resource/service": {"column": "ServiceName", "optional": True},
         "resource/account": {"column": "SubAccountId", "optional": True},
         "resource/region": {
-            "column": "RegionId", "optional": True,
-            "map": {"global": "no-region", "Global": "no-region"}, "unmapped": "keep",
+            "column": "RegionId",
+            "optional": True,
+            "map": {"global": "no-region", "Global": "no-region"},
+            "unmapped": "keep",
         },
         "resource/usage_family": {"column": "ServiceCategory", "optional": True},
         "action/usage_type": {"column": ["SkuMeter", "SkuId"], "optional": True},
@@ -41,7 +43,9 @@ FOCUS: dict[str, Any] = {
         "bill/invoice_id": {"column": "InvoiceId", "optional": True},
     },
     "tags": {
-        "column": "Tags", "format": "json", "optional": True,
+        "column": "Tags",
+        "format": "json",
+        "optional": True,
         # Once a month has tags CloudZero needs a resource id on every row: rows without one
         # (credits, account-level lines) are filed under their sub-account.
         "missing_resource_id": "account-{SubAccountId}",

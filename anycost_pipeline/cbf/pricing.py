@@ -39,7 +39,8 @@ def with_rates(frame: pl.DataFrame, card: RateCard, month: str) -> pl.DataFrame:
         schema={**{f"_k{i}": pl.String for i in range(len(card.match))}, RATE: pl.String},
     )
     keyed = frame.with_columns(
-        pl.col(c).cast(pl.String).str.strip_chars().alias(f"_k{i}") for i, c in enumerate(card.match)
+        pl.col(c).cast(pl.String).str.strip_chars().alias(f"_k{i}")
+        for i, c in enumerate(card.match)
     )
     keys = [f"_k{i}" for i in range(len(card.match))]
     return keyed.join(rates, on=keys, how="left", maintain_order="left").drop(keys)
@@ -47,8 +48,14 @@ def with_rates(frame: pl.DataFrame, card: RateCard, month: str) -> pl.DataFrame:
 
 def rated_cost(frame: pl.DataFrame, card: RateCard, *, allow_exponent: bool = False) -> pl.Series:
     """quantity × rate per row of a frame from `with_rates` (null where either is missing or bad)."""
-    text = decimals.expand_exponents(pl.col(card.quantity)) if allow_exponent else decimals.normalised(pl.col(card.quantity))
-    quantity = frame.select(pl.when(~decimals.is_invalid(text)).then(decimals.plain(text))).to_series()
+    text = (
+        decimals.expand_exponents(pl.col(card.quantity))
+        if allow_exponent
+        else decimals.normalised(pl.col(card.quantity))
+    )
+    quantity = frame.select(
+        pl.when(~decimals.is_invalid(text)).then(decimals.plain(text))
+    ).to_series()
     return multiply(quantity, frame.get_column(RATE))
 
 

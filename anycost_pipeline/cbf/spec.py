@@ -93,8 +93,10 @@ def _shorthand(value: object) -> object:
     if isinstance(value, str):
         return {"column": value}
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ValueError("write numbers as quoted text, e.g. value: \"12.50\", so no digit is lost")
+        raise ValueError('write numbers as quoted text, e.g. value: "12.50", so no digit is lost')
     return value
 
 
-ColumnSpec = Annotated[Union[FromColumn, Constant, Template, ChargeType], BeforeValidator(_shorthand)]
+ColumnSpec = Annotated[
+    Union[FromColumn, Constant, Template, ChargeType], BeforeValidator(_shorthand)
+]

@@ -49,12 +49,19 @@ def _text(units: int, scale: int) -> str:
 
 
 def _scale(values: pl.Series) -> int:
-    fraction = values.drop_nulls().str.split(".").list.get(1, null_on_oob=True).str.len_chars().max()
+    fraction = (
+        values.drop_nulls().str.split(".").list.get(1, null_on_oob=True).str.len_chars().max()
+    )
     return int(fraction or 0)  # type: ignore[arg-type]
 
 
 def spread(
-    cbf: pl.DataFrame, source: str, month: Month, *, to: str = "hour", extra_decimals: int = 6,
+    cbf: pl.DataFrame,
+    source: str,
+    month: Month,
+    *,
+    to: str = "hour",
+    extra_decimals: int = 6,
     limit: int = ROWS_PER_MONTH,
 ) -> pl.DataFrame:
     """Rows with `_hour` (start) and `_end` (exclusive end, UTC) become one row per hour or day.
@@ -67,10 +74,18 @@ def spread(
     floor = pl.col(END).dt.truncate("1h")
     ceiling = pl.when(floor < pl.col(END)).then(floor + pl.duration(hours=1)).otherwise(floor)
     end = pl.min_horizontal(ceiling, pl.lit(month.end))
-    end = pl.when(pl.col(END).is_null() | (end <= start)).then(start + pl.duration(hours=1)).otherwise(end)
+    end = (
+        pl.when(pl.col(END).is_null() | (end <= start))
+        .then(start + pl.duration(hours=1))
+        .otherwise(end)
+    )
     if to == "hour":
-        planned = cbf.with_columns(pl.datetime_ranges(start, end - pl.duration(hours=1), interval="1h").alias(_STARTS))
-        planned = planned.with_columns(pl.col(_STARTS).list.eval(pl.element().is_not_null().cast(pl.Int64)).alias(_HOURS))
+        planned = cbf.with_columns(
+            pl.datetime_ranges(start, end - pl.duration(hours=1), interval="1h").alias(_STARTS)
+        )
+        planned = planned.with_columns(
+            pl.col(_STARTS).list.eval(pl.element().is_not_null().cast(pl.Int64)).alias(_HOURS)
+        )
     else:
         stops = cbf.select(end.alias("_stop")).to_series().to_list()
         plans = [_day_plan(a, b) for a, b in zip(cbf.get_column(HOUR).to_list(), stops)]
@@ -95,10 +110,17 @@ def spread(
     spread_columns = [_STARTS, _HOURS, *[c for c in cbf.columns if c in DECIMAL_COLUMNS]]
     planned = planned.with_columns((pl.col(_STARTS).list.len() > 1).alias("_spread"))
     out = planned.explode(spread_columns)
-    out = out.with_columns(pl.col(_STARTS).alias(HOUR), cbf_time(pl.col(_STARTS)).alias(USAGE_START))
+    out = out.with_columns(
+        pl.col(_STARTS).alias(HOUR), cbf_time(pl.col(_STARTS)).alias(USAGE_START)
+    )
     if "time/usage_end" in out.columns:
         part_end = cbf_time(pl.col(_STARTS) + pl.duration(hours=pl.col(_HOURS)))
-        out = out.with_columns(pl.when(pl.col("_spread")).then(part_end).otherwise(pl.col("time/usage_end")).alias("time/usage_end"))
+        out = out.with_columns(
+            pl.when(pl.col("_spread"))
+            .then(part_end)
+            .otherwise(pl.col("time/usage_end"))
+            .alias("time/usage_end")
+        )
     return out.drop(_STARTS, _HOURS, "_spread")
 
 

@@ -55,7 +55,10 @@ def _parse(text: str, spec: TagsSpec) -> dict[str, str] | None:
 
 def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
     """The `resource/tag:*` columns for every row of `frame` (same order)."""
-    named = {key: frame.get_column(column).cast(pl.String).str.strip_chars() for key, column in spec.columns.items()}
+    named = {
+        key: frame.get_column(column).cast(pl.String).str.strip_chars()
+        for key, column in spec.columns.items()
+    }
     problems = no_problems()
     parsed_keys: set[str] = set()
     lookup: pl.DataFrame | None = None
@@ -73,10 +76,17 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
                 values[text] = tags
                 parsed_keys.update(tags)
         if unreadable:
-            what = "a JSON object of tags" if spec.format == "json" else f"tags written as key{spec.key_separator}value{spec.pair_separator}..."
+            what = (
+                "a JSON object of tags"
+                if spec.format == "json"
+                else f"tags written as key{spec.key_separator}value{spec.pair_separator}..."
+            )
             problems = problem_frame(
-                frame, pl.col(spec.column).is_in(unreadable), spec.column,
-                f"not {what}", pl.col(spec.column),
+                frame,
+                pl.col(spec.column).is_in(unreadable),
+                spec.column,
+                f"not {what}",
+                pl.col(spec.column),
             )
         keys = sorted(parsed_keys)
         lookup = pl.DataFrame(
@@ -89,7 +99,9 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
     for key in [*named, *sorted(parsed_keys)]:
         clean = sanitise_key(key)
         if not key:
-            raise MappingError(source, "a tag has an empty key; CloudZero needs a key for every tag")
+            raise MappingError(
+                source, "a tag has an empty key; CloudZero needs a key for every tag"
+            )
         if clean in owner and owner[clean] != key:
             raise MappingError(
                 source,
@@ -98,12 +110,18 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
                 "replaced by _; rename one of them in the source or in `tags`",
             )
         if key in named and key in parsed_keys:
-            raise MappingError(source, f"the tag key {key!r} comes both from `tags.columns` and from `tags.column`")
+            raise MappingError(
+                source, f"the tag key {key!r} comes both from `tags.columns` and from `tags.column`"
+            )
         owner[clean] = key
         if clean != key:
             renamed[key] = clean
 
-    parts = [pl.DataFrame([v.alias(f"{TAG_PREFIX}{sanitise_key(k)}") for k, v in named.items()])] if named else []
+    parts = (
+        [pl.DataFrame([v.alias(f"{TAG_PREFIX}{sanitise_key(k)}") for k, v in named.items()])]
+        if named
+        else []
+    )
     if lookup is not None and parsed_keys:
         joined = (
             frame.select(pl.col(spec.column).cast(pl.String).str.strip_chars().alias("_text"))  # type: ignore[arg-type]

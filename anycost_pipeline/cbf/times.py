@@ -15,7 +15,11 @@ NAIVE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%dT%H:%M",
 )
 UTC_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%d %H:%M:%SZ")
-OFFSET_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z")
+OFFSET_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%d %H:%M:%S%:z",
+)
 CBF_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # Names a source may use in `time_format` instead of a strftime pattern.
@@ -37,7 +41,9 @@ def _naive(text: pl.Expr, fmt: str, zone: str, ambiguous: str) -> pl.Expr:
     # happens twice (fall back) unless the source declared which of the two it means: the
     # caller reports both rather than guessing.
     policy = "null" if ambiguous == "reject" else ambiguous
-    return parsed.dt.replace_time_zone(zone, ambiguous=policy, non_existent="null").dt.convert_time_zone("UTC")
+    return parsed.dt.replace_time_zone(
+        zone, ambiguous=policy, non_existent="null"
+    ).dt.convert_time_zone("UTC")
 
 
 def _iso(text: pl.Expr, zone: str, ambiguous: str) -> list[pl.Expr]:
@@ -48,7 +54,9 @@ def _iso(text: pl.Expr, zone: str, ambiguous: str) -> list[pl.Expr]:
             for fmt in UTC_FORMATS
         ],
         *[
-            text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.convert_time_zone("UTC")
+            text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.convert_time_zone(
+                "UTC"
+            )
             for fmt in OFFSET_FORMATS
         ],
     ]
@@ -80,7 +88,10 @@ def _parsers(text: pl.Expr, zone: str, fmt: str, ambiguous: str) -> list[pl.Expr
 
 
 def utc_time(
-    text: pl.Expr, zone: str, time_format: str | Sequence[str] | None = None, ambiguous: str = "reject"
+    text: pl.Expr,
+    zone: str,
+    time_format: str | Sequence[str] | None = None,
+    ambiguous: str = "reject",
 ) -> pl.Expr:
     """The UTC instant (Datetime, tz UTC) of each source timestamp; null where it cannot be read.
 
@@ -94,7 +105,10 @@ def utc_time(
 
 
 def utc_hour(
-    text: pl.Expr, zone: str, time_format: str | Sequence[str] | None = None, ambiguous: str = "reject"
+    text: pl.Expr,
+    zone: str,
+    time_format: str | Sequence[str] | None = None,
+    ambiguous: str = "reject",
 ) -> pl.Expr:
     """The UTC hour (Datetime, tz UTC) of each source timestamp; null where it cannot be read."""
     return utc_time(text, zone, time_format, ambiguous).dt.truncate("1h")
@@ -104,7 +118,11 @@ SAMPLE_ROWS = 100
 
 
 def utc_hours(
-    frame: pl.DataFrame, text: pl.Expr, zone: str, time_format: str | Sequence[str] | None = None, ambiguous: str = "reject"
+    frame: pl.DataFrame,
+    text: pl.Expr,
+    zone: str,
+    time_format: str | Sequence[str] | None = None,
+    ambiguous: str = "reject",
 ) -> pl.Series:
     """`utc_hour` of `text` over `frame`, as a Series; faster when the source declares no format.
 

@@ -25,7 +25,9 @@ _HOUR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$"
 _PLAIN = r"^-?(?:[0-9]+(?:\.[0-9]+)?)$"
 
 
-def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int | None = ROWS_PER_MONTH) -> pl.DataFrame:
+def row_problems(
+    cbf: pl.DataFrame, month: Month, rows_per_month: int | None = ROWS_PER_MONTH
+) -> pl.DataFrame:
     """Every rule broken by a row: one line per (row, column) with its reason; `rows_per_month`
     is CloudZero's limit (`cloudzero.limits.rows_per_month`), None where the month's size is
     judged elsewhere."""
@@ -37,12 +39,18 @@ def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int | None = R
 
     for name in columns:
         if name.startswith(TAG_PREFIX) and not is_cbf_column(name):
-            flag(name, pl.col(name).is_not_null(), "tag key may hold only letters, digits and _ . : / = + - @", pl.lit(name))
+            flag(
+                name,
+                pl.col(name).is_not_null(),
+                "tag key may hold only letters, digits and _ . : / = + - @",
+                pl.lit(name),
+            )
         elif not is_cbf_column(name):
             flag(name, pl.lit(True), "not a CBF column")
     if rows_per_month is not None and cbf.height > rows_per_month:
         flag(
-            MONTH_WIDE, pl.int_range(pl.len()) == 0,
+            MONTH_WIDE,
+            pl.int_range(pl.len()) == 0,
             f"{month} has {cbf.height:,} rows, {cbf.height - rows_per_month:,} over the limit of {rows_per_month:,} rows "
             "per connection per month (cloudzero.limits.rows_per_month)",
             pl.lit(None),
@@ -54,11 +62,22 @@ def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int | None = R
             flag(name, pl.col(name).is_null() | (pl.col(name) == ""), "required value is empty")
     if USAGE_START in columns:
         start = pl.col(USAGE_START)
-        flag(USAGE_START, ~start.str.contains(_HOUR), "not an ISO-8601 UTC hour (YYYY-MM-DDTHH:00:00Z)")
-        flag(USAGE_START, ~start.str.starts_with(str(month)), f"outside the month {month}")  # no sliced copies
+        flag(
+            USAGE_START,
+            ~start.str.contains(_HOUR),
+            "not an ISO-8601 UTC hour (YYYY-MM-DDTHH:00:00Z)",
+        )
+        flag(
+            USAGE_START, ~start.str.starts_with(str(month)), f"outside the month {month}"
+        )  # no sliced copies
     if "time/usage_end" in columns:
         end = pl.col("time/usage_end")
-        flag("time/usage_end", end.is_not_null() & ~end.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"), "not an ISO-8601 UTC time")
+        flag(
+            "time/usage_end",
+            end.is_not_null()
+            & ~end.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"),
+            "not an ISO-8601 UTC time",
+        )
     for name in DECIMAL_COLUMNS:
         if name in columns:
             value = pl.col(name)
@@ -70,16 +89,39 @@ def row_problems(cbf: pl.DataFrame, month: Month, rows_per_month: int | None = R
     if tags:
         # Every row is sent with every column of the month (empty where a row has no value),
         # so once the month has tags, CloudZero sees tag keys on every row.
-        no_id = pl.col(RESOURCE_ID).is_null() | (pl.col(RESOURCE_ID) == "") if RESOURCE_ID in columns else pl.lit(True)
-        flag(RESOURCE_ID, no_id, "required when the month has tags (CloudZero needs a resource for tagged rows)", pl.lit(None))
+        no_id = (
+            pl.col(RESOURCE_ID).is_null() | (pl.col(RESOURCE_ID) == "")
+            if RESOURCE_ID in columns
+            else pl.lit(True)
+        )
+        flag(
+            RESOURCE_ID,
+            no_id,
+            "required when the month has tags (CloudZero needs a resource for tagged rows)",
+            pl.lit(None),
+        )
     if RESOURCE_ID in columns:
-        flag(RESOURCE_ID, pl.col(RESOURCE_ID).str.contains(r"^[^:/]*[:/]$"), "nothing left after CloudZero cuts the id at its first : or /")
+        flag(
+            RESOURCE_ID,
+            pl.col(RESOURCE_ID).str.contains(r"^[^:/]*[:/]$"),
+            "nothing left after CloudZero cuts the id at its first : or /",
+        )
     # Every rule in one parallel pass; only the rules some row breaks filter the month.
-    broken = cbf.select(bad.fill_null(False).any().alias(str(i)) for i, (_, bad, _, _) in enumerate(rules)).row(0) if rules else ()
+    broken = (
+        cbf.select(
+            bad.fill_null(False).any().alias(str(i)) for i, (_, bad, _, _) in enumerate(rules)
+        ).row(0)
+        if rules
+        else ()
+    )
     found = [no_problems()]
     for (column, bad, reason, value), hit in zip(rules, broken):
         if hit:
-            found.append(problem_frame(cbf, bad, column, reason, value if value is not None else pl.col(column)))
+            found.append(
+                problem_frame(
+                    cbf, bad, column, reason, value if value is not None else pl.col(column)
+                )
+            )
     return pl.concat(found)
 
 

@@ -10,46 +10,85 @@ DEBUG_ENV_VAR = "ANYCOST_DEBUG"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anycost", description="Send cost sources to CloudZero AnyCost Stream.")
+    parser = argparse.ArgumentParser(
+        prog="anycost", description="Send cost sources to CloudZero AnyCost Stream."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="read, convert, check and send months (default: every month the sources hold)")
+    run = commands.add_parser(
+        "run", help="read, convert, check and send months (default: every month the sources hold)"
+    )
     run.add_argument("months", nargs="*", metavar="YYYY-MM")
 
-    commands.add_parser("validate", help="check anycost.yaml, every source's files and every connection; send nothing")
+    commands.add_parser(
+        "validate",
+        help="check anycost.yaml, every source's files and every connection; send nothing",
+    )
 
-    preview = commands.add_parser("preview", help="the CBF rows and totals a source would send for a month; send nothing")
+    preview = commands.add_parser(
+        "preview", help="the CBF rows and totals a source would send for a month; send nothing"
+    )
     preview.add_argument("source")
     preview.add_argument("month", metavar="YYYY-MM")
     preview.add_argument("--rows", type=int, default=20, help="how many rows to print (default 20)")
 
-    dry = commands.add_parser("dry-run", help="write the exact request bodies of a month to a folder; send nothing")
+    dry = commands.add_parser(
+        "dry-run", help="write the exact request bodies of a month to a folder; send nothing"
+    )
     dry.add_argument("month", metavar="YYYY-MM")
     dry.add_argument("--out", help="folder for the bodies (default: <storage>/dry-run/<month>)")
-    dry.add_argument("--connection", action="append", default=[], help="only this connection (repeatable)")
     dry.add_argument(
-        "--live", "--validate", dest="validate", action=argparse.BooleanOptionalAction, default=None,
+        "--connection", action="append", default=[], help="only this connection (repeatable)"
+    )
+    dry.add_argument(
+        "--live",
+        "--validate",
+        dest="validate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="ask the target's validate endpoint about each body (stores nothing); default: on when cloudzero.target is live",
     )
 
-    sandbox = commands.add_parser("sandbox", help="the built-in local sandbox: serve it, or show what it holds")
-    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
-    serve = sandbox_commands.add_parser("serve", help="run the sandbox API on 127.0.0.1 until Ctrl-C")
+    sandbox = commands.add_parser(
+        "sandbox", help="the built-in local sandbox: serve it, or show what it holds"
+    )
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", required=True, metavar="ACTION"
+    )
+    serve = sandbox_commands.add_parser(
+        "serve", help="run the sandbox API on 127.0.0.1 until Ctrl-C"
+    )
     serve.add_argument("--port", type=int, default=8765)
     for holder in (sandbox_commands, commands):
-        show = holder.add_parser("show", help="what the local sandbox holds for a connection and month")
+        show = holder.add_parser(
+            "show", help="what the local sandbox holds for a connection and month"
+        )
         show.add_argument("connection")
         show.add_argument("month", metavar="YYYY-MM")
 
-    reconcile = commands.add_parser("reconcile", help="compare what CloudZero holds for months with what was last sent")
+    reconcile = commands.add_parser(
+        "reconcile", help="compare what CloudZero holds for months with what was last sent"
+    )
     reconcile.add_argument("months", nargs="+", metavar="YYYY-MM")
-    reconcile.add_argument("--connection", action="append", default=[], help="only this connection (repeatable)")
-    reconcile.add_argument("--contents", action="store_true", help="also download the months and compare cost totals")
+    reconcile.add_argument(
+        "--connection", action="append", default=[], help="only this connection (repeatable)"
+    )
+    reconcile.add_argument(
+        "--contents", action="store_true", help="also download the months and compare cost totals"
+    )
 
-    delete = commands.add_parser("delete-month", help="empty a month in CloudZero (an empty replace_drop); needs --yes-delete-month")
+    delete = commands.add_parser(
+        "delete-month",
+        help="empty a month in CloudZero (an empty replace_drop); needs --yes-delete-month",
+    )
     delete.add_argument("connection")
     delete.add_argument("month", metavar="YYYY-MM")
-    delete.add_argument("--yes-delete-month", dest="confirmed", action="store_true", help="confirm that the month is to be emptied")
+    delete.add_argument(
+        "--yes-delete-month",
+        dest="confirmed",
+        action="store_true",
+        help="confirm that the month is to be emptied",
+    )
     return parser
 
 
@@ -97,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _dispatch(args)
-    except (CliError, ConfigError, CloudZeroError, SourceFilesError, BadSourceData, ValueError) as error:
+    except (
+        CliError,
+        ConfigError,
+        CloudZeroError,
+        SourceFilesError,
+        BadSourceData,
+        ValueError,
+    ) as error:
         print(f"anycost: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.config import AnycostConfig, config_path
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
+from anycost_pipeline.config import AnycostConfig, config_path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The step-by-step log stays in the run history; the console gets the summary (failures are
@@ -57,7 +57,9 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             data = event.step_failure_data
-            text = (data.user_failure_data.description if data.user_failure_data else None) or data.error.message
+            text = (
+                data.user_failure_data.description if data.user_failure_data else None
+            ) or data.error.message
             messages.append(f"{event.step_key}: {text.strip()}")
     return messages
 
@@ -80,7 +82,11 @@ def source_cbf_with_problems(
     import dagster as dg
 
     defs = definitions()
-    assets = [defs.resolve_assets_def(dg.AssetKey([layer, s])) for s in sources for layer in ("raw", "cbf")]
+    assets = [
+        defs.resolve_assets_def(dg.AssetKey([layer, s]))
+        for s in sources
+        for layer in ("raw", "cbf")
+    ]
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             assets,
@@ -116,7 +122,9 @@ def source_cbf_with_problems(
     return frames, checks, explained
 
 
-def connection_cbf(config: AnycostConfig, connection: str, month: str) -> tuple[pl.DataFrame, dict[str, bool]]:
+def connection_cbf(
+    config: AnycostConfig, connection: str, month: str
+) -> tuple[pl.DataFrame, dict[str, bool]]:
     """The month's frame for a connection, combined exactly as drop/<connection> combines it."""
     sources = sorted(config.sources_of(connection))
     frames, checks = source_cbf(sources, month)
@@ -124,7 +132,9 @@ def connection_cbf(config: AnycostConfig, connection: str, month: str) -> tuple[
 
 
 def connection_id(config: AnycostConfig, connection: str) -> str:
-    return config.connections[connection].resolve_id(connection, sandbox=config.cloudzero.target == "sandbox")
+    return config.connections[connection].resolve_id(
+        connection, sandbox=config.cloudzero.target == "sandbox"
+    )
 
 
 @contextmanager
@@ -133,7 +143,10 @@ def open_client(config: AnycostConfig, connection_id: str | None = None) -> Iter
     connection id, it holds that connection's lock (one request at a time per connection)."""
     from anycost_pipeline.defs.resources import CloudZeroResource
 
-    folders = {"state_folder": str(config.storage_path), "sandbox_folder": str(config.storage_path / "sandbox")}
+    folders = {
+        "state_folder": str(config.storage_path),
+        "sandbox_folder": str(config.storage_path / "sandbox"),
+    }
     if config.cloudzero.target == "live":
         key = os.environ.get("CLOUDZERO_API_KEY", "").strip()
         if not key:
@@ -162,4 +175,3 @@ def where(config: AnycostConfig) -> str:
     if config.cloudzero.target == "live":
         return f"CloudZero ({os.environ.get('CLOUDZERO_API_URL') or DEFAULT_API_URL})"
     return f"the local sandbox ({config.storage_path / 'sandbox'})"
-

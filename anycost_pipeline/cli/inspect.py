@@ -10,20 +10,30 @@ from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.spec import source_columns
 from anycost_pipeline.cli.common import progress, require_source, say, source_cbf_with_problems
-from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig, config_path, load_config
+from anycost_pipeline.config import (
+    AnycostConfig,
+    ConfigError,
+    SourceConfig,
+    config_path,
+    load_config,
+)
 from anycost_pipeline.months import Month
 
 MAX_FILES_NAMED = 3
 
 
-def _check_files_source(name: str, source: SourceConfig, config: AnycostConfig) -> tuple[str, list[str]]:
+def _check_files_source(
+    name: str, source: SourceConfig, config: AnycostConfig
+) -> tuple[str, list[str]]:
     from anycost_pipeline.sources.files import list_files
 
     pattern = config.resolve_path(source.path)
     try:
         files = list_files(pattern)
     except (OSError, ValueError) as error:
-        return "", [f"source {name!r}: cannot list {pattern!r} ({error}); check `path` in anycost.yaml and that the location is reachable."]
+        return "", [
+            f"source {name!r}: cannot list {pattern!r} ({error}); check `path` in anycost.yaml and that the location is reachable."
+        ]
     if not files:
         return "", [f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml."]
     problems = []
@@ -33,12 +43,16 @@ def _check_files_source(name: str, source: SourceConfig, config: AnycostConfig) 
         try:
             header = set(pl.read_csv(file, n_rows=0, infer_schema=False).columns)
         except (pl.exceptions.PolarsError, OSError) as error:
-            problems.append(f"source {name!r}: cannot read {file} as CSV ({error}); check the file's format.")
+            problems.append(
+                f"source {name!r}: cannot read {file} as CSV ({error}); check the file's format."
+            )
             continue
         for group in sorted(g for g in wanted if not header.intersection(g)):
             missing.setdefault(" or ".join(repr(c) for c in group), []).append(Path(file).name)
     for column, where in missing.items():
-        named = ", ".join(where[:MAX_FILES_NAMED]) + (f" and {len(where) - MAX_FILES_NAMED} more" if len(where) > MAX_FILES_NAMED else "")
+        named = ", ".join(where[:MAX_FILES_NAMED]) + (
+            f" and {len(where) - MAX_FILES_NAMED} more" if len(where) > MAX_FILES_NAMED else ""
+        )
         problems.append(
             f"source {name!r}: column {column}, used in its `columns` mapping, is missing from {named}; "
             "fix the mapping or the export."
@@ -55,7 +69,9 @@ def validate() -> int:
         progress(f"checking source {name}")
         kind = getattr(source, "kind", "files")
         if kind != "files":
-            say(f"  source {name}: kind {kind!r}, reached only when a month runs (not checked here)")
+            say(
+                f"  source {name}: kind {kind!r}, reached only when a month runs (not checked here)"
+            )
             continue
         found, bad = _check_files_source(name, source, config)
         problems += bad
@@ -70,9 +86,13 @@ def validate() -> int:
         except ConfigError as error:
             problems.append(str(error) + ".")
         if not sources:
-            problems.append(f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it.")
+            problems.append(
+                f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it."
+            )
     if not sandbox and not os.environ.get("CLOUDZERO_API_KEY", "").strip():
-        problems.append("CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live').")
+        problems.append(
+            "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live')."
+        )
     if problems:
         say(f"\n{len(problems)} problem(s):")
         for problem in problems:
@@ -101,20 +121,44 @@ def preview(source: str, month: str, rows: int) -> int:
     frames, checks, explained = source_cbf_with_problems([source], month)
     cbf = frames[source]
     shown = cbf.select([c for c in cbf.columns if not c.startswith("_")])
-    total = decimals.exact_sum(cbf.select(decimals.plain(pl.col(COST))).to_series()) if COST in cbf.columns else Decimal(0)
-    say(f"Preview of {source}, {month}, for connection {config.sources[source].connection}: {cbf.height:,} CBF rows, cost {total}")
-    with pl.Config(tbl_rows=rows, tbl_cols=-1, fmt_str_lengths=48, tbl_width_chars=240, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+    total = (
+        decimals.exact_sum(cbf.select(decimals.plain(pl.col(COST))).to_series())
+        if COST in cbf.columns
+        else Decimal(0)
+    )
+    say(
+        f"Preview of {source}, {month}, for connection {config.sources[source].connection}: {cbf.height:,} CBF rows, cost {total}"
+    )
+    with pl.Config(
+        tbl_rows=rows,
+        tbl_cols=-1,
+        fmt_str_lengths=48,
+        tbl_width_chars=240,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
         say(str(shown.head(rows)))
     if cbf.height > rows:
         say(f"(first {rows} of {cbf.height:,} rows; --rows N shows more)")
-    for line in [*_totals(cbf, LINE_ITEM_TYPE, "line item type"), *_totals(cbf, "resource/service", "service")]:
+    for line in [
+        *_totals(cbf, LINE_ITEM_TYPE, "line item type"),
+        *_totals(cbf, "resource/service", "service"),
+    ]:
         say(line)
     say(f"Total: {total}")
     failed = [name for name, passed in checks.items() if not passed]
-    say("Checks: " + (", ".join(f"{n} {'passed' if p else 'FAILED'}" for n, p in sorted(checks.items())) or "none"))
+    say(
+        "Checks: "
+        + (
+            ", ".join(f"{n} {'passed' if p else 'FAILED'}" for n, p in sorted(checks.items()))
+            or "none"
+        )
+    )
     if failed:
         for name in failed:
             say(f"\n{name} failed:\n{explained.get(name, '')}")
-        say("\nA failing check stops this month from being sent: fix the rows named above, then preview again.")
+        say(
+            "\nA failing check stops this month from being sent: fix the rows named above, then preview again."
+        )
         return 1
     return 0

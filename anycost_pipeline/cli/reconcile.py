@@ -1,6 +1,14 @@
 """`anycost reconcile`: does CloudZero still hold what was last sent? Recorded in the run history."""
 
-from anycost_pipeline.cli.common import QUIET, definitions, failure_messages, progress, require_connection, say, where
+from anycost_pipeline.cli.common import (
+    QUIET,
+    definitions,
+    failure_messages,
+    progress,
+    require_connection,
+    say,
+    where,
+)
 from anycost_pipeline.cli.run import dagster_home
 from anycost_pipeline.config import load_config
 from anycost_pipeline.months import Month
@@ -18,14 +26,19 @@ def reconcile(months: list[str], connections: list[str], contents: bool) -> int:
     dagster_home(config.base_dir)
     chosen = connections or [c for c in config.connections if config.sources_of(c)]
     job = definitions().resolve_job_def(RECONCILE_MONTH)
-    ops = {f"drop__{c}_{MATCHES_CLOUDZERO}": {"config": {"compare_contents": contents}} for c in chosen}
+    ops = {
+        f"drop__{c}_{MATCHES_CLOUDZERO}": {"config": {"compare_contents": contents}} for c in chosen
+    }
     differing = 0
     with dg.DagsterInstance.get() as instance:
         for number, month in enumerate(str(Month.parse(m)) for m in months):
             progress(f"[{number + 1}/{len(months)}] asking {where(config)} about {month}")
             result = job.execute_in_process(
-                instance=instance, tags={"dagster/partition": month}, raise_on_error=False,
-                run_config={**QUIET, "ops": ops}, op_selection=list(ops),
+                instance=instance,
+                tags={"dagster/partition": month},
+                raise_on_error=False,
+                run_config={**QUIET, "ops": ops},
+                op_selection=list(ops),
             )
             for message in failure_messages(result):
                 say(f"{month}: could not reconcile: {message}")

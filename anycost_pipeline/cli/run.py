@@ -40,7 +40,11 @@ def source_months() -> list[str]:
             continue
         frame, _ = usage_hours(
             read_source_files(name, source, config.resolve_path(source.path)),
-            name, source.time_column, source.timezone, source.time_format, source.ambiguous_time,
+            name,
+            source.time_column,
+            source.timezone,
+            source.time_format,
+            source.ambiguous_time,
         )
         months.update(months_of(frame))
     return sorted(m for m in months if m >= config.start_month)
@@ -67,7 +71,10 @@ def run(months: list[str]) -> int:
             progress(f"[{number}/{len(months)}] {month}")
             say(f"== {month}: reading sources, converting to CBF, checking, sending ...")
             result = job.execute_in_process(
-                partition_key=month, instance=instance, raise_on_error=False, run_config=QUIET,
+                partition_key=month,
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET,
                 tags=run_tags(),
             )
             if not result.success:
@@ -76,8 +83,10 @@ def run(months: list[str]) -> int:
                     say(f"   FAILED {message}")
                 for check in result.get_asset_check_evaluations():
                     if not check.passed:
-                        say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}"
-                            + (f": {check.description}" if check.description else ""))
+                        say(
+                            f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}"
+                            + (f": {check.description}" if check.description else "")
+                        )
                 continue
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
@@ -91,15 +100,21 @@ def run(months: list[str]) -> int:
             for check in result.get_asset_check_evaluations():
                 if not check.passed:
                     unreconciled.append(month)
-                    say(f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}")
+                    say(
+                        f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}"
+                    )
     storage = config.storage_path
     say()
     say(f"Frames (Parquet):     {storage / 'frames'}")
     if config.cloudzero.target == "sandbox":
         say(f"Sandbox (SQLite):     {storage / 'sandbox' / 'cloudzero_sandbox.sqlite3'}")
         for connection in config.connections:
-            say(f"  see a month:        anycost show {connection} {months[-1] if months else 'YYYY-MM'}")
-    say(f"Run history:          DAGSTER_HOME={home} dagster dev   (then open http://127.0.0.1:3000)")
+            say(
+                f"  see a month:        anycost show {connection} {months[-1] if months else 'YYYY-MM'}"
+            )
+    say(
+        f"Run history:          DAGSTER_HOME={home} dagster dev   (then open http://127.0.0.1:3000)"
+    )
     if unreconciled:
         print(
             f"\n{len(unreconciled)} month(s) were sent but CloudZero does not hold what was sent: "

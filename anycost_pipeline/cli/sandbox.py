@@ -16,9 +16,15 @@ def serve(port: int) -> int:
     try:
         server = start_sandbox(config.storage_path / "sandbox", port=port)
     except OSError as error:
-        raise CliError(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); choose another --port.") from None
-    say(f"CloudZero sandbox listening on {server.url} (state in {server.store.path}); Ctrl-C stops it.")
-    say(f"Try: curl -H 'Authorization: any-key' {server.url}/v2/connections/billing/anycost/<connection id>/billing_drops")
+        raise CliError(
+            f"cannot listen on 127.0.0.1:{port} ({error.strerror}); choose another --port."
+        ) from None
+    say(
+        f"CloudZero sandbox listening on {server.url} (state in {server.store.path}); Ctrl-C stops it."
+    )
+    say(
+        f"Try: curl -H 'Authorization: any-key' {server.url}/v2/connections/billing/anycost/<connection id>/billing_drops"
+    )
     try:
         while True:
             time.sleep(3600)
@@ -51,4 +57,3 @@ def show(connection: str, month: str) -> int:
         grand = EXACT.add(grand, total)
     say(f"  {'total':12} {grand}")
     return 0
-

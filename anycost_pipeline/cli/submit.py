@@ -7,8 +7,6 @@ import polars as pl
 
 from anycost_pipeline.cbf.bodies import REPLACE_DROP, content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, USAGE_START
-from anycost_pipeline.cloudzero.errors import MonthOverLimit
-from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.cli.common import (
     CliError,
     connection_cbf,
@@ -19,6 +17,8 @@ from anycost_pipeline.cli.common import (
     say,
     where,
 )
+from anycost_pipeline.cloudzero.errors import MonthOverLimit
+from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
 from anycost_pipeline.defs.assets import connection_bodies
 from anycost_pipeline.months import Month
@@ -44,7 +44,9 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
     limits = Limits(config.cloudzero.limits.rows_per_month, config.cloudzero.limits.bytes_per_month)
     invalid = refused = 0
     for number, connection in enumerate(chosen, start=1):
-        progress(f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF")
+        progress(
+            f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF"
+        )
         cbf, checks = connection_cbf(config, connection, month)
         failed = [name for name, passed in checks.items() if not passed]
         if failed:
@@ -62,15 +64,34 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
         for index, body in enumerate(bodies):
             name = f"body-{index + 1:03d}-{body.operation}.json"
             (target / name).write_bytes(body.payload)
-            manifest.append({
-                "file": name, "operation": body.operation, "rows": body.rows, "bytes": len(body.payload),
-                "first_hour": body.first_hour, "last_hour": body.last_hour, "sha256": body.sha256,
-            })
-        (target / "manifest.json").write_text(json.dumps({
-            "connection": connection, "connection_id": cid, "month": month,
-            "rows": cbf.height, "content_hash": content_hash(bodies), "bodies": manifest,
-        }, indent=2) + "\n")
-        say(f"{connection} ({cid}), {month}: {cbf.height:,} rows in {len(bodies)} body(ies) → {target}")
+            manifest.append(
+                {
+                    "file": name,
+                    "operation": body.operation,
+                    "rows": body.rows,
+                    "bytes": len(body.payload),
+                    "first_hour": body.first_hour,
+                    "last_hour": body.last_hour,
+                    "sha256": body.sha256,
+                }
+            )
+        (target / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "connection": connection,
+                    "connection_id": cid,
+                    "month": month,
+                    "rows": cbf.height,
+                    "content_hash": content_hash(bodies),
+                    "bodies": manifest,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        say(
+            f"{connection} ({cid}), {month}: {cbf.height:,} rows in {len(bodies)} body(ies) → {target}"
+        )
         for entry in manifest:
             say(f"   {entry['file']:36} rows={entry['rows']:<8,} bytes={entry['bytes']:,}")
         try:  # the sources of a connection pass their own checks, yet may be too large together
@@ -80,7 +101,9 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             say(f"   WOULD BE REFUSED: {error}")
             continue
         if validate:
-            progress(f"asking {where(config)} to validate {len(bodies)} body(ies); nothing is stored")
+            progress(
+                f"asking {where(config)} to validate {len(bodies)} body(ies); nothing is stored"
+            )
             with open_client(config) as client:
                 for entry, body in zip(manifest, bodies):
                     verdict = client.validate_billing_drop(body.payload)
@@ -92,9 +115,13 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
                         say(f"   {entry['file']:36} INVALID: {errors}")
     say(f"\nNothing was sent. The bodies are in {folder}.")
     if refused:
-        say(f"{refused} connection(s) would be refused for their size; a real run sends nothing for them.")
+        say(
+            f"{refused} connection(s) would be refused for their size; a real run sends nothing for them."
+        )
     if invalid:
-        say(f"{invalid} body(ies) were refused by the validate endpoint; fix the rows it names before sending.")
+        say(
+            f"{invalid} body(ies) were refused by the validate endpoint; fix the rows it names before sending."
+        )
     return 1 if invalid or refused else 0
 
 
@@ -122,6 +149,8 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
         f"{month} on connection {connection} ({cid}) emptied: {rows:,} rows before, {left:,} now "
         f"(drop {receipt.bodies[0].drop_id})."
     )
-    say("The pipeline's record of its last submission is unchanged, so the reconciliation check "
-        "on drop/" + connection + " will now report the difference until the month is sent again.")
+    say(
+        "The pipeline's record of its last submission is unchanged, so the reconciliation check "
+        "on drop/" + connection + " will now report the difference until the month is sent again."
+    )
     return 0 if left == 0 else 1

@@ -65,7 +65,9 @@ def idempotency_key(
     again) from being answered from CloudZero's memory instead of being applied.
     """
     content = hashlib.sha256(payload).hexdigest()
-    return hashlib.sha256(f"{connection_id}|{month}|{index}|{content}|{submission}".encode()).hexdigest()
+    return hashlib.sha256(
+        f"{connection_id}|{month}|{index}|{content}|{submission}".encode()
+    ).hexdigest()
 
 
 def _require_tls(base_url: str) -> None:
@@ -133,7 +135,9 @@ class AnyCostClient:
     def close(self) -> None:
         self._session.close()
 
-    def _call(self, method: str, path: str, *, body: bytes | None = None, key: str | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, *, body: bytes | None = None, key: str | None = None
+    ) -> Any:
         headers = {"cloudzero-idempotency-key": key} if key else {}
         try:
             response = self._session.request(
@@ -152,18 +156,23 @@ class AnyCostClient:
             return response.json()
         except ValueError:
             raise ServerUnavailable(
-                response.status_code, f"an answer to {method} {path} that is not JSON",
+                response.status_code,
+                f"an answer to {method} {path} that is not JSON",
                 "Check CLOUDZERO_API_URL points at the AnyCost Stream API (a proxy or portal may be answering).",
             ) from None
 
     def create_billing_drop(self, connection_id: str, body: bytes, idempotency_key: str) -> dict:
         """POST one body; returns `{"drop_id", "month", "row_count"}`."""
-        answer = self._call("POST", DROPS_PATH.format(connection_id=connection_id), body=body, key=idempotency_key)
+        answer = self._call(
+            "POST", DROPS_PATH.format(connection_id=connection_id), body=body, key=idempotency_key
+        )
         return _field(answer, "connection")
 
     def list_billing_drops(self, connection_id: str) -> list[dict]:
         """The connection's drops, as CloudZero lists them."""
-        return _field(self._call("GET", DROPS_PATH.format(connection_id=connection_id)), "billing_drops")
+        return _field(
+            self._call("GET", DROPS_PATH.format(connection_id=connection_id)), "billing_drops"
+        )
 
     def month_drop(self, connection_id: str, month: str) -> dict | None:
         """The drop CloudZero lists for the month (its `row_count`, `drop_id`, ...), or None."""
@@ -197,8 +206,17 @@ class AnyCostClient:
         for index, (operation, payload, rows) in enumerate(bodies):
             key = idempotency_key(connection_id, month, index, payload, submission_id)
             answer = self.create_billing_drop(connection_id, payload, key)
-            log.info("sent body %d/%d of %s (%s, %d rows)", index + 1, len(bodies), month, operation, rows)
-            sent.append(SentBody(operation, str(answer.get("drop_id", "")), rows, len(payload), key))
+            log.info(
+                "sent body %d/%d of %s (%s, %d rows)",
+                index + 1,
+                len(bodies),
+                month,
+                operation,
+                rows,
+            )
+            sent.append(
+                SentBody(operation, str(answer.get("drop_id", "")), rows, len(payload), key)
+            )
         return Submission(connection_id, month, sent, time.monotonic() - started, submission_id)
 
 
@@ -206,7 +224,8 @@ def _field(answer: Any, name: str) -> Any:
     """A documented field of a success answer, or a typed error when the answer lacks it."""
     if not isinstance(answer, dict) or name not in answer:
         raise ServerUnavailable(
-            None, f"an answer without the documented field {name!r}",
+            None,
+            f"an answer without the documented field {name!r}",
             "Check CLOUDZERO_API_URL points at the AnyCost Stream API.",
         )
     return answer[name]

@@ -33,7 +33,9 @@ def lock_path(folder: Path | str, connection_id: str) -> Path:
 
 
 @contextmanager
-def connection_lock(folder: Path | str, connection_id: str, *, wait_seconds: float = 3600.0) -> Iterator[None]:
+def connection_lock(
+    folder: Path | str, connection_id: str, *, wait_seconds: float = 3600.0
+) -> Iterator[None]:
     """Hold the connection's lock; wait while another submission holds it.
 
     The operating system releases the lock when the holder ends, even if it crashes, so a
@@ -56,7 +58,10 @@ def connection_lock(folder: Path | str, connection_id: str, *, wait_seconds: flo
                     break
                 except BlockingIOError:
                     if not announced:
-                        log.info("waiting for another submission to connection %s to finish", connection_id)
+                        log.info(
+                            "waiting for another submission to connection %s to finish",
+                            connection_id,
+                        )
                         announced = True
                     if time.monotonic() > deadline:
                         raise _busy(connection_id, wait_seconds) from None

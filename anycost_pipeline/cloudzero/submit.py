@@ -133,9 +133,19 @@ def send_month(
             listed = client.month_drop(connection_id, month)
             held = int(listed["row_count"]) if listed else None
             # Same rows *and* still our drop: another sender's month of equal size is not ours.
-            ours = not previous.get("drop_ids") or str(listed.get("drop_id")) == previous["drop_ids"][-1] if listed else False
+            ours = (
+                not previous.get("drop_ids")
+                or str(listed.get("drop_id")) == previous["drop_ids"][-1]
+                if listed
+                else False
+            )
             if held is not None and held == previous.get("reported_rows") and ours:
-                log.info("%s on %s is unchanged since %s; nothing sent", month, connection_id, previous.get("sent_at"))
+                log.info(
+                    "%s on %s is unchanged since %s; nothing sent",
+                    month,
+                    connection_id,
+                    previous.get("sent_at"),
+                )
                 return MonthOutcome(UNCHANGED, rows, size, held, content_hash, None, previous)
         started = time.monotonic()
         submission = client.submit_month(connection_id, month, bodies, submission_id=submission_id)
@@ -150,7 +160,9 @@ def send_month(
                 "contact CloudZero support with the drop ids in the run log.",
             )
         ledger.record(
-            destination, connection_id, month,
+            destination,
+            connection_id,
+            month,
             {
                 "content_hash": content_hash,
                 "rows": rows,

@@ -12,15 +12,34 @@ import polars as pl
 
 from anycost_pipeline import sources as readers
 from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
-from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
-from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW, BadSourceData, MappingError, raise_problems
-from anycost_pipeline.cbf.mapping import REASONS, convert, months_of, rows_of_month, source_cost, usage_hours
-from anycost_pipeline.cbf.validation import MONTH_WIDE, cost_total, discount_gap, row_problems, source_rows_in
-from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
+from anycost_pipeline.cbf.decimals import EXACT
+from anycost_pipeline.cbf.errors import (
+    SOURCE_FILE,
+    SOURCE_ROW,
+    BadSourceData,
+    MappingError,
+    raise_problems,
+)
+from anycost_pipeline.cbf.mapping import (
+    REASONS,
+    convert,
+    months_of,
+    rows_of_month,
+    source_cost,
+    usage_hours,
+)
+from anycost_pipeline.cbf.validation import (
+    MONTH_WIDE,
+    cost_total,
+    discount_gap,
+    row_problems,
+    source_rows_in,
+)
 from anycost_pipeline.cloudzero.errors import CloudZeroError
 from anycost_pipeline.cloudzero.locks import process_alive
 from anycost_pipeline.cloudzero.submit import send_month
+from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.defs.breakdown import source_breakdown
 from anycost_pipeline.defs.changes import files_used, submission_metadata
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
@@ -70,11 +89,18 @@ def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]
         for slot in storage.get_concurrency_info(pool_name(connection)).claimed_slots:
             run = instance.get_run_by_id(slot.run_id)
             pid = run.tags.get(PID_TAG, "") if run else ""
-            if not run or run.tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit() or process_alive(int(pid)):
+            if (
+                not run
+                or run.tags.get(HOST_TAG) != socket.gethostname()
+                or not pid.isdigit()
+                or process_alive(int(pid))
+            ):
                 continue
             storage.free_concurrency_slots_for_run(run.run_id)
             if not run.is_finished:
-                instance.report_run_failed(run, "The process running it ended before it finished (it was killed).")
+                instance.report_run_failed(
+                    run, "The process running it ended before it finished (it was killed)."
+                )
             released.append(run.run_id)
     return released
 
@@ -84,7 +110,9 @@ def _fail(error: Exception) -> dg.Failure:
     return dg.Failure(description=str(error), allow_retries=False)
 
 
-def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def raw_asset(
+    name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", name],
         partitions_def=partitions,
@@ -101,17 +129,29 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         month = Month.parse(context.partition_key)
         try:
             frame = readers.read_month(name, source, config, month)  # type: ignore[arg-type]
-            frame, untimed = usage_hours(frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+            frame, untimed = usage_hours(
+                frame,
+                name,
+                source.time_column,
+                source.timezone,
+                source.time_format,
+                source.ambiguous_time,
+            )
             if source.on_bad_rows == "strict":
                 raise_problems(name, untimed)
         except (*readers.SourceReadError, BadSourceData) as error:
             raise _fail(error) from None
         if untimed.height:
-            context.log.warning(f"{untimed.height:,} row(s) of {name} have no readable time and belong to no month; see `rows_without_a_time`")
+            context.log.warning(
+                f"{untimed.height:,} row(s) of {name} have no readable time and belong to no month; see `rows_without_a_time`"
+            )
         months = months_of(frame)
         rows = rows_of_month(frame, month)
         origins = sorted(rows.get_column(SOURCE_FILE).unique().to_list())
-        listed = "\n".join(f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`" for o in origins[:50])
+        listed = "\n".join(
+            f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`"
+            for o in origins[:50]
+        )
         # In the source's own currency: this layer shows the records as the files state them.
         try:
             mapping = config.mapping_of(name).model_copy(update={"currency": None})
@@ -125,8 +165,18 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 **cost_metadata(total),
                 "month": str(month),
                 "months_in_source": ", ".join(months),
-                "files_used": dg.MetadataValue.md((listed or "_none_") + (f"\n- … {len(origins) - 50} more" if len(origins) > 50 else "")),
-                **({"rows_without_a_time": untimed.height, "first_rows_without_a_time": problems_table(untimed)} if untimed.height else {}),
+                "files_used": dg.MetadataValue.md(
+                    (listed or "_none_")
+                    + (f"\n- … {len(origins) - 50} more" if len(origins) > 50 else "")
+                ),
+                **(
+                    {
+                        "rows_without_a_time": untimed.height,
+                        "first_rows_without_a_time": problems_table(untimed),
+                    }
+                    if untimed.height
+                    else {}
+                ),
                 **source_breakdown(rows, source),
             },
         )
@@ -134,7 +184,9 @@ def raw_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
     return _raw
 
 
-def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def cbf_asset(
+    name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     key = dg.AssetKey(["cbf", name])
     rejects_key = dg.AssetKey(["rejects", name])
     rejecting = source.on_bad_rows == "reject"
@@ -143,7 +195,9 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         stated += f" × the month's {source.currency.source}→{source.currency.target} rate"
     outs = {
         "cbf": dg.AssetOut(
-            key=key, group_name=source.connection, kinds={"polars"},
+            key=key,
+            group_name=source.connection,
+            kinds={"polars"},
             description=(
                 f"Step 2 of 3 for source `{name}`: the month in CloudZero's Common Bill Format (CBF), "
                 "times as UTC hours, costs as exact decimal text. Blocking checks guard it: when "
@@ -153,7 +207,9 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
     }
     if rejecting:
         outs["rejects"] = dg.AssetOut(
-            key=rejects_key, group_name=source.connection, kinds={"polars"},
+            key=rejects_key,
+            group_name=source.connection,
+            kinds={"polars"},
             description=(
                 f"Rows of source `{name}` kept out of the month's CBF because of bad values "
                 "(`on_bad_rows: reject`): each whole source row with its file, row number and "
@@ -169,7 +225,9 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         can_subset=False,
         check_specs=[
             dg.AssetCheckSpec(
-                ROWS_VALID, asset=key, blocking=True,
+                ROWS_VALID,
+                asset=key,
+                blocking=True,
                 description=(
                     "Guards CloudZero against rows it would refuse or misread: every row has the "
                     "required columns, a UTC hour inside the month, plain decimal costs, a known "
@@ -179,7 +237,9 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 ),
             ),
             dg.AssetCheckSpec(
-                COST_CONSERVED, asset=key, blocking=True,
+                COST_CONSERVED,
+                asset=key,
+                blocking=True,
                 description=(
                     "Guards the bill against lost or invented money: the CBF cost total (plus any "
                     f"rejected rows) equals the source's {stated} total for the month, to the last "
@@ -188,12 +248,16 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 ),
             ),
             dg.AssetCheckSpec(
-                DISCOUNTED_COST_MATCHES, asset=key, blocking=False,
+                DISCOUNTED_COST_MATCHES,
+                asset=key,
+                blocking=False,
                 description="Warning only: the month's cost/cost and cost/discounted_cost totals match, as CloudZero expects.",
             ),
         ],
     )
-    def _cbf(context: dg.AssetExecutionContext, raw: pl.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    def _cbf(
+        context: dg.AssetExecutionContext, raw: pl.DataFrame
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
         limit = config.cloudzero.limits.rows_per_month
         try:
@@ -237,7 +301,8 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
                 },
             )
         yield dg.AssetCheckResult(
-            check_name=ROWS_VALID, asset_key=key,
+            check_name=ROWS_VALID,
+            asset_key=key,
             passed=problems.is_empty(),
             description=_rows_valid_summary(problems),
             metadata={"problems": len(problems), "first_problems": problems_table(problems)},
@@ -246,7 +311,8 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         # Python's default decimal context rounds at 28 digits; money here may be longer.
         sent_and_rejected = EXACT.add(cbf_total, rejected_total)
         yield dg.AssetCheckResult(
-            check_name=COST_CONSERVED, asset_key=key,
+            check_name=COST_CONSERVED,
+            asset_key=key,
             passed=source_total == sent_and_rejected and accounted,
             metadata={
                 "source_total": str(source_total),
@@ -260,10 +326,13 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
         )
         gap = discount_gap(cbf, cbf_total)
         yield dg.AssetCheckResult(
-            check_name=DISCOUNTED_COST_MATCHES, asset_key=key,
+            check_name=DISCOUNTED_COST_MATCHES,
+            asset_key=key,
             passed=gap is None or gap[0] == gap[1],
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"cost_total": str(gap[0]), "discounted_cost_total": str(gap[1])} if gap else {"note": "no cost/discounted_cost column"},
+            metadata={"cost_total": str(gap[0]), "discounted_cost_total": str(gap[1])}
+            if gap
+            else {"note": "no cost/discounted_cost column"},
         )
 
     return _cbf
@@ -271,7 +340,9 @@ def cbf_asset(name: str, source: SourceConfig, config: AnycostConfig, partitions
 
 def _rejects_table(rejects: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadataValue:
     lines = ["| file | row | reasons |", "|---|---:|---|"]
-    for file, row, reasons in rejects.select(SOURCE_FILE, SOURCE_ROW, REASONS).head(limit).iter_rows():
+    for file, row, reasons in (
+        rejects.select(SOURCE_FILE, SOURCE_ROW, REASONS).head(limit).iter_rows()
+    ):
         lines.append(f"| {Path(file).name} | {row} | {reasons} |")
     return dg.MetadataValue.md("\n".join(lines))
 
@@ -295,14 +366,21 @@ class DropConfig(dg.Config):
     force: bool = False  # send even if CloudZero already holds exactly this month
 
 
-def connection_bodies(config: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str) -> list[RequestBody]:
+def connection_bodies(
+    config: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
+) -> list[RequestBody]:
     """The request bodies a submission of the month to the connection sends, byte for byte."""
     return month_bodies(
-        cbf, month, operation=config.connections[connection].operation, target_bytes=config.cloudzero.limits.body_bytes
+        cbf,
+        month,
+        operation=config.connections[connection].operation,
+        target_bytes=config.cloudzero.limits.body_bytes,
     )
 
 
-def drop_asset(connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def drop_asset(
+    connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     ins = {f"cbf_{name}": dg.AssetIn(key=["cbf", name]) for name in sources}
     spec = config.connections[connection]
     project = config  # inside the asset, `config` is the run config (Dagster's naming rule)
@@ -326,7 +404,12 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
             "receipt, the totals, and what changed against the previous submission of the month."
         ),
     )
-    def _drop(context: dg.AssetExecutionContext, config: DropConfig, cloudzero: CloudZeroResource, **frames: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    def _drop(
+        context: dg.AssetExecutionContext,
+        config: DropConfig,
+        cloudzero: CloudZeroResource,
+        **frames: pl.DataFrame,
+    ) -> dg.Output[pl.DataFrame]:
         month = str(Month.parse(context.partition_key))
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
@@ -336,11 +419,13 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         if cbf.is_empty():
             # Sending an empty month would wipe what CloudZero holds for it: an export that came
             # out empty by mistake must not do that silently.
-            raise _fail(ValueError(
-                f"no rows for {month} in source(s) {', '.join(sources)}; nothing was sent to "
-                f"connection {connection}. If CloudZero should hold nothing for this month, run "
-                f"`anycost delete-month {connection} {month} --yes-delete-month`."
-            ))
+            raise _fail(
+                ValueError(
+                    f"no rows for {month} in source(s) {', '.join(sources)}; nothing was sent to "
+                    f"connection {connection}. If CloudZero should hold nothing for this month, run "
+                    f"`anycost delete-month {connection} {month} --yes-delete-month`."
+                )
+            )
         if len(sources) > 1:
             # Each source passed its own checks; combined, their columns meet (a tagged source
             # beside an untagged one), so the month as sent is checked once more. Its size is
@@ -351,10 +436,12 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
                     f"{Path(f).name}, row {r}, column {c!r}: {why}"
                     for f, r, c, _, why in problems.head(5).iter_rows()
                 )
-                raise _fail(ValueError(
-                    f"the sources of connection {connection} combined break {problems.height:,} CBF "
-                    f"rule(s) for {month}; nothing was sent. First: {first}"
-                ))
+                raise _fail(
+                    ValueError(
+                        f"the sources of connection {connection} combined break {problems.height:,} CBF "
+                        f"rule(s) for {month}; nothing was sent. First: {first}"
+                    )
+                )
         try:
             bodies = connection_bodies(project, connection, cbf, month)
         except ValueError as error:  # e.g. one row larger than a whole request body
@@ -363,11 +450,17 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         try:
             with cloudzero.open_client() as client:
                 outcome = send_month(
-                    client, connection_id, month,
-                    [(b.operation, b.payload, b.rows) for b in bodies], digest,
-                    lock_folder=cloudzero.lock_folder, ledger=cloudzero.ledger(),
-                    destination=cloudzero.destination(), limits=cloudzero.limits(),
-                    force=config.force, submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
+                    client,
+                    connection_id,
+                    month,
+                    [(b.operation, b.payload, b.rows) for b in bodies],
+                    digest,
+                    lock_folder=cloudzero.lock_folder,
+                    ledger=cloudzero.ledger(),
+                    destination=cloudzero.destination(),
+                    limits=cloudzero.limits(),
+                    force=config.force,
+                    submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
                 )
         except CloudZeroError as error:
             raise _fail(error) from None
@@ -375,7 +468,9 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
         receipt = outcome.submission
         if receipt is None:
             previous = outcome.previous or {}
-            context.log.info(f"{month}: unchanged since {previous.get('sent_at')}; nothing sent to {cloudzero.where()}")
+            context.log.info(
+                f"{month}: unchanged since {previous.get('sent_at')}; nothing sent to {cloudzero.where()}"
+            )
             sent = {
                 "status": "unchanged",
                 "drop_ids": ", ".join(previous.get("drop_ids", [])),
@@ -386,7 +481,9 @@ def drop_asset(connection: str, sources: list[str], config: AnycostConfig, parti
                 "duration_seconds": 0.0,
             }
         else:
-            context.log.info(f"{month}: {outcome.rows:,} rows, cost {total}, sent to {cloudzero.where()}")
+            context.log.info(
+                f"{month}: {outcome.rows:,} rows, cost {total}, sent to {cloudzero.where()}"
+            )
             sent = {
                 "status": "sent",
                 "drop_ids": ", ".join(b.drop_id for b in receipt.bodies),
@@ -422,7 +519,10 @@ def assets() -> dg.Definitions:
     partitions = month_partitions(config)
     built: list[dg.AssetsDefinition] = []
     for name, source in config.sources.items():
-        built += [raw_asset(name, source, config, partitions), cbf_asset(name, source, config, partitions)]
+        built += [
+            raw_asset(name, source, config, partitions),
+            cbf_asset(name, source, config, partitions),
+        ]
     for connection in config.connections:
         sources = sorted(config.sources_of(connection))
         if sources:

@@ -17,8 +17,17 @@ def source_breakdown(rows: pl.DataFrame, source: SourceConfig) -> dict[str, dg.M
     found: dict[str, dg.MetadataValue] = {}
     if cost_column is None or cost_column not in rows.columns:  # priced by a rate card, or absent
         return found
-    for cbf_column, key, label in ((LINE_ITEM_TYPE, "cost_by_line_item_type", "line item type"), (SERVICE, "cost_by_service", "service")):
+    for cbf_column, key, label in (
+        (LINE_ITEM_TYPE, "cost_by_line_item_type", "line item type"),
+        (SERVICE, "cost_by_service", "service"),
+    ):
         spec = source.columns.get(cbf_column)
-        if isinstance(spec, FromColumn) and isinstance(spec.column, str) and spec.column in rows.columns:
-            found[key] = cost_by(rows, cost_column, spec.column, f"{label} (source column `{spec.column}`)")
+        if (
+            isinstance(spec, FromColumn)
+            and isinstance(spec.column, str)
+            and spec.column in rows.columns
+        ):
+            found[key] = cost_by(
+                rows, cost_column, spec.column, f"{label} (source column `{spec.column}`)"
+            )
     return found

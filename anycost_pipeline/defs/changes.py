@@ -37,14 +37,18 @@ def files_used(frame: pl.DataFrame) -> dg.MarkdownMetadataValue:
     if not files:
         return dg.MetadataValue.md("_none_")
     # One paragraph, not a list: a month of daily exports would otherwise fill the screen.
-    return dg.MetadataValue.md(f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files))
+    return dg.MetadataValue.md(
+        f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files)
+    )
 
 
 def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
     if not diff.cost_delta_by_service:
         return dg.MetadataValue.md("_no service's cost changed_")
     lines = ["| service | cost change |", "|---|---:|"]
-    lines += [f"| {service} | {_signed(delta)} |" for service, delta in diff.cost_delta_by_service.items()]
+    lines += [
+        f"| {service} | {_signed(delta)} |" for service, delta in diff.cost_delta_by_service.items()
+    ]
     return dg.MetadataValue.md("\n".join(lines))
 
 
@@ -52,7 +56,9 @@ def _signed(value: Decimal) -> str:
     return f"+{value}" if value > 0 else str(value)
 
 
-def submission_metadata(connection: str, month: str, cbf: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+def submission_metadata(
+    connection: str, month: str, cbf: pl.DataFrame
+) -> dict[str, dg.MetadataValue]:
     """Cost by service, source files, and the change against the previous accepted submission."""
     before = previous_drop(connection, month)
     diff = month_diff(before, cbf)

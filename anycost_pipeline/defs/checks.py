@@ -60,7 +60,9 @@ def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> La
     )
 
 
-def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+def reconcile_check(
+    connection: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetChecksDefinition:
     key = dg.AssetKey(["drop", connection])
     spec = project_config().connections[connection]
 
@@ -77,7 +79,9 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
         ),
     )
     def _check(
-        context: dg.AssetCheckExecutionContext, config: ReconcileConfig, cloudzero: CloudZeroResource
+        context: dg.AssetCheckExecutionContext,
+        config: ReconcileConfig,
+        cloudzero: CloudZeroResource,
     ) -> dg.AssetCheckResult:
         month = str(Month.parse(context.partition_key))
         sent = _last_sent(context.instance, key, month)
@@ -102,7 +106,9 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
         sent_rows, sent_total = (sent.rows, sent.total) if sent else (0, Decimal(0))
         problems = []
         if held_rows != sent_rows:
-            problems.append(f"CloudZero holds {held_rows:,} rows, the last submission sent {sent_rows:,}")
+            problems.append(
+                f"CloudZero holds {held_rows:,} rows, the last submission sent {sent_rows:,}"
+            )
         elif sent and sent.drop_id and held_drop and held_drop != sent.drop_id:
             # Same row count, but another drop came after ours (or ours was answered from
             # CloudZero's idempotency memory without being applied): the contents may differ.
@@ -111,12 +117,19 @@ def reconcile_check(connection: str, partitions: dg.PartitionsDefinition) -> dg.
                 "last submission, so the month was changed since"
             )
         if held_total is not None and held_total != sent_total:
-            problems.append(f"CloudZero's cost total is {held_total}, the last submission sent {sent_total}")
+            problems.append(
+                f"CloudZero's cost total is {held_total}, the last submission sent {sent_total}"
+            )
         if problems:
             verdict = (
-                f"{month} on connection {connection} ({connection_id}): " + "; ".join(problems)
+                f"{month} on connection {connection} ({connection_id}): "
+                + "; ".join(problems)
                 + ". Rematerialise the month to send it again, or find out who changed it."
-                + (REPLAY_HINT if held_rows == sent_rows and held_total in (None, sent_total) else "")
+                + (
+                    REPLAY_HINT
+                    if held_rows == sent_rows and held_total in (None, sent_total)
+                    else ""
+                )
             )
         elif sent is None:
             verdict = f"{month} was never submitted and CloudZero holds no rows for it."

@@ -7,7 +7,9 @@ import dagster as dg
 from anycost_pipeline.defs.project import month_partitions, project_config
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 SUBMIT_MONTH = "submit_month"
 
@@ -17,7 +19,9 @@ def connection_job_name(connection: str) -> str:
     return f"send_{connection}"
 
 
-def connection_job(connection: str, sources: list[str], partitions: dg.PartitionsDefinition) -> "UnresolvedAssetJobDefinition":
+def connection_job(
+    connection: str, sources: list[str], partitions: dg.PartitionsDefinition
+) -> "UnresolvedAssetJobDefinition":
     keys = [dg.AssetKey([layer, s]) for s in sources for layer in ("raw", "cbf")]
     return dg.define_asset_job(
         connection_job_name(connection),
@@ -42,6 +46,8 @@ def jobs() -> dg.Definitions:
         description="Read, convert, check and send one month of every source (raw → cbf → drop).",
     )
     per_connection = [
-        connection_job(c, sorted(config.sources_of(c)), partitions) for c in config.connections if config.sources_of(c)
+        connection_job(c, sorted(config.sources_of(c)), partitions)
+        for c in config.connections
+        if config.sources_of(c)
     ]
     return dg.Definitions(jobs=[job, *per_connection])

@@ -16,7 +16,9 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
     for key, group in sorted(frame.group_by(by), key=lambda kg: str(kg[0][0])):
         text = decimals.normalised(pl.col(cost_column))
         # A raw month may hold values the mapping will reject; they count as nothing here.
-        readable = pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(pl.col(cost_column)))
+        readable = pl.when(decimals.invalid_reason(text).is_null()).then(
+            decimals.plain(pl.col(cost_column))
+        )
         total = decimals.exact_sum(group.select(readable).to_series())
         lines.append(f"| {key[0]} | {group.height:,} | {total} |")
     return dg.MetadataValue.md("\n".join(lines))

@@ -46,7 +46,10 @@ class CloudZeroResource(dg.ConfigurableResource):
         """A client for the target; for the sandbox, a server on 127.0.0.1 for the duration."""
         if self.is_sandbox:
             faults = Faults(
-                self.sandbox_error_rate, self.sandbox_lost_rate, self.sandbox_delay_seconds, self.sandbox_seed
+                self.sandbox_error_rate,
+                self.sandbox_lost_rate,
+                self.sandbox_delay_seconds,
+                self.sandbox_seed,
             )
             with start_sandbox(self.sandbox_folder, faults=faults) as server:
                 client = AnyCostClient(server.url, SANDBOX_KEY, timeout=self.timeout_seconds)

@@ -21,7 +21,9 @@ def refresh_months(now: datetime, previous_month_days: int, start_month: str) ->
     current = Month(now.year, now.month)
     months = [current]
     if now.day <= previous_month_days:
-        months.insert(0, Month(now.year - (now.month == 1), 12 if now.month == 1 else now.month - 1))
+        months.insert(
+            0, Month(now.year - (now.month == 1), 12 if now.month == 1 else now.month - 1)
+        )
     return [str(m) for m in months if str(m) >= start_month]
 
 
@@ -39,7 +41,9 @@ def refresh_schedule(name: str, source: AnySource, config: AnycostConfig) -> dg.
         ),
     )
     def _refresh(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        now = (context.scheduled_execution_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        now = (context.scheduled_execution_time or datetime.now(timezone.utc)).astimezone(
+            timezone.utc
+        )
         return [
             dg.RunRequest(
                 run_key=f"{name}:{month}:{now:%Y-%m-%dT%H:%M}",
@@ -56,5 +60,7 @@ def refresh_schedule(name: str, source: AnySource, config: AnycostConfig) -> dg.
 def schedules() -> dg.Definitions:
     config = project_config()
     return dg.Definitions(
-        schedules=[refresh_schedule(name, s, config) for name, s in config.sources.items() if s.pulled]
+        schedules=[
+            refresh_schedule(name, s, config) for name, s in config.sources.items() if s.pulled
+        ]
     )

@@ -32,7 +32,11 @@ def _run_key(source: str, month: str, tokens: list[str]) -> str:
 
 
 def evaluate(
-    context: dg.SensorEvaluationContext, name: str, source: FilesSource, pattern: str, partition_keys: set[str]
+    context: dg.SensorEvaluationContext,
+    name: str,
+    source: FilesSource,
+    pattern: str,
+    partition_keys: set[str],
 ) -> dg.SensorResult:
     """One tick: compare the listing with the cursor and request the months that changed."""
     previous: dict[str, list] = json.loads(context.cursor)["files"] if context.cursor else {}
@@ -45,7 +49,14 @@ def evaluate(
             seen[path] = before
             continue
         try:
-            frame = with_usage_hour(read_file(name, source, path), name, source.time_column, source.timezone, source.time_format, source.ambiguous_time)
+            frame = with_usage_hour(
+                read_file(name, source, path),
+                name,
+                source.time_column,
+                source.timezone,
+                source.time_format,
+                source.ambiguous_time,
+            )
             months = months_of(frame)
         except (SourceFilesError, BadSourceData) as error:
             # The run for its old months (if any) will fail and show the same message.
@@ -87,7 +98,9 @@ def evaluate(
     return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
 
 
-def files_sensor(name: str, source: FilesSource, config: AnycostConfig, partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+def files_sensor(
+    name: str, source: FilesSource, config: AnycostConfig, partitions: dg.PartitionsDefinition
+) -> dg.SensorDefinition:
     pattern = config.resolve_path(source.path)
 
     @dg.sensor(

@@ -12,7 +12,15 @@ from datetime import datetime, timezone
 import polars as pl
 
 from anycost_pipeline.cbf.spec import source_columns
-from anycost_pipeline.config import ENV_PREFIX, AnycostConfig, AnySource, ConfigError, FilesSource, HttpSource, SqlSource
+from anycost_pipeline.config import (
+    ENV_PREFIX,
+    AnycostConfig,
+    AnySource,
+    ConfigError,
+    FilesSource,
+    HttpSource,
+    SqlSource,
+)
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import batches, files
 from anycost_pipeline.sources.errors import SourceHttpError, SourceSqlError
@@ -21,10 +29,18 @@ from anycost_pipeline.sources.errors import SourceHttpError, SourceSqlError
 # their kind is read: a files source, the common case, does not pay for loading them.
 
 # Everything a reader raises for the user to fix (a wrong setting, an unreachable source).
-SourceReadError = (files.SourceFilesError, SourceHttpError, SourceSqlError, batches.SourceBatchError, ConfigError)
+SourceReadError = (
+    files.SourceFilesError,
+    SourceHttpError,
+    SourceSqlError,
+    batches.SourceBatchError,
+    ConfigError,
+)
 
 
-def pull(name: str, source: AnySource, config: AnycostConfig, month: Month, since: datetime | None = None) -> pl.DataFrame:
+def pull(
+    name: str, source: AnySource, config: AnycostConfig, month: Month, since: datetime | None = None
+) -> pl.DataFrame:
     """What the source states now for the month (files: every matching file)."""
     if isinstance(source, FilesSource):
         return files.read_source_files(name, source, config.resolve_path(source.path))
@@ -49,7 +65,9 @@ def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month
     frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
     batches.check_unique(name, frame, source.key, f"the pull for {month}")
     batches.save_batch(storage, name, month, frame, pulled_at=started)
-    frame = batches.merge_batches(name, batches.list_batches(storage, name, month), source.key, source.tombstone)
+    frame = batches.merge_batches(
+        name, batches.list_batches(storage, name, month), source.key, source.tombstone
+    )
     return with_mapped_columns(frame, source)
 
 
@@ -57,8 +75,14 @@ def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:
     """An empty pull has no columns; give it the mapped ones so an empty month maps cleanly."""
     if not frame.is_empty():
         return frame
-    wanted = [n for spec in source.columns.values() for group in source_columns(spec) for n in group]
-    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in dict.fromkeys(wanted) if n not in frame.columns)
+    wanted = [
+        n for spec in source.columns.values() for group in source_columns(spec) for n in group
+    ]
+    return frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias(n)
+        for n in dict.fromkeys(wanted)
+        if n not in frame.columns
+    )
 
 
 def database_url(name: str, source: SqlSource, config: AnycostConfig) -> str:
@@ -68,9 +92,16 @@ def database_url(name: str, source: SqlSource, config: AnycostConfig) -> str:
         var = url[len(ENV_PREFIX) :]
         url = os.environ.get(var, "").strip()
         if not url:
-            raise ConfigError(f"source {name!r}: the database URL is read from environment variable {var}, which is not set")
+            raise ConfigError(
+                f"source {name!r}: the database URL is read from environment variable {var}, which is not set"
+            )
     scheme, _, rest = url.partition(":///")
-    if scheme.lower() in ("sqlite", "duckdb") and rest and not rest.startswith("/") and rest != ":memory:":
+    if (
+        scheme.lower() in ("sqlite", "duckdb")
+        and rest
+        and not rest.startswith("/")
+        and rest != ":memory:"
+    ):
         url = f"{scheme}:///{config.resolve_path(rest)}"
     return url
 
@@ -91,4 +122,3 @@ def describe(name: str, source: AnySource) -> str:
         else "The source is the whole truth: a record gone from it is gone from the month."
     )
     return f"Read from {where}. {how}"
-

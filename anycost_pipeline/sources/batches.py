@@ -36,7 +36,9 @@ def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def save_batch(storage: Path, source: str, month: Month, frame: pl.DataFrame, pulled_at: datetime | None = None) -> Path:
+def save_batch(
+    storage: Path, source: str, month: Month, frame: pl.DataFrame, pulled_at: datetime | None = None
+) -> Path:
     """Keep one pull as it came, named by the time the pull started; never overwritten."""
     folder = batch_folder(storage, source, month)
     folder.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,8 @@ def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) 
     duplicated = frame.filter(pl.struct(key).is_duplicated())
     if not duplicated.is_empty():
         places = "; ".join(
-            f"{row[SOURCE_FILE]}, row {row[SOURCE_ROW]}: " + ", ".join(f"{k}={row[k]!r}" for k in key)
+            f"{row[SOURCE_FILE]}, row {row[SOURCE_ROW]}: "
+            + ", ".join(f"{k}={row[k]!r}" for k in key)
             for row in duplicated.head(6).iter_rows(named=True)
         )
         raise SourceBatchError(
@@ -79,13 +82,16 @@ def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) 
         )
 
 
-def merge_batches(source: str, batches: list[Path], key: list[str], tombstone: Tombstone | None) -> pl.DataFrame:
+def merge_batches(
+    source: str, batches: list[Path], key: list[str], tombstone: Tombstone | None
+) -> pl.DataFrame:
     """The month as the latest statement of every record across all batches."""
     # Name the pull in each record's origin: two pulls of one URL would otherwise give two
     # different records the same (file, row) place, and places must be unique to account for rows.
     frames = [
         pl.read_parquet(path).with_columns(
-            pl.lit(i).alias(_ORDER), (pl.col(SOURCE_FILE) + f" (pull {path.stem})").alias(SOURCE_FILE)
+            pl.lit(i).alias(_ORDER),
+            (pl.col(SOURCE_FILE) + f" (pull {path.stem})").alias(SOURCE_FILE),
         )
         for i, path in enumerate(batches)
     ]
@@ -95,10 +101,20 @@ def merge_batches(source: str, batches: list[Path], key: list[str], tombstone: T
     stacked = pl.concat(frames, how="diagonal")
     for name in key:
         if name not in stacked.columns:
-            raise SourceBatchError(f"source {source!r}: key column {name!r} is missing from the stored batches")
-    merged = stacked.unique(subset=key, keep="last", maintain_order=True).sort(_ORDER, maintain_order=True)
+            raise SourceBatchError(
+                f"source {source!r}: key column {name!r} is missing from the stored batches"
+            )
+    merged = stacked.unique(subset=key, keep="last", maintain_order=True).sort(
+        _ORDER, maintain_order=True
+    )
     if tombstone and tombstone.column in merged.columns:
         marks = [v.lower() for v in tombstone.values]
-        deleted = pl.col(tombstone.column).str.strip_chars().str.to_lowercase().is_in(marks).fill_null(False)
+        deleted = (
+            pl.col(tombstone.column)
+            .str.strip_chars()
+            .str.to_lowercase()
+            .is_in(marks)
+            .fill_null(False)
+        )
         merged = merged.filter(~deleted)
     return merged.drop(_ORDER)

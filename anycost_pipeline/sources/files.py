@@ -64,7 +64,21 @@ def _listed_by_fsspec(pattern: str) -> list[FileInfo]:
         if info.get("type", "file") != "file":
             continue
         version = next(
-            (str(info[k]) for k in ("ETag", "etag", "md5Hash", "crc32c", "mtime", "LastModified", "last_modified", "updated", "created") if info.get(k) is not None),
+            (
+                str(info[k])
+                for k in (
+                    "ETag",
+                    "etag",
+                    "md5Hash",
+                    "crc32c",
+                    "mtime",
+                    "LastModified",
+                    "last_modified",
+                    "updated",
+                    "created",
+                )
+                if info.get(k) is not None
+            ),
             "",
         )
         infos.append(FileInfo(_with_protocol(pattern, path), int(info.get("size") or 0), version))
@@ -90,7 +104,9 @@ def _named_local_file(pattern: str) -> list[FileInfo] | None:
         found = os.stat(path)
     except (OSError, ValueError):
         return []
-    return [FileInfo(path, found.st_size, str(found.st_mtime))] if stat.S_ISREG(found.st_mode) else []
+    return (
+        [FileInfo(path, found.st_size, str(found.st_mtime))] if stat.S_ISREG(found.st_mode) else []
+    )
 
 
 def read_files(source_name: str, source: FilesSource, paths: list[str]) -> pl.DataFrame:
@@ -141,7 +157,9 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
             raise ValueError(f"expected a list of records at {source.records or 'the top level'}")
         return records_to_frame(enumerate(records, start=1), path)
     except KeyError as exc:
-        raise SourceFilesError(f"{where}: no key {exc} on the way to records {source.records!r}") from None
+        raise SourceFilesError(
+            f"{where}: no key {exc} on the way to records {source.records!r}"
+        ) from None
     except UnicodeDecodeError as exc:
         raise SourceFilesError(
             f"{where}: byte {exc.start} is not valid {source.encoding}; set `encoding` (e.g. latin-1, cp1252)"
@@ -195,11 +213,20 @@ _COMPRESSED_ENDINGS = ("gz", "bz2", "zip", "lzma", "xz", "lz4", "zst")
 def _unpacked_by_name(path: str) -> bool:
     ending = os.path.splitext(path)[-1].strip(".").lower()
     fsspec = sys.modules.get("fsspec")  # once loaded, codecs may have been added to it
-    return ending in _COMPRESSED_ENDINGS or (fsspec is not None and fsspec.utils.infer_compression(path) is not None)
+    return ending in _COMPRESSED_ENDINGS or (
+        fsspec is not None and fsspec.utils.infer_compression(path) is not None
+    )
 
 
 # The starts of gzip, zlib and zstd data, which polars decompresses whatever the file's name.
-_POLARS_UNPACKS = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd")
+_POLARS_UNPACKS = (
+    b"\x1f\x8b",
+    b"\x78\x01",
+    b"\x78\x5e",
+    b"\x78\x9c",
+    b"\x78\xda",
+    b"\x28\xb5\x2f\xfd",
+)
 
 
 def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
@@ -227,11 +254,17 @@ def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
         # `_csv` drops one byte-order mark and polars then one more; polars alone drops one. And
         # polars unpacks compressed bytes it recognises, which `_csv` refuses as not UTF-8.
         text = head.removeprefix(codecs.BOM_UTF8)
-        if text.startswith(codecs.BOM_UTF8) or text.startswith(_POLARS_UNPACKS) or head.startswith(_POLARS_UNPACKS):
+        if (
+            text.startswith(codecs.BOM_UTF8)
+            or text.startswith(_POLARS_UNPACKS)
+            or head.startswith(_POLARS_UNPACKS)
+        ):
             return None
         frame = pl.read_csv(path, glob=False, **_csv_options(source))
         if source.header and any("\ufffd" in name for name in frame.columns):
-            return None  # a header byte that is not UTF-8, or a real U+FFFD: `_csv` tells them apart
+            return (
+                None  # a header byte that is not UTF-8, or a real U+FFFD: `_csv` tells them apart
+            )
         return _lineage(frame, path, first_row=_first_row(source))
     except Exception:  # whatever it is, the general path meets it too and reports it
         return None

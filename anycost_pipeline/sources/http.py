@@ -66,7 +66,9 @@ def _headers(name: str, source: HttpSource) -> dict[str, str]:
     return headers
 
 
-def read_month(name: str, source: HttpSource, month: Month, since: datetime | None = None) -> pl.DataFrame:
+def read_month(
+    name: str, source: HttpSource, month: Month, since: datetime | None = None
+) -> pl.DataFrame:
     """Every record the API returns for the month, all pages, as text with lineage.
 
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
@@ -92,7 +94,9 @@ def read_month(name: str, source: HttpSource, month: Month, since: datetime | No
                     f"records {source.records!r}; check `records` in anycost.yaml"
                 ) from None
             if not isinstance(records, list):
-                raise SourceHttpError(f"source {name!r}: {page_url}: {source.records or 'the answer'} is not a list of records")
+                raise SourceHttpError(
+                    f"source {name!r}: {page_url}: {source.records or 'the answer'} is not a list of records"
+                )
             try:
                 frames.append(records_to_frame(enumerate(records, start=1), page_url))
             except ValueError as error:
@@ -110,7 +114,12 @@ def read_month(name: str, source: HttpSource, month: Month, since: datetime | No
 
 
 def _get(
-    name: str, source: HttpSource, session: requests.Session, url: str, params: dict[str, str], headers: dict[str, str]
+    name: str,
+    source: HttpSource,
+    session: requests.Session,
+    url: str,
+    params: dict[str, str],
+    headers: dict[str, str],
 ) -> tuple[str, Any]:
     try:
         response = session.get(url, params=params, headers=headers, timeout=source.timeout_seconds)
@@ -125,7 +134,9 @@ def _get(
         # Numbers stay text exactly as sent: costs are never floats.
         return response.url, response.json(parse_float=str, parse_int=str)
     except ValueError:
-        raise SourceHttpError(f"source {name!r}: GET {response.url} did not answer JSON: {response.text[:200]!r}") from None
+        raise SourceHttpError(
+            f"source {name!r}: GET {response.url} did not answer JSON: {response.text[:200]!r}"
+        ) from None
 
 
 def _next_page(

@@ -1,8 +1,8 @@
 """JSON records to a frame of text: exact numbers, nested objects as dotted column names."""
 
 import json
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -61,7 +61,9 @@ def records_to_frame(records: Iterable[tuple[int, Any]], origin: str) -> pl.Data
     numbers: list[int] = []
     for number, record in records:
         if not isinstance(record, dict):
-            raise ValueError(f"{origin}, record {number}: expected a JSON object, got {_text(record)!r:.80}")
+            raise ValueError(
+                f"{origin}, record {number}: expected a JSON object, got {_text(record)!r:.80}"
+            )
         rows.append(_flatten(record))
         numbers.append(number)
     names = list(dict.fromkeys(name for row in rows for name in row))
@@ -70,7 +72,8 @@ def records_to_frame(records: Iterable[tuple[int, Any]], origin: str) -> pl.Data
         schema={name: pl.String for name in names},
     )
     return frame.with_columns(
-        pl.Series(SOURCE_ROW, numbers, dtype=pl.Int64), pl.lit(origin, dtype=pl.String).alias(SOURCE_FILE)
+        pl.Series(SOURCE_ROW, numbers, dtype=pl.Int64),
+        pl.lit(origin, dtype=pl.String).alias(SOURCE_FILE),
     )
 
 

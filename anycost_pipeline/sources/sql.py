@@ -21,7 +21,11 @@ _PARAM = re.compile(r"(?<![:\w]):(month|start|end)\b")
 
 def month_params(month: Month) -> dict[str, str]:
     """The bound parameters: :start (first day), :end (first day of the next month, exclusive), :month."""
-    return {"start": month.start.date().isoformat(), "end": month.end.date().isoformat(), "month": str(month)}
+    return {
+        "start": month.start.date().isoformat(),
+        "end": month.end.date().isoformat(),
+        "month": str(month),
+    }
 
 
 def read_month(name: str, source: SqlSource, url: str, month: Month) -> pl.DataFrame:
@@ -42,18 +46,24 @@ def read_month(name: str, source: SqlSource, url: str, month: Month) -> pl.DataF
     except SourceSqlError:
         raise
     except Exception as error:  # each driver has its own error classes
-        raise SourceSqlError(f"source {name!r}: the query failed on {safe_url(url)}: {error}") from None
+        raise SourceSqlError(
+            f"source {name!r}: the query failed on {safe_url(url)}: {error}"
+        ) from None
     return values_to_frame(names, rows, f"{safe_url(url)} query")
 
 
-def _sqlite(path: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+def _sqlite(
+    path: str, query: str, params: dict[str, str]
+) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
     # Read-only: the adaptor never writes to a source.
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
         cursor = connection.execute(query, params)
         return [d[0] for d in cursor.description], cursor.fetchall()
 
 
-def _duckdb(path: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+def _duckdb(
+    path: str, query: str, params: dict[str, str]
+) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
     import duckdb
 
     with duckdb.connect(path, read_only=True) as connection:
@@ -61,7 +71,9 @@ def _duckdb(path: str, query: str, params: dict[str, str]) -> tuple[list[str], I
         return [d[0] for d in cursor.description], cursor.fetchall()
 
 
-def _sqlalchemy(url: str, query: str, params: dict[str, str]) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+def _sqlalchemy(
+    url: str, query: str, params: dict[str, str]
+) -> tuple[list[str], Iterable[tuple[Any, ...]]]:
     try:
         import sqlalchemy
     except ImportError:

@@ -15,8 +15,11 @@ def source_frame(**columns: list) -> pl.DataFrame:
     """Source rows as the file reader gives them: text columns plus lineage."""
     n = len(next(iter(columns.values())))
     return pl.DataFrame(
-        {**{k: [None if v is None else str(v) for v in vs] for k, vs in columns.items()},
-         "_source_file": ["export.csv"] * n, "_source_row": list(range(2, n + 2))},
+        {
+            **{k: [None if v is None else str(v) for v in vs] for k, vs in columns.items()},
+            "_source_file": ["export.csv"] * n,
+            "_source_row": list(range(2, n + 2)),
+        },
         schema_overrides={"_source_row": pl.Int64, **{k: pl.String for k in columns}},
     )
 
@@ -25,7 +28,9 @@ def run(frame: pl.DataFrame, month: Month, **options: Any) -> Conversion:
     """with_usage_hour + the month's rows + convert, as the two assets do."""
     opts = MappingOptions.model_validate(options)
     time = opts.columns["time/usage_start"].column  # type: ignore[union-attr]
-    framed = with_usage_hour(frame, "vendor", time, opts.timezone, opts.time_format, opts.ambiguous_time)
+    framed = with_usage_hour(
+        frame, "vendor", time, opts.timezone, opts.time_format, opts.ambiguous_time
+    )
     rows = framed.filter((framed["_hour"] >= month.start) & (framed["_hour"] < month.end))
     return convert(rows, "vendor", opts, month)
 

@@ -18,7 +18,9 @@ def test_aws_cur_example_converts_with_totals_conserved() -> None:
     source = config.sources["aws_cur"]
     path = config.resolve_path(source.path)
     frame = read_csv_files("aws_cur", path)
-    frame = with_usage_hour(frame, "aws_cur", source.time_column, source.timezone, source.time_format)
+    frame = with_usage_hour(
+        frame, "aws_cur", source.time_column, source.timezone, source.time_format
+    )
     month = Month(2023, 11)
     rows = rows_of_month(frame, month)
     assert rows.height == frame.height == 1281
@@ -27,11 +29,18 @@ def test_aws_cur_example_converts_with_totals_conserved() -> None:
 
     with open(next(Path(path).parent.glob("*.csv")), encoding="utf-8") as handle:
         stated = list(csv.DictReader(handle))
-    assert cost_total(cbf) == sum((Decimal(r["lineItem/UnblendedCost"]) for r in stated), Decimal(0))
-    assert cost_total(cbf, "cost/on_demand_cost") == sum((Decimal(r["pricing/publicOnDemandCost"]) for r in stated), Decimal(0))
+    assert cost_total(cbf) == sum(
+        (Decimal(r["lineItem/UnblendedCost"]) for r in stated), Decimal(0)
+    )
+    assert cost_total(cbf, "cost/on_demand_cost") == sum(
+        (Decimal(r["pricing/publicOnDemandCost"]) for r in stated), Decimal(0)
+    )
     assert "E" not in "".join(cbf["cost/cost"].to_list())
     # Monthly tax lines are spread over November's 720 hours; usage keeps its own hour.
     tax = cbf.filter(cbf["lineitem/type"] == "Tax")
     assert tax.height == 12 * 720
     assert set(cbf["lineitem/type"].unique().to_list()) == {"Usage", "Tax"}
-    assert "no-region" in cbf["resource/region"].to_list() and "global" not in cbf["resource/region"].to_list()
+    assert (
+        "no-region" in cbf["resource/region"].to_list()
+        and "global" not in cbf["resource/region"].to_list()
+    )

@@ -11,28 +11,37 @@ H1, H2 = "2024-08-01T00:00:00Z", "2024-08-01T01:00:00Z"
 
 def _frame(rows: list[tuple[str, str, str, str]], *, lineage: bool = False) -> pl.DataFrame:
     frame = pl.DataFrame(
-        rows, schema=["time/usage_start", "resource/service", "lineitem/type", "cost/cost"], orient="row"
+        rows,
+        schema=["time/usage_start", "resource/service", "lineitem/type", "cost/cost"],
+        orient="row",
     )
     if lineage:  # lineage columns are not part of a row's identity
-        frame = frame.with_columns(pl.lit("some.csv").alias("_source_file"), pl.int_range(pl.len()).alias("_source_row"))
+        frame = frame.with_columns(
+            pl.lit("some.csv").alias("_source_file"), pl.int_range(pl.len()).alias("_source_row")
+        )
     return frame
 
 
 def test_added_removed_changed_and_cost_delta() -> None:
-    before = _frame([
-        (H1, "Compute", "Usage", "10.00"),   # unchanged
-        (H1, "Storage", "Usage", "2.50"),    # changed to 3.00
-        (H2, "Compute", "Tax", "1.00"),      # removed
-        (H2, "Storage", "Usage", "4.00"),    # duplicate pair: one copy stays, one removed
-        (H2, "Storage", "Usage", "4.00"),
-    ])
-    after = _frame([
-        (H1, "Compute", "Usage", "10.00"),
-        (H1, "Storage", "Usage", "3.00"),
-        (H2, "Storage", "Usage", "4.00"),
-        (H2, "Network", "Usage", "0.75"),    # added
-        (H2, "Compute", "Credit", "-1.25"),  # added
-    ], lineage=True)
+    before = _frame(
+        [
+            (H1, "Compute", "Usage", "10.00"),  # unchanged
+            (H1, "Storage", "Usage", "2.50"),  # changed to 3.00
+            (H2, "Compute", "Tax", "1.00"),  # removed
+            (H2, "Storage", "Usage", "4.00"),  # duplicate pair: one copy stays, one removed
+            (H2, "Storage", "Usage", "4.00"),
+        ]
+    )
+    after = _frame(
+        [
+            (H1, "Compute", "Usage", "10.00"),
+            (H1, "Storage", "Usage", "3.00"),
+            (H2, "Storage", "Usage", "4.00"),
+            (H2, "Network", "Usage", "0.75"),  # added
+            (H2, "Compute", "Credit", "-1.25"),  # added
+        ],
+        lineage=True,
+    )
     diff = month_diff(before, after)
     assert (diff.added, diff.removed, diff.changed, diff.unchanged) == (2, 2, 1, 2)
     assert (diff.rows_before, diff.rows_after) == (5, 5)
@@ -57,7 +66,12 @@ def test_duplicates_are_a_multiset_and_changed_pairs_up_leftovers() -> None:
 def test_first_submission_is_all_added_and_same_month_again_is_no_change() -> None:
     month = _frame([(H1, "Compute", "Usage", "10.00"), (H2, "Compute", "Usage", "5.5")])
     first = month_diff(None, month)
-    assert (first.added, first.removed, first.changed, first.cost_delta) == (2, 0, 0, Decimal("15.50"))
+    assert (first.added, first.removed, first.changed, first.cost_delta) == (
+        2,
+        0,
+        0,
+        Decimal("15.50"),
+    )
     again = month_diff(month, month.reverse())
     assert (again.added, again.removed, again.changed, again.cost_delta) == (0, 0, 0, Decimal(0))
     assert again.cost_delta_by_service == {}

@@ -16,12 +16,17 @@ from anycost_pipeline.months import Month
 from anycost_pipeline.sources.files import read_csv_files
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-INVALID_TIME_FILES = {"commitment_discount_purchase_scenario_2.csv", "commitment_discount_purchase_scenario_3.csv"}
+INVALID_TIME_FILES = {
+    "commitment_discount_purchase_scenario_2.csv",
+    "commitment_discount_purchase_scenario_3.csv",
+}
 FILES = sorted([*FIXTURES.glob("focus-1.0/*.csv"), *FIXTURES.glob("focus-1.2/*.csv")])
 
 
 def _focus(**overrides: object) -> SourceConfig:
-    return FilesSource.model_validate({"connection": "c", "path": "x", "preset": "focus", "columns": {}, **overrides})
+    return FilesSource.model_validate(
+        {"connection": "c", "path": "x", "preset": "focus", "columns": {}, **overrides}
+    )
 
 
 def _convert_all(path: Path, source: SourceConfig) -> dict[str, pl.DataFrame]:
@@ -53,7 +58,9 @@ def _billed_by_month(path: Path) -> dict[str, Decimal]:
     return dict(totals)
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if p.name not in INVALID_TIME_FILES], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in FILES if p.name not in INVALID_TIME_FILES], ids=lambda p: p.name
+)
 def test_focus_file_converts_and_conserves_billed_cost(path: Path) -> None:
     converted = _convert_all(path, _focus())
     assert {m: cost_total(cbf) for m, cbf in converted.items()} == _billed_by_month(path)
@@ -66,7 +73,9 @@ def test_invalid_charge_period_end_is_reported(name: str) -> None:
     with pytest.raises(BadSourceData) as caught:
         _convert_all(FIXTURES / "focus-1.2" / name, _focus())
     assert f"{name}, row" in str(caught.value)
-    assert "column 'ChargePeriodEnd': value '2023-02-01T30:00:00Z': not a timestamp" in str(caught.value)
+    assert "column 'ChargePeriodEnd': value '2023-02-01T30:00:00Z': not a timestamp" in str(
+        caught.value
+    )
 
 
 def test_focus_1_0_sample_columns_types_and_tags() -> None:
@@ -81,15 +90,25 @@ def test_focus_1_0_sample_columns_types_and_tags() -> None:
     assert first["resource/account"] == "51738928782"
     assert first["action/usage_type"] == "G95FST5FTYV3JSRX"
     assert first["usage/amount"] == "2.000000000000000" and first["usage/units"] == "Requests"
-    assert first["resource/id"] == "Amazon-Simple-Queue-Service/arn:ats:sqs:us-test-2:347410479675:mibelllmel-i-032l64f2065481b12"
+    assert (
+        first["resource/id"]
+        == "Amazon-Simple-Queue-Service/arn:ats:sqs:us-test-2:347410479675:mibelllmel-i-032l64f2065481b12"
+    )
     assert first["cost/on_demand_cost"] == "0.00000080000"
     assert "resource/tag:Cost_department" in cbf.columns and "resource/tag:_org" in cbf.columns
-    assert not any(v == "NULL" for c in cbf.columns if not c.startswith("_") for v in cbf[c].drop_nulls().to_list())
+    assert not any(
+        v == "NULL"
+        for c in cbf.columns
+        if not c.startswith("_")
+        for v in cbf[c].drop_nulls().to_list()
+    )
 
 
 def test_commitment_scenarios_map_to_commitment_line_item_types() -> None:
     folder = FIXTURES / "focus-1.2"
-    purchase = _convert_all(folder / "commitment_discount_purchase_scenario_1.csv", _focus())["2023-01"]
+    purchase = _convert_all(folder / "commitment_discount_purchase_scenario_1.csv", _focus())[
+        "2023-01"
+    ]
     assert purchase["lineitem/type"].to_list() == ["CommittedUsePurchase"]
     assert purchase["cost/amortized_cost"].to_list() == ["0.00"]
     unused = _convert_all(folder / "commitment_discount_usage_scenario_3.csv", _focus())["2023-01"]
@@ -99,7 +118,10 @@ def test_commitment_scenarios_map_to_commitment_line_item_types() -> None:
 
 
 def test_any_preset_column_can_be_overridden_or_left_out() -> None:
-    source = _focus(columns={"resource/service": "ServiceCategory", "usage/units": None}, resource_id_encoding="none")
+    source = _focus(
+        columns={"resource/service": "ServiceCategory", "usage/units": None},
+        resource_id_encoding="none",
+    )
     cbf = _convert_all(FIXTURES / "focus-1.0" / "focus_sample.csv", source)["2024-09"]
     assert cbf.row(0, named=True)["resource/service"] == "Integration"
     assert "usage/units" not in cbf.columns

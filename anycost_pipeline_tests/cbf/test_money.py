@@ -9,7 +9,6 @@ from anycost_pipeline.cbf.mapping import source_cost
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import cost_total
 from anycost_pipeline.months import Month
-
 from anycost_pipeline_tests.cbf.helpers import run, source_frame, total
 
 AUG = Month(2024, 8)
@@ -49,17 +48,25 @@ def test_every_bad_cost_kind_names_file_row_column_and_value(value: str, reason:
 
 
 def test_tolerated_forms_and_very_long_digits_stay_exact() -> None:
-    long = "123456789012345678901234567890.123456789012345678901"  # 51 digits, past 128-bit decimals
-    frame = source_frame(date=["2024-08-16"] * 5, amount=["+0.30", " 7 ", "-0.1", long, ".5"], qty=["1"] * 5)
+    long = (
+        "123456789012345678901234567890.123456789012345678901"  # 51 digits, past 128-bit decimals
+    )
+    frame = source_frame(
+        date=["2024-08-16"] * 5, amount=["+0.30", " 7 ", "-0.1", long, ".5"], qty=["1"] * 5
+    )
     cbf = run(frame, AUG, columns=COLUMNS).cbf
     assert cbf["cost/cost"].to_list() == ["0.30", "7", "-0.1", long, "0.5"]
-    assert str(cost_total(cbf)) == "123456789012345678901234567897.823456789012345678901"  # by hand: long + 7.70
+    assert (
+        str(cost_total(cbf)) == "123456789012345678901234567897.823456789012345678901"
+    )  # by hand: long + 7.70
 
 
 def test_long_amounts_convert_and_spread_without_losing_a_digit() -> None:
     long = "98765432109876543210987654321.987654321"
     frame = source_frame(date=["2024-08-01"], amount=[long], qty=["1"])
-    euro = run(frame, AUG, columns=COLUMNS, currency={"source": "EUR", "rates": {"2024-08": "1.5"}}).cbf
+    euro = run(
+        frame, AUG, columns=COLUMNS, currency={"source": "EUR", "rates": {"2024-08": "1.5"}}
+    ).cbf
     assert euro["cost/cost"].to_list() == ["148148148164814814816481481482.9814814815"]
     spread = run(frame, AUG, columns=COLUMNS, spread={"over": "month"}).cbf
     assert spread.height == 744 and cost_total(spread) == Decimal(long)
@@ -71,12 +78,17 @@ def test_missing_optional_decimal_is_empty_not_an_error() -> None:
 
 
 def test_declared_exponent_notation_becomes_exact_plain_text() -> None:
-    assert _costs(["1.81E-8", "2.5e3", "-4E-2"], exponent="allow") == ["0.0000000181", "2500", "-0.04"]
+    assert _costs(["1.81E-8", "2.5e3", "-4E-2"], exponent="allow") == [
+        "0.0000000181",
+        "2500",
+        "-0.04",
+    ]
 
 
 def test_rate_card_prices_usage_exactly_per_service_and_period() -> None:
     card = {
-        "quantity": "hours", "match": ["service", "kind"],
+        "quantity": "hours",
+        "match": ["service", "kind"],
         "rates": [
             {"service": "vm", "kind": "small", "rate": "0.0416"},
             {"service": "vm", "kind": "small", "rate": "0.0400", "from": "2024-08"},
@@ -85,21 +97,33 @@ def test_rate_card_prices_usage_exactly_per_service_and_period() -> None:
         ],
     }
     columns = {"time/usage_start": "date", "resource/service": "service"}
-    frame = source_frame(date=["2024-07-31", "2024-08-01", "2024-08-01"], service=["vm", "vm", "db"], kind=["small", "small", "large"], hours=["3.5", "3.5", "0.333"])
+    frame = source_frame(
+        date=["2024-07-31", "2024-08-01", "2024-08-01"],
+        service=["vm", "vm", "db"],
+        kind=["small", "small", "large"],
+        hours=["3.5", "3.5", "0.333"],
+    )
     july = run(frame, Month(2024, 7), columns=columns, rate_card=card).cbf
     august = run(frame, AUG, columns=columns, rate_card=card).cbf
     assert july["cost/cost"].to_list() == ["0.14560"]  # 3.5 × 0.0416, every digit kept
     assert august["cost/cost"].to_list() == ["0.14000", "0.43290"]  # 3.5 × 0.0400, 0.333 × 1.30
     assert august["usage/amount"].to_list() == ["3.5", "0.333"]
     tiny = source_frame(date=["2024-08-01"], service=["vm"], kind=["small"], hours=["2.5E-3"])
-    assert run(tiny, AUG, columns=columns, rate_card=card, exponent="allow").cbf["cost/cost"].to_list() == ["0.00010000"]
+    assert run(tiny, AUG, columns=columns, rate_card=card, exponent="allow").cbf[
+        "cost/cost"
+    ].to_list() == ["0.00010000"]
     missing = source_frame(date=["2024-08-01"], service=["gpu"], kind=["huge"], hours=["1"])
-    with pytest.raises(BadSourceData, match="column 'service': value 'gpu': no rate in the rate card for service=gpu, kind=huge"):
+    with pytest.raises(
+        BadSourceData,
+        match="column 'service': value 'gpu': no rate in the rate card for service=gpu, kind=huge",
+    ):
         run(missing, AUG, columns=columns, rate_card=card)
 
 
 def test_currency_conversion_is_exact_and_recorded() -> None:
-    frame = source_frame(date=["2024-08-01", "2024-08-02"], amount=["10.00", "-0.07"], qty=["1", "1"])
+    frame = source_frame(
+        date=["2024-08-01", "2024-08-02"], amount=["10.00", "-0.07"], qty=["1", "1"]
+    )
     currency = {"source": "EUR", "rates": {"2024-08": "1.0842"}}
     done = run(frame, AUG, columns=COLUMNS, currency=currency)
     assert done.cbf["cost/cost"].to_list() == ["10.842000", "-0.075894"]
@@ -107,36 +131,81 @@ def test_currency_conversion_is_exact_and_recorded() -> None:
     options = MappingOptions.model_validate({"columns": COLUMNS, "currency": currency})
     assert source_cost(frame, options, AUG)[0] == total(done.cbf["cost/cost"])
     with pytest.raises(MappingError, match="no EUR→USD rate for 2024-09"):
-        run(source_frame(date=["2024-09-01"], amount=["1"], qty=["1"]), Month(2024, 9), columns=COLUMNS, currency=currency)
+        run(
+            source_frame(date=["2024-09-01"], amount=["1"], qty=["1"]),
+            Month(2024, 9),
+            columns=COLUMNS,
+            currency=currency,
+        )
 
 
 def test_every_charge_kind_maps_to_a_line_item_type() -> None:
-    kinds = ["usage", "Tax", "support", "purchase", "committed use purchase", "discount", "credit", "REFUND", "fee", "adjustment"]
+    kinds = [
+        "usage",
+        "Tax",
+        "support",
+        "purchase",
+        "committed use purchase",
+        "discount",
+        "credit",
+        "REFUND",
+        "fee",
+        "adjustment",
+    ]
     n = len(kinds)
     frame = source_frame(date=["2024-08-01"] * n, amount=["1"] * n, qty=["1"] * n, kind=kinds)
     cbf = run(frame, AUG, columns={**COLUMNS, "lineitem/type": "kind"}).cbf
     assert cbf["lineitem/type"].to_list() == [
-        "Usage", "Tax", "Support", "Purchase", "CommittedUsePurchase", "Discount", "Credit", "Credit", "Fee", "Adjustment",
+        "Usage",
+        "Tax",
+        "Support",
+        "Purchase",
+        "CommittedUsePurchase",
+        "Discount",
+        "Credit",
+        "Credit",
+        "Fee",
+        "Adjustment",
     ]
     with pytest.raises(BadSourceData, match="value 'rebate': not a known charge type"):
-        run(source_frame(date=["2024-08-01"], amount=["1"], qty=["1"], kind=["rebate"]), AUG, columns={**COLUMNS, "lineitem/type": "kind"})
+        run(
+            source_frame(date=["2024-08-01"], amount=["1"], qty=["1"], kind=["rebate"]),
+            AUG,
+            columns={**COLUMNS, "lineitem/type": "kind"},
+        )
 
 
 def test_cost_types_pass_through_when_the_source_has_them() -> None:
-    frame = source_frame(date=["2024-08-01"], billed=["10"], net=["8.5"], amortised=["9"], net_amortised=["7.5"], list_price=["12"])
+    frame = source_frame(
+        date=["2024-08-01"],
+        billed=["10"],
+        net=["8.5"],
+        amortised=["9"],
+        net_amortised=["7.5"],
+        list_price=["12"],
+    )
     columns = {
-        "time/usage_start": "date", "cost/cost": "billed", "cost/discounted_cost": "net", "cost/amortized_cost": "amortised",
-        "cost/discounted_amortized_cost": "net_amortised", "cost/on_demand_cost": "list_price",
+        "time/usage_start": "date",
+        "cost/cost": "billed",
+        "cost/discounted_cost": "net",
+        "cost/amortized_cost": "amortised",
+        "cost/discounted_amortized_cost": "net_amortised",
+        "cost/on_demand_cost": "list_price",
     }
     row = run(frame, AUG, columns=columns).cbf.drop("_source_file", "_source_row").to_dicts()[0]
     assert {k: v for k, v in row.items() if k.startswith("cost/")} == {
-        "cost/cost": "10", "cost/discounted_cost": "8.5", "cost/amortized_cost": "9",
-        "cost/discounted_amortized_cost": "7.5", "cost/on_demand_cost": "12",
+        "cost/cost": "10",
+        "cost/discounted_cost": "8.5",
+        "cost/amortized_cost": "9",
+        "cost/discounted_amortized_cost": "7.5",
+        "cost/on_demand_cost": "12",
     }
 
 
 def test_rejected_rows_are_kept_with_reasons_and_counted() -> None:
-    frame = source_frame(date=["2024-08-01"] * 4, amount=["1.10", "$2", "3.30", "1e5"], qty=["1", "1", "x", "1"])
+    frame = source_frame(
+        date=["2024-08-01"] * 4, amount=["1.10", "$2", "3.30", "1e5"], qty=["1", "1", "x", "1"]
+    )
     options = {"columns": COLUMNS, "on_bad_rows": "reject"}
     done = run(frame, AUG, **options)
     assert done.cbf["cost/cost"].to_list() == ["1.10"]

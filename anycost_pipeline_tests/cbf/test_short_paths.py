@@ -12,13 +12,26 @@ from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, source_cost, usage
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import cost_total, source_rows_in
 from anycost_pipeline.months import Month
-
 from anycost_pipeline_tests.cbf.helpers import source_frame, total
 
 AUG = Month(2024, 8)
 # Every plain shape, up to the longest text the quick sum takes (16 characters).
-PLAIN = ["0", "-0", ".5", "-.5", "12.", "-12.", "007.50", ".000000000000001", "-.00000000000001", "0.00000000000001",
-         "9999999999999999", "-999999999999999", "123456.789012345", None]
+PLAIN = [
+    "0",
+    "-0",
+    ".5",
+    "-.5",
+    "12.",
+    "-12.",
+    "007.50",
+    ".000000000000001",
+    "-.00000000000001",
+    "0.00000000000001",
+    "9999999999999999",
+    "-999999999999999",
+    "123456.789012345",
+    None,
+]
 
 
 def test_plain_sum_is_exact_for_every_plain_shape() -> None:
@@ -29,13 +42,18 @@ def test_plain_sum_is_exact_for_every_plain_shape() -> None:
     assert decimals.plain_sum(pl.Series([None, None], dtype=pl.String)) == Decimal(0)
 
 
-@pytest.mark.parametrize("odd", ["+1", " 1", "1 ", "1e3", "-9e22", "", "NULL", "NaN", "1,5", ".", "-", "12345678901234567"])
+@pytest.mark.parametrize(
+    "odd",
+    ["+1", " 1", "1 ", "1e3", "-9e22", "", "NULL", "NaN", "1,5", ".", "-", "12345678901234567"],
+)
 def test_plain_sum_steps_aside_for_anything_else(odd: str) -> None:
     assert decimals.plain_sum(pl.Series(["1.5", odd] * 200_000)) is None
 
 
 def test_exact_sum_past_the_quick_sum_is_still_exact() -> None:
-    values = pl.Series(["0.0000000000000001", "12345678901234567", "-1"])  # 17 characters: the general path
+    values = pl.Series(
+        ["0.0000000000000001", "12345678901234567", "-1"]
+    )  # 17 characters: the general path
     assert decimals.exact_sum(values) == Decimal("12345678901234566.0000000000000001")
 
 
@@ -57,15 +75,21 @@ def test_cost_total_of_plain_and_of_loose_text_is_the_same_money() -> None:
         (["1.5", "12345678901234567.5"], {}, (Decimal("12345678901234569"), 0)),
     ],
 )
-def test_source_cost_counts_the_same_on_every_path(amounts: list[str | None], options: dict, expected: tuple[Decimal, int]) -> None:
+def test_source_cost_counts_the_same_on_every_path(
+    amounts: list[str | None], options: dict, expected: tuple[Decimal, int]
+) -> None:
     frame = source_frame(date=["2024-08-16"] * len(amounts), amount=amounts)
-    opts = MappingOptions.model_validate({"columns": {"time/usage_start": "date", "cost/cost": "amount"}, **options})
+    opts = MappingOptions.model_validate(
+        {"columns": {"time/usage_start": "date", "cost/cost": "amount"}, **options}
+    )
     assert source_cost(frame, opts, AUG) == expected
 
 
 def test_source_cost_with_two_candidate_columns_takes_the_first_present_value() -> None:
     frame = source_frame(date=["2024-08-16"] * 3, a=["1", None, None], b=["5", "2", None])
-    opts = MappingOptions.model_validate({"columns": {"time/usage_start": "date", "cost/cost": {"column": ["a", "b"]}}})
+    opts = MappingOptions.model_validate(
+        {"columns": {"time/usage_start": "date", "cost/cost": {"column": ["a", "b"]}}}
+    )
     assert source_cost(frame, opts, AUG) == (Decimal(3), 1)
 
 
@@ -86,8 +110,13 @@ def _hours(frame: pl.DataFrame) -> tuple[list[int], list[int]]:
 
 def test_blank_rows_go_and_rows_with_any_value_stay() -> None:
     # Every column has empty cells, so no column alone proves that no row is blank.
-    blank = source_frame(date=["2024-08-01", "", None, "", "2024-08-02"], amount=["", "", None, "1", "2"])
-    assert _hours(blank) == ([2, 5, 6], [5])  # row 5 holds an amount without a date: reported, not dropped
+    blank = source_frame(
+        date=["2024-08-01", "", None, "", "2024-08-02"], amount=["", "", None, "1", "2"]
+    )
+    assert _hours(blank) == (
+        [2, 5, 6],
+        [5],
+    )  # row 5 holds an amount without a date: reported, not dropped
     empty_not_null = source_frame(date=["2024-08-01", "", "2024-08-02"], amount=["1", "", "2"])
     assert _hours(empty_not_null) == ([2, 4], [])
     full = source_frame(date=["2024-08-01", "2024-08-02"], amount=["", None])
@@ -95,16 +124,31 @@ def test_blank_rows_go_and_rows_with_any_value_stay() -> None:
 
 
 def test_rows_of_month_keeps_the_month_only() -> None:
-    hours = [datetime(2024, 8, 1, tzinfo=timezone.utc), datetime(2024, 8, 31, 23, tzinfo=timezone.utc)]
-    inside = pl.DataFrame({HOUR: hours, "v": [1, 2]}, schema_overrides={HOUR: pl.Datetime("us", "UTC")})
+    hours = [
+        datetime(2024, 8, 1, tzinfo=timezone.utc),
+        datetime(2024, 8, 31, 23, tzinfo=timezone.utc),
+    ]
+    inside = pl.DataFrame(
+        {HOUR: hours, "v": [1, 2]}, schema_overrides={HOUR: pl.Datetime("us", "UTC")}
+    )
     assert rows_of_month(inside, AUG).get_column("v").to_list() == [1, 2]
-    edges = inside.vstack(pl.DataFrame({HOUR: [datetime(2024, 9, 1, tzinfo=timezone.utc), None], "v": [3, 4]},
-                                       schema_overrides={HOUR: pl.Datetime("us", "UTC")}))
+    edges = inside.vstack(
+        pl.DataFrame(
+            {HOUR: [datetime(2024, 9, 1, tzinfo=timezone.utc), None], "v": [3, 4]},
+            schema_overrides={HOUR: pl.Datetime("us", "UTC")},
+        )
+    )
     assert rows_of_month(edges, AUG).get_column("v").to_list() == [1, 2]
-    unread = inside.with_columns(pl.when(pl.col("v") == 2).then(None).otherwise(pl.col(HOUR)).alias(HOUR))
+    unread = inside.with_columns(
+        pl.when(pl.col("v") == 2).then(None).otherwise(pl.col(HOUR)).alias(HOUR)
+    )
     assert rows_of_month(unread, AUG).get_column("v").to_list() == [1]
     assert rows_of_month(inside.head(0), AUG).height == 0
 
 
 def decimals_plain(value: str | None) -> str | None:
-    return pl.DataFrame({"v": [value]}, schema={"v": pl.String}).select(decimals.plain(pl.col("v"))).item()
+    return (
+        pl.DataFrame({"v": [value]}, schema={"v": pl.String})
+        .select(decimals.plain(pl.col("v")))
+        .item()
+    )

@@ -4,7 +4,6 @@ import pytest
 
 from anycost_pipeline.cbf.errors import BadSourceData
 from anycost_pipeline.months import Month
-
 from anycost_pipeline_tests.cbf.helpers import run, source_frame
 
 COLUMNS = {"time/usage_start": "when", "cost/cost": "cost"}
@@ -36,8 +35,13 @@ def test_fall_back_day_has_25_hours_with_a_declared_policy() -> None:
 
 
 def test_ambiguous_and_missing_local_times_are_reported_not_guessed() -> None:
-    for text, month in [("2024-10-27 02:30:00", Month(2024, 10)), ("2024-03-31 02:30:00", Month(2024, 3))]:
-        with pytest.raises(BadSourceData, match=rf"row 3, column 'when': value '{text}': .*daylight-saving"):
+    for text, month in [
+        ("2024-10-27 02:30:00", Month(2024, 10)),
+        ("2024-03-31 02:30:00", Month(2024, 3)),
+    ]:
+        with pytest.raises(
+            BadSourceData, match=rf"row 3, column 'when': value '{text}': .*daylight-saving"
+        ):
             _hours(["2024-10-01 10:00:00", text], month, timezone="Europe/Berlin")
 
 
@@ -45,7 +49,10 @@ def test_local_month_boundaries_follow_utc() -> None:
     # New York is UTC-4 in October: 1 Nov 00:30 local is 04:30 UTC (November);
     # 31 Oct 21:00 local is 1 Nov 01:00 UTC, so it belongs to November too.
     texts = ["2024-11-01 00:30:00", "2024-10-31 21:00:00", "2024-10-31 19:59:00"]
-    assert _hours(texts, Month(2024, 11), timezone="America/New_York") == ["2024-11-01T04:00:00Z", "2024-11-01T01:00:00Z"]
+    assert _hours(texts, Month(2024, 11), timezone="America/New_York") == [
+        "2024-11-01T04:00:00Z",
+        "2024-11-01T01:00:00Z",
+    ]
     assert _hours(texts, Month(2024, 10), timezone="America/New_York") == ["2024-10-31T23:00:00Z"]
 
 
@@ -67,7 +74,8 @@ def test_declared_formats(fmt: str, text: str, hour: str) -> None:
 
 def test_several_formats_and_a_value_matching_none() -> None:
     assert _hours(["2024-08-16", "8/17/2024"], Month(2024, 8), time_format=["iso", "M/D/YYYY"]) == [
-        "2024-08-16T00:00:00Z", "2024-08-17T00:00:00Z",
+        "2024-08-16T00:00:00Z",
+        "2024-08-17T00:00:00Z",
     ]
     with pytest.raises(BadSourceData, match="value '17/8/2024'.*with format 'iso' or 'M/D/YYYY'"):
         _hours(["17/8/2024"], Month(2024, 8), time_format=["iso", "M/D/YYYY"])
@@ -78,7 +86,10 @@ def test_an_export_changing_iso_form_after_its_first_rows_is_read_row_by_row() -
     first = ["2024-08-16 13:05:00"] * 150
     later = ["2024-08-16T15:59:59+02:00", "2024-08-17", "2024-08-18T01:30:00Z", "2024-08-19 22:10"]
     assert _hours(first + later, Month(2024, 8))[-4:] == [
-        "2024-08-16T13:00:00Z", "2024-08-17T00:00:00Z", "2024-08-18T01:00:00Z", "2024-08-19T22:00:00Z",
+        "2024-08-16T13:00:00Z",
+        "2024-08-17T00:00:00Z",
+        "2024-08-18T01:00:00Z",
+        "2024-08-19T22:00:00Z",
     ]
     with pytest.raises(BadSourceData, match=r"row 152, column 'when': value 'soon'"):
         _hours(first + ["soon"], Month(2024, 8))

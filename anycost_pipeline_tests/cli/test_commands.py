@@ -12,7 +12,6 @@ import pytest
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-
 from anycost_pipeline_tests.conftest import Project
 
 ANYCOST = str(Path(sys.executable).parent / "anycost")
@@ -23,7 +22,10 @@ def _held(project: Project, month: str) -> list[dict]:
 
 
 def test_dry_run_bodies_are_byte_identical_to_a_real_submission(
-    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "bodies"
     assert main(["dry-run", "2024-08", "--out", str(out), "--validate"]) == 0
@@ -34,7 +36,9 @@ def test_dry_run_bodies_are_byte_identical_to_a_real_submission(
     sent: list[tuple[str, bytes]] = []
     original = AnyCostClient.create_billing_drop
 
-    def recording(self: AnyCostClient, connection_id: str, body: bytes, idempotency_key: str) -> dict:
+    def recording(
+        self: AnyCostClient, connection_id: str, body: bytes, idempotency_key: str
+    ) -> dict:
         sent.append((idempotency_key, body))
         return original(self, connection_id, body, idempotency_key)
 
@@ -48,14 +52,19 @@ def test_dry_run_bodies_are_byte_identical_to_a_real_submission(
     assert manifest["rows"] == 250 == len(_held(project, "2024-08"))
 
 
-def test_dry_run_says_when_a_connection_would_be_refused_for_its_size(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_says_when_a_connection_would_be_refused_for_its_size(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = project.config()
     config["cloudzero"]["limits"] = {"rows_per_month": 300}  # each source 250 rows, together 500
     config["sources"]["simple_cloud_copy"] = dict(config["sources"]["simple_cloud"])
     project.write_config(config)
     assert main(["dry-run", "2024-08"]) == 1
     out = capsys.readouterr().out
-    assert "WOULD BE REFUSED: 2024-08 has 500 rows, 200 over the limit of 300 rows per connection per month" in out
+    assert (
+        "WOULD BE REFUSED: 2024-08 has 500 rows, 200 over the limit of 300 rows per connection per month"
+        in out
+    )
     assert "Nothing was sent" in out and _held(project, "2024-08") == []
 
 
@@ -69,7 +78,11 @@ def test_delete_month_refuses_without_confirmation_and_empties_with_it(
 
     assert main(["delete-month", "simple_cloud_main", "2024-08"]) == 2
     error = capsys.readouterr().err
-    assert "refusing to empty 2024-08" in error and "250 rows" in error and "--yes-delete-month" in error
+    assert (
+        "refusing to empty 2024-08" in error
+        and "250 rows" in error
+        and "--yes-delete-month" in error
+    )
     assert "Traceback" not in error
     assert len(_held(project, "2024-08")) == 250
 
@@ -77,7 +90,10 @@ def test_delete_month_refuses_without_confirmation_and_empties_with_it(
     assert "250 rows before, 0 now" in capsys.readouterr().out
     assert _held(project, "2024-08") == []
     assert len(_held(project, "2024-07")) == july  # other months untouched
-    drops = {d["month"]: d["row_count"] for d in SandboxStore(project.storage / "sandbox").drops("simple_cloud_main")}
+    drops = {
+        d["month"]: d["row_count"]
+        for d in SandboxStore(project.storage / "sandbox").drops("simple_cloud_main")
+    }
     assert drops == {"2024-07": july, "2024-08": 0}
 
 
@@ -93,13 +109,18 @@ def test_validate_reports_each_problem_in_one_sentence(
     assert main(["validate"]) == 1
     out = capsys.readouterr().out
     assert "4 problem(s)" in out
-    assert "column 'region', used in its `columns` mapping, is missing from simple_cloud_2024-07-01.csv" in out
+    assert (
+        "column 'region', used in its `columns` mapping, is missing from simple_cloud_2024-07-01.csv"
+        in out
+    )
     assert "source 'extra': no file matches" in out and "check `path` in anycost.yaml" in out
     assert "environment variable SIMPLE_CLOUD_CONNECTION_ID is not set" in out
     assert "CLOUDZERO_API_KEY is not set" in out
 
 
-def test_validate_reads_column_lists_charge_types_and_optional_columns(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reads_column_lists_charge_types_and_optional_columns(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     columns = project.config()["sources"]["simple_cloud"]["columns"]
     columns["resource/usage_family"] = {"column": ["family", "service"]}  # one of the two is enough
     columns["lineitem/type"] = {"charge_category": "charge_type"}
@@ -120,7 +141,9 @@ def test_validate_reads_column_lists_charge_types_and_optional_columns(project: 
     assert "region" not in out
 
 
-def test_a_broken_config_is_one_sentence_without_traceback(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_broken_config_is_one_sentence_without_traceback(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     project.config_file.write_text("start_month: 2024-1\nconnections: {}\n")
     assert main(["validate"]) == 2
     error = capsys.readouterr().err
@@ -132,7 +155,9 @@ def test_readme_commands_run_as_installed(project: Project) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(project.root / "dagster_home")}
 
     def anycost(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([ANYCOST, *args], cwd=project.root, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [ANYCOST, *args], cwd=project.root, env=env, capture_output=True, text=True, timeout=120
+        )
 
     validate = anycost("validate")
     assert validate.returncode == 0 and "No problems found" in validate.stdout, validate.stderr
@@ -142,7 +167,9 @@ def test_readme_commands_run_as_installed(project: Project) -> None:
     assert "rows_valid passed" in preview.stdout and "reading simple_cloud" in preview.stderr
     dry = anycost("dry-run", "2024-08")
     assert dry.returncode == 0, dry.stderr
-    body = project.storage / "dry-run" / "2024-08" / "simple_cloud_main" / "body-001-replace_drop.json"
+    body = (
+        project.storage / "dry-run" / "2024-08" / "simple_cloud_main" / "body-001-replace_drop.json"
+    )
     rows = json.loads(body.read_bytes())["data"]
     assert len(rows) == 250 and sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("1033.51")
     shown = anycost("sandbox", "show", "simple_cloud_main", "2024-08")
@@ -158,11 +185,17 @@ def test_reconcile_reports_a_month_changed_behind_the_pipelines_back(
     assert "OK   simple_cloud_main" in capsys.readouterr().out
 
     SandboxStore(project.storage / "sandbox").apply(
-        "simple_cloud_main", "2024-08", "sum", [{"time/usage_start": "2024-08-20T05:00:00Z", "cost/cost": "0.49"}]
+        "simple_cloud_main",
+        "2024-08",
+        "sum",
+        [{"time/usage_start": "2024-08-20T05:00:00Z", "cost/cost": "0.49"}],
     )
     assert main(["reconcile", "2024-08", "--contents"]) == 1
     out = capsys.readouterr().out
-    assert "DIFF simple_cloud_main" in out and "CloudZero holds 251 rows, the last submission sent 250" in out
+    assert (
+        "DIFF simple_cloud_main" in out
+        and "CloudZero holds 251 rows, the last submission sent 250" in out
+    )
     assert "CloudZero's cost total is 1034.00, the last submission sent 1033.51" in out
 
     assert main(["delete-month", "simple_cloud_main", "2024-08", "--yes-delete-month"]) == 0
@@ -170,14 +203,22 @@ def test_reconcile_reports_a_month_changed_behind_the_pipelines_back(
     assert "CloudZero holds 0 rows, the last submission sent 250" in capsys.readouterr().out
 
 
-def test_preview_shows_the_rows_a_failing_check_names(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_preview_shows_the_rows_a_failing_check_names(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = project.config()
     config["sources"]["simple_cloud"]["columns"]["lineitem/type"]["map"]["tax"] = "VAT"
     project.write_config(config)
     assert main(["preview", "simple_cloud", "2024-08", "--rows", "3"]) == 1
     out = capsys.readouterr()
     assert "250 CBF rows, cost 1033.51" in out.out and "rows_valid FAILED" in out.out
-    assert "| simple_cloud_2024-08-31.csv | 10 | lineitem/type | VAT | not a CBF line item type |" in out.out.replace(str(project.data_dir) + "/", "")
+    assert (
+        "| simple_cloud_2024-08-31.csv | 10 | lineitem/type | VAT | not a CBF line item type |"
+        in out.out.replace(str(project.data_dir) + "/", "")
+    )
     assert "Traceback" not in out.err and "DagsterAssetCheckFailedError" not in out.err
     assert main(["dry-run", "2024-08"]) == 2
-    assert "fails the check(s) cbf/simple_cloud:rows_valid, so it would not be sent" in capsys.readouterr().err
+    assert (
+        "fails the check(s) cbf/simple_cloud:rows_valid, so it would not be sent"
+        in capsys.readouterr().err
+    )

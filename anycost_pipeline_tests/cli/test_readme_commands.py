@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from anycost_pipeline.cli import main
-
 from anycost_pipeline_tests.conftest import REPO, Project
 
 ANYCOST = str(Path(sys.executable).parent / "anycost")
@@ -24,7 +23,9 @@ def readme_commands() -> list[str]:
     text = (REPO / "README.md").read_text()
     found = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        found += [line.strip() for line in block.splitlines() if line.strip().startswith("anycost ")]
+        found += [
+            line.strip() for line in block.splitlines() if line.strip().startswith("anycost ")
+        ]
     found += re.findall(r"`(anycost [^`]+)`", text)
     commands = []
     for command in found:
@@ -35,10 +36,21 @@ def readme_commands() -> list[str]:
 
 def test_readme_lists_the_operator_commands() -> None:
     verbs = {shlex.split(c)[1] for c in readme_commands()}
-    assert {"validate", "preview", "dry-run", "run", "sandbox", "show", "reconcile", "delete-month"} <= verbs
+    assert {
+        "validate",
+        "preview",
+        "dry-run",
+        "run",
+        "sandbox",
+        "show",
+        "reconcile",
+        "delete-month",
+    } <= verbs
 
 
-def test_every_readme_command_succeeds(project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_readme_command_succeeds(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(project.root)
     monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
     # delete-month last: a month re-sent unchanged right after it would reuse the same idempotency
@@ -58,13 +70,24 @@ def test_sandbox_serve_answers_on_127_0_0_1(project: Project) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     assert any(c.startswith("anycost sandbox serve") for c in readme_commands())
-    server = subprocess.Popen([ANYCOST, "sandbox", "serve", "--port", str(port)], cwd=project.root, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [ANYCOST, "sandbox", "serve", "--port", str(port)],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert "CloudZero sandbox listening on http://127.0.0.1:" in (server.stdout.readline() if server.stdout else "")
+        assert "CloudZero sandbox listening on http://127.0.0.1:" in (
+            server.stdout.readline() if server.stdout else ""
+        )
         answer = None
         for _ in range(50):  # bounded: the line above is printed once the socket listens
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}/v2/connections/billing/anycost/c1/billing_drops", headers={"Authorization": "k"}, timeout=5)
+                answer = requests.get(
+                    f"http://127.0.0.1:{port}/v2/connections/billing/anycost/c1/billing_drops",
+                    headers={"Authorization": "k"},
+                    timeout=5,
+                )
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)

@@ -12,12 +12,15 @@ from anycost_pipeline.cloudzero.sandbox import SandboxStore
 def synthetic_month(rows: int, month: str = "2024-08", *, seed: int = 0) -> pl.DataFrame:
     """A CBF month of `rows` rows spread over its hours, with exact 6-decimal costs (some negative)."""
     year, number = (int(part) for part in month.split("-"))
-    hours = (pl.datetime(year + number // 12, number % 12 + 1, 1) - pl.datetime(year, number, 1)).dt.total_hours()
+    hours = (
+        pl.datetime(year + number // 12, number % 12 + 1, 1) - pl.datetime(year, number, 1)
+    ).dt.total_hours()
     i = pl.int_range(0, rows, eager=True).alias("i")
     micro = ((pl.col("i") * 7919 + seed) % 2_000_003) - 1_000_000  # micro-dollars, either sign
     return pl.DataFrame(i).select(
         (pl.datetime(year, number, 1, time_zone="UTC") + pl.duration(hours=pl.col("i") % hours))
-        .dt.strftime("%Y-%m-%dT%H:00:00Z").alias("time/usage_start"),
+        .dt.strftime("%Y-%m-%dT%H:00:00Z")
+        .alias("time/usage_start"),
         pl.format(
             "{}{}.{}",
             pl.when(micro < 0).then(pl.lit("-")).otherwise(pl.lit("")),

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
-from anycost_pipeline.cloudzero.errors import BadRequest, Forbidden, PayloadTooLarge, ServerUnavailable
+from anycost_pipeline.cloudzero.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    ServerUnavailable,
+)
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, REQUESTS, Faults
 
@@ -45,7 +50,9 @@ def test_server_errors_are_retried_until_they_pass(tmp_path: Path) -> None:
 def test_server_errors_give_up_after_the_retries_with_a_typed_error(tmp_path: Path) -> None:
     with start_sandbox(tmp_path, api_key=KEY, faults=Faults(error_rate=1.0)) as server:
         client = AnyCostClient(server.url, KEY, retries=2, backoff=0.01)
-        with pytest.raises(ServerUnavailable, match="HTTP 503.*Service Unavailable.*retry the run later"):
+        with pytest.raises(
+            ServerUnavailable, match="HTTP 503.*Service Unavailable.*retry the run later"
+        ):
             client.create_billing_drop("c1", _body("sum", "1"), "k")
         assert server.stats()[REQUESTS] == 3
 
@@ -72,12 +79,16 @@ def test_403_and_413_say_what_the_server_said_and_what_to_do(tmp_path: Path) -> 
         with pytest.raises(Forbidden) as forbidden:
             AnyCostClient(server.url, "wrong-key", retries=0).list_billing_drops("c1")
         assert "Forbidden: invalid or missing API key" in str(forbidden.value)
-        assert "CLOUDZERO_API_KEY" in str(forbidden.value) and "four AnyCost Stream scopes" in str(forbidden.value)
+        assert "CLOUDZERO_API_KEY" in str(forbidden.value) and "four AnyCost Stream scopes" in str(
+            forbidden.value
+        )
         assert "wrong-key" not in str(forbidden.value)
         big = _body("sum", *["1" + "0" * 60] * 80_000)
         with pytest.raises(PayloadTooLarge) as too_large:
             AnyCostClient(server.url, KEY, retries=0).create_billing_drop("c1", big, "k")
-        assert f"the body is {len(big):,} bytes, over the limit of 5,000,000 bytes" in str(too_large.value)
+        assert f"the body is {len(big):,} bytes, over the limit of 5,000,000 bytes" in str(
+            too_large.value
+        )
         assert "smaller bodies" in str(too_large.value)
 
 
@@ -99,7 +110,9 @@ def test_a_slow_answer_times_out_and_is_retried(tmp_path: Path) -> None:
         client = AnyCostClient(server.url, KEY, timeout=0.2, retries=1, backoff=0.5)
         # The retry arrives while the sandbox still works on the first attempt: CloudZero
         # would refuse it too (one request at a time), so the error says so.
-        with pytest.raises(ServerUnavailable, match="HTTP 429.*only one run sends to this connection"):
+        with pytest.raises(
+            ServerUnavailable, match="HTTP 429.*only one run sends to this connection"
+        ):
             client.create_billing_drop("c1", _body("sum", "1"), "k-slow")
         assert server.stats()[REQUESTS] == 2 and server.stats()[CONCURRENT] == 1
 
@@ -108,7 +121,9 @@ def test_a_key_echoed_by_the_server_is_hidden(tmp_path: Path) -> None:
     # A server that echoes the Authorization header in its error must not leak it to us.
     with start_sandbox(tmp_path, api_key=KEY) as server:
         client = AnyCostClient(server.url, KEY, retries=0)
-        body = json.dumps({"month": "2024-08", "data": [{"time/usage_start": HOUR, "cost/cost": KEY}]}).encode()
+        body = json.dumps(
+            {"month": "2024-08", "data": [{"time/usage_start": HOUR, "cost/cost": KEY}]}
+        ).encode()
         with pytest.raises(BadRequest) as caught:
             client.create_billing_drop("c1", body, "k")
         assert KEY not in str(caught.value) and "[API key hidden]" in str(caught.value)

@@ -36,7 +36,9 @@ def _body(month: str, operation: str, rows: list[dict]) -> bytes:
     return json.dumps({"month": month, "operation": operation, "data": rows}).encode()
 
 
-def _send(client: AnyCostClient, month: str, operation: str, rows: list[dict], index: int = 0) -> dict:
+def _send(
+    client: AnyCostClient, month: str, operation: str, rows: list[dict], index: int = 0
+) -> dict:
     body = _body(month, operation, rows)
     return client.create_billing_drop("conn-1", body, idempotency_key("conn-1", month, index, body))
 
@@ -48,10 +50,20 @@ def test_operations_replace_and_append(client: AnyCostClient) -> None:
     _send(client, "2024-08", "replace_hourly", [_row(h2, "20")])
     assert client.get_billing_drop("conn-1", "2024-08") == [_row(h1, "1"), _row(h2, "20")]
     _send(client, "2024-08", "sum", [_row(h2, "5")])
-    assert [r["cost/cost"] for r in client.get_billing_drop("conn-1", "2024-08")] == ["1", "20", "5"]
+    assert [r["cost/cost"] for r in client.get_billing_drop("conn-1", "2024-08")] == [
+        "1",
+        "20",
+        "5",
+    ]
     _send(client, "2024-08", "replace_drop", [_row(h1, "9")])
     assert client.get_billing_drop("conn-1", "2024-08") == [_row(h1, "9")]
-    assert client.list_billing_drops("conn-1") == [{"drop_id": client.list_billing_drops("conn-1")[0]["drop_id"], "month": "2024-08", "row_count": 1}]
+    assert client.list_billing_drops("conn-1") == [
+        {
+            "drop_id": client.list_billing_drops("conn-1")[0]["drop_id"],
+            "month": "2024-08",
+            "row_count": 1,
+        }
+    ]
 
 
 def test_same_idempotency_key_is_applied_once(client: AnyCostClient) -> None:
@@ -63,15 +75,26 @@ def test_same_idempotency_key_is_applied_once(client: AnyCostClient) -> None:
 
 
 def test_invalid_rows_are_refused_with_reasons(client: AnyCostClient) -> None:
-    rows = [_row("2024-08-01T00:30:00Z", "1"), _row("2024-09-01T00:00:00Z", "1e-5", **{"lineitem/type": "Refund"})]
+    rows = [
+        _row("2024-08-01T00:30:00Z", "1"),
+        _row("2024-09-01T00:00:00Z", "1e-5", **{"lineitem/type": "Refund"}),
+    ]
     with pytest.raises(BadRequest) as caught:
         _send(client, "2024-08", "replace_drop", rows)
     text = str(caught.value)
-    assert "HTTP 400" in text and "not an ISO-8601 UTC hour" in text and "outside the month 2024-08" in text
-    assert "'1e-5' is not a plain decimal" in text and "'Refund' is not a CBF line item type" in text
+    assert (
+        "HTTP 400" in text
+        and "not an ISO-8601 UTC hour" in text
+        and "outside the month 2024-08" in text
+    )
+    assert (
+        "'1e-5' is not a plain decimal" in text and "'Refund' is not a CBF line item type" in text
+    )
     verdict = client.validate_billing_drop(_body("2024-08", "replace_drop", rows))
     assert verdict["is_valid"] is False and len(verdict["errors"]) == 4
-    assert client.validate_billing_drop(_body("2024-08", "replace_drop", [_row("2024-08-01T00:00:00Z", "1")])) == {"is_valid": True, "errors": []}
+    assert client.validate_billing_drop(
+        _body("2024-08", "replace_drop", [_row("2024-08-01T00:00:00Z", "1")])
+    ) == {"is_valid": True, "errors": []}
 
 
 def test_wrong_key_gets_403_with_advice(server: SandboxServer) -> None:
@@ -80,7 +103,11 @@ def test_wrong_key_gets_403_with_advice(server: SandboxServer) -> None:
         wrong.list_billing_drops("conn-1")
     assert "four AnyCost Stream scopes" in str(caught.value)
     assert "not-the-key" not in str(caught.value)
-    bearer = requests.get(server.url + "/v2/connections/billing/anycost/conn-1/billing_drops", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+    bearer = requests.get(
+        server.url + "/v2/connections/billing/anycost/conn-1/billing_drops",
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=5,
+    )
     assert bearer.status_code == 403 and "message" in bearer.json()
 
 
@@ -127,16 +154,27 @@ def test_in_flight_claims_are_shared_by_every_process_using_the_database(tmp_pat
 def test_a_second_concurrent_request_gets_429_and_is_counted(tmp_path: Path) -> None:
     import threading
 
-    with start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=0.5)) as slow, start_sandbox(tmp_path, api_key=KEY) as other:
+    with (
+        start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=0.5)) as slow,
+        start_sandbox(tmp_path, api_key=KEY) as other,
+    ):
         body = _body("2024-08", "sum", [_row("2024-08-01T00:00:00Z", "1")])
-        first = threading.Thread(target=lambda: AnyCostClient(slow.url, KEY).create_billing_drop("conn-1", body, "a"))
+        first = threading.Thread(
+            target=lambda: AnyCostClient(slow.url, KEY).create_billing_drop("conn-1", body, "a")
+        )
         first.start()
         watcher = SandboxStore(tmp_path)
-        for _ in range(10_000):  # until the slow write is in flight (bounded, never a timing assertion)
+        for _ in range(
+            10_000
+        ):  # until the slow write is in flight (bounded, never a timing assertion)
             if watcher._db().execute("SELECT COUNT(*) FROM in_flight").fetchone()[0]:
                 break
             threading.Event().wait(0.001)
-        answer = requests.get(other.url + "/v2/connections/billing/anycost/conn-1/billing_drops", headers={"Authorization": KEY}, timeout=5)
+        answer = requests.get(
+            other.url + "/v2/connections/billing/anycost/conn-1/billing_drops",
+            headers={"Authorization": KEY},
+            timeout=5,
+        )
         first.join()
         assert answer.status_code == 429 and "another request" in answer.json()["message"]
         assert other.stats()[CONCURRENT] == 1 == slow.stats()[CONCURRENT]
@@ -149,7 +187,14 @@ def test_injected_faults_repeat_with_the_same_seed(tmp_path: Path) -> None:
             statuses = []
             for index in range(20):
                 body = _body("2024-08", "sum", [_row("2024-08-01T00:00:00Z", "1")])
-                statuses.append(requests.post(server.url + "/v2/connections/billing/anycost/c/billing_drops", data=body, headers={"Authorization": KEY, "cloudzero-idempotency-key": str(index)}, timeout=5).status_code)
+                statuses.append(
+                    requests.post(
+                        server.url + "/v2/connections/billing/anycost/c/billing_drops",
+                        data=body,
+                        headers={"Authorization": KEY, "cloudzero-idempotency-key": str(index)},
+                        timeout=5,
+                    ).status_code
+                )
             return statuses
 
     first, again = outcomes(tmp_path / "a"), outcomes(tmp_path / "b")
@@ -165,8 +210,19 @@ def test_sandbox_command_starts_a_server(tmp_path: Path) -> None:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "anycost_pipeline.cloudzero.sandbox", "--port", str(port), "--storage", str(tmp_path), "--api-key", KEY],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "anycost_pipeline.cloudzero.sandbox",
+            "--port",
+            str(port),
+            "--storage",
+            str(tmp_path),
+            "--api-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert f"listening on http://127.0.0.1:{port}" in process.stdout.readline()  # type: ignore[union-attr]

@@ -11,7 +11,14 @@ from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.errors import MonthOverLimit
 from anycost_pipeline.cloudzero.sandbox import SandboxServer, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, REQUESTS, Faults
-from anycost_pipeline.cloudzero.submit import SENT, UNCHANGED, Limits, RowCountMismatch, SubmissionLedger, send_month
+from anycost_pipeline.cloudzero.submit import (
+    SENT,
+    UNCHANGED,
+    Limits,
+    RowCountMismatch,
+    SubmissionLedger,
+    send_month,
+)
 from anycost_pipeline_tests.cloudzero.synthetic import synthetic_month
 
 KEY = "submit-test-key"
@@ -23,13 +30,21 @@ def server(tmp_path: Path) -> Iterator[SandboxServer]:
         yield running
 
 
-def _send(server: SandboxServer, tmp_path: Path, frame, month: str = "2024-08", **options) -> object:
+def _send(
+    server: SandboxServer, tmp_path: Path, frame, month: str = "2024-08", **options
+) -> object:
     bodies = month_bodies(frame, month, target_bytes=options.pop("target_bytes", 4_500_000))
     client = AnyCostClient(server.url, KEY, retries=options.pop("retries", 5), backoff=0.01)
     return send_month(
-        client, "conn-1", month, [(b.operation, b.payload, b.rows) for b in bodies], content_hash(bodies),
-        lock_folder=tmp_path / "locks", ledger=SubmissionLedger(tmp_path / "submissions"),
-        destination="sandbox-under-test", **options,
+        client,
+        "conn-1",
+        month,
+        [(b.operation, b.payload, b.rows) for b in bodies],
+        content_hash(bodies),
+        lock_folder=tmp_path / "locks",
+        ledger=SubmissionLedger(tmp_path / "submissions"),
+        destination="sandbox-under-test",
+        **options,
     )
 
 
@@ -39,7 +54,9 @@ def test_an_unchanged_month_is_not_sent_again(server: SandboxServer, tmp_path: P
     requests_after_first = server.stats()[REQUESTS]
     again = _send(server, tmp_path, frame)
     assert (first.status, again.status) == (SENT, UNCHANGED)
-    assert again.submission is None and again.previous["drop_ids"] == [b.drop_id for b in first.submission.bodies]
+    assert again.submission is None and again.previous["drop_ids"] == [
+        b.drop_id for b in first.submission.bodies
+    ]
     assert server.stats()[REQUESTS] == requests_after_first + 1  # only the drop list was read
     forced = _send(server, tmp_path, frame, force=True)
     assert forced.status == SENT
@@ -48,7 +65,9 @@ def test_an_unchanged_month_is_not_sent_again(server: SandboxServer, tmp_path: P
     assert server.store.month_rows("conn-1", "2024-08")[0]["cost/cost"] == "9.999999"
 
 
-def test_a_month_cloudzero_no_longer_holds_is_sent_again(server: SandboxServer, tmp_path: Path) -> None:
+def test_a_month_cloudzero_no_longer_holds_is_sent_again(
+    server: SandboxServer, tmp_path: Path
+) -> None:
     frame = synthetic_month(100)
     _send(server, tmp_path, frame)
     server.store._db().execute("DELETE FROM cbf_rows")  # e.g. the month was deleted in CloudZero
@@ -56,7 +75,9 @@ def test_a_month_cloudzero_no_longer_holds_is_sent_again(server: SandboxServer, 
     assert len(server.store.month_rows("conn-1", "2024-08")) == 100
 
 
-def test_a_month_over_the_limits_is_refused_before_sending(server: SandboxServer, tmp_path: Path) -> None:
+def test_a_month_over_the_limits_is_refused_before_sending(
+    server: SandboxServer, tmp_path: Path
+) -> None:
     frame = synthetic_month(1500)
     with pytest.raises(MonthOverLimit) as caught:
         _send(server, tmp_path, frame, limits=Limits(rows_per_month=1000, bytes_per_month=10_000))
@@ -69,10 +90,20 @@ def test_a_month_over_the_limits_is_refused_before_sending(server: SandboxServer
 def test_a_row_count_cloudzero_disagrees_with_fails_with_both_numbers(
     server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(AnyCostClient, "list_billing_drops", lambda self, cid: [{"drop_id": "d", "month": "2024-08", "row_count": 7}])
-    with pytest.raises(RowCountMismatch, match="CloudZero reports 7 rows for 2024-08 on connection conn-1, but 100 were sent"):
+    monkeypatch.setattr(
+        AnyCostClient,
+        "list_billing_drops",
+        lambda self, cid: [{"drop_id": "d", "month": "2024-08", "row_count": 7}],
+    )
+    with pytest.raises(
+        RowCountMismatch,
+        match="CloudZero reports 7 rows for 2024-08 on connection conn-1, but 100 were sent",
+    ):
         _send(server, tmp_path, synthetic_month(100))
-    assert SubmissionLedger(tmp_path / "submissions").last("sandbox-under-test", "conn-1", "2024-08") is None
+    assert (
+        SubmissionLedger(tmp_path / "submissions").last("sandbox-under-test", "conn-1", "2024-08")
+        is None
+    )
 
 
 def _worker(url: str, folder: str, month: str, use_lock: bool, barrier) -> None:  # type: ignore[no-untyped-def]
@@ -82,8 +113,16 @@ def _worker(url: str, folder: str, month: str, use_lock: bool, barrier) -> None:
     barrier.wait()
     pieces = [(b.operation, b.payload, b.rows) for b in bodies]
     if use_lock:
-        send_month(client, "conn-1", month, pieces, content_hash(bodies), lock_folder=Path(folder) / "locks",
-                   ledger=SubmissionLedger(Path(folder) / "submissions"), destination="d")
+        send_month(
+            client,
+            "conn-1",
+            month,
+            pieces,
+            content_hash(bodies),
+            lock_folder=Path(folder) / "locks",
+            ledger=SubmissionLedger(Path(folder) / "submissions"),
+            destination="d",
+        )
     else:
         client.submit_month("conn-1", month, pieces)
 
@@ -99,7 +138,9 @@ def test_the_connection_lock_keeps_processes_apart(tmp_path: Path, use_lock: boo
     barrier = spawn.Barrier(3)
     with start_sandbox(tmp_path / "sandbox", api_key=KEY, faults=Faults(delay=0.15)) as server:
         workers = [
-            spawn.Process(target=_worker, args=(server.url, str(tmp_path), month, use_lock, barrier))
+            spawn.Process(
+                target=_worker, args=(server.url, str(tmp_path), month, use_lock, barrier)
+            )
             for month in ("2024-06", "2024-07", "2024-08")
         ]
         for worker in workers:

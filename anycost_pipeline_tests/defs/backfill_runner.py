@@ -27,7 +27,8 @@ def main(month: str, backfill: str) -> int:
 
     with dg.DagsterInstance.get() as instance:
         with dg.execute_job(
-            dg.reconstructable(job), instance=instance,
+            dg.reconstructable(job),
+            instance=instance,
             tags={"dagster/partition": month, "backfill": backfill},
         ) as result:
             return 0 if result.success else 1

@@ -31,8 +31,10 @@ def _write_months(project: Project) -> None:
     lines = ["date,service,account,charge_type,amount"]
     for number, month in enumerate(MONTHS, start=1):
         for day in range(1, 29):
-            lines += [f"{month}-{day:02d},Compute,prod-{number:03d},usage,{day}.{number:02d}",
-                      f"{month}-{day:02d},Tax,prod-{number:03d},tax,0.{day:02d}"]
+            lines += [
+                f"{month}-{day:02d},Compute,prod-{number:03d},usage,{day}.{number:02d}",
+                f"{month}-{day:02d},Tax,prod-{number:03d},tax,0.{day:02d}",
+            ]
     (project.data_dir / "simple_cloud_2024-h1.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -54,8 +56,12 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
         upstream = project.definitions().resolve_job_def("submit_month")
         for month in MONTHS:
             assert upstream.execute_in_process(
-                partition_key=month, instance=instance,
-                asset_selection=[dg.AssetKey(["raw", "simple_cloud"]), dg.AssetKey(["cbf", "simple_cloud"])],
+                partition_key=month,
+                instance=instance,
+                asset_selection=[
+                    dg.AssetKey(["raw", "simple_cloud"]),
+                    dg.AssetKey(["cbf", "simple_cloud"]),
+                ],
             ).success
         # Each connection's pool is set once before the first backfill, as the README says:
         # runs that set up a default-limited pool at the same moment can race (Dagster's issue).
@@ -64,7 +70,10 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
         runs = [
             subprocess.Popen(
                 [sys.executable, "-m", "anycost_pipeline_tests.defs.backfill_runner", month, "h1"],
-                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             for month in MONTHS
         ]
@@ -77,12 +86,16 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
         assert [run.returncode for run in runs] == [0] * 6, "\n".join(outputs)[-3000:]
 
         # The pool came from the project's dagster.yaml.
-        assert instance.event_log_storage.get_concurrency_info(pool_name(CONNECTION)).slot_count == 1
+        assert (
+            instance.event_log_storage.get_concurrency_info(pool_name(CONNECTION)).slot_count == 1
+        )
         # The runs overlapped in time: without serialisation, their drops would have collided.
         records = instance.get_run_records(dg.RunsFilter(tags={"backfill": "h1"}))
         spans = sorted((r.start_time, r.end_time) for r in records)
         assert len(spans) == 6
-        assert any(later[0] < max(end for _, end in spans[: i + 1]) for i, later in enumerate(spans[1:])), spans
+        assert any(
+            later[0] < max(end for _, end in spans[: i + 1]) for i, later in enumerate(spans[1:])
+        ), spans
         # ...but their requests never did (the sandbox counts overlapping requests, below). The
         # drop steps' own spans are not asserted here: on a SQLite instance Dagster's slot claim
         # selects a free slot and updates it without re-checking that it is still free, so two
@@ -96,7 +109,9 @@ def test_a_six_month_backfill_never_sends_two_requests_at_once(
         assert len(rows) == 56 and {r["resource/account"] for r in rows} == {f"prod-{number:03d}"}
 
 
-def test_an_in_process_run_waits_for_the_pool_slot(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_in_process_run_waits_for_the_pool_slot(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`anycost run` executes in process on the project's instance: its drop waits while the
     connection's pool slot is held elsewhere (here by a stand-in for a backfill's step)."""
     home = tmp_path / "dagster_home"
@@ -111,14 +126,20 @@ def test_an_in_process_run_waits_for_the_pool_slot(project: Project, tmp_path: P
         assert storage.claim_concurrency_slot(pool, "other-run", "drop__other").is_claimed
         outcome: dict[str, bool] = {}
         running = threading.Thread(
-            target=lambda: outcome.update(ok=job.execute_in_process(partition_key="2024-08", instance=instance).success)
+            target=lambda: outcome.update(
+                ok=job.execute_in_process(partition_key="2024-08", instance=instance).success
+            )
         )
         running.start()
         store = SandboxStore(project.storage / "sandbox")
         give_up = time.monotonic() + 120  # a safety net only: the run must start waiting
-        while not storage.get_concurrency_info(pool).pending_step_count and time.monotonic() < give_up:
+        while (
+            not storage.get_concurrency_info(pool).pending_step_count and time.monotonic() < give_up
+        ):
             time.sleep(0.05)
-        assert storage.get_concurrency_info(pool).pending_step_count == 1, "the drop step did not wait for the pool"
+        assert storage.get_concurrency_info(pool).pending_step_count == 1, (
+            "the drop step did not wait for the pool"
+        )
         held_until = time.time()
         assert store.month_rows(CONNECTION, "2024-08") == []  # nothing sent while the slot is held
         storage.free_concurrency_slot_for_step("other-run", "drop__other")

@@ -20,15 +20,26 @@ def _drop_metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 
 def _drops_in_sandbox(project: Project) -> int:
-    return SandboxStore(project.storage / "sandbox")._db().execute("SELECT COUNT(*) FROM drops").fetchone()[0]
+    return (
+        SandboxStore(project.storage / "sandbox")
+        ._db()
+        .execute("SELECT COUNT(*) FROM drops")
+        .fetchone()[0]
+    )
 
 
 def test_an_unchanged_month_is_not_sent_twice(project: Project) -> None:
     first = _drop_metadata(project.materialize_month("2024-08"))
     assert first["status"] == "sent" and first["bodies"] == 1 and _drops_in_sandbox(project) == 1
     second = _drop_metadata(project.materialize_month("2024-08"))
-    assert second["status"] == "unchanged" and second["bodies"] == 0 and second["operations"] == "none (unchanged)"
-    assert second["content_hash"] == first["content_hash"] and second["drop_ids"] == first["drop_ids"]
+    assert (
+        second["status"] == "unchanged"
+        and second["bodies"] == 0
+        and second["operations"] == "none (unchanged)"
+    )
+    assert (
+        second["content_hash"] == first["content_hash"] and second["drop_ids"] == first["drop_ids"]
+    )
     assert second["rows_cloudzero_reports"] == 250
     assert _drops_in_sandbox(project) == 1
 
@@ -37,11 +48,18 @@ def test_an_unchanged_month_is_not_sent_twice(project: Project) -> None:
     assert forced["status"] == "sent" and _drops_in_sandbox(project) == 2
 
     day = project.data_dir / "simple_cloud_2024-08-16.csv"
-    day.write_text(day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,12.01"))
+    day.write_text(
+        day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,12.01")
+    )
     changed = _drop_metadata(project.materialize_month("2024-08"))
     assert changed["status"] == "sent" and changed["content_hash"] != first["content_hash"]
     assert _drops_in_sandbox(project) == 3
-    assert "12.01" in {r["cost/cost"] for r in SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")}
+    assert "12.01" in {
+        r["cost/cost"]
+        for r in SandboxStore(project.storage / "sandbox").month_rows(
+            "simple_cloud_main", "2024-08"
+        )
+    }
 
 
 def test_drop_metadata_describes_the_submission(project: Project) -> None:
@@ -52,13 +70,22 @@ def test_drop_metadata_describes_the_submission(project: Project) -> None:
     assert meta["duration_seconds"] >= 0
 
 
-def test_a_row_count_mismatch_fails_the_drop_with_both_numbers(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(AnyCostClient, "list_billing_drops", lambda self, cid: [{"drop_id": "x", "month": "2024-08", "row_count": 249}])
+def test_a_row_count_mismatch_fails_the_drop_with_both_numbers(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        AnyCostClient,
+        "list_billing_drops",
+        lambda self, cid: [{"drop_id": "x", "month": "2024-08", "row_count": 249}],
+    )
     result = project.materialize_month("2024-08", raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
-    assert "CloudZero reports 249 rows for 2024-08 on connection simple_cloud_main, but 250 were sent" in message
+    assert (
+        "CloudZero reports 249 rows for 2024-08 on connection simple_cloud_main, but 250 were sent"
+        in message
+    )
 
 
 def test_replace_hourly_keeps_the_hours_a_submission_does_not_hold(project: Project) -> None:
@@ -83,12 +110,17 @@ def test_a_month_over_the_configured_limit_is_refused_before_sending(project: Pr
     result = project.materialize_month("2024-08", raise_on_error=False)
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "rows_valid"]
     assert not check.passed
-    assert "2024-08 has 250 rows, 50 over the limit of 200 rows per connection per month" in check.metadata["first_problems"].value
+    assert (
+        "2024-08 has 250 rows, 50 over the limit of 200 rows per connection per month"
+        in check.metadata["first_problems"].value
+    )
     assert check.description.startswith("2024-08 has 250 rows, 50 over the limit of 200 rows")  # type: ignore[union-attr]
     assert _drops_in_sandbox(project) == 0
 
 
-def test_a_connection_over_the_limit_only_combined_is_refused_by_the_submission(project: Project) -> None:
+def test_a_connection_over_the_limit_only_combined_is_refused_by_the_submission(
+    project: Project,
+) -> None:
     config = project.config()
     config["cloudzero"]["limits"] = {"rows_per_month": 300}  # each source 250 rows, together 500
     config["sources"]["simple_cloud_copy"] = dict(config["sources"]["simple_cloud"])
@@ -96,7 +128,9 @@ def test_a_connection_over_the_limit_only_combined_is_refused_by_the_submission(
     result = project.materialize_month("2024-08", raise_on_error=False)
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
-    assert "2024-08 has 500 rows, 200 over the limit of 300 rows per connection per month" in message
+    assert (
+        "2024-08 has 500 rows, 200 over the limit of 300 rows per connection per month" in message
+    )
     assert "Split the sources" in message
     assert _drops_in_sandbox(project) == 0
 
@@ -122,7 +156,10 @@ def _leaks(instance: dg.DagsterInstance, run_id: str, covers: str) -> list[str]:
 
 
 def test_the_api_key_never_appears_in_logs_errors_or_metadata(
-    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     config = project.config()
@@ -143,7 +180,9 @@ def test_the_api_key_never_appears_in_logs_errors_or_metadata(
         monkeypatch.setenv("CLOUDZERO_API_URL", refusing.url)
         job = project.definitions().resolve_job_def("submit_month")
         with dg.DagsterInstance.ephemeral() as instance:
-            refused = job.execute_in_process(partition_key="2024-08", instance=instance, raise_on_error=False, run_config=FORCE)
+            refused = job.execute_in_process(
+                partition_key="2024-08", instance=instance, raise_on_error=False, run_config=FORCE
+            )
             failure = next(e for e in refused.all_events if e.is_step_failure)
             assert "HTTP 403" in failure.step_failure_data.error.message  # type: ignore[union-attr]
             assert _leaks(instance, refused.run_id, "four AnyCost Stream scopes") == []

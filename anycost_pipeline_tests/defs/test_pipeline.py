@@ -9,7 +9,6 @@ from decimal import Decimal
 import dagster as dg
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-
 from anycost_pipeline_tests.conftest import Project
 
 
@@ -39,18 +38,36 @@ def test_one_month_end_to_end(project: Project) -> None:
     assert len(rows) == 250
     assert sum(Decimal(r["cost/cost"]) for r in rows) == _source_total(project, "2024-08")
     assert {r["lineitem/type"] for r in rows} == {"Usage", "Tax", "Credit"}
-    seed = [r for r in rows if r["time/usage_start"] == "2024-08-16T00:00:00Z" and r["resource/service"] == "Compute" and r["resource/account"] == "prod-001"]
-    assert seed == [{"time/usage_start": "2024-08-16T00:00:00Z", "resource/service": "Compute", "cost/cost": "12.00", "resource/account": "prod-001", "lineitem/type": "Usage"}]
+    seed = [
+        r
+        for r in rows
+        if r["time/usage_start"] == "2024-08-16T00:00:00Z"
+        and r["resource/service"] == "Compute"
+        and r["resource/account"] == "prod-001"
+    ]
+    assert seed == [
+        {
+            "time/usage_start": "2024-08-16T00:00:00Z",
+            "resource/service": "Compute",
+            "cost/cost": "12.00",
+            "resource/account": "prod-001",
+            "lineitem/type": "Usage",
+        }
+    ]
     drop = result.asset_materializations_for_node("drop__simple_cloud_main")[0].metadata
     assert drop["rows"].value == 250 and drop["bodies"].value == 1
-    assert drop["operations"].value == "replace_drop" and drop["drop_ids"].value.startswith("sandbox-")
+    assert drop["operations"].value == "replace_drop" and drop["drop_ids"].value.startswith(
+        "sandbox-"
+    )
     assert drop["total_cost_exact"].value == str(_source_total(project, "2024-08"))
 
 
 def test_rematerialising_after_a_file_changed_replaces_the_month(project: Project) -> None:
     assert project.materialize_month("2024-08").success
     day = project.data_dir / "simple_cloud_2024-08-16.csv"
-    day.write_text(day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,112.00"))
+    day.write_text(
+        day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,112.00")
+    )
     (project.data_dir / "simple_cloud_2024-08-17.csv").unlink()
     assert project.materialize_month("2024-08").success
     rows = _sandbox_rows(project, "2024-08")
@@ -78,7 +95,10 @@ def test_bad_source_value_fails_naming_the_place(project: Project) -> None:
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
-    assert "simple_cloud_2024-08-03.csv, row 7, column 'amount'" in message and "currency symbol" in message
+    assert (
+        "simple_cloud_2024-08-03.csv, row 7, column 'amount'" in message
+        and "currency symbol" in message
+    )
     assert _sandbox_rows(project, "2024-08") == []
 
 
@@ -86,12 +106,20 @@ def test_readme_main_command_runs(project: Project) -> None:
     """`anycost run` as a user runs it: a separate process in the project folder."""
     done = subprocess.run(
         [sys.executable, "-m", "anycost_pipeline.cli", "run", "2024-08"],
-        cwd=project.root, capture_output=True, text=True, timeout=300,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**dict(__import__("os").environ), "DAGSTER_HOME": str(project.root / "dagster_home")},
     )
     assert done.returncode == 0, done.stderr
     assert "drop/simple_cloud_main" in done.stdout and "rows=250" in done.stdout
     assert "anycost show simple_cloud_main 2024-08" in done.stdout
-    assert sum(Decimal(r["cost/cost"]) for r in _sandbox_rows(project, "2024-08")) == _source_total(project, "2024-08")
+    assert sum(Decimal(r["cost/cost"]) for r in _sandbox_rows(project, "2024-08")) == _source_total(
+        project, "2024-08"
+    )
     instance = dg.DagsterInstance.from_config(str(project.root / "dagster_home"))
-    assert instance.get_latest_materialization_event(dg.AssetKey(["drop", "simple_cloud_main"])) is not None
+    assert (
+        instance.get_latest_materialization_event(dg.AssetKey(["drop", "simple_cloud_main"]))
+        is not None
+    )

@@ -9,22 +9,34 @@ from anycost_pipeline_tests.conftest import Project
 
 
 def _drop_metadata(result: dg.ExecuteInProcessResult) -> dict:
-    return {k: v.value for k, v in result.asset_materializations_for_node("drop__simple_cloud_main")[0].metadata.items()}
+    return {
+        k: v.value
+        for k, v in result.asset_materializations_for_node("drop__simple_cloud_main")[
+            0
+        ].metadata.items()
+    }
 
 
 def test_resubmission_reports_rows_added_removed_changed_and_cost_delta(project: Project) -> None:
     first = _drop_metadata(project.materialize_month("2024-08"))
     assert (first["rows_added"], first["rows_removed"], first["rows_changed"]) == (250, 0, 0)
-    assert first["change"].startswith("First submission of 2024-08") and first["cost_delta_exact"] == "+1033.51"
+    assert (
+        first["change"].startswith("First submission of 2024-08")
+        and first["cost_delta_exact"] == "+1033.51"
+    )
     assert "| Compute | 63 | 506.05 |" in first["cost_by_service"]
     assert "`simple_cloud_2024-08-16.csv`" in first["files_used"]
 
     day = project.data_dir / "simple_cloud_2024-08-16.csv"
-    day.write_text(day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,112.00"))
+    day.write_text(
+        day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,112.00")
+    )
     removed_day = project.data_dir / "simple_cloud_2024-08-17.csv"
     removed = list(csv.DictReader(removed_day.open()))
     removed_cost = sum((Decimal(r["amount"]) for r in removed), Decimal(0))
-    removed_compute = sum((Decimal(r["amount"]) for r in removed if r["service"] == "Compute"), Decimal(0))
+    removed_compute = sum(
+        (Decimal(r["amount"]) for r in removed if r["service"] == "Compute"), Decimal(0)
+    )
     removed_day.unlink()
     second = _drop_metadata(project.materialize_month("2024-08"))
     assert (second["rows_added"], second["rows_removed"], second["rows_changed"]) == (0, 8, 1)
@@ -38,9 +50,15 @@ def test_resubmission_reports_rows_added_removed_changed_and_cost_delta(project:
 def test_every_layer_carries_the_at_a_glance_metadata(project: Project) -> None:
     result = project.materialize_month("2024-07")
     for node in ("raw__simple_cloud", "cbf__simple_cloud", "drop__simple_cloud_main"):
-        metadata = {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+        metadata = {
+            k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()
+        }
         assert metadata["rows"] == 250 and metadata["month"] == "2024-07", node
-        assert isinstance(metadata["total_cost"], float) and metadata["total_cost_exact"] == "1054.29", node
+        assert (
+            isinstance(metadata["total_cost"], float) and metadata["total_cost_exact"] == "1054.29"
+        ), node
         assert "| Support | 1 | 31.91 |" in metadata["cost_by_service"], node
-        assert "| 1 | -25 |" in metadata["cost_by_line_item_type"], node  # the credit, as `credit` or `Credit`
+        assert "| 1 | -25 |" in metadata["cost_by_line_item_type"], (
+            node
+        )  # the credit, as `credit` or `Credit`
         assert "simple_cloud_2024-07-31.csv" in metadata["files_used"], node

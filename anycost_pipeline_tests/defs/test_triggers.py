@@ -8,7 +8,6 @@ import pytest
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.defs.schedules import refresh_months
-
 from anycost_pipeline_tests.conftest import Project
 
 SENSOR = "watch_simple_cloud"
@@ -34,15 +33,25 @@ def test_new_files_request_their_months_and_the_run_sends_them(project: Project)
     august = next(r for r in first.run_requests or [] if r.partition_key == "2024-08")
     result = defs.resolve_job_def(JOB).execute_in_process(partition_key=august.partition_key)
     assert result.success
-    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"rows_valid", "cost_conserved", "discounted_cost_matches", "matches_cloudzero"}
-    assert len(SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")) == 250
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {
+        "rows_valid",
+        "cost_conserved",
+        "discounted_cost_matches",
+        "matches_cloudzero",
+    }
+    assert (
+        len(SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08"))
+        == 250
+    )
 
 
 def test_same_listing_requests_nothing(project: Project) -> None:
     first = tick(project, None)
     again = tick(project, first.cursor)
     assert again.run_requests == [] or again.run_requests is None
-    assert again.skip_reason is not None and "no new or changed files" in (again.skip_reason.skip_message or "")
+    assert again.skip_reason is not None and "no new or changed files" in (
+        again.skip_reason.skip_message or ""
+    )
     assert again.cursor == first.cursor
 
 
@@ -114,18 +123,24 @@ def test_pulled_sources_get_a_refresh_schedule(project: Project, tmp_path) -> No
     config = project.config()
     columns = {"time/usage_start": "date", "cost/cost": "amount"}
     config["sources"]["warehouse"] = {
-        "connection": "simple_cloud_main", "kind": "sql", "url": f"sqlite:///{tmp_path / 'costs.db'}",
-        "query": "SELECT * FROM costs WHERE date >= :start AND date < :end", "columns": columns,
+        "connection": "simple_cloud_main",
+        "kind": "sql",
+        "url": f"sqlite:///{tmp_path / 'costs.db'}",
+        "query": "SELECT * FROM costs WHERE date >= :start AND date < :end",
+        "columns": columns,
         "refresh": {"cron": "30 4 * * *", "previous_month_days": 3},
     }
     project.write_config(config)
     defs = project.definitions()
     repository = defs.get_repository_def()
-    assert [s.name for s in repository.schedule_defs] == ["refresh_warehouse"]  # files: a sensor, no schedule
+    assert [s.name for s in repository.schedule_defs] == [
+        "refresh_warehouse"
+    ]  # files: a sensor, no schedule
     schedule = defs.resolve_schedule_def("refresh_warehouse")
     assert schedule.cron_schedule == "30 4 * * *" and schedule.job_name == JOB
     context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2024, 9, 2, 4, 30, tzinfo=timezone.utc), repository_def=repository
+        scheduled_execution_time=datetime(2024, 9, 2, 4, 30, tzinfo=timezone.utc),
+        repository_def=repository,
     )
     requests = schedule.evaluate_tick(context).run_requests or []
     assert [r.partition_key for r in requests] == ["2024-08", "2024-09"]

@@ -15,7 +15,6 @@ import yaml
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
-
 from anycost_pipeline_tests.conftest import REPO
 from anycost_pipeline_tests.servers import postgres_server, production_home
 
@@ -49,7 +48,11 @@ def _write_project(root: Path) -> dict[tuple[str, str], Decimal]:
             vendor: {
                 "connection": f"{vendor}_main",
                 "path": f"exports/{vendor}/*.csv",
-                "columns": {"time/usage_start": "day", "cost/cost": "amount", "resource/service": "service"},
+                "columns": {
+                    "time/usage_start": "day",
+                    "cost/cost": "amount",
+                    "resource/service": "service",
+                },
             }
             for vendor in CONNECTIONS
         },
@@ -58,18 +61,27 @@ def _write_project(root: Path) -> dict[tuple[str, str], Decimal]:
     return totals
 
 
-def test_queued_backfill_sends_each_month_once_and_never_overlaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_queued_backfill_sends_each_month_once_and_never_overlaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Through the documented production instance file (deploy/dagster.postgres.yaml)."""
     root, home = tmp_path / "project", tmp_path / "dagster_home"
     root.mkdir()
     totals = _write_project(root)
     # Slow answers widen the window in which two requests on one connection could overlap.
-    with postgres_server() as pg_url, start_sandbox(tmp_path / "cloudzero", api_key=API_KEY, faults=Faults(delay=4.0)) as cloudzero:
+    with (
+        postgres_server() as pg_url,
+        start_sandbox(
+            tmp_path / "cloudzero", api_key=API_KEY, faults=Faults(delay=4.0)
+        ) as cloudzero,
+    ):
         for name, value in production_home(home, pg_url, REPO).items():
             monkeypatch.setenv(name, value)  # this process reads the same instance
         env = {
-            **os.environ, "ANYCOST_CONFIG": str(root / "anycost.yaml"),
-            "CLOUDZERO_API_URL": cloudzero.url, "CLOUDZERO_API_KEY": API_KEY,
+            **os.environ,
+            "ANYCOST_CONFIG": str(root / "anycost.yaml"),
+            "CLOUDZERO_API_URL": cloudzero.url,
+            "CLOUDZERO_API_KEY": API_KEY,
         }
         bin_dir = Path(sys.executable).parent
         target = ["-m", "anycost_pipeline.definitions"]
@@ -77,18 +89,47 @@ def test_queued_backfill_sends_each_month_once_and_never_overlaps(tmp_path: Path
         # a time before runs start (Dagster's lazy default-limit set-up races on PostgreSQL).
         for vendor in CONNECTIONS:
             subprocess.run(
-                [str(bin_dir / "dagster"), "instance", "concurrency", "set", f"cloudzero_{vendor}_main", "1"],
-                env=env, check=True, capture_output=True, timeout=60,
+                [
+                    str(bin_dir / "dagster"),
+                    "instance",
+                    "concurrency",
+                    "set",
+                    f"cloudzero_{vendor}_main",
+                    "1",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
             )
         daemon = subprocess.Popen(
-            [str(bin_dir / "dagster-daemon"), "run", *target], cwd=root, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [str(bin_dir / "dagster-daemon"), "run", *target],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             launched = subprocess.run(
-                [str(bin_dir / "dagster"), "job", "backfill", "-j", "submit_month", *target,
-                 "--from", MONTHS[0], "--to", MONTHS[-1], "--noprompt"],
-                cwd=root, env=env, capture_output=True, text=True, timeout=120,
+                [
+                    str(bin_dir / "dagster"),
+                    "job",
+                    "backfill",
+                    "-j",
+                    "submit_month",
+                    *target,
+                    "--from",
+                    MONTHS[0],
+                    "--to",
+                    MONTHS[-1],
+                    "--noprompt",
+                ],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert launched.returncode == 0, launched.stderr[-3000:]
             instance = dg.DagsterInstance.from_config(str(home))
@@ -96,15 +137,19 @@ def test_queued_backfill_sends_each_month_once_and_never_overlaps(tmp_path: Path
             most_in_flight = 0
             while time.monotonic() < deadline:
                 runs = instance.get_runs()
-                most_in_flight = max(most_in_flight, sum(r.status == dg.DagsterRunStatus.STARTED for r in runs))
+                most_in_flight = max(
+                    most_in_flight, sum(r.status == dg.DagsterRunStatus.STARTED for r in runs)
+                )
                 if len(runs) == len(MONTHS) and all(r.status in FINISHED for r in runs):
                     break
                 time.sleep(0.5)
             runs = instance.get_runs()
             failures = [
                 f"{r.tags.get('dagster/partition')}: {e.message} {getattr(e.dagster_event.event_specific_data, 'error', '')}"
-                for r in runs if r.status != dg.DagsterRunStatus.SUCCESS
-                for e in instance.all_logs(r.run_id) if e.is_dagster_event and e.dagster_event.is_failure
+                for r in runs
+                if r.status != dg.DagsterRunStatus.SUCCESS
+                for e in instance.all_logs(r.run_id)
+                if e.is_dagster_event and e.dagster_event.is_failure
             ]
             instance.dispose()
         finally:
@@ -113,11 +158,27 @@ def test_queued_backfill_sends_each_month_once_and_never_overlaps(tmp_path: Path
         concurrent = cloudzero.store.counter("concurrent_requests")
     assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, failures
     assert most_in_flight >= 2, "the backfill never had two runs in flight; the test proves nothing"
-    assert concurrent == 0, f"{concurrent} request(s) arrived while another was in flight on the same connection"
+    assert concurrent == 0, (
+        f"{concurrent} request(s) arrived while another was in flight on the same connection"
+    )
     with sqlite3.connect(tmp_path / "cloudzero" / DATABASE_NAME) as db:
-        drops = dict(((c, m), n) for c, m, n in db.execute("SELECT connection_id, month, COUNT(*) FROM drops GROUP BY 1, 2"))
+        drops = dict(
+            ((c, m), n)
+            for c, m, n in db.execute(
+                "SELECT connection_id, month, COUNT(*) FROM drops GROUP BY 1, 2"
+            )
+        )
         held = {
-            (c, m): sum((Decimal(r) for (r,) in db.execute("SELECT json_extract(row, '$.\"cost/cost\"') FROM cbf_rows WHERE connection_id=? AND month=?", (c, m))), Decimal(0))
+            (c, m): sum(
+                (
+                    Decimal(r)
+                    for (r,) in db.execute(
+                        "SELECT json_extract(row, '$.\"cost/cost\"') FROM cbf_rows WHERE connection_id=? AND month=?",
+                        (c, m),
+                    )
+                ),
+                Decimal(0),
+            )
             for c, m in totals
         }
     assert drops == {key: 1 for key in totals}, "every month must be sent exactly once"

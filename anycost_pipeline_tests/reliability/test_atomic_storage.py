@@ -31,20 +31,23 @@ WRITER = textwrap.dedent(
 
 
 def test_killed_writer_leaves_previous_frame_intact(tmp_path: Path) -> None:
-    from upath import UPath
-
     import dagster as dg
+    from upath import UPath
 
     from anycost_pipeline.defs.io_manager import ParquetIOManager
 
     target = tmp_path / "frames" / "cbf" / "vendor" / "2024-08.parquet"
     previous = pl.DataFrame({"cost/cost": ["1.50", "2.25"], "n": [1, 2]})
-    ParquetIOManager(base_path=UPath(target.parent)).dump_to_path(dg.build_output_context(), previous, UPath(target))
+    ParquetIOManager(base_path=UPath(target.parent)).dump_to_path(
+        dg.build_output_context(), previous, UPath(target)
+    )
 
     # Kill the writer at several moments; the writes take most of its time, so a direct
     # (non-atomic) write would be caught half-done.
     for delay in (0.3, 0.55, 0.8, 1.05):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True
+        )
         assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
         time.sleep(delay)
         os.kill(writer.pid, signal.SIGKILL)

@@ -19,7 +19,6 @@ from pathlib import Path
 from anycost_pipeline.cloudzero.sandbox import SandboxStore, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
-
 from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.servers import free_port
 
@@ -37,33 +36,58 @@ def _live(project: Project) -> None:
 
 def _env(project: Project, url: str) -> dict[str, str]:
     return {
-        **os.environ, "ANYCOST_CONFIG": str(project.config_file),
-        "DAGSTER_HOME": str(project.root / "dagster_home"), "CLOUDZERO_API_URL": url,
-        "CLOUDZERO_API_KEY": KEY, "SIMPLE_CLOUD_CONNECTION_ID": CONNECTION_ID,
+        **os.environ,
+        "ANYCOST_CONFIG": str(project.config_file),
+        "DAGSTER_HOME": str(project.root / "dagster_home"),
+        "CLOUDZERO_API_URL": url,
+        "CLOUDZERO_API_KEY": KEY,
+        "SIMPLE_CLOUD_CONNECTION_ID": CONNECTION_ID,
     }
 
 
 def _start_run(project: Project, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "anycost_pipeline.cli", "run", MONTH], cwd=project.root, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [sys.executable, "-m", "anycost_pipeline.cli", "run", MONTH],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
 def _expected(project: Project) -> Counter:
-    rows = [r for f in sorted(project.data_dir.glob(f"*{MONTH}-*.csv")) for r in csv.DictReader(f.open())]
-    return Counter((f"{r['date']}T00:00:00Z", r["service"], r["account"], Decimal(r["amount"])) for r in rows)
+    rows = [
+        r
+        for f in sorted(project.data_dir.glob(f"*{MONTH}-*.csv"))
+        for r in csv.DictReader(f.open())
+    ]
+    return Counter(
+        (f"{r['date']}T00:00:00Z", r["service"], r["account"], Decimal(r["amount"])) for r in rows
+    )
 
 
 def _held(folder: Path) -> Counter:
     rows = SandboxStore(folder).month_rows(CONNECTION_ID, MONTH)
-    return Counter((r["time/usage_start"], r["resource/service"], r["resource/account"], Decimal(r["cost/cost"])) for r in rows)
+    return Counter(
+        (
+            r["time/usage_start"],
+            r["resource/service"],
+            r["resource/account"],
+            Decimal(r["cost/cost"]),
+        )
+        for r in rows
+    )
 
 
 def _accepted_bodies(folder: Path) -> int:
     with sqlite3.connect(folder / DATABASE_NAME) as db:
         try:
-            return db.execute("SELECT COUNT(*) FROM drops WHERE connection_id=? AND month=?", (CONNECTION_ID, MONTH)).fetchone()[0]
+            return db.execute(
+                "SELECT COUNT(*) FROM drops WHERE connection_id=? AND month=?",
+                (CONNECTION_ID, MONTH),
+            ).fetchone()[0]
         except sqlite3.OperationalError:  # the server has not created its tables yet
             return 0
 
@@ -85,7 +109,9 @@ def test_a_run_killed_mid_month_is_made_whole_by_the_next(project: Project, tmp_
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=60)
         partial = _held(folder)
-        assert 0 < sum(partial.values()) < sum(_expected(project).values()), "the kill did not land mid-month"
+        assert 0 < sum(partial.values()) < sum(_expected(project).values()), (
+            "the kill did not land mid-month"
+        )
 
         again = _start_run(project, env)
         output = again.communicate(timeout=300)[0]
@@ -96,14 +122,33 @@ def test_a_run_killed_mid_month_is_made_whole_by_the_next(project: Project, tmp_
     assert _held(folder) == _expected(project)
 
 
-def test_the_server_restarting_between_bodies_is_retried_to_the_right_month(project: Project, tmp_path: Path) -> None:
+def test_the_server_restarting_between_bodies_is_retried_to_the_right_month(
+    project: Project, tmp_path: Path
+) -> None:
     _live(project)
     folder, port = tmp_path / "cloudzero", free_port()
-    serve = [sys.executable, "-m", "anycost_pipeline.cloudzero.sandbox", "--port", str(port),
-             "--storage", str(folder), "--api-key", KEY, "--delay", "0.25"]
+    serve = [
+        sys.executable,
+        "-m",
+        "anycost_pipeline.cloudzero.sandbox",
+        "--port",
+        str(port),
+        "--storage",
+        str(folder),
+        "--api-key",
+        KEY,
+        "--delay",
+        "0.25",
+    ]
 
     def start_server() -> subprocess.Popen:
-        server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        server = subprocess.Popen(
+            serve,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         assert server.stdout is not None and "listening" in server.stdout.readline()
         return server
 
@@ -113,7 +158,9 @@ def test_the_server_restarting_between_bodies_is_retried_to_the_right_month(proj
         _wait_until(lambda: _accepted_bodies(folder) >= 2)
         os.killpg(server.pid, signal.SIGKILL)  # down between two bodies, mid-month
         server.wait(timeout=30)
-        assert sum(_held(folder).values()) < sum(_expected(project).values()), "the restart did not land mid-month"
+        assert sum(_held(folder).values()) < sum(_expected(project).values()), (
+            "the restart did not land mid-month"
+        )
         time.sleep(1.0)
         server = start_server()
         output = run.communicate(timeout=300)[0]

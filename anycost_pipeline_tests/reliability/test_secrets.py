@@ -8,7 +8,6 @@ from pathlib import Path
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-
 from anycost_pipeline_tests.conftest import Project
 
 KEY = "czk-RECOGNISABLE-7d1e9c-SECRET"
@@ -17,7 +16,11 @@ KEY = "czk-RECOGNISABLE-7d1e9c-SECRET"
 def _run(project: Project, env: dict, month: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "anycost_pipeline.cli", "run", month],
-        cwd=project.root, env=env, capture_output=True, text=True, timeout=300,
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -30,8 +33,11 @@ def test_api_key_is_written_nowhere(project: Project, tmp_path: Path) -> None:
     (home / "dagster.yaml").write_text(yaml.safe_dump({"telemetry": {"enabled": False}}))
     with start_sandbox(tmp_path / "cloudzero", api_key=KEY) as cloudzero:
         env = {
-            **os.environ, "DAGSTER_HOME": str(home), "ANYCOST_CONFIG": str(project.config_file),
-            "CLOUDZERO_API_URL": cloudzero.url, "CLOUDZERO_API_KEY": KEY,
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "ANYCOST_CONFIG": str(project.config_file),
+            "CLOUDZERO_API_URL": cloudzero.url,
+            "CLOUDZERO_API_KEY": KEY,
             "SIMPLE_CLOUD_CONNECTION_ID": "conn-secret-test",
         }
         good = _run(project, env, "2024-08")
@@ -43,9 +49,15 @@ def test_api_key_is_written_nowhere(project: Project, tmp_path: Path) -> None:
         assert "403" in wrong.stdout + wrong.stderr and "scopes" in wrong.stdout + wrong.stderr
 
     written = [good.stdout, good.stderr, wrong.stdout, wrong.stderr]
-    files = [p for p in project.root.rglob("*") if p.is_file()] + [p for p in (tmp_path / "cloudzero").rglob("*") if p.is_file()]
-    assert any(p.suffix == ".parquet" for p in files) and any("sqlite" in p.name or p.suffix == ".db" for p in files)
+    files = [p for p in project.root.rglob("*") if p.is_file()] + [
+        p for p in (tmp_path / "cloudzero").rglob("*") if p.is_file()
+    ]
+    assert any(p.suffix == ".parquet" for p in files) and any(
+        "sqlite" in p.name or p.suffix == ".db" for p in files
+    )
     # Positive control: the connection id, which the metadata does show, is found by the same search.
     assert any(b"conn-secret-test" in p.read_bytes() for p in home.rglob("*") if p.is_file())
-    leaks = [p for p in files if KEY.encode() in p.read_bytes()] + [i for i, text in enumerate(written) if KEY in text]
+    leaks = [p for p in files if KEY.encode() in p.read_bytes()] + [
+        i for i, text in enumerate(written) if KEY in text
+    ]
     assert leaks == [], f"the API key was written to: {leaks}"

@@ -40,7 +40,9 @@ def fake_api(respond: Responder) -> Iterator[FakeApi]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the http.server name)
             parts = urlsplit(self.path)
-            request = Request(parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}, dict(self.headers))
+            request = Request(
+                parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}, dict(self.headers)
+            )
             seen.append(request)
             answer = respond(request)
             payload = (answer.raw if answer.raw is not None else json.dumps(answer.body)).encode()
@@ -56,7 +58,9 @@ def fake_api(respond: Responder) -> Iterator[FakeApi]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield FakeApi(f"http://127.0.0.1:{server.server_address[1]}", seen)

@@ -12,20 +12,35 @@ COLUMNS = {"time/usage_start": "date", "cost/cost": "cost", "resource/service": 
 
 
 def files_source(path: str, **options: object) -> FilesSource:
-    return FilesSource.model_validate({"connection": "main", "path": path, "columns": COLUMNS, **options})
+    return FilesSource.model_validate(
+        {"connection": "main", "path": path, "columns": COLUMNS, **options}
+    )
 
 
 def http_source(url: str, **options: object) -> HttpSource:
-    return HttpSource.model_validate({"connection": "main", "kind": "http", "url": url, "columns": COLUMNS, **options})
+    return HttpSource.model_validate(
+        {"connection": "main", "kind": "http", "url": url, "columns": COLUMNS, **options}
+    )
 
 
 def sql_source(url: str, query: str, **options: object) -> SqlSource:
-    return SqlSource.model_validate({"connection": "main", "kind": "sql", "url": url, "query": query, "columns": COLUMNS, **options})
+    return SqlSource.model_validate(
+        {
+            "connection": "main",
+            "kind": "sql",
+            "url": url,
+            "query": query,
+            "columns": COLUMNS,
+            **options,
+        }
+    )
 
 
 def month_of(frame: pl.DataFrame, month: str, time_column: str = "date") -> pl.DataFrame:
     """The rows of a read frame that belong to the month, as the raw asset keeps them."""
-    return rows_of_month(with_usage_hour(frame, "test", time_column, "UTC", None), Month.parse(month))
+    return rows_of_month(
+        with_usage_hour(frame, "test", time_column, "UTC", None), Month.parse(month)
+    )
 
 
 def total(frame: pl.DataFrame, column: str = "cost") -> Decimal:

@@ -13,7 +13,6 @@ import pytest
 from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.sources import files
 from anycost_pipeline.sources.files import SourceFilesError, read_file
-
 from anycost_pipeline_tests.sources.helpers import files_source
 
 BOM = b"\xef\xbb\xbf"
@@ -46,7 +45,8 @@ CONTENTS = {
     "gzip bytes in a .csv": gzip.compress(GOOD),
     "zlib bytes": zlib.compress(GOOD),
     "text that starts like zlib": b"x^,service,cost\n2024-08-01,Compute,1.50\n",
-    "byte-order mark, then text that starts like zlib": BOM + b"x^,service,cost\n2024-08-01,Compute,1.50\n",
+    "byte-order mark, then text that starts like zlib": BOM
+    + b"x^,service,cost\n2024-08-01,Compute,1.50\n",
     "byte-order mark, then gzip bytes": BOM + gzip.compress(GOOD),
 }
 
@@ -83,7 +83,9 @@ def test_local_csv_reads_as_the_general_path_does(tmp_path: Path, setting: str) 
             store.pipe(remote, content)
             direct, general = _read(source, str(local)), _read(source, remote)
             if isinstance(general, str):
-                assert isinstance(direct, str) and direct == general, f"{case}: {direct!r} != {general!r}"
+                assert isinstance(direct, str) and direct == general, (
+                    f"{case}: {direct!r} != {general!r}"
+                )
             else:
                 assert isinstance(direct, pl.DataFrame), f"{case}: {direct}"
                 assert direct.columns == general.columns and direct.schema == general.schema, case
@@ -106,7 +108,9 @@ def test_plain_local_csv_takes_the_direct_read(tmp_path: Path) -> None:
         read_file("v", files_source("x"), str(path))
 
 
-def test_a_named_local_file_is_listed_as_fsspec_lists_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_named_local_file_is_listed_as_fsspec_lists_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A local path without wildcards is listed without fsspec: the same paths, sizes, versions."""
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "export.csv").write_bytes(GOOD)
@@ -117,15 +121,28 @@ def test_a_named_local_file_is_listed_as_fsspec_lists_it(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     patterns = [
-        str(tmp_path / "data" / "export.csv"), "data/export.csv", "./data/export.csv", "data//export.csv",
-        "data/export.csv/", "data/../data/export.csv", "link.csv", "broken.csv", "missing.csv", "data",
-        ".", "", "~/mine.csv", "~",
+        str(tmp_path / "data" / "export.csv"),
+        "data/export.csv",
+        "./data/export.csv",
+        "data//export.csv",
+        "data/export.csv/",
+        "data/../data/export.csv",
+        "link.csv",
+        "broken.csv",
+        "missing.csv",
+        "data",
+        ".",
+        "",
+        "~/mine.csv",
+        "~",
     ]
     for pattern in patterns:
         named = files._named_local_file(pattern)
         assert named is not None, pattern
         assert named == files._listed_by_fsspec(pattern), pattern
-    assert files._named_local_file(str(tmp_path / "data" / "*.csv")) is None  # a glob: fsspec lists it
+    assert (
+        files._named_local_file(str(tmp_path / "data" / "*.csv")) is None
+    )  # a glob: fsspec lists it
     assert files._named_local_file("file://" + str(tmp_path / "data" / "export.csv")) is None
     assert [i.size for i in files.file_infos("link.csv")] == [len(GOOD)]
     odd = tmp_path / "odd[1]"

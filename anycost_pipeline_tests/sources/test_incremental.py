@@ -12,7 +12,6 @@ from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.config import Tombstone
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import batches
-
 from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
 
@@ -33,7 +32,8 @@ DELIVERIES: list[list[dict]] = [
     day(4),
     day(4) + day(5),  # day 4 delivered a second time
     [],  # a pull that brings nothing must not shrink the month
-    day(7) + [{"id": "2024-08-02-b", "date": "2024-08-02", "deleted": "true"}],  # a record withdrawn
+    day(7)
+    + [{"id": "2024-08-02-b", "date": "2024-08-02", "deleted": "true"}],  # a record withdrawn
 ]
 
 
@@ -64,7 +64,12 @@ def use_api(project: Project, url: str) -> None:
             "incremental": True,
             "key": ["id"],
             "tombstone": "deleted",
-            "columns": {"time/usage_start": "date", "cost/cost": "cost", "resource/service": "service", "lineitem/id": "id"},
+            "columns": {
+                "time/usage_start": "date",
+                "cost/cost": "cost",
+                "resource/service": "service",
+                "lineitem/id": "id",
+            },
         }
     }
     project.write_config(config)
@@ -86,7 +91,9 @@ def test_fed_day_by_day_the_month_ends_exactly_right_and_rebuilds(project: Proje
         assert len(expected) == 11  # 6 days x 2 records, less the withdrawn one
         assert expected["2024-08-01-a"] == "12.50"
         assert sandbox_month(project) == expected
-        assert len(batches.list_batches(project.storage, "vendor_api", Month(2024, 8))) == len(DELIVERIES)
+        assert len(batches.list_batches(project.storage, "vendor_api", Month(2024, 8))) == len(
+            DELIVERIES
+        )
 
         # The stored raw frames are derived: deleting them and pulling again gives the same month.
         shutil.rmtree(project.storage / "frames")
@@ -111,17 +118,37 @@ def test_a_pull_that_repeats_a_key_fails_instead_of_hiding_a_record(project: Pro
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
-    assert "2 records in the pull for 2024-08 share a key (id)" in message and "id='2024-08-01-a'" in message
+    assert (
+        "2 records in the pull for 2024-08 share a key (id)" in message
+        and "id='2024-08-01-a'" in message
+    )
     assert batches.list_batches(project.storage, "vendor_api", Month(2024, 8)) == []
 
 
 def test_merge_keeps_the_latest_statement_and_honours_tombstones(tmp_path: Path) -> None:
     month = Month(2024, 8)
-    first = pl.DataFrame({"id": ["1", "2", "3"], "cost": ["1", "2", "3"], "_source_file": "a", "_source_row": [1, 2, 3]})
-    second = pl.DataFrame({"id": ["2", "3"], "cost": ["20", None], "gone": [None, "Yes"], "_source_file": "b", "_source_row": [1, 2]})
+    first = pl.DataFrame(
+        {
+            "id": ["1", "2", "3"],
+            "cost": ["1", "2", "3"],
+            "_source_file": "a",
+            "_source_row": [1, 2, 3],
+        }
+    )
+    second = pl.DataFrame(
+        {
+            "id": ["2", "3"],
+            "cost": ["20", None],
+            "gone": [None, "Yes"],
+            "_source_file": "b",
+            "_source_row": [1, 2],
+        }
+    )
     batches.save_batch(tmp_path, "s", month, first)
     batches.save_batch(tmp_path, "s", month, second)
-    merged = batches.merge_batches("s", batches.list_batches(tmp_path, "s", month), ["id"], Tombstone(column="gone"))
+    merged = batches.merge_batches(
+        "s", batches.list_batches(tmp_path, "s", month), ["id"], Tombstone(column="gone")
+    )
     origins = sorted(merged.select("id", "cost", "_source_file").rows())
     assert [(i, c) for i, c, _ in origins] == [("1", "1"), ("2", "20")]
     # Each record names where it came from and which pull brought it.
@@ -147,5 +174,7 @@ def test_since_is_the_start_of_the_previous_pull(tmp_path: Path) -> None:
         started = batches.last_pull(config.storage_path, "changes", Month(2024, 8))
         second = sources.read_month("changes", source, config, Month(2024, 8))
     assert api.requests[0].query["since"] == "2024-08-01T00:00:00Z"  # first pull: the whole month
-    assert started is not None and api.requests[1].query["since"] == started.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert started is not None and api.requests[1].query["since"] == started.strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     assert (len(first), len(second)) == (2, 4)

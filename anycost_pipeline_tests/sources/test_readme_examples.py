@@ -9,7 +9,11 @@ import yaml
 from anycost_pipeline.config import AnycostConfig, FilesSource, HttpSource, SqlSource
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-BLOCKS = [b for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S) if b.startswith("sources:")]
+BLOCKS = [
+    b
+    for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    if b.startswith("sources:")
+]
 
 
 def test_the_readme_has_an_example_of_every_kind() -> None:
@@ -25,4 +29,6 @@ def test_readme_source_example_loads(block: str) -> None:
 
 def _load(block: str) -> AnycostConfig:
     data = yaml.safe_load(block)
-    return AnycostConfig.model_validate({"start_month": "2024-01", "connections": {"main": {"connection_id": "x"}}, **data})
+    return AnycostConfig.model_validate(
+        {"start_month": "2024-01", "connections": {"main": {"connection_id": "x"}}, **data}
+    )

@@ -11,7 +11,6 @@ from anycost_pipeline import sources
 from anycost_pipeline.config import load_config
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.sql import SourceSqlError, read_month
-
 from anycost_pipeline_tests.sources.helpers import month_of, sql_source, total
 
 ROWS = [
@@ -30,7 +29,9 @@ def test_sqlite_query_with_the_month_bound(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE costs (usage_time TEXT, service TEXT, cost TEXT)")
         db.executemany("INSERT INTO costs VALUES (?, ?, ?)", ROWS)
-    frame = read_month("vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8))
+    frame = read_month(
+        "vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8)
+    )
     assert len(frame) == 3 and total(frame) == AUGUST_TOTAL
     assert len(month_of(frame, "2024-08")) == 3
     assert frame.get_column("_source_row").to_list() == [1, 2, 3]
@@ -39,18 +40,30 @@ def test_sqlite_query_with_the_month_bound(tmp_path: Path) -> None:
 def test_duckdb_decimal_and_timestamp_columns(tmp_path: Path) -> None:
     path = tmp_path / "costs.duckdb"
     with duckdb.connect(str(path)) as db:
-        db.execute("CREATE TABLE costs (usage_time TIMESTAMP, service VARCHAR, cost DECIMAL(38, 9))")
+        db.execute(
+            "CREATE TABLE costs (usage_time TIMESTAMP, service VARCHAR, cost DECIMAL(38, 9))"
+        )
         db.executemany("INSERT INTO costs VALUES (?, ?, ?)", ROWS)
-    query = QUERY.replace(":start", "CAST(:start AS TIMESTAMP)").replace(":end", "CAST(:end AS TIMESTAMP)")
-    frame = read_month("vendor", sql_source(f"duckdb:///{path}", query), f"duckdb:///{path}", Month(2024, 8))
+    query = QUERY.replace(":start", "CAST(:start AS TIMESTAMP)").replace(
+        ":end", "CAST(:end AS TIMESTAMP)"
+    )
+    frame = read_month(
+        "vendor", sql_source(f"duckdb:///{path}", query), f"duckdb:///{path}", Month(2024, 8)
+    )
     assert len(frame) == 3 and total(frame) == AUGUST_TOTAL
     # Plain decimal text with the column's scale, never exponent notation.
-    assert frame.get_column("cost").to_list() == ["0.000000001", "12345678901.123456789", "-0.500000000"]
+    assert frame.get_column("cost").to_list() == [
+        "0.000000001",
+        "12345678901.123456789",
+        "-0.500000000",
+    ]
     assert frame.get_column("date").to_list()[0] == "2024-08-01T00:00:00"
     assert len(month_of(frame, "2024-08")) == 3
 
 
-def test_relative_database_path_and_url_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_database_path_and_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with sqlite3.connect(tmp_path / "costs.db") as db:
         db.execute("CREATE TABLE costs (usage_time TEXT, service TEXT, cost TEXT)")
         db.executemany("INSERT INTO costs VALUES (?, ?, ?)", ROWS)
@@ -62,7 +75,10 @@ def test_relative_database_path_and_url_from_the_environment(tmp_path: Path, mon
     config = load_config(tmp_path / "anycost.yaml")
     monkeypatch.setenv("COSTS_DB", f"sqlite:///{tmp_path / 'costs.db'}")
     for name in ("local", "shared"):
-        assert total(sources.read_month(name, config.sources[name], config, Month(2024, 8))) == AUGUST_TOTAL
+        assert (
+            total(sources.read_month(name, config.sources[name], config, Month(2024, 8)))
+            == AUGUST_TOTAL
+        )
     monkeypatch.delenv("COSTS_DB")
     with pytest.raises(sources.ConfigError, match="COSTS_DB"):
         sources.read_month("shared", config.sources["shared"], config, Month(2024, 8))
@@ -72,15 +88,21 @@ def test_an_empty_month_maps_to_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "costs.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE costs (usage_time TEXT, service TEXT, cost TEXT)")
-    frame = read_month("vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8))
+    frame = read_month(
+        "vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8)
+    )
     assert len(month_of(frame, "2024-08")) == 0
 
 
 def test_query_errors_name_the_database(tmp_path: Path) -> None:
     path = tmp_path / "costs.db"
     sqlite3.connect(path).close()
-    with pytest.raises(SourceSqlError, match=r"the query failed on sqlite:///.*costs\.db: no such table: costs"):
-        read_month("vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8))
+    with pytest.raises(
+        SourceSqlError, match=r"the query failed on sqlite:///.*costs\.db: no such table: costs"
+    ):
+        read_month(
+            "vendor", sql_source(f"sqlite:///{path}", QUERY), f"sqlite:///{path}", Month(2024, 8)
+        )
     with pytest.raises(ValueError, match=":start and :end"):
         sql_source(f"sqlite:///{path}", "SELECT * FROM costs")
 

@@ -19,7 +19,6 @@ import pytest
 import requests
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-
 from anycost_pipeline_tests.conftest import Project
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -63,7 +62,9 @@ class Webserver:
         self.url, self.log = url, log
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        answer = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
+        answer = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+        )
         answer.raise_for_status()
         body = answer.json()
         assert "errors" not in body, body["errors"]
@@ -80,8 +81,21 @@ def dagster_dev(project: Project, tmp_path: Path) -> Iterator[Webserver]:
     env = {**os.environ, "DAGSTER_HOME": str(home)}  # ANYCOST_CONFIG comes from the project fixture
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [DAGSTER, "dev", "-m", "anycost_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                DAGSTER,
+                "dev",
+                "-m",
+                "anycost_pipeline.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=project.root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Webserver(f"http://127.0.0.1:{port}", log)
     try:
@@ -93,7 +107,9 @@ def dagster_dev(project: Project, tmp_path: Path) -> Iterator[Webserver]:
                     break
             except requests.ConnectionError:
                 pass
-            assert time.monotonic() < deadline, f"dagster dev did not answer:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"dagster dev did not answer:\n{log.read_text()[-3000:]}"
+            )
             time.sleep(0.5)
         yield server
     finally:
@@ -122,8 +138,12 @@ def _stop_group(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
-def test_backfill_two_months_through_the_webserver(dagster_dev: Webserver, project: Project) -> None:
-    nodes = {tuple(n["assetKey"]["path"]): n for n in dagster_dev.graphql(ASSET_NODES)["assetNodes"]}
+def test_backfill_two_months_through_the_webserver(
+    dagster_dev: Webserver, project: Project
+) -> None:
+    nodes = {
+        tuple(n["assetKey"]["path"]): n for n in dagster_dev.graphql(ASSET_NODES)["assetNodes"]
+    }
     assert set(nodes) == {tuple(a) for a in ASSETS}
     for node in nodes.values():
         assert node["isPartitioned"] and node["partitionKeys"][0] == "2024-01"
@@ -141,19 +161,29 @@ def test_backfill_two_months_through_the_webserver(dagster_dev: Webserver, proje
 
     deadline = time.monotonic() + BACKFILL_SECONDS
     while True:
-        backfill = dagster_dev.graphql(BACKFILL_STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+        backfill = dagster_dev.graphql(BACKFILL_STATUS, {"id": launched["backfillId"]})[
+            "partitionBackfillOrError"
+        ]
         assert backfill["__typename"] == "PartitionBackfill", backfill
         if backfill["status"] in FINISHED:
             break
-        assert time.monotonic() < deadline, f"backfill still {backfill['status']}:\n{dagster_dev.log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, (
+            f"backfill still {backfill['status']}:\n{dagster_dev.log.read_text()[-3000:]}"
+        )
         time.sleep(1)
-    assert backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, dagster_dev.log.read_text()[-3000:]
+    assert backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, dagster_dev.log.read_text()[
+        -3000:
+    ]
 
     store = SandboxStore(project.storage / "sandbox")
     for month in MONTHS:
         rows = store.month_rows("simple_cloud_main", month)
         source = sum(
-            (Decimal(line.rsplit(",", 1)[1]) for f in project.data_dir.glob(f"*_{month}-*.csv") for line in f.read_text().splitlines()[1:]),
+            (
+                Decimal(line.rsplit(",", 1)[1])
+                for f in project.data_dir.glob(f"*_{month}-*.csv")
+                for line in f.read_text().splitlines()[1:]
+            ),
             Decimal(0),
         )
         assert rows and sum(Decimal(r["cost/cost"]) for r in rows) == source

@@ -12,18 +12,42 @@ PLAIN_DECIMAL = re.compile(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/=+\-@]+$")
 OPERATIONS = ("replace_drop", "replace_hourly", "sum")
 LINE_ITEM_TYPES = {
-    "Usage", "Tax", "Support", "Purchase", "CommittedUsePurchase", "Discount", "Credit",
-    "Fee", "Adjustment", "CommittedUseVacancy", "CommittedUseRecurringFee",
+    "Usage",
+    "Tax",
+    "Support",
+    "Purchase",
+    "CommittedUsePurchase",
+    "Discount",
+    "Credit",
+    "Fee",
+    "Adjustment",
+    "CommittedUseVacancy",
+    "CommittedUseRecurringFee",
 }
 AMOUNTS = {
-    "cost/cost", "cost/discounted_cost", "cost/amortized_cost",
-    "cost/discounted_amortized_cost", "cost/on_demand_cost", "usage/amount",
+    "cost/cost",
+    "cost/discounted_cost",
+    "cost/amortized_cost",
+    "cost/discounted_amortized_cost",
+    "cost/on_demand_cost",
+    "usage/amount",
 }
 OTHER_COLUMNS = {
-    "time/usage_start", "time/usage_end", "lineitem/type", "lineitem/id", "lineitem/description",
-    "lineitem/cloud_provider", "resource/id", "resource/service", "resource/account",
-    "resource/region", "resource/usage_family", "usage/units", "action/operation",
-    "action/usage_type", "bill/invoice_id",
+    "time/usage_start",
+    "time/usage_end",
+    "lineitem/type",
+    "lineitem/id",
+    "lineitem/description",
+    "lineitem/cloud_provider",
+    "resource/id",
+    "resource/service",
+    "resource/account",
+    "resource/region",
+    "resource/usage_family",
+    "usage/units",
+    "action/operation",
+    "action/usage_type",
+    "bill/invoice_id",
 }
 MAX_ERRORS = 20
 
@@ -32,7 +56,11 @@ def body_errors(body: object) -> tuple[str | None, str | None, list[dict], list[
     """Check a request body; returns (month, operation, rows, errors)."""
     if not isinstance(body, dict):
         return None, None, [], ["the body must be a JSON object"]
-    month, operation, rows = body.get("month"), body.get("operation", "replace_drop"), body.get("data")
+    month, operation, rows = (
+        body.get("month"),
+        body.get("operation", "replace_drop"),
+        body.get("data"),
+    )
     errors: list[str] = []
     if not isinstance(month, str) or not MONTH.match(month):
         errors.append(f"month must be YYYY-MM, got {month!r}")
@@ -65,14 +93,16 @@ def row_errors(row: object, month: object) -> list[str]:
                 errors.append(f"{name}: {value!r} is not a plain decimal")
         elif name.startswith("resource/tag:"):
             tagged = True
-            if not TAG_KEY.match(name[len("resource/tag:"):]):
+            if not TAG_KEY.match(name[len("resource/tag:") :]):
                 errors.append(f"{name}: tag keys may hold letters, digits and _.:/=+-@ only")
         elif not name.startswith("k8s/"):
             errors.append(f"{name}: not a CBF column")
     start = row.get("time/usage_start")
     hour = HOUR.match(start) if isinstance(start, str) else None
     if not hour:
-        errors.append(f"time/usage_start: {start!r} is not an ISO-8601 UTC hour like 2024-08-16T13:00:00Z")
+        errors.append(
+            f"time/usage_start: {start!r} is not an ISO-8601 UTC hour like 2024-08-16T13:00:00Z"
+        )
     elif hour.group(1) != month:
         errors.append(f"time/usage_start: {start} is outside the month {month}")
     if not row.get("cost/cost"):

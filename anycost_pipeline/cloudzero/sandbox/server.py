@@ -1,12 +1,12 @@
 """The sandbox's HTTP server: CloudZero's four AnyCost Stream endpoints on 127.0.0.1."""
 
 import json
-from collections.abc import Callable
 import logging
 import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,7 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
         if token is None:
             self.server.store.count(CONCURRENT)
             log.warning("sandbox: a second request arrived while one was in flight on %s", cid)
-            self._error(429, "Too Many Requests: another request for this connection is in progress")
+            self._error(
+                429, "Too Many Requests: another request for this connection is in progress"
+            )
         return token
 
     def _claimed(self, cid: str, work: Callable[[], None]) -> None:
@@ -174,13 +176,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            status, answer = 400, {"error": {"message": f"the body is not JSON: {exc}", "type": "validation_error"}}
+            status, answer = (
+                400,
+                {"error": {"message": f"the body is not JSON: {exc}", "type": "validation_error"}},
+            )
         else:
             month, operation, rows, errors = body_errors(body)
             if errors:
-                status, answer = 400, {"error": {"message": "; ".join(errors), "type": "validation_error"}}
+                status, answer = (
+                    400,
+                    {"error": {"message": "; ".join(errors), "type": "validation_error"}},
+                )
             else:
-                status, answer = 200, {"connection": self.server.store.apply(cid, month, operation, rows)}
+                status, answer = (
+                    200,
+                    {"connection": self.server.store.apply(cid, month, operation, rows)},
+                )
         if key:
             self.server.store.remember_answer(key, cid, status, answer)
         if status == 200 and faults.lost_rate and self.server.random() < faults.lost_rate:
@@ -220,7 +231,10 @@ class SandboxServer(ThreadingHTTPServer):
 
     def start(self) -> "SandboxServer":
         self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="cloudzero-sandbox", daemon=True
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="cloudzero-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self

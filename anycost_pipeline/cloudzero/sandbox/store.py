@@ -6,10 +6,10 @@ import sqlite3
 import threading
 import time
 import uuid
-
-from anycost_pipeline.cloudzero.locks import process_alive
 from datetime import datetime, timezone
 from pathlib import Path
+
+from anycost_pipeline.cloudzero.locks import process_alive
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cbf_rows (
@@ -49,7 +49,9 @@ class SandboxStore:
         if db is None:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may lose the last write
+            db.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # WAL stays consistent; a power cut may lose the last write
             self._local.db = db
         return db
 
@@ -60,7 +62,9 @@ class SandboxStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             if operation == "replace_drop":
-                db.execute("DELETE FROM cbf_rows WHERE connection_id=? AND month=?", (connection_id, month))
+                db.execute(
+                    "DELETE FROM cbf_rows WHERE connection_id=? AND month=?", (connection_id, month)
+                )
             elif operation == "replace_hourly":
                 hours = sorted({r["time/usage_start"] for r in rows})
                 db.executemany(
@@ -73,7 +77,14 @@ class SandboxStore:
             )
             db.execute(
                 "INSERT INTO drops VALUES (?, ?, ?, ?, ?, ?)",
-                (drop_id, connection_id, month, operation, len(rows), datetime.now(timezone.utc).isoformat()),
+                (
+                    drop_id,
+                    connection_id,
+                    month,
+                    operation,
+                    len(rows),
+                    datetime.now(timezone.utc).isoformat(),
+                ),
             )
             db.execute("COMMIT")
         except BaseException:
@@ -102,9 +113,15 @@ class SandboxStore:
         # mid-request is stale at once, not only after STALE_SECONDS.
         token = f"{os.getpid()}:{uuid.uuid4().hex}"
         now = time.time()
-        held = self._db().execute("SELECT token FROM in_flight WHERE connection_id=?", (connection_id,)).fetchone()
+        held = (
+            self._db()
+            .execute("SELECT token FROM in_flight WHERE connection_id=?", (connection_id,))
+            .fetchone()
+        )
         if held and not _alive(held[0]):
-            self._db().execute("DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, held[0]))
+            self._db().execute(
+                "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, held[0])
+            )
         cursor = self._db().execute(
             """
             INSERT INTO in_flight VALUES (?, ?, ?)
@@ -116,12 +133,19 @@ class SandboxStore:
         return token if cursor.rowcount == 1 else None
 
     def release(self, connection_id: str, token: str) -> None:
-        self._db().execute("DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, token))
+        self._db().execute(
+            "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, token)
+        )
 
     def has_month(self, connection_id: str, month: str) -> bool:
-        found = self._db().execute(
-            "SELECT 1 FROM drops WHERE connection_id=? AND month=? LIMIT 1", (connection_id, month)
-        ).fetchone()
+        found = (
+            self._db()
+            .execute(
+                "SELECT 1 FROM drops WHERE connection_id=? AND month=? LIMIT 1",
+                (connection_id, month),
+            )
+            .fetchone()
+        )
         return found is not None
 
     def drops(self, connection_id: str) -> list[dict]:
@@ -140,10 +164,14 @@ class SandboxStore:
         return [{"drop_id": d, "month": m, "row_count": n} for m, d, n in cursor]
 
     def remembered_answer(self, key: str, connection_id: str) -> tuple[int, dict] | None:
-        found = self._db().execute(
-            "SELECT status, body FROM answers WHERE idempotency_key=? AND connection_id=?",
-            (key, connection_id),
-        ).fetchone()
+        found = (
+            self._db()
+            .execute(
+                "SELECT status, body FROM answers WHERE idempotency_key=? AND connection_id=?",
+                (key, connection_id),
+            )
+            .fetchone()
+        )
         return (found[0], json.loads(found[1])) if found else None
 
     def remember_answer(self, key: str, connection_id: str, status: int, body: dict) -> None:
