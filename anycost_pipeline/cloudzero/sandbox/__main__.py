@@ -3,8 +3,10 @@
 import argparse
 import logging
 import time
+from typing import get_args
 
-from anycost_pipeline.cloudzero.sandbox.server import Faults, start_sandbox
+from anycost_pipeline.cloudzero.sandbox.reference import MONTH_FORMS
+from anycost_pipeline.cloudzero.sandbox.server import Answers, Faults, Listing, start_sandbox
 
 
 def main() -> None:
@@ -15,21 +17,49 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--storage", default=".anycost/sandbox", help="folder for the SQLite state")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any)")
-    parser.add_argument(
+    answers = parser.add_argument_group("answers")
+    answers.add_argument(
+        "--month-form",
+        choices=list(MONTH_FORMS),
+        default="datetime",
+        help="how answers spell a month (datetime: 2024-08-01T00:00:00Z, fraction: "
+        "2024-08-01T00:00:00.000Z, offset: 2024-08-01T00:00:00+00:00, short: 2024-08)",
+    )
+    answers.add_argument(
+        "--listing",
+        choices=list(get_args(Listing)),
+        default="month",
+        help="drop list: one entry per month (month) or one per accepted drop (drops)",
+    )
+    faults = parser.add_argument_group("injected faults (all off by default)")
+    faults.add_argument(
         "--error-rate", type=float, default=0.0, help="share of writes answered 503"
     )
-    parser.add_argument(
+    faults.add_argument(
         "--lost-rate", type=float, default=0.0, help="share of writes applied, answer lost"
     )
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering a write")
-    parser.add_argument(
+    faults.add_argument("--delay", type=float, default=0.0, help="seconds before answering a write")
+    faults.add_argument(
         "--seed", type=int, default=None, help="seed for the injected faults (repeatable runs)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    faults = Faults(args.error_rate, args.lost_rate, args.delay, args.seed)
+    try:
+        chosen_faults = Faults(
+            error_rate=args.error_rate,
+            lost_rate=args.lost_rate,
+            delay=args.delay,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        parser.error(str(error))
     server = start_sandbox(
-        args.storage, host=args.host, port=args.port, api_key=args.api_key, faults=faults
+        args.storage,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        faults=chosen_faults,
+        answers=Answers(month_form=args.month_form, listing=args.listing),
     )
     print(f"CloudZero sandbox listening on {server.url} (state in {server.store.path})", flush=True)
     try:

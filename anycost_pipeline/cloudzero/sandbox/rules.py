@@ -1,73 +1,52 @@
-"""The row rules CloudZero applies to a billing drop, as the sandbox enforces them.
+"""The checks CloudZero applies to a billing drop body, as the sandbox enforces them.
 
-Written independently of the project's own CBF code on purpose: the sandbox is a second
-opinion on what the pipeline produces.
+Built only from the facts in `reference.py` (CloudZero's API reference and CBF docs), never
+from the project's own CBF code: the sandbox is a second opinion on what the pipeline sends.
 """
 
-import re
+from anycost_pipeline.cloudzero.sandbox.reference import (
+    AMOUNT,
+    AMOUNT_COLUMNS,
+    COLUMNS,
+    DATE_TIME_COLUMNS,
+    DEFAULT_OPERATION,
+    ENUM_COLUMNS,
+    OPERATIONS,
+    REQUIRED_COLUMNS,
+    TAG_COLUMN,
+    TAG_KEY,
+    TAG_PREFIX,
+    TAGS_NEED_RESOURCE_ID,
+    month_of,
+    parse_date_time,
+    parse_month,
+)
 
-MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
-HOUR = re.compile(r"^([0-9]{4}-[0-9]{2})-[0-9]{2}T[0-9]{2}:00:00Z$")
-PLAIN_DECIMAL = re.compile(r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
-TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/=+\-@]+$")
-OPERATIONS = ("replace_drop", "replace_hourly", "sum")
-LINE_ITEM_TYPES = {
-    "Usage",
-    "Tax",
-    "Support",
-    "Purchase",
-    "CommittedUsePurchase",
-    "Discount",
-    "Credit",
-    "Fee",
-    "Adjustment",
-    "CommittedUseVacancy",
-    "CommittedUseRecurringFee",
-}
-AMOUNTS = {
-    "cost/cost",
-    "cost/discounted_cost",
-    "cost/amortized_cost",
-    "cost/discounted_amortized_cost",
-    "cost/on_demand_cost",
-    "usage/amount",
-}
-OTHER_COLUMNS = {
-    "time/usage_start",
-    "time/usage_end",
-    "lineitem/type",
-    "lineitem/id",
-    "lineitem/description",
-    "lineitem/cloud_provider",
-    "resource/id",
-    "resource/service",
-    "resource/account",
-    "resource/region",
-    "resource/usage_family",
-    "usage/units",
-    "action/operation",
-    "action/usage_type",
-    "bill/invoice_id",
-}
-MAX_ERRORS = 20
+MAX_ERRORS = 20  # a body with many bad rows is answered with the first few reasons
+AMOUNT_HINT = "digits with an optional leading '-' and an optional '.' followed by digits"
 
 
 def body_errors(body: object) -> tuple[str | None, str | None, list[dict], list[str]]:
-    """Check a request body; returns (month, operation, rows, errors)."""
+    """Check a request body; returns (month as YYYY-MM or None, operation, rows, errors)."""
     if not isinstance(body, dict):
         return None, None, [], ["the body must be a JSON object"]
-    month, operation, rows = (
-        body.get("month"),
-        body.get("operation", "replace_drop"),
-        body.get("data"),
-    )
     errors: list[str] = []
-    if not isinstance(month, str) or not MONTH.match(month):
-        errors.append(f"month must be YYYY-MM, got {month!r}")
+    month: str | None = None
+    if "month" not in body:
+        errors.append("month: required, e.g. 2024-08 or 2024-08-01T00:00:00Z")
+    else:
+        month, problem = parse_month(body["month"])
+        if problem:
+            errors.append(f"month: {problem}")
+    operation = body.get("operation", DEFAULT_OPERATION)
     if operation not in OPERATIONS:
-        errors.append(f"operation must be one of {', '.join(OPERATIONS)}, got {operation!r}")
+        errors.append(f"operation: must be one of {', '.join(OPERATIONS)}, got {operation!r}")
+        operation = None
+    rows = body.get("data")
+    if "data" not in body:
+        return month, operation, [], errors + ["data: required, a list of rows"]
     if not isinstance(rows, list):
-        return month, operation, [], errors + ["data must be a list of rows"]
+        return month, operation, [], errors + ["data: must be a list of rows"]
     for index, row in enumerate(rows):
         if len(errors) >= MAX_ERRORS:
             errors.append("... more errors not shown")
@@ -77,39 +56,43 @@ def body_errors(body: object) -> tuple[str | None, str | None, list[dict], list[
 
 
 def row_errors(row: object, month: object) -> list[str]:
-    """What is wrong with one CBF row (empty when nothing)."""
+    """What is wrong with one CBF row (empty when nothing); `month` is the body's month."""
     if not isinstance(row, dict):
-        return ["a row must be an object"]
-    errors = []
+        return ["a row must be a JSON object"]
+    errors: list[str] = []
     tagged = False
     for name, value in row.items():
-        if name in OTHER_COLUMNS:
-            if not isinstance(value, str):
-                errors.append(f"{name}: values must be strings, got {value!r}")
-        elif not isinstance(value, str):
+        if not isinstance(value, str):
             errors.append(f"{name}: values must be strings, got {value!r}")
-        elif name in AMOUNTS:
-            if value and not PLAIN_DECIMAL.match(value):
-                errors.append(f"{name}: {value!r} is not a plain decimal")
-        elif name.startswith("resource/tag:"):
+        elif name in AMOUNT_COLUMNS:
+            if not AMOUNT.fullmatch(value):
+                errors.append(f"{name}: {value!r} is not a decimal amount ({AMOUNT_HINT})")
+        elif name in DATE_TIME_COLUMNS:
+            if parse_date_time(value) is None:
+                errors.append(
+                    f"{name}: {value!r} is not an ISO 8601 date-time like 2024-08-16T13:00:00Z"
+                )
+        elif name in ENUM_COLUMNS:
+            if value not in ENUM_COLUMNS[name]:
+                allowed = ", ".join(sorted(ENUM_COLUMNS[name]))
+                errors.append(f"{name}: {value!r} is not one of {allowed}")
+        elif name.startswith(TAG_PREFIX):
             tagged = True
-            if not TAG_KEY.match(name[len("resource/tag:") :]):
+            if not TAG_COLUMN.fullmatch(name):
+                errors.append(f"{name}: a tag column needs a key after {TAG_PREFIX!r}")
+            elif not TAG_KEY.fullmatch(name[len(TAG_PREFIX) :]):
                 errors.append(f"{name}: tag keys may hold letters, digits and _.:/=+-@ only")
-        elif not name.startswith("k8s/"):
-            errors.append(f"{name}: not a CBF column")
+        elif name not in COLUMNS:
+            errors.append(f"{name!r}: not a column of the CBF row schema")
+    errors += [f"{name}: required" for name in REQUIRED_COLUMNS if name not in row]
     start = row.get("time/usage_start")
-    hour = HOUR.match(start) if isinstance(start, str) else None
-    if not hour:
-        errors.append(
-            f"time/usage_start: {start!r} is not an ISO-8601 UTC hour like 2024-08-16T13:00:00Z"
-        )
-    elif hour.group(1) != month:
-        errors.append(f"time/usage_start: {start} is outside the month {month}")
-    if not row.get("cost/cost"):
-        errors.append("cost/cost: required")
-    kind = row.get("lineitem/type", "")
-    if kind and kind not in LINE_ITEM_TYPES:
-        errors.append(f"lineitem/type: {kind!r} is not a CBF line item type")
-    if tagged and not row.get("resource/id"):
+    body_month, _ = parse_month(month)
+    if body_month and parse_date_time(start) is not None:
+        held = month_of(start)  # type: ignore[arg-type]
+        if held != body_month:
+            errors.append(
+                f"time/usage_start: {start} is in {held} (UTC), outside the month {body_month}"
+            )
+    if TAGS_NEED_RESOURCE_ID and tagged and not row.get("resource/id"):
         errors.append("resource/id: required when the row has tags")
     return errors

@@ -1,4 +1,9 @@
-"""The sandbox's HTTP server: CloudZero's four AnyCost Stream endpoints on 127.0.0.1."""
+"""The sandbox's HTTP server: CloudZero's four AnyCost Stream operations on 127.0.0.1.
+
+It answers as the reference does (see `reference.py`); the `Answers` setting picks among the
+forms CloudZero may use where the reference leaves room, and `Faults` injects the failures a
+client must survive.
+"""
 
 import json
 import logging
@@ -6,32 +11,91 @@ import random
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Literal, get_args
+from urllib.parse import unquote, urlsplit
 
-from anycost_pipeline.cloudzero.sandbox.rules import MONTH, body_errors
+from anycost_pipeline.cloudzero.sandbox.reference import (
+    AUTHORIZATION,
+    BASE_PATH,
+    IDEMPOTENCY_KEY,
+    MAX_BODY_BYTES,
+    MONTH_FORMS,
+    TEST_KEY,
+    VALIDATE_PATH,
+    MonthForm,
+    error_body,
+    month_text,
+    parse_month,
+)
+from anycost_pipeline.cloudzero.sandbox.rules import body_errors
 from anycost_pipeline.cloudzero.sandbox.store import SandboxStore
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 5_000_000
-BASE = "/v2/connections/billing/anycost"
+BASE = BASE_PATH
 DROPS = re.compile(rf"^{BASE}/(?P<cid>[^/]+)/billing_drops(?:/(?P<month>[^/]+))?/?$")
-VALIDATE = f"{BASE}/validate_billing_drop"
-CONCURRENT = "concurrent_requests"  # requests refused because another was in flight
+VALIDATE = VALIDATE_PATH
+
+# Counters, kept in the SQLite file and readable from /sandbox/stats and SandboxServer.stats().
 REQUESTS = "requests"  # every API request received, for tests that count retries
+CONCURRENT = "concurrent_requests"  # requests refused because another was in flight
+COUNTERS = (REQUESTS, CONCURRENT)
+
+Listing = Literal["month", "drops"]
 
 
 @dataclass
 class Faults:
-    """Failures the sandbox injects for tests; all off by default."""
+    """Failures the sandbox injects for tests; all off by default, repeatable with `seed`.
 
-    error_rate: float = 0.0  # share of writes answered 503 before applying
-    lost_rate: float = 0.0  # share of writes applied, then the connection dropped
+    Rates are shares of writes (billing drop creations), from 0 to 1.
+    """
+
+    error_rate: float = 0.0  # writes answered 503 before applying
+    lost_rate: float = 0.0  # writes applied, then the connection dropped without an answer
     delay: float = 0.0  # seconds to wait before answering a write
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "lost_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"Faults.{name} must be between 0 and 1, got {getattr(self, name)}"
+                )
+        for name in ("delay",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Faults.{name} must not be negative, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """How the sandbox spells its answers, among the forms CloudZero may use.
+
+    month_form: "datetime" 2024-08-01T00:00:00Z (the reference's form), "fraction"
+    2024-08-01T00:00:00.000Z, "offset" 2024-08-01T00:00:00+00:00, "short" 2024-08.
+    listing: "month" lists each month once (its latest drop id and the rows it holds now);
+    "drops" lists every accepted drop, oldest first, with that drop's own row count.
+    """
+
+    month_form: MonthForm = "datetime"
+    listing: Listing = "month"
+
+    def __post_init__(self) -> None:
+        if self.month_form not in MONTH_FORMS:
+            raise ValueError(
+                f"Answers.month_form must be one of {', '.join(MONTH_FORMS)}, "
+                f"got {self.month_form!r}"
+            )
+        if self.listing not in get_args(Listing):
+            raise ValueError(
+                f"Answers.listing must be one of {', '.join(get_args(Listing))}, "
+                f"got {self.listing!r}"
+            )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -41,17 +105,39 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet; never log headers
         log.debug("sandbox: " + format, *args)
 
-    def _send(self, status: int, body: dict) -> None:
-        self._send_raw(status, json.dumps(body).encode())
+    # Sending
 
-    def _error(self, status: int, message: str, kind: str = "validation_error") -> None:
-        if status in (400, 404):
-            self._send(status, {"error": {"message": message, "type": kind}})
-        else:
-            self._send(status, {"message": message})
+    def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(body).encode(), headers)
+
+    def _error(
+        self,
+        status: int,
+        message: str,
+        kind: str = "validation_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._send(status, error_body(status, message, kind), headers)
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        if getattr(self, "_holding", False):
+            self._pending = (status, data, headers)  # sent once the connection is released
+            return
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (its timeout)
+
+    # Request context
 
     def _authorised(self) -> bool:
-        key = self.headers.get("Authorization", "")
+        key = self.headers.get(AUTHORIZATION, "")
         expected = self.server.api_key
         if not key or key.startswith("Bearer ") or (expected is not None and key != expected):
             self._error(403, "Forbidden: invalid or missing API key")
@@ -59,21 +145,30 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _namespace(self, connection_id: str) -> str:
-        test_key = self.headers.get("cloudzero-test-key")
+        test_key = self.headers.get(TEST_KEY)
         return f"{connection_id}#test:{test_key}" if test_key else connection_id
 
-    def _send_raw(self, status: int, data: bytes) -> None:
-        if getattr(self, "_holding", False):
-            self._pending = (status, data)  # sent once the connection is released
-            return
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up waiting (its timeout)
+    def _draw(self, rate: float) -> bool:
+        """Whether an injected fault of this rate strikes (draws only when the fault is on)."""
+        return bool(rate) and self.server.random() < rate
+
+    def _replay(self, scope: str) -> bool:
+        """Answer from the idempotency key's memory if it has one for this scope."""
+        key = self.headers.get(IDEMPOTENCY_KEY)
+        remembered = self.server.store.remembered_text(key, scope) if key else None
+        if remembered is None:
+            return False
+        self._send_raw(remembered[0], remembered[1].encode())
+        return True
+
+    def _answer_once(self, scope: str, status: int, text: str) -> None:
+        """Send an answer, remembering it under the idempotency key (successes and errors)."""
+        key = self.headers.get(IDEMPOTENCY_KEY)
+        if key:
+            self.server.store.remember_text(key, scope, status, text)
+        self._send_raw(status, text.encode())
+
+    # One request at a time per connection
 
     def _alone_or_429(self, cid: str) -> str | None:
         """Claim the connection for this request; answer 429 (and count it) if it is busy."""
@@ -101,30 +196,41 @@ class _Handler(BaseHTTPRequestHandler):
         if self._pending is not None:
             self._send_raw(*self._pending)
 
+    # Routes
+
     def do_GET(self) -> None:
-        if self.path == "/sandbox/stats":
+        path = urlsplit(self.path).path
+        if path == "/sandbox/stats":
             self._send(200, self.server.stats())
             return
         self.server.store.count(REQUESTS)
         if not self._authorised():
             return
-        match = DROPS.match(self.path)
+        match = DROPS.match(path)
         if not match:
-            self._error(404, f"no such endpoint: {self.path}", "not_found")
+            self._error(404, f"no such endpoint: GET {path}", "not_found")
             return
-        cid, month = self._namespace(match["cid"]), match["month"]
+        cid = self._namespace(unquote(match["cid"]))
+        month = unquote(match["month"]) if match["month"] is not None else None
+        scope = f"{cid} GET {path}"
 
         def answer() -> None:
+            if self._replay(scope):
+                return
             if month is None:
-                self._send(200, {"billing_drops": self.server.store.drops(cid)})
-            elif not MONTH.match(month):
-                self._error(400, f"month must be YYYY-MM, got {month!r}")
-            elif not self.server.store.has_month(cid, month):
-                self._error(404, f"no billing drop for {month}", "not_found")
+                self._answer_once(scope, 200, json.dumps({"billing_drops": self._listing(cid)}))
+                return
+            key, problem = parse_month(month)
+            if key is None:
+                body = error_body(400, f"month: {problem}", "validation_error")
+                self._answer_once(scope, 400, json.dumps(body))
+            elif not self.server.store.has_month(cid, key):
+                body = error_body(404, f"no billing drop for {key}", "not_found")
+                self._answer_once(scope, 404, json.dumps(body))
             else:
-                rows = self.server.store.month_row_texts(cid, month)
+                rows = self.server.store.month_row_texts(cid, key)
                 # Rows are stored as JSON text: join them rather than parse and re-encode.
-                self._send_raw(200, ('{"billing_drop":[' + ",".join(rows) + "]}").encode())
+                self._answer_once(scope, 200, '{"billing_drop":[' + ",".join(rows) + "]}")
 
         self._claimed(cid, answer)
 
@@ -134,70 +240,107 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.store.count(REQUESTS)
         if not self._authorised():
             return
-        if length > MAX_BODY_BYTES:
-            self._error(
-                413,
-                f"Request Too Long: the body is {length:,} bytes, over the limit of "
-                f"{MAX_BODY_BYTES:,} bytes per request",
-            )
+        raw_or_none = self._uncompressed(raw)
+        if raw_or_none is None:
             return
-        if self.path == VALIDATE:
+        raw = raw_or_none
+        path = urlsplit(self.path).path
+        if path == VALIDATE:
             self._validate(raw)
             return
-        match = DROPS.match(self.path)
+        match = DROPS.match(path)
         if not match or match["month"]:
-            self._error(404, f"no such endpoint: {self.path}", "not_found")
+            self._error(404, f"no such endpoint: POST {path}", "not_found")
             return
-        cid = self._namespace(match["cid"])
+        cid = self._namespace(unquote(match["cid"]))
         self._claimed(cid, lambda: self._create(cid, raw))
 
+    def _no_such_method(self) -> None:
+        self.close_connection = True  # its body, if any, is left unread
+        self.server.store.count(REQUESTS)
+        self._error(
+            404, f"no such endpoint: {self.command} {urlsplit(self.path).path}", "not_found"
+        )
+
+    do_PUT = do_PATCH = do_DELETE = _no_such_method
+
+    def _uncompressed(self, raw: bytes) -> bytes | None:
+        """The body as CloudZero measures it (uncompressed), or None after answering 413/400."""
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding == "gzip":
+            # Never inflate more than one byte past the limit: a small body may unpack huge.
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            try:
+                raw = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+            except zlib.error as exc:
+                self._error(400, f"the body is not valid gzip: {exc}")
+                return None
+            if len(raw) <= MAX_BODY_BYTES and not inflater.eof:
+                self._error(400, "the body is not valid gzip: it ends early")
+                return None
+        elif encoding != "identity":
+            self._error(400, f"Content-Encoding {encoding!r} is not supported; use gzip or none")
+            return None
+        if len(raw) > MAX_BODY_BYTES:
+            size = f"is {len(raw):,} bytes" if encoding == "identity" else "is larger"
+            self._error(
+                413,
+                f"Request Entity Too Large: the uncompressed body {size}, over the limit of "
+                f"{MAX_BODY_BYTES:,} bytes per request",
+            )
+            return None
+        return raw
+
+    def _listing(self, cid: str) -> list[dict]:
+        answers, store = self.server.answers, self.server.store
+        drops = store.drops(cid) if answers.listing == "month" else store.drop_history(cid)
+        return [{**d, "month": month_text(d["month"], answers.month_form)} for d in drops]
+
     def _validate(self, raw: bytes) -> None:
+        scope = f"{self._namespace('')} POST {VALIDATE}"
+        if self._replay(scope):
+            return
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            self._error(400, f"the body is not JSON: {exc}")
+            answer = error_body(400, f"the body is not JSON: {exc}", "validation_error")
+            self._answer_once(scope, 400, json.dumps(answer))
             return
         _, _, _, errors = body_errors(body)
-        self._send(200, {"connection": {"is_valid": not errors, "errors": errors}})
+        answer = {"connection": {"is_valid": not errors, "errors": errors}}
+        self._answer_once(scope, 200, json.dumps(answer))
 
     def _create(self, cid: str, raw: bytes) -> None:
-        faults = self.server.faults
-        key = self.headers.get("cloudzero-idempotency-key")
+        faults, store = self.server.faults, self.server.store
         if faults.delay:
             time.sleep(faults.delay)
-        if key:
-            remembered = self.server.store.remembered_answer(key, cid)
-            if remembered:
-                self._send(*remembered)
-                return
-        if faults.error_rate and self.server.random() < faults.error_rate:
+        # Scoped by connection only, as the sandbox always did, so older state still replays.
+        if self._replay(cid):
+            return
+        if self._draw(faults.error_rate):
             self._error(503, "Service Unavailable (injected by the sandbox)")
             return
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            status, answer = (
-                400,
-                {"error": {"message": f"the body is not JSON: {exc}", "type": "validation_error"}},
-            )
+            status = 400
+            answer = error_body(400, f"the body is not JSON: {exc}", "validation_error")
         else:
             month, operation, rows, errors = body_errors(body)
-            if errors:
-                status, answer = (
-                    400,
-                    {"error": {"message": "; ".join(errors), "type": "validation_error"}},
-                )
+            if errors or month is None or operation is None:
+                status, answer = 400, error_body(400, "; ".join(errors), "validation_error")
             else:
-                status, answer = (
-                    200,
-                    {"connection": self.server.store.apply(cid, month, operation, rows)},
-                )
+                receipt = store.apply(cid, month, operation, rows)
+                receipt["month"] = month_text(month, self.server.answers.month_form)
+                status, answer = 200, {"connection": receipt}
+        text = json.dumps(answer)
+        key = self.headers.get(IDEMPOTENCY_KEY)
         if key:
-            self.server.store.remember_answer(key, cid, status, answer)
-        if status == 200 and faults.lost_rate and self.server.random() < faults.lost_rate:
+            store.remember_text(key, cid, status, text)
+        if status == 200 and self._draw(faults.lost_rate):
             self.close_connection = True  # applied, but the client never hears of it
             return
-        self._send(status, answer)
+        self._send_raw(status, text.encode())
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -206,12 +349,19 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, store: SandboxStore, host: str, port: int, api_key: str | None, faults: Faults
+        self,
+        store: SandboxStore,
+        host: str,
+        port: int,
+        api_key: str | None,
+        faults: Faults,
+        answers: Answers | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.store = store
         self.api_key = api_key
         self.faults = faults
+        self.answers = answers or Answers()
         self._random = random.Random(faults.seed)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -223,7 +373,7 @@ class SandboxServer(ThreadingHTTPServer):
 
     def stats(self) -> dict[str, int]:
         """Counters kept in the shared SQLite file (so they cover every process using it)."""
-        return {name: self.store.counter(name) for name in (CONCURRENT, REQUESTS)}
+        return {name: self.store.counter(name) for name in COUNTERS}
 
     def random(self) -> float:
         with self._lock:
@@ -257,6 +407,8 @@ def start_sandbox(
     port: int = 0,
     api_key: str | None = None,
     faults: Faults | None = None,
+    answers: Answers | None = None,
 ) -> SandboxServer:
     """Start a sandbox server in a background thread (port 0: any free port)."""
-    return SandboxServer(SandboxStore(folder), host, port, api_key, faults or Faults()).start()
+    store = SandboxStore(folder)
+    return SandboxServer(store, host, port, api_key, faults or Faults(), answers).start()

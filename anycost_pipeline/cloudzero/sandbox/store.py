@@ -1,4 +1,8 @@
-"""What the sandbox holds, in SQLite: rows per connection and month, drops, idempotent answers."""
+"""What the sandbox holds, in SQLite: rows per connection and month, drops, idempotent answers.
+
+Months are kept as YYYY-MM and hours as the UTC hour a row's usage_start falls in; the server
+spells months the way its answers are set to.
+"""
 
 import json
 import os
@@ -10,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.locks import process_alive
+from anycost_pipeline.cloudzero.sandbox.reference import utc_hour
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cbf_rows (
@@ -58,6 +63,8 @@ class SandboxStore:
     def apply(self, connection_id: str, month: str, operation: str, rows: list[dict]) -> dict:
         """Apply one billing drop with CloudZero's semantics; returns the drop receipt."""
         drop_id = f"sandbox-{uuid.uuid4().hex[:16]}"
+        # The hour a row replaces under replace_hourly: its usage_start truncated to the UTC hour.
+        hours = [utc_hour(r["time/usage_start"]) for r in rows]
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -66,14 +73,16 @@ class SandboxStore:
                     "DELETE FROM cbf_rows WHERE connection_id=? AND month=?", (connection_id, month)
                 )
             elif operation == "replace_hourly":
-                hours = sorted({r["time/usage_start"] for r in rows})
                 db.executemany(
                     "DELETE FROM cbf_rows WHERE connection_id=? AND month=? AND hour=?",
-                    [(connection_id, month, h) for h in hours],
+                    [(connection_id, month, h) for h in sorted(set(hours))],
                 )
             db.executemany(
                 "INSERT INTO cbf_rows VALUES (?, ?, ?, ?)",
-                ((connection_id, month, r["time/usage_start"], canonical(r)) for r in rows),
+                (
+                    (connection_id, month, hour, canonical(r))
+                    for hour, r in zip(hours, rows, strict=True)
+                ),
             )
             db.execute(
                 "INSERT INTO drops VALUES (?, ?, ?, ?, ?, ?)",
@@ -163,21 +172,29 @@ class SandboxStore:
         )
         return [{"drop_id": d, "month": m, "row_count": n} for m, d, n in cursor]
 
-    def remembered_answer(self, key: str, connection_id: str) -> tuple[int, dict] | None:
+    def drop_history(self, connection_id: str) -> list[dict]:
+        """One entry per accepted drop, oldest first, each with its own row count."""
+        cursor = self._db().execute(
+            "SELECT drop_id, month, row_count FROM drops WHERE connection_id=? ORDER BY rowid",
+            (connection_id,),
+        )
+        return [{"drop_id": d, "month": m, "row_count": n} for d, m, n in cursor]
+
+    def remembered_text(self, key: str, scope: str) -> tuple[int, str] | None:
+        """The answer (status, body text) given before under this idempotency key and scope."""
         found = (
             self._db()
             .execute(
                 "SELECT status, body FROM answers WHERE idempotency_key=? AND connection_id=?",
-                (key, connection_id),
+                (key, scope),
             )
             .fetchone()
         )
-        return (found[0], json.loads(found[1])) if found else None
+        return (int(found[0]), str(found[1])) if found else None
 
-    def remember_answer(self, key: str, connection_id: str, status: int, body: dict) -> None:
+    def remember_text(self, key: str, scope: str, status: int, text: str) -> None:
         self._db().execute(
-            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
-            (key, connection_id, status, json.dumps(body)),
+            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", (key, scope, status, text)
         )
 
     def count(self, name: str, by: int = 1) -> None:
