@@ -450,14 +450,14 @@ def test_sandbox_command_starts_a_server(tmp_path: Path) -> None:
         port = free.getsockname()[1]
     command = [sys.executable, "-m", "anycost_pipeline.cloudzero.sandbox"]
     command += ["--port", str(port), "--storage", str(tmp_path), "--api-key", KEY]
-    command += ["--month-form", "offset", "--listing", "drops"]
+    command += ["--month-form", "offset", "--listing", "drops", "--throttle-rate", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert f"listening on http://127.0.0.1:{port}" in process.stdout.readline()  # type: ignore[union-attr]
         api = Api(f"http://127.0.0.1:{port}")
         assert api.drops("conn-1").json() == {"billing_drops": []}
-        receipt = api.create("conn-1", body("2024-08", "sum", [row(H1, "1")])).json()
-        assert receipt["connection"]["month"] == "2024-08-01T00:00:00+00:00"
+        throttled = api.create("conn-1", body("2024-08", "sum", [row(H1, "1")]))
+        assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
     finally:
         process.terminate()
         process.wait(timeout=10)

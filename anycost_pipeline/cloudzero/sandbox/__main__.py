@@ -40,6 +40,30 @@ def main() -> None:
     )
     faults.add_argument("--delay", type=float, default=0.0, help="seconds before answering a write")
     faults.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=0.0,
+        help="share of writes answered 429 with Retry-After, not applied",
+    )
+    faults.add_argument(
+        "--retry-after", type=int, default=1, help="Retry-After seconds of an injected 429"
+    )
+    faults.add_argument(
+        "--slow-rate",
+        type=float,
+        default=0.0,
+        help="share of writes applied, then answered only after --slow-seconds",
+    )
+    faults.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=5.0,
+        help="how long a slow write holds its answer and the connection",
+    )
+    faults.add_argument(
+        "--read-error-rate", type=float, default=0.0, help="share of reads (GET) answered 503"
+    )
+    faults.add_argument(
         "--seed", type=int, default=None, help="seed for the injected faults (repeatable runs)"
     )
     args = parser.parse_args()
@@ -50,6 +74,11 @@ def main() -> None:
             lost_rate=args.lost_rate,
             delay=args.delay,
             seed=args.seed,
+            throttle_rate=args.throttle_rate,
+            retry_after_seconds=args.retry_after,
+            slow_rate=args.slow_rate,
+            slow_seconds=args.slow_seconds,
+            read_error_rate=args.read_error_rate,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -44,7 +44,20 @@ VALIDATE = VALIDATE_PATH
 # Counters, kept in the SQLite file and readable from /sandbox/stats and SandboxServer.stats().
 REQUESTS = "requests"  # every API request received, for tests that count retries
 CONCURRENT = "concurrent_requests"  # requests refused because another was in flight
-COUNTERS = (REQUESTS, CONCURRENT)
+INJECTED_503 = "injected_503"  # writes answered 503 before applying (Faults.error_rate)
+INJECTED_429 = "injected_429"  # writes answered 429 with Retry-After (Faults.throttle_rate)
+INJECTED_LOST = "injected_lost"  # writes applied, connection dropped (Faults.lost_rate)
+INJECTED_SLOW = "injected_slow"  # writes applied, answer held (Faults.slow_rate)
+INJECTED_READ_503 = "injected_read_503"  # reads answered 503 (Faults.read_error_rate)
+COUNTERS = (
+    REQUESTS,
+    CONCURRENT,
+    INJECTED_503,
+    INJECTED_429,
+    INJECTED_LOST,
+    INJECTED_SLOW,
+    INJECTED_READ_503,
+)
 
 Listing = Literal["month", "drops"]
 
@@ -53,21 +66,26 @@ Listing = Literal["month", "drops"]
 class Faults:
     """Failures the sandbox injects for tests; all off by default, repeatable with `seed`.
 
-    Rates are shares of writes (billing drop creations), from 0 to 1.
+    Rates are shares of requests (0 to 1). Writes are billing drop creations; reads are GETs.
     """
 
     error_rate: float = 0.0  # writes answered 503 before applying
     lost_rate: float = 0.0  # writes applied, then the connection dropped without an answer
     delay: float = 0.0  # seconds to wait before answering a write
     seed: int | None = None
+    throttle_rate: float = 0.0  # writes answered 429 with Retry-After, not applied
+    retry_after_seconds: int = 1  # the Retry-After of an injected 429
+    slow_rate: float = 0.0  # writes applied, then the answer held for slow_seconds
+    slow_seconds: float = 5.0  # set above the client's read timeout; the connection stays busy
+    read_error_rate: float = 0.0  # reads answered 503
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "lost_rate"):
+        for name in ("error_rate", "lost_rate", "throttle_rate", "slow_rate", "read_error_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f"Faults.{name} must be between 0 and 1, got {getattr(self, name)}"
                 )
-        for name in ("delay",):
+        for name in ("delay", "slow_seconds", "retry_after_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Faults.{name} must not be negative, got {getattr(self, name)}")
 
@@ -210,6 +228,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             self._error(404, f"no such endpoint: GET {path}", "not_found")
             return
+        if self._draw(self.server.faults.read_error_rate):
+            self.server.store.count(INJECTED_READ_503)
+            self._error(503, "Service Unavailable (injected by the sandbox)")
+            return
         cid = self._namespace(unquote(match["cid"]))
         month = unquote(match["month"]) if match["month"] is not None else None
         scope = f"{cid} GET {path}"
@@ -318,7 +340,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self._replay(cid):
             return
         if self._draw(faults.error_rate):
+            store.count(INJECTED_503)
             self._error(503, "Service Unavailable (injected by the sandbox)")
+            return
+        if self._draw(faults.throttle_rate):
+            store.count(INJECTED_429)
+            self._error(
+                429,
+                "Too Many Requests (injected by the sandbox): retry after "
+                f"{faults.retry_after_seconds} s",
+                headers={"Retry-After": str(faults.retry_after_seconds)},
+            )
             return
         try:
             body = json.loads(raw)
@@ -338,8 +370,13 @@ class _Handler(BaseHTTPRequestHandler):
         if key:
             store.remember_text(key, cid, status, text)
         if status == 200 and self._draw(faults.lost_rate):
+            store.count(INJECTED_LOST)
             self.close_connection = True  # applied, but the client never hears of it
             return
+        if status == 200 and self._draw(faults.slow_rate):
+            store.count(INJECTED_SLOW)
+            # Still claimed: like a CloudZero request that runs on after the client gave up.
+            time.sleep(faults.slow_seconds)
         self._send_raw(status, text.encode())
 
 
