@@ -12,6 +12,7 @@ the contract and must disagree with them when they are wrong.
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Literal
 
 REFERENCE_TITLE = "CloudZero API V2 Resources"
@@ -142,7 +143,13 @@ def month_text(month: str, form: MonthForm) -> str:
 
 def _instant(text: object) -> tuple[datetime, str] | None:
     """(UTC instant, fraction digits) of a value matching the date-time pattern, or None."""
-    if not isinstance(text, str) or not DATE_TIME.fullmatch(text):
+    return _parsed(text) if isinstance(text, str) else None
+
+
+# Hourly data repeats a few hundred distinct start times across a month's rows.
+@lru_cache(maxsize=65536)
+def _parsed(text: str) -> tuple[datetime, str] | None:
+    if not DATE_TIME.fullmatch(text):
         return None
     rest = text[19:]
     fraction = ""
@@ -192,6 +199,11 @@ def parse_month(text: object) -> tuple[str | None, str | None]:
     """
     if not isinstance(text, str):
         return None, f"must be a string like 2024-08 or 2024-08-01T00:00:00Z, got {text!r}"
+    return _parsed_month(text)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_month(text: str) -> tuple[str | None, str | None]:
     if SHORT_MONTH.fullmatch(text):
         if 1 <= int(text[5:7]) <= 12 and int(text[0:4]) >= 1:
             return text, None
@@ -209,6 +221,7 @@ def parse_month(text: object) -> tuple[str | None, str | None]:
     return _month_of(moment), None
 
 
+@lru_cache(maxsize=65536)
 def month_of(text: str) -> str:
     """The UTC month (YYYY-MM) a date-time falls in (the value must parse)."""
     moment = parse_date_time(text)
@@ -217,6 +230,7 @@ def month_of(text: str) -> str:
     return _month_of(moment)
 
 
+@lru_cache(maxsize=65536)
 def utc_hour(text: str) -> str:
     """The UTC hour a date-time falls in, as YYYY-MM-DDTHH:00:00Z (the value must parse)."""
     moment = parse_date_time(text)
