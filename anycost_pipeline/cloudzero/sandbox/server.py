@@ -304,10 +304,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, f"Content-Encoding {encoding!r} is not supported; use gzip or none")
             return None
         if len(raw) > MAX_BODY_BYTES:
-            size = f"is {len(raw):,} bytes" if encoding == "identity" else "is larger"
+            if encoding == "identity":
+                measured = f"the body is {len(raw):,} bytes,"
+            else:
+                measured = "the body, uncompressed, is"
             self._error(
                 413,
-                f"Request Entity Too Large: the uncompressed body {size}, over the limit of "
+                f"Request Entity Too Large: {measured} over the limit of "
                 f"{MAX_BODY_BYTES:,} bytes per request",
             )
             return None
