@@ -379,6 +379,11 @@ class CloudZeroConfig(_Model):
 
     target: Literal["sandbox", "live"] = "sandbox"
     limits: LimitsConfig = LimitsConfig()
+    # How long one request may take: its read timeout, the longest Retry-After obeyed (a longer
+    # one ends the request at once), and all attempts of one request together.
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    retry_after_cap_seconds: float = Field(default=120.0, ge=0)
+    request_budget_seconds: float = Field(default=900.0, gt=0)
     sandbox_faults: SandboxFaultsConfig = SandboxFaultsConfig()
 
 

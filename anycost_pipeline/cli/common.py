@@ -64,6 +64,21 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
     return messages
 
 
+def delivery_of(result) -> str | None:  # type: ignore[no-untyped-def]
+    """What a failed drop step said CloudZero holds of its month (`nothing sent`, `partly
+    sent`, ...): None when no drop step failed, "unknown" when one failed without saying."""
+    from anycost_pipeline.defs.assets import DELIVERY
+
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        if data is None or not (event.step_key or "").startswith("drop"):
+            continue
+        metadata = data.user_failure_data.metadata if data.user_failure_data else {}
+        value = metadata.get(DELIVERY)
+        return str(value.value) if value is not None else "unknown"
+    return None
+
+
 def source_cbf(sources: list[str], month: str) -> tuple[dict[str, pl.DataFrame], dict[str, bool]]:
     """Each source's CBF frame for the month, computed by the project's own raw and cbf assets.
 
@@ -139,30 +154,16 @@ def connection_id(config: AnycostConfig, connection: str) -> str:
 
 @contextmanager
 def open_client(config: AnycostConfig, connection_id: str | None = None) -> Iterator[AnyCostClient]:
-    """A client for the configured target, built the way defs/resources.py builds it; given a
+    """A client for the configured target, from the same resource the definitions use; given a
     connection id, it holds that connection's lock (one request at a time per connection)."""
-    from anycost_pipeline.defs.resources import CloudZeroResource
+    from anycost_pipeline.defs.resources import cloudzero_resource
 
-    folders = {
-        "state_folder": str(config.storage_path),
-        "sandbox_folder": str(config.storage_path / "sandbox"),
-    }
-    if config.cloudzero.target == "live":
-        key = os.environ.get("CLOUDZERO_API_KEY", "").strip()
-        if not key:
-            raise CliError(
-                "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's "
-                "'Going live'), or set cloudzero.target: sandbox to try things locally."
-            )
-        resource = CloudZeroResource(
-            target="live",
-            api_url=os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL,
-            api_key=key,
-            test_key=os.environ.get("CLOUDZERO_TEST_KEY") or None,
-            **folders,
+    if config.cloudzero.target == "live" and not os.environ.get("CLOUDZERO_API_KEY", "").strip():
+        raise CliError(
+            "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's "
+            "'Going live'), or set cloudzero.target: sandbox to try things locally."
         )
-    else:
-        resource = CloudZeroResource(target="sandbox", **folders)
+    resource = cloudzero_resource(config).process_config_and_initialize()
     if connection_id is None:
         with resource.open_client() as client:
             yield client

@@ -4,9 +4,30 @@ import os
 import sys
 from pathlib import Path
 
-from anycost_pipeline.cli.common import QUIET, definitions, failure_messages, progress, say
+from anycost_pipeline.cli.common import (
+    QUIET,
+    definitions,
+    delivery_of,
+    failure_messages,
+    progress,
+    say,
+)
+from anycost_pipeline.cloudzero.submit import (
+    MAYBE_SENT,
+    NOTHING_SENT,
+    PARTLY_SENT,
+    SENT_UNCONFIRMED,
+)
 from anycost_pipeline.config import load_config
 from anycost_pipeline.months import Month
+
+AFTER_FAILURE = {
+    NOTHING_SENT: "Nothing was sent for it; fix what is named above and run it again.",
+    MAYBE_SENT: "CloudZero may hold its first body; read the message above before running it again.",
+    PARTLY_SENT: "CloudZero holds part of it; the message above says what running it again does.",
+    SENT_UNCONFIRMED: "It was sent, but CloudZero's drop list did not confirm it; see above.",
+}
+UNKNOWN = "It is not known whether anything was sent; see the run log (dagster dev)."
 
 
 def dagster_home(base: Path) -> Path:
@@ -61,7 +82,8 @@ def run(months: list[str]) -> int:
     home = dagster_home(config.base_dir)
     months = [str(Month.parse(m)) for m in months] or source_months()
     job = definitions().resolve_job_def(SUBMIT_MONTH)
-    failed, unreconciled = [], []
+    failed: dict[str, str] = {}  # month → what CloudZero holds of it now
+    unreconciled = []
     with dg.DagsterInstance.get() as instance:
         connections = [c for c in config.connections if config.sources_of(c)]
         prepare_pools(instance, connections)
@@ -78,7 +100,8 @@ def run(months: list[str]) -> int:
                 tags=run_tags(),
             )
             if not result.success:
-                failed.append(month)
+                # No drop step failed: the month stopped before it, so nothing was sent.
+                failed[month] = delivery_of(result) or NOTHING_SENT
                 for message in failure_messages(result):
                     say(f"   FAILED {message}")
                 for check in result.get_asset_check_evaluations():
@@ -87,6 +110,7 @@ def run(months: list[str]) -> int:
                             f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}"
                             + (f": {check.description}" if check.description else "")
                         )
+                say(f"   {month}: {failed[month]}")
                 continue
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
@@ -97,12 +121,17 @@ def run(months: list[str]) -> int:
                 say(line)
                 if "change" in meta:
                     say(f"   {'':28} {' '.join(str(meta['change']).split())}")
+                if "status" in meta:
+                    say(f"   {month}: {meta['status']}")
             for check in result.get_asset_check_evaluations():
-                if not check.passed:
-                    unreconciled.append(month)
-                    say(
-                        f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}"
-                    )
+                if check.passed:
+                    continue
+                label = f"{check.asset_key.to_user_string()} {check.check_name}"
+                if check.severity == dg.AssetCheckSeverity.WARN:
+                    say(f"   WARNING {label}: {check.description or 'see the check in the UI'}")
+                    continue
+                unreconciled.append(month)
+                say(f"   CHECK FAILED {label}: {check.description or ''}")
     storage = config.storage_path
     say()
     say(f"Frames (Parquet):     {storage / 'frames'}")
@@ -122,10 +151,8 @@ def run(months: list[str]) -> int:
             file=sys.stderr,
         )
     if failed:
-        print(
-            f"\n{len(failed)} month(s) failed: {', '.join(failed)}. Nothing was sent for them; "
-            "fix what is named above and run them again.",
-            file=sys.stderr,
-        )
+        print(f"\n{len(failed)} month(s) failed:", file=sys.stderr)
+        for month, state in failed.items():
+            print(f"  {month}: {state}. {AFTER_FAILURE.get(state, UNKNOWN)}", file=sys.stderr)
         return 1
     return 1 if unreconciled else 0

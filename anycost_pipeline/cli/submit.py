@@ -132,8 +132,8 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
     month = str(Month.parse(month))
     cid = connection_id(config, connection)
     with open_client(config, cid) as client:
-        held = client.month_drop(cid, month)
-        rows = int(held["row_count"]) if held else 0
+        held = client.month_drops(cid, month).ours
+        rows = held.row_count if held else 0
         if not confirmed:
             raise CliError(
                 f"refusing to empty {month} on connection {connection} ({cid}) in {where(config)}, "
@@ -143,8 +143,8 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
         (body,) = month_bodies(empty, month, operation=REPLACE_DROP)
         progress(f"sending an empty replace_drop for {month} to {where(config)}")
         receipt = client.submit_month(cid, month, [(body.operation, body.payload, 0)])
-        after = client.month_drop(cid, month)
-    left = int(after["row_count"]) if after else 0
+        after = client.month_drops(cid, month, receipt.bodies[0].drop_id).ours
+    left = after.row_count if after else 0
     say(
         f"{month} on connection {connection} ({cid}) emptied: {rows:,} rows before, {left:,} now "
         f"(drop {receipt.bodies[0].drop_id})."

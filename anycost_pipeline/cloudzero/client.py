@@ -4,18 +4,26 @@ import hashlib
 import ipaddress
 import json
 import logging
+import random
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from anycost_pipeline.cloudzero.errors import CloudZeroError, ServerUnavailable, error_for
+from anycost_pipeline.cloudzero.answers import MonthListing, UnreadableMonth, month_listing
+from anycost_pipeline.cloudzero.errors import (
+    CloudZeroError,
+    ServerUnavailable,
+    UnexpectedAnswer,
+    error_for,
+    unreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +31,30 @@ DEFAULT_API_URL = "https://api.cloudzero.com"
 DROPS_PATH = "/v2/connections/billing/anycost/{connection_id}/billing_drops"
 VALIDATE_PATH = "/v2/connections/billing/anycost/validate_billing_drop"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long the client keeps trying one request, and how it waits in between.
+
+    `retries` more attempts after the first, exponential backoff from `backoff` seconds; a
+    `Retry-After` of at most `retry_after_cap` seconds is obeyed, a longer one ends the request
+    at once (the caller holds the connection's lock meanwhile). No request takes longer than
+    `budget_seconds`, waits included. After a write whose answer was lost or timed out, the
+    client waits `settle_seconds` and reads the drop list until CloudZero answers it before
+    sending the write again: CloudZero takes one request at a time per connection, and the
+    first write may still be running.
+    """
+
+    retries: int = 5
+    backoff: float = 0.5
+    retry_after_cap: float = 120.0
+    budget_seconds: float = 900.0
+    settle_seconds: float = 5.0
+
+    def pause(self, attempt: int) -> float:
+        """Exponential backoff with jitter, at most 30 s."""
+        return min(30.0, self.backoff * 2**attempt) + random.uniform(0, self.backoff)
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,32 @@ class Submission:
         return sum(b.bytes for b in self.bodies)
 
 
+class SubmissionStopped(CloudZeroError):
+    """A body of a month failed: `accepted` are the bodies CloudZero acknowledged before it.
+
+    `maybe_applied` is true when the failing body's answer was lost (timeout, dropped
+    connection): CloudZero may hold it although it never said so.
+    """
+
+    def __init__(
+        self,
+        cause: CloudZeroError,
+        month: str,
+        accepted: list[SentBody],
+        planned: int,
+        maybe_applied: bool,
+    ) -> None:
+        self.cause = cause
+        self.month = month
+        self.accepted = accepted
+        self.planned = planned
+        self.maybe_applied = maybe_applied
+        self.status = cause.status
+        self.server_message = cause.server_message
+        self.host = cause.host
+        RuntimeError.__init__(self, str(cause))
+
+
 def idempotency_key(
     connection_id: str, month: str, index: int, payload: bytes, submission: str = ""
 ) -> str:
@@ -70,24 +128,43 @@ def idempotency_key(
     ).hexdigest()
 
 
-def _require_tls(base_url: str) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme == "https":
-        return
-    host = parts.hostname or ""
+def is_loopback(base_url: str) -> bool:
+    host = urlsplit(base_url).hostname or ""
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = False
-    if parts.scheme != "http" or not loopback:
+        return False
+
+
+def _require_tls(base_url: str) -> None:
+    scheme = urlsplit(base_url).scheme
+    if scheme == "https" or (scheme == "http" and is_loopback(base_url)):
+        return
+    raise ValueError(
+        f"refusing API URL {base_url!r}: the API key may only travel over https "
+        "(plain http is allowed for 127.0.0.1/localhost, the local sandbox)"
+    )
+
+
+def clean_key(api_key: str | None) -> str:
+    """The key as sent: surrounding white space (a secret file's newline) removed once."""
+    key = (api_key or "").strip()
+    if not key:
+        raise ValueError("an API key is required (set CLOUDZERO_API_KEY)")
+    if any(c.isspace() or ord(c) < 32 for c in key):
         raise ValueError(
-            f"refusing API URL {base_url!r}: the API key may only travel over https "
-            "(plain http is allowed for 127.0.0.1/localhost, the local sandbox)"
+            "CLOUDZERO_API_KEY holds a space or a line break inside it; copy the key again"
         )
+    return key
+
+
+class _LostAnswer(Exception):
+    """The request may have reached the server, but no answer came back."""
 
 
 class AnyCostClient:
-    """Calls the four AnyCost Stream endpoints with timeouts and safe retries."""
+    """Calls the four AnyCost Stream endpoints with timeouts and retries that keep CloudZero's
+    rule of one request at a time per connection."""
 
     def __init__(
         self,
@@ -99,35 +176,35 @@ class AnyCostClient:
         connect_timeout: float = 10.0,
         retries: int = 5,
         backoff: float = 0.5,
+        retry_after_cap: float = 120.0,
+        budget_seconds: float = 900.0,
+        settle_seconds: float | None = None,
     ) -> None:
         _require_tls(base_url)
-        if not api_key:
-            raise ValueError("an API key is required (set CLOUDZERO_API_KEY)")
+        key = clean_key(api_key)
         self.base_url = base_url.rstrip("/")
-        self.timeout = (min(connect_timeout, timeout), timeout)
-        self._api_key = api_key
-        self._session = requests.Session()
-        # Writes carry an idempotency key, so retrying a POST (even one whose answer was lost
-        # after CloudZero applied it) cannot apply it twice. allowed_methods=None makes urllib3
-        # retry read errors and 5xx on POST too; 400/403/413 are never in the status list.
-        retry = Retry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            other=retries,
-            backoff_factor=backoff,
-            backoff_jitter=backoff,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,
-            respect_retry_after_header=True,
-            raise_on_status=False,
+        parts = urlsplit(self.base_url)
+        self.host = (
+            parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""
         )
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
-        self._session.headers.update({"Authorization": api_key, "Content-Type": "application/json"})
-        if test_key:
-            self._session.headers["cloudzero-test-key"] = test_key
+        self.timeout = (min(connect_timeout, timeout), timeout)
+        self.policy = RetryPolicy(
+            retries=retries,
+            backoff=backoff,
+            retry_after_cap=retry_after_cap,
+            budget_seconds=budget_seconds,
+            settle_seconds=min(timeout, 5.0) if settle_seconds is None else settle_seconds,
+        )
+        self._api_key = key
+        self._session = requests.Session()
+        # Retries are this class's own (see RetryPolicy); urllib3 must not resend anything.
+        self._session.mount("http://", HTTPAdapter(max_retries=0))
+        self._session.mount("https://", HTTPAdapter(max_retries=0))
+        # The local sandbox is on this machine: a proxy from the environment must not carry it.
+        self._session.trust_env = not is_loopback(self.base_url)
+        self._session.headers.update({"Authorization": key, "Content-Type": "application/json"})
+        if test_key and test_key.strip():
+            self._session.headers["cloudzero-test-key"] = test_key.strip()
 
     def __repr__(self) -> str:  # never show the key
         return f"AnyCostClient({self.base_url!r})"
@@ -135,57 +212,168 @@ class AnyCostClient:
     def close(self) -> None:
         self._session.close()
 
-    def _call(
-        self, method: str, path: str, *, body: bytes | None = None, key: str | None = None
-    ) -> Any:
+    def _once(self, method: str, path: str, body: bytes | None, key: str | None) -> Any:
+        """One attempt: the answer, or `_LostAnswer`/`ServerUnavailable` for no answer."""
         headers = {"cloudzero-idempotency-key": key} if key else {}
         try:
-            response = self._session.request(
+            return self._session.request(
                 method, self.base_url + path, data=body, headers=headers, timeout=self.timeout
             )
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL) as exc:
+            raise unreachable(self.host, f"{method} {path}", exc) from None
+        except requests.exceptions.ConnectionError as exc:
+            if "NewConnectionError" in repr(exc) or "ProxyError" in type(exc).__name__:
+                raise unreachable(self.host, f"{method} {path}", exc) from None
+            raise _LostAnswer(exc) from None  # sent, but the connection broke before the answer
+        except requests.exceptions.Timeout as exc:  # sent; the answer did not come in time
+            raise _LostAnswer(exc) from None
         except requests.RequestException as exc:
-            # The exception text may hold the URL but never the headers.
-            raise ServerUnavailable(
-                None, f"{type(exc).__name__} calling {method} {path}", "Retry the run later."
-            ) from None
-        if response.status_code >= 400:
-            # A server may echo the request; the key must never reach an exception or a log.
-            message = _server_message(response, self._api_key)
-            raise error_for(response.status_code, message)
+            raise unreachable(self.host, f"{method} {path}", exc) from None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        key: str | None = None,
+        quiet_path: str | None = None,
+    ) -> Any:
+        """One request with retries. `quiet_path` (for writes to a connection): the drop list
+        read after a lost answer, before the write is sent again."""
+        policy = self.policy
+        deadline = time.monotonic() + policy.budget_seconds
+        attempt = 0
+        lost = False  # the last attempt got no answer: wait for the connection to be free
+        maybe_applied = False  # some attempt got no answer: CloudZero may have applied it
+
+        def give_up(failure: CloudZeroError) -> CloudZeroError:
+            return _MaybeApplied(failure) if maybe_applied and quiet_path else failure
+
+        while True:
+            if lost and quiet_path:
+                try:
+                    self._await_quiet(quiet_path, deadline)
+                except CloudZeroError as error:
+                    raise _MaybeApplied(error) from None
+            failure: CloudZeroError
+            try:
+                response = self._once(method, path, body, key)
+            except _LostAnswer as exc:
+                lost = maybe_applied = True
+                failure = unreachable(self.host, f"{method} {path}", exc.args[0])
+                wait = policy.pause(attempt)
+            except ServerUnavailable as exc:
+                lost, failure, wait = False, exc, policy.pause(attempt)
+            else:
+                lost = False  # an answer came: the server is done with this attempt
+                if response.status_code < 400:
+                    return self._json(response, method, path)
+                message = _server_message(response, self._api_key)
+                failure = error_for(response.status_code, message, self.host)
+                if response.status_code not in RETRY_STATUSES:
+                    raise give_up(failure)
+                asked = _retry_after(response)
+                if asked is not None and asked > policy.retry_after_cap:
+                    raise give_up(
+                        error_for(
+                            response.status_code,
+                            f"{message} (it asked to wait {asked:.0f} s before trying again, "
+                            f"more than cloudzero.retry_after_cap_seconds, "
+                            f"{policy.retry_after_cap:.0f} s)",
+                            self.host,
+                        )
+                    )
+                wait = policy.pause(attempt) if asked is None else asked
+            if attempt >= policy.retries or time.monotonic() + wait > deadline:
+                raise give_up(failure)
+            log.info(
+                "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
+                method, path, failure.server_message, wait, attempt + 2, policy.retries + 1,
+            )  # fmt: skip
+            time.sleep(wait)
+            attempt += 1
+
+    def _await_quiet(self, list_path: str, deadline: float) -> None:
+        """After a lost write answer: wait, then read the drop list until CloudZero answers it,
+        so the write is never sent again while the first may still be running."""
+        time.sleep(max(0.0, min(self.policy.settle_seconds, deadline - time.monotonic())))
+        while True:
+            try:
+                response = self._once("GET", list_path, None, None)
+            except (_LostAnswer, ServerUnavailable):
+                response = None
+            if response is not None and response.status_code < 400:
+                return
+            if response is not None and response.status_code not in RETRY_STATUSES:
+                raise error_for(
+                    response.status_code, _server_message(response, self._api_key), self.host
+                )
+            asked = _retry_after(response) if response is not None else None
+            wait = min(asked if asked is not None else self.policy.settle_seconds, 30.0)
+            if time.monotonic() + wait > deadline:
+                raise ServerUnavailable(
+                    None,
+                    "a write's answer was lost and the connection did not become free in time",
+                    "CloudZero may hold that write; read the month before sending it again.",
+                    self.host,
+                )
+            time.sleep(wait)
+
+    def _json(self, response: requests.Response, method: str, path: str) -> Any:
         try:
             return response.json()
         except ValueError:
-            raise ServerUnavailable(
-                response.status_code,
-                f"an answer to {method} {path} that is not JSON",
-                "Check CLOUDZERO_API_URL points at the AnyCost Stream API (a proxy or portal may be answering).",
+            raise UnexpectedAnswer(
+                f"HTTP {response.status_code} to {method} {path} is not JSON",
+                "Check CLOUDZERO_API_URL points at the AnyCost Stream API (a proxy or portal "
+                "may be answering).",
+                self.host,
             ) from None
+
+    def _field(self, answer: Any, name: str) -> Any:
+        """A documented field of a success answer, or a typed error when the answer lacks it."""
+        if not isinstance(answer, dict) or name not in answer:
+            raise UnexpectedAnswer(
+                f"an answer without the documented field {name!r}",
+                "Check CLOUDZERO_API_URL points at the AnyCost Stream API.",
+                self.host,
+            )
+        return answer[name]
 
     def create_billing_drop(self, connection_id: str, body: bytes, idempotency_key: str) -> dict:
         """POST one body; returns `{"drop_id", "month", "row_count"}`."""
-        answer = self._call(
-            "POST", DROPS_PATH.format(connection_id=connection_id), body=body, key=idempotency_key
-        )
-        return _field(answer, "connection")
+        path = DROPS_PATH.format(connection_id=connection_id)
+        answer = self._call("POST", path, body=body, key=idempotency_key, quiet_path=path)
+        return self._field(answer, "connection")
 
     def list_billing_drops(self, connection_id: str) -> list[dict]:
         """The connection's drops, as CloudZero lists them."""
-        return _field(
-            self._call("GET", DROPS_PATH.format(connection_id=connection_id)), "billing_drops"
-        )
+        answer = self._call("GET", DROPS_PATH.format(connection_id=connection_id))
+        return self._field(answer, "billing_drops")
 
-    def month_drop(self, connection_id: str, month: str) -> dict | None:
-        """The drop CloudZero lists for the month (its `row_count`, `drop_id`, ...), or None."""
-        return {d["month"]: d for d in self.list_billing_drops(connection_id)}.get(month)
+    def month_drops(
+        self, connection_id: str, month: str, drop_id: str | None = None
+    ) -> MonthListing:
+        """What the drop list says of the month (`YYYY-MM`): its entries, and ours (by drop id,
+        else the newest), whatever ISO form CloudZero writes the month in."""
+        try:
+            return month_listing(self.list_billing_drops(connection_id), month, drop_id)
+        except UnreadableMonth as error:
+            raise UnexpectedAnswer(
+                f"the drop list of connection {connection_id}: {error}",
+                "Check CLOUDZERO_API_URL points at the AnyCost Stream API.",
+                self.host,
+            ) from None
 
     def get_billing_drop(self, connection_id: str, month: str) -> list[dict]:
         """The rows CloudZero holds for one month."""
         path = DROPS_PATH.format(connection_id=connection_id) + f"/{month}"
-        return _field(self._call("GET", path), "billing_drop")
+        return self._field(self._call("GET", path), "billing_drop")
 
     def validate_billing_drop(self, body: bytes) -> dict:
         """Ask CloudZero whether a body is valid, without storing it: `{"is_valid", "errors"}`."""
-        return _field(self._call("POST", VALIDATE_PATH, body=body), "connection")
+        return self._field(self._call("POST", VALIDATE_PATH, body=body), "connection")
 
     def submit_month(
         self,
@@ -197,15 +385,20 @@ class AnyCostClient:
     ) -> Submission:
         """Send a month's bodies `(operation, payload, rows)` one at a time, in order.
 
-        Any failure raises: a half-sent month is never reported as submitted, and sending the
-        month again from the first body gives the right state.
+        A failing body raises `SubmissionStopped`, which names the bodies CloudZero accepted
+        before it: a half-sent month is never reported as submitted, nor as not sent.
         """
         submission_id = submission_id or uuid.uuid4().hex
         started = time.monotonic()
         sent: list[SentBody] = []
         for index, (operation, payload, rows) in enumerate(bodies):
             key = idempotency_key(connection_id, month, index, payload, submission_id)
-            answer = self.create_billing_drop(connection_id, payload, key)
+            try:
+                answer = self.create_billing_drop(connection_id, payload, key)
+            except _MaybeApplied as lost:
+                raise SubmissionStopped(lost.cause, month, sent, len(bodies), True) from None
+            except CloudZeroError as error:
+                raise SubmissionStopped(error, month, sent, len(bodies), False) from None
             log.info(
                 "sent body %d/%d of %s (%s, %d rows)",
                 index + 1,
@@ -220,15 +413,30 @@ class AnyCostClient:
         return Submission(connection_id, month, sent, time.monotonic() - started, submission_id)
 
 
-def _field(answer: Any, name: str) -> Any:
-    """A documented field of a success answer, or a typed error when the answer lacks it."""
-    if not isinstance(answer, dict) or name not in answer:
-        raise ServerUnavailable(
-            None,
-            f"an answer without the documented field {name!r}",
-            "Check CLOUDZERO_API_URL points at the AnyCost Stream API.",
-        )
-    return answer[name]
+class _MaybeApplied(CloudZeroError):
+    """A write whose last attempt got no answer: CloudZero may have applied it."""
+
+    def __init__(self, cause: CloudZeroError) -> None:
+        self.cause = cause
+        self.status = cause.status
+        self.server_message = cause.server_message
+        self.host = cause.host
+        RuntimeError.__init__(self, str(cause))
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds a `Retry-After` header asks for (a number or an HTTP date), if any."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 def _server_message(response: requests.Response, api_key: str) -> str:
@@ -248,4 +456,12 @@ def _server_message(response: requests.Response, api_key: str) -> str:
     return json.dumps(body)[:500]
 
 
-__all__ = ["AnyCostClient", "CloudZeroError", "Submission", "SentBody", "idempotency_key"]
+__all__ = [
+    "AnyCostClient",
+    "CloudZeroError",
+    "RetryPolicy",
+    "SentBody",
+    "Submission",
+    "SubmissionStopped",
+    "idempotency_key",
+]

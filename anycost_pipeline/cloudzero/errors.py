@@ -4,11 +4,16 @@
 class CloudZeroError(RuntimeError):
     """A call to AnyCost Stream failed."""
 
-    def __init__(self, status: int | None, message: str, advice: str) -> None:
+    def __init__(self, status: int | None, message: str, advice: str, host: str = "") -> None:
         self.status = status
         self.server_message = message
-        where = f"HTTP {status}" if status else "no answer"
-        super().__init__(f"CloudZero answered {where}: {message}. {advice}")
+        self.host = host
+        where = f"CloudZero ({host})" if host else "CloudZero"
+        if status:
+            text = f"{where} answered HTTP {status}: {message}."
+        else:
+            text = f"No answer from {where}: {message}."
+        super().__init__(f"{text} {advice}".strip())
 
 
 class BadRequest(CloudZeroError):
@@ -31,12 +36,24 @@ class ServerUnavailable(CloudZeroError):
     """429 or 5xx after every retry, or no connection at all."""
 
 
+class UnexpectedAnswer(CloudZeroError):
+    """A success answer that is not what the API reference documents."""
+
+    def __init__(self, message: str, advice: str, host: str = "") -> None:
+        self.status = None
+        self.server_message = message
+        self.host = host
+        where = f"CloudZero ({host})" if host else "CloudZero"
+        RuntimeError.__init__(self, f"{where} gave an unexpected answer: {message}. {advice}")
+
+
 class RefusedBeforeSending(CloudZeroError):
     """Nothing was sent: the adaptor itself stopped, so there is no HTTP status to report."""
 
     def __init__(self, message: str, advice: str) -> None:
         self.status = None
         self.server_message = message
+        self.host = ""
         RuntimeError.__init__(self, f"{message}. {advice}")
 
 
@@ -60,22 +77,45 @@ ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {
     429: (
         ServerUnavailable,
         "Another request to this connection was in progress, or CloudZero throttled the calls, "
-        "for longer than the retries waited; make sure only one run sends to this connection at "
-        "a time, then rematerialise the month.",
+        "for longer than the client waits; make sure only one run sends to this connection at "
+        "a time, then run the month again.",
     ),
     413: (
         PayloadTooLarge,
-        "The request body was too big; lower the body size target so the month is cut into "
-        "smaller bodies.",
+        "The request body was too big; lower cloudzero.limits.body_bytes so the month is cut "
+        "into smaller bodies.",
     ),
 }
 
 
-def error_for(status: int | None, message: str) -> CloudZeroError:
+def error_for(status: int | None, message: str, host: str = "") -> CloudZeroError:
     """The typed error for an HTTP status and the server's message."""
     if status in ADVICE:
         cls, advice = ADVICE[status]
-        return cls(status, message, advice)
+        return cls(status, message, advice, host)
     return ServerUnavailable(
-        status, message, "CloudZero or the network is unavailable; retry the run later."
+        status, message, "CloudZero or the network is unavailable; retry the run later.", host
     )
+
+
+def unreachable(host: str, what: str, exc: BaseException) -> ServerUnavailable:
+    """No HTTP answer at all: say what was tried and the likely cause, without the URL's secrets."""
+    name = type(exc).__name__
+    text = str(exc)
+    if "ProxyError" in name or "proxy" in text.lower():
+        hint = (
+            "A proxy refused or dropped the call: check HTTPS_PROXY/HTTP_PROXY and NO_PROXY "
+            "(calls to 127.0.0.1 and localhost never use a proxy)."
+        )
+    elif "SSLError" in name or "CERTIFICATE" in text.upper():
+        hint = (
+            "TLS failed: the certificate was not trusted (a TLS-inspecting proxy needs its CA in "
+            "REQUESTS_CA_BUNDLE)."
+        )
+    elif "NameResolution" in text or "getaddrinfo" in text or "Name or service" in text:
+        hint = "The host name did not resolve: check CLOUDZERO_API_URL and the machine's DNS."
+    elif "Timeout" in name:
+        hint = "The call timed out: check the network path to the host, or retry later."
+    else:
+        hint = "Check CLOUDZERO_API_URL and that the machine can reach the host; retry later."
+    return ServerUnavailable(None, f"{name} during {what}", hint, host)

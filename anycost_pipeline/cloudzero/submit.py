@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from anycost_pipeline.cloudzero.client import AnyCostClient, Submission
+from anycost_pipeline.cloudzero.answers import MonthListing
+from anycost_pipeline.cloudzero.client import AnyCostClient, Submission, SubmissionStopped
 from anycost_pipeline.cloudzero.errors import CloudZeroError, MonthOverLimit
 from anycost_pipeline.cloudzero.locks import connection_lock
 
@@ -34,8 +35,81 @@ class Limits:
     bytes_per_month: int = 400_000_000
 
 
-class RowCountMismatch(CloudZeroError):
-    """CloudZero reports a different row count for the month than was sent."""
+NOTHING_SENT = "nothing sent"
+MAYBE_SENT = "maybe sent"
+PARTLY_SENT = "partly sent"
+SENT_UNCONFIRMED = "sent, not confirmed"
+
+
+class DeliveryFailed(CloudZeroError):
+    """The month was not delivered as planned; `state` says what CloudZero may hold now:
+    NOTHING_SENT, MAYBE_SENT (the first body's answer was lost), PARTLY_SENT (some bodies
+    accepted) or SENT_UNCONFIRMED (every body accepted, the drop list disagrees)."""
+
+    def __init__(self, state: str, message: str, cause: CloudZeroError | None = None) -> None:
+        self.state = state
+        self.status = cause.status if cause else None
+        self.server_message = cause.server_message if cause else message
+        self.host = cause.host if cause else ""
+        RuntimeError.__init__(self, message)
+
+
+class RowCountMismatch(DeliveryFailed):
+    """Every body was accepted, but CloudZero lists another row count for the month."""
+
+
+class SentButNotListed(DeliveryFailed):
+    """Every body was accepted, but CloudZero's drop list does not show the month (or our drop)."""
+
+
+def next_run(operation: str, accepted: int) -> str:
+    """What running the month again does, for the connection's operation."""
+    if operation == "sum" and accepted:
+        return (
+            "Do not simply run the month again: on a sum connection every body adds to the "
+            f"month, so the {accepted} accepted bodies would be added twice; check what CloudZero "
+            "holds first (anycost reconcile CONNECTION MONTH --contents)."
+        )
+    if operation == "sum":
+        return (
+            "On a sum connection a re-run adds the month again if CloudZero applied that body: "
+            "check what CloudZero holds first (anycost reconcile CONNECTION MONTH --contents)."
+        )
+    if operation == "replace_hourly":
+        return (
+            "Running the month again sends every body again; each replaces only its own hours, "
+            "so nothing is counted twice."
+        )
+    return (
+        "Running the month again sends it whole from body 1, which replaces what CloudZero "
+        "holds for the month."
+    )
+
+
+def stopped(error: SubmissionStopped, operation: str) -> DeliveryFailed:
+    """The words for a submission that stopped at a body, true whatever CloudZero holds."""
+    done, planned, month = len(error.accepted), error.planned, error.month
+    if done == 0 and not error.maybe_applied:
+        return DeliveryFailed(
+            NOTHING_SENT,
+            f"Nothing was sent for {month}: CloudZero refused body 1 of {planned}. {error.cause}",
+            error.cause,
+        )
+    if done == 0:
+        return DeliveryFailed(
+            MAYBE_SENT,
+            f"{month}: CloudZero did not answer body 1 of {planned}, so it may or may not hold "
+            f"it. {error.cause} {next_run(operation, 0)}",
+            error.cause,
+        )
+    ids = ", ".join(b.drop_id for b in error.accepted)
+    unsure = " (its answer was lost, so CloudZero may hold it too)" if error.maybe_applied else ""
+    return DeliveryFailed(
+        PARTLY_SENT,
+        f"{month} is partly sent: CloudZero accepted {done} of {planned} bodies (drop ids {ids}) "
+        f"before body {done + 1} failed{unsure}. {error.cause} {next_run(operation, done)}",
+        error.cause,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,9 +172,44 @@ class SubmissionLedger:
 
 
 def held_rows(client: AnyCostClient, connection_id: str, month: str) -> int | None:
-    """The row count CloudZero lists for the month (None: no drop for it)."""
-    held = client.month_drop(connection_id, month)
-    return int(held["row_count"]) if held else None
+    """The row count CloudZero lists for the month's newest drop (None: no drop for it)."""
+    ours = client.month_drops(connection_id, month).ours
+    return ours.row_count if ours else None
+
+
+def confirmed(
+    listing: MonthListing, bodies: Sequence[tuple[str, bytes, int]], last_drop: str
+) -> str | None:
+    """Why the drop list does not confirm the bodies just accepted (None: it does).
+
+    The reference does not say whether the list holds one entry per month (the rows the month
+    holds) or one per drop (each drop's own rows): both are read. A month replaced whole must
+    hold exactly the rows sent; `replace_hourly` and `sum` months at least as many.
+    """
+    rows = sum(b[2] for b in bodies)
+    ours = listing.ours
+    if ours is None:
+        return (
+            "its drop list does not show the month"
+            if not listing.entries
+            else (f"its drop list does not show drop {last_drop}, the last one it acknowledged")
+        )
+    if listing.per_drop:
+        expected, exact = bodies[-1][2], True
+    else:
+        expected, exact = rows, bodies[0][0] == "replace_drop"
+    other = (
+        f" (its newest drop for the month is {ours.drop_id}, not {last_drop})"
+        if (ours.drop_id and ours.drop_id != last_drop)
+        else ""
+    )
+    if not other and (ours.row_count == expected or (not exact and ours.row_count > expected)):
+        return None
+    return f"CloudZero reports {ours.row_count:,} rows for it where {expected:,} were sent{other}"
+
+
+def _bodies(count: int) -> str:
+    return "the 1 body" if count == 1 else f"all {count} bodies"
 
 
 def send_month(
@@ -127,51 +236,86 @@ def send_month(
     rows = sum(b[2] for b in bodies)
     size = sum(len(b[1]) for b in bodies)
     check_limits(month, rows, size, limits)
+    operation = bodies[0][0] if bodies else "replace_drop"
     with connection_lock(lock_folder, connection_id):
         previous = ledger.last(destination, connection_id, month)
         if previous and not force and previous.get("content_hash") == content_hash:
-            listed = client.month_drop(connection_id, month)
-            held = int(listed["row_count"]) if listed else None
+            last_drop = (previous.get("drop_ids") or [None])[-1]
+            ours = client.month_drops(connection_id, month, last_drop).ours
             # Same rows *and* still our drop: another sender's month of equal size is not ours.
-            ours = (
-                not previous.get("drop_ids")
-                or str(listed.get("drop_id")) == previous["drop_ids"][-1]
-                if listed
-                else False
-            )
-            if held is not None and held == previous.get("reported_rows") and ours:
+            if (
+                ours is not None
+                and ours.row_count == previous.get("reported_rows")
+                and (last_drop is None or ours.drop_id == last_drop)
+                and previous.get("confirmed", True)
+            ):
                 log.info(
                     "%s on %s is unchanged since %s; nothing sent",
                     month,
                     connection_id,
                     previous.get("sent_at"),
                 )
+                held = ours.row_count
                 return MonthOutcome(UNCHANGED, rows, size, held, content_hash, None, previous)
-        started = time.monotonic()
-        submission = client.submit_month(connection_id, month, bodies, submission_id=submission_id)
-        reported = held_rows(client, connection_id, month) or 0
-        whole_month = bool(bodies) and bodies[0][0] == "replace_drop"
-        if (whole_month and reported != rows) or reported < rows:
-            raise RowCountMismatch(
-                None,
-                f"CloudZero reports {reported:,} rows for {month} on connection {connection_id}, "
-                f"but {rows:,} were sent",
-                "Rematerialise the month to send it again; if the numbers still differ, "
-                "contact CloudZero support with the drop ids in the run log.",
+        if previous and not previous.get("confirmed", True) and operation == "sum" and not force:
+            raise DeliveryFailed(
+                NOTHING_SENT,
+                f"Nothing was sent for {month}: its last submission to connection {connection_id} "
+                f"(sent {previous.get('sent_at')}) was accepted but never confirmed, and on a sum "
+                "connection sending again adds the month a second time. Check what CloudZero "
+                "holds (anycost reconcile CONNECTION MONTH --contents), then send with force",
             )
-        ledger.record(
-            destination,
-            connection_id,
-            month,
-            {
-                "content_hash": content_hash,
-                "rows": rows,
-                "reported_rows": reported,
-                "bytes": size,
-                "drop_ids": [b.drop_id for b in submission.bodies],
-                "submission_id": submission.submission_id,
-                "seconds": round(time.monotonic() - started, 3),
-                "sent_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            },
+        started = time.monotonic()
+        try:
+            submission = client.submit_month(
+                connection_id, month, bodies, submission_id=submission_id
+            )
+        except SubmissionStopped as error:
+            raise stopped(error, operation) from None
+        accepted = (
+            f"CloudZero accepted {_bodies(len(bodies))} of {month} ({rows:,} rows, drop ids "
+            f"{', '.join(b.drop_id for b in submission.bodies)}) on connection {connection_id}"
         )
+        entry = {
+            "content_hash": content_hash,
+            "rows": rows,
+            "reported_rows": None,
+            "bytes": size,
+            "drop_ids": [b.drop_id for b in submission.bodies],
+            "submission_id": submission.submission_id,
+            "seconds": round(time.monotonic() - started, 3),
+            "sent_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "confirmed": False,
+        }
+        try:
+            listing = client.month_drops(connection_id, month, submission.bodies[-1].drop_id)
+        except CloudZeroError as error:
+            ledger.record(destination, connection_id, month, entry)
+            raise SentButNotListed(
+                SENT_UNCONFIRMED,
+                f"{accepted}, but reading its drop list afterwards failed, so the month's row "
+                f"count is not confirmed. The data was sent. {error} {_check_later(operation)}",
+                error,
+            ) from None
+        problem = confirmed(listing, bodies, submission.bodies[-1].drop_id)
+        reported = listing.ours.row_count if listing.ours else 0
+        entry["reported_rows"] = reported if listing.ours else None
+        if problem:
+            ledger.record(destination, connection_id, month, entry)
+            kind = SentButNotListed if listing.ours is None else RowCountMismatch
+            raise kind(
+                SENT_UNCONFIRMED,
+                f"{accepted}, but {problem}. The data was sent. {_check_later(operation)}",
+            )
+        ledger.record(destination, connection_id, month, {**entry, "confirmed": True})
         return MonthOutcome(SENT, rows, size, reported, content_hash, submission, previous)
+
+
+def _check_later(operation: str) -> str:
+    advice = (
+        "Check the month with `anycost reconcile CONNECTION MONTH --contents` before running it "
+        "again"
+    )
+    if operation == "sum":
+        return advice + ": on a sum connection a re-run adds the month a second time."
+    return advice + "; if it still differs, contact CloudZero support with the drop ids above."

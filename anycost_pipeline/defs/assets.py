@@ -38,7 +38,7 @@ from anycost_pipeline.cbf.validation import (
 )
 from anycost_pipeline.cloudzero.errors import CloudZeroError
 from anycost_pipeline.cloudzero.locks import process_alive
-from anycost_pipeline.cloudzero.submit import send_month
+from anycost_pipeline.cloudzero.submit import NOTHING_SENT, DeliveryFailed, send_month
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.defs.breakdown import source_breakdown
 from anycost_pipeline.defs.changes import files_used, submission_metadata
@@ -105,9 +105,13 @@ def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]
     return released
 
 
-def _fail(error: Exception) -> dg.Failure:
+DELIVERY = "delivery"  # failure metadata of a drop step: what CloudZero holds of the month now
+
+
+def _fail(error: Exception, delivery: str | None = None) -> dg.Failure:
     # Bad data and bad answers are the user's to fix: show the message, not a traceback.
-    return dg.Failure(description=str(error), allow_retries=False)
+    metadata = {DELIVERY: delivery} if delivery else None
+    return dg.Failure(description=str(error), allow_retries=False, metadata=metadata)
 
 
 def raw_asset(
@@ -414,7 +418,7 @@ def drop_asset(
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
         except ConfigError as error:
-            raise _fail(error) from None
+            raise _fail(error, NOTHING_SENT) from None
         cbf = pl.concat([frames[f"cbf_{name}"] for name in sources], how="diagonal")
         if cbf.is_empty():
             # Sending an empty month would wipe what CloudZero holds for it: an export that came
@@ -424,7 +428,8 @@ def drop_asset(
                     f"no rows for {month} in source(s) {', '.join(sources)}; nothing was sent to "
                     f"connection {connection}. If CloudZero should hold nothing for this month, run "
                     f"`anycost delete-month {connection} {month} --yes-delete-month`."
-                )
+                ),
+                NOTHING_SENT,
             )
         if len(sources) > 1:
             # Each source passed its own checks; combined, their columns meet (a tagged source
@@ -440,12 +445,13 @@ def drop_asset(
                     ValueError(
                         f"the sources of connection {connection} combined break {problems.height:,} CBF "
                         f"rule(s) for {month}; nothing was sent. First: {first}"
-                    )
+                    ),
+                    NOTHING_SENT,
                 )
         try:
             bodies = connection_bodies(project, connection, cbf, month)
         except ValueError as error:  # e.g. one row larger than a whole request body
-            raise _fail(error) from None
+            raise _fail(error, NOTHING_SENT) from None
         digest = content_hash(bodies)
         try:
             with cloudzero.open_client() as client:
@@ -462,8 +468,10 @@ def drop_asset(
                     force=config.force,
                     submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
                 )
-        except CloudZeroError as error:
-            raise _fail(error) from None
+        except DeliveryFailed as error:
+            raise _fail(error, error.state) from None
+        except CloudZeroError as error:  # refused or failed before any body was sent
+            raise _fail(error, NOTHING_SENT) from None
         total: Decimal = cost_total(cbf)
         receipt = outcome.submission
         if receipt is None:

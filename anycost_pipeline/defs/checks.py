@@ -42,6 +42,7 @@ class LastSent:
     rows: int
     total: Decimal
     drop_id: str | None  # the receipt of its last body: CloudZero's latest drop for the month
+    drop_ids: tuple[str, ...] = ()  # every body's receipt, in order
 
 
 def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> LastSent | None:
@@ -57,6 +58,7 @@ def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> La
         int(metadata["rows"].value),  # type: ignore[arg-type]
         Decimal(str(metadata["total_cost_exact"].value)),
         drop_ids[-1] if drop_ids and drop_ids[-1] else None,
+        tuple(d for d in drop_ids if d),
     )
 
 
@@ -88,9 +90,11 @@ def reconcile_check(
         try:
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             with cloudzero.connection_client(connection_id) as client:
-                listed = client.month_drop(connection_id, month)
-                held_rows = int(listed["row_count"]) if listed else 0
-                held_drop = str(listed.get("drop_id") or "") if listed else None
+                listed = client.month_drops(connection_id, month, sent.drop_id if sent else None)
+                held_rows = listed.rows_of(list(sent.drop_ids) if sent else [])
+                held_drop = listed.ours.drop_id if listed.ours else None
+                if sent and sent.drop_id and listed.newer_than(sent.drop_id):
+                    held_drop = listed.entries[-1].drop_id
                 held_total: Decimal | None = None
                 if config.compare_contents:
                     try:

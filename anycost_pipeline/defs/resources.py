@@ -5,18 +5,21 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
+from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, clean_key
 from anycost_pipeline.cloudzero.locks import connection_lock
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.submit import Limits, SubmissionLedger
+from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import ParquetStorage
 from anycost_pipeline.defs.project import project_config
 
 SANDBOX_KEY = "sandbox-key"
+SECRET_FIELDS = ("api_key", "test_key")
 
 
 class CloudZeroResource(dg.ConfigurableResource):
@@ -30,6 +33,8 @@ class CloudZeroResource(dg.ConfigurableResource):
     # Lock files and the record of accepted submissions (default: beside the sandbox folder).
     state_folder: str | None = None
     timeout_seconds: float = 60.0
+    retry_after_cap_seconds: float = 120.0
+    request_budget_seconds: float = 900.0
     rows_per_month: int = Limits.rows_per_month
     bytes_per_month: int = Limits.bytes_per_month
     sandbox_error_rate: float = 0.0
@@ -37,9 +42,23 @@ class CloudZeroResource(dg.ConfigurableResource):
     sandbox_delay_seconds: float = 0.0
     sandbox_seed: int | None = None
 
+    def __repr_args__(self) -> Any:  # the key never reaches a repr, a log line or an error
+        for name, value in super().__repr_args__():
+            yield name, ("[hidden]" if name in SECRET_FIELDS and value else value)
+
     @property
     def is_sandbox(self) -> bool:
         return self.target == "sandbox"
+
+    def _client(self, url: str, key: str, test_key: str | None = None) -> AnyCostClient:
+        return AnyCostClient(
+            url,
+            key,
+            test_key=test_key,
+            timeout=self.timeout_seconds,
+            retry_after_cap=self.retry_after_cap_seconds,
+            budget_seconds=self.request_budget_seconds,
+        )
 
     @contextmanager
     def open_client(self) -> Iterator[AnyCostClient]:
@@ -52,17 +71,17 @@ class CloudZeroResource(dg.ConfigurableResource):
                 self.sandbox_seed,
             )
             with start_sandbox(self.sandbox_folder, faults=faults) as server:
-                client = AnyCostClient(server.url, SANDBOX_KEY, timeout=self.timeout_seconds)
+                client = self._client(server.url, SANDBOX_KEY)
                 try:
                     yield client
                 finally:
                     client.close()
             return
-        if not self.api_key:
-            raise dg.Failure("CLOUDZERO_API_KEY is not set; the live target needs an API key.")
-        client = AnyCostClient(
-            self.api_url, self.api_key, test_key=self.test_key, timeout=self.timeout_seconds
-        )
+        try:
+            key = clean_key(self.api_key)
+        except ValueError as error:
+            raise dg.Failure(f"{error}; the live target needs a CloudZero API key.") from None
+        client = self._client(self.api_url, key, self.test_key)
         try:
             yield client
         finally:
@@ -85,7 +104,8 @@ class CloudZeroResource(dg.ConfigurableResource):
         """Identifies where months go, so a record of one target never skips a send to another."""
         if self.is_sandbox:
             return f"sandbox:{Path(self.sandbox_folder).resolve()}"
-        trial = hashlib.sha256(self.test_key.encode()).hexdigest()[:12] if self.test_key else ""
+        test_key = (self.test_key or "").strip()
+        trial = hashlib.sha256(test_key.encode()).hexdigest()[:12] if test_key else ""
         return f"{self.api_url.rstrip('/')}#{trial}"
 
     @property
@@ -103,37 +123,50 @@ class CloudZeroResource(dg.ConfigurableResource):
         return Limits(self.rows_per_month, self.bytes_per_month)
 
 
-@dg.definitions
-def resources() -> dg.Definitions:
-    config = project_config()
-    storage = config.storage_path
-    limits, faults = config.cloudzero.limits, config.cloudzero.sandbox_faults
-    common = dict(
+def cloudzero_resource(project: AnycostConfig) -> CloudZeroResource:
+    """The CloudZero resource of a project, the same for the definitions and the commands.
+
+    Secrets are `dg.EnvVar`s, resolved when a run starts (outside a run, call
+    `process_config_and_initialize()`), so the UI shows the variables' names, never the values.
+    """
+    storage = project.storage_path
+    settings, limits = project.cloudzero, project.cloudzero.limits
+    common: dict[str, Any] = dict(
         state_folder=str(storage),
         sandbox_folder=str(storage / "sandbox"),
+        timeout_seconds=settings.timeout_seconds,
+        retry_after_cap_seconds=settings.retry_after_cap_seconds,
+        request_budget_seconds=settings.request_budget_seconds,
         rows_per_month=limits.rows_per_month,
         bytes_per_month=limits.bytes_per_month,
     )
-    if config.cloudzero.target == "live":
-        cloudzero = CloudZeroResource(
+    if settings.target == "live":
+        return CloudZeroResource(
             target="live",
             api_url=os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL,
             api_key=dg.EnvVar("CLOUDZERO_API_KEY"),
-            test_key=os.environ.get("CLOUDZERO_TEST_KEY") or None,
+            test_key=dg.EnvVar("CLOUDZERO_TEST_KEY")
+            if os.environ.get("CLOUDZERO_TEST_KEY")
+            else None,
             **common,
         )
-    else:
-        cloudzero = CloudZeroResource(
-            target="sandbox",
-            sandbox_error_rate=faults.error_rate,
-            sandbox_lost_rate=faults.lost_rate,
-            sandbox_delay_seconds=faults.delay_seconds,
-            sandbox_seed=faults.seed,
-            **common,
-        )
+    faults = settings.sandbox_faults
+    return CloudZeroResource(
+        target="sandbox",
+        sandbox_error_rate=faults.error_rate,
+        sandbox_lost_rate=faults.lost_rate,
+        sandbox_delay_seconds=faults.delay_seconds,
+        sandbox_seed=faults.seed,
+        **common,
+    )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    project = project_config()
     return dg.Definitions(
         resources={
-            "io_manager": ParquetStorage(base_path=str(storage / "frames")),
-            "cloudzero": cloudzero,
+            "io_manager": ParquetStorage(base_path=str(project.storage_path / "frames")),
+            "cloudzero": cloudzero_resource(project),
         }
     )

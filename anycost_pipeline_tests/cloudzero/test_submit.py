@@ -97,13 +97,16 @@ def test_a_row_count_cloudzero_disagrees_with_fails_with_both_numbers(
     )
     with pytest.raises(
         RowCountMismatch,
-        match="CloudZero reports 7 rows for 2024-08 on connection conn-1, but 100 were sent",
+        match=r"CloudZero accepted the 1 body of 2024-08 \(100 rows, .* on connection conn-1, but "
+        r"CloudZero reports 7 rows for it where 100 were sent \(its newest drop for the month is "
+        r"d, not sandbox-.*\). The data was sent.",
     ):
         _send(server, tmp_path, synthetic_month(100))
-    assert (
-        SubmissionLedger(tmp_path / "submissions").last("sandbox-under-test", "conn-1", "2024-08")
-        is None
+    # Recorded as accepted but not confirmed: the next run knows the data went out.
+    record = SubmissionLedger(tmp_path / "submissions").last(
+        "sandbox-under-test", "conn-1", "2024-08"
     )
+    assert record is not None and record["confirmed"] is False and record["rows"] == 100
 
 
 def _worker(url: str, folder: str, month: str, use_lock: bool, barrier) -> None:  # type: ignore[no-untyped-def]

@@ -82,10 +82,10 @@ def test_a_row_count_mismatch_fails_the_drop_with_both_numbers(
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
-    assert (
-        "CloudZero reports 249 rows for 2024-08 on connection simple_cloud_main, but 250 were sent"
-        in message
-    )
+    assert "CloudZero reports 249 rows for it where 250 were sent" in message
+    assert "on connection simple_cloud_main" in message and "The data was sent" in message
+    metadata = failure.step_failure_data.user_failure_data.metadata  # type: ignore[union-attr]
+    assert metadata["delivery"].value == "sent, not confirmed"
 
 
 def test_replace_hourly_keeps_the_hours_a_submission_does_not_hold(project: Project) -> None:

@@ -1,0 +1,111 @@
+"""`anycost` pointed at a server that answers as CloudZero's API reference documents.
+
+The user's path: `cloudzero.target: live`, `CLOUDZERO_API_URL` on 127.0.0.1 (the sandbox, in
+each answer form the reference allows), a key with a secret file's trailing newline, and a
+proxy in the environment that must not carry loopback calls.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Answers
+
+ANYCOST = str(Path(sys.executable).parent / "anycost")
+KEY = "contract-key-7d2e"
+CONNECTION_ID = "conn-contract"
+EXAMPLE = "date,service,amount,account\n2024-08-16,Compute,12.00,prod-001\n"
+EXPECTED_ROW = {
+    "time/usage_start": "2024-08-16T00:00:00Z",
+    "resource/service": "Compute",
+    "cost/cost": "12.00",
+    "resource/account": "prod-001",
+    "lineitem/type": "Usage",
+}
+
+
+def live_project(root: Path) -> Path:
+    """The README's first CSV, sent live to one connection."""
+    (root / "exports").mkdir(parents=True)
+    (root / "exports" / "vendor.csv").write_text(EXAMPLE)
+    config = {
+        "storage": ".anycost",
+        "start_month": "2024-01",
+        "cloudzero": {"target": "live"},
+        "connections": {"main": {"connection_id": CONNECTION_ID}},
+        "sources": {
+            "vendor": {
+                "connection": "main",
+                "kind": "files",
+                "path": "exports/*.csv",
+                "format": "csv",
+                "columns": {
+                    "time/usage_start": "date",
+                    "cost/cost": "amount",
+                    "resource/service": "service",
+                    "resource/account": "account",
+                },
+            }
+        },
+    }
+    path = root / "anycost.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ANYCOST_CONFIG": str(config),
+        "DAGSTER_HOME": str(config.parent / "dagster_home"),
+        "CLOUDZERO_API_URL": url,
+        "CLOUDZERO_API_KEY": KEY + "\n",  # as a Kubernetes secret file holds it
+        # A proxy that answers nothing: loopback calls must not go through it.
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
+    return subprocess.run(
+        [ANYCOST, *args], cwd=config.parent, env=env, capture_output=True, text=True, timeout=240
+    )
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        Answers(),
+        Answers(month_form="fraction"),
+        Answers(month_form="offset"),
+        Answers(month_form="short"),
+        Answers(listing="drops"),
+    ],
+    ids=["datetime", "fraction", "offset", "short", "per-drop-list"],
+)
+def test_a_live_run_sends_the_example_exactly_then_finds_it_unchanged(
+    tmp_path: Path, answers: Answers
+) -> None:
+    config = live_project(tmp_path / "project")
+    with start_sandbox(tmp_path / "cloudzero", api_key=KEY, answers=answers) as server:
+        first = anycost(config, server.url, "run", "2024-08")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert server.store.month_rows(CONNECTION_ID, "2024-08") == [EXPECTED_ROW]
+        assert "2024-08: sent" in first.stdout
+        assert "Nothing was sent" not in first.stdout + first.stderr
+
+        drops_before = len(server.store.drop_history(CONNECTION_ID))
+        second = anycost(config, server.url, "run", "2024-08")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "2024-08: unchanged" in second.stdout
+        assert len(server.store.drop_history(CONNECTION_ID)) == drops_before  # nothing sent again
+
+        reconciled = anycost(config, server.url, "reconcile", "2024-08", "--contents")
+        assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+        assert "OK" in reconciled.stdout and "DIFF" not in reconciled.stdout
+        assert server.stats()[CONCURRENT] == 0
+        for output in (first, second, reconciled):
+            assert KEY not in output.stdout + output.stderr
