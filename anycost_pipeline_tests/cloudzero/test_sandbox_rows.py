@@ -139,6 +139,7 @@ def test_every_column_of_the_reference_is_accepted(api: Api) -> None:
         "k8s/labels": "app=x",
         "resource/tag:team": "finops",
         "resource/tag:cost-center/eu@x=y+z.1:2_3": "1",
+        "lineitem/cloud_provider": "SaaS vendor",  # the CBF docs' column table lists it
     }
     accepted(api, [full])
     assert api.month("conn-1", "2024-08").json() == {"billing_drop": [full]}

@@ -17,6 +17,7 @@ from anycost_pipeline.cloudzero.sandbox.reference import (
     TAG_PREFIX,
     TAGS_NEED_RESOURCE_ID,
     TEXT_COLUMNS,
+    TEXT_COLUMNS_IN_DOCS,
     month_of,
     parse_date_time,
     parse_month,
@@ -60,7 +61,7 @@ _KIND = {
     **{name: "amount" for name in AMOUNT_COLUMNS},
     **{name: "date-time" for name in DATE_TIME_COLUMNS},
     **{name: "enum" for name in ENUM_COLUMNS},
-    **{name: "text" for name in TEXT_COLUMNS},
+    **{name: "text" for name in TEXT_COLUMNS + TEXT_COLUMNS_IN_DOCS},
 }
 
 
