@@ -102,3 +102,125 @@ def test_an_oversize_first_hour_is_replace_drop_then_sum() -> None:
     ops = [b.operation for b in bodies]
     assert ops[0] == "replace_drop" and set(ops[1:-1]) == {"sum"} and ops[-1] == "replace_hourly"
     assert all(len(b.payload) <= 10_000 for b in bodies) and len(_rows(bodies)) == cbf.height
+
+
+def _focus_like_month() -> pl.DataFrame:
+    """Usage with quantities and tags beside a tax, a purchase and a credit that have neither,
+    as a FOCUS export gives them (no ConsumedQuantity, tags only on some resources)."""
+    return pl.DataFrame(
+        {
+            "time/usage_start": ["2024-08-01T00:00:00Z"] * 3 + ["2024-08-01T01:00:00Z"] * 3,
+            "cost/cost": ["1.50", "0.25", "120.000000", "-3.5", "2.000", "0.1"],
+            "lineitem/type": ["Usage", "Tax", "Purchase", "Credit", "Usage", "Usage"],
+            "resource/id": ["vm-1", None, "", None, "vm-2", "vm-3"],
+            "usage/amount": ["2.0", None, None, "", "1", "0.5"],
+            "usage/units": ["Hours", None, None, None, "Hours", ""],
+            "resource/tag:team": ["web", None, "", None, "", "data"],
+            "resource/tag:env": [None, None, None, None, "prod", ""],
+            "_source_file": ["focus.csv"] * 6,
+            "_source_row": [2, 3, 4, 5, 6, 7],
+        }
+    )
+
+
+def test_a_focus_like_month_leaves_absent_values_out_of_its_rows() -> None:
+    (body,) = month_bodies(_focus_like_month(), "2024-08")
+    assert json.loads(body.payload)["data"] == [
+        {
+            "cost/cost": "1.50",
+            "lineitem/type": "Usage",
+            "resource/id": "vm-1",
+            "resource/tag:team": "web",
+            "time/usage_start": "2024-08-01T00:00:00Z",
+            "usage/amount": "2.0",
+            "usage/units": "Hours",
+        },
+        {"cost/cost": "0.25", "lineitem/type": "Tax", "time/usage_start": "2024-08-01T00:00:00Z"},
+        {
+            "cost/cost": "120.000000",
+            "lineitem/type": "Purchase",
+            "time/usage_start": "2024-08-01T00:00:00Z",
+        },
+        {
+            "cost/cost": "-3.5",
+            "lineitem/type": "Credit",
+            "time/usage_start": "2024-08-01T01:00:00Z",
+        },
+        {
+            "cost/cost": "2.000",
+            "lineitem/type": "Usage",
+            "resource/id": "vm-2",
+            "resource/tag:env": "prod",
+            "time/usage_start": "2024-08-01T01:00:00Z",
+            "usage/amount": "1",
+            "usage/units": "Hours",
+        },
+        {
+            "cost/cost": "0.1",
+            "lineitem/type": "Usage",
+            "resource/id": "vm-3",
+            "resource/tag:team": "data",
+            "time/usage_start": "2024-08-01T01:00:00Z",
+            "usage/amount": "0.5",
+        },
+    ]
+    assert b'""' not in body.payload  # no empty string anywhere, keys or values
+
+
+@pytest.mark.parametrize(("operation", "target"), [("replace_drop", 260), ("sum", 330)])
+def test_no_body_holds_an_empty_value_however_the_month_is_cut(operation: str, target: int) -> None:
+    bodies = month_bodies(_focus_like_month(), "2024-08", operation=operation, target_bytes=target)
+    assert len(bodies) > 2
+    for body in bodies:
+        for row in json.loads(body.payload)["data"]:
+            assert all(isinstance(v, str) and v != "" for v in row.values()), row
+    assert sum(b.rows for b in bodies) == 6
+
+
+ESCAPED = [
+    'say "hi"',
+    "back\\slash \\\\ and \\u0041 as text",
+    "".join(chr(c) for c in range(32)),  # every control character, NUL included
+    "\x7f del",
+    "line\u2028separator\u2029paragraph",
+    "é ü ß 中文 עברית",
+    "emoji 😀👍🏽 and a flag 🇩🇪",
+    "</script>",
+    "{not: json}",
+    '","resource/id":"forged',
+]
+
+
+def test_values_needing_escapes_round_trip_exactly() -> None:
+    n = len(ESCAPED)
+    cbf = pl.DataFrame(
+        {
+            "time/usage_start": [f"2024-08-01T{h:02d}:00:00Z" for h in range(n)],
+            "cost/cost": ["1"] * n,
+            "resource/id": ["vm-1"] * n,
+            "lineitem/description": ESCAPED,
+            "resource/tag:note": list(reversed(ESCAPED)),
+        }
+    )
+    for target in (5_000_000, 400):
+        bodies = month_bodies(cbf, "2024-08", target_bytes=target)
+        rows = _rows(bodies)
+        assert [r["lineitem/description"] for r in rows] == ESCAPED
+        assert [r["resource/tag:note"] for r in rows] == list(reversed(ESCAPED))
+        assert all(r["resource/id"] == "vm-1" and len(r) == 5 for r in rows)
+        assert all(len(b.payload) <= target for b in bodies)
+
+
+def test_a_row_larger_than_a_body_is_refused() -> None:
+    cbf = _month(2, 1).with_columns(pl.lit("x" * 500).alias("lineitem/description"))
+    size = len(json.dumps(cbf.row(0, named=True), separators=(",", ":"))) + 1  # and its comma
+    with pytest.raises(ValueError, match=f"one CBF row is {size} bytes, larger than a whole"):
+        month_bodies(cbf, "2024-08", target_bytes=400)
+
+
+def test_an_empty_month_is_one_replace_drop_without_rows() -> None:
+    empty = _month(1, 1).clear()
+    (body,) = month_bodies(empty, "2024-08", operation="replace_hourly")
+    assert (body.operation, body.rows, body.first_hour) == ("replace_hourly", 0, "")
+    (body,) = month_bodies(empty, "2024-08")
+    assert json.loads(body.payload) == {"month": "2024-08", "operation": "replace_drop", "data": []}

@@ -1,5 +1,8 @@
 """Bodies are exactly `row_json`'s rows joined by commas, whichever way they are cut."""
 
+import json
+from collections.abc import Callable
+
 import polars as pl
 import pytest
 
@@ -48,6 +51,18 @@ def test_bodies_are_row_json_joined(operation: str, target: int) -> None:
     assert position == cbf.height
     if target < 2_000:
         assert len(bodies) > 10  # the 40-row hour is cut into parts as well
+
+
+def test_row_json_leaves_out_empty_values() -> None:
+    cbf = _month()
+    texts = cbf["lineitem/description"].to_list()
+    for text, row in zip(texts, row_json(cbf).to_list()):
+        decoded = json.loads(row)
+        if text in ("", None):
+            assert decoded.keys() == {"cost/cost", "time/usage_start"}
+        else:
+            assert decoded["lineitem/description"] == text
+        assert list(decoded) == sorted(decoded)
 
 
 def _plain_month(hours: int, rows_per_hour: list[int]) -> pl.DataFrame:
@@ -142,17 +157,14 @@ def _bodies(cbf: pl.DataFrame, operation: str, budget: int) -> list[tuple]:
     ]
 
 
-@pytest.fixture
-def sized_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if the bodies' sizes had to be measured from the rows' JSON: months without values
-    that need escaping are cut from their values' lengths alone, and written once."""
-
-    def measured(frame: pl.DataFrame) -> pl.Series:
-        raise AssertionError("the rows' JSON was measured")
-
-    monkeypatch.setattr(bodies, "row_json", measured)
+def _escaped_month(hours: int, rows_per_hour: list[int]) -> pl.DataFrame:
+    """`_plain_month` with values that need JSON escaping in place of its tags."""
+    plain = _plain_month(hours, rows_per_hour)
+    tricky = pl.Series([TRICKY[i % len(TRICKY)] for i in range(plain.height)], dtype=pl.String)
+    return plain.with_columns(tricky.alias("resource/tag:team"))
 
 
+@pytest.mark.parametrize("make", [_plain_month, _escaped_month])
 @pytest.mark.parametrize(
     ("operation", "budget"),
     [
@@ -163,52 +175,31 @@ def sized_once(monkeypatch: pytest.MonkeyPatch) -> None:
         ("replace_drop", 1_200),
     ],
 )
-def test_bodies_cut_from_value_lengths_are_the_greedy_packing_of_the_rows_json(
-    sized_once: None, operation: str, budget: int
+def test_bodies_are_the_greedy_packing_of_the_rows_json(
+    make: Callable[[int, list[int]], pl.DataFrame], operation: str, budget: int
 ) -> None:
-    """Bodies are packed from sizes worked out before writing and written two at a time; they
-    must be byte for byte the greedy packing of the rows' own JSON (1,200 bytes splits hours)."""
-    cbf = _plain_month(40, [3, 11, 1, 25])
+    """Byte for byte the greedy packing of the rows' own JSON, escaped values or not (1,200
+    bytes splits hours)."""
+    cbf = make(40, [3, 11, 1, 25])
     expected = _greedy(cbf, operation, budget)
     assert _bodies(cbf, operation, budget) == expected
     if budget < 4_900_000:
         assert len(expected) > 5
 
 
-@pytest.mark.parametrize("operation", ["replace_drop", "replace_hourly"])
-@pytest.mark.parametrize("row", [0, 17, 39])
-def test_from_a_value_needing_escapes_on_the_rows_json_is_measured(
-    monkeypatch: pytest.MonkeyPatch, operation: str, row: int
+@pytest.mark.parametrize("chunk_rows", [1, 7, 30, 1_000_000])
+def test_json_built_chunk_by_chunk_gives_the_same_bodies(
+    monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
-    """A quote makes its row's JSON longer than its values' lengths foretold: the bodies before
-    it are kept as written, and from the first row of its body on the month is cut again from
-    the rows' own JSON, as the greedy packing does."""
-    cbf = _plain_month(10, [4]).with_columns(  # 10 hours of 4 rows
-        pl.when(pl.int_range(pl.len()) == row)
-        .then(pl.lit('say "hi"'))
-        .otherwise("resource/tag:team")
-        .alias("resource/tag:team")
-    )
-    expected = _greedy(cbf, operation, 600)
-    assert all(
-        first == last for _, _, _, first, last in expected
-    )  # at this budget, one hour a body
-    written: list[int] = []
-    original = bodies._written
-
-    def counting(prepared: pl.DataFrame, cuts: list, month: str) -> list:
-        written.append(len(cuts))
-        return original(prepared, cuts, month)
-
-    monkeypatch.setattr(bodies, "_written", counting)
-    assert _bodies(cbf, operation, 600) == expected
-    assert written == [
-        10,
-        10 - row // 4,
-    ]  # the bodies before the quote's hour were not written again
+    """The rows' JSON is built a few whole hours at a time; where the chunks end (inside a
+    body, at its edge, around an hour too large for one body) changes no byte."""
+    monkeypatch.setattr(bodies, "CHUNK_ROWS", chunk_rows)
+    cbf = _escaped_month(40, [3, 11, 1, 25])
+    for budget in (1_200, 3_000, 4_900_000):
+        assert _bodies(cbf, "replace_drop", budget) == _greedy(cbf, "replace_drop", budget)
 
 
-def test_hours_that_fill_a_body_exactly_share_it(sized_once: None) -> None:
+def test_hours_that_fill_a_body_exactly_share_it() -> None:
     cbf = _plain_month(12, [3, 5])
     sizes = (row_json(cbf).str.len_bytes() + 1).to_list()
     budget = sum(sizes[:8])  # the first two hours, to the byte
@@ -217,19 +208,7 @@ def test_hours_that_fill_a_body_exactly_share_it(sized_once: None) -> None:
     assert found == _greedy(cbf, "replace_drop", budget)
 
 
-@pytest.mark.parametrize("piece_bytes", [1, 150, 1_000])
-def test_bodies_written_in_many_pieces_are_the_same_bodies(
-    sized_once: None, monkeypatch: pytest.MonkeyPatch, piece_bytes: int
-) -> None:
-    """PIECE_BYTES is 300 KB, so the other tests write every body in one polars call; here each
-    body takes many, and every join between pieces must be a comma."""
-    monkeypatch.setattr(bodies, "PIECE_BYTES", piece_bytes)
-    cbf = _plain_month(40, [3, 11, 1, 25])
-    for budget in (3_000, 4_900_000):
-        assert _bodies(cbf, "replace_drop", budget) == _greedy(cbf, "replace_drop", budget)
-
-
-def test_a_null_hour_is_named_as_an_empty_one(sized_once: None) -> None:
+def test_a_null_hour_is_named_as_an_empty_one() -> None:
     cbf = pl.DataFrame(
         {"time/usage_start": [None, None, "2024-08-01T01:00:00Z"], "cost/cost": ["1", "2", "3"]}
     )

@@ -1,6 +1,7 @@
 """The FOCUS preset: official FOCUS 1.0 sample and FOCUS 1.2 scenarios, converted with no hand mapping."""
 
 import csv
+import json
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from anycost_pipeline.cbf.bodies import month_bodies
 from anycost_pipeline.cbf.errors import BadSourceData
 from anycost_pipeline.cbf.mapping import convert, rows_of_month, with_usage_hour
 from anycost_pipeline.cbf.validation import cost_total, row_problems
@@ -66,6 +68,31 @@ def test_focus_file_converts_and_conserves_billed_cost(path: Path) -> None:
     assert {m: cost_total(cbf) for m, cbf in converted.items()} == _billed_by_month(path)
     for cbf in converted.values():
         assert cost_total(cbf, "cost/discounted_cost") == cost_total(cbf)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in FILES if p.name not in INVALID_TIME_FILES], ids=lambda p: p.name
+)
+def test_focus_bodies_leave_empty_values_out(path: Path) -> None:
+    """Purchases, taxes and credits have no ConsumedQuantity and most rows lack some tags: their
+    rows go out without those keys, never with an empty value."""
+    for month, cbf in _convert_all(path, _focus()).items():
+        ordered = cbf.sort("time/usage_start", maintain_order=True)
+        rows = [r for b in month_bodies(cbf, month) for r in json.loads(b.payload)["data"]]
+        for row, source in zip(rows, ordered.iter_rows(named=True), strict=True):
+            assert row == {
+                k: v for k, v in source.items() if not k.startswith("_") and v not in (None, "")
+            }
+
+
+def test_focus_rows_without_a_quantity_have_no_usage_amount() -> None:
+    cbf = _convert_all(FIXTURES / "focus-1.0" / "focus_sample.csv", _focus())["2024-09"]
+    (body,) = month_bodies(cbf, "2024-09")
+    rows = json.loads(body.payload)["data"]
+    kinds = {row["lineitem/type"] for row in rows if "usage/amount" not in row}
+    assert kinds >= {"Credit"} and cbf["usage/amount"].null_count() > 0
+    assert sum("usage/amount" not in row for row in rows) == cbf["usage/amount"].null_count()
+    assert b'""' not in body.payload
 
 
 @pytest.mark.parametrize("name", sorted(INVALID_TIME_FILES))
