@@ -7,7 +7,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -382,23 +382,31 @@ class AnyCostClient:
         bodies: Sequence[tuple[str, bytes, int]],
         *,
         submission_id: str | None = None,
+        acknowledged: dict[int, SentBody] | None = None,
+        on_ack: Callable[[int, SentBody], None] | None = None,
     ) -> Submission:
         """Send a month's bodies `(operation, payload, rows)` one at a time, in order.
 
-        A failing body raises `SubmissionStopped`, which names the bodies CloudZero accepted
-        before it: a half-sent month is never reported as submitted, nor as not sent.
+        `acknowledged` are bodies of this submission CloudZero acknowledged in an earlier run:
+        they are not sent again. `on_ack` is called as each new body is acknowledged, before
+        the next is sent (the submission journal). A failing body raises `SubmissionStopped`,
+        which names the bodies CloudZero accepted before it: a half-sent month is never
+        reported as submitted, nor as not sent.
         """
         submission_id = submission_id or uuid.uuid4().hex
         started = time.monotonic()
-        sent: list[SentBody] = []
+        done = dict(acknowledged or {})
         for index, (operation, payload, rows) in enumerate(bodies):
+            if index in done:
+                continue
             key = idempotency_key(connection_id, month, index, payload, submission_id)
+            accepted = [done[i] for i in sorted(done)]
             try:
                 answer = self.create_billing_drop(connection_id, payload, key)
             except _MaybeApplied as lost:
-                raise SubmissionStopped(lost.cause, month, sent, len(bodies), True) from None
+                raise SubmissionStopped(lost.cause, month, accepted, len(bodies), True) from None
             except CloudZeroError as error:
-                raise SubmissionStopped(error, month, sent, len(bodies), False) from None
+                raise SubmissionStopped(error, month, accepted, len(bodies), False) from None
             log.info(
                 "sent body %d/%d of %s (%s, %d rows)",
                 index + 1,
@@ -407,9 +415,12 @@ class AnyCostClient:
                 operation,
                 rows,
             )
-            sent.append(
-                SentBody(operation, str(answer.get("drop_id", "")), rows, len(payload), key)
+            done[index] = SentBody(
+                operation, str(answer.get("drop_id", "")), rows, len(payload), key
             )
+            if on_ack is not None:
+                on_ack(index, done[index])
+        sent = [done[i] for i in sorted(done)]
         return Submission(connection_id, month, sent, time.monotonic() - started, submission_id)
 
 

@@ -7,18 +7,26 @@ checks the row count CloudZero reports afterwards.
 """
 
 import hashlib
-import json
 import logging
-import os
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.answers import MonthListing
-from anycost_pipeline.cloudzero.client import AnyCostClient, Submission, SubmissionStopped
+from anycost_pipeline.cloudzero.client import AnyCostClient, SentBody, Submission, SubmissionStopped
 from anycost_pipeline.cloudzero.errors import CloudZeroError, MonthOverLimit
+from anycost_pipeline.cloudzero.journal import (
+    CONFIRMED,
+    SENDING,
+    STOPPED,
+    UNCONFIRMED,
+    Entry,
+    SubmissionJournal,
+    acknowledgement,
+)
 from anycost_pipeline.cloudzero.locks import connection_lock
 
 log = logging.getLogger(__name__)
@@ -123,6 +131,7 @@ class MonthOutcome:
     content_hash: str
     submission: Submission | None = None
     previous: dict | None = None
+    resumed_from: int = 0  # bodies acknowledged by an interrupted earlier run, not sent again
 
 
 def check_limits(month: str, rows: int, size: int, limits: Limits) -> None:
@@ -146,29 +155,7 @@ def check_limits(month: str, rows: int, size: int, limits: Limits) -> None:
         )
 
 
-class SubmissionLedger:
-    """The last submission CloudZero accepted per destination, connection and month (JSON files)."""
-
-    def __init__(self, folder: Path | str) -> None:
-        self.folder = Path(folder)
-
-    def _path(self, destination: str, connection_id: str, month: str) -> Path:
-        where = hashlib.sha256(f"{destination}|{connection_id}".encode()).hexdigest()[:24]
-        return self.folder / where / f"{month}.json"
-
-    def last(self, destination: str, connection_id: str, month: str) -> dict | None:
-        path = self._path(destination, connection_id, month)
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def record(self, destination: str, connection_id: str, month: str, entry: dict) -> None:
-        path = self._path(destination, connection_id, month)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(entry, indent=1), encoding="utf-8")
-        os.replace(temporary, path)  # readers see the old record or the new one, never half
+SubmissionLedger = SubmissionJournal  # the name used before the journal kept every body
 
 
 def held_rows(client: AnyCostClient, connection_id: str, month: str) -> int | None:
@@ -220,7 +207,7 @@ def send_month(
     content_hash: str,
     *,
     lock_folder: Path | str,
-    ledger: SubmissionLedger,
+    ledger: SubmissionJournal,
     destination: str,
     limits: Limits = Limits(),
     force: bool = False,
@@ -228,65 +215,76 @@ def send_month(
 ) -> MonthOutcome:
     """Send the month's bodies `(operation, payload, rows)` unless CloudZero already holds them.
 
-    The month counts as unchanged when the last accepted submission had the same content hash
-    and CloudZero still lists the row count it had then; `force` sends anyway. After sending,
-    a `replace_drop` month must hold exactly the rows sent; `replace_hourly` and `sum` months
-    at least as many.
+    The month counts as unchanged when its last submission was confirmed with the same content
+    hash and CloudZero still lists what it listed then; `force` sends anyway. A submission
+    interrupted earlier (see the journal) is continued where that is the safe choice: on `sum`
+    and `replace_hourly` connections, with the same content, only the bodies CloudZero did not
+    acknowledge are sent, under their first idempotency keys; a `replace_drop` month starts
+    again from body 1, which replaces the month. After sending, a `replace_drop` month must hold
+    exactly the rows sent; `replace_hourly` and `sum` months at least as many.
     """
     rows = sum(b[2] for b in bodies)
     size = sum(len(b[1]) for b in bodies)
     check_limits(month, rows, size, limits)
     operation = bodies[0][0] if bodies else "replace_drop"
     with connection_lock(lock_folder, connection_id):
-        previous = ledger.last(destination, connection_id, month)
-        if previous and not force and previous.get("content_hash") == content_hash:
-            last_drop = (previous.get("drop_ids") or [None])[-1]
-            ours = client.month_drops(connection_id, month, last_drop).ours
-            # Same rows *and* still our drop: another sender's month of equal size is not ours.
-            if (
-                ours is not None
-                and ours.row_count == previous.get("reported_rows")
-                and (last_drop is None or ours.drop_id == last_drop)
-                and previous.get("confirmed", True)
+        record = ledger.entry(destination, connection_id, month)
+        previous = record.data if record else None
+        if record and record.state == CONFIRMED and not force:
+            if record.data.get("content_hash") == content_hash and _still_held(
+                client, connection_id, month, record
             ):
-                log.info(
-                    "%s on %s is unchanged since %s; nothing sent",
-                    month,
-                    connection_id,
-                    previous.get("sent_at"),
-                )
-                held = ours.row_count
+                log.info("%s on %s is unchanged; nothing sent", month, connection_id)
+                held = int(record.data.get("reported_rows") or 0)
                 return MonthOutcome(UNCHANGED, rows, size, held, content_hash, None, previous)
-        if previous and not previous.get("confirmed", True) and operation == "sum" and not force:
-            raise DeliveryFailed(
-                NOTHING_SENT,
-                f"Nothing was sent for {month}: its last submission to connection {connection_id} "
-                f"(sent {previous.get('sent_at')}) was accepted but never confirmed, and on a sum "
-                "connection sending again adds the month a second time. Check what CloudZero "
-                "holds (anycost reconcile CONNECTION MONTH --contents), then send with force",
-            )
+        resumed = _resumable(record, operation, content_hash, month, connection_id, force)
+        entry = {
+            "state": SENDING,
+            "content_hash": content_hash,
+            "operation": operation,
+            "submission_id": resumed.data["submission_id"] if resumed else submission_id,
+            "planned": [
+                {"operation": op, "rows": n, "bytes": len(p), "sha256": _sha(p)}
+                for op, p, n in bodies
+            ],
+            "acknowledged": resumed.data.get("acknowledged", []) if resumed else [],
+            "rows": rows,
+            "bytes": size,
+            "started_at": _now(),
+        }
+        entry["submission_id"] = entry["submission_id"] or _new_id()
+        ledger.record(destination, connection_id, month, entry)
+
+        def acknowledged(index: int, body: SentBody) -> None:
+            entry["acknowledged"].append(acknowledgement(index, body))
+            ledger.record(destination, connection_id, month, entry)
+
         started = time.monotonic()
         try:
             submission = client.submit_month(
-                connection_id, month, bodies, submission_id=submission_id
+                connection_id,
+                month,
+                bodies,
+                submission_id=entry["submission_id"],
+                acknowledged=resumed.acknowledged if resumed else None,
+                on_ack=acknowledged,
             )
         except SubmissionStopped as error:
+            entry["state"] = STOPPED
+            entry["maybe_applied"] = error.maybe_applied
+            ledger.record(destination, connection_id, month, entry)
             raise stopped(error, operation) from None
+        entry.update(
+            state=UNCONFIRMED,
+            drop_ids=[b.drop_id for b in submission.bodies],
+            seconds=round(time.monotonic() - started, 3),
+            sent_at=_now(),
+            reported_rows=None,
+        )
         accepted = (
             f"CloudZero accepted {_bodies(len(bodies))} of {month} ({rows:,} rows, drop ids "
             f"{', '.join(b.drop_id for b in submission.bodies)}) on connection {connection_id}"
         )
-        entry = {
-            "content_hash": content_hash,
-            "rows": rows,
-            "reported_rows": None,
-            "bytes": size,
-            "drop_ids": [b.drop_id for b in submission.bodies],
-            "submission_id": submission.submission_id,
-            "seconds": round(time.monotonic() - started, 3),
-            "sent_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "confirmed": False,
-        }
         try:
             listing = client.month_drops(connection_id, month, submission.bodies[-1].drop_id)
         except CloudZeroError as error:
@@ -307,8 +305,71 @@ def send_month(
                 SENT_UNCONFIRMED,
                 f"{accepted}, but {problem}. The data was sent. {_check_later(operation)}",
             )
-        ledger.record(destination, connection_id, month, {**entry, "confirmed": True})
-        return MonthOutcome(SENT, rows, size, reported, content_hash, submission, previous)
+        entry.update(state=CONFIRMED, confirmed=True)
+        ledger.record(destination, connection_id, month, entry)
+        resumed_from = len(resumed.acknowledged) if resumed else 0
+        return MonthOutcome(
+            SENT, rows, size, reported, content_hash, submission, previous, resumed_from
+        )
+
+
+def _still_held(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> bool:
+    """CloudZero still lists the month as the confirmed submission left it: its last drop is
+    ours, with the row count listed then (another sender's month of equal size is not ours)."""
+    last_drop = (record.data.get("drop_ids") or [None])[-1]
+    ours = client.month_drops(connection_id, month, last_drop).ours
+    return (
+        ours is not None
+        and ours.row_count == record.data.get("reported_rows")
+        and (last_drop is None or ours.drop_id == last_drop)
+    )
+
+
+def _resumable(
+    record: Entry | None,
+    operation: str,
+    content_hash: str,
+    month: str,
+    connection_id: str,
+    force: bool,
+) -> Entry | None:
+    """The interrupted submission to continue, if continuing is the safe choice; refuses a sum
+    month whose earlier submission may already be in CloudZero (it would be added twice)."""
+    if record is None or operation == "replace_drop":
+        return None  # nothing to continue, or a month that is replaced whole from body 1
+    unsure = record.state == UNCONFIRMED or (
+        record.interrupted and (record.acknowledged or record.data.get("maybe_applied", True))
+    )
+    if record.interrupted and record.data.get("content_hash") == content_hash:
+        return record
+    if operation == "sum" and unsure and not force:
+        done = len(record.acknowledged)
+        raise DeliveryFailed(
+            NOTHING_SENT,
+            f"Nothing was sent for {month}: its last submission to connection {connection_id} "
+            f"({done} of {record.planned} bodies acknowledged, {record.state}) may already be in "
+            "CloudZero, and on a sum connection sending the month again adds it a second time"
+            + (
+                "; the month's content has changed since, so it cannot simply be continued"
+                if record.interrupted
+                else ""
+            )
+            + ". Check what CloudZero holds (anycost reconcile CONNECTION MONTH --contents), "
+            "then send with force",
+        )
+    return None
+
+
+def _sha(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
 
 
 def _check_later(operation: str) -> str:

@@ -106,7 +106,7 @@ def test_a_row_count_cloudzero_disagrees_with_fails_with_both_numbers(
     record = SubmissionLedger(tmp_path / "submissions").last(
         "sandbox-under-test", "conn-1", "2024-08"
     )
-    assert record is not None and record["confirmed"] is False and record["rows"] == 100
+    assert record is not None and record["state"] == "unconfirmed" and record["rows"] == 100
 
 
 def _worker(url: str, folder: str, month: str, use_lock: bool, barrier) -> None:  # type: ignore[no-untyped-def]
