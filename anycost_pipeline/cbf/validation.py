@@ -22,7 +22,21 @@ from anycost_pipeline.months import Month
 
 MONTH_WIDE = "(all)"  # the column named by a problem of the whole month, not of one row
 _HOUR = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$"
-_PLAIN = r"^-?(?:[0-9]+(?:\.[0-9]+)?)$"
+# Seconds up to 59: polars reads a leap second :60 as the next minute, CloudZero refuses it.
+_UTC_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]+)?(Z|\+00:00)$"
+_PLAIN = r"^-?[0-9]+(\.[0-9]+)?$"  # the reference's amount pattern, with an optional '-'
+
+
+def _sent(name: str) -> pl.Expr:
+    """True where a row is sent with this column: request bodies leave out null and ""."""
+    value = pl.col(name)
+    return value.is_not_null() & (value.cast(pl.String) != "")
+
+
+def _no_instant(time: pl.Expr) -> pl.Expr:
+    """True for date-time text that names no real instant (month 13, 25:00, 31 June)."""
+    seconds = time.str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+    return time.is_not_null() & seconds.is_null()
 
 
 def row_problems(
@@ -37,16 +51,17 @@ def row_problems(
     def flag(column: str, bad: pl.Expr, reason: str, value: pl.Expr | None = None) -> None:
         rules.append((column, bad, reason, value))
 
+    # A rule about a column's values holds only where the row is sent with it.
     for name in columns:
         if name.startswith(TAG_PREFIX) and not is_cbf_column(name):
             flag(
                 name,
-                pl.col(name).is_not_null(),
+                _sent(name),
                 "tag key may hold only letters, digits and _ . : / = + - @",
                 pl.lit(name),
             )
         elif not is_cbf_column(name):
-            flag(name, pl.lit(True), "not a CBF column")
+            flag(name, _sent(name), "not a CBF column")
     if rows_per_month is not None and cbf.height > rows_per_month:
         flag(
             MONTH_WIDE,
@@ -64,7 +79,7 @@ def row_problems(
         start = pl.col(USAGE_START)
         flag(
             USAGE_START,
-            ~start.str.contains(_HOUR),
+            ~start.str.contains(_HOUR) | _no_instant(start),
             "not an ISO-8601 UTC hour (YYYY-MM-DDTHH:00:00Z)",
         )
         flag(
@@ -74,30 +89,28 @@ def row_problems(
         end = pl.col("time/usage_end")
         flag(
             "time/usage_end",
-            end.is_not_null()
-            & ~end.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"),
+            _sent("time/usage_end") & (~end.str.contains(_UTC_TIME) | _no_instant(end)),
             "not an ISO-8601 UTC time",
         )
     for name in DECIMAL_COLUMNS:
         if name in columns:
             value = pl.col(name)
-            flag(name, value.is_not_null() & ~value.str.contains(_PLAIN), "not a plain decimal")
+            flag(name, _sent(name) & ~value.str.contains(_PLAIN), "not a plain decimal")
     if LINE_ITEM_TYPE in columns:
         kind = pl.col(LINE_ITEM_TYPE)
-        flag(LINE_ITEM_TYPE, ~kind.is_in(sorted(LINE_ITEM_TYPES)), "not a CBF line item type")
+        flag(
+            LINE_ITEM_TYPE,
+            _sent(LINE_ITEM_TYPE) & ~kind.is_in(sorted(LINE_ITEM_TYPES)),
+            "not a CBF line item type",
+        )
     tags = [c for c in columns if c.startswith(TAG_PREFIX)]
     if tags:
-        # Every row is sent with every column of the month (empty where a row has no value),
-        # so once the month has tags, CloudZero sees tag keys on every row.
-        no_id = (
-            pl.col(RESOURCE_ID).is_null() | (pl.col(RESOURCE_ID) == "")
-            if RESOURCE_ID in columns
-            else pl.lit(True)
-        )
+        # Empty tags are left out of a row, so only a row sent with a tag needs a resource.
+        no_id = ~_sent(RESOURCE_ID) if RESOURCE_ID in columns else pl.lit(True)
         flag(
             RESOURCE_ID,
-            no_id,
-            "required when the month has tags (CloudZero needs a resource for tagged rows)",
+            pl.any_horizontal(_sent(t) for t in tags) & no_id,
+            "required on a row with tags (CloudZero needs a resource for tagged rows)",
             pl.lit(None),
         )
     if RESOURCE_ID in columns:
