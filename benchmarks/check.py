@@ -2,7 +2,8 @@
 
 Rows are compared as multisets: every row is reduced to a 16-byte digest of its sorted
 (column, value) pairs, and the sorted digests of both sides must be equal. Costs are summed as
-`decimal.Decimal`, never as floats.
+`decimal.Decimal`, never as floats. A row holding an empty value is a problem: CloudZero's
+amount pattern refuses `""`, so bodies leave empty values out.
 """
 
 import hashlib
@@ -31,6 +32,7 @@ def fingerprint(folder: Path, month: str) -> Fingerprint:
     found = Fingerprint()
     digests: list[bytes] = []
     seen_hours: dict[str, int] = {}
+    empty = 0  # rows with an empty value, which CloudZero refuses (bodies leave them out)
     paths = sorted(folder.glob("body-*.json"))
     if not paths:
         found.problems.append(f"no bodies in {folder}")
@@ -51,11 +53,14 @@ def fingerprint(folder: Path, month: str) -> Fingerprint:
                 found.problems.append(
                     f"hour {hour} is split between bodies {seen_hours[hour]} and {index}"
                 )
+            empty += any(value in ("", None) for value in row.values())
             found.total += Decimal(row["cost/cost"])
             digests.append(
                 hashlib.blake2b(repr(sorted(row.items())).encode(), digest_size=16).digest()
             )
         found.rows += len(body["data"])
+    if empty:
+        found.problems.append(f"{empty:,} rows hold an empty value")
     digests.sort()
     found.digests = b"".join(digests)
     found.problems = found.problems[:10]
