@@ -5,9 +5,6 @@ each answer form the reference allows), a key with a secret file's trailing newl
 proxy in the environment that must not carry loopback calls.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +12,8 @@ import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Answers
+from anycost_pipeline_tests.cli.live import KEY, anycost
 
-ANYCOST = str(Path(sys.executable).parent / "anycost")
-KEY = "contract-key-7d2e"
 CONNECTION_ID = "conn-contract"
 EXAMPLE = "date,service,amount,account\n2024-08-16,Compute,12.00,prod-001\n"
 EXPECTED_ROW = {
@@ -56,23 +52,6 @@ def live_project(root: Path) -> Path:
     path = root / "anycost.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ANYCOST_CONFIG": str(config),
-        "DAGSTER_HOME": str(config.parent / "dagster_home"),
-        "CLOUDZERO_API_URL": url,
-        "CLOUDZERO_API_KEY": KEY + "\n",  # as a Kubernetes secret file holds it
-        # A proxy that answers nothing: loopback calls must not go through it.
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "",
-    }
-    return subprocess.run(
-        [ANYCOST, *args], cwd=config.parent, env=env, capture_output=True, text=True, timeout=240
-    )
 
 
 @pytest.mark.parametrize(

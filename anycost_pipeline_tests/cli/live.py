@@ -1,0 +1,36 @@
+"""Running `anycost` as a user does, with the live target pointed at a server on 127.0.0.1."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ANYCOST = str(Path(sys.executable).parent / "anycost")
+KEY = "contract-key-7d2e"
+
+
+def environment(config: Path, url: str) -> dict[str, str]:
+    """The environment of a live run: the key as a Kubernetes secret file holds it (with a
+    trailing newline), and a proxy that answers nothing, which loopback calls must not use."""
+    return {
+        **os.environ,
+        "ANYCOST_CONFIG": str(config),
+        "DAGSTER_HOME": str(config.parent / "dagster_home"),
+        "CLOUDZERO_API_URL": url,
+        "CLOUDZERO_API_KEY": KEY + "\n",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
+
+
+def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `anycost ARGS` in the project of `config`, sending to `url`."""
+    return subprocess.run(
+        [ANYCOST, *args],
+        cwd=config.parent,
+        env=environment(config, url),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )

@@ -1,0 +1,96 @@
+"""`anycost run` killed (SIGKILL) after body k of a 5-body month, then run again.
+
+Whatever the connection's operation, the second run leaves CloudZero holding exactly the
+source's month: `replace_drop` sends it whole again from body 1, `sum` and `replace_hourly`
+continue after the bodies the journal says CloudZero acknowledged, under the same idempotency
+keys, so a body that was applied but not acknowledged is not applied twice.
+"""
+
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Faults
+from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment
+
+CONNECTION_ID = "conn-kill"
+HOURS, ROWS_PER_HOUR = 5, 40
+
+
+def five_body_project(root: Path, operation: str) -> tuple[Path, Decimal]:
+    """Five hours of 40 rows, each hour its own request body; returns the config and total."""
+    (root / "exports").mkdir(parents=True)
+    lines, total = ["time,service,amount,account"], Decimal(0)
+    for hour in range(HOURS):
+        for row in range(ROWS_PER_HOUR):
+            amount = f"{'-' if row % 9 == 0 else ''}{hour}.{row * 7919 % 10**6:06d}"
+            total += Decimal(amount)
+            lines.append(f"2024-08-16T{10 + hour:02d}:00:00Z,svc-{row % 3},{amount},acct-{row}")
+    (root / "exports" / "month.csv").write_text("\n".join(lines) + "\n")
+    config = {
+        "storage": ".anycost",
+        "start_month": "2024-01",
+        "cloudzero": {"target": "live", "limits": {"body_bytes": 7_000}},
+        "connections": {"main": {"connection_id": CONNECTION_ID, "operation": operation}},
+        "sources": {
+            "vendor": {
+                "connection": "main",
+                "kind": "files",
+                "path": "exports/*.csv",
+                "format": "csv",
+                "columns": {
+                    "time/usage_start": "time",
+                    "cost/cost": "amount",
+                    "resource/service": "service",
+                    "resource/account": "account",
+                },
+            }
+        },
+    }
+    path = root / "anycost.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, total
+
+
+@pytest.mark.parametrize("operation", ["replace_drop", "replace_hourly", "sum"])
+@pytest.mark.parametrize("killed_after", [2, 5])
+def test_a_run_killed_after_body_k_is_made_exact_by_the_next_run(
+    tmp_path: Path, operation: str, killed_after: int
+) -> None:
+    config, total = five_body_project(tmp_path / "project", operation)
+    # Each write takes a moment, so the kill lands while the next body is on its way.
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(delay=0.3)) as server:
+        run = subprocess.Popen(
+            [ANYCOST, "run", "2024-08"],
+            cwd=config.parent,
+            env=environment(config, server.url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while len(server.store.drop_history(CONNECTION_ID)) < killed_after:
+            assert run.poll() is None, "the run ended before it was killed"
+            assert time.monotonic() < deadline, "the run sent too few bodies in time"
+            time.sleep(0.005)
+        run.kill()
+        run.wait()
+        time.sleep(0.5)  # the write in flight when the run died finishes on the server
+
+        again = anycost(config, server.url, "run", "2024-08")
+        words = again.stdout + again.stderr
+        assert again.returncode == 0, words
+        assert "2024-08: sent" in words
+        rows = server.store.month_rows(CONNECTION_ID, "2024-08")
+        assert len(rows) == HOURS * ROWS_PER_HOUR, words
+        assert sum(Decimal(r["cost/cost"]) for r in rows) == total
+        assert server.stats()[CONCURRENT] == 0
+        assert len(server.store.drop_history(CONNECTION_ID)) >= HOURS
+
+        unchanged = anycost(config, server.url, "run", "2024-08")
+        assert "2024-08: unchanged" in unchanged.stdout, unchanged.stdout + unchanged.stderr
+        assert len(server.store.month_rows(CONNECTION_ID, "2024-08")) == HOURS * ROWS_PER_HOUR
