@@ -52,24 +52,19 @@ def _member(name: str, dtype: pl.DataType) -> pl.Expr:
         present &= value != ""
     # polars encodes (and escapes) `{"name":value}`; the member is that without its braces.
     encoded = pl.struct(value).struct.json_encode()
-    return pl.when(present).then(encoded.str.head(-1).str.tail(-1))
-
-
-def _row_expr(schema: pl.Schema) -> pl.Expr:
-    """Each row as a compact JSON object: its CBF columns in sorted order, lineage columns
-    (`_*`) and empty values left out."""
-    names = sorted(n for n in schema.names() if not n.startswith("_"))
-    members = pl.concat_str(
-        [_member(n, schema[n]) for n in names] or [pl.lit(None, pl.String)],
-        separator=",",
-        ignore_nulls=True,
-    )
-    return pl.concat_str([pl.lit("{"), members, pl.lit("}")]).alias("json")
+    return pl.when(present).then(encoded.str.head(-1).str.tail(-1)).alias(name)
 
 
 def row_json(cbf: pl.DataFrame) -> pl.Series:
-    """Each row's JSON exactly as a body holds it, in the frame's order."""
-    return cbf.select(_row_expr(cbf.schema)).to_series()
+    """Each row's JSON exactly as a body holds it, in the frame's order: a compact object of
+    its CBF columns in sorted order, lineage columns (`_*`) and empty values left out."""
+    names = sorted(n for n in cbf.columns if not n.startswith("_"))
+    if not names:
+        return pl.repeat("{}", cbf.height, dtype=pl.String, eager=True).alias("json")
+    # The members first, each a column of its own: polars builds those in parallel.
+    members = cbf.select(_member(n, cbf.schema[n]) for n in names)
+    joined = pl.concat_str(pl.all(), separator=",", ignore_nulls=True)
+    return members.select(pl.concat_str(pl.lit("{"), joined, pl.lit("}")).alias("json")).to_series()
 
 
 def _envelope(month: str, operation: str) -> tuple[bytes, bytes]:

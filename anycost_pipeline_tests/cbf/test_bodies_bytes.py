@@ -225,3 +225,8 @@ def test_a_categorical_column_is_written_as_text() -> None:
             0
         ].payload
     )
+
+
+def test_a_frame_of_lineage_alone_gives_empty_objects() -> None:
+    lineage = pl.DataFrame({"_source_file": ["x.csv", "x.csv"], "_source_row": [2, 3]})
+    assert row_json(lineage).to_list() == ["{}", "{}"]
