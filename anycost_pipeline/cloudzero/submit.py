@@ -229,6 +229,10 @@ def send_month(
     operation = bodies[0][0] if bodies else "replace_drop"
     with connection_lock(lock_folder, connection_id):
         record = ledger.entry(destination, connection_id, month)
+        if record and record.state == UNCONFIRMED:
+            record = _confirm_later(client, connection_id, month, record)
+            if record.state == CONFIRMED:
+                ledger.record(destination, connection_id, month, record.data)
         previous = record.data if record else None
         if record and record.state == CONFIRMED and not force:
             if record.data.get("content_hash") == content_hash and _still_held(
@@ -311,6 +315,27 @@ def send_month(
         return MonthOutcome(
             SENT, rows, size, reported, content_hash, submission, previous, resumed_from
         )
+
+
+def _confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:
+    """A submission whose every body was accepted but whose drop list did not confirm it:
+    confirmed now if CloudZero lists it as sent (its last drop, with the rows expected)."""
+    planned = [(p["operation"], b"", int(p["rows"])) for p in record.data.get("planned", [])]
+    drop_ids = record.data.get("drop_ids") or []
+    if not planned or not drop_ids:
+        return record
+    listing = client.month_drops(connection_id, month, drop_ids[-1])
+    if confirmed(listing, planned, drop_ids[-1]) is not None or listing.ours is None:
+        return record
+    log.info("%s on %s: the last submission is confirmed now", month, connection_id)
+    return Entry(
+        {
+            **record.data,
+            "state": CONFIRMED,
+            "confirmed": True,
+            "reported_rows": listing.ours.row_count,
+        }
+    )
 
 
 def _still_held(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> bool:

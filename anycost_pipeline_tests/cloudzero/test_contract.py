@@ -215,12 +215,33 @@ def test_reads_failing_after_accepted_writes_never_say_nothing_was_sent(tmp_path
         assert "adds the month a second time" in text  # a sum month is never re-sent blindly
         held(server, frame)
         server.faults.read_error_rate = 0.0
-        with pytest.raises(DeliveryFailed) as again:  # the next run refuses to add it twice
-            send(server.url, tmp_path, frame, operation="sum")
-        assert again.value.state == NOTHING_SENT and "may already be in CloudZero" in str(
-            again.value
-        )
+        # The next run reads the drop list first: CloudZero lists our drop, so the month is
+        # confirmed now and, unchanged, not added a second time.
+        again = send(server.url, tmp_path, frame, operation="sum")
+        assert again.status == UNCHANGED  # type: ignore[attr-defined]
         held(server, frame)
+
+
+def test_a_sum_month_cloudzero_cannot_confirm_is_not_added_again(tmp_path: Path) -> None:
+    frame = month_frame(300)
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(read_error_rate=1.0)) as server:
+        with pytest.raises(DeliveryFailed):
+            send(server.url, tmp_path, frame, operation="sum", retries=1)
+        server.faults.read_error_rate = 0.0
+        # Someone else's drop lands on the month after ours: ours can no longer be confirmed.
+        other = json.dumps(
+            {
+                "month": MONTH,
+                "operation": "sum",
+                "data": [{"time/usage_start": "2024-08-02T00:00:00Z", "cost/cost": "1"}],
+            }
+        ).encode()
+        AnyCostClient(server.url, KEY).create_billing_drop("conn-1", other, "someone-else")
+        with pytest.raises(DeliveryFailed) as refused:
+            send(server.url, tmp_path, frame, operation="sum")
+        assert refused.value.state == NOTHING_SENT
+        assert "may already be in CloudZero" in str(refused.value) and "force" in str(refused.value)
+        assert len(server.store.month_rows("conn-1", MONTH)) == 301  # not added twice
 
 
 @contextmanager
