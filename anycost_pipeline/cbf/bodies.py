@@ -142,8 +142,7 @@ def month_bodies(
 def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
     """Each hour of a month in time order, with its rows' JSON and their sizes in bytes (a
     comma after each row). The JSON is built for whole hours of about CHUNK_ROWS rows at a
-    time: polars needs several times the JSON's size while it builds it, and the month's
-    bodies are all held before the first is sent."""
+    time, so that only a few hours' JSON is held beside the bodies."""
     runs = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
     group: list[tuple[int, str | None]] = []
     start = rows = 0  # the group's first row in the month, and its rows
@@ -152,7 +151,7 @@ def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
         rows += n
         if rows < CHUNK_ROWS and index < len(runs) - 1:
             continue
-        json = row_json(ordered.slice(start, rows))
+        json = _built(ordered.slice(start, rows))
         sizes = json.str.len_bytes().cast(pl.Int64) + 1
         offset = 0
         for n, hour in group:
@@ -160,6 +159,13 @@ def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
             yield hour or "", json.slice(offset, n), sizes.slice(offset, n)
             offset += n
         start, rows, group = start + rows, 0, []
+
+
+def _built(rows: pl.DataFrame) -> pl.Series:
+    """`row_json` of the rows, built CHUNK_ROWS at a time even within one large hour: polars
+    needs several times the JSON's size while it builds it."""
+    parts = [row_json(rows.slice(at, CHUNK_ROWS)) for at in range(0, rows.height, CHUNK_ROWS)]
+    return pl.concat(parts, rechunk=False)
 
 
 def _operation(requested: str, index: int, continues_hour: bool) -> str:
