@@ -5,8 +5,10 @@ the first `replace_drop` clears the month, later ones `replace_hourly` replace o
 hours, and no hour is split across bodies, so any request repeated gives the same state. An
 hour too large for one body alone is sent as `replace_hourly` followed by `sum` parts.
 
-Each row's JSON is built once, by polars, and the bodies are those texts joined by commas:
-sizes are the texts' own lengths, so a body is never longer than its cut foretold.
+A row leaves out its empty values (null or ""): CloudZero's amount pattern refuses `""`, and
+the whole body with it. Each row's JSON is built once, by polars, and the bodies are those
+texts joined by commas: sizes are the texts' own lengths, so a body is never longer than its
+cut foretold.
 """
 
 import hashlib
@@ -50,7 +52,8 @@ def _member(name: str, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, _TEXT_TYPES):
         value = value.cast(pl.String)
         present &= value != ""
-    # polars encodes (and escapes) `{"name":value}`; the member is that without its braces.
+    # polars encodes (and escapes) `{"name":value}`; the member is that without its braces
+    # (head and tail count characters, and each brace is one).
     encoded = pl.struct(value).struct.json_encode()
     return pl.when(present).then(encoded.str.head(-1).str.tail(-1)).alias(name)
 

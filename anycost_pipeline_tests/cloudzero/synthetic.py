@@ -40,7 +40,8 @@ def held_rows(store: SandboxStore, connection_id: str, month: str) -> pl.Series:
 
 
 def same_rows(held: pl.Series, frame: pl.DataFrame) -> bool:
-    """The sandbox holds exactly the frame's rows: the same multiset, compared as JSON texts."""
+    """The sandbox holds exactly the frame's rows as sent (empty values left out): the same
+    multiset, compared as JSON texts."""
     sent = row_json(frame)
     return held.len() == sent.len() and held.sort().equals(sent.sort(), check_names=False)
 
