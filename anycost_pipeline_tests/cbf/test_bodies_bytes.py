@@ -191,8 +191,8 @@ def test_bodies_are_the_greedy_packing_of_the_rows_json(
 def test_json_built_chunk_by_chunk_gives_the_same_bodies(
     monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
-    """The rows' JSON is built a few whole hours at a time; where the chunks end (inside a
-    body, at its edge, around an hour too large for one body) changes no byte."""
+    """The rows' JSON is built a few thousand rows at a time; where the chunks end (inside an
+    hour, one too large for a body included, inside a body or at its edge) changes no byte."""
     monkeypatch.setattr(bodies, "CHUNK_ROWS", chunk_rows)
     cbf = _escaped_month(40, [3, 11, 1, 25])
     for budget in (1_200, 3_000, 4_900_000):
