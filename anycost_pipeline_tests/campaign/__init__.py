@@ -1,0 +1,1 @@
+"""A seeded fault campaign over whole months: see __main__.py."""

@@ -1,0 +1,27 @@
+"""A short fault campaign in CI: seeds chosen to cover every operation and fault kind, a kill
+of the run, a server restart and an unreadable value (the long run is in the README)."""
+
+from pathlib import Path
+
+import pytest
+
+from anycost_pipeline_tests.campaign.runner import run_scenario
+from anycost_pipeline_tests.campaign.scenario import FAULT_KINDS, OPERATIONS, draw
+
+CI_SEEDS = (1, 2, 4, 6, 7)
+
+
+def test_the_ci_seeds_cover_every_operation_fault_kill_restart_and_bad_value() -> None:
+    scenarios = [draw(seed) for seed in CI_SEEDS]
+    assert {s.operation for s in scenarios} == set(OPERATIONS)
+    assert {kind for s in scenarios for kind, rate in s.faults.items() if rate} == set(FAULT_KINDS)
+    assert any(s.kill_after for s in scenarios) and any(s.restart_after for s in scenarios)
+    assert any(s.bad_row for s in scenarios)
+
+
+@pytest.mark.parametrize("seed", CI_SEEDS)
+def test_campaign_seed_keeps_every_invariant(seed: int, tmp_path: Path) -> None:
+    result = run_scenario(draw(seed), tmp_path)
+    assert result.violations == [], (
+        f"replay: python -m anycost_pipeline_tests.campaign --seed {seed}"
+    )
