@@ -41,9 +41,11 @@ class RetryPolicy:
     `Retry-After` of at most `retry_after_cap` seconds is obeyed, a longer one ends the request
     at once (the caller holds the connection's lock meanwhile). No request takes longer than
     `budget_seconds`, waits included. After a write whose answer was lost or timed out, the
-    client waits `settle_seconds` and reads the drop list until CloudZero answers it before
-    sending the write again: CloudZero takes one request at a time per connection, and the
-    first write may still be running.
+    client waits and reads the drop list until CloudZero answers it before sending the write
+    again: CloudZero takes one request at a time per connection, and the first write may still
+    be running. It waits `settle_seconds` after a timeout (by default one more timeout: a write
+    that outlasted the timeout is given as long again), and at most `DROPPED_SETTLE` seconds
+    after a dropped connection (the server closed it, so it is done with the request).
     """
 
     retries: int = 5
@@ -158,8 +160,16 @@ def clean_key(api_key: str | None) -> str:
     return key
 
 
+DROPPED_SETTLE = 1.0
+
+
 class _LostAnswer(Exception):
     """The request may have reached the server, but no answer came back."""
+
+    def __init__(self, cause: BaseException, timed_out: bool) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.timed_out = timed_out
 
 
 class AnyCostClient:
@@ -193,7 +203,7 @@ class AnyCostClient:
             backoff=backoff,
             retry_after_cap=retry_after_cap,
             budget_seconds=budget_seconds,
-            settle_seconds=min(timeout, 5.0) if settle_seconds is None else settle_seconds,
+            settle_seconds=timeout if settle_seconds is None else settle_seconds,
         )
         self._api_key = key
         self._session = requests.Session()
@@ -224,9 +234,9 @@ class AnyCostClient:
         except requests.exceptions.ConnectionError as exc:
             if "NewConnectionError" in repr(exc) or "ProxyError" in type(exc).__name__:
                 raise unreachable(self.host, f"{method} {path}", exc) from None
-            raise _LostAnswer(exc) from None  # sent, but the connection broke before the answer
+            raise _LostAnswer(exc, timed_out=False) from None  # the connection broke: no answer
         except requests.exceptions.Timeout as exc:  # sent; the answer did not come in time
-            raise _LostAnswer(exc) from None
+            raise _LostAnswer(exc, timed_out=True) from None
         except requests.RequestException as exc:
             raise unreachable(self.host, f"{method} {path}", exc) from None
 
@@ -243,7 +253,7 @@ class AnyCostClient:
         read after a lost answer, before the write is sent again."""
         policy = self.policy
         deadline = time.monotonic() + policy.budget_seconds
-        attempt = 0
+        attempt, settle = 0, policy.settle_seconds
         lost = False  # the last attempt got no answer: wait for the connection to be free
         maybe_applied = False  # some attempt got no answer: CloudZero may have applied it
 
@@ -253,7 +263,7 @@ class AnyCostClient:
         while True:
             if lost and quiet_path:
                 try:
-                    self._await_quiet(quiet_path, deadline)
+                    self._await_quiet(quiet_path, deadline, settle)
                 except CloudZeroError as error:
                     raise _MaybeApplied(error) from None
             failure: CloudZeroError
@@ -261,7 +271,10 @@ class AnyCostClient:
                 response = self._once(method, path, body, key)
             except _LostAnswer as exc:
                 lost = maybe_applied = True
-                failure = unreachable(self.host, f"{method} {path}", exc.args[0])
+                settle = policy.settle_seconds
+                if not exc.timed_out:
+                    settle = min(settle, DROPPED_SETTLE)
+                failure = unreachable(self.host, f"{method} {path}", exc.cause)
                 wait = policy.pause(attempt)
             except ServerUnavailable as exc:
                 lost, failure, wait = False, exc, policy.pause(attempt)
@@ -294,10 +307,10 @@ class AnyCostClient:
             time.sleep(wait)
             attempt += 1
 
-    def _await_quiet(self, list_path: str, deadline: float) -> None:
-        """After a lost write answer: wait, then read the drop list until CloudZero answers it,
-        so the write is never sent again while the first may still be running."""
-        time.sleep(max(0.0, min(self.policy.settle_seconds, deadline - time.monotonic())))
+    def _await_quiet(self, list_path: str, deadline: float, settle: float) -> None:
+        """After a lost write answer: wait `settle` seconds, then read the drop list until
+        CloudZero answers it, so the write is never sent again while the first may still run."""
+        time.sleep(max(0.0, min(settle, deadline - time.monotonic())))
         while True:
             try:
                 response = self._once("GET", list_path, None, None)
@@ -310,7 +323,7 @@ class AnyCostClient:
                     response.status_code, _server_message(response, self._api_key), self.host
                 )
             asked = _retry_after(response) if response is not None else None
-            wait = min(asked if asked is not None else self.policy.settle_seconds, 30.0)
+            wait = min(asked if asked is not None else max(settle, 0.1), 30.0)
             if time.monotonic() + wait > deadline:
                 raise ServerUnavailable(
                     None,

@@ -128,7 +128,7 @@ def _truthful(word: str, words: str, before: list[dict], after: list[dict], new_
 def run_scenario(scenario: Scenario, folder: Path) -> Result:
     """Run the scenario in `folder` (a fresh one per scenario)."""
     result = Result(scenario.seed)
-    faults = Faults(seed=scenario.seed, retry_after_seconds=1, slow_seconds=1.5,
+    faults = Faults(seed=scenario.seed, retry_after_seconds=1, slow_seconds=2.2,
                     **scenario.faults)  # fmt: skip
     project = folder / "project"
     config = write_project(scenario, project, with_bad_row=scenario.bad_row)

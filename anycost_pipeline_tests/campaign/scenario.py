@@ -142,15 +142,15 @@ def write_project(scenario: Scenario, root: Path, *, with_bad_row: bool) -> Path
                 "resource/account": "account",
             },
         }
-    slow = bool(scenario.faults.get("slow_rate"))
     config = {
         "storage": ".anycost",
         "start_month": "2024-01",
         "cloudzero": {
             "target": "live",
             "limits": {"body_bytes": scenario.body_bytes},
-            # Slow answers take 1.5 s: the client gives up after 1 s and must wait them out.
-            "timeout_seconds": 1.0 if slow else 30.0,
+            # Slow answers take 2.2 s: the client gives up after 1 s and must wait them out
+            # before it sends the write again (it waits one timeout more, then reads).
+            "timeout_seconds": 1.0,
             "request_budget_seconds": 120.0,
         },
         "connections": {"main": {"connection_id": CONNECTION_ID, "operation": scenario.operation}},
