@@ -415,6 +415,11 @@ class SandboxServer(ThreadingHTTPServer):
         """Counters kept in the shared SQLite file (so they cover every process using it)."""
         return {name: self.store.counter(name) for name in COUNTERS}
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that goes away mid-request (killed, timed out) is normal here, not a fault
+        # of the server: keep the traceback out of the terminal.
+        log.debug("sandbox: request from %s ended abruptly", client_address, exc_info=True)
+
     def random(self) -> float:
         with self._lock:
             return self._random.random()
