@@ -50,9 +50,8 @@ def main(argv: list[str] | None = None) -> None:
                 "benchmark", MONTH, [(b.operation, b.payload, b.rows) for b in bodies]
             )
             sent = time.perf_counter()
-            held = {d["month"]: d["row_count"] for d in client.list_billing_drops("benchmark")}.get(
-                MONTH, 0
-            )
+            ours = client.month_drops("benchmark", MONTH, receipt.bodies[-1].drop_id).ours
+            held = ours.row_count if ours else 0
         finally:
             client.close()
             server.close()
