@@ -45,7 +45,7 @@ from anycost_pipeline.cbf.spec import (
     Template,
     template_fields,
 )
-from anycost_pipeline.cbf.spread import END, spread
+from anycost_pipeline.cbf.spread import END, charge_end, spread
 from anycost_pipeline.cbf.tags import tag_columns
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hours, utc_time
 from anycost_pipeline.cbf.validation import row_problems
@@ -572,10 +572,14 @@ def _build(
                 ).alias(END)
             )
         else:
-            local = pl.col(HOUR).dt.convert_time_zone(options.timezone)
+            assert options.spread.over is not None
+            # Each distinct hour once: time zone rules are slow, and a month has few hours.
+            ends = hours.to_frame().select(
+                charge_end(pl.col(HOUR), options.timezone, options.spread.over)
+            )
             extra.append(
-                local.dt.offset_by("1d" if options.spread.over == "day" else "1mo")
-                .dt.convert_time_zone("UTC")
+                pl.col(HOUR)
+                .replace_strict(hours, ends.to_series(), default=None, return_dtype=ends.dtypes[0])
                 .alias(END)
             )
     cbf = frame.select(*[e.alias(n) for n, e in exprs.items()], *LINEAGE_COLUMNS, *extra)

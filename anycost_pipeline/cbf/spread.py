@@ -15,7 +15,7 @@ import polars as pl
 from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS, ROWS_PER_MONTH, USAGE_START
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.errors import MappingError
-from anycost_pipeline.cbf.times import cbf_time
+from anycost_pipeline.cbf.times import cbf_time, first_instant, local_day_start
 from anycost_pipeline.months import Month
 
 HOUR = "_hour"
@@ -53,6 +53,24 @@ def _scale(values: pl.Series) -> int:
         values.drop_nulls().str.split(".").list.get(1, null_on_oob=True).str.len_chars().max()
     )
     return int(fraction or 0)  # type: ignore[arg-type]
+
+
+def charge_end(hour: pl.Expr, zone: str, over: str) -> pl.Expr:
+    """The exclusive end (UTC) of a charge starting at `hour` that runs for a local day or month.
+
+    A charge that starts its local day (a date) runs to the start of the next local day (or the
+    same day of the next month), so a date in Santiago on the day clocks skip midnight covers
+    that day's 23 hours; a charge starting later in its day runs to the same wall time a day or
+    a month later.
+    """
+    step = "1d" if over == "day" else "1mo"
+    wall = hour.dt.convert_time_zone(zone).dt.replace_time_zone(None)
+    day = wall.dt.truncate("1d")
+    return (
+        pl.when(hour == local_day_start(day, zone))
+        .then(local_day_start(day.dt.offset_by(step), zone))
+        .otherwise(first_instant(wall.dt.offset_by(step), zone))
+    )
 
 
 def spread(

@@ -1,5 +1,6 @@
 """Source timestamps to the UTC hour CloudZero files the usage under."""
 
+import re
 from collections.abc import Sequence
 
 import polars as pl
@@ -35,8 +36,27 @@ NAMED_FORMATS: dict[str, tuple[str, ...]] = {
 AMBIGUOUS_POLICIES = ("reject", "earliest", "latest")
 
 
+# strftime directives that carry a time of day or an offset; a format with none names a date.
+_TIME_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSTRrXcsfpPzZ]|%\.?[0-9]?f|%:z|%#z")
+# Where a wall time does not exist (clocks jump forward, as at midnight in Santiago, Cairo,
+# Havana or Asuncion), the first wall time after the gap: daylight-saving gaps last 30 minutes to
+# 2 hours.
+_GAP_STEPS_MINUTES = (30, 60, 90, 120)
+
+
+def is_date_only(fmt: str) -> bool:
+    """Whether a strftime pattern names a day, with no time of day."""
+    return not _TIME_DIRECTIVES.search(fmt)
+
+
 def _naive(text: pl.Expr, fmt: str, zone: str, ambiguous: str) -> pl.Expr:
     parsed = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
+    if is_date_only(fmt):
+        return local_day_start(parsed, zone)
+    return _localise(parsed, zone, ambiguous)
+
+
+def _localise(parsed: pl.Expr, zone: str, ambiguous: str) -> pl.Expr:
     # A local time that does not exist (spring forward) is always null here, and so is one that
     # happens twice (fall back) unless the source declared which of the two it means: the
     # caller reports both rather than guessing.
@@ -44,6 +64,47 @@ def _naive(text: pl.Expr, fmt: str, zone: str, ambiguous: str) -> pl.Expr:
     return parsed.dt.replace_time_zone(
         zone, ambiguous=policy, non_existent="null"
     ).dt.convert_time_zone("UTC")
+
+
+def first_instant(wall: pl.Expr, zone: str) -> pl.Expr:
+    """The first instant (UTC) at or after each naive local wall time.
+
+    A wall time that happens twice (clocks go back) is its first occurrence; one that does not
+    exist (clocks jump forward) becomes the first wall time after the gap.
+    """
+    zoned = wall.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    if zone == "UTC":
+        return zoned
+    later = [
+        (wall + pl.duration(minutes=m)).dt.replace_time_zone(
+            zone, ambiguous="earliest", non_existent="null"
+        )
+        for m in _GAP_STEPS_MINUTES
+    ]
+    # Longer gaps (Antarctic stations changing zone: 3 to 7 hours) end at the instant the clock
+    # would have shown the wall time under the offset in force before the gap.
+    before = (wall - pl.duration(hours=12)).dt.replace_time_zone(
+        zone, ambiguous="earliest", non_existent="null"
+    )
+    offset = before.dt.base_utc_offset() + before.dt.dst_offset()
+    jump = (wall - offset).dt.replace_time_zone("UTC")
+    return pl.coalesce(*[z.dt.convert_time_zone("UTC") for z in (zoned, *later)], jump)
+
+
+def local_day_start(midnight: pl.Expr, zone: str) -> pl.Expr:
+    """The first instant (UTC) of each local day given as a naive midnight.
+
+    A date names a whole day, so it is never refused for a daylight-saving change: where
+    midnight happens twice (clocks go back at 01:00 to 00:00) the day starts at the first of
+    the two, and where it does not exist (clocks jump from 00:00 to 01:00) at the first wall
+    time after the gap. A day that a zone skipped altogether (Apia, 30 December 2011) is null.
+    """
+    start = first_instant(midnight, zone)
+    if zone == "UTC":
+        return start
+    # A gap longer than the day itself would put the start on the next day.
+    same_day = start.dt.convert_time_zone(zone).dt.date() == midnight.dt.date()
+    return pl.when(same_day).then(start)
 
 
 def _iso(text: pl.Expr, zone: str, ambiguous: str) -> list[pl.Expr]:
@@ -115,6 +176,7 @@ def utc_hour(
 
 
 SAMPLE_ROWS = 100
+DISTINCT_PROBE = 10_000
 
 
 def utc_hours(
@@ -124,27 +186,43 @@ def utc_hours(
     time_format: str | Sequence[str] | None = None,
     ambiguous: str = "reject",
 ) -> pl.Series:
-    """`utc_hour` of `text` over `frame`, as a Series; faster when the source declares no format.
+    """`utc_hour` of `text` over `frame`, as a Series; faster than the expression on large frames.
 
-    Without a declared format every ISO form is tried on every row. An export writes one form,
-    so the first form that reads a sample of the first values is applied alone: a text that two
+    Exports repeat their times (a month has at most 744 hours and 31 days), so a column of local
+    times whose first rows repeat is read once per distinct text and the hours joined back. Without a
+    declared format every ISO form would be tried on every text. An export writes one form, so
+    the first form that reads a sample of the first values is applied alone: a text that two
     forms both read (`…:07` with or without fraction, `Z` or `+00:00`) is the same instant either
-    way. If any row is then left unread, the whole column is read the full way, so the result
+    way. If any text is then left unread, the whole column is read the full way, so the result
     is always that of `utc_hour`.
     """
-    full = utc_hour(text, zone, time_format, ambiguous)
-    if time_format not in (None, "iso", ["iso"], ("iso",)):
-        return frame.select(full).to_series()
     texts = frame.select(text.cast(pl.String).str.strip_chars().alias("t"))
-    sample = texts.drop_nulls().head(SAMPLE_ROWS)
+    probe = texts.head(DISTINCT_PROBE)
+    # Time zone rules are the slow part of reading a local time; UTC texts parse as fast as a join.
+    if zone != "UTC" and texts.height > SAMPLE_ROWS and probe.n_unique() * 4 <= probe.height:
+        distinct = texts.unique()
+        hours = _hours_of(distinct, zone, time_format, ambiguous)
+        mapping = distinct.with_columns(hours.alias("_h"))
+        return texts.join(mapping, on="t", how="left", maintain_order="left").get_column("_h")
+    return _hours_of(texts, zone, time_format, ambiguous)
+
+
+def _hours_of(
+    texts: pl.DataFrame, zone: str, time_format: str | Sequence[str] | None, ambiguous: str
+) -> pl.Series:
+    """`utc_hour` of the column `t` of `texts` (already stripped)."""
     value = pl.col("t")
+    full = utc_hour(value, zone, time_format, ambiguous)
+    if time_format not in (None, "iso", ["iso"], ("iso",)):
+        return texts.select(full).to_series()
+    sample = texts.drop_nulls().head(SAMPLE_ROWS)
     for parser in _iso(value, zone, ambiguous):
         if sample.height and sample.select(parser.null_count()).item() == 0:
             hours = texts.select(parser.dt.truncate("1h")).to_series()
             if hours.null_count() == texts.get_column("t").null_count():
                 return hours
             break
-    return frame.select(full).to_series()
+    return texts.select(full).to_series()
 
 
 def describe_formats(time_format: str | Sequence[str] | None) -> str:

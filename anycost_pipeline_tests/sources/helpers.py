@@ -1,12 +1,18 @@
 """Small builders shared by the source tests."""
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from anycost_pipeline.cbf.mapping import rows_of_month, with_usage_hour
 from anycost_pipeline.config import FilesSource, HttpSource, SqlSource
 from anycost_pipeline.months import Month
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from anycost_pipeline_tests.conftest import Project
 
 COLUMNS = {"time/usage_start": "date", "cost/cost": "cost", "resource/service": "service"}
 
@@ -45,3 +51,54 @@ def month_of(frame: pl.DataFrame, month: str, time_column: str = "date") -> pl.D
 
 def total(frame: pl.DataFrame, column: str = "cost") -> Decimal:
     return sum((Decimal(v) for v in frame.get_column(column).to_list()), Decimal(0))
+
+
+# Running a month through the real Dagster job, for tests that reproduce what a user sees.
+
+CONNECTION = "simple_cloud_main"  # the example project's connection
+
+
+def use_files_source(
+    project: "Project", name: str, files: dict[str, str], **source: object
+) -> None:
+    """Replace the example project's sources by one files source reading `files` (name → text)."""
+    folder = project.root / "exports" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, text in files.items():
+        (folder / file_name).write_text(text)
+    config = project.config()
+    config["sources"] = {
+        name: {"connection": CONNECTION, "kind": "files", "path": f"exports/{name}/*.csv", **source}
+    }
+    project.write_config(config)
+
+
+def sent_rows(project: "Project", month: str) -> list[dict]:
+    """The rows the sandbox holds for the month, as CloudZero would."""
+    from anycost_pipeline.cloudzero.sandbox import SandboxStore
+
+    return SandboxStore(project.storage / "sandbox").month_rows(CONNECTION, month)
+
+
+def sent_total(project: "Project", month: str) -> Decimal:
+    return sum((Decimal(r["cost/cost"]) for r in sent_rows(project, month)), Decimal(0))
+
+
+def failure_message(result: "dg.ExecuteInProcessResult") -> str:
+    """The description of the run's failed step (what `anycost run` shows)."""
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    return failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+
+
+def materialised(result: "dg.ExecuteInProcessResult") -> dict[str, dict]:
+    """Asset key → metadata of its materialisation in the run."""
+    return {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def stored_rejects(project: "Project", name: str, month: str) -> pl.DataFrame:
+    paths = list((project.storage / "frames" / "rejects" / name).glob(f"{month}*"))
+    assert len(paths) == 1, paths
+    return pl.read_parquet(paths[0])
