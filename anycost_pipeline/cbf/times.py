@@ -87,7 +87,8 @@ def first_instant(wall: pl.Expr, zone: str) -> pl.Expr:
         zone, ambiguous="earliest", non_existent="null"
     )
     offset = before.dt.base_utc_offset() + before.dt.dst_offset()
-    jump = (wall - offset).dt.replace_time_zone("UTC")
+    # (The offsets are in milliseconds: keep the wall time's microseconds.)
+    jump = (wall - offset).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     return pl.coalesce(*[z.dt.convert_time_zone("UTC") for z in (zoned, *later)], jump)
 
 
@@ -107,7 +108,57 @@ def local_day_start(midnight: pl.Expr, zone: str) -> pl.Expr:
     return pl.when(same_day).then(start)
 
 
+# Every ISO 8601 date or date-time as vendors write it: extended (`2024-11-13T10:00:00Z`) or basic
+# (`20241113T100000Z`) form; minutes and seconds optional (`T10:00Z`, as OCI writes, or `T10Z`);
+# a fraction after `.` or `,` of any length; `T`, `t` or a space between date and time; an
+# offset `Z`, `±hh:mm`, `±hhmm` or `±hh` (a space before it allowed, as SQL Server writes), or
+# `UTC` (as BigQuery writes); or a date alone.
+_ISO_8601 = (
+    r"^(?<date>\d{4}-\d{2}-\d{2}|\d{8})"
+    r"(?:[Tt ](?<hour>\d{2})(?::?(?<minute>\d{2})(?::?(?<second>\d{2})"
+    r"(?:[.,](?<fraction>\d{1,9})\d*)?)?)?"
+    r"(?:\s?(?<zulu>[Zz]|UTC)|\s?(?<sign>[+-])(?<oh>\d{2})(?::?(?<om>\d{2}))?)?)?$"
+)
+
+
+def _iso_8601(text: pl.Expr, zone: str, ambiguous: str) -> pl.Expr:
+    """Any ISO 8601 form, rewritten to one canonical text and read as such (null if not ISO)."""
+    parts = text.str.extract_groups(_ISO_8601)
+    field = parts.struct.field
+    day = field("date").str.replace(r"^(\d{4})(\d{2})(\d{2})$", "$1-$2-$3")
+    clock = pl.concat_str(
+        day,
+        pl.lit("T"),
+        field("hour"),
+        pl.lit(":"),
+        field("minute").fill_null("00"),
+        pl.lit(":"),
+        field("second").fill_null("00"),
+        pl.lit("."),
+        field("fraction").fill_null("0"),
+    )
+    offset = (
+        pl.when(field("zulu").is_not_null())
+        .then(pl.lit("+00:00"))
+        .when(field("sign").is_not_null())
+        .then(pl.concat_str(field("sign"), field("oh"), pl.lit(":"), field("om").fill_null("00")))
+    )
+    wall = clock.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    fixed = pl.concat_str(clock, offset).str.strptime(
+        pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False
+    )
+    midnight = day.str.strptime(pl.Datetime("us"), "%Y-%m-%d", strict=False)
+    return (
+        pl.when(field("hour").is_null())
+        .then(local_day_start(midnight, zone))
+        .when(offset.is_null())
+        .then(_localise(wall, zone, ambiguous))
+        .otherwise(fixed)
+    )
+
+
 def _iso(text: pl.Expr, zone: str, ambiguous: str) -> list[pl.Expr]:
+    """The ISO readers, the usual forms first (each alone is fast), every other ISO form last."""
     return [
         *[_naive(text, fmt, zone, ambiguous) for fmt in NAIVE_FORMATS],
         *[
@@ -120,6 +171,7 @@ def _iso(text: pl.Expr, zone: str, ambiguous: str) -> list[pl.Expr]:
             )
             for fmt in OFFSET_FORMATS
         ],
+        _iso_8601(text, zone, ambiguous),
     ]
 
 
