@@ -455,19 +455,18 @@ def _value_problems(
             )
         if name == USAGE_END and isinstance(spec, FromColumn):
             text = _text(have, spec)
+            end = utc_time(text, options.timezone, options.time_format, options.ambiguous_time)
             found.append(
                 problem_frame(
                     frame,
-                    text.is_not_null()
-                    & utc_time(
-                        text, options.timezone, options.time_format, options.ambiguous_time
-                    ).is_null(),
+                    text.is_not_null() & end.is_null(),
                     spec.columns[0],
                     f"not a timestamp in time zone {options.timezone}"
                     + describe_formats(options.time_format),
                     text,
                 )
             )
+            found.append(_ends_before_start(frame, options, end, spec.columns[0], text))
     if options.spread is not None and options.spread.end:
         column = options.spread.end
         text = pl.col(column).cast(pl.String).str.strip_chars()
@@ -482,9 +481,7 @@ def _value_problems(
                 text,
             )
         )
-        found.append(
-            problem_frame(frame, end < pl.col(HOUR), column, "ends before the charge starts", text)
-        )
+        found.append(_ends_before_start(frame, options, end, column, text))
     card = options.rate_card
     if card is not None:
         found.append(_decimal_problems(frame, card.quantity, options, required=True))
@@ -499,6 +496,39 @@ def _value_problems(
             )
         )
     return pl.concat(found)
+
+
+def _ends_before_start(
+    frame: pl.DataFrame,
+    options: MappingOptions,
+    end: pl.Expr,
+    column: str,
+    text: pl.Expr,
+) -> pl.DataFrame:
+    """Rows whose end time (`end`, read from `text` of `column`) comes before their start.
+
+    An end before the start's hour is caught from the hour alone; only an end within that hour
+    needs the start's exact time, so the start column is read again just for those few rows.
+    """
+    start = _start_text(frame, options)
+    # One reason for both uses of an end column (`time/usage_end` and `spread.end`), so a
+    # column that feeds both is reported once.
+    reason = pl.format("ends before the usage starts ('{}')", start)
+    hour = pl.col(HOUR)
+    found = [problem_frame(frame, end < hour, column, reason, text)]
+    close = frame.filter(((end >= hour) & (end < hour + pl.duration(hours=1))).fill_null(False))
+    if close.height:
+        instant = utc_time(start, options.timezone, options.time_format, options.ambiguous_time)
+        found.append(problem_frame(close, end < instant, column, reason, text))
+    return pl.concat(found)
+
+
+def _start_text(frame: pl.DataFrame, options: MappingOptions) -> pl.Expr:
+    """The source text of each row's start time (its hour, where the start is not one column)."""
+    spec = options.columns.get(USAGE_START)
+    if isinstance(spec, FromColumn):
+        return _text(set(frame.columns), spec)
+    return cbf_time(pl.col(HOUR))
 
 
 def _decimal_problems(
