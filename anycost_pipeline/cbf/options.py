@@ -49,8 +49,8 @@ class TagsSpec(_Model):
     """Where a source's tags come from.
 
     `columns` names one tag per source column (tag key → column). `column` names one column
-    holding many tags, as a JSON object (`format: json`) or as `k=v;k=v` pairs
-    (`format: pairs`). `missing_resource_id` is a template giving rows without a resource id
+    holding many tags, as a JSON object (`format: json`; the braces may be left out, as Azure EA
+    and MCA exports do: `"env": "prod","team": "data"`) or as `k=v;k=v` pairs (`format: pairs`). `missing_resource_id` is a template giving rows without a resource id
     one: once a month has tags, CloudZero needs a resource id on every row.
     """
 

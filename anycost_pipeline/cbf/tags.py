@@ -30,11 +30,8 @@ class Tags:
 def _parse(text: str, spec: TagsSpec) -> dict[str, str] | None:
     """The tags in one cell, or None when it cannot be read."""
     if spec.format == "json":
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(value, dict):
+        value = _json_object(text)
+        if value is None:
             return None
         return {
             str(k): v if isinstance(v, str) else json.dumps(v)
@@ -51,6 +48,21 @@ def _parse(text: str, spec: TagsSpec) -> dict[str, str] | None:
         if value.strip():
             tags[key.strip()] = value.strip()
     return tags
+
+
+def _json_object(text: str) -> dict | None:
+    """A JSON object of tags, with or without its braces (Azure EA and MCA exports write
+    `"env": "prod","team": "data"`); None when the text is neither."""
+    body = text.strip()
+    candidates = [body] if body.startswith("{") else [body, "{" + body + "}"]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
@@ -77,7 +89,7 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
                 parsed_keys.update(tags)
         if unreadable:
             what = (
-                "a JSON object of tags"
+                'a JSON object of tags ({"env": "prod"}, braces optional)'
                 if spec.format == "json"
                 else f"tags written as key{spec.key_separator}value{spec.pair_separator}..."
             )
