@@ -1,0 +1,49 @@
+"""Every name the definitions build from the sample anycost.yaml, written out.
+
+A change to the wiring (an asset, a check, a job or the ops it runs, a sensor, a schedule or a
+resource added, removed or renamed) fails here and shows in review; update the lists on purpose.
+"""
+
+import dagster as dg
+
+from anycost_pipeline_tests.conftest import Project
+
+
+def names(defs: dg.Definitions) -> dict[str, object]:
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    jobs = [job for job in repository.get_all_jobs() if not job.name.startswith("__")]
+    return {
+        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        "checks": sorted(key.to_user_string() for key in graph.asset_check_keys),
+        "jobs": {job.name: sorted(node.name for node in job.nodes) for job in jobs},
+        "sensors": sorted(sensor.name for sensor in repository.sensor_defs),
+        "schedules": sorted(schedule.name for schedule in repository.schedule_defs),
+        "resources": sorted(defs.resources or {}),
+    }
+
+
+def test_the_sample_project_builds_these_definitions(project: Project) -> None:
+    one_month = [
+        "cbf__simple_cloud",
+        "drop__simple_cloud_main",
+        "drop__simple_cloud_main_matches_cloudzero",
+        "raw__simple_cloud",
+    ]
+    assert names(project.definitions()) == {
+        "assets": ["cbf/simple_cloud", "drop/simple_cloud_main", "raw/simple_cloud"],
+        "checks": [
+            "cbf/simple_cloud:cost_conserved",
+            "cbf/simple_cloud:discounted_cost_matches",
+            "cbf/simple_cloud:rows_valid",
+            "drop/simple_cloud_main:matches_cloudzero",
+        ],
+        "jobs": {
+            "reconcile_month": ["drop__simple_cloud_main_matches_cloudzero"],
+            "send_simple_cloud_main": one_month,
+            "submit_month": one_month,
+        },
+        "sensors": ["watch_simple_cloud"],
+        "schedules": [],
+        "resources": ["cloudzero", "io_manager"],
+    }
