@@ -10,6 +10,16 @@ import polars as pl
 
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
 from anycost_pipeline.config import AnycostConfig, config_path
+from anycost_pipeline.defs.names import (
+    CBF,
+    CBF_OUTPUT,
+    DELIVERY,
+    DROP,
+    cbf_key,
+    cbf_op,
+    check_label,
+    raw_key,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The step-by-step log stays in the run history; the console gets the summary (failures are
@@ -67,11 +77,9 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
 def delivery_of(result) -> str | None:  # type: ignore[no-untyped-def]
     """What a failed drop step said CloudZero holds of its month (`nothing sent`, `partly
     sent`, ...): None when no drop step failed, "unknown" when one failed without saying."""
-    from anycost_pipeline.defs.assets import DELIVERY
-
     for event in result.all_events:
         data = event.step_failure_data if event.is_step_failure else None
-        if data is None or not (event.step_key or "").startswith("drop"):
+        if data is None or not (event.step_key or "").startswith(DROP):
             continue
         metadata = data.user_failure_data.metadata if data.user_failure_data else {}
         value = metadata.get(DELIVERY)
@@ -98,9 +106,7 @@ def source_cbf_with_problems(
 
     defs = definitions()
     assets = [
-        defs.resolve_assets_def(dg.AssetKey([layer, s]))
-        for s in sources
-        for layer in ("raw", "cbf")
+        defs.resolve_assets_def(dg.AssetKey(key(s))) for s in sources for key in (raw_key, cbf_key)
     ]
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
@@ -112,9 +118,9 @@ def source_cbf_with_problems(
             raise_on_error=False,
         )
         evaluations = result.get_asset_check_evaluations()
-        checks = {f"cbf/{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in evaluations}
+        checks = {check_label(e.asset_key.path, e.check_name): e.passed for e in evaluations}
         explained = {
-            f"cbf/{e.asset_key.path[-1]}:{e.check_name}": "\n".join(
+            check_label(e.asset_key.path, e.check_name): "\n".join(
                 f"{key}: {value.value}" for key, value in e.metadata.items()
             )
             for e in evaluations
@@ -123,7 +129,7 @@ def source_cbf_with_problems(
         produced = {
             e.materialization.asset_key.path[-1]
             for e in result.get_asset_materialization_events()
-            if e.materialization.asset_key.path[0] == "cbf"
+            if e.materialization.asset_key.path[0] == CBF
         }
         # A blocking check that fails also fails its step, after the frame was produced.
         failures = [m for m in failure_messages(result) if "blocking asset check" not in m]
@@ -133,7 +139,7 @@ def source_cbf_with_problems(
                 if failures
                 else f"{month} produced no CBF frame; run `anycost run {month}` to see the failing step."
             )
-        frames = {s: result.output_for_node(f"cbf__{s}", "cbf") for s in sources}
+        frames = {s: result.output_for_node(cbf_op(s), CBF_OUTPUT) for s in sources}
     return frames, checks, explained
 
 

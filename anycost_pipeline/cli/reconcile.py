@@ -11,6 +11,7 @@ from anycost_pipeline.cli.common import (
 )
 from anycost_pipeline.cli.run import dagster_home
 from anycost_pipeline.config import load_config
+from anycost_pipeline.defs.names import RECONCILE_MONTH, reconcile_op
 from anycost_pipeline.months import Month
 
 
@@ -18,17 +19,13 @@ def reconcile(months: list[str], connections: list[str], contents: bool) -> int:
     """Run the `matches_cloudzero` check for each month; exit 1 when any month differs."""
     import dagster as dg
 
-    from anycost_pipeline.defs.checks import MATCHES_CLOUDZERO, RECONCILE_MONTH
-
     config = load_config()
     for name in connections:
         require_connection(config, name)
     dagster_home(config.base_dir)
     chosen = connections or [c for c in config.connections if config.sources_of(c)]
     job = definitions().resolve_job_def(RECONCILE_MONTH)
-    ops = {
-        f"drop__{c}_{MATCHES_CLOUDZERO}": {"config": {"compare_contents": contents}} for c in chosen
-    }
+    ops = {reconcile_op(c): {"config": {"compare_contents": contents}} for c in chosen}
     differing = 0
     with dg.DagsterInstance.get() as instance:
         for number, month in enumerate(str(Month.parse(m)) for m in months):

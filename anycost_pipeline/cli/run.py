@@ -19,6 +19,15 @@ from anycost_pipeline.cloudzero.submit import (
     SENT_UNCONFIRMED,
 )
 from anycost_pipeline.config import load_config
+from anycost_pipeline.defs.names import (
+    BODIES,
+    CHANGE,
+    DROP_IDS,
+    ROWS,
+    STATUS,
+    SUBMIT_MONTH,
+    TOTAL_COST_EXACT,
+)
 from anycost_pipeline.months import Month
 
 AFTER_FAILURE = {
@@ -75,8 +84,7 @@ def run(months: list[str]) -> int:
     """Materialise raw → cbf → drop for each month; print what happened and where to look."""
     import dagster as dg
 
-    from anycost_pipeline.defs.assets import prepare_pools, release_abandoned_slots, run_tags
-    from anycost_pipeline.defs.jobs import SUBMIT_MONTH
+    from anycost_pipeline.defs.pools import prepare_pools, release_abandoned_slots, run_tags
 
     config = load_config()
     home = dagster_home(config.base_dir)
@@ -115,14 +123,14 @@ def run(months: list[str]) -> int:
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 meta = {k: v.value for k, v in mat.metadata.items()}
-                line = f"   {mat.asset_key.to_user_string():28} rows={meta.get('rows')}  cost={meta.get('total_cost_exact')}"
-                if "drop_ids" in meta:
-                    line += f"  bodies={meta['bodies']}  drop={meta['drop_ids']}"
+                line = f"   {mat.asset_key.to_user_string():28} rows={meta.get(ROWS)}  cost={meta.get(TOTAL_COST_EXACT)}"
+                if DROP_IDS in meta:
+                    line += f"  bodies={meta[BODIES]}  drop={meta[DROP_IDS]}"
                 say(line)
-                if "change" in meta:
-                    say(f"   {'':28} {' '.join(str(meta['change']).split())}")
-                if "status" in meta:
-                    say(f"   {month}: {meta['status']}")
+                if CHANGE in meta:
+                    say(f"   {'':28} {' '.join(str(meta[CHANGE]).split())}")
+                if STATUS in meta:
+                    say(f"   {month}: {meta[STATUS]}")
             for check in result.get_asset_check_evaluations():
                 if check.passed:
                     continue

@@ -20,7 +20,7 @@ from anycost_pipeline.cli.common import (
 from anycost_pipeline.cloudzero.errors import MonthOverLimit
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
-from anycost_pipeline.defs.assets import connection_bodies
+from anycost_pipeline.delivery import connection_bodies
 from anycost_pipeline.months import Month
 
 CONFIRM_FLAG = "--yes-delete-month"

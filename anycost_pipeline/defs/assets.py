@@ -1,7 +1,5 @@
 """The three asset layers, built from anycost.yaml: raw/<source>, cbf/<source>, drop/<connection>."""
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -11,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from anycost_pipeline import sources as readers
-from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
+from anycost_pipeline.cbf.bodies import content_hash
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.errors import (
@@ -37,75 +35,37 @@ from anycost_pipeline.cbf.validation import (
     source_rows_in,
 )
 from anycost_pipeline.cloudzero.errors import CloudZeroError
-from anycost_pipeline.cloudzero.locks import process_alive
 from anycost_pipeline.cloudzero.submit import NOTHING_SENT, DeliveryFailed, send_month
 from anycost_pipeline.config import AnycostConfig, ConfigError, SourceConfig
 from anycost_pipeline.defs.breakdown import source_breakdown
 from anycost_pipeline.defs.changes import files_used, submission_metadata
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata, problems_table
+from anycost_pipeline.defs.names import (
+    BODIES,
+    CBF_OUTPUT,
+    COST_BY_LINE_ITEM_TYPE,
+    COST_BY_SERVICE,
+    COST_CONSERVED,
+    DELIVERY,
+    DISCOUNTED_COST_MATCHES,
+    DROP_IDS,
+    FILES_USED,
+    MONTH,
+    REJECTS_OUTPUT,
+    ROWS,
+    ROWS_VALID,
+    STATUS,
+    cbf_key,
+    cbf_op,
+    drop_key,
+    raw_key,
+    rejects_key,
+)
+from anycost_pipeline.defs.pools import pool_name
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
+from anycost_pipeline.delivery import connection_bodies
 from anycost_pipeline.months import Month
-
-ROWS_VALID = "rows_valid"
-COST_CONSERVED = "cost_conserved"
-DISCOUNTED_COST_MATCHES = "discounted_cost_matches"
-
-
-def pool_name(connection: str) -> str:
-    """The Dagster pool that keeps one request at a time on a connection."""
-    return f"cloudzero_{connection}"
-
-
-def prepare_pools(instance: dg.DagsterInstance, connections: list[str]) -> None:
-    """Give each connection's pool its limit of one, unless it already has a limit.
-
-    Setting it up front avoids Dagster's lazy set-up, which can let the first runs that start
-    at the same moment each take a slot (and fails outright on PostgreSQL).
-    """
-    storage = instance.event_log_storage
-    known = storage.get_concurrency_keys()
-    for connection in connections:
-        if pool_name(connection) not in known:
-            storage.set_concurrency_slots(pool_name(connection), 1)
-
-
-PID_TAG, HOST_TAG = "anycost/pid", "anycost/host"
-
-
-def run_tags() -> dict[str, str]:
-    """Tags naming the process of an in-process run, so a later run can tell if it was killed."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-
-
-def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]) -> list[str]:
-    """Free the pool slots of in-process runs whose process is gone (killed mid-month).
-
-    Without a daemon nothing else notices such a run, and its slot would keep every later
-    submission to the connection waiting forever. Returns the ids of the runs released.
-    """
-    storage, released = instance.event_log_storage, []
-    for connection in connections:
-        for slot in storage.get_concurrency_info(pool_name(connection)).claimed_slots:
-            run = instance.get_run_by_id(slot.run_id)
-            pid = run.tags.get(PID_TAG, "") if run else ""
-            if (
-                not run
-                or run.tags.get(HOST_TAG) != socket.gethostname()
-                or not pid.isdigit()
-                or process_alive(int(pid))
-            ):
-                continue
-            storage.free_concurrency_slots_for_run(run.run_id)
-            if not run.is_finished:
-                instance.report_run_failed(
-                    run, "The process running it ended before it finished (it was killed)."
-                )
-            released.append(run.run_id)
-    return released
-
-
-DELIVERY = "delivery"  # failure metadata of a drop step: what CloudZero holds of the month now
 
 
 def _fail(error: Exception, delivery: str | None = None) -> dg.Failure:
@@ -118,7 +78,7 @@ def raw_asset(
     name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["raw", name],
+        key=raw_key(name),
         partitions_def=partitions,
         group_name=source.connection,
         kinds={getattr(source, "format", None) or source.kind, "polars"},  # type: ignore[attr-defined]
@@ -165,11 +125,11 @@ def raw_asset(
         return dg.Output(
             rows,
             metadata={
-                "rows": len(rows),
+                ROWS: len(rows),
                 **cost_metadata(total),
-                "month": str(month),
+                MONTH: str(month),
                 "months_in_source": ", ".join(months),
-                "files_used": dg.MetadataValue.md(
+                FILES_USED: dg.MetadataValue.md(
                     (listed or "_none_")
                     + (f"\n- … {len(origins) - 50} more" if len(origins) > 50 else "")
                 ),
@@ -191,14 +151,13 @@ def raw_asset(
 def cbf_asset(
     name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    key = dg.AssetKey(["cbf", name])
-    rejects_key = dg.AssetKey(["rejects", name])
+    key = dg.AssetKey(cbf_key(name))
     rejecting = source.on_bad_rows == "reject"
     stated = f"`{source.cost_column}`" if source.cost_column else "usage × rate card"
     if source.currency:
         stated += f" × the month's {source.currency.source}→{source.currency.target} rate"
     outs = {
-        "cbf": dg.AssetOut(
+        CBF_OUTPUT: dg.AssetOut(
             key=key,
             group_name=source.connection,
             kinds={"polars"},
@@ -210,8 +169,8 @@ def cbf_asset(
         )
     }
     if rejecting:
-        outs["rejects"] = dg.AssetOut(
-            key=rejects_key,
+        outs[REJECTS_OUTPUT] = dg.AssetOut(
+            key=rejects_key(name),
             group_name=source.connection,
             kinds={"polars"},
             description=(
@@ -223,9 +182,9 @@ def cbf_asset(
 
     @dg.multi_asset(
         outs=outs,
-        ins={"raw": dg.AssetIn(key=["raw", name])},
+        ins={"raw": dg.AssetIn(key=raw_key(name))},
         partitions_def=partitions,
-        name=f"cbf__{name}",
+        name=cbf_op(name),
         can_subset=False,
         check_specs=[
             dg.AssetCheckSpec(
@@ -280,25 +239,25 @@ def cbf_asset(
         sent_rows = source_rows_in(cbf)
         yield dg.Output(
             cbf,
-            output_name="cbf",
+            output_name=CBF_OUTPUT,
             metadata={
-                "rows": len(cbf),
+                ROWS: len(cbf),
                 **cost_metadata(cbf_total),
-                "month": str(month),
+                MONTH: str(month),
                 "source_rows_sent": sent_rows,
                 "rejected_rows": rejects.height,
                 **{k: dg.MetadataValue.text(v) for k, v in done.notes.items()},
-                "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
-                "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
-                "files_used": files_used(cbf),
+                COST_BY_LINE_ITEM_TYPE: cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
+                COST_BY_SERVICE: cost_by(cbf, COST, "resource/service", "service"),
+                FILES_USED: files_used(cbf),
             },
         )
         if rejecting:
             yield dg.Output(
                 rejects,
-                output_name="rejects",
+                output_name=REJECTS_OUTPUT,
                 metadata={
-                    "rows": rejects.height,
+                    ROWS: rejects.height,
                     "rejected_cost_exact": str(rejected_total),
                     "rows_without_readable_cost": rejected_unreadable,
                     "first_rejects": _rejects_table(rejects),
@@ -370,22 +329,10 @@ class DropConfig(dg.Config):
     force: bool = False  # send even if CloudZero already holds exactly this month
 
 
-def connection_bodies(
-    config: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
-) -> list[RequestBody]:
-    """The request bodies a submission of the month to the connection sends, byte for byte."""
-    return month_bodies(
-        cbf,
-        month,
-        operation=config.connections[connection].operation,
-        target_bytes=config.cloudzero.limits.body_bytes,
-    )
-
-
 def drop_asset(
     connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    ins = {f"cbf_{name}": dg.AssetIn(key=["cbf", name]) for name in sources}
+    ins = {f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources}
     spec = config.connections[connection]
     project = config  # inside the asset, `config` is the run config (Dagster's naming rule)
     how = {
@@ -395,7 +342,7 @@ def drop_asset(
     }[spec.operation]
 
     @dg.asset(
-        key=["drop", connection],
+        key=drop_key(connection),
         ins=ins,
         partitions_def=partitions,
         group_name=connection,
@@ -480,9 +427,9 @@ def drop_asset(
                 f"{month}: unchanged since {previous.get('sent_at')}; nothing sent to {cloudzero.where()}"
             )
             sent = {
-                "status": "unchanged",
-                "drop_ids": ", ".join(previous.get("drop_ids", [])),
-                "bodies": 0,
+                STATUS: "unchanged",
+                DROP_IDS: ", ".join(previous.get("drop_ids", [])),
+                BODIES: 0,
                 "bytes": 0,
                 "operations": "none (unchanged)",
                 "last_sent_at": str(previous.get("sent_at")),
@@ -493,9 +440,9 @@ def drop_asset(
                 f"{month}: {outcome.rows:,} rows, cost {total}, sent to {cloudzero.where()}"
             )
             sent = {
-                "status": "sent",
-                "drop_ids": ", ".join(b.drop_id for b in receipt.bodies),
-                "bodies": len(receipt.bodies),
+                STATUS: "sent",
+                DROP_IDS: ", ".join(b.drop_id for b in receipt.bodies),
+                BODIES: len(receipt.bodies),
                 "bytes": receipt.bytes,
                 "operations": ", ".join(b.operation for b in receipt.bodies),
                 "duration_seconds": round(receipt.seconds, 3),
@@ -503,9 +450,9 @@ def drop_asset(
         return dg.Output(
             cbf,
             metadata={
-                "rows": outcome.rows,
+                ROWS: outcome.rows,
                 **cost_metadata(total),
-                "month": month,
+                MONTH: month,
                 "connection_id": connection_id,
                 "target": cloudzero.target,
                 "sent_to": cloudzero.where(),
@@ -513,7 +460,7 @@ def drop_asset(
                 "rows_cloudzero_reports": outcome.reported_rows,
                 "month_bytes": outcome.bytes,
                 "content_hash": digest,
-                "cost_by_line_item_type": cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
+                COST_BY_LINE_ITEM_TYPE: cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
                 **submission_metadata(connection, month, cbf),
             },
         )

@@ -7,6 +7,7 @@ from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE
 from anycost_pipeline.cbf.spec import FromColumn
 from anycost_pipeline.config import SourceConfig
 from anycost_pipeline.defs.metadata import cost_by
+from anycost_pipeline.defs.names import COST_BY_LINE_ITEM_TYPE, COST_BY_SERVICE
 
 SERVICE = "resource/service"
 
@@ -18,8 +19,8 @@ def source_breakdown(rows: pl.DataFrame, source: SourceConfig) -> dict[str, dg.M
     if cost_column is None or cost_column not in rows.columns:  # priced by a rate card, or absent
         return found
     for cbf_column, key, label in (
-        (LINE_ITEM_TYPE, "cost_by_line_item_type", "line item type"),
-        (SERVICE, "cost_by_service", "service"),
+        (LINE_ITEM_TYPE, COST_BY_LINE_ITEM_TYPE, "line item type"),
+        (SERVICE, COST_BY_SERVICE, "service"),
     ):
         spec = source.columns.get(cbf_column)
         if (

@@ -10,6 +10,7 @@ from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.diff import MonthDiff, month_diff
 from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.defs.metadata import cost_by
+from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED
 from anycost_pipeline.defs.project import project_config
 
 FRAMES = "frames"  # the folder resources.py gives the Parquet IO manager under `storage`
@@ -71,13 +72,13 @@ def submission_metadata(
             f"Cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
         )
     return {
-        "change": dg.MetadataValue.md(summary),
+        CHANGE: dg.MetadataValue.md(summary),
         "rows_added": dg.MetadataValue.int(diff.added),
         "rows_removed": dg.MetadataValue.int(diff.removed),
         "rows_changed": dg.MetadataValue.int(diff.changed),
         "cost_delta": dg.MetadataValue.float(float(diff.cost_delta)),
         "cost_delta_exact": dg.MetadataValue.text(_signed(diff.cost_delta)),
         "cost_delta_by_service": _delta_table(diff),
-        "cost_by_service": cost_by(cbf, COST, "resource/service", "service"),
-        "files_used": files_used(cbf),
+        COST_BY_SERVICE: cost_by(cbf, COST, "resource/service", "service"),
+        FILES_USED: files_used(cbf),
     }

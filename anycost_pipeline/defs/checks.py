@@ -11,12 +11,18 @@ from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cloudzero.errors import CloudZeroError, NotFound
 from anycost_pipeline.config import ConfigError
+from anycost_pipeline.defs.names import (
+    DROP_IDS,
+    MATCHES_CLOUDZERO,
+    RECONCILE_MONTH,
+    ROWS,
+    TOTAL_COST_EXACT,
+    drop_key,
+)
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
 
-MATCHES_CLOUDZERO = "matches_cloudzero"
-RECONCILE_MONTH = "reconcile_month"
 REPLAY_HINT = (
     " If the month was sent with exactly the content of an earlier submission, CloudZero may have "
     "answered from its idempotency memory without applying it; see the README's Troubleshooting."
@@ -53,10 +59,10 @@ def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> La
     if not records or records[0].asset_materialization is None:
         return None
     metadata = records[0].asset_materialization.metadata
-    drop_ids = str(metadata["drop_ids"].value).split(", ") if "drop_ids" in metadata else []
+    drop_ids = str(metadata[DROP_IDS].value).split(", ") if DROP_IDS in metadata else []
     return LastSent(
-        int(metadata["rows"].value),  # type: ignore[arg-type]
-        Decimal(str(metadata["total_cost_exact"].value)),
+        int(metadata[ROWS].value),  # type: ignore[arg-type]
+        Decimal(str(metadata[TOTAL_COST_EXACT].value)),
         drop_ids[-1] if drop_ids and drop_ids[-1] else None,
         tuple(d for d in drop_ids if d),
     )
@@ -65,7 +71,7 @@ def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> La
 def reconcile_check(
     connection: str, partitions: dg.PartitionsDefinition
 ) -> dg.AssetChecksDefinition:
-    key = dg.AssetKey(["drop", connection])
+    key = dg.AssetKey(drop_key(connection))
     spec = project_config().connections[connection]
 
     @dg.asset_check(

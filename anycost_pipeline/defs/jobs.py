@@ -4,6 +4,13 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from anycost_pipeline.defs.names import (
+    SUBMIT_MONTH,
+    cbf_key,
+    connection_job_name,
+    drop_key,
+    raw_key,
+)
 from anycost_pipeline.defs.project import month_partitions, project_config
 
 if TYPE_CHECKING:
@@ -11,21 +18,14 @@ if TYPE_CHECKING:
         UnresolvedAssetJobDefinition,
     )
 
-SUBMIT_MONTH = "submit_month"
-
-
-def connection_job_name(connection: str) -> str:
-    """The job that reads, converts, checks and sends one month of one connection's sources."""
-    return f"send_{connection}"
-
 
 def connection_job(
     connection: str, sources: list[str], partitions: dg.PartitionsDefinition
 ) -> "UnresolvedAssetJobDefinition":
-    keys = [dg.AssetKey([layer, s]) for s in sources for layer in ("raw", "cbf")]
+    keys = [dg.AssetKey(key(s)) for s in sources for key in (raw_key, cbf_key)]
     return dg.define_asset_job(
         connection_job_name(connection),
-        selection=dg.AssetSelection.assets(*keys, dg.AssetKey(["drop", connection])),
+        selection=dg.AssetSelection.assets(*keys, dg.AssetKey(drop_key(connection))),
         partitions_def=partitions,
         executor_def=dg.in_process_executor,
         description=f"Read, convert, check and send one month of connection `{connection}` (raw → cbf → drop); started by its sensors and schedules.",

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from anycost_pipeline.cbf import decimals
+from anycost_pipeline.defs.names import TOTAL_COST, TOTAL_COST_EXACT
 
 
 def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.MarkdownMetadataValue:
@@ -27,8 +28,8 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
 def cost_metadata(total: Decimal) -> dict[str, dg.MetadataValue]:
     """The exact total as text, and as a number so the UI can plot it month over month."""
     return {
-        "total_cost": dg.MetadataValue.float(float(total)),
-        "total_cost_exact": dg.MetadataValue.text(format(total, "f")),  # never 1.81E-8
+        TOTAL_COST: dg.MetadataValue.float(float(total)),
+        TOTAL_COST_EXACT: dg.MetadataValue.text(format(total, "f")),  # never 1.81E-8
     }
 
 

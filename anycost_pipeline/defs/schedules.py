@@ -6,13 +6,14 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from anycost_pipeline.config import AnycostConfig, AnySource
-from anycost_pipeline.defs.jobs import connection_job_name
+from anycost_pipeline.defs.names import (
+    SOURCE_TAG,
+    TRIGGER_TAG,
+    connection_job_name,
+    schedule_name,
+)
 from anycost_pipeline.defs.project import project_config
 from anycost_pipeline.months import Month
-
-
-def schedule_name(source: str) -> str:
-    return f"refresh_{source}"
 
 
 def refresh_months(now: datetime, previous_month_days: int, start_month: str) -> list[str]:
@@ -48,7 +49,7 @@ def refresh_schedule(name: str, source: AnySource, config: AnycostConfig) -> dg.
             dg.RunRequest(
                 run_key=f"{name}:{month}:{now:%Y-%m-%dT%H:%M}",
                 partition_key=month,
-                tags={"anycost/source": name, "anycost/trigger": "schedule"},
+                tags={SOURCE_TAG: name, TRIGGER_TAG: "schedule"},
             )
             for month in refresh_months(now, refresh.previous_month_days, config.start_month)
         ]

@@ -14,15 +14,11 @@ import dagster as dg
 from anycost_pipeline.cbf.errors import BadSourceData
 from anycost_pipeline.cbf.mapping import months_of, with_usage_hour
 from anycost_pipeline.config import AnycostConfig, FilesSource
-from anycost_pipeline.defs.jobs import connection_job_name
+from anycost_pipeline.defs.names import SOURCE_TAG, TRIGGER_TAG, connection_job_name, sensor_name
 from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, read_file
 
 INTERVAL_SECONDS = 60
-
-
-def sensor_name(source: str) -> str:
-    return f"watch_{source}"
 
 
 def _run_key(source: str, month: str, tokens: list[str]) -> str:
@@ -83,7 +79,7 @@ def evaluate(
             dg.RunRequest(
                 run_key=_run_key(name, month, touched[month]),
                 partition_key=month,
-                tags={"anycost/source": name, "anycost/trigger": "files changed"},
+                tags={SOURCE_TAG: name, TRIGGER_TAG: "files changed"},
             )
         )
     context.log.info(

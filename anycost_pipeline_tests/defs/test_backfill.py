@@ -19,7 +19,7 @@ import pytest
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT
-from anycost_pipeline.defs.assets import pool_name, prepare_pools
+from anycost_pipeline.defs.pools import pool_name, prepare_pools
 from anycost_pipeline_tests.conftest import REPO, Project
 
 MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06"]

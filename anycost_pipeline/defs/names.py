@@ -1,0 +1,96 @@
+"""Every name the definitions give and the CLI, the checks and the tests look up again.
+
+Asset keys, op, check, job, sensor and schedule names, tags and the metadata keys that other
+code reads back. Plain strings, no Dagster: the CLI imports this without loading Dagster.
+"""
+
+# Asset layers: raw/<source>, cbf/<source> (and rejects/<source>), drop/<connection>.
+RAW, CBF, REJECTS, DROP = "raw", "cbf", "rejects", "drop"
+
+# Checks on cbf/<source> (blocking, blocking, warning) and on drop/<connection>.
+ROWS_VALID = "rows_valid"
+COST_CONSERVED = "cost_conserved"
+DISCOUNTED_COST_MATCHES = "discounted_cost_matches"
+MATCHES_CLOUDZERO = "matches_cloudzero"
+
+# Outputs of the cbf/<source> multi-asset.
+CBF_OUTPUT, REJECTS_OUTPUT = "cbf", "rejects"
+
+# Jobs.
+SUBMIT_MONTH = "submit_month"
+RECONCILE_MONTH = "reconcile_month"
+
+# Run tags.
+SOURCE_TAG, TRIGGER_TAG = "anycost/source", "anycost/trigger"
+PID_TAG, HOST_TAG = "anycost/pid", "anycost/host"
+
+# Metadata keys read back after a run: by the reconcile check, `anycost run` and the tests.
+ROWS = "rows"
+TOTAL_COST = "total_cost"
+TOTAL_COST_EXACT = "total_cost_exact"
+MONTH = "month"
+FILES_USED = "files_used"
+COST_BY_LINE_ITEM_TYPE = "cost_by_line_item_type"
+COST_BY_SERVICE = "cost_by_service"
+STATUS = "status"
+DROP_IDS = "drop_ids"
+BODIES = "bodies"
+CHANGE = "change"
+# Failure metadata of a drop step: what CloudZero holds of the month now (NOTHING_SENT, ...).
+DELIVERY = "delivery"
+
+
+def raw_key(source: str) -> list[str]:
+    return [RAW, source]
+
+
+def cbf_key(source: str) -> list[str]:
+    return [CBF, source]
+
+
+def rejects_key(source: str) -> list[str]:
+    return [REJECTS, source]
+
+
+def drop_key(connection: str) -> list[str]:
+    return [DROP, connection]
+
+
+def op_name(key: list[str]) -> str:
+    """The op (node, step) that materialises an asset key: its parts joined by `__`."""
+    return "__".join(key)
+
+
+def raw_op(source: str) -> str:
+    return op_name(raw_key(source))
+
+
+def cbf_op(source: str) -> str:
+    return op_name(cbf_key(source))
+
+
+def drop_op(connection: str) -> str:
+    return op_name(drop_key(connection))
+
+
+def reconcile_op(connection: str) -> str:
+    """The op of the `matches_cloudzero` check on drop/<connection>, as Dagster names it."""
+    return f"{drop_op(connection)}_{MATCHES_CLOUDZERO}"
+
+
+def check_label(key: list[str] | tuple[str, ...], check: str) -> str:
+    """How the CLI names a check: `cbf/<source>:rows_valid`."""
+    return f"{'/'.join(key)}:{check}"
+
+
+def connection_job_name(connection: str) -> str:
+    """The job that reads, converts, checks and sends one month of one connection's sources."""
+    return f"send_{connection}"
+
+
+def sensor_name(source: str) -> str:
+    return f"watch_{source}"
+
+
+def schedule_name(source: str) -> str:
+    return f"refresh_{source}"
