@@ -77,6 +77,64 @@ CHARGE_TYPES: dict[str, str] = {
 }
 
 
+CHARGE_TYPE_NOTE = "line_item_types"  # the note saying which source value became which type
+_CHARGE_SOURCE = "_charge_source"
+_NOTE_LINES = 100
+
+
+def _charge_source(spec: ChargeType | FromColumn) -> pl.Expr:
+    """The source text each row's line item type was read from."""
+    columns = [spec.charge_category] if isinstance(spec, ChargeType) else spec.columns
+    text = [pl.col(c).cast(pl.String).str.strip_chars().replace("", None) for c in columns]
+    return (pl.coalesce(text) if len(text) > 1 else text[0]).alias(_CHARGE_SOURCE)
+
+
+def charge_type_note(cbf: pl.DataFrame, spec: ChargeType | FromColumn) -> str:
+    """One line per source value: the line item type it became, how, and on how many rows.
+
+    `'Subscription' → Purchase (built-in vocabulary): 2 rows`. Shown in the `cbf/<source>`
+    metadata so a vendor word read by the built-in vocabulary is never a silent choice.
+    """
+    pairs = (
+        cbf.group_by(_CHARGE_SOURCE, LINE_ITEM_TYPE)
+        .len()
+        .sort(
+            pl.col(_CHARGE_SOURCE).is_null(),
+            pl.col(_CHARGE_SOURCE).str.to_lowercase(),
+            pl.col(_CHARGE_SOURCE),
+            LINE_ITEM_TYPE,
+            nulls_last=True,
+        )
+    )
+    lines = []
+    for value, kind, rows in pairs.iter_rows():
+        shown = "(empty)" if value is None else repr(value)
+        became = kind or "no type (CloudZero reads Usage)"
+        how = _how_typed(value, kind, spec)
+        lines.append(
+            f"{shown} → {became}{f' ({how})' if how else ''}: {rows:,} row{'s' * (rows != 1)}"
+        )
+    if len(lines) > _NOTE_LINES:
+        lines = lines[:_NOTE_LINES] + [f"… {len(lines) - _NOTE_LINES:,} more values"]
+    return "\n".join(lines)
+
+
+def _how_typed(value: str | None, kind: str | None, spec: ChargeType | FromColumn) -> str:
+    if value is None:
+        return "default" if isinstance(spec, FromColumn) and spec.default is not None else ""
+    if spec.map is not None and value in spec.map:
+        return "map"
+    if isinstance(spec, FromColumn) and spec.map is not None:
+        return "kept as written" if spec.unmapped == "keep" and kind == value else "default"
+    word = re.sub(r"[\s_\-]", "", value.lower())
+    base = CHARGE_TYPES.get(word)
+    if base is None:
+        return ""
+    if kind != base:
+        return f"{base}, refined by the commitment columns"
+    return "" if word == base.lower() else "built-in vocabulary"
+
+
 def with_usage_hour(
     frame: pl.DataFrame,
     source: str,
@@ -219,6 +277,9 @@ def convert(
     cbf = _build(
         frame, source, columns, options, tags.columns if tags else None, notes, month, ready
     )
+    charge_spec = columns.get(LINE_ITEM_TYPE)
+    if isinstance(charge_spec, (ChargeType, FromColumn)):
+        cbf = cbf.with_columns(frame.select(_charge_source(charge_spec)).to_series())
     if options.on_bad_rows == "reject" and month is not None:
         invalid = row_problems(
             cbf, month, rows_per_month=None
@@ -226,6 +287,9 @@ def convert(
         if invalid.height:
             rejects = pl.concat([rejects, _rejects(frame, invalid)], how="diagonal_relaxed")
             cbf = cbf.filter(_not_in(cbf, invalid))
+    if isinstance(charge_spec, (ChargeType, FromColumn)):
+        notes[CHARGE_TYPE_NOTE] = charge_type_note(cbf, charge_spec)
+        cbf = cbf.drop(_CHARGE_SOURCE)
     if options.spread is not None and month is not None:
         cbf = spread(
             cbf,

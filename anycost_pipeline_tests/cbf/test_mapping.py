@@ -10,6 +10,7 @@ from anycost_pipeline.cbf.mapping import rows_of_month, to_cbf, with_usage_hour
 from anycost_pipeline.cbf.spec import Constant, FromColumn, Template
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.months import Month
+from anycost_pipeline_tests.cbf.helpers import run, source_frame
 
 SIMPLE_COLUMNS = {
     "time/usage_start": FromColumn(column="date"),
@@ -174,3 +175,34 @@ def test_validation_flags_rows_outside_the_month_and_unknown_types() -> None:
         (3, "time/usage_start", "outside the month 2024-08"),
         (3, "lineitem/type", "not a CBF line item type"),
     ]
+
+
+def test_the_line_item_type_note_names_each_value_and_how_it_was_typed() -> None:
+    frame = source_frame(
+        date=["2024-08-01"] * 5,
+        amount=["1", "2", "3", "4", "5"],
+        category=["Purchase", "Purchase", "Usage", "usage", "Refund"],
+        commitment=["cd-1", None, None, None, None],
+        status=[None, None, "Unused", "Used", None],
+    )
+    done = run(
+        frame,
+        Month(2024, 8),
+        columns={
+            "time/usage_start": "date",
+            "cost/cost": "amount",
+            "lineitem/type": {
+                "charge_category": "category",
+                "commitment_id": "commitment",
+                "commitment_status": "status",
+            },
+        },
+    )
+    assert done.notes["line_item_types"].splitlines() == [
+        "'Purchase' → CommittedUsePurchase (Purchase, refined by the commitment columns): 1 row",
+        "'Purchase' → Purchase: 1 row",
+        "'Refund' → Credit (built-in vocabulary): 1 row",
+        "'Usage' → CommittedUseVacancy (Usage, refined by the commitment columns): 1 row",
+        "'usage' → Usage: 1 row",
+    ]
+    assert "_charge_source" not in done.cbf.columns
