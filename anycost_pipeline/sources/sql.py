@@ -43,11 +43,11 @@ def read_month(name: str, source: SqlSource, url: str, month: Month) -> pl.DataF
             names, rows = _duckdb(url.split(":///", 1)[1], source.query, used)
         else:
             names, rows = _sqlalchemy(url, source.query, used)
-    except SourceSqlError:
-        raise
+    except SourceSqlError as error:
+        raise SourceSqlError(f"source {name!r}: {hide_secrets(str(error), url)}") from None
     except Exception as error:  # each driver has its own error classes
         raise SourceSqlError(
-            f"source {name!r}: the query failed on {safe_url(url)}: {error}"
+            f"source {name!r}: the query failed on {safe_url(url)}: {hide_secrets(str(error), url)}"
         ) from None
     return values_to_frame(names, rows, f"{safe_url(url)} query")
 
@@ -81,7 +81,15 @@ def _sqlalchemy(
             f"{safe_url(url)}: this database needs SQLAlchemy and its driver: "
             'pip install "anycost_pipeline[sql]" plus the driver (e.g. psycopg for PostgreSQL)'
         ) from None
-    engine = sqlalchemy.create_engine(url)
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.host and "@" in parsed.host:
+        # SQLAlchemy ends the password at its first '@': the rest would be taken for the host,
+        # and the driver's error would show it.
+        raise SourceSqlError(
+            f"the database URL {safe_url(url)} has a password holding '@'; write each '@' in it "
+            "as %40 (percent-encoded), as SQLAlchemy requires"
+        )
+    engine = sqlalchemy.create_engine(parsed)
     try:
         with engine.connect() as connection:
             result = connection.execute(sqlalchemy.text(query), params)
@@ -90,6 +98,46 @@ def _sqlalchemy(
         engine.dispose()
 
 
+# Query parameters that carry secrets: any name holding one of these words (password, sslpassword,
+# pwd, client_secret, token, api_key, ...).
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&;][^?&;#=]*(?:password|passwd|pwd|secret|token|key)[^?&;#=]*=)(?P<value>[^&;#]*)",
+    re.IGNORECASE,
+)
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Where the password of `scheme://user:password@host` sits in the URL (None if it has none).
+
+    The host follows the last '@': a password may hold '@' (and ':' or '/') itself.
+    """
+    start = url.find("://")
+    if start == -1:
+        return None
+    start += 3
+    at = url.rfind("@", start)
+    colon = url.find(":", start, at)
+    if at == -1 or colon == -1 or any(c in url[start:colon] for c in "/?#"):
+        return None
+    return colon + 1, at
+
+
 def safe_url(url: str) -> str:
-    """The URL without a password, for messages and lineage."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL without its password or secret query parameters, for messages and lineage."""
+    span = _password_span(url)
+    if span is not None:
+        url = f"{url[: span[0]]}***{url[span[1] :]}"
+    return _SECRET_PARAM.sub(r"\g<name>***", url)
+
+
+def hide_secrets(text: str, url: str) -> str:
+    """`text` (a driver's error, say) with the URL's password and secret parameters hidden."""
+    secrets = [m.group("value") for m in _SECRET_PARAM.finditer(url)]
+    span = _password_span(url)
+    if span is not None:
+        password = url[span[0] : span[1]]
+        secrets += [password, *password.split("@")]
+    text = text.replace(url, safe_url(url))
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

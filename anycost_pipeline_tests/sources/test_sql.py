@@ -115,3 +115,67 @@ def test_other_databases_go_through_sqlalchemy(tmp_path: Path) -> None:
     url = f"sqlite+pysqlite:///{path}"  # a dialect+driver URL, as for PostgreSQL or Snowflake
     frame = read_month("vendor", sql_source(url, QUERY), url, Month(2024, 8))
     assert len(frame) == 3 and total(frame) == AUGUST_TOTAL
+
+
+# A database that refuses the connection at once: nothing listens on port 1 of this machine.
+SECRET_URLS = [
+    ("postgresql+psycopg2://etl:p@ss@w0rd!@127.0.0.1:1/costs", ["p@ss@w0rd!", "ss@w0rd", "w0rd!"]),
+    (
+        "postgresql+psycopg2://etl@127.0.0.1:1/costs?password=hunter2&sslmode=disable",
+        ["hunter2"],
+    ),
+    ("postgresql+psycopg2://etl:a:b/c?d@127.0.0.1:1/costs", ["a:b/c?d", "b/c?d", "c?d"]),
+    (
+        "postgresql+psycopg2://127.0.0.1:1/costs?user=etl&PWD=s3cr3t&token=t0k3n",
+        ["s3cr3t", "t0k3n"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "secrets"), SECRET_URLS)
+def test_a_failing_database_never_shows_its_password(
+    project, monkeypatch: pytest.MonkeyPatch, url: str, secrets: list[str]
+) -> None:
+    from anycost_pipeline_tests.sources.helpers import CONNECTION, failure_message
+
+    monkeypatch.setenv("COSTS_DB_URL", url)
+    config = project.config()
+    config["sources"] = {
+        "warehouse": {
+            "connection": CONNECTION,
+            "kind": "sql",
+            "url": "env:COSTS_DB_URL",
+            "query": QUERY,
+            "columns": {"time/usage_start": "date", "cost/cost": "cost"},
+        }
+    }
+    project.write_config(config)
+    result = project.materialize_month("2024-08", raise_on_error=False)
+    assert not result.success
+    message = failure_message(result)
+    assert "postgresql+psycopg2://" in message and "127.0.0.1" in message
+    for secret in secrets:
+        assert secret not in message, message
+    assert all(secret not in str(e) for e in result.all_events for secret in secrets)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://etl:p@ss@db.internal:5432/costs",
+            "postgresql://etl:***@db.internal:5432/costs",
+        ),
+        ("postgresql://etl@db.internal/costs", "postgresql://etl@db.internal/costs"),
+        ("mssql+pyodbc://dsn?user=me@corp.example", "mssql+pyodbc://dsn?user=me@corp.example"),
+        (
+            "snowflake://etl:pw@acct/db?warehouse=wh&password=x&Secret=y",
+            "snowflake://etl:***@acct/db?warehouse=wh&password=***&Secret=***",
+        ),
+        ("sqlite:///costs.db", "sqlite:///costs.db"),
+    ],
+)
+def test_safe_url_hides_passwords_and_keeps_the_rest(url: str, shown: str) -> None:
+    from anycost_pipeline.sources.sql import safe_url
+
+    assert safe_url(url) == shown
