@@ -4,7 +4,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import polars as pl
 
@@ -21,7 +20,6 @@ from anycost_pipeline.defs.names import (
     raw_key,
 )
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The step-by-step log stays in the run history; the console gets the summary (failures are
 # printed by the commands themselves, in one sentence, without Dagster's stack traces).
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -40,10 +38,11 @@ def progress(text: str) -> None:
     print(f"… {text}", file=sys.stderr, flush=True)
 
 
-def definitions():  # -> dg.Definitions; dagster is imported lazily so `--help` stays fast
-    import dagster as dg
+def definitions(project: AnycostConfig):  # -> dg.Definitions; imported lazily: `--help` stays fast
+    """The project's definitions, built as the Dagster code location builds them."""
+    from anycost_pipeline.defs.build import build_definitions
 
-    return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PACKAGE_DIR))
+    return build_definitions(project)
 
 
 def require_connection(config: AnycostConfig, connection: str) -> None:
@@ -87,24 +86,26 @@ def delivery_of(result) -> str | None:  # type: ignore[no-untyped-def]
     return None
 
 
-def source_cbf(sources: list[str], month: str) -> tuple[dict[str, pl.DataFrame], dict[str, bool]]:
+def source_cbf(
+    project: AnycostConfig, sources: list[str], month: str
+) -> tuple[dict[str, pl.DataFrame], dict[str, bool]]:
     """Each source's CBF frame for the month, computed by the project's own raw and cbf assets.
 
     Runs in process with frames kept in memory: nothing is stored, nothing is sent. Returns the
     frames and the result of every check on them (check name → passed); a failing blocking
     check still returns the frame, so it can be looked at.
     """
-    frames, checks, _ = source_cbf_with_problems(sources, month)
+    frames, checks, _ = source_cbf_with_problems(project, sources, month)
     return frames, checks
 
 
 def source_cbf_with_problems(
-    sources: list[str], month: str
+    project: AnycostConfig, sources: list[str], month: str
 ) -> tuple[dict[str, pl.DataFrame], dict[str, bool], dict[str, str]]:
     """As `source_cbf`, plus each failed check's explanation (its markdown metadata)."""
     import dagster as dg
 
-    defs = definitions()
+    defs = definitions(project)
     assets = [
         defs.resolve_assets_def(dg.AssetKey(key(s))) for s in sources for key in (raw_key, cbf_key)
     ]
@@ -148,7 +149,7 @@ def connection_cbf(
 ) -> tuple[pl.DataFrame, dict[str, bool]]:
     """The month's frame for a connection, combined exactly as drop/<connection> combines it."""
     sources = sorted(config.sources_of(connection))
-    frames, checks = source_cbf(sources, month)
+    frames, checks = source_cbf(config, sources, month)
     return pl.concat([frames[name] for name in sources], how="diagonal"), checks
 
 

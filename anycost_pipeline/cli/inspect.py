@@ -118,7 +118,7 @@ def preview(source: str, month: str, rows: int) -> int:
     require_source(config, source)
     month = str(Month.parse(month))
     progress(f"reading {source} for {month} and converting it to CBF (nothing is sent)")
-    frames, checks, explained = source_cbf_with_problems([source], month)
+    frames, checks, explained = source_cbf_with_problems(config, [source], month)
     cbf = frames[source]
     shown = cbf.select([c for c in cbf.columns if not c.startswith("_")])
     total = (

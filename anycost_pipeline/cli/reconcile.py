@@ -24,7 +24,7 @@ def reconcile(months: list[str], connections: list[str], contents: bool) -> int:
         require_connection(config, name)
     dagster_home(config.base_dir)
     chosen = connections or [c for c in config.connections if config.sources_of(c)]
-    job = definitions().resolve_job_def(RECONCILE_MONTH)
+    job = definitions(config).resolve_job_def(RECONCILE_MONTH)
     ops = {reconcile_op(c): {"config": {"compare_contents": contents}} for c in chosen}
     differing = 0
     with dg.DagsterInstance.get() as instance:

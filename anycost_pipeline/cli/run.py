@@ -89,7 +89,7 @@ def run(months: list[str]) -> int:
     config = load_config()
     home = dagster_home(config.base_dir)
     months = [str(Month.parse(m)) for m in months] or source_months()
-    job = definitions().resolve_job_def(SUBMIT_MONTH)
+    job = definitions(config).resolve_job_def(SUBMIT_MONTH)
     failed: dict[str, str] = {}  # month → what CloudZero holds of it now
     unreconciled = []
     with dg.DagsterInstance.get() as instance:

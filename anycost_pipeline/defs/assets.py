@@ -62,7 +62,6 @@ from anycost_pipeline.defs.names import (
     rejects_key,
 )
 from anycost_pipeline.defs.pools import pool_name
-from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.delivery import connection_bodies
 from anycost_pipeline.months import Month
@@ -75,7 +74,7 @@ def _fail(error: Exception, delivery: str | None = None) -> dg.Failure:
 
 
 def raw_asset(
-    name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition
+    name: str, source: SourceConfig, project: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_key(name),
@@ -92,7 +91,7 @@ def raw_asset(
     def _raw(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
         month = Month.parse(context.partition_key)
         try:
-            frame = readers.read_month(name, source, config, month)  # type: ignore[arg-type]
+            frame = readers.read_month(name, source, project, month)  # type: ignore[arg-type]
             frame, untimed = usage_hours(
                 frame,
                 name,
@@ -118,7 +117,7 @@ def raw_asset(
         )
         # In the source's own currency: this layer shows the records as the files state them.
         try:
-            mapping = config.mapping_of(name).model_copy(update={"currency": None})
+            mapping = project.mapping_of(name).model_copy(update={"currency": None})
         except ValueError as error:
             raise _fail(error) from None
         total, _ = source_cost(rows, mapping, month)
@@ -149,7 +148,7 @@ def raw_asset(
 
 
 def cbf_asset(
-    name: str, source: SourceConfig, config: AnycostConfig, partitions: dg.PartitionsDefinition
+    name: str, source: SourceConfig, project: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = dg.AssetKey(cbf_key(name))
     rejecting = source.on_bad_rows == "reject"
@@ -222,9 +221,9 @@ def cbf_asset(
         context: dg.AssetExecutionContext, raw: pl.DataFrame
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
-        limit = config.cloudzero.limits.rows_per_month
+        limit = project.cloudzero.limits.rows_per_month
         try:
-            mapping = config.mapping_of(name)  # reads a rate card file, if the source has one
+            mapping = project.mapping_of(name)  # reads a rate card file, if the source has one
         except ValueError as error:
             raise _fail(error) from None
         try:
@@ -330,11 +329,10 @@ class DropConfig(dg.Config):
 
 
 def drop_asset(
-    connection: str, sources: list[str], config: AnycostConfig, partitions: dg.PartitionsDefinition
+    connection: str, sources: list[str], project: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     ins = {f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources}
-    spec = config.connections[connection]
-    project = config  # inside the asset, `config` is the run config (Dagster's naming rule)
+    spec = project.connections[connection]
     how = {
         "replace_drop": "Each submission replaces the whole month.",
         "replace_hourly": "Each submission replaces only the hours it holds (operation replace_hourly).",
@@ -461,25 +459,8 @@ def drop_asset(
                 "month_bytes": outcome.bytes,
                 "content_hash": digest,
                 COST_BY_LINE_ITEM_TYPE: cost_by(cbf, COST, LINE_ITEM_TYPE, "line item type"),
-                **submission_metadata(connection, month, cbf),
+                **submission_metadata(project, connection, month, cbf),
             },
         )
 
     return _drop
-
-
-@dg.definitions
-def assets() -> dg.Definitions:
-    config = project_config()
-    partitions = month_partitions(config)
-    built: list[dg.AssetsDefinition] = []
-    for name, source in config.sources.items():
-        built += [
-            raw_asset(name, source, config, partitions),
-            cbf_asset(name, source, config, partitions),
-        ]
-    for connection in config.connections:
-        sources = sorted(config.sources_of(connection))
-        if sources:
-            built.append(drop_asset(connection, sources, config, partitions))
-    return dg.Definitions(assets=built)

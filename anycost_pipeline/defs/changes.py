@@ -9,24 +9,23 @@ import polars as pl
 from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.diff import MonthDiff, month_diff
 from anycost_pipeline.cbf.errors import SOURCE_FILE
+from anycost_pipeline.config import AnycostConfig
+from anycost_pipeline.defs.io_manager import frames_folder
 from anycost_pipeline.defs.metadata import cost_by
-from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED
-from anycost_pipeline.defs.project import project_config
-
-FRAMES = "frames"  # the folder resources.py gives the Parquet IO manager under `storage`
+from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, drop_key
 
 
-def stored_drop_path(connection: str, month: str) -> Path:
+def stored_drop_path(project: AnycostConfig, connection: str, month: str) -> Path:
     """Where the IO manager keeps the last accepted submission of a month."""
-    return project_config().storage_path / FRAMES / "drop" / connection / f"{month}.parquet"
+    return frames_folder(project).joinpath(*drop_key(connection), f"{month}.parquet")
 
 
-def previous_drop(connection: str, month: str) -> pl.DataFrame | None:
+def previous_drop(project: AnycostConfig, connection: str, month: str) -> pl.DataFrame | None:
     """The month as last accepted, or None when it was never submitted.
 
     Call it before the asset returns: the IO manager overwrites the file with the new month.
     """
-    path = stored_drop_path(connection, month)
+    path = stored_drop_path(project, connection, month)
     return pl.read_parquet(path) if path.is_file() else None
 
 
@@ -58,10 +57,10 @@ def _signed(value: Decimal) -> str:
 
 
 def submission_metadata(
-    connection: str, month: str, cbf: pl.DataFrame
+    project: AnycostConfig, connection: str, month: str, cbf: pl.DataFrame
 ) -> dict[str, dg.MetadataValue]:
     """Cost by service, source files, and the change against the previous accepted submission."""
-    before = previous_drop(connection, month)
+    before = previous_drop(project, connection, month)
     diff = month_diff(before, cbf)
     # Two short paragraphs: the UI's metadata column is narrow and does not wrap long lines.
     if before is None:

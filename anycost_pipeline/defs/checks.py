@@ -1,6 +1,5 @@
 """Reconciliation: does CloudZero still hold what the pipeline last sent for a month?"""
 
-import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -10,16 +9,14 @@ from pydantic import Field
 from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cloudzero.errors import CloudZeroError, NotFound
-from anycost_pipeline.config import ConfigError
+from anycost_pipeline.config import ConfigError, ConnectionConfig
 from anycost_pipeline.defs.names import (
     DROP_IDS,
     MATCHES_CLOUDZERO,
-    RECONCILE_MONTH,
     ROWS,
     TOTAL_COST_EXACT,
     drop_key,
 )
-from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
 
@@ -69,10 +66,9 @@ def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> La
 
 
 def reconcile_check(
-    connection: str, partitions: dg.PartitionsDefinition
+    connection: str, spec: ConnectionConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetChecksDefinition:
     key = dg.AssetKey(drop_key(connection))
-    spec = project_config().connections[connection]
 
     @dg.asset_check(
         asset=key,
@@ -156,27 +152,3 @@ def reconcile_check(
         return dg.AssetCheckResult(passed=not problems, metadata=metadata, description=verdict)
 
     return _check
-
-
-@dg.definitions
-def checks() -> dg.Definitions:
-    config = project_config()
-    partitions = month_partitions(config)
-    with warnings.catch_warnings():
-        # Partitioned asset checks are marked as a preview in this Dagster version.
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        built = [
-            reconcile_check(connection, partitions)
-            for connection in config.connections
-            if config.sources_of(connection)
-        ]
-    job = dg.define_asset_job(
-        RECONCILE_MONTH,
-        selection=dg.AssetSelection.checks(*built),
-        description=(
-            "Compare what CloudZero holds for a month (tag `dagster/partition`: YYYY-MM) with what "
-            "was last sent, without sending anything. Set `compare_contents: true` in the launchpad "
-            "config to compare cost totals too."
-        ),
-    )
-    return dg.Definitions(asset_checks=built, jobs=[job])

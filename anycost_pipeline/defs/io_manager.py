@@ -2,10 +2,20 @@
 
 import os
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from upath import UPath
+
+from anycost_pipeline.config import AnycostConfig
+
+FRAMES = "frames"
+
+
+def frames_folder(project: AnycostConfig) -> Path:
+    """Where the frames of every asset and month are kept: `frames` under `storage`."""
+    return project.storage_path / FRAMES
 
 
 class ParquetIOManager(dg.UPathIOManager):

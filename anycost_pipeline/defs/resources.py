@@ -15,8 +15,7 @@ from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.submit import Limits, SubmissionLedger
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.defs.io_manager import ParquetStorage
-from anycost_pipeline.defs.project import project_config
+from anycost_pipeline.defs.io_manager import ParquetStorage, frames_folder
 
 SANDBOX_KEY = "sandbox-key"
 SECRET_FIELDS = ("api_key", "test_key")
@@ -161,12 +160,9 @@ def cloudzero_resource(project: AnycostConfig) -> CloudZeroResource:
     )
 
 
-@dg.definitions
-def resources() -> dg.Definitions:
-    project = project_config()
-    return dg.Definitions(
-        resources={
-            "io_manager": ParquetStorage(base_path=str(project.storage_path / "frames")),
-            "cloudzero": cloudzero_resource(project),
-        }
-    )
+def resources(project: AnycostConfig) -> dict[str, Any]:
+    """Where frames are stored and where billing drops are sent."""
+    return {
+        "io_manager": ParquetStorage(base_path=str(frames_folder(project))),
+        "cloudzero": cloudzero_resource(project),
+    }

@@ -12,7 +12,6 @@ from anycost_pipeline.defs.names import (
     connection_job_name,
     schedule_name,
 )
-from anycost_pipeline.defs.project import project_config
 from anycost_pipeline.months import Month
 
 
@@ -28,7 +27,7 @@ def refresh_months(now: datetime, previous_month_days: int, start_month: str) ->
     return [str(m) for m in months if str(m) >= start_month]
 
 
-def refresh_schedule(name: str, source: AnySource, config: AnycostConfig) -> dg.ScheduleDefinition:
+def refresh_schedule(name: str, source: AnySource, project: AnycostConfig) -> dg.ScheduleDefinition:
     refresh = source.refresh
 
     @dg.schedule(
@@ -51,17 +50,7 @@ def refresh_schedule(name: str, source: AnySource, config: AnycostConfig) -> dg.
                 partition_key=month,
                 tags={SOURCE_TAG: name, TRIGGER_TAG: "schedule"},
             )
-            for month in refresh_months(now, refresh.previous_month_days, config.start_month)
+            for month in refresh_months(now, refresh.previous_month_days, project.start_month)
         ]
 
     return _refresh
-
-
-@dg.definitions
-def schedules() -> dg.Definitions:
-    config = project_config()
-    return dg.Definitions(
-        schedules=[
-            refresh_schedule(name, s, config) for name, s in config.sources.items() if s.pulled
-        ]
-    )

@@ -15,7 +15,6 @@ from anycost_pipeline.cbf.errors import BadSourceData
 from anycost_pipeline.cbf.mapping import months_of, with_usage_hour
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.defs.names import SOURCE_TAG, TRIGGER_TAG, connection_job_name, sensor_name
-from anycost_pipeline.defs.project import month_partitions, project_config
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, read_file
 
 INTERVAL_SECONDS = 60
@@ -95,9 +94,9 @@ def evaluate(
 
 
 def files_sensor(
-    name: str, source: FilesSource, config: AnycostConfig, partitions: dg.PartitionsDefinition
+    name: str, source: FilesSource, project: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.SensorDefinition:
-    pattern = config.resolve_path(source.path)
+    pattern = project.resolve_path(source.path)
 
     @dg.sensor(
         name=sensor_name(name),
@@ -112,16 +111,3 @@ def files_sensor(
         return evaluate(context, name, source, pattern, set(partitions.get_partition_keys()))
 
     return _watch
-
-
-@dg.definitions
-def sensors() -> dg.Definitions:
-    config = project_config()
-    partitions = month_partitions(config)
-    return dg.Definitions(
-        sensors=[
-            files_sensor(name, source, config, partitions)
-            for name, source in config.sources.items()
-            if isinstance(source, FilesSource)
-        ]
-    )

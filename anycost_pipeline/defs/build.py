@@ -1,0 +1,76 @@
+"""One path from anycost.yaml to the Dagster definitions: `build_definitions(project)`.
+
+The definitions are built from the project's sources and connections; the project is passed
+down to every factory, so nothing reads anycost.yaml again while a run is going.
+"""
+
+import warnings
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+
+from anycost_pipeline.config import AnycostConfig, FilesSource, config_path, load_config
+from anycost_pipeline.defs.assets import cbf_asset, drop_asset, raw_asset
+from anycost_pipeline.defs.checks import reconcile_check
+from anycost_pipeline.defs.jobs import connection_job, reconcile_job, submit_month_job
+from anycost_pipeline.defs.partitions import month_partitions
+from anycost_pipeline.defs.resources import resources
+from anycost_pipeline.defs.schedules import refresh_schedule
+from anycost_pipeline.defs.sensors import files_sensor
+
+
+def build_definitions(project: AnycostConfig) -> dg.Definitions:
+    """Every asset, check, job, sensor, schedule and resource the project declares."""
+    partitions = month_partitions(project)
+    fed = {c: sorted(project.sources_of(c)) for c in project.connections}
+    fed = {connection: sources for connection, sources in fed.items() if sources}
+    assets: list[dg.AssetsDefinition] = []
+    for name, source in project.sources.items():
+        assets += [
+            raw_asset(name, source, project, partitions),
+            cbf_asset(name, source, project, partitions),
+        ]
+    assets += [drop_asset(c, sources, project, partitions) for c, sources in fed.items()]
+    with warnings.catch_warnings():
+        # Partitioned asset checks are marked as a preview in this Dagster version.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        checks = [reconcile_check(c, project.connections[c], partitions) for c in fed]
+    jobs = [
+        submit_month_job(),
+        *(connection_job(c, sources) for c, sources in fed.items()),
+        reconcile_job(checks),
+    ]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs,
+        sensors=[
+            files_sensor(name, source, project, partitions)
+            for name, source in project.sources.items()
+            if isinstance(source, FilesSource)
+        ],
+        schedules=[
+            refresh_schedule(name, source, project)
+            for name, source in project.sources.items()
+            if source.pulled
+        ],
+        resources=resources(project),
+    )
+
+
+@cache
+def _load(path: Path, mtime: float) -> AnycostConfig:
+    return load_config(path)
+
+
+def project_config() -> AnycostConfig:
+    """anycost.yaml as validated config (read again only when the file changes)."""
+    path = config_path()
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    return _load(path, mtime)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(project_config())
