@@ -442,9 +442,11 @@ class AnycostConfig(_Model):
         mapping = self.sources[name].mapping
         card = mapping.rate_card
         if card is not None and card.file:
-            mapping = mapping.model_copy(
-                update={"rate_card": card.with_file(self.resolve_path(card.file))}
-            )
+            try:
+                card = card.with_file(self.resolve_path(card.file))
+            except ValueError as error:  # the file is unreadable or holds a bad line
+                raise ConfigError(str(error)) from None
+            mapping = mapping.model_copy(update={"rate_card": card})
         return mapping
 
     def sources_of(self, connection: str) -> dict[str, AnySource]:

@@ -1,19 +1,108 @@
-"""What a month sends to a connection: the request bodies that drop/<connection> and
-`anycost dry-run` both produce."""
+"""What a month sends to a connection: its sources combined, refused when it must not be sent,
+and cut into the request bodies that drop/<connection> and `anycost dry-run` both produce."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.cbf.bodies import RequestBody, month_bodies
+from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
+from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.config import AnycostConfig
+from anycost_pipeline.months import Month
+
+
+class MonthRefused(ValueError):
+    """The month is not sent as it stands; nothing was sent. The message says what to do."""
+
+
+class EmptyMonth(MonthRefused):
+    """The connection's sources hold no row for the month."""
+
+    def __init__(self, connection: str, month: str, sources: list[str]) -> None:
+        super().__init__(
+            f"no rows for {month} in source(s) {', '.join(sources)}; nothing was sent to "
+            f"connection {connection}. If CloudZero should hold nothing for this month, run "
+            f"`anycost delete-month {connection} {month} --yes-delete-month`."
+        )
+
+
+class CombinedSourcesInvalid(MonthRefused):
+    """Each source passed its own checks, but the month as sent breaks a CBF rule."""
+
+    def __init__(self, connection: str, month: str, problems: pl.DataFrame) -> None:
+        first = "; ".join(
+            f"{Path(f).name}, row {r}, column {c!r}: {why}"
+            for f, r, c, _, why in problems.head(5).iter_rows()
+        )
+        super().__init__(
+            f"the sources of connection {connection} combined break {problems.height:,} CBF "
+            f"rule(s) for {month}; nothing was sent. First: {first}"
+        )
+
+
+class RowTooLarge(MonthRefused):
+    """A single CBF row is larger than a whole request body."""
+
+
+@dataclass(frozen=True)
+class MonthToSend:
+    """A connection's month as it is sent: the combined frame, its request bodies, the hash
+    that tells an unchanged month, and its exact cost total."""
+
+    cbf: pl.DataFrame
+    bodies: list[RequestBody]
+    content_hash: str
+    total: Decimal
+
+    @property
+    def requests(self) -> list[tuple[str, bytes, int]]:
+        """The bodies as the client sends them: (operation, payload, rows)."""
+        return [(b.operation, b.payload, b.rows) for b in self.bodies]
+
+
+def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataFrame:
+    """The sources' CBF frames of a month as one frame, in the order of `sources`, as sent."""
+    return pl.concat([frames[name] for name in sources], how="diagonal")
 
 
 def connection_bodies(
     project: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
 ) -> list[RequestBody]:
     """The request bodies a submission of the month to the connection sends, byte for byte."""
-    return month_bodies(
-        cbf,
-        month,
-        operation=project.connections[connection].operation,
-        target_bytes=project.cloudzero.limits.body_bytes,
-    )
+    try:
+        return month_bodies(
+            cbf,
+            month,
+            operation=project.connections[connection].operation,
+            target_bytes=project.cloudzero.limits.body_bytes,
+        )
+    except ValueError as error:
+        # month_bodies says so with a ValueError; the operation and body size it also refuses
+        # that way were already checked when anycost.yaml was read.
+        raise RowTooLarge(str(error)) from None
+
+
+def month_to_send(
+    project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
+) -> MonthToSend:
+    """The month of the connection's sources (`frames`, by source, in order), ready to send;
+    raises MonthRefused (nothing sent) for an empty month, sources that break a CBF rule
+    together, or a row too large to send."""
+    sources = list(frames)
+    cbf = combined(frames, sources)
+    if cbf.is_empty():
+        # Sending an empty month would wipe what CloudZero holds for it: an export that came
+        # out empty by mistake must not do that silently.
+        raise EmptyMonth(connection, month, sources)
+    if len(sources) > 1:
+        # Each source passed its own checks; combined, their columns meet (a tagged source
+        # beside an untagged one), so the month as sent is checked once more. Its size is
+        # send_month's to judge (MonthOverLimit names rows and bytes, the excess and the fix).
+        problems = row_problems(cbf, Month.parse(month), rows_per_month=None)
+        if not problems.is_empty():
+            raise CombinedSourcesInvalid(connection, month, problems)
+    bodies = connection_bodies(project, connection, cbf, month)
+    return MonthToSend(cbf, bodies, content_hash(bodies), cost_total(cbf))

@@ -148,9 +148,11 @@ def connection_cbf(
     config: AnycostConfig, connection: str, month: str
 ) -> tuple[pl.DataFrame, dict[str, bool]]:
     """The month's frame for a connection, combined exactly as drop/<connection> combines it."""
+    from anycost_pipeline.delivery import combined
+
     sources = sorted(config.sources_of(connection))
     frames, checks = source_cbf(config, sources, month)
-    return pl.concat([frames[name] for name in sources], how="diagonal"), checks
+    return combined(frames, sources), checks
 
 
 def connection_id(config: AnycostConfig, connection: str) -> str:

@@ -11,10 +11,12 @@ from pathlib import Path
 import dagster as dg
 
 from anycost_pipeline.config import AnycostConfig, FilesSource, config_path, load_config
-from anycost_pipeline.defs.assets import cbf_asset, drop_asset, raw_asset
+from anycost_pipeline.defs.cbf import cbf_asset
 from anycost_pipeline.defs.checks import reconcile_check
+from anycost_pipeline.defs.drop import drop_asset
 from anycost_pipeline.defs.jobs import connection_job, reconcile_job, submit_month_job
 from anycost_pipeline.defs.partitions import month_partitions
+from anycost_pipeline.defs.raw import raw_asset
 from anycost_pipeline.defs.resources import resources
 from anycost_pipeline.defs.schedules import refresh_schedule
 from anycost_pipeline.defs.sensors import files_sensor

@@ -8,10 +8,9 @@ import polars as pl
 
 from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.diff import MonthDiff, month_diff
-from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import frames_folder
-from anycost_pipeline.defs.metadata import cost_by
+from anycost_pipeline.defs.metadata import SERVICE, cost_by, files_used
 from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, drop_key
 
 
@@ -27,19 +26,6 @@ def previous_drop(project: AnycostConfig, connection: str, month: str) -> pl.Dat
     """
     path = stored_drop_path(project, connection, month)
     return pl.read_parquet(path) if path.is_file() else None
-
-
-def files_used(frame: pl.DataFrame) -> dg.MarkdownMetadataValue:
-    """The source files that rows of the frame came from, as a markdown list."""
-    if SOURCE_FILE not in frame.columns or frame.is_empty():
-        return dg.MetadataValue.md("_none_")
-    files = sorted(frame.get_column(SOURCE_FILE).drop_nulls().unique().to_list())
-    if not files:
-        return dg.MetadataValue.md("_none_")
-    # One paragraph, not a list: a month of daily exports would otherwise fill the screen.
-    return dg.MetadataValue.md(
-        f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files)
-    )
 
 
 def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
@@ -78,6 +64,6 @@ def submission_metadata(
         "cost_delta": dg.MetadataValue.float(float(diff.cost_delta)),
         "cost_delta_exact": dg.MetadataValue.text(_signed(diff.cost_delta)),
         "cost_delta_by_service": _delta_table(diff),
-        COST_BY_SERVICE: cost_by(cbf, COST, "resource/service", "service"),
+        COST_BY_SERVICE: cost_by(cbf, COST, SERVICE, "service"),
         FILES_USED: files_used(cbf),
     }

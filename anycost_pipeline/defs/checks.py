@@ -1,15 +1,16 @@
-"""Reconciliation: does CloudZero still hold what the pipeline last sent for a month?"""
+"""The reconcile check on drop/<connection>: does CloudZero still hold what was last sent?
 
-from dataclasses import dataclass
+It queries CloudZero without sending anything, so it runs apart from the drop (job
+`reconcile_month`, or `anycost reconcile`).
+"""
+
 from decimal import Decimal
 
 import dagster as dg
 from pydantic import Field
 
-from anycost_pipeline.cbf.columns import COST
-from anycost_pipeline.cbf.decimals import EXACT
-from anycost_pipeline.cloudzero.errors import CloudZeroError, NotFound
-from anycost_pipeline.config import ConfigError, ConnectionConfig
+from anycost_pipeline.config import ConnectionConfig
+from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.names import (
     DROP_IDS,
     MATCHES_CLOUDZERO,
@@ -19,11 +20,7 @@ from anycost_pipeline.defs.names import (
 )
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
-
-REPLAY_HINT = (
-    " If the month was sent with exactly the content of an earlier submission, CloudZero may have "
-    "answered from its idempotency memory without applying it; see the README's Troubleshooting."
-)
+from anycost_pipeline.reconcile import LastSent, Reconciliation, read_held, reconcile
 
 
 class ReconcileConfig(dg.Config):
@@ -38,18 +35,8 @@ class ReconcileConfig(dg.Config):
     )
 
 
-@dataclass(frozen=True)
-class LastSent:
-    """The last accepted submission of a month, as its materialisation recorded it."""
-
-    rows: int
-    total: Decimal
-    drop_id: str | None  # the receipt of its last body: CloudZero's latest drop for the month
-    drop_ids: tuple[str, ...] = ()  # every body's receipt, in order
-
-
-def _last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> LastSent | None:
-    """Rows, exact cost total and last drop id of the last accepted submission of the month."""
+def last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> LastSent | None:
+    """Rows, exact cost total and drop ids of the last accepted submission of the month."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
     ).records
@@ -88,67 +75,25 @@ def reconcile_check(
         cloudzero: CloudZeroResource,
     ) -> dg.AssetCheckResult:
         month = str(Month.parse(context.partition_key))
-        sent = _last_sent(context.instance, key, month)
-        try:
+        sent = last_sent(context.instance, key, month)
+        with user_errors():
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             with cloudzero.connection_client(connection_id) as client:
-                listed = client.month_drops(connection_id, month, sent.drop_id if sent else None)
-                held_rows = listed.rows_of(list(sent.drop_ids) if sent else [])
-                held_drop = listed.ours.drop_id if listed.ours else None
-                if sent and sent.drop_id and listed.newer_than(sent.drop_id):
-                    held_drop = listed.entries[-1].drop_id
-                held_total: Decimal | None = None
-                if config.compare_contents:
-                    try:
-                        rows = client.get_billing_drop(connection_id, month)
-                    except NotFound:
-                        rows = []
-                    held_total = Decimal(0)
-                    for row in rows:  # exact: Python's default context rounds at 28 digits
-                        held_total = EXACT.add(held_total, Decimal(row.get(COST) or 0))
-        except (CloudZeroError, ConfigError) as error:
-            raise dg.Failure(description=str(error), allow_retries=False) from None
-
-        sent_rows, sent_total = (sent.rows, sent.total) if sent else (0, Decimal(0))
-        problems = []
-        if held_rows != sent_rows:
-            problems.append(
-                f"CloudZero holds {held_rows:,} rows, the last submission sent {sent_rows:,}"
-            )
-        elif sent and sent.drop_id and held_drop and held_drop != sent.drop_id:
-            # Same row count, but another drop came after ours (or ours was answered from
-            # CloudZero's idempotency memory without being applied): the contents may differ.
-            problems.append(
-                f"CloudZero's latest drop for the month is {held_drop}, not {sent.drop_id} from the "
-                "last submission, so the month was changed since"
-            )
-        if held_total is not None and held_total != sent_total:
-            problems.append(
-                f"CloudZero's cost total is {held_total}, the last submission sent {sent_total}"
-            )
-        if problems:
-            verdict = (
-                f"{month} on connection {connection} ({connection_id}): "
-                + "; ".join(problems)
-                + ". Rematerialise the month to send it again, or find out who changed it."
-                + (
-                    REPLAY_HINT
-                    if held_rows == sent_rows and held_total in (None, sent_total)
-                    else ""
-                )
-            )
-        elif sent is None:
-            verdict = f"{month} was never submitted and CloudZero holds no rows for it."
-        else:
-            verdict = f"{month}: CloudZero holds what was last sent ({sent_rows:,} rows)."
-        metadata: dict[str, dg.MetadataValue] = {
-            "verdict": dg.MetadataValue.text(verdict),
-            "sent_rows": dg.MetadataValue.int(sent_rows),
-            "cloudzero_rows": dg.MetadataValue.int(held_rows),
-            "sent_total": dg.MetadataValue.text(str(sent_total)),
-        }
-        if held_total is not None:
-            metadata["cloudzero_total"] = dg.MetadataValue.text(str(held_total))
-        return dg.AssetCheckResult(passed=not problems, metadata=metadata, description=verdict)
+                held = read_held(client, connection_id, month, sent, config.compare_contents)
+        return reconciliation_result(reconcile(month, connection, connection_id, sent, held))
 
     return _check
+
+
+def reconciliation_result(verdict: Reconciliation) -> dg.AssetCheckResult:
+    metadata: dict[str, dg.MetadataValue] = {
+        "verdict": dg.MetadataValue.text(verdict.verdict),
+        "sent_rows": dg.MetadataValue.int(verdict.sent_rows),
+        "cloudzero_rows": dg.MetadataValue.int(verdict.held.rows),
+        "sent_total": dg.MetadataValue.text(str(verdict.sent_total)),
+    }
+    if verdict.held.total is not None:
+        metadata["cloudzero_total"] = dg.MetadataValue.text(str(verdict.held.total))
+    return dg.AssetCheckResult(
+        passed=verdict.passed, metadata=metadata, description=verdict.verdict
+    )

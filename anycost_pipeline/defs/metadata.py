@@ -1,12 +1,26 @@
 """Metadata a person reads at a glance in the Dagster UI."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from anycost_pipeline.cbf import decimals
-from anycost_pipeline.defs.names import TOTAL_COST, TOTAL_COST_EXACT
+from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.cbf.mapping import REASONS
+from anycost_pipeline.cbf.spec import FromColumn
+from anycost_pipeline.config import AnySource
+from anycost_pipeline.defs.names import (
+    COST_BY_LINE_ITEM_TYPE,
+    COST_BY_SERVICE,
+    TOTAL_COST,
+    TOTAL_COST_EXACT,
+)
+
+SERVICE = "resource/service"
+LISTED_FILES = 50
 
 
 def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.MarkdownMetadataValue:
@@ -41,3 +55,58 @@ def problems_table(problems: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetada
     if problems.height > limit:
         lines.append(f"| … | | | | {problems.height - limit:,} more |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def rejects_table(rejects: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadataValue:
+    """The first rejected source rows with their reasons, as a markdown table."""
+    lines = ["| file | row | reasons |", "|---|---:|---|"]
+    for file, row, reasons in (
+        rejects.select(SOURCE_FILE, SOURCE_ROW, REASONS).head(limit).iter_rows()
+    ):
+        lines.append(f"| {Path(file).name} | {row} | {reasons} |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def origins_list(origins: list[str]) -> dg.MarkdownMetadataValue:
+    """The files (or object-store URLs) a raw month came from, one per line, the first 50."""
+    listed = "\n".join(
+        f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`"
+        for o in origins[:LISTED_FILES]
+    )
+    more = len(origins) - LISTED_FILES
+    return dg.MetadataValue.md((listed or "_none_") + (f"\n- … {more} more" if more > 0 else ""))
+
+
+def files_used(frame: pl.DataFrame) -> dg.MarkdownMetadataValue:
+    """The source files that rows of the frame came from, as a markdown list."""
+    if SOURCE_FILE not in frame.columns or frame.is_empty():
+        return dg.MetadataValue.md("_none_")
+    files = sorted(frame.get_column(SOURCE_FILE).drop_nulls().unique().to_list())
+    if not files:
+        return dg.MetadataValue.md("_none_")
+    # One paragraph, not a list: a month of daily exports would otherwise fill the screen.
+    return dg.MetadataValue.md(
+        f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files)
+    )
+
+
+def source_breakdown(rows: pl.DataFrame, source: AnySource) -> dict[str, dg.MetadataValue]:
+    """Cost by the source columns that become line item type and service, before any mapping."""
+    cost_column = source.cost_column
+    found: dict[str, dg.MetadataValue] = {}
+    if cost_column is None or cost_column not in rows.columns:  # priced by a rate card, or absent
+        return found
+    for cbf_column, key, label in (
+        (LINE_ITEM_TYPE, COST_BY_LINE_ITEM_TYPE, "line item type"),
+        (SERVICE, COST_BY_SERVICE, "service"),
+    ):
+        spec = source.columns.get(cbf_column)
+        if (
+            isinstance(spec, FromColumn)
+            and isinstance(spec.column, str)
+            and spec.column in rows.columns
+        ):
+            found[key] = cost_by(
+                rows, cost_column, spec.column, f"{label} (source column `{spec.column}`)"
+            )
+    return found

@@ -2,7 +2,7 @@
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, cl
 from anycost_pipeline.cloudzero.locks import connection_lock
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
-from anycost_pipeline.cloudzero.submit import Limits, SubmissionLedger
+from anycost_pipeline.cloudzero.submit import Limits, MonthOutcome, SubmissionLedger, send_month
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import ParquetStorage, frames_folder
 
@@ -120,6 +120,34 @@ class CloudZeroResource(dg.ConfigurableResource):
 
     def limits(self) -> Limits:
         return Limits(self.rows_per_month, self.bytes_per_month)
+
+    def send_month(
+        self,
+        connection_id: str,
+        month: str,
+        bodies: Sequence[tuple[str, bytes, int]],
+        content_hash: str,
+        *,
+        force: bool = False,
+        submission_id: str | None = None,
+    ) -> MonthOutcome:
+        """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
+        of accepted submissions and limits, unless CloudZero already holds them (see
+        `cloudzero.submit.send_month`)."""
+        with self.open_client() as client:
+            return send_month(
+                client,
+                connection_id,
+                month,
+                bodies,
+                content_hash,
+                lock_folder=self.lock_folder,
+                ledger=self.ledger(),
+                destination=self.destination(),
+                limits=self.limits(),
+                force=force,
+                submission_id=submission_id,
+            )
 
 
 def cloudzero_resource(project: AnycostConfig) -> CloudZeroResource:

@@ -1,0 +1,148 @@
+"""drop/<connection>: a month as submitted to a CloudZero AnyCost Stream connection."""
+
+import uuid
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
+from anycost_pipeline.cloudzero.submit import NOTHING_SENT, SENT, UNCHANGED, MonthOutcome
+from anycost_pipeline.config import AnycostConfig
+from anycost_pipeline.defs.changes import submission_metadata
+from anycost_pipeline.defs.failures import user_errors
+from anycost_pipeline.defs.metadata import cost_by, cost_metadata
+from anycost_pipeline.defs.names import (
+    BODIES,
+    COST_BY_LINE_ITEM_TYPE,
+    DROP_IDS,
+    MONTH,
+    ROWS,
+    STATUS,
+    cbf_key,
+    drop_key,
+)
+from anycost_pipeline.defs.pools import pool_name
+from anycost_pipeline.defs.resources import CloudZeroResource
+from anycost_pipeline.delivery import MonthToSend, month_to_send
+from anycost_pipeline.months import Month
+
+HOW = {
+    "replace_drop": "Each submission replaces the whole month.",
+    "replace_hourly": "Each submission replaces only the hours it holds (operation replace_hourly).",
+    "sum": "Each submission is added to what CloudZero holds (operation sum).",
+}
+
+
+class DropConfig(dg.Config):
+    """Run options of a drop/<connection> partition."""
+
+    force: bool = False  # send even if CloudZero already holds exactly this month
+
+
+def drop_asset(
+    connection: str, sources: list[str], project: AnycostConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    spec = project.connections[connection]
+
+    @dg.asset(
+        key=drop_key(connection),
+        ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources},
+        partitions_def=partitions,
+        group_name=connection,
+        pool=pool_name(connection),
+        kinds={"cloudzero"},
+        description=(
+            f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` (sources: "
+            f"{', '.join(sources)}). {HOW[spec.operation]} A month CloudZero already holds unchanged "
+            "is not sent again (run config `force: true` sends it anyway). The metadata holds "
+            "CloudZero's receipt, the totals, and what changed against the previous submission of "
+            "the month."
+        ),
+    )
+    def _drop(
+        context: dg.AssetExecutionContext,
+        config: DropConfig,
+        cloudzero: CloudZeroResource,
+        **frames: pl.DataFrame,
+    ) -> dg.Output[pl.DataFrame]:
+        month = str(Month.parse(context.partition_key))
+        with user_errors(NOTHING_SENT):
+            connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
+            sending = month_to_send(project, connection, _by_source(frames, sources), month)
+            outcome = cloudzero.send_month(
+                connection_id,
+                month,
+                sending.requests,
+                sending.content_hash,
+                force=config.force,
+                submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
+            )
+        context.log.info(_outcome_line(month, sending, outcome, cloudzero))
+        metadata = {
+            **_receipt_metadata(month, connection_id, sending, outcome, cloudzero),
+            **submission_metadata(project, connection, month, sending.cbf),
+        }
+        return dg.Output(sending.cbf, metadata=metadata)
+
+    return _drop
+
+
+def _by_source(frames: dict[str, pl.DataFrame], sources: list[str]) -> dict[str, pl.DataFrame]:
+    """The inputs `cbf_<source>` by source name, in the order the month combines them."""
+    return {name: frames[f"cbf_{name}"] for name in sources}
+
+
+def _outcome_line(
+    month: str, sending: MonthToSend, outcome: MonthOutcome, cloudzero: CloudZeroResource
+) -> str:
+    if outcome.submission is None:
+        sent_at = (outcome.previous or {}).get("sent_at")
+        return f"{month}: unchanged since {sent_at}; nothing sent to {cloudzero.where()}"
+    return f"{month}: {outcome.rows:,} rows, cost {sending.total}, sent to {cloudzero.where()}"
+
+
+def _delivered(outcome: MonthOutcome) -> dict[str, Any]:
+    """What was sent now: the receipt's drop ids and bodies, or what was left unchanged."""
+    receipt = outcome.submission
+    if receipt is None:
+        previous = outcome.previous or {}
+        return {
+            STATUS: UNCHANGED,
+            DROP_IDS: ", ".join(previous.get("drop_ids", [])),
+            BODIES: 0,
+            "bytes": 0,
+            "operations": "none (unchanged)",
+            "last_sent_at": str(previous.get("sent_at")),
+            "duration_seconds": 0.0,
+        }
+    return {
+        STATUS: SENT,
+        DROP_IDS: ", ".join(b.drop_id for b in receipt.bodies),
+        BODIES: len(receipt.bodies),
+        "bytes": receipt.bytes,
+        "operations": ", ".join(b.operation for b in receipt.bodies),
+        "duration_seconds": round(receipt.seconds, 3),
+    }
+
+
+def _receipt_metadata(
+    month: str,
+    connection_id: str,
+    sending: MonthToSend,
+    outcome: MonthOutcome,
+    cloudzero: CloudZeroResource,
+) -> dict[str, Any]:
+    return {
+        ROWS: outcome.rows,
+        **cost_metadata(sending.total),
+        MONTH: month,
+        "connection_id": connection_id,
+        "target": cloudzero.target,
+        "sent_to": cloudzero.where(),
+        **_delivered(outcome),
+        "rows_cloudzero_reports": outcome.reported_rows,
+        "month_bytes": outcome.bytes,
+        "content_hash": sending.content_hash,
+        COST_BY_LINE_ITEM_TYPE: cost_by(sending.cbf, COST, LINE_ITEM_TYPE, "line item type"),
+    }

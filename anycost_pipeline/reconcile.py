@@ -1,0 +1,108 @@
+"""Reconciliation: does CloudZero still hold what the pipeline last sent for a month?
+
+Reads what CloudZero holds (the drop list, and with `compare_contents` the month's rows) and
+judges it against the last accepted submission, in words for the check and `anycost reconcile`.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from anycost_pipeline.cbf.columns import COST
+from anycost_pipeline.cbf.decimals import EXACT
+from anycost_pipeline.cloudzero.client import AnyCostClient
+from anycost_pipeline.cloudzero.errors import NotFound
+
+REPLAY_HINT = (
+    " If the month was sent with exactly the content of an earlier submission, CloudZero may have "
+    "answered from its idempotency memory without applying it; see the README's Troubleshooting."
+)
+
+
+@dataclass(frozen=True)
+class LastSent:
+    """The last accepted submission of a month, as its materialisation recorded it."""
+
+    rows: int
+    total: Decimal
+    drop_id: str | None  # the receipt of its last body: CloudZero's latest drop for the month
+    drop_ids: tuple[str, ...] = ()  # every body's receipt, in order
+
+
+@dataclass(frozen=True)
+class Held:
+    """What CloudZero holds of the month: rows of our drops, its latest drop, its cost total."""
+
+    rows: int
+    drop_id: str | None
+    total: Decimal | None = None  # only when the contents were compared
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The verdict on one month: whether CloudZero holds what was sent, and the figures."""
+
+    passed: bool
+    verdict: str
+    sent_rows: int
+    sent_total: Decimal
+    held: Held
+
+
+def read_held(
+    client: AnyCostClient,
+    connection_id: str,
+    month: str,
+    sent: LastSent | None,
+    compare_contents: bool = False,
+) -> Held:
+    """Ask CloudZero what it holds of the month (the caller holds the connection's lock)."""
+    listed = client.month_drops(connection_id, month, sent.drop_id if sent else None)
+    rows = listed.rows_of(list(sent.drop_ids) if sent else [])
+    drop_id = listed.ours.drop_id if listed.ours else None
+    if sent and sent.drop_id and listed.newer_than(sent.drop_id):
+        drop_id = listed.entries[-1].drop_id
+    if not compare_contents:
+        return Held(rows, drop_id)
+    try:
+        contents = client.get_billing_drop(connection_id, month)
+    except NotFound:
+        contents = []
+    total = Decimal(0)
+    for row in contents:  # exact: Python's default context rounds at 28 digits
+        total = EXACT.add(total, Decimal(row.get(COST) or 0))
+    return Held(rows, drop_id, total)
+
+
+def reconcile(
+    month: str, connection: str, connection_id: str, sent: LastSent | None, held: Held
+) -> Reconciliation:
+    """Judge what CloudZero holds against the last submission (None: never submitted)."""
+    sent_rows, sent_total = (sent.rows, sent.total) if sent else (0, Decimal(0))
+    problems = []
+    if held.rows != sent_rows:
+        problems.append(
+            f"CloudZero holds {held.rows:,} rows, the last submission sent {sent_rows:,}"
+        )
+    elif sent and sent.drop_id and held.drop_id and held.drop_id != sent.drop_id:
+        # Same row count, but another drop came after ours (or ours was answered from
+        # CloudZero's idempotency memory without being applied): the contents may differ.
+        problems.append(
+            f"CloudZero's latest drop for the month is {held.drop_id}, not {sent.drop_id} from the "
+            "last submission, so the month was changed since"
+        )
+    if held.total is not None and held.total != sent_total:
+        problems.append(
+            f"CloudZero's cost total is {held.total}, the last submission sent {sent_total}"
+        )
+    if problems:
+        verdict = (
+            f"{month} on connection {connection} ({connection_id}): "
+            + "; ".join(problems)
+            + ". Rematerialise the month to send it again, or find out who changed it."
+            + (REPLAY_HINT if held.rows == sent_rows and held.total in (None, sent_total) else "")
+        )
+    elif sent is None:
+        verdict = f"{month} was never submitted and CloudZero holds no rows for it."
+    else:
+        verdict = f"{month}: CloudZero holds what was last sent ({sent_rows:,} rows)."
+    return Reconciliation(not problems, verdict, sent_rows, sent_total, held)

@@ -1,0 +1,47 @@
+"""One source's month as the source states it: read, placed in UTC hours, its rows kept.
+
+What raw/<source> holds. Every record stays as the source wrote it; only the usage hour is
+added, so the month's rows can be picked and the month's cost totalled.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+from anycost_pipeline.cbf.errors import SOURCE_FILE, raise_problems
+from anycost_pipeline.cbf.mapping import months_of, rows_of_month, source_cost, usage_hours
+from anycost_pipeline.config import AnycostConfig, AnySource
+from anycost_pipeline.months import Month
+from anycost_pipeline.sources import read_month
+
+
+@dataclass(frozen=True)
+class RawMonth:
+    """The month's records, the records without a readable time, and what the source holds."""
+
+    rows: pl.DataFrame
+    untimed: pl.DataFrame  # problems (file, row, column, value, reason): in no month at all
+    months: list[str]  # every month the source holds rows for
+    total: Decimal  # the month's cost in the source's own currency
+
+    @property
+    def origins(self) -> list[str]:
+        """The files (or URLs) the month's rows came from, sorted."""
+        return sorted(self.rows.get_column(SOURCE_FILE).unique().to_list())
+
+
+def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: Month) -> RawMonth:
+    """Read the source for the month; a strict source with an unreadable time raises
+    BadSourceData, a wrong setting or an unreachable source a reader's own error."""
+    frame = read_month(name, source, project, month)
+    frame, untimed = usage_hours(
+        frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time
+    )
+    if source.on_bad_rows == "strict":
+        raise_problems(name, untimed)
+    rows = rows_of_month(frame, month)
+    # In the source's own currency: this layer shows the records as the files state them.
+    mapping = project.mapping_of(name).model_copy(update={"currency": None})
+    total, _ = source_cost(rows, mapping, month)
+    return RawMonth(rows, untimed, months_of(frame), total)
