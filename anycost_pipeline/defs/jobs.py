@@ -34,9 +34,12 @@ def submit_month_job() -> "UnresolvedAssetJobDefinition":
 
 def connection_job(connection: str, sources: list[str]) -> "UnresolvedAssetJobDefinition":
     keys = [dg.AssetKey(key(s)) for s in sources for key in (raw_key, cbf_key)]
+    selection = dg.AssetSelection.assets(*keys, dg.AssetKey(drop_key(connection)))
     return dg.define_asset_job(
         connection_job_name(connection),
-        selection=dg.AssetSelection.assets(*keys, dg.AssetKey(drop_key(connection))),
+        # cbf/<source> of an `on_bad_rows: reject` source also makes rejects/<source>, and the
+        # job must select both, or the code location does not load.
+        selection=selection.required_multi_asset_neighbors(),
         executor_def=dg.in_process_executor,
         description=f"Read, convert, check and send one month of connection `{connection}` (raw → cbf → drop); started by its sensors and schedules.",
     )

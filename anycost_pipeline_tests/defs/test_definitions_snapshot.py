@@ -1,4 +1,5 @@
-"""Every name the definitions build from the sample anycost.yaml, written out.
+"""Every name the definitions build from the sample anycost.yaml (and from one with each kind
+of source and connection), written out.
 
 A change to the wiring (an asset, a check, a job or the ops it runs, a sensor, a schedule or a
 resource added, removed or renamed) fails here and shows in review; update the lists on purpose.
@@ -45,5 +46,91 @@ def test_the_sample_project_builds_these_definitions(project: Project) -> None:
         },
         "sensors": ["watch_simple_cloud"],
         "schedules": [],
+        "resources": ["cloudzero", "io_manager"],
+    }
+
+
+def test_each_kind_of_source_and_connection_builds_its_definitions(project: Project) -> None:
+    config = project.config()
+    columns = {"time/usage_start": "date", "cost/cost": "amount"}
+    config["connections"]["vendor_main"] = {"connection_id": "vendor-id", "operation": "sum"}
+    config["connections"]["unused"] = {"connection_id": "unused-id"}  # no source: no drop
+    config["sources"]["vendor"] = {
+        "connection": "vendor_main",
+        "kind": "files",
+        "path": "sample_data/simple_cloud/*.csv",
+        "format": "csv",
+        "on_bad_rows": "reject",
+        "columns": columns,
+    }
+    config["sources"]["warehouse"] = {
+        "connection": "vendor_main",
+        "kind": "sql",
+        "url": f"sqlite:///{project.root / 'costs.db'}",
+        "query": "SELECT * FROM costs WHERE date >= :start AND date < :end",
+        "columns": columns,
+        "refresh": {"cron": "30 4 * * *"},
+    }
+    project.write_config(config)
+    assert names(project.definitions()) == {
+        "assets": [
+            "cbf/simple_cloud",
+            "cbf/vendor",
+            "cbf/warehouse",
+            "drop/simple_cloud_main",
+            "drop/vendor_main",
+            "raw/simple_cloud",
+            "raw/vendor",
+            "raw/warehouse",
+            "rejects/vendor",
+        ],
+        "checks": [
+            "cbf/simple_cloud:cost_conserved",
+            "cbf/simple_cloud:discounted_cost_matches",
+            "cbf/simple_cloud:rows_valid",
+            "cbf/vendor:cost_conserved",
+            "cbf/vendor:discounted_cost_matches",
+            "cbf/vendor:rows_valid",
+            "cbf/warehouse:cost_conserved",
+            "cbf/warehouse:discounted_cost_matches",
+            "cbf/warehouse:rows_valid",
+            "drop/simple_cloud_main:matches_cloudzero",
+            "drop/vendor_main:matches_cloudzero",
+        ],
+        "jobs": {
+            "reconcile_month": [
+                "drop__simple_cloud_main_matches_cloudzero",
+                "drop__vendor_main_matches_cloudzero",
+            ],
+            "send_simple_cloud_main": [
+                "cbf__simple_cloud",
+                "drop__simple_cloud_main",
+                "drop__simple_cloud_main_matches_cloudzero",
+                "raw__simple_cloud",
+            ],
+            # cbf__vendor makes cbf/vendor and rejects/vendor: the job must run it whole.
+            "send_vendor_main": [
+                "cbf__vendor",
+                "cbf__warehouse",
+                "drop__vendor_main",
+                "drop__vendor_main_matches_cloudzero",
+                "raw__vendor",
+                "raw__warehouse",
+            ],
+            "submit_month": [
+                "cbf__simple_cloud",
+                "cbf__vendor",
+                "cbf__warehouse",
+                "drop__simple_cloud_main",
+                "drop__simple_cloud_main_matches_cloudzero",
+                "drop__vendor_main",
+                "drop__vendor_main_matches_cloudzero",
+                "raw__simple_cloud",
+                "raw__vendor",
+                "raw__warehouse",
+            ],
+        },
+        "sensors": ["watch_simple_cloud", "watch_vendor"],
+        "schedules": ["refresh_warehouse"],
         "resources": ["cloudzero", "io_manager"],
     }
