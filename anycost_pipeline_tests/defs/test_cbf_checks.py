@@ -11,7 +11,7 @@ import dagster as dg
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline_tests.cbf.test_focus import _billed_by_month
 from anycost_pipeline_tests.conftest import Project
-from anycost_pipeline_tests.defs.test_pipeline import _source_total
+from anycost_pipeline_tests.defs.helpers import source_total
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -108,7 +108,7 @@ def test_cost_and_discounted_cost_gap_warns_but_does_not_block(project: Project)
         e for e in result.get_asset_check_evaluations() if e.check_name == "discounted_cost_matches"
     )
     assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
-    assert warning.metadata["cost_total"].value == str(_source_total(project, "2024-08"))
+    assert warning.metadata["cost_total"].value == str(source_total(project, "2024-08"))
     assert len(_rows(project, "simple_cloud_main", "2024-08")) == 250
 
 

@@ -5,10 +5,10 @@ from decimal import Decimal
 import dagster as dg
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-from anycost_pipeline.defs.names import MATCHES_CLOUDZERO, RECONCILE_MONTH
+from anycost_pipeline.defs.names import MATCHES_CLOUDZERO, RECONCILE_MONTH, reconcile_op
 from anycost_pipeline_tests.conftest import Project
 
-CHECK_OP = "drop__simple_cloud_main_matches_cloudzero"
+CHECK_OP = reconcile_op("simple_cloud_main")
 
 
 def _reconcile(

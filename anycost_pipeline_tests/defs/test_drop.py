@@ -9,9 +9,10 @@ from dagster._serdes import serialize_value
 from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.sandbox import SandboxStore, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import REQUESTS
+from anycost_pipeline.defs.names import drop_op
 from anycost_pipeline_tests.conftest import Project
 
-DROP = "drop__simple_cloud_main"
+DROP = drop_op("simple_cloud_main")
 FORCE = {"ops": {DROP: {"config": {"force": True}}}}
 
 

@@ -1,7 +1,6 @@
 """Dagster wiring: definitions load, one month end to end, re-runs replace, checks block."""
 
-import csv
-import glob
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -9,12 +8,9 @@ from decimal import Decimal
 import dagster as dg
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
+from anycost_pipeline.defs.names import drop_op
 from anycost_pipeline_tests.conftest import Project
-
-
-def _source_total(project: Project, month: str) -> Decimal:
-    files = glob.glob(str(project.data_dir / f"*{month}-*.csv"))
-    return sum((Decimal(r["amount"]) for f in files for r in csv.DictReader(open(f))), Decimal(0))
+from anycost_pipeline_tests.defs.helpers import source_total
 
 
 def _sandbox_rows(project: Project, month: str) -> list[dict]:
@@ -36,7 +32,7 @@ def test_one_month_end_to_end(project: Project) -> None:
     assert result.success
     rows = _sandbox_rows(project, "2024-08")
     assert len(rows) == 250
-    assert sum(Decimal(r["cost/cost"]) for r in rows) == _source_total(project, "2024-08")
+    assert sum(Decimal(r["cost/cost"]) for r in rows) == source_total(project, "2024-08")
     assert {r["lineitem/type"] for r in rows} == {"Usage", "Tax", "Credit"}
     seed = [
         r
@@ -54,12 +50,12 @@ def test_one_month_end_to_end(project: Project) -> None:
             "lineitem/type": "Usage",
         }
     ]
-    drop = result.asset_materializations_for_node("drop__simple_cloud_main")[0].metadata
+    drop = result.asset_materializations_for_node(drop_op("simple_cloud_main"))[0].metadata
     assert drop["rows"].value == 250 and drop["bodies"].value == 1
     assert drop["operations"].value == "replace_drop" and drop["drop_ids"].value.startswith(
         "sandbox-"
     )
-    assert drop["total_cost_exact"].value == str(_source_total(project, "2024-08"))
+    assert drop["total_cost_exact"].value == str(source_total(project, "2024-08"))
 
 
 def test_rematerialising_after_a_file_changed_replaces_the_month(project: Project) -> None:
@@ -72,7 +68,7 @@ def test_rematerialising_after_a_file_changed_replaces_the_month(project: Projec
     assert project.materialize_month("2024-08").success
     rows = _sandbox_rows(project, "2024-08")
     assert len(rows) == 242  # day 17's 8 rows are gone, nothing doubled
-    assert sum(Decimal(r["cost/cost"]) for r in rows) == _source_total(project, "2024-08")
+    assert sum(Decimal(r["cost/cost"]) for r in rows) == source_total(project, "2024-08")
     assert len(_sandbox_rows(project, "2024-07")) == 0
 
 
@@ -85,7 +81,7 @@ def test_a_failing_check_stops_the_drop(project: Project) -> None:
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"rows_valid": False, "cost_conserved": True, "discounted_cost_matches": True}
     assert _sandbox_rows(project, "2024-08") == []
-    assert not result.asset_materializations_for_node("drop__simple_cloud_main")
+    assert not result.asset_materializations_for_node(drop_op("simple_cloud_main"))
 
 
 def test_bad_source_value_fails_naming_the_place(project: Project) -> None:
@@ -110,12 +106,12 @@ def test_readme_main_command_runs(project: Project) -> None:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**dict(__import__("os").environ), "DAGSTER_HOME": str(project.root / "dagster_home")},
+        env={**os.environ, "DAGSTER_HOME": str(project.root / "dagster_home")},
     )
     assert done.returncode == 0, done.stderr
     assert "drop/simple_cloud_main" in done.stdout and "rows=250" in done.stdout
     assert "anycost show simple_cloud_main 2024-08" in done.stdout
-    assert sum(Decimal(r["cost/cost"]) for r in _sandbox_rows(project, "2024-08")) == _source_total(
+    assert sum(Decimal(r["cost/cost"]) for r in _sandbox_rows(project, "2024-08")) == source_total(
         project, "2024-08"
     )
     instance = dg.DagsterInstance.from_config(str(project.root / "dagster_home"))

@@ -5,13 +5,14 @@ from decimal import Decimal
 
 import dagster as dg
 
+from anycost_pipeline.defs.names import cbf_op, drop_op, raw_op
 from anycost_pipeline_tests.conftest import Project
 
 
 def _drop_metadata(result: dg.ExecuteInProcessResult) -> dict:
     return {
         k: v.value
-        for k, v in result.asset_materializations_for_node("drop__simple_cloud_main")[
+        for k, v in result.asset_materializations_for_node(drop_op("simple_cloud_main"))[
             0
         ].metadata.items()
     }
@@ -49,7 +50,7 @@ def test_resubmission_reports_rows_added_removed_changed_and_cost_delta(project:
 
 def test_every_layer_carries_the_at_a_glance_metadata(project: Project) -> None:
     result = project.materialize_month("2024-07")
-    for node in ("raw__simple_cloud", "cbf__simple_cloud", "drop__simple_cloud_main"):
+    for node in (raw_op("simple_cloud"), cbf_op("simple_cloud"), drop_op("simple_cloud_main")):
         metadata = {
             k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()
         }
