@@ -1,0 +1,37 @@
+"""Only the project's own errors become failures without a traceback; a bug keeps its own."""
+
+import dagster as dg
+import pytest
+
+from anycost_pipeline.cloudzero.submit import NOTHING_SENT, PARTLY_SENT, DeliveryFailed
+from anycost_pipeline.config import ConfigError
+from anycost_pipeline.defs.failures import user_errors
+from anycost_pipeline.defs.names import DELIVERY
+from anycost_pipeline.delivery import EmptyMonth
+
+
+def test_a_project_error_becomes_a_failure_that_says_what_cloudzero_holds() -> None:
+    with pytest.raises(dg.Failure) as failed, user_errors(NOTHING_SENT):
+        raise EmptyMonth("main", "2024-08", ["simple_cloud"])
+    assert failed.value.description.startswith("no rows for 2024-08 in source(s) simple_cloud;")
+    assert not failed.value.allow_retries
+    assert failed.value.metadata[DELIVERY].value == NOTHING_SENT
+
+
+def test_a_delivery_failure_says_itself_what_cloudzero_holds() -> None:
+    with pytest.raises(dg.Failure) as failed, user_errors(NOTHING_SENT):
+        raise DeliveryFailed(PARTLY_SENT, "2024-08 is partly sent")
+    assert failed.value.metadata[DELIVERY].value == PARTLY_SENT
+
+
+def test_without_a_delivery_state_the_failure_has_no_metadata() -> None:
+    with pytest.raises(dg.Failure) as failed, user_errors():
+        raise ConfigError("connections.main.connection_id: not set")
+    assert failed.value.description == "connections.main.connection_id: not set"
+    assert not failed.value.metadata
+
+
+@pytest.mark.parametrize("bug", [ValueError("a bug"), KeyError("a bug"), TypeError("a bug")])
+def test_any_other_error_keeps_its_type_and_traceback(bug: Exception) -> None:
+    with pytest.raises(type(bug)), user_errors(NOTHING_SENT):
+        raise bug
