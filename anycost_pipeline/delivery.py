@@ -10,6 +10,7 @@ import polars as pl
 
 from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
 from anycost_pipeline.cbf.validation import cost_total, row_problems
+from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 
@@ -40,6 +41,20 @@ class CombinedSourcesInvalid(MonthRefused):
         super().__init__(
             f"the sources of connection {connection} combined break {problems.height:,} CBF "
             f"rule(s) for {month}; nothing was sent. First: {first}"
+        )
+
+
+class ChecksFailed(MonthRefused):
+    """A source's month failed a blocking check (or was never checked): it is never sent,
+    whatever starts the drop."""
+
+    def __init__(self, connection: str, month: str, why: dict[str, str]) -> None:
+        listed = "; ".join(
+            f"cbf/{source} {reason}: fix it and rematerialise cbf/{source} for {month}"
+            for source, reason in sorted(why.items())
+        )
+        super().__init__(
+            f"{month} was not sent to connection {connection}; nothing was sent. {listed}"
         )
 
 
@@ -89,9 +104,12 @@ def month_to_send(
     project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
-    raises MonthRefused (nothing sent) for an empty month, sources that break a CBF rule
-    together, or a row too large to send."""
+    raises MonthRefused (nothing sent) for a source that failed its blocking checks, an empty
+    month, sources that break a CBF rule together, or a row too large to send."""
     sources = list(frames)
+    why = unchecked(dict(frames))
+    if why:
+        raise ChecksFailed(connection, month, why)
     cbf = combined(frames, sources)
     if cbf.is_empty():
         # Sending an empty month would wipe what CloudZero holds for it: an export that came

@@ -123,3 +123,30 @@ def rows_valid_summary(problems: pl.DataFrame) -> str | None:
             "Stream connections, or raise cloudzero.limits.rows_per_month if CloudZero raised your limit."
         )
     return f"{len(problems):,} problem(s); the first are in first_problems"
+
+
+# The blocking checks' verdict travels with the frame, in a lineage column that is never sent:
+# a frame is stored before its checks are reported, and the drop may be materialised on its
+# own later (the UI, a sensor, a backfill of the drop alone), so the drop reads the verdict
+# from the frame itself and refuses a month that failed, or was never judged.
+CHECKS_COLUMN = "_blocking_checks_failed"  # "" on every row when every blocking check passed
+
+
+def with_verdict(cbf: pl.DataFrame, failed: list[str]) -> pl.DataFrame:
+    """The frame with the names of the blocking checks it failed (none: passed) on every row."""
+    return cbf.with_columns(pl.lit(", ".join(failed), dtype=pl.String).alias(CHECKS_COLUMN))
+
+
+def unchecked(frames: dict[str, pl.DataFrame]) -> dict[str, str]:
+    """Each source whose frame failed a blocking check, or carries no verdict, and why."""
+    found = {}
+    for source, frame in frames.items():
+        if frame.is_empty():
+            continue  # an empty month is refused on its own, with its own words
+        if CHECKS_COLUMN not in frame.columns:
+            found[source] = "was stored without its checks' verdict (by an older version)"
+            continue
+        failed = sorted(set(frame.get_column(CHECKS_COLUMN).unique().to_list()) - {"", None})
+        if failed:
+            found[source] = f"failed its blocking check(s) {', '.join(failed)}"
+    return found

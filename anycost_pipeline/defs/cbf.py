@@ -14,6 +14,7 @@ from anycost_pipeline.cbf.verdicts import (
     DiscountGap,
     convert_and_check,
     rows_valid_summary,
+    with_verdict,
 )
 from anycost_pipeline.config import AnycostConfig, AnySource
 from anycost_pipeline.defs.failures import user_errors
@@ -66,13 +67,19 @@ def cbf_asset(
             mapping = project.mapping_of(name)  # reads a rate card file, if the source has one
             limit = project.cloudzero.limits.rows_per_month
             checked = convert_and_check(raw, name, mapping, month, limit)
-        yield dg.Output(checked.cbf, output_name=CBF_OUTPUT, metadata=cbf_metadata(checked, month))
+        blocking = [
+            rows_valid_result(key, checked.problems),
+            cost_conserved_result(key, checked.conservation),
+        ]
+        failed = [result.check_name for result in blocking if not result.passed]
+        # The verdict is stored with the frame, so a drop started on its own refuses it too.
+        cbf = with_verdict(checked.cbf, failed)
+        yield dg.Output(cbf, output_name=CBF_OUTPUT, metadata=cbf_metadata(checked, month))
         if rejecting:
             yield dg.Output(
                 checked.rejects, output_name=REJECTS_OUTPUT, metadata=rejects_metadata(checked)
             )
-        yield rows_valid_result(key, checked.problems)
-        yield cost_conserved_result(key, checked.conservation)
+        yield from blocking
         yield discounted_cost_result(key, checked.discount)
 
     return _cbf
