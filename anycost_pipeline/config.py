@@ -452,6 +452,27 @@ class AnycostConfig(_Model):
     def sources_of(self, connection: str) -> dict[str, AnySource]:
         return {name: s for name, s in self.sources.items() if s.connection == connection}
 
+    def require_one_owner_per_connection_id(self) -> None:
+        """Refuse two connections that send to one CloudZero connection id (after `env:`
+        resolution): each `replace_drop` of one would erase the other's month."""
+        sandbox = self.cloudzero.target == "sandbox"
+        owners: dict[str, list[str]] = {}
+        for name, connection in self.connections.items():
+            try:
+                owners.setdefault(connection.resolve_id(name, sandbox=sandbox), []).append(name)
+            except ConfigError:
+                continue  # an unset variable is reported where the id is needed
+        shared = {cid: names for cid, names in owners.items() if len(names) > 1}
+        if shared:
+            listed = "; ".join(
+                f"{' and '.join(names)} both send to {cid!r}" for cid, names in shared.items()
+            )
+            raise ConfigError(
+                f"connections: {listed}. CloudZero replaces a connection's whole month at each "
+                "submission, so each would erase the other's month; give every connection its "
+                "own CloudZero connection id, or send their sources through one connection"
+            )
+
 
 def config_path() -> Path:
     """Where anycost.yaml is read from."""

@@ -89,6 +89,10 @@ def validate() -> int:
             problems.append(
                 f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it."
             )
+    try:
+        config.require_one_owner_per_connection_id()
+    except ConfigError as error:
+        problems.append(str(error) + ".")
     if not sandbox and not os.environ.get("CLOUDZERO_API_KEY", "").strip():
         problems.append(
             "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live')."
