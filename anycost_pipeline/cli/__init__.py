@@ -19,6 +19,12 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="read, convert, check and send months (default: every month the sources hold)"
     )
     run.add_argument("months", nargs="*", metavar="YYYY-MM")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="send each month even if CloudZero already holds it unchanged (on a sum "
+        "connection: also after a submission that may already be in CloudZero)",
+    )
 
     commands.add_parser(
         "validate",
@@ -96,7 +102,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from anycost_pipeline.cli.run import run
 
-        return run(args.months)
+        return run(args.months, force=args.force)
     if args.command == "validate":
         from anycost_pipeline.cli.inspect import validate
 

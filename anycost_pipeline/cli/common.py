@@ -73,6 +73,23 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
     return messages
 
 
+def require_partition_months(config: AnycostConfig, months: list[str]) -> None:
+    """Refuse, in one sentence, months outside the project's partitions (start_month in
+    anycost.yaml up to the current UTC month), before any run is recorded for them."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    last = f"{now.year:04d}-{now.month:02d}"
+    outside = [m for m in months if not config.start_month <= m <= last]
+    if outside:
+        raise CliError(
+            f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} outside the months this "
+            f"project holds, {config.start_month} (start_month in {config_path()}) to {last} "
+            "(this month, UTC); nothing was read or sent. Change start_month to reach earlier "
+            "months."
+        )
+
+
 def delivery_of(result) -> str | None:  # type: ignore[no-untyped-def]
     """What a failed drop step said CloudZero holds of its month (`nothing sent`, `partly
     sent`, ...): None when no drop step failed, "unknown" when one failed without saying."""

@@ -6,6 +6,7 @@ from anycost_pipeline.cli.common import (
     failure_messages,
     progress,
     require_connection,
+    require_partition_months,
     say,
     where,
 )
@@ -22,6 +23,7 @@ def reconcile(months: list[str], connections: list[str], contents: bool) -> int:
     config = load_config()
     for name in connections:
         require_connection(config, name)
+    require_partition_months(config, [str(Month.parse(m)) for m in months])
     dagster_home(config.base_dir)
     chosen = connections or [c for c in config.connections if config.sources_of(c)]
     job = definitions(config).resolve_job_def(RECONCILE_MONTH)

@@ -10,6 +10,7 @@ from anycost_pipeline.cli.common import (
     delivery_of,
     failure_messages,
     progress,
+    require_partition_months,
     say,
 )
 from anycost_pipeline.cloudzero.submit import (
@@ -27,6 +28,7 @@ from anycost_pipeline.defs.names import (
     STATUS,
     SUBMIT_MONTH,
     TOTAL_COST_EXACT,
+    drop_op,
 )
 from anycost_pipeline.months import Month
 
@@ -80,7 +82,7 @@ def source_months() -> list[str]:
     return sorted(m for m in months if m >= config.start_month)
 
 
-def run(months: list[str]) -> int:
+def run(months: list[str], force: bool = False) -> int:
     """Materialise raw → cbf → drop for each month; print what happened and where to look."""
     import dagster as dg
 
@@ -89,6 +91,12 @@ def run(months: list[str]) -> int:
     config = load_config()
     home = dagster_home(config.base_dir)
     months = [str(Month.parse(m)) for m in months] or source_months()
+    require_partition_months(config, months)
+    drops = [drop_op(c) for c in config.connections if config.sources_of(c)]
+    # `--force`: every connection's drop sends its month even if CloudZero already holds it.
+    run_config = (
+        {**QUIET, "ops": {op: {"config": {"force": True}} for op in drops}} if force else QUIET
+    )
     job = definitions(config).resolve_job_def(SUBMIT_MONTH)
     failed: dict[str, str] = {}  # month → what CloudZero holds of it now
     unreconciled = []
@@ -104,7 +112,7 @@ def run(months: list[str]) -> int:
                 partition_key=month,
                 instance=instance,
                 raise_on_error=False,
-                run_config=QUIET,
+                run_config=run_config,
                 tags=run_tags(),
             )
             if not result.success:

@@ -9,18 +9,18 @@ from anycost_pipeline.cbf.bodies import REPLACE_DROP, content_hash, month_bodies
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cli.common import (
     CliError,
-    connection_cbf,
     connection_id,
     open_client,
     progress,
     require_connection,
     say,
+    source_cbf,
     where,
 )
 from anycost_pipeline.cloudzero.errors import MonthOverLimit
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
-from anycost_pipeline.delivery import connection_bodies
+from anycost_pipeline.delivery import MonthRefused, month_to_send
 from anycost_pipeline.months import Month
 
 CONFIRM_FLAG = "--yes-delete-month"
@@ -47,14 +47,23 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
         progress(
             f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF"
         )
-        cbf, checks = connection_cbf(config, connection, month)
+        sources = sorted(config.sources_of(connection))
+        frames, checks = source_cbf(config, sources, month)
         failed = [name for name, passed in checks.items() if not passed]
         if failed:
             raise CliError(
                 f"{month} for {connection} fails the check(s) {', '.join(failed)}, so it would not be sent; "
                 "run `anycost preview` on its sources to see the rows."
             )
-        bodies = connection_bodies(config, connection, cbf, month)
+        try:
+            # The same decision as drop/<connection>: what it would refuse, no body is written for.
+            sending = month_to_send(config, connection, {s: frames[s] for s in sources}, month)
+        except MonthRefused as refusal:
+            say(f"{connection}: `anycost run {month}` would refuse this month: {refusal}")
+            say(f"  No request body was written for {connection}.")
+            refused += 1
+            continue
+        cbf, bodies = sending.cbf, sending.bodies
         cid = connection_id(config, connection)
         target = folder / connection
         target.mkdir(parents=True, exist_ok=True)
@@ -113,10 +122,14 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
                         invalid += 1
                         errors = "; ".join(map(str, verdict.get("errors", [])))
                         say(f"   {entry['file']:36} INVALID: {errors}")
-    say(f"\nNothing was sent. The bodies are in {folder}.")
+    written = sorted(folder.glob("*/body-*.json")) if folder.exists() else []
+    say(
+        "\nNothing was sent. "
+        + (f"The bodies are in {folder}." if written else "No body was written.")
+    )
     if refused:
         say(
-            f"{refused} connection(s) would be refused for their size; a real run sends nothing for them."
+            f"{refused} connection(s) would be refused (see above); a real run sends nothing for them."
         )
     if invalid:
         say(

@@ -1,0 +1,44 @@
+"""What `anycost run`, `reconcile` and `dry-run` say and do at the edges: months outside the
+partitions, `--force`, and an empty month in a dry run."""
+
+import pytest
+
+from anycost_pipeline.cli import main
+from anycost_pipeline.cloudzero.sandbox import SandboxStore
+from anycost_pipeline_tests.conftest import Project
+
+
+@pytest.mark.parametrize("command", [["run", "2023-12"], ["reconcile", "2030-01"]])
+def test_a_month_outside_the_partitions_gets_one_clear_sentence(
+    project: Project, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    assert main(command) != 0
+    printed = capsys.readouterr()
+    assert f"{command[1]} is outside the months this project holds, 2024-01" in printed.err
+    assert "nothing was read or sent" in printed.err
+    assert "DagsterUnknownPartitionError" not in printed.out + printed.err
+    assert not (project.root / "dagster_home" / "history").exists()  # no run was recorded
+
+
+def test_force_sends_a_month_cloudzero_already_holds(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = SandboxStore(project.storage / "sandbox")
+    assert main(["run", "2024-08"]) == 0
+    assert main(["run", "2024-08"]) == 0
+    assert "2024-08: unchanged" in capsys.readouterr().out
+    drops = len(store.drop_history("simple_cloud_main"))
+    assert main(["run", "2024-08", "--force"]) == 0
+    assert "2024-08: sent" in capsys.readouterr().out
+    assert len(store.drop_history("simple_cloud_main")) == drops + 1
+    assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
+
+
+def test_a_dry_run_of_an_empty_month_writes_no_body_and_says_run_would_refuse(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dry-run", "2024-03"]) == 1
+    printed = capsys.readouterr().out
+    assert "`anycost run 2024-03` would refuse this month: no rows for 2024-03" in printed
+    assert "No body was written" in printed
+    assert not list((project.storage / "dry-run" / "2024-03").glob("*/body-*.json"))
