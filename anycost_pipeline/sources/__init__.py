@@ -3,7 +3,7 @@
 Every reader returns every column as text plus the lineage columns `_source_file` and
 `_source_row`. A full-export source returns what the source holds now (possibly more than the
 month; the caller keeps the month's rows). An incremental source keeps every pull as a batch
-and returns the merge of all the month's batches.
+and returns the merge of all its batches (of every month): the caller keeps the month's rows.
 """
 
 import os
@@ -65,8 +65,10 @@ def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month
     frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
     batches.check_unique(name, frame, source.key, f"the pull for {month}")
     batches.save_batch(storage, name, month, frame, pulled_at=started)
+    # Every month's pulls, not only this month's: a pull for another month may restate (move)
+    # a record into this one, or out of it. The caller keeps the records of the month.
     frame = batches.merge_batches(
-        name, batches.list_batches(storage, name, month), source.key, source.tombstone
+        name, batches.all_batches(storage, name), source.key, source.tombstone
     )
     return with_mapped_columns(frame, source)
 
@@ -117,7 +119,7 @@ def describe(name: str, source: AnySource) -> str:
 
         where = f"a query on `{safe_url(source.url)}`"
     how = (
-        f"Pulled incrementally; every pull is kept under `batches/{name}/` and merged by key ({', '.join(source.key or [])})."
+        f"Pulled incrementally; every pull is kept under `batches/{name}/` and merged by key ({', '.join(source.key or [])}): each record counts in the month of its latest statement."
         if source.incremental
         else "The source is the whole truth: a record gone from it is gone from the month."
     )

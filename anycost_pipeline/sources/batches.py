@@ -1,9 +1,12 @@
-"""Incremental sources: every pull kept as an immutable batch; the month is their merge.
+"""Incremental sources: every pull kept as an immutable batch; the months are their merge.
 
-`<storage>/batches/<source>/<YYYY-MM>/<UTC time of the pull>.parquet`. The month is rebuilt
-from all its batches in pull order: a record (same key) restated by a later pull replaces its
-earlier version, a record no later pull mentions stays, and a record whose tombstone column
-says so is removed.
+`<storage>/batches/<source>/<YYYY-MM>/<UTC time of the pull>.parquet`, in the folder of the
+month the pull was made for. The source is rebuilt from all its batches, of every month, in
+pull order: a record (same key) restated by a later pull replaces its earlier version, a
+record no later pull mentions stays, and a record whose tombstone column says so is removed.
+A month is then the records whose latest statement falls in it, whichever month's pull stated
+it: a record the vendor restates into another month moves there, instead of staying in the
+first month and being counted in both.
 """
 
 import os
@@ -34,6 +37,17 @@ def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
     """The month's batches, oldest pull first (names are UTC times, so they sort by time)."""
     folder = batch_folder(storage, source, month)
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def all_batches(storage: Path, source: str) -> list[Path]:
+    """Every batch of the source, of every month, oldest pull first.
+
+    Names start with the UTC time of the pull, so they sort by time across month folders.
+    """
+    folder = storage / BATCHES / source
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*/*.parquet"), key=lambda path: (path.name, path.parent.name))
 
 
 def save_batch(
@@ -85,7 +99,7 @@ def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) 
 def merge_batches(
     source: str, batches: list[Path], key: list[str], tombstone: Tombstone | None
 ) -> pl.DataFrame:
-    """The month as the latest statement of every record across all batches."""
+    """The latest statement of every record across the batches (oldest pull first)."""
     # Name the pull in each record's origin: two pulls of one URL would otherwise give two
     # different records the same (file, row) place, and places must be unique to account for rows.
     frames = [

@@ -178,3 +178,114 @@ def test_since_is_the_start_of_the_previous_pull(tmp_path: Path) -> None:
         "%Y-%m-%dT%H:%M:%SZ"
     )
     assert (len(first), len(second)) == (2, 4)
+
+
+# A vendor that restates records into another month. Its API answers what it holds now for the
+# asked dates (`from`/`to`), or, with `changed_since`, every record changed since then.
+
+
+class Vendor:
+    def __init__(self, records: list[dict]) -> None:
+        self.records = {r["id"]: dict(r) for r in records}
+        self.changed: dict[str, int] = dict.fromkeys(self.records, 0)
+        self.clock = 0
+        self.read_up_to = -1
+
+    def restate(self, key: str, **values: str) -> None:
+        self.clock += 1
+        self.records[key] = {**self.records.get(key, {"id": key}), **values}
+        self.changed[key] = self.clock
+
+    def respond(self, request: Request) -> Answer:
+        if request.path == "/changes":  # what changed since the feed was last read
+            rows = [r for k, r in self.records.items() if self.changed[k] > self.read_up_to]
+            self.read_up_to = self.clock
+        else:
+            low, high = request.query["from"], request.query["to"]
+            rows = [r for r in self.records.values() if low <= r["date"][:10] < high]
+        return Answer(body={"data": rows})
+
+    def final_by_month(self) -> dict[str, dict[str, str]]:
+        months: dict[str, dict[str, str]] = {}
+        for record in self.records.values():
+            if record.get("deleted") != "true":
+                months.setdefault(record["date"][:7], {})[record["id"]] = record["cost"]
+        return months
+
+
+def assert_months_exact(project: Project, vendor: Vendor, months: list[str]) -> None:
+    expected = vendor.final_by_month()
+    for month in months:
+        rows = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", month)
+        by_id = {row["lineitem/id"]: row["cost/cost"] for row in rows}
+        assert len(by_id) == len(rows), f"{month}: a record sent twice"
+        assert by_id == expected.get(month, {}), month
+    sent = [
+        Decimal(row["cost/cost"])
+        for month in months
+        for row in SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", month)
+    ]
+    stated = [Decimal(c) for month in expected.values() for c in month.values()]
+    assert sum(sent) == sum(stated)
+
+
+def test_a_record_restated_into_the_next_month_moves_there(project: Project) -> None:
+    vendor = Vendor(
+        [
+            {"id": "42", "date": "2024-08-31", "service": "Compute", "cost": "500.00"},
+            {"id": "7", "date": "2024-08-10", "service": "Compute", "cost": "1.25"},
+            {"id": "8", "date": "2024-09-03", "service": "Storage", "cost": "2.50"},
+        ]
+    )
+    with fake_api(vendor.respond) as api:
+        use_api(project, api.url)
+        assert project.materialize_month("2024-08").success
+        assert project.materialize_month("2024-09").success
+        vendor.restate("42", date="2024-09-01")  # the vendor moves it to September
+        assert project.materialize_month("2024-09").success
+        assert project.materialize_month("2024-08").success
+        assert_months_exact(project, vendor, ["2024-08", "2024-09"])
+        # It moves back, with a new cost: the latest statement decides, wherever it was pulled.
+        vendor.restate("42", date="2024-08-30", cost="450.00")
+        assert project.materialize_month("2024-08").success
+        assert project.materialize_month("2024-09").success
+        assert_months_exact(project, vendor, ["2024-08", "2024-09"])
+
+
+def test_a_change_feed_that_moves_a_record_out_of_the_pulled_month(project: Project) -> None:
+    """A pull for August may state a record of September: it belongs to September's raw."""
+    vendor = Vendor(
+        [
+            {"id": "42", "date": "2024-08-31", "service": "Compute", "cost": "500.00"},
+            {"id": "7", "date": "2024-08-10", "service": "Compute", "cost": "1.25"},
+        ]
+    )
+    with fake_api(vendor.respond) as api:
+        use_api(project, api.url)
+        config = project.config()
+        config["sources"]["vendor_api"]["url"] = api.url + "/changes?since={since}"
+        project.write_config(config)
+        assert project.materialize_month("2024-08").success
+        vendor.restate("42", date="2024-09-01", cost="510.00")
+        vendor.restate("9", date="2024-09-15", service="Storage", cost="3")
+        assert project.materialize_month("2024-08").success  # the feed brings 42 and 9
+        assert project.materialize_month("2024-09").success
+        assert_months_exact(project, vendor, ["2024-08", "2024-09"])
+        vendor.restate("42", deleted="true")
+        assert project.materialize_month("2024-08").success
+        assert project.materialize_month("2024-09").success
+        assert_months_exact(project, vendor, ["2024-08", "2024-09"])
+
+
+def test_merge_across_months_keeps_each_records_latest_statement(tmp_path: Path) -> None:
+    august, september = Month(2024, 8), Month(2024, 9)
+    first = pl.DataFrame(
+        {"id": ["42", "7"], "date": ["2024-08-31", "2024-08-10"], "cost": ["500", "1"]}
+    ).with_columns(pl.lit("a").alias("_source_file"), pl.Series("_source_row", [1, 2]))
+    later = pl.DataFrame({"id": ["42"], "date": ["2024-09-01"], "cost": ["500"]}).with_columns(
+        pl.lit("b").alias("_source_file"), pl.Series("_source_row", [1])
+    )
+    batches.save_batch(tmp_path, "s", august, first)
+    batches.save_batch(tmp_path, "s", september, later)
+    merged = batches.merge_batches("s", batches.all_batches(tmp_path, "s"), ["id"], None)
+    assert sorted(merged.select("id", "date").rows()) == [("42", "2024-09-01"), ("7", "2024-08-10")]
