@@ -45,9 +45,15 @@ from anycost_pipeline.cbf.spec import (
     Template,
     template_fields,
 )
-from anycost_pipeline.cbf.spread import END, charge_end, spread
+from anycost_pipeline.cbf.spread import END, charge_end, month_share, spread, whole_end
 from anycost_pipeline.cbf.tags import tag_columns
-from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_hours, utc_time
+from anycost_pipeline.cbf.times import (
+    CBF_TIME_FORMAT,
+    cbf_time,
+    describe_formats,
+    utc_hours,
+    utc_time,
+)
 from anycost_pipeline.cbf.validation import row_problems
 from anycost_pipeline.months import Month
 
@@ -205,9 +211,42 @@ def months_of(frame: pl.DataFrame) -> list[str]:
     )
 
 
-def rows_of_month(frame: pl.DataFrame, month: Month) -> pl.DataFrame:
-    """The rows whose UTC hour falls inside the month (frame from `with_usage_hour`)."""
+def charge_ends(frame: pl.DataFrame, options: MappingOptions) -> pl.Series:
+    """The exclusive end (UTC) of each row's charge, for a source that spreads its charges
+    (`spread`): its `spread.end` column, or a local day or month after its hour (null where
+    the end cannot be read: such a row is reported, not spread). Frame from `usage_hours`."""
+    spread = options.spread
+    assert spread is not None
+    if spread.end:
+        if spread.end not in frame.columns:
+            return pl.Series(END, [None] * frame.height, dtype=pl.Datetime("us", "UTC"))
+        text = pl.col(spread.end)
+        return frame.select(
+            utc_time(text, options.timezone, options.time_format, options.ambiguous_time)
+        ).to_series()
+    assert spread.over is not None
+    # Each distinct hour once: time zone rules are slow, and a month has few hours.
+    hours = frame.get_column(HOUR).drop_nulls().unique()
+    ends = hours.to_frame().select(charge_end(pl.col(HOUR), options.timezone, spread.over))
+    return frame.select(
+        pl.col(HOUR).replace_strict(
+            hours, ends.to_series(), default=None, return_dtype=pl.Datetime("us", "UTC")
+        )
+    ).to_series()
+
+
+def rows_of_month(frame: pl.DataFrame, month: Month, ends: pl.Series | None = None) -> pl.DataFrame:
+    """The rows whose UTC hour falls inside the month (frame from `with_usage_hour`).
+
+    `ends` (from `charge_ends`, for a source that spreads its charges) also keeps the rows of
+    earlier months whose charge runs into this one: the month holds its hours of the charge.
+    """
     hour = pl.col(HOUR)
+    if ends is not None:
+        end = pl.lit(ends)
+        inside = (hour >= month.start) & (hour < month.end)
+        into = (hour < month.start) & (whole_end(hour, end) > month.start)
+        return frame.filter((inside | into).fill_null(False))
     kind = frame.schema.get(HOUR)
     if isinstance(kind, pl.Datetime) and kind.time_zone is not None:
         first, last, unread = frame.select(
@@ -280,6 +319,16 @@ def convert(
     charge_spec = columns.get(LINE_ITEM_TYPE)
     if isinstance(charge_spec, (ChargeType, FromColumn)):
         cbf = cbf.with_columns(frame.select(_charge_source(charge_spec)).to_series())
+    if options.spread is not None and month is not None:
+        # A charge from an earlier month that runs into this one starts here at the month's
+        # first hour (spreading gives every part its own hour; the row rules look before).
+        first = month.start.strftime(CBF_TIME_FORMAT)
+        cbf = cbf.with_columns(
+            pl.when(pl.col(HOUR) < month.start)
+            .then(pl.lit(first))
+            .otherwise(pl.col(USAGE_START))
+            .alias(USAGE_START)
+        )
     if options.on_bad_rows == "reject" and month is not None:
         invalid = row_problems(
             cbf, month, rows_per_month=None
@@ -654,28 +703,9 @@ def _build(
     )
     if LINE_ITEM_TYPE not in exprs:
         exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
-    extra = [pl.col(HOUR)]
+    extra: list[pl.Expr | pl.Series] = [pl.col(HOUR)]
     if options.spread is not None:
-        if options.spread.end:
-            extra.append(
-                utc_time(
-                    pl.col(options.spread.end),
-                    options.timezone,
-                    options.time_format,
-                    options.ambiguous_time,
-                ).alias(END)
-            )
-        else:
-            assert options.spread.over is not None
-            # Each distinct hour once: time zone rules are slow, and a month has few hours.
-            ends = hours.to_frame().select(
-                charge_end(pl.col(HOUR), options.timezone, options.spread.over)
-            )
-            extra.append(
-                pl.col(HOUR)
-                .replace_strict(hours, ends.to_series(), default=None, return_dtype=ends.dtypes[0])
-                .alias(END)
-            )
+        extra.append(charge_ends(frame, options).alias(END))
     cbf = frame.select(*[e.alias(n) for n, e in exprs.items()], *LINEAGE_COLUMNS, *extra)
 
     if options.rate_card is not None:
@@ -769,11 +799,17 @@ def _not_in(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.Series:
     return marked.get_column("_bad").is_null()
 
 
+def _kept_with_rejects(frame: pl.DataFrame) -> list[str]:
+    """The columns a rejected row keeps: lineage, its UTC hour (the month's part of a spread
+    charge is worked out from it) and every source column."""
+    hour = [HOUR] if HOUR in frame.columns else []
+    return [*LINEAGE_COLUMNS, *hour, *[c for c in frame.columns if not c.startswith("_")]]
+
+
 def _empty_rejects(frame: pl.DataFrame) -> pl.DataFrame:
-    data = [c for c in frame.columns if not c.startswith("_")]
     return (
         frame.head(0)
-        .select(*LINEAGE_COLUMNS, *data)
+        .select(_kept_with_rejects(frame))
         .with_columns(pl.lit(None, pl.String).alias(REASONS))
     )
 
@@ -785,8 +821,7 @@ def _rejects(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:
         .str.join("; ")
         .alias(REASONS)
     )
-    data = [c for c in frame.columns if not c.startswith("_")]
-    return frame.select(*LINEAGE_COLUMNS, *data).join(
+    return frame.select(_kept_with_rejects(frame)).join(
         reasons, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left"
     )
 
@@ -808,8 +843,12 @@ def source_cost(
     frame: pl.DataFrame, options: MappingOptions, month: Month | None
 ) -> tuple[Decimal, int]:
     """The month's cost as the source states it (after rate card and currency), and how many
-    rows hold no readable cost. Used to prove that sent + rejected = source, exactly."""
-    short = _plain_source_cost(frame, options, month)
+    rows hold no readable cost. Used to prove that sent + rejected = source, exactly.
+
+    A spread charge whose hours fall in two months counts with its part of this month's
+    hours, worked out from the charge itself (`month_share`)."""
+    crossing = _crossing_charges(frame, options, month)
+    short = None if crossing is not None else _plain_source_cost(frame, options, month)
     if short is not None:
         return short
     frame = _as_missing(frame, options.null_values)
@@ -832,7 +871,33 @@ def source_cost(
         ).to_series()
     if options.currency is not None and month is not None and str(month) in options.currency.rates:
         costs = pricing.multiply(costs, options.currency.rates[str(month)])
+    if crossing is not None and month is not None and options.spread is not None:
+        rows, ends = crossing
+        shares = month_share(
+            costs.gather(rows),
+            frame.get_column(HOUR).gather(rows),
+            ends.gather(rows),
+            month,
+            options.spread.extra_decimals,
+        )
+        costs = costs.cast(pl.String).scatter(rows, shares)
     return pricing.exact_total(costs), costs.null_count()
+
+
+def _crossing_charges(
+    frame: pl.DataFrame, options: MappingOptions, month: Month | None
+) -> tuple[pl.Series, pl.Series] | None:
+    """The rows (indices) of spread charges with hours outside the month, and every row's
+    charge end; None when there is none."""
+    if options.spread is None or month is None or HOUR not in frame.columns or frame.is_empty():
+        return None
+    ends = charge_ends(frame, options)
+    start = pl.col(HOUR)
+    whole = whole_end(start, pl.lit(ends))
+    rows = frame.select(
+        pl.arg_where(((start < month.start) | (whole > month.end)).fill_null(False))
+    ).to_series()
+    return (rows, ends) if rows.len() else None
 
 
 def _plain_source_cost(

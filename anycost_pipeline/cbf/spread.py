@@ -1,10 +1,12 @@
-"""Spread a charge covering many hours over those hours (or days) of its month, exactly.
+"""Spread a charge covering many hours over those hours (or days), exactly, month by month.
 
 Every amount is cut into whole units of its last decimal (plus `extra_decimals` more). The
 part of hour k is floor(units × k / H) − floor(units × (k−1) / H) for a charge of H hours
 (a day's part sums its hours): parts differ by at most one unit, the leftover units fall
 evenly across the charge, the parts add up to the original to the last digit, and the same
-input always gives the same parts.
+input always gives the same parts. A charge whose hours fall in two UTC months (a local month
+of a vendor in Tokyo, a period running past the month's end) is cut the same way in each: a
+month holds the parts of its own hours, and the parts of all months add up to the charge.
 """
 
 from datetime import datetime, timedelta
@@ -22,19 +24,24 @@ HOUR = "_hour"
 END = "_end"
 _STARTS = "_part_start"
 _HOURS = "_part_hours"
+_FIRST = "_part_first"  # hours of the charge before the month's first part
+_TOTAL = "_part_total"  # hours of the whole charge
 
 
-def _parts(value: str | None, hours: list[int], scale: int) -> list[str | None]:
+def _parts(value: str | None, lengths: list[int], first: int, total: int, extra: int) -> list:
+    """The parts of `value` for consecutive pieces of `lengths` hours of a charge of `total`
+    hours, the first piece starting `first` hours after the charge starts."""
     if value is None:
-        return [None] * len(hours)
-    if len(hours) == 1:
+        return [None] * len(lengths)
+    if total <= 1:
         return [value]  # not spread: keep the source's text as it is
+    scale = _decimals(value) + extra
     units = int(EXACT.scaleb(Decimal(value), scale))
-    total = sum(hours)
+    covered = first
+    done = units * covered // total
     out: list[str | None] = []
-    done = covered = 0
-    for h in hours:
-        covered += h
+    for hours in lengths:
+        covered += hours
         upto = units * covered // total  # floor of the exact share of the hours so far
         out.append(_text(upto - done, scale))
         done = upto
@@ -48,11 +55,9 @@ def _text(units: int, scale: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _scale(values: pl.Series) -> int:
-    fraction = (
-        values.drop_nulls().str.split(".").list.get(1, null_on_oob=True).str.len_chars().max()
-    )
-    return int(fraction or 0)  # type: ignore[arg-type]
+def _decimals(value: str) -> int:
+    """The row's own decimals, so that its parts never depend on the other rows of its month."""
+    return len(value.partition(".")[2])
 
 
 def charge_end(hour: pl.Expr, zone: str, over: str) -> pl.Expr:
@@ -73,6 +78,22 @@ def charge_end(hour: pl.Expr, zone: str, over: str) -> pl.Expr:
     )
 
 
+def whole_end(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """The exclusive end of a charge in whole hours: its end rounded up to the hour, and one
+    hour after its start where it has no end or ends before it starts."""
+    floor = end.dt.truncate("1h")
+    ceiling = pl.when(floor < end).then(floor + pl.duration(hours=1)).otherwise(floor)
+    return (
+        pl.when(end.is_null() | (ceiling <= start))
+        .then(start + pl.duration(hours=1))
+        .otherwise(ceiling)
+    )
+
+
+def _hours_between(low: pl.Expr, high: pl.Expr) -> pl.Expr:
+    return ((high - low).dt.total_seconds() // 3600).cast(pl.Int64)
+
+
 def spread(
     cbf: pl.DataFrame,
     source: str,
@@ -82,32 +103,32 @@ def spread(
     extra_decimals: int = 6,
     limit: int = ROWS_PER_MONTH,
 ) -> pl.DataFrame:
-    """Rows with `_hour` (start) and `_end` (exclusive end, UTC) become one row per hour or day.
+    """Rows with `_hour` (start) and `_end` (exclusive end, UTC) become one row per hour or day
+    of the month.
 
-    The charge keeps to its month: it is spread over its hours between its start and the
-    earlier of its end and the month's end. A row without an end, or covering one hour, stays
-    as it is. Fails, naming the source and the excess, when the month would pass `limit` rows.
+    A charge is cut over all its hours, from its start to its end; the month keeps the parts of
+    the hours that fall in it, and the other months of the charge hold the rest. A row without
+    an end, or covering one hour, stays as it is. Fails, naming the source and the excess, when
+    the month would pass `limit` rows.
     """
     start = pl.col(HOUR)
-    floor = pl.col(END).dt.truncate("1h")
-    ceiling = pl.when(floor < pl.col(END)).then(floor + pl.duration(hours=1)).otherwise(floor)
-    end = pl.min_horizontal(ceiling, pl.lit(month.end))
-    end = (
-        pl.when(pl.col(END).is_null() | (end <= start))
-        .then(start + pl.duration(hours=1))
-        .otherwise(end)
+    end = whole_end(start, pl.col(END))
+    low = pl.max_horizontal(start, pl.lit(month.start))
+    high = pl.min_horizontal(end, pl.lit(month.end))
+    planned = cbf.with_columns(
+        _hours_between(start, low).alias(_FIRST), _hours_between(start, end).alias(_TOTAL)
     )
     if to == "hour":
-        planned = cbf.with_columns(
-            pl.datetime_ranges(start, end - pl.duration(hours=1), interval="1h").alias(_STARTS)
+        planned = planned.with_columns(
+            pl.datetime_ranges(low, high - pl.duration(hours=1), interval="1h").alias(_STARTS)
         )
         planned = planned.with_columns(
             pl.col(_STARTS).list.eval(pl.element().is_not_null().cast(pl.Int64)).alias(_HOURS)
         )
     else:
-        stops = cbf.select(end.alias("_stop")).to_series().to_list()
-        plans = [_day_plan(a, b) for a, b in zip(cbf.get_column(HOUR).to_list(), stops)]
-        planned = cbf.with_columns(
+        bounds = cbf.select(low.alias("_low"), high.alias("_high"))
+        plans = [_day_plan(a, b) for a, b in bounds.iter_rows()]
+        planned = planned.with_columns(
             pl.Series(_STARTS, [p[0] for p in plans], dtype=pl.List(pl.Datetime("us", "UTC"))),
             pl.Series(_HOURS, [p[1] for p in plans], dtype=pl.List(pl.Int64)),
         )
@@ -119,14 +140,13 @@ def spread(
             f"spreading to {to}s makes {rows:,} rows for {month}, {rows - limit:,} more than "
             f"CloudZero's limit of {limit:,} rows per month{advice}",
         )
-    hours = planned.get_column(_HOURS).to_list()
+    plans = planned.select(_HOURS, _FIRST, _TOTAL).rows()
     for name in [c for c in cbf.columns if c in DECIMAL_COLUMNS]:
-        values = cbf.get_column(name)
-        scale = _scale(values) + extra_decimals
-        parts = [_parts(v, h, scale) for v, h in zip(values.to_list(), hours)]
+        values = cbf.get_column(name).to_list()
+        parts = [_parts(v, h, a, n, extra_decimals) for v, (h, a, n) in zip(values, plans)]
         planned = planned.with_columns(pl.Series(name, parts, dtype=pl.List(pl.String)))
     spread_columns = [_STARTS, _HOURS, *[c for c in cbf.columns if c in DECIMAL_COLUMNS]]
-    planned = planned.with_columns((pl.col(_STARTS).list.len() > 1).alias("_spread"))
+    planned = planned.with_columns((pl.col(_TOTAL) > 1).alias("_spread"))
     out = planned.explode(spread_columns)
     out = out.with_columns(
         pl.col(_STARTS).alias(HOUR), cbf_time(pl.col(_STARTS)).alias(USAGE_START)
@@ -139,7 +159,37 @@ def spread(
             .otherwise(pl.col("time/usage_end"))
             .alias("time/usage_end")
         )
-    return out.drop(_STARTS, _HOURS, "_spread")
+    return out.drop(_STARTS, _HOURS, _FIRST, _TOTAL, "_spread")
+
+
+def month_share(
+    values: pl.Series, starts: pl.Series, ends: pl.Series, month: Month, extra_decimals: int
+) -> pl.Series:
+    """Each amount's part in the month, as `spread` cuts it: the whole amount where its charge
+    lies inside the month, the parts of the month's hours where it crosses the month's edge.
+
+    Worked out from the charge alone (not by spreading it), to check what `spread` sends.
+    """
+    start = pl.col("s")
+    end = whole_end(start, pl.col("e"))
+    low = pl.max_horizontal(start, pl.lit(month.start))
+    high = pl.min_horizontal(end, pl.lit(month.end))
+    spans = pl.DataFrame({"s": starts, "e": ends}).select(
+        _hours_between(start, low).alias("a"),
+        _hours_between(start, high).alias("b"),
+        _hours_between(start, end).alias("n"),
+    )
+    out: list[str | None] = []
+    for value, (a, b, n) in zip(values.to_list(), spans.iter_rows()):
+        if value is None or (a == 0 and b == n):
+            out.append(value)
+        elif b <= a:
+            out.append("0")
+        else:
+            scale = _decimals(value) + extra_decimals
+            units = int(EXACT.scaleb(Decimal(value), scale))
+            out.append(_text(units * b // n - units * a // n, scale))
+    return pl.Series(values.name, out, dtype=pl.String)
 
 
 def _day_plan(start: datetime, stop: datetime) -> tuple[list[datetime], list[int]]:

@@ -10,7 +10,13 @@ from decimal import Decimal
 import polars as pl
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, raise_problems
-from anycost_pipeline.cbf.mapping import months_of, rows_of_month, source_cost, usage_hours
+from anycost_pipeline.cbf.mapping import (
+    charge_ends,
+    months_of,
+    rows_of_month,
+    source_cost,
+    usage_hours,
+)
 from anycost_pipeline.config import AnycostConfig, AnySource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month
@@ -40,7 +46,10 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
     )
     if source.on_bad_rows == "strict":
         raise_problems(name, untimed)
-    rows = rows_of_month(frame, month)
+    # A spread charge belongs to every month its hours fall in (a local month of a vendor in
+    # Tokyo starts in the UTC month before): keep the charges that run into this month too.
+    ends = charge_ends(frame, source) if source.spread is not None else None
+    rows = rows_of_month(frame, month, ends)
     # In the source's own currency: this layer shows the records as the files state them.
     mapping = project.mapping_of(name).model_copy(update={"currency": None})
     total, _ = source_cost(rows, mapping, month)

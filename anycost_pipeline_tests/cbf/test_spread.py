@@ -6,7 +6,13 @@ import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import MappingError
-from anycost_pipeline.cbf.mapping import convert, with_usage_hour
+from anycost_pipeline.cbf.mapping import (
+    charge_ends,
+    convert,
+    rows_of_month,
+    source_cost,
+    with_usage_hour,
+)
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import source_rows_in
 from anycost_pipeline.months import Month
@@ -51,10 +57,21 @@ def test_negative_credit_and_a_start_end_row_spread_exactly() -> None:
         "2024-08-10T08:00:00Z",
         "2024-08-10T09:00:00Z",
     ]
-    # The second charge runs into September: its cost stays in August, over August's 48 hours.
+    # The second charge runs into September: August holds its 48 hours of the 72, September
+    # the other 24 (1 in units of 0.000001: 666,666 and 333,334), together exactly 1.
     second = cbf.filter(cbf["_source_row"] == 3)
-    assert second.height == 48 and total(second["cost/cost"]) == Decimal(1)
-    assert total(cbf["cost/cost"]) == Decimal("0.95")
+    assert second.height == 48 and total(second["cost/cost"]) == Decimal("0.666666")
+    assert total(cbf["cost/cost"]) == Decimal("0.616666")
+    options = MappingOptions.model_validate(
+        {"columns": {**COLUMNS, "time/usage_end": "end"}, "spread": {"end": "end"}}
+    )
+    framed = with_usage_hour(frame, "vendor", "date", "UTC", None)
+    september = rows_of_month(framed, Month(2024, 9), charge_ends(framed, options))
+    assert september.get_column("_source_row").to_list() == [3]
+    rest = convert(september, "vendor", options, Month(2024, 9)).cbf
+    assert rest.height == 24 and rest["time/usage_start"].min() == "2024-09-01T00:00:00Z"
+    assert total(rest["cost/cost"]) == Decimal("0.333334")
+    assert source_cost(september, options, Month(2024, 9))[0] == Decimal("0.333334")
 
 
 def test_daily_spreading_in_a_local_zone_follows_the_23_hour_day() -> None:
