@@ -26,6 +26,7 @@ class LastSent:
     total: Decimal
     drop_id: str | None  # the receipt of its last body: CloudZero's latest drop for the month
     drop_ids: tuple[str, ...] = ()  # every body's receipt, in order
+    reported_rows: int | None = None  # the rows CloudZero listed for the month right after it
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Held:
     rows: int
     drop_id: str | None
     total: Decimal | None = None  # only when the contents were compared
+    per_drop: bool = False  # the drop list has an entry per drop, each with its own rows
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def read_held(
     if sent and sent.drop_id and listed.newer_than(sent.drop_id):
         drop_id = listed.entries[-1].drop_id
     if not compare_contents:
-        return Held(rows, drop_id)
+        return Held(rows, drop_id, None, listed.per_drop)
     try:
         contents = client.get_billing_drop(connection_id, month)
     except NotFound:
@@ -70,19 +72,40 @@ def read_held(
     total = Decimal(0)
     for row in contents:  # exact: Python's default context rounds at 28 digits
         total = EXACT.add(total, Decimal(row.get(COST) or 0))
-    return Held(rows, drop_id, total)
+    return Held(rows, drop_id, total, listed.per_drop)
+
+
+def expected_rows(operation: str, sent: LastSent | None, held: Held) -> int:
+    """The rows CloudZero should list for the month after the last submission: the rows sent
+    when it replaced the month (or when the list counts each drop's own rows); else what
+    CloudZero listed right after it, since `replace_hourly` and `sum` keep other rows."""
+    if sent is None:
+        return 0
+    if operation == "replace_drop" or held.per_drop or sent.reported_rows is None:
+        return sent.rows
+    return sent.reported_rows
 
 
 def reconcile(
-    month: str, connection: str, connection_id: str, sent: LastSent | None, held: Held
+    month: str,
+    connection: str,
+    connection_id: str,
+    sent: LastSent | None,
+    held: Held,
+    operation: str = "replace_drop",
 ) -> Reconciliation:
     """Judge what CloudZero holds against the last submission (None: never submitted)."""
     sent_rows, sent_total = (sent.rows, sent.total) if sent else (0, Decimal(0))
+    expected = expected_rows(operation, sent, held)
+    whole = operation == "replace_drop"
     problems = []
-    if held.rows != sent_rows:
-        problems.append(
-            f"CloudZero holds {held.rows:,} rows, the last submission sent {sent_rows:,}"
+    if held.rows != expected:
+        after = (
+            "the last submission sent"
+            if expected == sent_rows
+            else "it listed right after the last submission"
         )
+        problems.append(f"CloudZero holds {held.rows:,} rows, {after} {expected:,}")
     elif sent and sent.drop_id and held.drop_id and held.drop_id != sent.drop_id:
         # Same row count, but another drop came after ours (or ours was answered from
         # CloudZero's idempotency memory without being applied): the contents may differ.
@@ -90,7 +113,9 @@ def reconcile(
             f"CloudZero's latest drop for the month is {held.drop_id}, not {sent.drop_id} from the "
             "last submission, so the month was changed since"
         )
-    if held.total is not None and held.total != sent_total:
+    # Only a month replaced whole has a total to compare with: replace_hourly and sum keep
+    # rows that earlier submissions left.
+    if whole and held.total is not None and held.total != sent_total:
         problems.append(
             f"CloudZero's cost total is {held.total}, the last submission sent {sent_total}"
         )
@@ -98,11 +123,31 @@ def reconcile(
         verdict = (
             f"{month} on connection {connection} ({connection_id}): "
             + "; ".join(problems)
-            + ". Rematerialise the month to send it again, or find out who changed it."
-            + (REPLAY_HINT if held.rows == sent_rows and held.total in (None, sent_total) else "")
+            + ". "
+            + ADVICE[operation]
+            + (REPLAY_HINT if held.rows == expected and held.total in (None, sent_total) else "")
         )
     elif sent is None:
         verdict = f"{month} was never submitted and CloudZero holds no rows for it."
-    else:
+    elif whole:
         verdict = f"{month}: CloudZero holds what was last sent ({sent_rows:,} rows)."
+    else:
+        total = f", cost total {held.total}" if held.total is not None else ""
+        verdict = (
+            f"{month}: CloudZero holds the month as the last submission left it ({held.rows:,} "
+            f"rows{total}; that {operation} submission sent {sent_rows:,} rows)."
+        )
     return Reconciliation(not problems, verdict, sent_rows, sent_total, held)
+
+
+ADVICE = {
+    "replace_drop": "Rematerialise the month to send it again, or find out who changed it.",
+    "replace_hourly": (
+        "Rematerialising the month sends its hours again (each replaces only its own hours); "
+        "find out who changed the others."
+    ),
+    "sum": (
+        "Do not simply rematerialise: on a sum connection that adds the month again. Find out "
+        "who changed it, then empty the month (anycost delete-month) and send it once more."
+    ),
+}

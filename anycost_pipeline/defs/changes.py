@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from anycost_pipeline.cbf.columns import COST
+from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.diff import MonthDiff, month_diff
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import frames_folder
@@ -42,20 +42,47 @@ def _signed(value: Decimal) -> str:
     return f"+{value}" if value > 0 else str(value)
 
 
+def _summary(
+    operation: str, month: str, cbf: pl.DataFrame, before: pl.DataFrame | None, diff: MonthDiff
+) -> str:
+    """What the submission did to CloudZero's month, for its operation. Two short paragraphs:
+    the UI's metadata column is narrow and does not wrap long lines."""
+    if operation == "sum":
+        return (
+            f"Added {cbf.height:,} rows to what CloudZero held for {month} (operation sum).\n\n"
+            f"CloudZero's cost for the month grew by {_signed(diff.cost_after)}."
+        )
+    if operation == "replace_hourly":
+        hours = cbf.get_column(USAGE_START).n_unique()
+        return (
+            f"Replaced {hours:,} hour(s) of {month} with {cbf.height:,} rows (operation "
+            f"replace_hourly); CloudZero's other hours are unchanged.\n\nIn those hours: "
+            + (
+                f"cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
+                if before is not None
+                else f"cost {diff.cost_after}."
+            )
+        )
+    if before is None:
+        return f"First submission of {month}: {diff.added:,} rows.\n\nCost {diff.cost_after}."
+    return (
+        f"{diff.added:,} rows added, {diff.removed:,} removed, {diff.changed:,} changed.\n\n"
+        f"Cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
+    )
+
+
 def submission_metadata(
     project: AnycostConfig, connection: str, month: str, cbf: pl.DataFrame
 ) -> dict[str, dg.MetadataValue]:
     """Cost by service, source files, and the change against the previous accepted submission."""
     before = previous_drop(project, connection, month)
+    operation = project.connections[connection].operation
+    if before is not None and operation == "replace_hourly":
+        # Only the hours sent are replaced: compare them with the same hours sent before.
+        hours = cbf.get_column(USAGE_START).unique().to_list()
+        before = before.filter(pl.col(USAGE_START).is_in(hours))
     diff = month_diff(before, cbf)
-    # Two short paragraphs: the UI's metadata column is narrow and does not wrap long lines.
-    if before is None:
-        summary = f"First submission of {month}: {diff.added:,} rows.\n\nCost {diff.cost_after}."
-    else:
-        summary = (
-            f"{diff.added:,} rows added, {diff.removed:,} removed, {diff.changed:,} changed.\n\n"
-            f"Cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
-        )
+    summary = _summary(operation, month, cbf, before, diff)
     return {
         CHANGE: dg.MetadataValue.md(summary),
         "rows_added": dg.MetadataValue.int(diff.added),

@@ -15,6 +15,7 @@ from anycost_pipeline.defs.names import (
     DROP_IDS,
     MATCHES_CLOUDZERO,
     ROWS,
+    ROWS_CLOUDZERO_REPORTS,
     TOTAL_COST_EXACT,
     drop_key,
 )
@@ -44,11 +45,13 @@ def last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> Las
         return None
     metadata = records[0].asset_materialization.metadata
     drop_ids = str(metadata[DROP_IDS].value).split(", ") if DROP_IDS in metadata else []
+    reported = metadata.get(ROWS_CLOUDZERO_REPORTS)
     return LastSent(
         int(metadata[ROWS].value),  # type: ignore[arg-type]
         Decimal(str(metadata[TOTAL_COST_EXACT].value)),
         drop_ids[-1] if drop_ids and drop_ids[-1] else None,
         tuple(d for d in drop_ids if d),
+        int(reported.value) if reported is not None and reported.value is not None else None,  # type: ignore[arg-type]
     )
 
 
@@ -80,7 +83,8 @@ def reconcile_check(
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             with cloudzero.connection_client(connection_id) as client:
                 held = read_held(client, connection_id, month, sent, config.compare_contents)
-        return reconciliation_result(reconcile(month, connection, connection_id, sent, held))
+        verdict = reconcile(month, connection, connection_id, sent, held, spec.operation)
+        return reconciliation_result(verdict)
 
     return _check
 

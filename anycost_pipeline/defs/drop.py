@@ -18,6 +18,7 @@ from anycost_pipeline.defs.names import (
     DROP_IDS,
     MONTH,
     ROWS,
+    ROWS_CLOUDZERO_REPORTS,
     STATUS,
     cbf_key,
     drop_key,
@@ -116,8 +117,17 @@ def _delivered(outcome: MonthOutcome) -> dict[str, Any]:
             "last_sent_at": str(previous.get("sent_at")),
             "duration_seconds": 0.0,
         }
+    continued = (
+        {
+            "continued": f"{outcome.resumed_from} of {len(receipt.bodies)} bodies were acknowledged "
+            "in an interrupted earlier run and were not sent again"
+        }
+        if outcome.resumed_from
+        else {}
+    )
     return {
         STATUS: SENT,
+        **continued,
         DROP_IDS: ", ".join(b.drop_id for b in receipt.bodies),
         BODIES: len(receipt.bodies),
         "bytes": receipt.bytes,
@@ -141,7 +151,7 @@ def _receipt_metadata(
         "target": cloudzero.target,
         "sent_to": cloudzero.where(),
         **_delivered(outcome),
-        "rows_cloudzero_reports": outcome.reported_rows,
+        ROWS_CLOUDZERO_REPORTS: outcome.reported_rows,
         "month_bytes": outcome.bytes,
         "content_hash": sending.content_hash,
         COST_BY_LINE_ITEM_TYPE: cost_by(sending.cbf, COST, LINE_ITEM_TYPE, "line item type"),

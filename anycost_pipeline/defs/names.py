@@ -36,6 +36,7 @@ STATUS = "status"
 DROP_IDS = "drop_ids"
 BODIES = "bodies"
 CHANGE = "change"
+ROWS_CLOUDZERO_REPORTS = "rows_cloudzero_reports"  # the rows CloudZero listed right after a send
 # Failure metadata of a drop step: what CloudZero holds of the month now (NOTHING_SENT, ...).
 DELIVERY = "delivery"
 
