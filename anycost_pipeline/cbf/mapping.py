@@ -201,14 +201,27 @@ def _never_blank(frame: pl.DataFrame, columns: list[str]) -> bool:
     return False
 
 
-def months_of(frame: pl.DataFrame) -> list[str]:
-    """The months (`YYYY-MM`, sorted) the rows of a frame from `usage_hours` fall in."""
-    return sorted(
-        {
-            f"{h.year:04d}-{h.month:02d}"
-            for h in frame.get_column(HOUR).drop_nulls().unique().to_list()
-        }
-    )
+def months_of(frame: pl.DataFrame, ends: pl.Series | None = None) -> list[str]:
+    """The months (`YYYY-MM`, sorted) the rows of a frame from `usage_hours` fall in.
+
+    With `ends` (from `charge_ends`, for a source that spreads its charges), every month a
+    charge has hours in: a Tokyo fee of local August is in July and August.
+    """
+    months = {
+        f"{h.year:04d}-{h.month:02d}"
+        for h in frame.get_column(HOUR).drop_nulls().unique().to_list()
+    }
+    if ends is not None:
+        last = frame.select(
+            (whole_end(pl.col(HOUR), pl.lit(ends)) - pl.duration(hours=1)).alias("last")
+        ).to_series()
+        spans = pl.DataFrame({"first": frame.get_column(HOUR), "last": last}).drop_nulls()
+        for first, final in spans.filter(pl.col("first") != pl.col("last")).unique().iter_rows():
+            month = Month(first.year, first.month)
+            while month.start <= final:
+                months.add(str(month))
+                month = month.next()
+    return sorted(months)
 
 
 def charge_ends(frame: pl.DataFrame, options: MappingOptions) -> pl.Series:

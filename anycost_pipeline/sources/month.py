@@ -53,4 +53,4 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
     # In the source's own currency: this layer shows the records as the files state them.
     mapping = project.mapping_of(name).model_copy(update={"currency": None})
     total, _ = source_cost(rows, mapping, month)
-    return RawMonth(rows, untimed, months_of(frame), total)
+    return RawMonth(rows, untimed, months_of(frame, ends), total)

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from anycost_pipeline.cbf.errors import BadSourceData
-from anycost_pipeline.cbf.mapping import months_of, with_usage_hour
+from anycost_pipeline.cbf.mapping import charge_ends, months_of, with_usage_hour
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, read_file
 
@@ -49,7 +49,9 @@ def file_months(name: str, source: FilesSource, path: str) -> list[str]:
         source.time_format,
         source.ambiguous_time,
     )
-    return months_of(frame)
+    # A spread charge is in every month its hours fall in (a Tokyo fee of local August starts
+    # in July): a change to it changes each of them.
+    return months_of(frame, charge_ends(frame, source) if source.spread is not None else None)
 
 
 def file_changes(name: str, source: FilesSource, pattern: str, cursor: str | None) -> FileChanges:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -174,3 +175,20 @@ def test_a_rejected_shared_charge_is_accounted_in_each_month(project: Project) -
         assert rejects.get_column("qty").to_list() == ["1 seat"], month
     total = sum(Decimal(r["cost/cost"]) for r in sent["2024-07"] + sent["2024-08"])
     assert total == Decimal("100.50")
+
+
+def test_the_sensor_and_raw_see_every_month_a_shared_charge_touches(project: Project) -> None:
+    use_files_source(
+        project,
+        "tokyo",
+        {"fees.csv": "date,service,kind,cost\n2024-08-01,Platform,Fee,744.00\n"},
+        timezone="Asia/Tokyo",
+        spread={"over": "month"},
+        columns=COLUMNS,
+    )
+    sensor = project.definitions().resolve_sensor_def("watch_tokyo")
+    result = sensor(dg.build_sensor_context(cursor=None))
+    assert isinstance(result, dg.SensorResult)
+    assert sorted(r.partition_key for r in result.run_requests or []) == ["2024-07", "2024-08"]
+    raw = materialised(project.materialize_month("2024-08"))["raw/tokyo"]
+    assert raw["months_in_source"].value == "2024-07, 2024-08"
