@@ -61,7 +61,7 @@ def source_months() -> list[str]:
 
     Pulled sources (APIs, databases) are only read for months named on the command line.
     """
-    from anycost_pipeline.cbf.mapping import months_of, usage_hours
+    from anycost_pipeline.cbf.mapping import charge_ends, months_of, usage_hours
     from anycost_pipeline.config import FilesSource
     from anycost_pipeline.sources.files import read_source_files
 
@@ -78,7 +78,10 @@ def source_months() -> list[str]:
             source.time_format,
             source.ambiguous_time,
         )
-        months.update(months_of(frame))
+        # A spread charge belongs to every month it has hours in (a Tokyo fee of local August
+        # is in July and August, UTC).
+        ends = charge_ends(frame, source) if source.spread is not None else None
+        months.update(months_of(frame, ends))
     return sorted(m for m in months if m >= config.start_month)
 
 

@@ -3,8 +3,7 @@ written with: a row is rejected exactly when its end comes before its start."""
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from anycost_pipeline.months import Month
 from anycost_pipeline_tests.cbf.helpers import run, source_frame

@@ -42,3 +42,25 @@ def test_a_dry_run_of_an_empty_month_writes_no_body_and_says_run_would_refuse(
     assert "`anycost run 2024-03` would refuse this month: no rows for 2024-03" in printed
     assert "No body was written" in printed
     assert not list((project.storage / "dry-run" / "2024-03").glob("*/body-*.json"))
+
+
+def test_run_without_months_sends_every_month_a_spread_charge_touches(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    from anycost_pipeline_tests.sources.helpers import readme_source
+
+    source = readme_source("tokyo_vendor")  # a fee of local August: 9 hours of it are in July
+    folder = project.root / Path(source["path"]).parent
+    folder.mkdir(parents=True)
+    (folder / "fees.csv").write_text("date,service,kind,cost\n2024-08-01,Platform,Fee,744.00\n")
+    config = project.config()
+    config["sources"] = {"tokyo": {**source, "connection": "simple_cloud_main"}}
+    project.write_config(config)
+    assert main(["run"]) == 0
+    printed = capsys.readouterr().out
+    assert "2024-07: sent" in printed and "2024-08: sent" in printed
+    store = SandboxStore(project.storage / "sandbox")
+    assert len(store.month_rows("simple_cloud_main", "2024-07")) == 9
+    assert len(store.month_rows("simple_cloud_main", "2024-08")) == 735

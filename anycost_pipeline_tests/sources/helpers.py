@@ -102,3 +102,16 @@ def stored_rejects(project: "Project", name: str, month: str) -> pl.DataFrame:
     paths = list((project.storage / "frames" / "rejects" / name).glob(f"{month}*"))
     assert len(paths) == 1, paths
     return pl.read_parquet(paths[0])
+
+
+def readme_source(name: str) -> dict:
+    """A source exactly as the README shows it (the YAML block that declares it)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    blocks = re.findall(r"```yaml\n(.*?)```", readme.read_text(), re.S)
+    (block,) = [b for b in blocks if f"  {name}:" in b]
+    return yaml.safe_load(block)["sources"][name]

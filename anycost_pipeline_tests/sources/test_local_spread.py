@@ -2,20 +2,19 @@
 months: each month holds exactly the hours of the charge that fall in it, the parts of all
 months add up to the charge to the last digit, and no part lies outside the charge period."""
 
-import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
 from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.sources.helpers import (
     CONNECTION,
     failure_message,
     materialised,
+    readme_source,
     sent_rows,
     stored_rejects,
     use_files_source,
@@ -49,13 +48,6 @@ def materialise(project: Project, *months: str) -> dict[str, list[dict]]:
         assert checks["cost_conserved"] and checks["rows_valid"], checks
         sent[month] = sent_rows(project, month)
     return sent
-
-
-def readme_source(name: str) -> dict:
-    """A source exactly as the README shows it."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
-    (block,) = [b for b in blocks if f"  {name}:" in b]
-    return yaml.safe_load(block)["sources"][name]
 
 
 def test_a_tokyo_monthly_fee_is_shared_by_july_and_august_exactly(project: Project) -> None:
