@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Answers
+from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Answers, Faults
 from anycost_pipeline_tests.cli.live import KEY, anycost
 
 CONNECTION_ID = "conn-contract"
@@ -161,3 +161,27 @@ def test_a_month_under_503s_and_lost_answers_ends_exact_within_three_runs(
     assert len(store.drop_history(CONNECTION_ID)) >= 15  # ~20 bodies
     assert store.counter("concurrent_requests") == 0
     assert store.counter("injected_503") > 0
+
+
+def test_a_sum_month_whose_reads_fail_after_its_writes_is_added_exactly_once(
+    tmp_path: Path,
+) -> None:
+    config = live_project(tmp_path / "project")
+    settings = yaml.safe_load(config.read_text())
+    settings["connections"]["main"]["operation"] = "sum"
+    settings["cloudzero"]["request_budget_seconds"] = 3  # a failing read gives up soon
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(read_error_rate=1.0)) as server:
+        words = []
+        for reads_fail in (True, True, False):  # reads fail for two runs, then recover
+            server.faults.read_error_rate = 1.0 if reads_fail else 0.0
+            drops = len(server.store.drop_history(CONNECTION_ID))
+            result = anycost(config, server.url, "run", "2024-08")
+            said = result.stdout + result.stderr
+            words.append(said)
+            if len(server.store.drop_history(CONNECTION_ID)) > drops:
+                assert "Nothing was sent" not in said and "nothing sent" not in said, said
+            assert server.store.month_rows(CONNECTION_ID, "2024-08") == [EXPECTED_ROW], said
+        assert "2024-08: sent, not confirmed" in words[0] and "The data was sent" in words[0]
+        assert "2024-08: unchanged" in words[2]  # confirmed now, and not added a second time
+        assert len(server.store.drop_history(CONNECTION_ID)) == 1
