@@ -16,7 +16,7 @@ def test_the_ci_seeds_cover_every_operation_fault_kill_restart_and_bad_value() -
     assert {s.operation for s in scenarios} == set(OPERATIONS)
     assert {kind for s in scenarios for kind, rate in s.faults.items() if rate} == set(FAULT_KINDS)
     assert any(s.kill_after for s in scenarios) and any(s.restart_after for s in scenarios)
-    assert any(s.bad_row for s in scenarios)
+    assert any(s.bad_row for s in scenarios) and any(s.bad_check for s in scenarios)
 
 
 @pytest.mark.parametrize("seed", CI_SEEDS)

@@ -295,8 +295,9 @@ def send_month(
             ledger.record(destination, connection_id, month, entry)
             raise SentButNotListed(
                 SENT_UNCONFIRMED,
-                f"{accepted}, but reading its drop list afterwards failed, so the month's row "
-                f"count is not confirmed. The data was sent. {error} {_check_later(operation)}",
+                f"{accepted}, but reading its drop list afterwards failed ({error.server_message}, "
+                f"from {error.host or 'CloudZero'}), so the month's row count is not confirmed. "
+                f"The data was sent. {_check_later(operation)}",
                 error,
             ) from None
         problem = confirmed(listing, bodies, submission.bodies[-1].drop_id)
@@ -398,10 +399,14 @@ def _new_id() -> str:
 
 
 def _check_later(operation: str) -> str:
-    advice = (
-        "Check the month with `anycost reconcile CONNECTION MONTH --contents` before running it "
-        "again"
-    )
     if operation == "sum":
-        return advice + ": on a sum connection a re-run adds the month a second time."
-    return advice + "; if it still differs, contact CloudZero support with the drop ids above."
+        return (
+            "The next run reads CloudZero's drop list first: it sends nothing more unless it can "
+            "confirm this submission (a sum month sent again would be added twice). To look "
+            "yourself: `anycost reconcile CONNECTION MONTH --contents`."
+        )
+    return (
+        "The next run sends the month again only if CloudZero does not then list it as sent; "
+        "to look yourself: `anycost reconcile CONNECTION MONTH --contents`, and if it still "
+        "differs, contact CloudZero support with the drop ids above."
+    )

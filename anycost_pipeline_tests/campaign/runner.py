@@ -107,6 +107,17 @@ def _run(
     return (None if killed else process.returncode), report + notes, killed, restarted
 
 
+def _drop_alone(config: Path, url: str) -> int:
+    """Materialise drop/main alone for the month, as the UI's Materialize or a sensor does."""
+    command = [
+        str(Path(ANYCOST).parent / "dagster"), "asset", "materialize",
+        "-m", "anycost_pipeline.definitions", "--select", "drop/main", "--partition", MONTH,
+    ]  # fmt: skip
+    env = environment(config, url)
+    done = subprocess.run(command, cwd=config.parent, env=env, capture_output=True, timeout=300)
+    return done.returncode
+
+
 def _truthful(word: str, words: str, before: list[dict], after: list[dict], new_drops: int,
               expected: list[dict]) -> str | None:  # fmt: skip
     """Why the status word printed for the month is false (None: it is true)."""
@@ -131,10 +142,12 @@ def run_scenario(scenario: Scenario, folder: Path) -> Result:
     faults = Faults(seed=scenario.seed, retry_after_seconds=1, slow_seconds=2.2,
                     **scenario.faults)  # fmt: skip
     project = folder / "project"
-    config = write_project(scenario, project, with_bad_row=scenario.bad_row)
+    config = write_project(
+        scenario, project, with_bad_row=scenario.bad_row, with_bad_check=scenario.bad_check
+    )
     sandbox = _Server(folder / "cloudzero", faults)
     expected = scenario.expected()
-    bad_row = scenario.bad_row
+    bad_row = scenario.bad_row or scenario.bad_check
     try:
         for attempt in range(MAX_RUNS):
             before, drops_before = _held(sandbox.server), _drops(sandbox.server)
@@ -162,6 +175,15 @@ def run_scenario(scenario: Scenario, folder: Path) -> Result:
                     result.violations.append(
                         f"run {attempt + 1} sent a month whose export holds an unreadable value"
                     )
+                if scenario.bad_check:
+                    # Something starts the drop on its own (the UI, a sensor): the stored frame
+                    # failed rows_valid, so nothing may be sent.
+                    drops_before = _drops(sandbox.server)
+                    alone = _drop_alone(config, sandbox.server.url)
+                    if alone == 0 or _drops(sandbox.server) != drops_before:
+                        result.violations.append(
+                            "the drop materialised alone sent a month whose checks failed"
+                        )
                 # The user fixes the export, as the error message says, and runs it again.
                 write_project(scenario, project, with_bad_row=False)
                 bad_row = False

@@ -40,6 +40,9 @@ class Scenario:
     kill_after: int | None = None  # SIGKILL the first run once this many bodies are applied
     restart_after: int | None = None  # stop and restart the server once this many are applied
     bad_row: bool = False  # one value that cannot be read: nothing may be sent until it is fixed
+    # One resource id CloudZero would cut to nothing: the month fails its blocking rows_valid
+    # check, and neither the run nor the drop materialised alone may send it until it is fixed.
+    bad_check: bool = False
 
     @property
     def rows(self) -> int:
@@ -54,6 +57,7 @@ class Scenario:
                 "cost/cost": amount,
                 "lineitem/type": "Usage",
                 **({"resource/account": account} if account else {}),
+                **({"resource/id": "vm-1"} if self.bad_check else {}),
             }
             for source in self.sources
             for hour, service, amount, account in source.rows
@@ -64,6 +68,7 @@ class Scenario:
         extra = [f"kill after body {self.kill_after}"] if self.kill_after else []
         extra += [f"server restart after body {self.restart_after}"] if self.restart_after else []
         extra += ["one unreadable value"] if self.bad_row else []
+        extra += ["one id that fails rows_valid"] if self.bad_check else []
         return (
             f"{self.rows:,} rows in {len(self.sources)} source(s), {self.operation}, bodies of "
             f"{self.body_bytes:,} B, {faults}" + "".join(f", {e}" for e in extra)
@@ -113,10 +118,14 @@ def draw(seed: int) -> Scenario:
     return Scenario(
         seed, operation, body_bytes, tuple(sources), faults, kill_after, restart_after,
         bad_row=rng.random() < 0.08,
+        # Drawn last, so every earlier draw of a seed stays what it was.
+        bad_check=rng.random() < 0.08,
     )  # fmt: skip
 
 
-def write_project(scenario: Scenario, root: Path, *, with_bad_row: bool) -> Path:
+def write_project(
+    scenario: Scenario, root: Path, *, with_bad_row: bool, with_bad_check: bool = False
+) -> Path:
     """The scenario as a user's project: one CSV export per source and its anycost.yaml."""
     sources = {}
     for source in scenario.sources:
@@ -124,12 +133,14 @@ def write_project(scenario: Scenario, root: Path, *, with_bad_row: bool) -> Path
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / "month.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["time", "service", "amount", "account"])
+            writer.writerow(["time", "service", "amount", "account", "rid"])
             for number, (hour, service, amount, account) in enumerate(source.rows):
-                if with_bad_row and source is scenario.sources[0] and number == 0:
+                first = source is scenario.sources[0] and number == 0
+                if with_bad_row and first:
                     amount = "12,50"  # a decimal comma: a value the mapping cannot read
+                rid = "arn:" if with_bad_check and first else "vm-1"
                 time = f"2024-08-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z"
-                writer.writerow([time, service, amount, account])
+                writer.writerow([time, service, amount, account, rid])
         sources[source.name] = {
             "connection": "main",
             "kind": "files",
@@ -140,7 +151,9 @@ def write_project(scenario: Scenario, root: Path, *, with_bad_row: bool) -> Path
                 "cost/cost": "amount",
                 "resource/service": "service",
                 "resource/account": "account",
+                **({"resource/id": "rid"} if scenario.bad_check else {}),
             },
+            **({"resource_id_encoding": "none"} if scenario.bad_check else {}),
         }
     config = {
         "storage": ".anycost",
