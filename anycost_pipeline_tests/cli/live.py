@@ -4,6 +4,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ANYCOST = str(Path(sys.executable).parent / "anycost")
 KEY = "contract-key-7d2e"
@@ -34,3 +37,41 @@ def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[s
         text=True,
         timeout=240,
     )
+
+
+def one_csv_project(
+    root: Path,
+    csv: str,
+    *,
+    connection_id: str,
+    cloudzero: dict[str, Any],
+    time_column: str = "time",
+    operation: str = "replace_drop",
+) -> Path:
+    """A project with one CSV export (`time`, `service`, `amount`, `account`) sent to one
+    connection `main`; returns its anycost.yaml."""
+    (root / "exports").mkdir(parents=True)
+    (root / "exports" / "month.csv").write_text(csv)
+    config = {
+        "storage": ".anycost",
+        "start_month": "2024-01",
+        "cloudzero": cloudzero,
+        "connections": {"main": {"connection_id": connection_id, "operation": operation}},
+        "sources": {
+            "vendor": {
+                "connection": "main",
+                "kind": "files",
+                "path": "exports/*.csv",
+                "format": "csv",
+                "columns": {
+                    "time/usage_start": time_column,
+                    "cost/cost": "amount",
+                    "resource/service": "service",
+                    "resource/account": "account",
+                },
+            }
+        },
+    }
+    path = root / "anycost.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

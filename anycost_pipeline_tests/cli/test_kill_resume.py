@@ -12,11 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Faults
-from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment
+from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, one_csv_project
 
 CONNECTION_ID = "conn-kill"
 HOURS, ROWS_PER_HOUR = 5, 40
@@ -24,37 +23,18 @@ HOURS, ROWS_PER_HOUR = 5, 40
 
 def five_body_project(root: Path, operation: str) -> tuple[Path, Decimal]:
     """Five hours of 40 rows, each hour its own request body; returns the config and total."""
-    (root / "exports").mkdir(parents=True)
     lines, total = ["time,service,amount,account"], Decimal(0)
     for hour in range(HOURS):
         for row in range(ROWS_PER_HOUR):
             amount = f"{'-' if row % 9 == 0 else ''}{hour}.{row * 7919 % 10**6:06d}"
             total += Decimal(amount)
             lines.append(f"2024-08-16T{10 + hour:02d}:00:00Z,svc-{row % 3},{amount},acct-{row}")
-    (root / "exports" / "month.csv").write_text("\n".join(lines) + "\n")
-    config = {
-        "storage": ".anycost",
-        "start_month": "2024-01",
-        "cloudzero": {"target": "live", "limits": {"body_bytes": 7_000}},
-        "connections": {"main": {"connection_id": CONNECTION_ID, "operation": operation}},
-        "sources": {
-            "vendor": {
-                "connection": "main",
-                "kind": "files",
-                "path": "exports/*.csv",
-                "format": "csv",
-                "columns": {
-                    "time/usage_start": "time",
-                    "cost/cost": "amount",
-                    "resource/service": "service",
-                    "resource/account": "account",
-                },
-            }
-        },
-    }
-    path = root / "anycost.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path, total
+    cloudzero = {"target": "live", "limits": {"body_bytes": 7_000}}
+    csv = "\n".join(lines) + "\n"
+    config = one_csv_project(
+        root, csv, connection_id=CONNECTION_ID, cloudzero=cloudzero, operation=operation
+    )
+    return config, total
 
 
 @pytest.mark.parametrize("operation", ["replace_drop", "replace_hourly", "sum"])

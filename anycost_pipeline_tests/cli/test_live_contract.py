@@ -12,7 +12,7 @@ import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Answers, Faults
-from anycost_pipeline_tests.cli.live import KEY, anycost
+from anycost_pipeline_tests.cli.live import KEY, anycost, one_csv_project
 
 CONNECTION_ID = "conn-contract"
 EXAMPLE = "date,service,amount,account\n2024-08-16,Compute,12.00,prod-001\n"
@@ -27,31 +27,9 @@ EXPECTED_ROW = {
 
 def live_project(root: Path) -> Path:
     """The README's first CSV, sent live to one connection."""
-    (root / "exports").mkdir(parents=True)
-    (root / "exports" / "vendor.csv").write_text(EXAMPLE)
-    config = {
-        "storage": ".anycost",
-        "start_month": "2024-01",
-        "cloudzero": {"target": "live"},
-        "connections": {"main": {"connection_id": CONNECTION_ID}},
-        "sources": {
-            "vendor": {
-                "connection": "main",
-                "kind": "files",
-                "path": "exports/*.csv",
-                "format": "csv",
-                "columns": {
-                    "time/usage_start": "date",
-                    "cost/cost": "amount",
-                    "resource/service": "service",
-                    "resource/account": "account",
-                },
-            }
-        },
-    }
-    path = root / "anycost.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return one_csv_project(
+        root, EXAMPLE, connection_id=CONNECTION_ID, cloudzero={"target": "live"}, time_column="date"
+    )
 
 
 # Every answer form is run against the client in cloudzero/test_contract.py; through the whole
@@ -89,7 +67,6 @@ def test_a_live_run_sends_the_example_exactly_then_finds_it_unchanged(
 def faulty_project(root: Path, seed: int) -> Path:
     """A 30,000-row month in ~20 bodies, sent to the built-in sandbox while it answers 20% of
     writes with 503 and loses 5% of its answers after applying the write."""
-    (root / "exports").mkdir(parents=True)
     lines = ["time,service,amount,account"]
     for i in range(30_000):
         hour = i % 744
@@ -97,34 +74,14 @@ def faulty_project(root: Path, seed: int) -> Path:
             f"2024-08-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z,"
             f"svc-{i % 13},{'-' if i % 11 == 0 else ''}{i}.{i * 7919 % 10**7:07d},acct-{i % 5}"
         )
-    (root / "exports" / "month.csv").write_text("\n".join(lines) + "\n")
-    config = {
-        "storage": ".anycost",
-        "start_month": "2024-01",
-        "cloudzero": {
-            "target": "sandbox",
-            "limits": {"body_bytes": 250_000},
-            "sandbox_faults": {"error_rate": 0.2, "lost_rate": 0.05, "seed": seed},
-        },
-        "connections": {"main": {"connection_id": CONNECTION_ID}},
-        "sources": {
-            "vendor": {
-                "connection": "main",
-                "kind": "files",
-                "path": "exports/*.csv",
-                "format": "csv",
-                "columns": {
-                    "time/usage_start": "time",
-                    "cost/cost": "amount",
-                    "resource/service": "service",
-                    "resource/account": "account",
-                },
-            }
-        },
+    cloudzero = {
+        "target": "sandbox",
+        "limits": {"body_bytes": 250_000},
+        "sandbox_faults": {"error_rate": 0.2, "lost_rate": 0.05, "seed": seed},
     }
-    path = root / "anycost.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return one_csv_project(
+        root, "\n".join(lines) + "\n", connection_id=CONNECTION_ID, cloudzero=cloudzero
+    )
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
