@@ -100,7 +100,7 @@ def stopped(error: SubmissionStopped, operation: str) -> DeliveryFailed:
     if done == 0 and not error.maybe_applied:
         return DeliveryFailed(
             NOTHING_SENT,
-            f"Nothing was sent for {month}: CloudZero refused body 1 of {planned}. {error.cause}",
+            f"Nothing was sent for {month}: body 1 of {planned} was not accepted. {error.cause}",
             error.cause,
         )
     if done == 0:
@@ -156,12 +156,6 @@ def check_limits(month: str, rows: int, size: int, limits: Limits) -> None:
 
 
 SubmissionLedger = SubmissionJournal  # the name used before the journal kept every body
-
-
-def held_rows(client: AnyCostClient, connection_id: str, month: str) -> int | None:
-    """The row count CloudZero lists for the month's newest drop (None: no drop for it)."""
-    ours = client.month_drops(connection_id, month).ours
-    return ours.row_count if ours else None
 
 
 def confirmed(
