@@ -38,6 +38,27 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("month", metavar="YYYY-MM")
     preview.add_argument("--rows", type=int, default=20, help="how many rows to print (default 20)")
 
+    add = commands.add_parser(
+        "add-source",
+        help="propose a source's mapping from a sample export and preview its first month",
+    )
+    add.add_argument(
+        "path", metavar="PATH", help="a sample export: CSV, TSV, Parquet, JSON, NDJSON (.gz too)"
+    )
+    add.add_argument("--name", help="the source's name (default: from the file name)")
+    add.add_argument(
+        "--connection", help="the connection it feeds (default: the project's only connection)"
+    )
+    add.add_argument(
+        "--write", action="store_true", help="add it to anycost.yaml (default: print it only)"
+    )
+    add.add_argument("--rows", type=int, default=10, help="preview rows to print (default 10)")
+
+    commands.add_parser(
+        "check",
+        help="ask CloudZero, with the configured key, for each connection's drop list; send nothing",
+    )
+
     dry = commands.add_parser(
         "dry-run", help="write the exact request bodies of a month to a folder; send nothing"
     )
@@ -111,6 +132,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from anycost_pipeline.cli.inspect import preview
 
         return preview(args.source, args.month, args.rows)
+    if args.command == "add-source":
+        from anycost_pipeline.cli.add_source import add_source
+
+        return add_source(args.path, args.name, args.connection, args.write, args.rows)
+    if args.command == "check":
+        from anycost_pipeline.cli.check import check
+
+        return check()
     if args.command == "dry-run":
         from anycost_pipeline.cli.submit import dry_run
 

@@ -120,7 +120,11 @@ def preview(source: str, month: str, rows: int) -> int:
     """Print the CBF rows and totals that would be sent for one source and month; send nothing."""
     config = load_config()
     require_source(config, source)
-    month = str(Month.parse(month))
+    return show_preview(config, source, str(Month.parse(month)), rows)
+
+
+def show_preview(config: AnycostConfig, source: str, month: str, rows: int) -> int:
+    """`preview` of a project given as a config (e.g. one not yet written to anycost.yaml)."""
     progress(f"reading {source} for {month} and converting it to CBF (nothing is sent)")
     frames, checks, explained = source_cbf_with_problems(config, [source], month)
     cbf = frames[source]

@@ -7,6 +7,7 @@ class CloudZeroError(RuntimeError):
     def __init__(self, status: int | None, message: str, advice: str, host: str = "") -> None:
         self.status = status
         self.server_message = message
+        self.advice = advice
         self.host = host
         where = f"CloudZero ({host})" if host else "CloudZero"
         if status:
@@ -100,6 +101,12 @@ def error_for(status: int | None, message: str, host: str = "") -> CloudZeroErro
 
 def unreachable(host: str, what: str, exc: BaseException) -> ServerUnavailable:
     """No HTTP answer at all: say what was tried and the likely cause, without the URL's secrets."""
+    return ServerUnavailable(None, f"{type(exc).__name__} during {what}", reach_hint(exc), host)
+
+
+def reach_hint(exc: BaseException) -> str:
+    """The likely cause of a call that got no HTTP answer (proxy, TLS, DNS, timeout), from the
+    exception itself."""
     name = type(exc).__name__
     text = str(exc)
     if "ProxyError" in name or "proxy" in text.lower():
@@ -116,6 +123,11 @@ def unreachable(host: str, what: str, exc: BaseException) -> ServerUnavailable:
         hint = "The host name did not resolve: check CLOUDZERO_API_URL and the machine's DNS."
     elif "Timeout" in name:
         hint = "The call timed out: check the network path to the host, or retry later."
+    elif "Connection refused" in text or "ConnectionRefused" in text:
+        hint = (
+            "Nothing listens at that address (connection refused): check CLOUDZERO_API_URL, "
+            "its port, and any firewall on the way."
+        )
     else:
         hint = "Check CLOUDZERO_API_URL and that the machine can reach the host; retry later."
-    return ServerUnavailable(None, f"{name} during {what}", hint, host)
+    return hint

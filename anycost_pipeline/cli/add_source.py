@@ -1,0 +1,106 @@
+"""`anycost add-source PATH`: propose a source's mapping from a sample export and preview it."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from anycost_pipeline.cli.common import CliError, progress, say
+from anycost_pipeline.cli.inspect import show_preview
+from anycost_pipeline.config import AnycostConfig, ConfigError, config_path, load_config
+from anycost_pipeline.sources.propose import (
+    ProposalError,
+    appended,
+    new_project_text,
+    propose,
+    yaml_block,
+)
+
+DEFAULT_CONNECTION = "main"
+
+
+def _source_name(sample: Path) -> str:
+    stem = sample.name.split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_").lower() or "source"
+    return name if not name[0].isdigit() else f"source_{name}"
+
+
+def _connection(config: AnycostConfig | None, wanted: str | None) -> str:
+    if config is None:
+        return wanted or DEFAULT_CONNECTION
+    if wanted is not None:
+        if wanted not in config.connections:
+            raise CliError(
+                f"{wanted!r} is not a connection in {config_path()}; use one of: "
+                f"{', '.join(config.connections)} (or add it under connections: first)."
+            )
+        return wanted
+    if len(config.connections) == 1:
+        return next(iter(config.connections))
+    raise CliError(
+        f"{config_path()} has several connections ({', '.join(config.connections)}); "
+        "say which one the source feeds with --connection NAME."
+    )
+
+
+def _written_path(sample: Path, folder: Path) -> str:
+    """The sample's path as anycost.yaml writes it: relative to the file's folder when inside it."""
+    try:
+        return sample.relative_to(folder).as_posix()
+    except ValueError:
+        return sample.as_posix()
+
+
+def _validated(text: str, folder: Path) -> AnycostConfig:
+    try:
+        data = yaml.safe_load(text)
+        return AnycostConfig.model_validate({**data, "base_dir": folder})
+    except Exception as error:  # noqa: BLE001 - a proposal the model refuses is our bug
+        raise CliError(
+            f"the proposed configuration is not valid ({error}); nothing was written. Please "
+            "report this with the sample's header row."
+        ) from None
+
+
+def add_source(
+    sample: str, name: str | None, connection: str | None, write: bool, rows: int
+) -> int:
+    """Propose a source for the sample, print it or add it to anycost.yaml, preview its first month."""
+    target = config_path()
+    config = load_config() if target.is_file() else None
+    chosen = _connection(config, connection)
+    path = Path(sample).resolve()
+    name = name or _source_name(path)
+    if config is not None and name in config.sources:
+        raise CliError(
+            f"{target} already has a source {name!r}; choose another name with --name NAME."
+        )
+    progress(f"reading {path} and proposing a mapping")
+    try:
+        proposal, _ = propose(path, name, chosen)
+    except ProposalError as error:
+        raise CliError(f"{path}: {error}.") from None
+    proposal.source["path"] = _written_path(path, target.parent)
+    block = yaml_block(proposal)
+    text = (
+        appended(target.read_text(encoding="utf-8"), block)
+        if config is not None
+        else new_project_text(proposal, chosen)
+    )
+    project = _validated(text, target.parent)
+    if project.start_month > proposal.first_month:
+        say(
+            f"Note: the sample starts in {proposal.first_month}, before start_month "
+            f"({project.start_month}) in {target}; lower start_month to send it."
+        )
+        project = project.model_copy(update={"start_month": proposal.first_month})
+    if write:
+        target.write_text(text, encoding="utf-8")
+        say(f"Added source {name!r} (connection {chosen!r}) to {target}:\n")
+    else:
+        say(f"Proposed source {name!r} for {target} (not written; --write adds it):\n")
+    say(block)
+    try:
+        return show_preview(project, name, proposal.first_month, rows)
+    except ConfigError as error:
+        raise CliError(str(error)) from None
