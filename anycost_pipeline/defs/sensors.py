@@ -1,9 +1,10 @@
 """Sensors: one per `files` source. A new, changed or removed export file requests its months.
 
-The sensor lists the source's location (names, sizes, versions; no file is downloaded), keeps
-each file's fingerprint and months in its cursor, reads only new or changed files to learn
-which months they touch, and requests one run per month of the connection's job
-(raw → cbf → drop, blocking checks included).
+The sensor lists the source's location (names, sizes, ETags or version ids; a local file is
+hashed when it was written since the last look), keeps each file's fingerprint and months in its
+cursor, reads only new or changed files to learn which months they touch (a file with a row in
+no month is read and requested again at every look until it is fixed), and requests one run per
+month of the connection's job (raw → cbf → drop, blocking checks included).
 """
 
 import dagster as dg
@@ -30,10 +31,11 @@ def files_sensor(
         ),
     )
     def _watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        changes = file_changes(name, source, pattern, context.cursor)
+        keys = partitions.get_partition_keys()
+        changes = file_changes(name, source, pattern, context.cursor, keys[-1])
         for line in changes.unreadable:
             context.log.warning(line)
-        return month_requests(context, name, changes, set(partitions.get_partition_keys()))
+        return month_requests(context, name, changes, set(keys))
 
     return _watch
 

@@ -6,6 +6,7 @@ fsspec URL (s3://, gs://, az://, memory://). Every value is kept as text so cost
 """
 
 import codecs
+import hashlib
 import io
 import json
 import os
@@ -31,11 +32,38 @@ class FileInfo:
 
     path: str
     size: int
-    version: str  # etag, modification time or creation time: whatever the store reports
+    version: str  # object store: ETag or version id; local file: modification and change times
+    local: bool = False  # a local file's listing says nothing of its content: it is hashed
 
     @property
-    def fingerprint(self) -> str:
+    def listing_key(self) -> str:
+        """What the listing alone tells apart; for a local file it changes on every write (the
+        change time moves even when the modification time is set back)."""
         return f"{self.size}:{self.version}"
+
+
+def fingerprint(info: FileInfo, known: tuple[str, str] | None = None) -> str:
+    """What identifies a file's content: an object store's ETag or version id with the size; for
+    a local file the SHA-256 of its bytes with its size and modification time (a file delivered
+    again is a new delivery). `known` is an earlier look's (listing key, fingerprint): while the
+    listing key is the same the file was not written since, and is not read again."""
+    if not info.local:
+        return info.listing_key
+    if known is not None and known[0] == info.listing_key:
+        return known[1]
+    digest = hashlib.sha256()
+    try:
+        with open(info.path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise SourceFilesError(f"cannot read {info.path}: {exc}") from None
+    mtime = info.version.split(":", 1)[0]
+    return f"{info.size}:{mtime}:sha256:{digest.hexdigest()}"
+
+
+def _local_version(found: os.stat_result) -> str:
+    return f"{found.st_mtime_ns}:{found.st_ctime_ns}:{found.st_ino}"
 
 
 def _with_protocol(pattern: str, path: str) -> str:
@@ -58,15 +86,25 @@ def _listed_by_fsspec(pattern: str) -> list[FileInfo]:
     import fsspec
 
     fs, _ = fsspec.core.url_to_fs(pattern)
+    fs.invalidate_cache()  # a listing cached by an earlier look would hide new or changed files
     found = fs.glob(pattern, detail=True)
+    local = "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol)
     infos = []
     for path, info in sorted(found.items()):
         if info.get("type", "file") != "file":
+            continue
+        if local:
+            try:
+                infos.append(FileInfo(path, int(info["size"]), _local_version(os.stat(path)), True))
+            except OSError:
+                pass  # gone since the listing
             continue
         version = next(
             (
                 str(info[k])
                 for k in (
+                    "VersionId",
+                    "version_id",
                     "ETag",
                     "etag",
                     "md5Hash",
@@ -105,7 +143,9 @@ def _named_local_file(pattern: str) -> list[FileInfo] | None:
     except (OSError, ValueError):
         return []
     return (
-        [FileInfo(path, found.st_size, str(found.st_mtime))] if stat.S_ISREG(found.st_mode) else []
+        [FileInfo(path, found.st_size, _local_version(found), True)]
+        if stat.S_ISREG(found.st_mode)
+        else []
     )
 
 

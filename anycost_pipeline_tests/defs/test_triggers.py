@@ -97,7 +97,10 @@ def test_a_file_whose_times_cannot_be_read_does_not_break_the_sensor(project: Pr
     first = tick(project, None)
     _one_row_export(project, "2024-08-32")
     result = tick(project, first.cursor)
-    assert months(result) == []
+    # In no month of its own: the newest month is requested, so a run shows the problem
+    # (test_sensor_content.py follows it until the file is fixed).
+    newest = project.definitions().resolve_job_def(JOB).partitions_def.get_partition_keys()[-1]  # type: ignore[union-attr]
+    assert months(result) == [newest]
 
 
 @pytest.mark.parametrize(

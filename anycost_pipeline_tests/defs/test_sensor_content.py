@@ -1,0 +1,98 @@
+"""The sensor notices every change of content, and keeps requesting files it cannot place."""
+
+import os
+
+import dagster as dg
+
+from anycost_pipeline.cloudzero.sandbox import SandboxStore
+from anycost_pipeline_tests.conftest import Project
+
+SENSOR = "watch_simple_cloud"
+JOB = "send_simple_cloud_main"
+
+
+def tick(project: Project, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    sensor = project.definitions().resolve_sensor_def(SENSOR)
+    result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def requested(result: dg.SensorResult) -> dict[str, str]:
+    return {r.partition_key: r.run_key for r in result.run_requests or []}  # type: ignore[misc]
+
+
+def test_an_edit_that_keeps_size_and_modification_time_is_sent(project: Project) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(project, instance, None)
+    day = project.data_dir / "simple_cloud_2024-08-16.csv"
+    before = day.stat()
+    text = day.read_text()
+    assert "12.00" in text
+    day.write_text(text.replace("12.00", "99.00", 1))  # same size
+    os.utime(day, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert day.stat().st_size == before.st_size and day.stat().st_mtime_ns == before.st_mtime_ns
+
+    changed = tick(project, instance, first.cursor)
+    assert list(requested(changed)) == ["2024-08"]
+    assert requested(changed)["2024-08"] != requested(first)["2024-08"]
+    result = (
+        project.definitions()
+        .resolve_job_def(JOB)
+        .execute_in_process(partition_key="2024-08", instance=instance)
+    )
+    assert result.success
+    rows = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+    assert any(r["cost/cost"].startswith("99.00") for r in rows)
+    # Nothing else changed: the next look requests nothing.
+    assert requested(tick(project, instance, changed.cursor)) == {}
+
+
+def test_a_file_with_an_unreadable_time_is_requested_until_it_is_fixed(project: Project) -> None:
+    config = project.config()
+    config["sources"]["simple_cloud"]["on_bad_rows"] = "reject"
+    project.write_config(config)
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(project, instance, None)
+    day = project.data_dir / "simple_cloud_2024-08-16.csv"
+    lines = day.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace("2024-08-16", "2024-08-32")
+    day.write_text("".join(lines))
+
+    bad = tick(project, instance, first.cursor)
+    assert list(requested(bad)) == ["2024-08"]  # its readable rows' month
+    again = tick(project, instance, bad.cursor)
+    assert requested(again) == requested(bad)  # the same run key: Dagster starts it once
+
+    # A strict source fails that run naming the file, the row, the column and the value.
+    config["sources"]["simple_cloud"]["on_bad_rows"] = "strict"
+    project.write_config(config)
+    result = (
+        project.definitions()
+        .resolve_job_def(JOB)
+        .execute_in_process(partition_key="2024-08", instance=instance, raise_on_error=False)
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error.message)  # type: ignore[union-attr]
+    assert "simple_cloud_2024-08-16.csv" in message and "2024-08-32" in message
+    assert "date" in message and "row 3" in message.replace(",", "")
+    assert list(requested(tick(project, instance, again.cursor))) == ["2024-08"]
+
+    day.write_text("".join(lines).replace("2024-08-32", "2024-08-16"))
+    fixed = tick(project, instance, again.cursor)
+    assert list(requested(fixed)) == ["2024-08"]
+    assert requested(fixed)["2024-08"] != requested(bad)["2024-08"]
+    assert requested(tick(project, instance, fixed.cursor)) == {}
+
+
+def test_a_file_with_no_readable_time_requests_the_newest_month(project: Project) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(project, instance, None)
+    (project.data_dir / "simple_cloud_bad.csv").write_text(
+        "date,service,account,charge_type,amount\n2024-08-32,Compute,prod-001,usage,1.00\n"
+    )
+    newest = project.definitions().resolve_job_def(JOB).partitions_def.get_partition_keys()[-1]  # type: ignore[union-attr]
+    bad = tick(project, instance, first.cursor)
+    assert list(requested(bad)) == [newest]
+    assert list(requested(tick(project, instance, bad.cursor))) == [newest]
