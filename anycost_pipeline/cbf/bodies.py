@@ -6,13 +6,15 @@ hours, and no hour is split across bodies, so any request repeated gives the sam
 hour too large for one body alone is sent as `replace_hourly` followed by `sum` parts.
 
 A row leaves out its empty values (null or ""): CloudZero's amount pattern refuses `""`, and
-the whole body with it. Each row's JSON is built once, by polars, and the bodies are those
-texts joined by commas: sizes are the texts' own lengths, so a body is never longer than its
-cut foretold.
+the whole body with it. Each row's JSON is built by polars (which escapes it), and a body is
+its rows' JSON joined by commas in its envelope. A month is written in three steps, each
+plain: the rows' exact sizes (`row_json`'s byte lengths), the cuts worked out from those sizes
+alone, then each body built from its rows when it is needed. So the whole month's bodies are
+never held at once: `plan_bodies` builds each body once to hash it, and again when it is sent.
 """
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -21,7 +23,7 @@ from anycost_pipeline.cbf.columns import USAGE_START
 
 TARGET_BYTES = 4_500_000
 MAX_BYTES = 5_000_000
-CHUNK_ROWS = 20_000  # rows whose JSON polars builds at once (see `_hours`)
+CHUNK_ROWS = 20_000  # rows whose JSON polars builds at once to measure them
 REPLACE_DROP = "replace_drop"
 REPLACE_HOURLY = "replace_hourly"
 SUM = "sum"
@@ -75,14 +77,83 @@ def _envelope(month: str, operation: str) -> tuple[bytes, bytes]:
     return head, b"]}"
 
 
-def month_bodies(
+@dataclass(frozen=True)
+class Cut:
+    """Where one body lies in the month put in time order: `rows` rows from row `start`."""
+
+    operation: str
+    start: int
+    rows: int
+    first_hour: str
+    last_hour: str
+
+
+@dataclass(frozen=True)
+class PlannedBody:
+    """A body as planned: where it lies, and the size and SHA-256 of its exact bytes."""
+
+    cut: Cut
+    bytes: int
+    sha256: str
+
+
+class BodyChanged(RuntimeError):
+    """A body built again for sending is not the body that was planned and hashed."""
+
+
+class MonthBodies(Sequence[RequestBody]):
+    """A month's request bodies: each one's size and hash known up front, its bytes built
+    from the month's rows when it is asked for (`bodies[i]`, or one at a time by iterating),
+    so that only the bodies in use are held."""
+
+    def __init__(self, ordered: pl.DataFrame, month: str, cuts: list[Cut]) -> None:
+        self._ordered = ordered
+        self.month = month
+        planned = []
+        month_digest = hashlib.sha256()  # the content hash: every body's bytes, in order
+        for cut in cuts:
+            payload = self._payload(cut)
+            month_digest.update(payload)
+            planned.append(PlannedBody(cut, len(payload), hashlib.sha256(payload).hexdigest()))
+        self.planned: tuple[PlannedBody, ...] = tuple(planned)
+        self.content_hash = month_digest.hexdigest()
+
+    def _payload(self, cut: Cut) -> bytes:
+        head, tail = _envelope(self.month, cut.operation)
+        rows = row_json(self._ordered.slice(cut.start, cut.rows))
+        return head + rows.str.join(",").cast(pl.Binary).item() + tail
+
+    def __len__(self) -> int:
+        return len(self.planned)
+
+    def __getitem__(self, index: int) -> RequestBody:  # type: ignore[override]
+        plan = self.planned[index]
+        payload = self._payload(plan.cut)
+        if hashlib.sha256(payload).hexdigest() != plan.sha256:
+            raise BodyChanged(f"body {index + 1} of {self.month} is not the body planned")
+        cut = plan.cut
+        return RequestBody(cut.operation, payload, cut.rows, cut.first_hour, cut.last_hour)
+
+    def __iter__(self) -> Iterator[RequestBody]:
+        return (self[index] for index in range(len(self)))
+
+    @property
+    def rows(self) -> int:
+        return sum(p.cut.rows for p in self.planned)
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.planned)
+
+
+def plan_bodies(
     cbf: pl.DataFrame,
     month: str,
     *,
     operation: str = REPLACE_DROP,
     target_bytes: int = TARGET_BYTES,
-) -> list[RequestBody]:
-    """Cut the month into bodies of at most `target_bytes`.
+) -> MonthBodies:
+    """The month cut into bodies of at most `target_bytes`, each built when it is used.
 
     With `operation="replace_drop"` (the default) the bodies replace the whole month. With
     `replace_hourly` every body replaces only its hours; with `sum` every body appends.
@@ -92,83 +163,76 @@ def month_bodies(
     if not 0 < target_bytes <= MAX_BYTES:
         raise ValueError(f"target_bytes must be between 1 and {MAX_BYTES:,}")
     if cbf.is_empty():
-        op = _operation(operation, 0, False)
-        head, tail = _envelope(month, op)
-        return [RequestBody(op, head + tail, 0, "", "")]
+        return MonthBodies(cbf, month, [Cut(_operation(operation, 0, False), 0, 0, "", "")])
     # Sources usually arrive in time order; sorting a sorted month would only copy it.
     ordered = cbf
     if not cbf.get_column(USAGE_START).is_sorted():
         ordered = cbf.sort(USAGE_START, maintain_order=True)
     budget = target_bytes - len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    bodies: list[RequestBody] = []
+    return MonthBodies(ordered, month, _cuts(ordered, _row_sizes(ordered), operation, budget))
 
-    def close(parts: list[pl.Series], first: str, last: str, continues_hour: bool = False) -> None:
-        op = _operation(operation, len(bodies), continues_hour)
-        head, tail = _envelope(month, op)
-        data = pl.concat(parts, rechunk=False).str.join(",").cast(pl.Binary).item()
-        rows = sum(part.len() for part in parts)
-        bodies.append(RequestBody(op, head + data + tail, rows, first, last))
 
-    # Whole hours packed greedily, in order, into the body being filled.
-    filling: list[pl.Series] = []  # the JSON of its hours' rows
-    used = 0  # their bytes, a comma after each row
+def month_bodies(
+    cbf: pl.DataFrame,
+    month: str,
+    *,
+    operation: str = REPLACE_DROP,
+    target_bytes: int = TARGET_BYTES,
+) -> list[RequestBody]:
+    """Every body of the month at once (`plan_bodies` builds them one at a time)."""
+    return list(plan_bodies(cbf, month, operation=operation, target_bytes=target_bytes))
+
+
+def _row_sizes(ordered: pl.DataFrame) -> pl.Series:
+    """Each row's size in a body, in bytes: its JSON and the comma after it. The JSON is built
+    CHUNK_ROWS rows at a time (polars needs several times its size while it builds it)."""
+    sizes = [
+        row_json(ordered.slice(at, CHUNK_ROWS)).str.len_bytes()
+        for at in range(0, ordered.height, CHUNK_ROWS)
+    ]
+    return pl.concat(sizes).cast(pl.Int64) + 1
+
+
+def _cuts(ordered: pl.DataFrame, sizes: pl.Series, operation: str, budget: int) -> list[Cut]:
+    """Whole hours packed greedily, in order, into bodies of at most `budget` bytes of rows;
+    an hour larger than that alone is cut between its rows, its later parts `sum`."""
+    cuts: list[Cut] = []
+
+    def close(start: int, rows: int, first: str, last: str, continues_hour: bool) -> None:
+        cuts.append(Cut(_operation(operation, len(cuts), continues_hour), start, rows, first, last))
+
+    start = used = 0  # the body being filled: its first row, and its rows' bytes
     first = last = ""
-    for hour, texts, sizes in _hours(ordered):
-        size = sizes.sum()
-        if filling and used + size > budget:
-            close(filling, first, last)
-            filling, used = [], 0
+    row = 0  # the hour's first row
+    for n, hour in ordered.get_column(USAGE_START).rle().struct.unnest().rows():
+        hour = hour or ""  # a null hour (which rows_valid refuses) is named as an empty one
+        size = int(sizes.slice(row, n).sum())
+        if row > start and used + size > budget:
+            close(start, row - start, first, last, False)
+            start, used = row, 0
         if size <= budget:
-            if not filling:
+            if row == start:
                 first = hour
-            filling.append(texts)
             used += size
             last = hour
+            row += n
             continue
-        # The hour alone is too large: its rows over several bodies, the later ones `sum`.
-        start = part = 0
-        for row, row_size in enumerate(sizes.to_list()):
+        part = 0  # the hour alone is too large: its rows over several bodies
+        for at, row_size in enumerate(sizes.slice(row, n).to_list(), start=row):
             if row_size > budget:
                 raise ValueError(
                     f"one CBF row is {row_size:,} bytes, larger than a whole request body"
                 )
             if part + row_size > budget:
-                close([texts.slice(start, row - start)], hour, hour, continues_hour=start > 0)
-                start, part = row, 0
+                close(start, at - start, hour, hour, start > row)
+                start, part = at, 0
             part += row_size
-        close([texts.slice(start)], hour, hour, continues_hour=start > 0)
-    if filling:
-        close(filling, first, last)
-    return bodies
-
-
-def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
-    """Each hour of a month in time order, with its rows' JSON and their sizes in bytes (a
-    comma after each row). The JSON is built for whole hours of about CHUNK_ROWS rows at a
-    time, so that only a few hours' JSON is held beside the bodies."""
-    runs = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
-    group: list[tuple[int, str | None]] = []
-    start = rows = 0  # the group's first row in the month, and its rows
-    for index, (n, hour) in enumerate(runs):
-        group.append((n, hour))
-        rows += n
-        if rows < CHUNK_ROWS and index < len(runs) - 1:
-            continue
-        json = _built(ordered.slice(start, rows))
-        sizes = json.str.len_bytes().cast(pl.Int64) + 1
-        offset = 0
-        for n, hour in group:
-            # A null hour (which rows_valid refuses) is named as an empty one.
-            yield hour or "", json.slice(offset, n), sizes.slice(offset, n)
-            offset += n
-        start, rows, group = start + rows, 0, []
-
-
-def _built(rows: pl.DataFrame) -> pl.Series:
-    """`row_json` of the rows, built CHUNK_ROWS at a time even within one large hour: polars
-    needs several times the JSON's size while it builds it."""
-    parts = [row_json(rows.slice(at, CHUNK_ROWS)) for at in range(0, rows.height, CHUNK_ROWS)]
-    return pl.concat(parts, rechunk=False)
+        close(start, row + n - start, hour, hour, start > row)
+        row += n
+        start, used = row, 0
+    if row > start:
+        close(start, row - start, first, last, False)
+    return cuts
 
 
 def _operation(requested: str, index: int, continues_hour: bool) -> str:
@@ -179,8 +243,10 @@ def _operation(requested: str, index: int, continues_hour: bool) -> str:
     return REPLACE_HOURLY
 
 
-def content_hash(bodies: list[RequestBody]) -> str:
+def content_hash(bodies: Sequence[RequestBody]) -> str:
     """One hash over every body of the month, in order."""
+    if isinstance(bodies, MonthBodies):
+        return bodies.content_hash
     digest = hashlib.sha256()
     for body in bodies:
         digest.update(body.payload)
