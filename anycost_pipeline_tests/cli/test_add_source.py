@@ -1,0 +1,265 @@
+"""`anycost add-source`: a first mapping proposed from a sample export, written and previewed.
+
+Every sample export of the project's fixtures (the FOCUS 1.0 sample, the FOCUS 1.2 scenarios and
+the AWS CUR sample) gets a proposal whose preview passes both blocking checks and whose CBF total
+is the sample's billed cost for the month, summed here with the csv module and Decimal.
+"""
+
+import csv
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+from decimal import Decimal, localcontext
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from anycost_pipeline.cli import main
+from anycost_pipeline.config import load_config
+from anycost_pipeline_tests.cli.live import ANYCOST, one_csv_project
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SAMPLES = sorted([*FIXTURES.glob("focus-1.0/*.csv"), *FIXTURES.glob("focus-1.2/*.csv")]) + sorted(
+    FIXTURES.glob("aws-cur/*.csv")
+)
+# The billed cost and the usage start of each kind of sample, as its specification names them.
+FOCUS_COLUMNS = ("BilledCost", "ChargePeriodStart")
+CUR_COLUMNS = ("lineItem/UnblendedCost", "lineItem/UsageStartDate")
+
+
+def _month(text: str) -> str:
+    """The UTC month of a sample's time text: ISO (with Z or naive UTC) or FOCUS's M/D/YY."""
+    text = text.strip()
+    if "/" in text:
+        month, _, year = text.split()[0].split("/")
+        return f"{'20' + year if len(year) == 2 else year}-{int(month):02d}"
+    return text[:7]
+
+
+def _billed(path: Path, cost: str, time: str, month: str) -> Decimal:
+    """The sample's cost for one month, exactly."""
+    total = Decimal(0)
+    with localcontext() as exact, path.open(encoding="utf-8-sig", newline="") as handle:
+        exact.prec = 60
+        for row in csv.DictReader(handle):
+            if any(row.values()) and _month(row[time]) == month:
+                total += Decimal(row[cost])
+    return total
+
+
+def _add_source(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["add-source", *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANYCOST_CONFIG", str(tmp_path / "anycost.yaml"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_each_sample_gets_a_mapping_whose_preview_passes_and_conserves_its_cost(
+    sample: Path, project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_dir / "exports").mkdir()
+    copy = project_dir / "exports" / sample.name
+    shutil.copy(sample, copy)
+    code, said = _add_source(project_dir, f"exports/{sample.name}", "--write", capsys=capsys)
+    assert code == 0, said
+    assert re.search(r"rows_valid passed", said) and re.search(r"cost_conserved passed", said)
+    config = load_config(project_dir / "anycost.yaml")
+    ((name, source),) = config.sources.items()
+    focus = sample.parent.name.startswith("focus")
+    assert (source.preset == "focus") is focus
+    cost, time = FOCUS_COLUMNS if focus else CUR_COLUMNS
+    assert source.cost_column == cost and source.time_column == time
+    month = config.start_month
+    total = Decimal(re.search(r"^Total: (\S+)$", said, re.M).group(1))
+    assert total == _billed(copy, cost, time, month)
+
+
+def test_the_aws_cur_proposal_reads_its_charge_words_context_and_exponents(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = next(FIXTURES.glob("aws-cur/*.csv"))
+    code, said = _add_source(project_dir, str(sample), "--name", "aws", capsys=capsys)
+    assert code == 0, said
+    assert not (project_dir / "anycost.yaml").exists()  # printed, not written
+    block = said[said.index("  aws:") :]
+    source = yaml.safe_load(block[: block.index("\n\n")])["aws"]
+    assert source["exponent"] == "allow"
+    columns = source["columns"]
+    assert columns["lineitem/type"] == "lineItem/LineItemType"
+    assert columns["resource/service"] == "lineItem/ProductCode"
+    assert columns["resource/account"] == "lineItem/UsageAccountId"
+    assert columns["resource/region"]["column"] == "product/region"
+    assert columns["lineitem/id"] == "identity/LineItemId"
+    assert columns["usage/amount"] == "lineItem/UsageAmount"
+    assert columns["cost/on_demand_cost"] == "pricing/publicOnDemandCost"
+    assert "# lineItem/UnblendedCost" in said  # every choice is commented
+
+
+def test_a_value_the_mapping_refuses_leaves_its_optional_column_out_with_the_reason(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = FIXTURES / "focus-1.2" / "commitment_discount_purchase_scenario_2.csv"
+    code, said = _add_source(project_dir, str(sample), "--write", capsys=capsys)
+    assert code == 0, said
+    text = (project_dir / "anycost.yaml").read_text()
+    assert "time/usage_end: null" in text
+    assert "2023-02-01T30:00:00Z" in text and "row 4" in text  # why, where
+
+
+VENDOR = [
+    {
+        "Usage Date": "31/08/2024",
+        "Amount": "12.50",
+        "Service": "compute",
+        "Account": "acct-1",
+        "Charge Type": "usage",
+        "Region": "global",
+        "Resource ID": "vm-1",
+        "Labels": "team=data;env=prod",
+    },
+    {
+        "Usage Date": "01/08/2024",
+        "Amount": "-2.25",
+        "Service": "compute",
+        "Account": "acct-1",
+        "Charge Type": "Refund",
+        "Region": "eu-west-1",
+        "Resource ID": "vm-1",
+        "Labels": "team=data",
+    },
+    {
+        "Usage Date": "15/08/2024",
+        "Amount": "0.0000000181",
+        "Service": "storage",
+        "Account": "acct-2",
+        "Charge Type": "Subscription Fee",
+        "Region": "eu-west-1",
+        "Resource ID": "",
+        "Labels": "",
+    },
+    {
+        "Usage Date": "15/09/2024",
+        "Amount": "100",
+        "Service": "storage",
+        "Account": "acct-2",
+        "Charge Type": "VAT",
+        "Region": "eu-west-1",
+        "Resource ID": "",
+        "Labels": "",
+    },
+]
+VENDOR_AUGUST = Decimal("12.50") + Decimal("-2.25") + Decimal("0.0000000181")
+
+
+def _write_vendor(path: Path) -> None:
+    frame = pl.DataFrame(VENDOR)
+    name = path.name
+    if name.endswith(".csv.gz"):
+        path.write_bytes(gzip.compress(frame.write_csv().encode()))
+    elif name.endswith(".parquet"):
+        frame.write_parquet(path)
+    elif name.endswith(".ndjson"):
+        path.write_text("".join(json.dumps(r) + "\n" for r in VENDOR))
+    elif name.endswith(".json"):
+        path.write_text(json.dumps(VENDOR, indent=2))
+    else:
+        frame.write_csv(path)
+
+
+@pytest.mark.parametrize(
+    "file", ["vendor.csv.gz", "vendor.parquet", "vendor.ndjson", "vendor.json"]
+)
+def test_a_vendor_export_in_each_format_is_mapped_from_its_names_and_values(
+    file: str, project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_vendor(project_dir / file)
+    code, said = _add_source(project_dir, file, "--write", capsys=capsys)
+    assert code == 0, said
+    config = load_config(project_dir / "anycost.yaml")
+    source = config.sources["vendor"]
+    assert config.start_month == "2024-08"
+    assert source.time_column == "Usage Date" and source.time_format == "%d/%m/%Y"
+    assert source.cost_column == "Amount"
+    columns = {k: v.model_dump(exclude_defaults=True) for k, v in source.columns.items()}
+    assert columns["lineitem/type"]["column"] == "Charge Type"
+    assert columns["lineitem/type"]["map"] == {
+        "Refund": "Credit",
+        "Subscription Fee": "Fee",
+        "VAT": "Tax",
+        "usage": "Usage",
+    }
+    assert columns["resource/service"] == {"column": "Service"}
+    assert columns["resource/account"] == {"column": "Account"}
+    assert columns["resource/region"]["map"]["global"] == "no-region"
+    assert columns["resource/id"] == {"column": "Resource ID"}
+    assert source.tags is not None and source.tags.column == "Labels"
+    assert source.tags.format == "pairs"
+    assert "rows_valid passed" in said and "cost_conserved passed" in said
+    assert Decimal(re.search(r"^Total: (\S+)$", said, re.M).group(1)) == VENDOR_AUGUST
+
+
+def test_a_decimal_comma_export_is_refused_naming_the_column_and_the_notation(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_dir / "eu.csv").write_text(
+        "date;amount;service\n2024-08-01;1.234,56;compute\n2024-08-02;7,10;compute\n"
+    )
+    code, said = _add_source(project_dir, "eu.csv", capsys=capsys)
+    assert code == 2
+    assert "'amount'" in said and "1.234,56" in said and "plain decimals" in said
+    assert not (project_dir / "anycost.yaml").exists()
+
+
+def test_a_source_is_added_to_an_existing_project_and_its_own_commands_read_it(
+    tmp_path: Path,
+) -> None:
+    config = one_csv_project(
+        tmp_path,
+        "time,service,amount,account\n2024-08-01T00:00:00Z,vm,1.00,a\n",
+        connection_id="c-1",
+        cloudzero={"target": "sandbox"},
+    )
+    before = config.read_text()
+    sample = tmp_path / "exports" / "focus.csv"
+    shutil.copy(FIXTURES / "focus-1.0" / "focus_sample.csv", sample)
+    env = {
+        **os.environ,
+        "ANYCOST_CONFIG": str(config),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+
+    def anycost(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ANYCOST, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+        )
+
+    printed = anycost("add-source", "exports/focus.csv")
+    assert printed.returncode == 0, printed.stderr
+    assert config.read_text() == before  # without --write nothing changes
+    written = anycost("add-source", "exports/focus.csv", "--write")
+    assert written.returncode == 0, written.stderr
+    text = config.read_text()
+    assert text.startswith(before.rstrip("\n"))  # the user's file is kept as it was
+    project = load_config(config)
+    assert set(project.sources) == {"vendor", "focus"}
+    assert project.sources["focus"].connection == "main"
+    preview = anycost("preview", "focus", "2024-09", "--rows", "1")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    billed = _billed(sample, *FOCUS_COLUMNS, "2024-09")
+    assert Decimal(re.search(r"^Total: (\S+)$", preview.stdout, re.M).group(1)) == billed
+    again = anycost("add-source", "exports/focus.csv", "--write")
+    assert again.returncode == 2 and "already has a source 'focus'" in again.stderr
