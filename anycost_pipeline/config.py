@@ -402,7 +402,12 @@ class AnycostConfig(_Model):
     @classmethod
     def _month(cls, value: object) -> object:
         if isinstance(value, date):
+    # Frames: a local folder or an object-store URL (s3://, gs://, az://). State (the
+    # submission journal, the per-connection locks, the sandbox's database, incremental
+    # batches, the index of export files): a local or shared-volume folder, `storage` itself
+    # when that is a folder.
             return f"{value.year:04d}-{value.month:02d}"
+    state: str | None = None
         if not isinstance(value, str) or not _MONTH.match(value):
             raise ValueError(f"{value!r} is not a month; write it as YYYY-MM, e.g. 2024-01")
         return value
@@ -429,7 +434,16 @@ class AnycostConfig(_Model):
 
     @property
     def storage_path(self) -> Path:
-        return (self.base_dir / self.storage).resolve()
+        """The local folder of the project's state (journal, locks, sandbox, batches, index):
+        `state`, else `storage` (a folder then)."""
+        return (self.base_dir / (self.state or self.storage)).resolve()
+
+    @property
+    def frames_location(self) -> str:
+        """Where frames are kept: `<storage>/frames`, a local path or an object-store URL."""
+        if is_url(self.storage):
+            return self.storage.rstrip("/") + "/frames"
+        return str((self.base_dir / self.storage).resolve() / "frames")
 
     def resolve_path(self, path: str) -> str:
         """A path from the file, made absolute against the file's folder (URLs pass through)."""
@@ -439,6 +453,34 @@ class AnycostConfig(_Model):
 
     def mapping_of(self, name: str) -> MappingOptions:
         """A source's mapping, with a rate card `file` read (relative to this file's folder)."""
+    @model_validator(mode="after")
+    def _state_is_local(self) -> "AnycostConfig":
+        if self.state is not None and is_url(self.state):
+            raise ValueError(
+                f"state: {self.state!r} is a URL; the submission journal, the locks that keep "
+                "one submission at a time per connection and the sandbox's SQLite database need "
+                "a folder on a disk (a shared volume when runs are on several machines)"
+            )
+        if is_url(self.storage):
+            protocol = self.storage.split("://", 1)[0]
+            if self.state is None:
+                raise ValueError(
+                    f"storage: {self.storage!r} is an object store, where the frames will be kept; "
+                    "the submission journal, the per-connection locks and the sandbox's SQLite "
+                    "database cannot be kept there: set `state:` to a folder on a disk (a shared "
+                    "volume when runs are on several machines), e.g. `state: .anycost`"
+                )
+            try:
+                import fsspec
+
+                fsspec.get_filesystem_class(protocol)
+            except (ImportError, ValueError) as error:
+                raise ValueError(
+                    f"storage: {self.storage!r}: no filesystem for {protocol}:// ({error}); "
+                    f'install its extra, e.g. pip install "anycost_pipeline[s3]"'
+                ) from None
+        return self
+
         mapping = self.sources[name].mapping
         card = mapping.rate_card
         if card is not None and card.file:
@@ -486,6 +528,11 @@ def load_config(path: Path | str | None = None) -> AnycostConfig:
         raise ConfigError(
             f"{file}: no such file. Create it (see the README) or point {CONFIG_ENV_VAR} at it."
         )
+def is_url(location: str) -> bool:
+    """Whether a `storage` or `path` names an object store (or any fsspec URL) over a folder."""
+    return "://" in location and not location.startswith("file://")
+
+
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -103,3 +103,17 @@ def production_home(home: Path, postgres_url: str, repo: Path) -> dict[str, str]
         "DAGSTER_PG_USERNAME": server.username or "postgres",
         "DAGSTER_PG_PASSWORD": "",
     }
+
+
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (a real HTTP server speaking the S3 API), its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -153,7 +153,7 @@ def run(months: list[str], force: bool = False) -> int:
                 say(f"   CHECK FAILED {label}: {check.description or ''}")
     storage = config.storage_path
     say()
-    say(f"Frames (Parquet):     {storage / 'frames'}")
+    say(f"Frames (Parquet):     {config.frames_location}")
     if config.cloudzero.target == "sandbox":
         say(f"Sandbox (SQLite):     {storage / 'sandbox' / 'cloudzero_sandbox.sqlite3'}")
         for connection in config.connections:

@@ -1,10 +1,10 @@
 """What a submission changes: metadata comparing a month with its previous accepted submission."""
 
 from decimal import Decimal
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from upath import UPath
 
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.diff import MonthDiff, month_diff
@@ -14,7 +14,7 @@ from anycost_pipeline.defs.metadata import SERVICE, cost_by, files_used
 from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, drop_key
 
 
-def stored_drop_path(project: AnycostConfig, connection: str, month: str) -> Path:
+def stored_drop_path(project: AnycostConfig, connection: str, month: str) -> UPath:
     """Where the IO manager keeps the last accepted submission of a month."""
     return frames_folder(project).joinpath(*drop_key(connection), f"{month}.parquet")
 
@@ -25,7 +25,10 @@ def previous_drop(project: AnycostConfig, connection: str, month: str) -> pl.Dat
     Call it before the asset returns: the IO manager overwrites the file with the new month.
     """
     path = stored_drop_path(project, connection, month)
-    return pl.read_parquet(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return pl.read_parquet(handle)
 
 
 def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:

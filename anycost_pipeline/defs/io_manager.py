@@ -2,7 +2,6 @@
 
 import os
 import uuid
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -10,12 +9,11 @@ from upath import UPath
 
 from anycost_pipeline.config import AnycostConfig
 
-FRAMES = "frames"
 
-
-def frames_folder(project: AnycostConfig) -> Path:
-    """Where the frames of every asset and month are kept: `frames` under `storage`."""
-    return project.storage_path / FRAMES
+def frames_folder(project: AnycostConfig) -> UPath:
+    """Where the frames of every asset and month are kept: `frames` under `storage`, a local
+    folder or an object-store URL."""
+    return UPath(project.frames_location)
 
 
 class ParquetIOManager(dg.UPathIOManager):
