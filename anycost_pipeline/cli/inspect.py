@@ -17,6 +17,7 @@ from anycost_pipeline.config import (
     config_path,
     load_config,
 )
+from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 
 MAX_FILES_NAMED = 3
@@ -112,7 +113,7 @@ def _totals(frame: pl.DataFrame, by: str, label: str) -> list[str]:
     lines = [f"Cost by {label}:"]
     for (key,), group in sorted(frame.group_by(by), key=lambda kg: str(kg[0][0])):
         total = decimals.exact_sum(group.select(decimals.plain(pl.col(COST))).to_series())
-        lines.append(f"  {str(key):24} {group.height:>8,} rows  {total:>16}")
+        lines.append(f"  {str(key):24} {counted(group.height, 'row'):>13}  {shown(total):>16}")
     return lines
 
 
@@ -135,7 +136,7 @@ def show_preview(config: AnycostConfig, source: str, month: str, rows: int) -> i
         else Decimal(0)
     )
     say(
-        f"Preview of {source}, {month}, for connection {config.sources[source].connection}: {cbf.height:,} CBF rows, cost {total}"
+        f"Preview of {source}, {month}, for connection {config.sources[source].connection}: {cbf.height:,} CBF rows, cost {shown(total)}"
     )
     with pl.Config(
         tbl_rows=rows,
@@ -153,7 +154,7 @@ def show_preview(config: AnycostConfig, source: str, month: str, rows: int) -> i
         *_totals(cbf, "resource/service", "service"),
     ]:
         say(line)
-    say(f"Total: {total}")
+    say(f"Total: {shown(total)}")
     failed = [name for name, passed in checks.items() if not passed]
     say(
         "Checks: "

@@ -30,6 +30,7 @@ from anycost_pipeline.defs.names import (
     TOTAL_COST_EXACT,
     drop_op,
 )
+from anycost_pipeline.figures import shown
 from anycost_pipeline.months import Month
 
 AFTER_FAILURE = {
@@ -134,7 +135,7 @@ def run(months: list[str], force: bool = False) -> int:
             for event in result.get_asset_materialization_events():
                 mat = event.materialization
                 meta = {k: v.value for k, v in mat.metadata.items()}
-                line = f"   {mat.asset_key.to_user_string():28} rows={meta.get(ROWS)}  cost={meta.get(TOTAL_COST_EXACT)}"
+                line = f"   {mat.asset_key.to_user_string():28} rows={meta.get(ROWS)}  cost={shown(meta[TOTAL_COST_EXACT]) if TOTAL_COST_EXACT in meta else None}"
                 if DROP_IDS in meta:
                     line += f"  bodies={meta[BODIES]}  drop={meta[DROP_IDS]}"
                 say(line)

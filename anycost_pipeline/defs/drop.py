@@ -26,6 +26,7 @@ from anycost_pipeline.defs.names import (
 from anycost_pipeline.defs.pools import pool_name
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.delivery import MonthToSend, month_to_send
+from anycost_pipeline.figures import shown
 from anycost_pipeline.months import Month
 
 HOW = {
@@ -100,7 +101,9 @@ def _outcome_line(
     if outcome.submission is None:
         sent_at = (outcome.previous or {}).get("sent_at")
         return f"{month}: unchanged since {sent_at}; nothing sent to {cloudzero.where()}"
-    return f"{month}: {outcome.rows:,} rows, cost {sending.total}, sent to {cloudzero.where()}"
+    return (
+        f"{month}: {outcome.rows:,} rows, cost {shown(sending.total)}, sent to {cloudzero.where()}"
+    )
 
 
 def _delivered(outcome: MonthOutcome) -> dict[str, Any]:

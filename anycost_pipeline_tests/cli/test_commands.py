@@ -165,6 +165,10 @@ def test_readme_commands_run_as_installed(project: Project) -> None:
     assert preview.returncode == 0, preview.stderr
     assert "250 CBF rows, cost 1033.51" in preview.stdout and "Total: 1033.51" in preview.stdout
     assert "rows_valid passed" in preview.stdout and "reading simple_cloud" in preview.stderr
+    # Figures print one way: a whole credit with two places, a count that agrees with its noun.
+    credit = next(line.split() for line in preview.stdout.splitlines() if "Credit" in line)
+    assert credit == ["Credit", "1", "row", "-25.00"], preview.stdout
+    assert "97.80" in preview.stdout and " 1 rows" not in preview.stdout
     dry = anycost("dry-run", "2024-08")
     assert dry.returncode == 0, dry.stderr
     body = (
