@@ -77,12 +77,21 @@ class ConnectionConfig(_Model):
         )
 
 
+def _columns_unless_preset(schema: dict) -> None:
+    schema["required"] = [key for key in schema.get("required", []) if key != "columns"]
+    schema["if"] = {"not": {"required": ["preset"]}}
+    schema["then"] = {"required": ["columns"]}
+
+
 class SourceConfig(MappingOptions):
     """One place costs come from, and how its columns become CBF columns.
 
     The keys every source kind shares (the mapping, from `MappingOptions`); each kind below adds
     where to read from.
     """
+
+    # A preset supplies `columns`, so the JSON schema asks for them only without one.
+    model_config = ConfigDict(json_schema_extra=lambda schema, _: _columns_unless_preset(schema))
 
     connection: str
     preset: Literal["focus"] | None = None
@@ -190,7 +199,10 @@ class _SourceKind(SourceConfig):
 
     incremental: bool = False
     key: list[str] | None = Field(default=None, min_length=1)
-    tombstone: Annotated[Tombstone | None, BeforeValidator(_tombstone_shorthand)] = None
+    tombstone: Annotated[
+        Tombstone | None,
+        BeforeValidator(_tombstone_shorthand, json_schema_input_type=Tombstone | str | None),
+    ] = None
     refresh: Refresh = Refresh()
 
     @model_validator(mode="after")

@@ -97,6 +97,12 @@ def _shorthand(value: object) -> object:
     return value
 
 
+# The JSON schema (`dg check yaml`, the component's docs) admits the shorthand too, and null,
+# which leaves out a column a preset maps.
 ColumnSpec = Annotated[
-    Union[FromColumn, Constant, Template, ChargeType], BeforeValidator(_shorthand)
+    Union[FromColumn, Constant, Template, ChargeType],
+    BeforeValidator(
+        _shorthand,
+        json_schema_input_type=Union[str, FromColumn, Constant, Template, ChargeType, None],
+    ),
 ]

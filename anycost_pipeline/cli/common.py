@@ -14,6 +14,7 @@ from anycost_pipeline.defs.names import (
     CBF_OUTPUT,
     DELIVERY,
     DROP,
+    FRAMES_IO_MANAGER,
     cbf_key,
     cbf_op,
     check_label,
@@ -131,7 +132,7 @@ def source_cbf_with_problems(
             assets,
             partition_key=month,
             instance=instance,
-            resources={"io_manager": dg.InMemoryIOManager()},
+            resources={FRAMES_IO_MANAGER: dg.InMemoryIOManager()},
             run_config=QUIET,
             raise_on_error=False,
         )

@@ -1,16 +1,16 @@
-"""One path from anycost.yaml to the Dagster definitions: `build_definitions(project)`.
+"""One path from the project's model to the Dagster definitions: `build_definitions(project)`.
 
-The definitions are built from the project's sources and connections; the project is passed
-down to every factory, so nothing reads anycost.yaml again while a run is going.
+The Dagster Component (`anycost_pipeline.AnycostComponent`) calls it, for a `defs.yaml` of any
+Dagster project and for this project's own `anycost.yaml` (`defs/project.py`); the CLI calls it
+too. The project is passed down to every factory, so nothing reads the YAML again while a run
+is going.
 """
 
 import warnings
-from functools import cache
-from pathlib import Path
 
 import dagster as dg
 
-from anycost_pipeline.config import AnycostConfig, FilesSource, config_path, load_config
+from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.defs.cbf import cbf_asset
 from anycost_pipeline.defs.checks import reconcile_check
 from anycost_pipeline.defs.drop import drop_asset
@@ -60,20 +60,3 @@ def build_definitions(project: AnycostConfig) -> dg.Definitions:
         ],
         resources=resources(project),
     )
-
-
-@cache
-def _load(path: Path, mtime: float) -> AnycostConfig:
-    return load_config(path)
-
-
-def project_config() -> AnycostConfig:
-    """anycost.yaml as validated config (read again only when the file changes)."""
-    path = config_path()
-    mtime = path.stat().st_mtime if path.exists() else 0.0
-    return _load(path, mtime)
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return build_definitions(project_config())

@@ -33,6 +33,7 @@ from anycost_pipeline.defs.names import (
     COST_CONSERVED,
     DISCOUNTED_COST_MATCHES,
     FILES_USED,
+    FRAMES_IO_MANAGER,
     MONTH,
     REJECTS_OUTPUT,
     ROWS,
@@ -89,6 +90,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
     outs = {
         CBF_OUTPUT: dg.AssetOut(
             key=cbf_key(name),
+            io_manager_key=FRAMES_IO_MANAGER,
             group_name=source.connection,
             kinds={"polars"},
             description=(
@@ -101,6 +103,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
     if rejecting:
         outs[REJECTS_OUTPUT] = dg.AssetOut(
             key=rejects_key(name),
+            io_manager_key=FRAMES_IO_MANAGER,
             group_name=source.connection,
             kinds={"polars"},
             description=(

@@ -16,6 +16,7 @@ from anycost_pipeline.defs.names import (
     BODIES,
     COST_BY_LINE_ITEM_TYPE,
     DROP_IDS,
+    FRAMES_IO_MANAGER,
     MONTH,
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
@@ -50,6 +51,7 @@ def drop_asset(
     @dg.asset(
         key=drop_key(connection),
         ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources},
+        io_manager_key=FRAMES_IO_MANAGER,
         partitions_def=partitions,
         group_name=connection,
         pool=pool_name(connection),

@@ -7,6 +7,10 @@ code reads back. Plain strings, no Dagster: the CLI imports this without loading
 # Asset layers: raw/<source>, cbf/<source> (and rejects/<source>), drop/<connection>.
 RAW, CBF, REJECTS, DROP = "raw", "cbf", "rejects", "drop"
 
+# The frames' IO manager: its own key, so a Dagster project that adds the component keeps its
+# own `io_manager` for its other assets.
+FRAMES_IO_MANAGER = "anycost_frames"
+
 # Checks on cbf/<source> (blocking, blocking, warning) and on drop/<connection>.
 ROWS_VALID = "rows_valid"
 COST_CONSERVED = "cost_conserved"

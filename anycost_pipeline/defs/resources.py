@@ -16,6 +16,7 @@ from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.submit import Limits, MonthOutcome, SubmissionLedger, send_month
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import ParquetStorage, frames_folder
+from anycost_pipeline.defs.names import FRAMES_IO_MANAGER
 
 SANDBOX_KEY = "sandbox-key"
 SECRET_FIELDS = ("api_key", "test_key")
@@ -191,6 +192,6 @@ def cloudzero_resource(project: AnycostConfig) -> CloudZeroResource:
 def resources(project: AnycostConfig) -> dict[str, Any]:
     """Where frames are stored and where billing drops are sent."""
     return {
-        "io_manager": ParquetStorage(base_path=str(frames_folder(project))),
+        FRAMES_IO_MANAGER: ParquetStorage(base_path=str(frames_folder(project))),
         "cloudzero": cloudzero_resource(project),
     }

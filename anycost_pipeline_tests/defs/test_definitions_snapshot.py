@@ -46,7 +46,7 @@ def test_the_sample_project_builds_these_definitions(project: Project) -> None:
         },
         "sensors": ["watch_simple_cloud"],
         "schedules": [],
-        "resources": ["cloudzero", "io_manager"],
+        "resources": ["anycost_frames", "cloudzero"],
     }
 
 
@@ -132,5 +132,5 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
         },
         "sensors": ["watch_simple_cloud", "watch_vendor"],
         "schedules": ["refresh_warehouse"],
-        "resources": ["cloudzero", "io_manager"],
+        "resources": ["anycost_frames", "cloudzero"],
     }

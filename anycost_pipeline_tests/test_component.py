@@ -1,0 +1,172 @@
+"""The Dagster Component, used the way a Dagster user would: a project of `create-dagster`'s
+layout adds `type: anycost_pipeline.AnycostComponent` in a defs.yaml, `dg` checks it and
+launches a month, which arrives in the built-in sandbox."""
+
+import os
+import re
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+import requests
+import yaml
+
+from anycost_pipeline import AnycostComponent
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.defs.build import build_definitions
+from anycost_pipeline_tests.conftest import REPO, Project
+
+DG = str(Path(sys.executable).parent / "dg")
+PACKAGE = "host_project"
+EXPORT = "date,service,amount\n2024-08-01,Compute,10.50\n2024-08-02,Storage,2.25\n2024-08-31,Compute,0.05\n"
+
+DEFS_YAML = """\
+type: anycost_pipeline.AnycostComponent
+
+attributes:
+  start_month: "2024-01"
+  connections:
+    vendor_main:
+      connection_id: env:VENDOR_CONNECTION_ID
+  sources:
+    vendor:
+      connection: vendor_main
+      path: exports/*.csv
+      format: csv
+      columns:
+        time/usage_start: date
+        cost/cost: amount
+        resource/service: service
+"""
+
+
+def _host_project(root: Path) -> Path:
+    """A Dagster project as `create-dagster project` lays it out; returns its defs folder."""
+    package = root / "src" / PACKAGE
+    (package / "defs").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "{PACKAGE}"\nversion = "0.1.0"\ndependencies = ["dagster"]\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n'
+        f'[tool.dg.project]\nroot_module = "{PACKAGE}"\n'
+        f'registry_modules = ["{PACKAGE}.components.*"]\n'
+    )
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "__init__.py").write_text("")
+    (package / "definitions.py").write_text(
+        "from pathlib import Path\n\nfrom dagster import definitions, load_from_defs_folder\n\n\n"
+        "@definitions\ndef defs():\n"
+        "    return load_from_defs_folder(path_within_project=Path(__file__).parent)\n"
+    )
+    return package / "defs"
+
+
+def _dg(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # The project is not installed in this environment; `src` on the path stands for that.
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "DAGSTER_HOME": str(root / "home")}
+    env.pop("ANYCOST_CONFIG", None)
+    (root / "home").mkdir(exist_ok=True)
+    return subprocess.run(
+        [DG, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _sandbox_rows(storage: Path, connection: str, month: str) -> list[dict[str, str]]:
+    with start_sandbox(storage / "sandbox") as sandbox:
+        answer = requests.get(
+            f"{sandbox.url}/v2/connections/billing/anycost/{connection}/billing_drops/{month}",
+            headers={"Authorization": "sandbox-key"},
+            timeout=30,
+        )
+    answer.raise_for_status()
+    return answer.json()["billing_drop"]
+
+
+def test_a_dagster_project_adds_the_component_in_yaml_and_sends_a_month(tmp_path: Path) -> None:
+    defs = _host_project(tmp_path) / "anycost"
+    (defs / "exports").mkdir(parents=True)
+    (defs / "exports" / "2024-08.csv").write_text(EXPORT)
+    (defs / "defs.yaml").write_text(DEFS_YAML)
+
+    for check in (("check", "yaml"), ("check", "defs")):
+        checked = _dg(tmp_path, *check)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "Warning" not in checked.stderr, checked.stderr
+    launched = _dg(
+        tmp_path,
+        "launch",
+        "--assets",
+        "raw/vendor,cbf/vendor,drop/vendor_main",
+        "--partition",
+        "2024-08",
+    )
+    assert launched.returncode == 0, launched.stdout + launched.stderr[-3000:]
+
+    rows = _sandbox_rows(defs / ".anycost", "vendor_main", "2024-08")
+    assert sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("12.80")
+    assert {r["resource/service"] for r in rows} == {"Compute", "Storage"}
+
+
+def test_dg_scaffold_writes_a_checked_defs_yaml_and_check_yaml_names_a_misspelled_key(
+    tmp_path: Path,
+) -> None:
+    defs = _host_project(tmp_path)
+    scaffolded = _dg(tmp_path, "scaffold", "defs", "anycost_pipeline.AnycostComponent", "costs")
+    assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
+    written = defs / "costs" / "defs.yaml"
+    assert yaml.safe_load(written.read_text())["type"] == "anycost_pipeline.AnycostComponent"
+    checked = _dg(tmp_path, "check", "yaml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    lines = written.read_text().splitlines()
+    (line,) = [
+        i for i, text in enumerate(lines, start=1) if text.split("#")[0].strip() == "columns:"
+    ]
+    lines[line - 1] = lines[line - 1].replace("columns:", "colums:")
+    written.write_text("\n".join(lines) + "\n")
+    checked = _dg(tmp_path, "check", "yaml")
+    assert checked.returncode != 0
+    assert re.search(
+        rf"defs\.yaml:{line} .*sources\.vendor\.colums .*'colums' was unexpected", checked.stdout
+    ), checked.stdout
+
+
+def _readme_sources() -> list[dict]:
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    documents = [yaml.safe_load(b) for b in blocks if b.startswith("sources:")]
+    base = {"start_month": "2024-01", "connections": {"main": {"connection_id": "x"}}}
+    return [{**base, **d} for d in documents]
+
+
+EXAMPLES = [
+    yaml.safe_load((REPO / "anycost.yaml").read_text()),
+    *(yaml.safe_load(p.read_text()) for p in sorted((REPO / "examples").glob("*.yaml"))),
+    *_readme_sources(),
+]
+
+
+@pytest.mark.parametrize("attributes", EXAMPLES)
+def test_the_schema_dg_checks_admits_every_documented_project(attributes: dict) -> None:
+    """`dg check yaml` validates with this schema: it must not refuse what anycost.yaml accepts."""
+    schema = AnycostComponent.model().model_json_schema()
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(attributes)]
+    assert errors == []
+
+
+def test_this_project_is_built_by_the_component(project: Project) -> None:
+    """`anycost.yaml` read through the component gives the same definitions as the model."""
+    from anycost_pipeline.config import load_config
+
+    by_component = AnycostComponent.from_file(project.config_file).definitions(project.root)
+    direct = build_definitions(load_config(project.config_file))
+    keys = lambda d: sorted(a.key.to_user_string() for a in d.resolve_all_asset_specs())  # noqa: E731
+    assert keys(by_component) == keys(direct) == keys(project.definitions())
+
+
+def test_the_component_has_every_key_of_anycost_yaml() -> None:
+    from anycost_pipeline.config import AnycostConfig
+
+    keys = {name for name, field in AnycostConfig.model_fields.items() if not field.exclude}
+    assert set(AnycostComponent.model_fields) == keys
