@@ -1,5 +1,9 @@
 """What a month sends to a connection: its sources combined, refused when it must not be sent,
-and cut into the request bodies that drop/<connection> and `anycost dry-run` both produce."""
+and cut into the request bodies that drop/<connection> and `anycost dry-run` both produce.
+
+The bodies are planned (sizes, cuts, each body's hash and the month's content hash) before
+anything is sent, and each is built again from the month's rows just before it is sent, so a
+month's bodies are never all in memory at once."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -8,9 +12,10 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.cbf.bodies import RequestBody, content_hash, month_bodies
+from anycost_pipeline.cbf.bodies import MonthBodies, plan_bodies
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
+from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 
@@ -64,18 +69,23 @@ class RowTooLarge(MonthRefused):
 
 @dataclass(frozen=True)
 class MonthToSend:
-    """A connection's month as it is sent: the combined frame, its request bodies, the hash
-    that tells an unchanged month, and its exact cost total."""
+    """A connection's month as it is sent: the combined frame, its request bodies (each built
+    when it is used), the hash that tells an unchanged month, and its exact cost total."""
 
     cbf: pl.DataFrame
-    bodies: list[RequestBody]
+    bodies: MonthBodies
     content_hash: str
     total: Decimal
 
     @property
-    def requests(self) -> list[tuple[str, bytes, int]]:
-        """The bodies as the client sends them: (operation, payload, rows)."""
-        return [(b.operation, b.payload, b.rows) for b in self.bodies]
+    def requests(self) -> MonthRequests:
+        """The bodies as the client sends them, (operation, payload, rows), each payload built
+        just before it is sent."""
+        planned = [
+            PlannedRequest(p.cut.operation, p.cut.rows, p.bytes, p.sha256)
+            for p in self.bodies.planned
+        ]
+        return MonthRequests(planned, lambda index: self.bodies[index].payload)
 
 
 def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataFrame:
@@ -85,17 +95,17 @@ def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataF
 
 def connection_bodies(
     project: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
-) -> list[RequestBody]:
+) -> MonthBodies:
     """The request bodies a submission of the month to the connection sends, byte for byte."""
     try:
-        return month_bodies(
+        return plan_bodies(
             cbf,
             month,
             operation=project.connections[connection].operation,
             target_bytes=project.cloudzero.limits.body_bytes,
         )
     except ValueError as error:
-        # month_bodies says so with a ValueError; the operation and body size it also refuses
+        # plan_bodies says so with a ValueError; the operation and body size it also refuses
         # that way were already checked when anycost.yaml was read.
         raise RowTooLarge(str(error)) from None
 
@@ -123,4 +133,4 @@ def month_to_send(
         if not problems.is_empty():
             raise CombinedSourcesInvalid(connection, month, problems)
     bodies = connection_bodies(project, connection, cbf, month)
-    return MonthToSend(cbf, bodies, content_hash(bodies), cost_total(cbf))
+    return MonthToSend(cbf, bodies, bodies.content_hash, cost_total(cbf))

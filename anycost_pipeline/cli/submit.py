@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.cbf.bodies import REPLACE_DROP, content_hash, month_bodies
+from anycost_pipeline.cbf.bodies import REPLACE_DROP, month_bodies
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cli.common import (
     CliError,
@@ -30,7 +30,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
     """Write, per connection, the request bodies a submission of the month would send.
 
     The bodies come from the same code path as drop/<connection> (the project's raw and cbf
-    assets, combined per connection, cut by cbf.bodies.month_bodies), so they are byte for byte
+    assets, combined per connection, cut by cbf.bodies.plan_bodies), so they are byte for byte
     what a real submission sends. With validation on (the default for the live target) each body
     is also checked by the target's validate endpoint, which stores nothing.
     """
@@ -70,7 +70,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
         for stale in target.glob("body-*.json"):
             stale.unlink()
         manifest = []
-        for index, body in enumerate(bodies):
+        for index, body in enumerate(bodies):  # built one at a time, written, let go
             name = f"body-{index + 1:03d}-{body.operation}.json"
             (target / name).write_bytes(body.payload)
             manifest.append(
@@ -91,7 +91,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
                     "connection_id": cid,
                     "month": month,
                     "rows": cbf.height,
-                    "content_hash": content_hash(bodies),
+                    "content_hash": bodies.content_hash,
                     "bodies": manifest,
                 },
                 indent=2,
@@ -104,7 +104,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
         for entry in manifest:
             say(f"   {entry['file']:36} rows={entry['rows']:<8,} bytes={entry['bytes']:,}")
         try:  # the sources of a connection pass their own checks, yet may be too large together
-            check_limits(month, cbf.height, sum(len(b.payload) for b in bodies), limits)
+            check_limits(month, cbf.height, bodies.bytes, limits)
         except MonthOverLimit as error:
             refused += 1
             say(f"   WOULD BE REFUSED: {error}")

@@ -60,6 +60,52 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class PlannedRequest:
+    """One body of a month as planned, before its bytes are needed."""
+
+    operation: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class MonthRequests(Sequence[tuple[str, bytes, int]]):
+    """A month's bodies `(operation, payload, rows)` in order: what each holds is known up
+    front (`planned`), its payload is built by `payload(index)` only when it is sent, so a
+    month is never held whole in memory."""
+
+    def __init__(self, planned: Sequence[PlannedRequest], payload: Callable[[int], bytes]) -> None:
+        self.planned = tuple(planned)
+        self._payload = payload
+
+    @classmethod
+    def of(cls, bodies: Sequence[tuple[str, bytes, int]]) -> "MonthRequests":
+        """The requests of bodies given whole (or already a MonthRequests)."""
+        if isinstance(bodies, MonthRequests):
+            return bodies
+        planned = [
+            PlannedRequest(op, rows, len(payload), hashlib.sha256(payload).hexdigest())
+            for op, payload, rows in bodies
+        ]
+        return cls(planned, lambda index: bodies[index][1])
+
+    def __len__(self) -> int:
+        return len(self.planned)
+
+    def __getitem__(self, index: int) -> tuple[str, bytes, int]:  # type: ignore[override]
+        plan = self.planned[index]
+        return plan.operation, self._payload(index), plan.rows
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.planned)
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.planned)
+
+
+@dataclass(frozen=True)
 class SentBody:
     """What CloudZero acknowledged for one body."""
 
@@ -398,7 +444,8 @@ class AnyCostClient:
         acknowledged: dict[int, SentBody] | None = None,
         on_ack: Callable[[int, SentBody], None] | None = None,
     ) -> Submission:
-        """Send a month's bodies `(operation, payload, rows)` one at a time, in order.
+        """Send a month's bodies `(operation, payload, rows)` one at a time, in order (a
+        `MonthRequests` builds each payload just before it is sent and lets it go after).
 
         `acknowledged` are bodies of this submission CloudZero acknowledged in an earlier run:
         they are not sent again. `on_ack` is called as each new body is acknowledged, before
@@ -409,9 +456,11 @@ class AnyCostClient:
         submission_id = submission_id or uuid.uuid4().hex
         started = time.monotonic()
         done = dict(acknowledged or {})
-        for index, (operation, payload, rows) in enumerate(bodies):
+        requests = MonthRequests.of(bodies)
+        for index in range(len(requests)):
             if index in done:
-                continue
+                continue  # its payload is not even built
+            operation, payload, rows = requests[index]
             key = idempotency_key(connection_id, month, index, payload, submission_id)
             accepted = [done[i] for i in sorted(done)]
             try:
@@ -483,6 +532,8 @@ def _server_message(response: requests.Response, api_key: str) -> str:
 __all__ = [
     "AnyCostClient",
     "CloudZeroError",
+    "MonthRequests",
+    "PlannedRequest",
     "RetryPolicy",
     "SentBody",
     "Submission",

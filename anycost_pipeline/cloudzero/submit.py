@@ -6,7 +6,6 @@ CloudZero already holds (CloudZero charges processing per drop), sends the bodie
 checks the row count CloudZero reports afterwards.
 """
 
-import hashlib
 import logging
 import time
 import uuid
@@ -16,7 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.answers import MonthListing
-from anycost_pipeline.cloudzero.client import AnyCostClient, SentBody, Submission, SubmissionStopped
+from anycost_pipeline.cloudzero.client import (
+    AnyCostClient,
+    MonthRequests,
+    SentBody,
+    Submission,
+    SubmissionStopped,
+)
 from anycost_pipeline.cloudzero.errors import CloudZeroError, MonthOverLimit
 from anycost_pipeline.cloudzero.journal import (
     CONFIRMED,
@@ -217,10 +222,11 @@ def send_month(
     again from body 1, which replaces the month. After sending, a `replace_drop` month must hold
     exactly the rows sent; `replace_hourly` and `sum` months at least as many.
     """
-    rows = sum(b[2] for b in bodies)
-    size = sum(len(b[1]) for b in bodies)
+    requests = MonthRequests.of(bodies)  # payloads are built only as they are sent
+    rows, size = requests.rows, requests.bytes
     check_limits(month, rows, size, limits)
-    operation = bodies[0][0] if bodies else "replace_drop"
+    operation = requests.planned[0].operation if requests else "replace_drop"
+    shape = [(p.operation, b"", p.rows) for p in requests.planned]  # for `confirmed`
     with connection_lock(lock_folder, connection_id):
         record = ledger.entry(destination, connection_id, month)
         if record and record.state == UNCONFIRMED:
@@ -242,8 +248,8 @@ def send_month(
             "operation": operation,
             "submission_id": resumed.data["submission_id"] if resumed else submission_id,
             "planned": [
-                {"operation": op, "rows": n, "bytes": len(p), "sha256": _sha(p)}
-                for op, p, n in bodies
+                {"operation": p.operation, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256}
+                for p in requests.planned
             ],
             "acknowledged": resumed.data.get("acknowledged", []) if resumed else [],
             "rows": rows,
@@ -262,7 +268,7 @@ def send_month(
             submission = client.submit_month(
                 connection_id,
                 month,
-                bodies,
+                requests,
                 submission_id=entry["submission_id"],
                 acknowledged=resumed.acknowledged if resumed else None,
                 on_ack=acknowledged,
@@ -280,7 +286,7 @@ def send_month(
             reported_rows=None,
         )
         accepted = (
-            f"CloudZero accepted {_bodies(len(bodies))} of {month} ({rows:,} rows, drop ids "
+            f"CloudZero accepted {_bodies(len(requests))} of {month} ({rows:,} rows, drop ids "
             f"{', '.join(b.drop_id for b in submission.bodies)}) on connection {connection_id}"
         )
         try:
@@ -294,7 +300,7 @@ def send_month(
                 f"The data was sent. {_check_later(operation)}",
                 error,
             ) from None
-        problem = confirmed(listing, bodies, submission.bodies[-1].drop_id)
+        problem = confirmed(listing, shape, submission.bodies[-1].drop_id)
         reported = listing.ours.row_count if listing.ours else 0
         entry["reported_rows"] = reported if listing.ours else None
         if problem:
@@ -378,10 +384,6 @@ def _resumable(
             "then send with force",
         )
     return None
-
-
-def _sha(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()
 
 
 def _now() -> str:
