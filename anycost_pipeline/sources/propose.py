@@ -539,9 +539,12 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
                 "of a month with tags; the tags are left out (add them with resource/id)"
             )
         else:
-            anchor = columns.get("resource/account") or columns.get("resource/service")
-            if anchor is not None and ":" not in anchor and "{" not in anchor:
-                tags["missing_resource_id"] = f"untagged-{{{anchor}}}"
+            # As the FOCUS preset does: rows without an id are filed under their account.
+            for cbf, prefix in (("resource/account", "account"), ("resource/service", "service")):
+                anchor = columns.get(cbf)
+                if isinstance(anchor, str) and not set(anchor) & set(":{}"):
+                    tags["missing_resource_id"] = f"{prefix}-{{{anchor}}}"
+                    break
             source["tags"] = tags
             comments["tags"] = (
                 f"{len(tags['columns'])} tag column(s)"
