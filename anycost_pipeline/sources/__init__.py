@@ -41,9 +41,16 @@ SourceReadError = (
 def pull(
     name: str, source: AnySource, config: AnycostConfig, month: Month, since: datetime | None = None
 ) -> pl.DataFrame:
-    """What the source states now for the month (files: every matching file)."""
+    """What the source states now for the month (files: every file that can hold the month,
+    by the index of their months; every matching file for an incremental source)."""
     if isinstance(source, FilesSource):
-        return files.read_source_files(name, source, config.resolve_path(source.path))
+        pattern = config.resolve_path(source.path)
+        if source.incremental:  # every file: a later one may restate a record of any month
+            return files.read_source_files(name, source, pattern)
+        from anycost_pipeline.sources import index
+
+        frame, _ = index.read_month_files(name, source, pattern, config.storage_path, month)
+        return frame
     if isinstance(source, HttpSource):
         from anycost_pipeline.sources import http
 

@@ -17,9 +17,10 @@ from anycost_pipeline.cbf.mapping import (
     source_cost,
     usage_hours,
 )
-from anycost_pipeline.config import AnycostConfig, AnySource
+from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month
+from anycost_pipeline.sources.index import indexed_months
 
 
 @dataclass(frozen=True)
@@ -53,4 +54,8 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
     # In the source's own currency: this layer shows the records as the files state them.
     mapping = project.mapping_of(name).model_copy(update={"currency": None})
     total, _ = source_cost(rows, mapping, month)
-    return RawMonth(rows, untimed, months_of(frame, ends), total)
+    months = months_of(frame, ends)
+    if isinstance(source, FilesSource) and not source.incremental:
+        # Only the files that can hold the month were read: the index knows the others' months.
+        months = sorted(set(months) | set(indexed_months(project.storage_path, name, source)))
+    return RawMonth(rows, untimed, months, total)

@@ -10,6 +10,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import polars as pl
+
 from anycost_pipeline.cbf.errors import BadSourceData, raise_problems
 from anycost_pipeline.cbf.mapping import charge_ends, months_of, usage_hours
 from anycost_pipeline.config import FilesSource
@@ -52,15 +54,23 @@ def file_months(name: str, source: FilesSource, path: str) -> FileMonths:
     """The months one export file holds rows for (its readable rows' months when others are
     not readable: the problem is given with them)."""
     try:
+        return frame_months(name, source, read_file(name, source, path))
+    except SourceFilesError as error:
+        return FileMonths([], str(error))
+
+
+def frame_months(name: str, source: FilesSource, frame: pl.DataFrame) -> FileMonths:
+    """The months the rows of one file's frame (from `read_file`) fall in; see `file_months`."""
+    try:
         frame, untimed = usage_hours(
-            read_file(name, source, path),
+            frame,
             name,
             source.time_column,
             source.timezone,
             source.time_format,
             source.ambiguous_time,
         )
-    except (SourceFilesError, BadSourceData) as error:
+    except BadSourceData as error:
         return FileMonths([], str(error))
     # A spread charge is in every month its hours fall in (a Tokyo fee of local August starts
     # in July): a change to it changes each of them.

@@ -13,7 +13,12 @@ import pytest
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.config import ConfigError, load_config
-from anycost_pipeline.sources.files import SourceFilesError, file_infos, read_source_files
+from anycost_pipeline.sources.files import (
+    SourceFilesError,
+    file_infos,
+    fingerprint,
+    read_source_files,
+)
 from anycost_pipeline_tests.sources.helpers import files_source, month_of, total
 
 CSV = (
@@ -166,9 +171,9 @@ def test_object_store_url_and_listing_fingerprints() -> None:
     assert len(frame) == 5
     assert total(month_of(frame, "2024-09")) == Decimal("7.77")
     assert all(p.startswith("memory://") for p in frame.get_column(SOURCE_FILE).unique().to_list())
-    before = {i.path: i.fingerprint for i in file_infos(pattern)}
+    before = {i.path: fingerprint(i) for i in file_infos(pattern)}
     fs.pipe(f"{folder}/2024-08.csv", CSV.encode() + b"2024-08-20,Compute,1\n")
-    after = {i.path: i.fingerprint for i in file_infos(pattern)}
+    after = {i.path: fingerprint(i) for i in file_infos(pattern)}
     assert before.keys() == after.keys()
     changed = [p for p in after if after[p] != before[p]]
     assert [Path(p).name for p in changed] == ["2024-08.csv"]
