@@ -4,17 +4,42 @@
 
 Builds the bodies with the adaptor's own functions (`routes.build_month`, as `routes.py project`), starts the
 sandbox (`start_sandbox`) in a temporary folder, sends the month with `AnyCostClient.submit_month`
-and prints one JSON line: seconds to build, seconds to send, of which waiting on the server,
-bodies and rows, and the row count the sandbox reports for the month.
+and prints one JSON line: seconds to build, seconds to send, of which waiting on the server and
+of which the server's own handling (storing), bodies and rows, the row count the sandbox reports
+for the month, and the server's seconds to answer a read of the whole month (twice: the first
+read may prepare what later reads reuse).
 """
 
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.routes import MONTH, Phases, build_month
+
+
+def timed_handler(handler: type) -> tuple[type, dict[str, float]]:
+    """A subclass of the sandbox's request handler that adds up the seconds spent per method."""
+    spent = {"POST": 0.0, "GET": 0.0, "POST cpu": 0.0, "GET cpu": 0.0}
+
+    class Timed(handler):  # type: ignore[misc, valid-type]
+        def _timed(self, method: str, work: Callable[[], None]) -> None:
+            start, cpu = time.perf_counter(), time.thread_time()
+            try:
+                work()
+            finally:
+                spent[method] += time.perf_counter() - start
+                spent[method + " cpu"] += time.thread_time() - cpu
+
+        def do_POST(self) -> None:
+            self._timed("POST", super().do_POST)
+
+        def do_GET(self) -> None:
+            self._timed("GET", super().do_GET)
+
+    return Timed, spent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="anycost-bench-sandbox-") as folder:
         server = start_sandbox(folder)
+        server.RequestHandlerClass, spent = timed_handler(server.RequestHandlerClass)
         client = TimedClient(server.url, "benchmark-key")
         try:
             send_started = time.perf_counter()
@@ -50,8 +76,14 @@ def main(argv: list[str] | None = None) -> None:
                 "benchmark", MONTH, [(b.operation, b.payload, b.rows) for b in bodies]
             )
             sent = time.perf_counter()
+            stored, stored_cpu = spent["POST"], spent["POST cpu"]
             ours = client.month_drops("benchmark", MONTH, receipt.bodies[-1].drop_id).ours
             held = ours.row_count if ours else 0
+            reads = []
+            for _ in range(2):
+                before = spent["GET"]
+                read = len(client.get_billing_drop("benchmark", MONTH))
+                reads.append(round(spent["GET"] - before, 3))
         finally:
             client.close()
             server.close()
@@ -67,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
                 "rows_sent": receipt.rows,
                 "bytes_sent": receipt.bytes,
                 "rows_held": held,
+                "server_store_seconds": round(stored, 3),
+                "server_store_cpu_seconds": round(stored_cpu, 3),
+                "server_read_seconds": reads,
+                "rows_read": read,
             }
         ),
         flush=True,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import unquote, urlsplit
 
+from anycost_pipeline.cloudzero.sandbox.parse import parse_body
 from anycost_pipeline.cloudzero.sandbox.reference import (
     AUTHORIZATION,
     BASE_PATH,
@@ -356,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         try:
-            body = json.loads(raw)
+            body, text = parse_body(raw)
         except ValueError as exc:
             status = 400
             answer = error_body(400, f"the body is not JSON: {exc}", "validation_error")
@@ -365,7 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
             if errors or month is None or operation is None:
                 status, answer = 400, error_body(400, "; ".join(errors), "validation_error")
             else:
-                receipt = store.apply(cid, month, operation, rows)
+                receipt = store.apply(cid, month, operation, rows, text)
                 receipt["month"] = month_text(month, self.server.answers.month_form)
                 status, answer = 200, {"connection": receipt}
         text = json.dumps(answer)

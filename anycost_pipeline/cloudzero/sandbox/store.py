@@ -11,29 +11,73 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.locks import process_alive
 from anycost_pipeline.cloudzero.sandbox.reference import utc_hour
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cbf_rows (
-    connection_id TEXT NOT NULL, month TEXT NOT NULL, hour TEXT NOT NULL, row TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cbf_rows_month ON cbf_rows (connection_id, month, hour);
-CREATE TABLE IF NOT EXISTS drops (
-    drop_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, month TEXT NOT NULL,
-    operation TEXT NOT NULL, row_count INTEGER NOT NULL, received_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS answers (
-    idempotency_key TEXT NOT NULL, connection_id TEXT NOT NULL,
-    status INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (idempotency_key, connection_id)
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS in_flight (
-    connection_id TEXT PRIMARY KEY, token TEXT NOT NULL, since REAL NOT NULL
-);
-"""
+SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS drop_parts (
+        connection_id TEXT NOT NULL, month TEXT NOT NULL, row_count INTEGER NOT NULL,
+        rows TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS drop_parts_month ON drop_parts (connection_id, month)
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS part_hours (
+        part INTEGER NOT NULL, connection_id TEXT NOT NULL, month TEXT NOT NULL,
+        hour TEXT NOT NULL, PRIMARY KEY (part, hour)
+    )
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS part_hours_month ON part_hours (connection_id, month, hour)
+    """,
+    """
+    CREATE VIEW IF NOT EXISTS cbf_rows (connection_id, month, row, part, position) AS
+        SELECT p.connection_id, p.month, r.value, p.rowid, r.key
+        FROM drop_parts p, json_each(p.rows) r WHERE r.type = 'object'
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS cbf_rows_delete INSTEAD OF DELETE ON cbf_rows BEGIN
+        UPDATE drop_parts
+        SET rows = json_replace(rows, '$[' || OLD.position || ']', NULL),
+            row_count = row_count - 1
+        WHERE rowid = OLD.part;
+    END;
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS drops (
+        drop_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL, month TEXT NOT NULL,
+        operation TEXT NOT NULL, row_count INTEGER NOT NULL, received_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS answers (
+        idempotency_key TEXT NOT NULL, connection_id TEXT NOT NULL,
+        status INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (idempotency_key, connection_id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS in_flight (
+        connection_id TEXT PRIMARY KEY, token TEXT NOT NULL, since REAL NOT NULL
+    )
+    """,
+)
+# Rows are kept per accepted drop ("parts"): the body's data list as the client sent it, one
+# insert per drop instead of one per row, with the hours each part holds rows of. A part holds
+# only rows the month still has: replace_hourly rewrites the older parts it takes hours from.
+# The view cbf_rows shows one row per line as the table of that name did (deleting from it
+# blanks the row in its part), so SQL that reads the file directly still works. Files written
+# before parts (user_version 0, a table cbf_rows) are converted when opened.
+SCHEMA_VERSION = 1
 # A claim older than this belongs to a server that died mid-request; it no longer counts.
 STALE_SECONDS = 900.0
 DATABASE_NAME = "cloudzero_sandbox.sqlite3"
@@ -46,13 +90,25 @@ class SandboxStore:
         self.path = Path(folder) / DATABASE_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _upgrade(db)
+            for statement in SCHEMA:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # Parts are megabytes each: large pages write them in a fraction of the time.
+            # (Only a new file takes it; an existing one keeps its page size.)
+            db.execute("PRAGMA page_size=65536")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 "PRAGMA synchronous=NORMAL"
@@ -60,30 +116,46 @@ class SandboxStore:
             self._local.db = db
         return db
 
-    def apply(self, connection_id: str, month: str, operation: str, rows: list[dict]) -> dict:
-        """Apply one billing drop with CloudZero's semantics; returns the drop receipt."""
+    def apply(
+        self,
+        connection_id: str,
+        month: str,
+        operation: str,
+        rows: list[dict],
+        text: str | None = None,
+    ) -> dict:
+        """Apply one billing drop with CloudZero's semantics; returns the drop receipt.
+
+        `text` is the JSON of `rows` as the client sent it; without it the rows are encoded here.
+        """
         drop_id = f"sandbox-{uuid.uuid4().hex[:16]}"
         # The hour a row replaces under replace_hourly: its usage_start truncated to the UTC hour.
-        hours = [utc_hour(r["time/usage_start"]) for r in rows]
+        hours = sorted({utc_hour(start) for start in set(map(itemgetter(START), rows))})
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             if operation == "replace_drop":
-                db.execute(
-                    "DELETE FROM cbf_rows WHERE connection_id=? AND month=?", (connection_id, month)
-                )
+                for table in ("drop_parts", "part_hours"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE connection_id=? AND month=?",
+                        (connection_id, month),
+                    )
             elif operation == "replace_hourly":
+                _take_hours(db, connection_id, month, set(hours))
+            if rows:
+                part = db.execute(
+                    "INSERT INTO drop_parts VALUES (?, ?, ?, ?)",
+                    (
+                        connection_id,
+                        month,
+                        len(rows),
+                        _CANONICAL.encode(rows) if text is None else text,
+                    ),
+                ).lastrowid
                 db.executemany(
-                    "DELETE FROM cbf_rows WHERE connection_id=? AND month=? AND hour=?",
-                    [(connection_id, month, h) for h in sorted(set(hours))],
+                    "INSERT OR IGNORE INTO part_hours VALUES (?, ?, ?, ?)",
+                    [(part, connection_id, month, hour) for hour in hours],
                 )
-            db.executemany(
-                "INSERT INTO cbf_rows VALUES (?, ?, ?, ?)",
-                (
-                    (connection_id, month, hour, canonical(r))
-                    for hour, r in zip(hours, rows, strict=True)
-                ),
-            )
             db.execute(
                 "INSERT INTO drops VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -102,16 +174,21 @@ class SandboxStore:
         return {"drop_id": drop_id, "month": month, "row_count": len(rows)}
 
     def month_rows(self, connection_id: str, month: str) -> list[dict]:
-        """Every row the connection holds for the month."""
-        return [json.loads(row) for row in self.month_row_texts(connection_id, month)]
+        """Every row the connection holds for the month, by hour, then in the order received;
+        keys in sorted order."""
+        return [dict(sorted(row.items())) for row in self._rows(connection_id, month)]
 
     def month_row_texts(self, connection_id: str, month: str) -> list[str]:
         """Every row of the month as canonical JSON text (sorted keys, compact)."""
+        return [canonical(row) for row in self._rows(connection_id, month)]
+
+    def _rows(self, connection_id: str, month: str) -> list[dict]:
         cursor = self._db().execute(
-            "SELECT row FROM cbf_rows WHERE connection_id=? AND month=? ORDER BY hour, rowid",
+            "SELECT rows FROM drop_parts WHERE connection_id=? AND month=? ORDER BY rowid",
             (connection_id, month),
         )
-        return [row for (row,) in cursor]
+        received = [row for (rows,) in cursor for row in json.loads(rows) if row is not None]
+        return sorted(received, key=_hour_of)  # stable: arrival order within each hour
 
     def claim(self, connection_id: str) -> str | None:
         """Mark a request in flight on the connection, atomically across processes.
@@ -162,7 +239,8 @@ class SandboxStore:
         cursor = self._db().execute(
             """
             SELECT d.month, d.drop_id,
-                   (SELECT COUNT(*) FROM cbf_rows r WHERE r.connection_id=d.connection_id AND r.month=d.month)
+                   (SELECT COALESCE(SUM(p.row_count), 0) FROM drop_parts p
+                    WHERE p.connection_id=d.connection_id AND p.month=d.month)
             FROM drops d
             WHERE d.connection_id=? AND d.rowid = (
                 SELECT MAX(rowid) FROM drops x WHERE x.connection_id=d.connection_id AND x.month=d.month)
@@ -214,6 +292,61 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 def canonical(row: dict) -> str:
     """One row as stored and returned: sorted keys, no spaces, characters as they are."""
     return _CANONICAL.encode(row)
+
+
+START = "time/usage_start"
+
+
+def _hour_of(row: dict) -> str:
+    return utc_hour(row[START])
+
+
+def _take_hours(db: sqlite3.Connection, connection_id: str, month: str, hours: set[str]) -> None:
+    """Remove the month's rows in these hours from the parts that hold them (replace_hourly)."""
+    marks = ",".join("?" * len(hours))
+    found = db.execute(
+        f"SELECT DISTINCT part FROM part_hours WHERE connection_id=? AND month=? AND hour IN ({marks})",
+        (connection_id, month, *sorted(hours)),
+    ).fetchall()
+    for (part,) in found:
+        (rows,) = db.execute("SELECT rows FROM drop_parts WHERE rowid=?", (part,)).fetchone()
+        kept = [r for r in json.loads(rows) if r is not None and _hour_of(r) not in hours]
+        if kept:
+            db.execute(
+                "UPDATE drop_parts SET rows=?, row_count=? WHERE rowid=?",
+                (_CANONICAL.encode(kept), len(kept), part),
+            )
+        else:
+            db.execute("DELETE FROM drop_parts WHERE rowid=?", (part,))
+        db.execute(
+            f"DELETE FROM part_hours WHERE part=? AND hour IN ({marks})", (part, *sorted(hours))
+        )
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Convert a file from before parts: each month's table rows become one part, order kept."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    table = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cbf_rows'"
+    ).fetchone()
+    if version >= SCHEMA_VERSION or table is None:
+        return
+    for statement in SCHEMA[:4]:
+        db.execute(statement)
+    cursor = db.execute(
+        "SELECT connection_id, month, hour, row FROM cbf_rows ORDER BY connection_id, month, hour, rowid"
+    )
+    for (cid, month), group in groupby(cursor, key=itemgetter(0, 1)):
+        held = list(group)
+        part = db.execute(
+            "INSERT INTO drop_parts VALUES (?, ?, ?, ?)",
+            (cid, month, len(held), "[" + ",".join(row for *_, row in held) + "]"),
+        ).lastrowid
+        db.executemany(
+            "INSERT OR IGNORE INTO part_hours VALUES (?, ?, ?, ?)",
+            [(part, cid, month, hour) for hour in sorted({h for _, _, h, _ in held})],
+        )
+    db.execute("DROP TABLE cbf_rows")
 
 
 def _alive(token: str) -> bool:
