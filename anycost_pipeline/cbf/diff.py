@@ -75,7 +75,18 @@ def _cost_by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
 def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
     """Compare the previous submission of a month (`None`: there was none) with the new one."""
     if before is None:
-        before = pl.DataFrame(schema={COST: pl.String})
+        # Every row is added: no need to count the month's rows by identity (on a large
+        # month that takes several times the month's memory).
+        return MonthDiff(
+            rows_before=0,
+            rows_after=after.height,
+            added=after.height,
+            removed=0,
+            changed=0,
+            cost_before=Decimal(0),
+            cost_after=_cost_total(after),
+            cost_delta_by_service={s: d for s, d in _by_service(after).items() if d != 0},
+        )
     columns = sorted(
         {c for c in [*before.columns, *after.columns] if not c.startswith("_")} | {COST}
     )
@@ -126,4 +137,16 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
         cost_before=decimals.exact_sum(old.select(decimals.plain(pl.col(COST))).to_series()),
         cost_after=decimals.exact_sum(new.select(decimals.plain(pl.col(COST))).to_series()),
         cost_delta_by_service={s: d for s, d in delta.items() if d != 0},
+    )
+
+
+def _cost_total(frame: pl.DataFrame) -> Decimal:
+    text = _cbf_only(frame, [COST])
+    return decimals.exact_sum(text.select(decimals.plain(pl.col(COST))).to_series())
+
+
+def _by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
+    """Cost by service, as `month_diff` counts it."""
+    return _cost_by_service(
+        _cbf_only(frame, [c for c in (SERVICE, COST) if c in frame.columns] or [COST])
     )

@@ -83,3 +83,20 @@ def test_a_new_column_changes_identity_and_blank_equals_missing() -> None:
     assert (month_diff(before, tagged).added, month_diff(before, tagged).removed) == (1, 1)
     blank = before.with_columns(pl.lit("").alias("resource/region"))
     assert month_diff(before, blank).unchanged == 1
+
+
+def test_a_first_submission_counts_as_a_comparison_with_an_empty_month() -> None:
+    """With no previous submission the rows are not counted by identity (a short cut that
+    saves a large month's memory); the answer is what comparing with an empty month gives."""
+    month = _frame(
+        [
+            (H1, "Compute", "Usage", "10.00"),
+            (H2, "Compute", "Usage", "5.5"),
+            (H2, "Storage", "Tax", "-0.25"),
+            (H2, "Storage", "Tax", "0.25"),
+            (H1, "", "Usage", "1"),
+        ]
+    )
+    for frame in (month, month.drop("resource/service"), month.head(0)):
+        empty = pl.DataFrame(schema={"cost/cost": pl.String})
+        assert month_diff(None, frame) == month_diff(empty, frame)
