@@ -166,7 +166,7 @@ def test_readme_commands_run_as_installed(project: Project) -> None:
     assert "250 CBF rows, cost 1033.51" in preview.stdout and "Total: 1033.51" in preview.stdout
     assert "rows_valid passed" in preview.stdout and "reading simple_cloud" in preview.stderr
     # Figures print one way: a whole credit with two places, a count that agrees with its noun.
-    credit = next(line.split() for line in preview.stdout.splitlines() if "Credit" in line)
+    credit = next(ln.split() for ln in preview.stdout.splitlines() if ln.startswith("  Credit"))
     assert credit == ["Credit", "1", "row", "-25.00"], preview.stdout
     assert "97.80" in preview.stdout and " 1 rows" not in preview.stdout
     dry = anycost("dry-run", "2024-08")
