@@ -39,11 +39,11 @@ AFTER_FAILURE = {
     PARTLY_SENT: "CloudZero holds part of it; the message above says what running it again does.",
     SENT_UNCONFIRMED: "It was sent, but CloudZero's drop list did not confirm it; see above.",
 }
-UNKNOWN = "It is not known whether anything was sent; see the run log (dagster dev)."
+UNKNOWN = "It is not known whether anything was sent; see the run log (dg dev)."
 
 
 def dagster_home(base: Path) -> Path:
-    # Runs started here show up in `dagster dev` when both use the project's DAGSTER_HOME.
+    # Runs started here show up in `dg dev` when both use the project's DAGSTER_HOME.
     home = Path(os.environ.get("DAGSTER_HOME") or base / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
@@ -162,7 +162,7 @@ def run(months: list[str], force: bool = False) -> int:
                 f"  see a month:        anycost show {connection} {months[-1] if months else 'YYYY-MM'}"
             )
     say(
-        f"Run history:          DAGSTER_HOME={home} dagster dev   (then open http://127.0.0.1:3000)"
+        f"Run history:          DAGSTER_HOME={home} dg dev   (from the project folder, then open http://127.0.0.1:3000)"
     )
     if unreconciled:
         print(

@@ -1,0 +1,98 @@
+"""The README's Dagster CLI backfill, run exactly as written, queued for a running daemon.
+
+The daemon runs from the project folder, as the README says (it reads `workspace.yaml`, the
+code location `dg dev` loads too); every run the backfill queues must succeed, and both months
+must arrive in the sandbox with the sample's exact totals.
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import requests
+
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline_tests.conftest import REPO, Project
+from anycost_pipeline_tests.defs.helpers import source_total
+
+MONTHS = ["2024-07", "2024-08"]
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def readme_backfill() -> str:
+    (command,) = set(
+        re.findall(r"`(dagster job backfill [^`]+)`", (REPO / "README.md").read_text())
+    )
+    return command
+
+
+def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project) -> None:
+    command = readme_backfill()
+    assert "--from 2024-07 --to 2024-08" in command
+    shutil.copy(REPO / "workspace.yaml", project.root / "workspace.yaml")
+    home = project.root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}  # ANYCOST_CONFIG: the project fixture's
+    bin_dir = Path(sys.executable).parent
+    # The instance's SQLite storage is created once, before two processes could race to do it.
+    dg.DagsterInstance.from_config(str(home)).dispose()
+    daemon = subprocess.Popen(
+        [str(bin_dir / "dagster-daemon"), "run"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        args = shlex.split(command)
+        launched = subprocess.run(
+            [str(bin_dir / args[0]), *args[1:]],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert launched.returncode == 0, launched.stderr[-3000:]
+        assert "Warning" not in launched.stderr, launched.stderr[-3000:]
+        instance = dg.DagsterInstance.from_config(str(home))
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline:
+            runs = instance.get_runs()
+            if len(runs) == len(MONTHS) and all(r.status in FINISHED for r in runs):
+                break
+            time.sleep(0.5)
+        runs = instance.get_runs()
+        failures = [
+            f"{r.tags.get('dagster/partition')}: {e.message}"
+            for r in runs
+            if r.status != dg.DagsterRunStatus.SUCCESS
+            for e in instance.all_logs(r.run_id)
+            if e.is_dagster_event and e.dagster_event.is_failure
+        ]
+        instance.dispose()
+    finally:
+        os.killpg(daemon.pid, 15)
+        daemon.wait(timeout=30)
+    assert sorted(r.tags.get("dagster/partition") for r in runs) == MONTHS, failures
+    assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, failures
+
+    with start_sandbox(project.storage / "sandbox") as sandbox:
+        for month in MONTHS:
+            answer = requests.get(
+                f"{sandbox.url}/v2/connections/billing/anycost/simple_cloud_main/billing_drops/{month}",
+                headers={"Authorization": "sandbox-key"},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            rows = answer.json()["billing_drop"]
+            assert sum(Decimal(r["cost/cost"]) for r in rows) == source_total(project, month)
