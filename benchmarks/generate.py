@@ -9,6 +9,7 @@ the same bytes, so figures from different machines describe the same input.
 import argparse
 import json
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -68,13 +69,14 @@ class SourceMonth:
     bytes: int
 
 
-def _frame(rows: int) -> pl.DataFrame:
-    i = pl.int_range(0, rows, dtype=pl.Int64)
-    # Spread the rows evenly over the month's hours, in time order as exports usually are.
-    hour = (i * HOURS) // rows
-    stamp = pl.lit(f"{MONTH}-01 00:00:00").str.to_datetime("%Y-%m-%d %H:%M:%S") + pl.duration(
-        hours=hour
-    )
+def _frame(
+    rows: int, start: str = f"{MONTH}-01 00:00:00", hours: int = HOURS, first: int = 0
+) -> pl.DataFrame:
+    """`rows` rows spread over `hours` hours from `start`; `first` numbers the first row."""
+    i = pl.int_range(first, first + rows, dtype=pl.Int64)
+    # Spread the rows evenly over the hours, in time order as exports usually are.
+    hour = ((i - first) * hours) // rows
+    stamp = pl.lit(start).str.to_datetime("%Y-%m-%d %H:%M:%S") + pl.duration(hours=hour)
     # Multiplicative hashing gives a well-mixed but reproducible choice per row.
     mix = (i * 2_654_435_761) % 4_294_967_296
     kind = (
@@ -126,6 +128,38 @@ def generate(rows: int, folder: Path = DEFAULT_FOLDER) -> SourceMonth:
     frame.write_csv(path)
     facts.write_text(json.dumps({"rows": rows, "total": str(total), "bytes": path.stat().st_size}))
     return SourceMonth(path, rows, total, path.stat().st_size)
+
+
+@dataclass(frozen=True)
+class DailyExport:
+    """A year of daily export files (one per day) and the exact total of each month."""
+
+    folder: Path
+    pattern: str  # the files' glob, for a source's `path`
+    rows_per_day: int
+    totals: dict[str, Decimal]  # YYYY-MM: exact sum of `amount`
+
+
+def generate_daily(
+    rows_per_day: int, year: int = 2024, folder: Path = DEFAULT_FOLDER
+) -> DailyExport:
+    """Write (or reuse) a daily export of `year`: hourly_cloud_YYYY-MM-DD.csv, one file per day."""
+    days = pl.date_range(date(year, 1, 1), date(year, 12, 31), eager=True).to_list()
+    place = folder / f"daily_{year}_{rows_per_day}"
+    place.mkdir(parents=True, exist_ok=True)
+    facts = place / "totals.json"
+    if facts.exists() and len(list(place.glob("hourly_cloud_*.csv"))) == len(days):
+        totals = {m: Decimal(t) for m, t in json.loads(facts.read_text()).items()}
+        return DailyExport(place, str(place / "hourly_cloud_*.csv"), rows_per_day, totals)
+    totals: dict[str, Decimal] = {}
+    for index, day in enumerate(days):
+        frame = _frame(rows_per_day, f"{day} 00:00:00", 24, index * rows_per_day)
+        month = f"{day:%Y-%m}"
+        total = sum((Decimal(v) for v in frame.get_column("amount").to_list()), Decimal(0))
+        totals[month] = totals.get(month, Decimal(0)) + total
+        frame.write_csv(place / f"hourly_cloud_{day}.csv")
+    facts.write_text(json.dumps({m: str(t) for m, t in totals.items()}))
+    return DailyExport(place, str(place / "hourly_cloud_*.csv"), rows_per_day, totals)
 
 
 def main() -> None:
