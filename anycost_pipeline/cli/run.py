@@ -86,6 +86,11 @@ def source_months() -> list[str]:
     return sorted(m for m in months if m >= config.start_month)
 
 
+def submit_month_job():  # -> dg.JobDefinition; module level, so that Dagster can rebuild it
+    """The project's submit_month job, built from anycost.yaml as `run` reads it."""
+    return definitions(load_config()).resolve_job_def(SUBMIT_MONTH)
+
+
 def run(months: list[str], force: bool = False) -> int:
     """Materialise raw → cbf → drop for each month; print what happened and where to look."""
     import dagster as dg
@@ -101,7 +106,6 @@ def run(months: list[str], force: bool = False) -> int:
     run_config = (
         {**QUIET, "ops": {op: {"config": {"force": True}} for op in drops}} if force else QUIET
     )
-    job = definitions(config).resolve_job_def(SUBMIT_MONTH)
     failed: dict[str, str] = {}  # month → what CloudZero holds of it now
     unreconciled = []
     with dg.DagsterInstance.get() as instance:
@@ -112,13 +116,16 @@ def run(months: list[str], force: bool = False) -> int:
         for number, month in enumerate(months, start=1):
             progress(f"[{number}/{len(months)}] {month}")
             say(f"== {month}: reading sources, converting to CBF, checking, sending ...")
-            result = job.execute_in_process(
-                partition_key=month,
+            # execute_job, not execute_in_process: the latter keeps every step's output (the
+            # month's raw and CBF frames) in memory until the run ends.
+            with dg.execute_job(
+                dg.reconstructable(submit_month_job),
                 instance=instance,
                 raise_on_error=False,
                 run_config=run_config,
-                tags=run_tags(),
-            )
+                tags={**run_tags(), "dagster/partition": month},
+            ) as result:
+                pass
             if not result.success:
                 # No drop step failed: the month stopped before it, so nothing was sent.
                 failed[month] = delivery_of(result) or NOTHING_SENT
