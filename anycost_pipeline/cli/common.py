@@ -19,6 +19,7 @@ from anycost_pipeline.defs.names import (
     cbf_op,
     check_label,
     raw_key,
+    step_label,
 )
 
 # The step-by-step log stays in the run history; the console gets the summary (failures are
@@ -70,7 +71,7 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
             text = (
                 data.user_failure_data.description if data.user_failure_data else None
             ) or data.error.message
-            messages.append(f"{event.step_key}: {text.strip()}")
+            messages.append(f"{step_label(event.step_key)}: {text.strip()}")
     return messages
 
 

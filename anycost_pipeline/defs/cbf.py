@@ -27,6 +27,7 @@ from anycost_pipeline.defs.metadata import (
     rejects_table,
 )
 from anycost_pipeline.defs.names import (
+    CBF,
     CBF_OUTPUT,
     COST_BY_LINE_ITEM_TYPE,
     COST_BY_SERVICE,
@@ -35,6 +36,7 @@ from anycost_pipeline.defs.names import (
     FILES_USED,
     FRAMES_IO_MANAGER,
     MONTH,
+    REJECTS,
     REJECTS_OUTPUT,
     ROWS,
     ROWS_VALID,
@@ -91,7 +93,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
         CBF_OUTPUT: dg.AssetOut(
             key=cbf_key(name),
             io_manager_key=FRAMES_IO_MANAGER,
-            group_name=source.connection,
+            group_name=CBF,
             kinds={"polars"},
             description=(
                 f"Step 2 of 3 for source `{name}`: the month in CloudZero's Common Bill Format (CBF), "
@@ -104,7 +106,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
         outs[REJECTS_OUTPUT] = dg.AssetOut(
             key=rejects_key(name),
             io_manager_key=FRAMES_IO_MANAGER,
-            group_name=source.connection,
+            group_name=REJECTS,
             kinds={"polars"},
             description=(
                 f"Rows of source `{name}` kept out of the month's CBF because of bad values "

@@ -15,6 +15,7 @@ from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
     BODIES,
     COST_BY_LINE_ITEM_TYPE,
+    DROP,
     DROP_IDS,
     FRAMES_IO_MANAGER,
     MONTH,
@@ -53,7 +54,7 @@ def drop_asset(
         ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources},
         io_manager_key=FRAMES_IO_MANAGER,
         partitions_def=partitions,
-        group_name=connection,
+        group_name=DROP,
         pool=pool_name(connection),
         kinds={"cloudzero"},
         description=(

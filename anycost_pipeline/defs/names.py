@@ -4,7 +4,9 @@ Asset keys, op, check, job, sensor and schedule names, tags and the metadata key
 code reads back. Plain strings, no Dagster: the CLI imports this without loading Dagster.
 """
 
-# Asset layers: raw/<source>, cbf/<source> (and rejects/<source>), drop/<connection>.
+# Asset layers: raw/<source>, cbf/<source> (and rejects/<source>), drop/<connection>. Each layer
+# is also the asset group, so the UI's graph and sidebar draw it as a box with the layer's name
+# (the graph labels a node with the last part of its key, the same in every layer).
 RAW, CBF, REJECTS, DROP = "raw", "cbf", "rejects", "drop"
 
 # The frames' IO manager: its own key, so a Dagster project that adds the component keeps its
@@ -86,6 +88,18 @@ def reconcile_op(connection: str) -> str:
 def check_label(key: list[str] | tuple[str, ...], check: str) -> str:
     """How the CLI names a check: `cbf/<source>:rows_valid`."""
     return f"{'/'.join(key)}:{check}"
+
+
+def step_label(step: str) -> str:
+    """A step as the UI names what it makes: `drop/<connection>` for `drop__<connection>`, and
+    `drop/<connection>:matches_cloudzero` for the reconcile check's step."""
+    layer, joined, name = step.partition("__")
+    if not joined:
+        return step
+    check = f"_{MATCHES_CLOUDZERO}"
+    if layer == DROP and name.endswith(check):
+        return check_label([DROP, name.removesuffix(check)], MATCHES_CLOUDZERO)
+    return f"{layer}/{name}"
 
 
 def connection_job_name(connection: str) -> str:

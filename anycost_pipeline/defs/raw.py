@@ -14,7 +14,7 @@ from anycost_pipeline.defs.metadata import (
     problems_table,
     source_breakdown,
 )
-from anycost_pipeline.defs.names import FILES_USED, FRAMES_IO_MANAGER, MONTH, ROWS, raw_key
+from anycost_pipeline.defs.names import FILES_USED, FRAMES_IO_MANAGER, MONTH, RAW, ROWS, raw_key
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.month import RawMonth, read_raw_month
 
@@ -26,7 +26,7 @@ def raw_asset(
         key=raw_key(name),
         io_manager_key=FRAMES_IO_MANAGER,
         partitions_def=partitions,
-        group_name=source.connection,
+        group_name=RAW,
         kinds={getattr(source, "format", None) or source.kind, "polars"},
         description=(
             f"Step 1 of 3 for source `{name}`: every record whose time falls in this month (UTC; "

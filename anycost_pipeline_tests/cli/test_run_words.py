@@ -64,3 +64,12 @@ def test_run_without_months_sends_every_month_a_spread_charge_touches(
     store = SandboxStore(project.storage / "sandbox")
     assert len(store.month_rows("simple_cloud_main", "2024-07")) == 9
     assert len(store.month_rows("simple_cloud_main", "2024-08")) == 735
+
+
+def test_a_failed_step_is_named_as_the_ui_names_its_asset(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "2024-03"]) != 0  # no rows: the drop refuses the month
+    printed = capsys.readouterr()
+    assert "drop/simple_cloud_main: " in printed.out + printed.err
+    assert "drop__" not in printed.out + printed.err

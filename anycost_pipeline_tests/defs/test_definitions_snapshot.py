@@ -15,7 +15,11 @@ def names(defs: dg.Definitions) -> dict[str, object]:
     graph = repository.asset_graph
     jobs = [job for job in repository.get_all_jobs() if not job.name.startswith("__")]
     return {
-        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        # each asset with its group: the layer, drawn as a named box in the UI's graph
+        "assets": {
+            key.to_user_string(): graph.get(key).group_name
+            for key in sorted(graph.get_all_asset_keys())
+        },
         "checks": sorted(key.to_user_string() for key in graph.asset_check_keys),
         "jobs": {job.name: sorted(node.name for node in job.nodes) for job in jobs},
         "sensors": sorted(sensor.name for sensor in repository.sensor_defs),
@@ -32,7 +36,11 @@ def test_the_sample_project_builds_these_definitions(project: Project) -> None:
         "raw__simple_cloud",
     ]
     assert names(project.definitions()) == {
-        "assets": ["cbf/simple_cloud", "drop/simple_cloud_main", "raw/simple_cloud"],
+        "assets": {
+            "cbf/simple_cloud": "cbf",
+            "drop/simple_cloud_main": "drop",
+            "raw/simple_cloud": "raw",
+        },
         "checks": [
             "cbf/simple_cloud:cost_conserved",
             "cbf/simple_cloud:discounted_cost_matches",
@@ -73,17 +81,17 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
     }
     project.write_config(config)
     assert names(project.definitions()) == {
-        "assets": [
-            "cbf/simple_cloud",
-            "cbf/vendor",
-            "cbf/warehouse",
-            "drop/simple_cloud_main",
-            "drop/vendor_main",
-            "raw/simple_cloud",
-            "raw/vendor",
-            "raw/warehouse",
-            "rejects/vendor",
-        ],
+        "assets": {
+            "cbf/simple_cloud": "cbf",
+            "cbf/vendor": "cbf",
+            "cbf/warehouse": "cbf",
+            "drop/simple_cloud_main": "drop",
+            "drop/vendor_main": "drop",
+            "raw/simple_cloud": "raw",
+            "raw/vendor": "raw",
+            "raw/warehouse": "raw",
+            "rejects/vendor": "rejects",
+        },
         "checks": [
             "cbf/simple_cloud:cost_conserved",
             "cbf/simple_cloud:discounted_cost_matches",
