@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.cloudzero.sandbox.parse import parse_body
-from anycost_pipeline.cloudzero.sandbox.reference import utc_hour
+from anycost_pipeline.cloudzero.sandbox.reference import AMOUNT, utc_hour
 from anycost_pipeline.cloudzero.sandbox.rules import body_errors, row_errors, rows_valid
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
+from anycost_pipeline_tests.cloudzero.test_sandbox_rows import ACCEPTED_DECIMALS, REFUSED_DECIMALS
 
 MONTH = "2024-08"
 START = "time/usage_start"
@@ -222,3 +223,16 @@ def test_a_file_from_before_parts_keeps_its_rows_in_order(tmp_path: Path) -> Non
     assert store.month_row_texts("c", MONTH) == [rows[1][1], rows[2][1], rows[0][1]]
     assert store.drops("c") == [{"drop_id": "d1", "month": MONTH, "row_count": 3}]
     assert SandboxStore(tmp_path).month_rows("c", MONTH)[0]["cost/cost"] == "1"  # opened again
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(st.sampled_from("0123456789.-\n +e\u0661"), max_size=8), max_size=5))
+def test_amounts_checked_at_once_are_the_amounts_the_reference_accepts(amounts: list[str]) -> None:
+    data = [{START: "2024-08-05T10:00:00Z", "cost/cost": a} for a in amounts]
+    assert rows_valid(data, MONTH) == all(AMOUNT.fullmatch(a) for a in amounts)
+
+
+def test_the_listed_decimal_forms_are_judged_as_the_reference_judges_them() -> None:
+    for value in REFUSED_DECIMALS + ACCEPTED_DECIMALS:
+        data = [{START: "2024-08-05T10:00:00Z", "cost/cost": value}]
+        assert rows_valid(data, MONTH) == (AMOUNT.fullmatch(value) is not None), value

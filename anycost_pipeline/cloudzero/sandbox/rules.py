@@ -6,12 +6,11 @@ from the project's own CBF code: the sandbox is a second opinion on what the pip
 
 import re
 from itertools import chain
-from operator import methodcaller
+from operator import itemgetter
 
 from anycost_pipeline.cloudzero.sandbox.reference import (
     AMOUNT,
     AMOUNT_COLUMNS,
-    AMOUNT_PATTERN,
     DATE_TIME_COLUMNS,
     DEFAULT_OPERATION,
     ENUM_COLUMNS,
@@ -120,10 +119,12 @@ def row_errors(row: object, month: object) -> list[str]:
     return errors
 
 
-# Amounts of a whole column joined by newlines, matched at once: AMOUNT never matches a newline,
-# so the joined text matches exactly when every value does (and none holds a newline itself).
-_ONE_AMOUNT = AMOUNT_PATTERN.removeprefix("^").removesuffix("$")
-_AMOUNTS = re.compile(rf"(?:{_ONE_AMOUNT})(?:\n(?:{_ONE_AMOUNT}))*", re.ASCII)
+# Amounts of a whole column joined by newlines, matched at once: AMOUNT_PATTERN never matches a
+# newline, so the joined text matches exactly when every value does (and none holds a newline
+# itself). The same pattern as AMOUNT_PATTERN with possessive quantifiers, ten times faster:
+# each part of an amount can be read only one way, so giving up backtracking changes nothing.
+_ONE_AMOUNT = r"-?\d++(?:\.\d++)?+"
+_AMOUNTS = re.compile(rf"{_ONE_AMOUNT}(?:\n{_ONE_AMOUNT})*+", re.ASCII)
 
 
 def rows_valid(rows: list, month: object) -> bool:
@@ -175,17 +176,17 @@ def rows_valid(rows: list, month: object) -> bool:
         starts = set(checked["time/usage_start"])
         if any(month_of(start) != body_month for start in starts):
             return False
-    if TAGS_NEED_RESOURCE_ID and tagged and not all(map(bool, map(_RESOURCE_ID, rows))):
+    ids = _column(rows, "resource/id") if tagged else []
+    if TAGS_NEED_RESOURCE_ID and tagged and (len(ids) < len(rows) or not all(ids)):
         for row in rows:
             if not row.get("resource/id") and any(name.startswith(TAG_PREFIX) for name in row):
                 return False
     return True
 
 
-_RESOURCE_ID = methodcaller("get", "resource/id")
-
-
 def _column(rows: list[dict], name: str) -> list:
     """The values of one column, in row order, from the rows that have it."""
-    values = list(map(methodcaller("get", name), rows))  # every value is a string by now
-    return values if None not in values else [v for v in values if v is not None]
+    try:
+        return list(map(itemgetter(name), rows))
+    except KeyError:
+        return [row[name] for row in rows if name in row]
