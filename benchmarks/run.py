@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  the server's own time storing the month {r['server_store_seconds']:.2f}s "
             f"(CPU {r['server_store_cpu_seconds']:.2f}s); answering a read of the whole month "
             + " then ".join(f"{t:.2f}s" for t in r["server_read_seconds"])
+            + "\n  the server's CPU for storing, by step: "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in r.get("server_store_phases_cpu", {}).items())
         )
         exact &= r["rows_held"] == sandbox_rows == r["rows_sent"]
 
