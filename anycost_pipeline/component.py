@@ -132,11 +132,6 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
         return self.definitions(context.path)
 
 
-_DESCRIPTIONS = {
-    "storage": "folder for frames, the sandbox's state and submission records",
-}
-
-
 def _precise(schema: dict[str, Any]) -> dict[str, Any]:
     """The attributes' JSON schema, shaped so `dg check yaml` names the line of a wrong key.
 
@@ -148,8 +143,9 @@ def _precise(schema: dict[str, Any]) -> dict[str, Any]:
     for name in ("cloudzero", "connections", "sources"):
         prop = properties[name]
         prop.update(next(b for b in prop.pop("anyOf") if b.get("type") != "string"))
-    for name, description in _DESCRIPTIONS.items():
-        properties[name].setdefault("description", description)
+    for name, field in AnycostComponent.model_fields.items():  # Dagster keeps few of them
+        if field.description and name in properties:
+            properties[name].setdefault("description", field.description)
     ref = "#/$defs/{}Source".format
     properties["sources"]["additionalProperties"] = {
         "if": {"required": ["kind"], "properties": {"kind": {"const": "http"}}},
