@@ -84,6 +84,11 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
         default=".anycost",
         description="folder for frames, the sandbox's state and submission records",
     )
+    state: str | None = Field(
+        default=None,
+        description="folder for the journal, locks, sandbox, batches and file index; "
+        "required when storage is an object-store URL",
+    )
     cloudzero: Annotated[
         Any,
         _attribute(
