@@ -95,3 +95,43 @@ def test_sandbox_serve_answers_on_127_0_0_1(project: Project) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+DAGSTER_COMMAND = re.compile(
+    r"(?:DAGSTER_HOME=\S+ )?(?:dg|dagster|dagster-daemon|dagster-webserver)(?: [^`#\n]*)?"
+)
+# Shown in the README but not run by a test as written: a form Dagster refuses (the README says
+# so), the production servers, and the per-connection step whose name is a placeholder (the
+# queued-backfill test runs it for its own connections).
+NOT_RUN = {
+    "dg launch --partition-range",
+    "dagster-webserver",
+    "dagster code-server",
+    "dagster code-server start -m anycost_pipeline.definitions",
+    "dagster instance concurrency set cloudzero_<connection> 1",
+}
+
+
+def readme_dagster_commands() -> set[str]:
+    """`dg` and `dagster` commands of bash blocks and inline code, whitespace collapsed."""
+    text = (REPO / "README.md").read_text()
+    found = [
+        line.strip()
+        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+        if DAGSTER_COMMAND.fullmatch(line.split("#")[0].strip())
+    ]
+    found += re.findall(rf"`({DAGSTER_COMMAND.pattern.replace('#', '#`')})`", text)
+    return {" ".join(c.split("#")[0].split()) for c in found}
+
+
+def test_every_dagster_command_in_the_readme_is_run_by_a_test() -> None:
+    from anycost_pipeline_tests.cli.test_readme_dagster_commands import DEV, LAUNCH
+    from anycost_pipeline_tests.deploy.test_readme_backfill import readme_backfill
+    from anycost_pipeline_tests.test_component import COMMANDS
+
+    run = {DEV, LAUNCH, readme_backfill(), *COMMANDS}
+    # Named in the prose; run as part of the commands above (the backfill test starts the
+    # daemon from the project folder, as the README says).
+    run |= {"dg dev", "dagster-daemon run"}
+    assert readme_dagster_commands() - NOT_RUN == run
