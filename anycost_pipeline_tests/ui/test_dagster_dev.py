@@ -1,4 +1,4 @@
-"""The UI path as a user drives it: `dagster dev`, then the webserver's GraphQL API (what the UI calls).
+"""The UI path as a user drives it: `dg dev`, then the webserver's GraphQL API (what the UI calls).
 
 Lists the assets and their monthly partitions, launches a backfill of two months, waits for the
 daemon to run it, and finds both months in the sandbox.
@@ -6,6 +6,7 @@ daemon to run it, and finds both months in the sandbox.
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +20,9 @@ import pytest
 import requests
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.conftest import PACKAGE_DIR, REPO, Project
 
-DAGSTER = str(Path(sys.executable).parent / "dagster")
+DG = str(Path(sys.executable).parent / "dg")
 STARTUP_SECONDS = 60
 BACKFILL_SECONDS = 150
 MONTHS = ["2024-07", "2024-08"]
@@ -79,13 +80,14 @@ def dagster_dev(project: Project, tmp_path: Path) -> Iterator[Webserver]:
     port = _free_port()
     log = tmp_path / "dagster_dev.log"
     env = {**os.environ, "DAGSTER_HOME": str(home)}  # ANYCOST_CONFIG comes from the project fixture
+    # dg dev runs from the project folder: its pyproject.toml and the package in it.
+    shutil.copy(REPO / "pyproject.toml", project.root / "pyproject.toml")
+    (project.root / "anycost_pipeline").symlink_to(PACKAGE_DIR)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                DAGSTER,
+                DG,
                 "dev",
-                "-m",
-                "anycost_pipeline.definitions",
                 "-h",
                 "127.0.0.1",
                 "-p",
@@ -101,15 +103,13 @@ def dagster_dev(project: Project, tmp_path: Path) -> Iterator[Webserver]:
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
-            assert process.poll() is None, f"dagster dev exited:\n{log.read_text()[-3000:]}"
+            assert process.poll() is None, f"dg dev exited:\n{log.read_text()[-3000:]}"
             try:
                 if requests.get(f"{server.url}/server_info", timeout=2).ok:
                     break
             except requests.ConnectionError:
                 pass
-            assert time.monotonic() < deadline, (
-                f"dagster dev did not answer:\n{log.read_text()[-3000:]}"
-            )
+            assert time.monotonic() < deadline, f"dg dev did not answer:\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
         yield server
     finally:
@@ -187,3 +187,4 @@ def test_backfill_two_months_through_the_webserver(
             Decimal(0),
         )
         assert rows and sum(Decimal(r["cost/cost"]) for r in rows) == source
+    assert "Warning" not in dagster_dev.log.read_text(), dagster_dev.log.read_text()[-3000:]
