@@ -402,7 +402,12 @@ class CloudZeroConfig(_Model):
 class AnycostConfig(_Model):
     """The whole anycost.yaml."""
 
+    # Frames: a local folder or an object-store URL (s3://, gs://, az://). State (the
+    # submission journal, the per-connection locks, the sandbox's database, incremental
+    # batches, the index of export files): a local or shared-volume folder, `storage` itself
+    # when that is a folder.
     storage: str = ".anycost"
+    state: str | None = None
     start_month: str
     cloudzero: CloudZeroConfig = CloudZeroConfig()
     connections: dict[str, ConnectionConfig] = Field(min_length=1)
@@ -414,12 +419,7 @@ class AnycostConfig(_Model):
     @classmethod
     def _month(cls, value: object) -> object:
         if isinstance(value, date):
-    # Frames: a local folder or an object-store URL (s3://, gs://, az://). State (the
-    # submission journal, the per-connection locks, the sandbox's database, incremental
-    # batches, the index of export files): a local or shared-volume folder, `storage` itself
-    # when that is a folder.
             return f"{value.year:04d}-{value.month:02d}"
-    state: str | None = None
         if not isinstance(value, str) or not _MONTH.match(value):
             raise ValueError(f"{value!r} is not a month; write it as YYYY-MM, e.g. 2024-01")
         return value
@@ -444,27 +444,6 @@ class AnycostConfig(_Model):
                 )
         return self
 
-    @property
-    def storage_path(self) -> Path:
-        """The local folder of the project's state (journal, locks, sandbox, batches, index):
-        `state`, else `storage` (a folder then)."""
-        return (self.base_dir / (self.state or self.storage)).resolve()
-
-    @property
-    def frames_location(self) -> str:
-        """Where frames are kept: `<storage>/frames`, a local path or an object-store URL."""
-        if is_url(self.storage):
-            return self.storage.rstrip("/") + "/frames"
-        return str((self.base_dir / self.storage).resolve() / "frames")
-
-    def resolve_path(self, path: str) -> str:
-        """A path from the file, made absolute against the file's folder (URLs pass through)."""
-        if "://" in path or os.path.isabs(path):
-            return path
-        return str((self.base_dir / path).resolve())
-
-    def mapping_of(self, name: str) -> MappingOptions:
-        """A source's mapping, with a rate card `file` read (relative to this file's folder)."""
     @model_validator(mode="after")
     def _state_is_local(self) -> "AnycostConfig":
         if self.state is not None and is_url(self.state):
@@ -493,6 +472,27 @@ class AnycostConfig(_Model):
                 ) from None
         return self
 
+    @property
+    def storage_path(self) -> Path:
+        """The local folder of the project's state (journal, locks, sandbox, batches, index):
+        `state`, else `storage` (a folder then)."""
+        return (self.base_dir / (self.state or self.storage)).resolve()
+
+    @property
+    def frames_location(self) -> str:
+        """Where frames are kept: `<storage>/frames`, a local path or an object-store URL."""
+        if is_url(self.storage):
+            return self.storage.rstrip("/") + "/frames"
+        return str((self.base_dir / self.storage).resolve() / "frames")
+
+    def resolve_path(self, path: str) -> str:
+        """A path from the file, made absolute against the file's folder (URLs pass through)."""
+        if "://" in path or os.path.isabs(path):
+            return path
+        return str((self.base_dir / path).resolve())
+
+    def mapping_of(self, name: str) -> MappingOptions:
+        """A source's mapping, with a rate card `file` read (relative to this file's folder)."""
         mapping = self.sources[name].mapping
         card = mapping.rate_card
         if card is not None and card.file:
@@ -528,6 +528,11 @@ class AnycostConfig(_Model):
             )
 
 
+def is_url(location: str) -> bool:
+    """Whether a `storage` or `path` names an object store (or any fsspec URL) over a folder."""
+    return "://" in location and not location.startswith("file://")
+
+
 def config_path() -> Path:
     """Where anycost.yaml is read from."""
     return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_NAME).resolve()
@@ -540,11 +545,6 @@ def load_config(path: Path | str | None = None) -> AnycostConfig:
         raise ConfigError(
             f"{file}: no such file. Create it (see the README) or point {CONFIG_ENV_VAR} at it."
         )
-def is_url(location: str) -> bool:
-    """Whether a `storage` or `path` names an object store (or any fsspec URL) over a folder."""
-    return "://" in location and not location.startswith("file://")
-
-
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
