@@ -129,7 +129,7 @@ def show_preview(config: AnycostConfig, source: str, month: str, rows: int) -> i
     progress(f"reading {source} for {month} and converting it to CBF (nothing is sent)")
     frames, checks, explained = source_cbf_with_problems(config, [source], month)
     cbf = frames[source]
-    shown = cbf.select([c for c in cbf.columns if not c.startswith("_")])
+    visible = cbf.select([c for c in cbf.columns if not c.startswith("_")])
     total = (
         decimals.exact_sum(cbf.select(decimals.plain(pl.col(COST))).to_series())
         if COST in cbf.columns
@@ -146,7 +146,7 @@ def show_preview(config: AnycostConfig, source: str, month: str, rows: int) -> i
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
     ):
-        say(str(shown.head(rows)))
+        say(str(visible.head(rows)))
     if cbf.height > rows:
         say(f"(first {rows} of {cbf.height:,} rows; --rows N shows more)")
     for line in [
