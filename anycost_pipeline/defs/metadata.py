@@ -27,15 +27,23 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
     """A markdown table of exact cost totals per value of `by`."""
     if by not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_no rows_")
+    text = decimals.normalised(pl.col(cost_column))
+    # A raw month may hold values the mapping will reject; they count as nothing here.
+    readable = pl.when(decimals.invalid_reason(text).is_null()).then(
+        decimals.plain(pl.col(cost_column))
+    )
+    # One aggregation over the two columns read: iterating group_by would copy every column of
+    # the month once per group (a month's worth of memory for its largest group).
+    groups = (
+        frame.select(pl.col(by).alias("key"), readable.alias("cost"))
+        .group_by("key")
+        .agg(pl.len().alias("rows"), pl.col("cost"))
+    )
+    keys, rows, costs = (groups.get_column(c) for c in ("key", "rows", "cost"))
     lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
-    for key, group in sorted(frame.group_by(by), key=lambda kg: str(kg[0][0])):
-        text = decimals.normalised(pl.col(cost_column))
-        # A raw month may hold values the mapping will reject; they count as nothing here.
-        readable = pl.when(decimals.invalid_reason(text).is_null()).then(
-            decimals.plain(pl.col(cost_column))
-        )
-        total = decimals.exact_sum(group.select(readable).to_series())
-        lines.append(f"| {key[0]} | {group.height:,} | {total} |")
+    for index in sorted(range(groups.height), key=lambda i: str(keys[i])):
+        total = decimals.exact_sum(costs[index])
+        lines.append(f"| {keys[index]} | {rows[index]:,} | {total} |")
     return dg.MetadataValue.md("\n".join(lines))
 
 
