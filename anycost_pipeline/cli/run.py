@@ -2,6 +2,7 @@
 
 import os
 import sys
+import uuid
 from pathlib import Path
 
 from anycost_pipeline.cli.common import (
@@ -19,7 +20,7 @@ from anycost_pipeline.cloudzero.submit import (
     PARTLY_SENT,
     SENT_UNCONFIRMED,
 )
-from anycost_pipeline.config import load_config
+from anycost_pipeline.config import config_path, load_config
 from anycost_pipeline.defs.names import (
     BODIES,
     CHANGE,
@@ -86,9 +87,13 @@ def source_months() -> list[str]:
     return sorted(m for m in months if m >= config.start_month)
 
 
-def submit_month_job():  # -> dg.JobDefinition; module level, so that Dagster can rebuild it
-    """The project's submit_month job, built from anycost.yaml as `run` reads it."""
-    return definitions(load_config()).resolve_job_def(SUBMIT_MONTH)
+def submit_month_job(config_file: str, build: str):  # -> dg.JobDefinition
+    """The submit_month job of the project in `config_file`, for Dagster to build by name.
+
+    `build` is new for every run: Dagster keeps the last job it built for the same arguments,
+    and anycost.yaml (or a file it names) may have changed since.
+    """
+    return definitions(load_config(config_file)).resolve_job_def(SUBMIT_MONTH)
 
 
 def run(months: list[str], force: bool = False) -> int:
@@ -119,7 +124,9 @@ def run(months: list[str], force: bool = False) -> int:
             # execute_job, not execute_in_process: the latter keeps every step's output (the
             # month's raw and CBF frames) in memory until the run ends.
             with dg.execute_job(
-                dg.reconstructable(submit_month_job),
+                dg.build_reconstructable_job(
+                    __name__, submit_month_job.__name__, (str(config_path()), uuid.uuid4().hex)
+                ),
                 instance=instance,
                 raise_on_error=False,
                 run_config=run_config,
