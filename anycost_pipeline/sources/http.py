@@ -3,7 +3,7 @@
 import ipaddress
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -16,6 +16,7 @@ from anycost_pipeline.config import CursorPages, HttpSource, NextLinkPages, NoPa
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.errors import SourceHttpError
 from anycost_pipeline.sources.records import dig, records_to_frame
+from anycost_pipeline.sources.window import PullWindow, pull_window
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -24,21 +25,20 @@ MAX_REDIRECTS = 10
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
-def month_fields(month: Month, since: datetime | None = None) -> dict[str, str]:
-    """The placeholders a URL or parameter template may use for a month.
+def month_fields(window: PullWindow, month: Month, since: datetime | None = None) -> dict[str, str]:
+    """The placeholders a URL or parameter template may use for a month: its local dates and
+    UTC instants as `window` gives them (a month of a source in UTC: exactly the month).
 
-    `since`: when the previous kept pull of an incremental source started (else the month's start).
+    `since`: when the previous kept pull of an incremental source started (else the window's start).
     """
-    end = month.end
-    last_day = (end - timedelta(days=1)).date()
     return {
         "month": str(month),
-        "start": month.start.date().isoformat(),
-        "end": end.date().isoformat(),
-        "last_day": last_day.isoformat(),
-        "start_time": month.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "since": (since or month.start).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start": window.first_day.isoformat(),
+        "end": window.end_day.isoformat(),
+        "last_day": window.last_day.isoformat(),
+        "start_time": window.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_time": window.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "since": (since or window.start).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -129,7 +129,7 @@ def read_month(
 
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
     """
-    fields = month_fields(month, since)
+    fields = month_fields(pull_window(month, source.timezone, source.spread), month, since)
     url = source.url.format(**fields)
     credentials = _Credentials(name, source, url)
     try:

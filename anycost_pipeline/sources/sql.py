@@ -15,15 +15,17 @@ from anycost_pipeline.config import SqlSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.errors import SourceSqlError
 from anycost_pipeline.sources.records import values_to_frame
+from anycost_pipeline.sources.window import PullWindow, pull_window
 
 _PARAM = re.compile(r"(?<![:\w]):(month|start|end)\b")
 
 
-def month_params(month: Month) -> dict[str, str]:
-    """The bound parameters: :start (first day), :end (first day of the next month, exclusive), :month."""
+def month_params(window: PullWindow, month: Month) -> dict[str, str]:
+    """The bound parameters: :start (first local day), :end (the local day after the last one,
+    exclusive) as `window` gives them, and :month. In UTC: the month's first day and the next's."""
     return {
-        "start": month.start.date().isoformat(),
-        "end": month.end.date().isoformat(),
+        "start": window.first_day.isoformat(),
+        "end": window.end_day.isoformat(),
         "month": str(month),
     }
 
@@ -33,7 +35,7 @@ def read_month(name: str, source: SqlSource, url: str, month: Month) -> pl.DataF
 
     `url` is the source's database URL with relative file paths already resolved.
     """
-    params = month_params(month)
+    params = month_params(pull_window(month, source.timezone, source.spread), month)
     used = {key: params[key] for key in _PARAM.findall(source.query)}
     scheme = url.split("://", 1)[0].lower()
     try:
