@@ -7,10 +7,11 @@ hour too large for one body alone is sent as `replace_hourly` followed by `sum` 
 
 A row leaves out its empty values (null or ""): CloudZero's amount pattern refuses `""`, and
 the whole body with it. Each row's JSON is built by polars (which escapes it), and a body is
-its rows' JSON joined by commas in its envelope. A month is written in three steps, each
-plain: the rows' exact sizes (`row_json`'s byte lengths), the cuts worked out from those sizes
-alone, then each body built from its rows when it is needed. So the whole month's bodies are
-never held at once: `plan_bodies` builds each body once to hash it, and again when it is sent.
+its rows' JSON joined by commas in its envelope. `plan_bodies` goes through the month once:
+it builds the JSON of a few hours at a time, packs those hours by their exact byte lengths into
+the body being filled, and hashes that body as it closes, then lets its JSON go. So the whole
+month's bodies are never held at once: each body is built once when planned, and again from
+its rows when it is sent (checked against the planned hash).
 """
 
 import hashlib
@@ -106,32 +107,25 @@ class MonthBodies(Sequence[RequestBody]):
     from the month's rows when it is asked for (`bodies[i]`, or one at a time by iterating),
     so that only the bodies in use are held."""
 
-    def __init__(self, ordered: pl.DataFrame, month: str, cuts: list[Cut]) -> None:
+    def __init__(
+        self, ordered: pl.DataFrame, month: str, planned: list[PlannedBody], content_hash: str
+    ) -> None:
         self._ordered = ordered
         self.month = month
-        planned = []
-        month_digest = hashlib.sha256()  # the content hash: every body's bytes, in order
-        for cut in cuts:
-            payload = self._payload(cut)
-            month_digest.update(payload)
-            planned.append(PlannedBody(cut, len(payload), hashlib.sha256(payload).hexdigest()))
         self.planned: tuple[PlannedBody, ...] = tuple(planned)
-        self.content_hash = month_digest.hexdigest()
-
-    def _payload(self, cut: Cut) -> bytes:
-        head, tail = _envelope(self.month, cut.operation)
-        rows = row_json(self._ordered.slice(cut.start, cut.rows))
-        return head + rows.str.join(",").cast(pl.Binary).item() + tail
+        self.content_hash = content_hash  # every body's bytes, in order
 
     def __len__(self) -> int:
         return len(self.planned)
 
     def __getitem__(self, index: int) -> RequestBody:  # type: ignore[override]
         plan = self.planned[index]
-        payload = self._payload(plan.cut)
+        cut = plan.cut
+        payload = _payload(
+            self.month, cut.operation, [row_json(self._ordered.slice(cut.start, cut.rows))]
+        )
         if hashlib.sha256(payload).hexdigest() != plan.sha256:
             raise BodyChanged(f"body {index + 1} of {self.month} is not the body planned")
-        cut = plan.cut
         return RequestBody(cut.operation, payload, cut.rows, cut.first_hour, cut.last_hour)
 
     def __iter__(self) -> Iterator[RequestBody]:
@@ -144,6 +138,15 @@ class MonthBodies(Sequence[RequestBody]):
     @property
     def bytes(self) -> int:
         return sum(p.bytes for p in self.planned)
+
+
+def _payload(month: str, operation: str, rows: list[pl.Series]) -> bytes:
+    """A body's exact bytes: its rows' JSON joined by commas, in its envelope."""
+    head, tail = _envelope(month, operation)
+    if not rows:
+        return head + tail
+    data = pl.concat(rows, rechunk=False).str.join(",").cast(pl.Binary).item()
+    return head + data + tail
 
 
 def plan_bodies(
@@ -162,14 +165,54 @@ def plan_bodies(
         raise ValueError(f"operation {operation!r} is not one of {', '.join(OPERATIONS)}")
     if not 0 < target_bytes <= MAX_BYTES:
         raise ValueError(f"target_bytes must be between 1 and {MAX_BYTES:,}")
-    if cbf.is_empty():
-        return MonthBodies(cbf, month, [Cut(_operation(operation, 0, False), 0, 0, "", "")])
     # Sources usually arrive in time order; sorting a sorted month would only copy it.
     ordered = cbf
     if not cbf.get_column(USAGE_START).is_sorted():
         ordered = cbf.sort(USAGE_START, maintain_order=True)
     budget = target_bytes - len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    return MonthBodies(ordered, month, _cuts(ordered, _row_sizes(ordered), operation, budget))
+    planned: list[PlannedBody] = []
+    month_digest = hashlib.sha256()  # the content hash: every body's bytes, in order
+
+    def close(rows: list[pl.Series], first: str, last: str, continues_hour: bool) -> None:
+        """Plan the body of `rows` (the JSON of the rows after the bodies planned so far)."""
+        op = _operation(operation, len(planned), continues_hour)
+        payload = _payload(month, op, rows)
+        month_digest.update(payload)
+        start = planned[-1].cut.start + planned[-1].cut.rows if planned else 0
+        cut = Cut(op, start, sum(len(r) for r in rows), first, last)
+        planned.append(PlannedBody(cut, len(payload), hashlib.sha256(payload).hexdigest()))
+
+    # Whole hours packed greedily, in order, into the body being filled.
+    filling: list[pl.Series] = []  # the JSON of its hours' rows
+    used = 0  # their bytes, a comma after each row
+    first = last = ""
+    for hour, texts, sizes in _hours(ordered):
+        size = sizes.sum()
+        if filling and used + size > budget:
+            close(filling, first, last, False)
+            filling, used = [], 0
+        if size <= budget:
+            if not filling:
+                first = hour
+            filling.append(texts)
+            used += size
+            last = hour
+            continue
+        # The hour alone is too large: its rows over several bodies, the later ones `sum`.
+        start = part = 0
+        for row, row_size in enumerate(sizes.to_list()):
+            if row_size > budget:
+                raise ValueError(
+                    f"one CBF row is {row_size:,} bytes, larger than a whole request body"
+                )
+            if part + row_size > budget:
+                close([texts.slice(start, row - start)], hour, hour, start > 0)
+                start, part = row, 0
+            part += row_size
+        close([texts.slice(start)], hour, hour, start > 0)
+    if filling or not planned:  # an empty month is one empty body
+        close(filling, first, last, False)
+    return MonthBodies(ordered, month, planned, month_digest.hexdigest())
 
 
 def month_bodies(
@@ -183,56 +226,33 @@ def month_bodies(
     return list(plan_bodies(cbf, month, operation=operation, target_bytes=target_bytes))
 
 
-def _row_sizes(ordered: pl.DataFrame) -> pl.Series:
-    """Each row's size in a body, in bytes: its JSON and the comma after it. The JSON is built
-    CHUNK_ROWS rows at a time (polars needs several times its size while it builds it)."""
-    sizes = [
-        row_json(ordered.slice(at, CHUNK_ROWS)).str.len_bytes()
-        for at in range(0, ordered.height, CHUNK_ROWS)
-    ]
-    return pl.concat(sizes).cast(pl.Int64) + 1
-
-
-def _cuts(ordered: pl.DataFrame, sizes: pl.Series, operation: str, budget: int) -> list[Cut]:
-    """Whole hours packed greedily, in order, into bodies of at most `budget` bytes of rows;
-    an hour larger than that alone is cut between its rows, its later parts `sum`."""
-    cuts: list[Cut] = []
-
-    def close(start: int, rows: int, first: str, last: str, continues_hour: bool) -> None:
-        cuts.append(Cut(_operation(operation, len(cuts), continues_hour), start, rows, first, last))
-
-    start = used = 0  # the body being filled: its first row, and its rows' bytes
-    first = last = ""
-    row = 0  # the hour's first row
-    for n, hour in ordered.get_column(USAGE_START).rle().struct.unnest().rows():
-        hour = hour or ""  # a null hour (which rows_valid refuses) is named as an empty one
-        size = int(sizes.slice(row, n).sum())
-        if row > start and used + size > budget:
-            close(start, row - start, first, last, False)
-            start, used = row, 0
-        if size <= budget:
-            if row == start:
-                first = hour
-            used += size
-            last = hour
-            row += n
+def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
+    """Each hour of a month in time order, with its rows' JSON and their sizes in bytes (a
+    comma after each row). The JSON is built for whole hours of about CHUNK_ROWS rows at a
+    time, so that only a few hours' JSON is held beside the body being filled."""
+    runs = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
+    group: list[tuple[int, str | None]] = []
+    start = rows = 0  # the group's first row in the month, and its rows
+    for index, (n, hour) in enumerate(runs):
+        group.append((n, hour))
+        rows += n
+        if rows < CHUNK_ROWS and index < len(runs) - 1:
             continue
-        part = 0  # the hour alone is too large: its rows over several bodies
-        for at, row_size in enumerate(sizes.slice(row, n).to_list(), start=row):
-            if row_size > budget:
-                raise ValueError(
-                    f"one CBF row is {row_size:,} bytes, larger than a whole request body"
-                )
-            if part + row_size > budget:
-                close(start, at - start, hour, hour, start > row)
-                start, part = at, 0
-            part += row_size
-        close(start, row + n - start, hour, hour, start > row)
-        row += n
-        start, used = row, 0
-    if row > start:
-        close(start, row - start, first, last, False)
-    return cuts
+        json = _built(ordered.slice(start, rows))
+        sizes = json.str.len_bytes().cast(pl.Int64) + 1
+        offset = 0
+        for n, hour in group:
+            # A null hour (which rows_valid refuses) is named as an empty one.
+            yield hour or "", json.slice(offset, n), sizes.slice(offset, n)
+            offset += n
+        start, rows, group = start + rows, 0, []
+
+
+def _built(rows: pl.DataFrame) -> pl.Series:
+    """`row_json` of the rows, built CHUNK_ROWS at a time even within one large hour: polars
+    needs several times the JSON's size while it builds it."""
+    parts = [row_json(rows.slice(at, CHUNK_ROWS)) for at in range(0, rows.height, CHUNK_ROWS)]
+    return pl.concat(parts, rechunk=False)
 
 
 def _operation(requested: str, index: int, continues_hour: bool) -> str:
