@@ -24,7 +24,9 @@ def readme_commands() -> list[str]:
     found = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         found += [
-            line.strip() for line in block.splitlines() if line.strip().startswith("anycost ")
+            line.split(" #")[0].strip()  # a comment after the command is the README's, not its
+            for line in block.splitlines()
+            if line.strip().startswith("anycost ")
         ]
     found += re.findall(r"`(anycost [^`]+)`", text)
     commands = []
@@ -48,10 +50,23 @@ def test_readme_lists_the_operator_commands() -> None:
     } <= verbs
 
 
+def walkthrough_export(root: Path) -> Path:
+    """The vendor export of the README's ten-minute walkthrough, written where it says."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Connect a vendor's CSV in ten minutes") :]
+    path = re.search(r"e\.g\. `(exports/[^`]+\.csv)`", section).group(1)  # type: ignore[union-attr]
+    (export,) = re.findall(r"```csv\n(.*?)```", section[: section.index("\n## ")], flags=re.S)
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(export)
+    return target
+
+
 def test_every_readme_command_succeeds(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(project.root)
+    walkthrough_export(project.root)  # step 1 of the walkthrough: the user's own file
     monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
     # delete-month last: a month re-sent unchanged right after it would reuse the same idempotency
     # keys, which CloudZero (and the sandbox) answer from memory without applying them again.
@@ -135,3 +150,29 @@ def test_every_dagster_command_in_the_readme_is_run_by_a_test() -> None:
     # daemon from the project folder, as the README says).
     run |= {"dg dev", "dagster-daemon run"}
     assert readme_dagster_commands() - NOT_RUN == run
+
+
+def test_the_walkthrough_gives_the_figures_it_states(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Steps 2 to 4 of the walkthrough as written, with the path edited as step 3 says."""
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    export = walkthrough_export(project.root)
+    relative = str(export.relative_to(project.root))
+    assert main(["add-source", relative, "--name", "acme"]) == 0
+    proposed = capsys.readouterr().out
+    assert "Total: 66.85" in proposed and "rows_valid passed" in proposed
+    assert "acme" not in project.config()["sources"]  # nothing written without --write
+    assert main(["add-source", relative, "--name", "acme", "--write"]) == 0
+    config = project.config()
+    config["sources"]["acme"]["path"] = "exports/acme/*.csv"
+    project.write_config(config)
+    assert main(["validate"]) == 0 and main(["preview", "acme", "2024-08"]) == 0
+    capsys.readouterr()
+    assert main(["run", "2024-08"]) == 0
+    said = capsys.readouterr().out
+    lines = [" ".join(line.split()) for line in said.splitlines()]
+    assert "raw/acme rows=5 cost=66.85" in lines and "cbf/acme rows=5 cost=66.85" in lines
+    assert any(line.startswith("drop/simple_cloud_main rows=255 cost=1100.36") for line in lines)
+    assert "2024-08: sent" in lines
