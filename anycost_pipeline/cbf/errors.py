@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from anycost_pipeline.figures import counted
+
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
 LINEAGE_COLUMNS: tuple[str, ...] = (SOURCE_FILE, SOURCE_ROW)
@@ -34,7 +36,7 @@ class BadSourceData(ValueError):
         listed = "\n  ".join(str(p) for p in problems[:MAX_LISTED])
         more = f"\n  ... and {self.total - MAX_LISTED} more" if self.total > MAX_LISTED else ""
         super().__init__(
-            f"source {source!r}: {self.total} bad value(s); fix the source or its mapping in "
+            f"source {source!r}: {counted(self.total, 'bad value')}; fix the source or its mapping in "
             f"anycost.yaml, then rematerialise the month:\n  {listed}{more}"
         )
 

@@ -19,6 +19,7 @@ from anycost_pipeline.cbf.validation import (
     row_problems,
     source_rows_in,
 )
+from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 
 
@@ -122,7 +123,7 @@ def rows_valid_summary(problems: pl.DataFrame) -> str | None:
             f"{too_many[0]}; nothing is sent. Split the connection's sources across several AnyCost "
             "Stream connections, or raise cloudzero.limits.rows_per_month if CloudZero raised your limit."
         )
-    return f"{len(problems):,} problem(s); the first are in first_problems"
+    return f"{counted(len(problems), 'problem')}; the first are in first_problems"
 
 
 # The blocking checks' verdict travels with the frame, in a lineage column that is never sent:

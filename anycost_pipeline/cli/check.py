@@ -3,13 +3,14 @@
 from anycost_pipeline.cli.common import connection_id, open_client, progress, say, where
 from anycost_pipeline.cloudzero.check import ConnectionCheck, check_connection
 from anycost_pipeline.config import ConfigError, load_config
+from anycost_pipeline.figures import counted
 
 
 def check() -> int:
     """One drop-list read per connection with the configured key; exit 1 when any fails."""
     config = load_config()
     say(
-        f"Checking {len(config.connections)} connection(s) at {where(config)}: one read of each "
+        f"Checking {counted(len(config.connections), 'connection')} at {where(config)}: one read of each "
         "drop list; nothing is sent."
     )
     verdicts: list[ConnectionCheck] = []
@@ -25,7 +26,11 @@ def check() -> int:
         say(f"  {name}: {verdicts[-1].text}")
     failed = [v for v in verdicts if not v.ok]
     if failed:
-        say(f"\n{len(failed)} of {len(verdicts)} connection(s) failed the check.")
+        say(f"\n{len(failed)} of {counted(len(verdicts), 'connection')} failed the check.")
         return 1
-    say(f"\nAll {len(verdicts)} connection(s) OK.")
+    say(
+        f"\nAll {counted(len(verdicts), 'connection')} OK."
+        if len(verdicts) > 1
+        else "\nThe connection is OK."
+    )
     return 0

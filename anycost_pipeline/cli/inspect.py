@@ -58,7 +58,10 @@ def _check_files_source(
             f"source {name!r}: column {column}, used in its `columns` mapping, is missing from {named}; "
             "fix the mapping or the export."
         )
-    return f"{len(files)} file(s) match {source.path}", problems
+    return (
+        f"{counted(len(files), 'file')} {'matches' if len(files) == 1 else 'match'} {source.path}",
+        problems,
+    )
 
 
 def validate() -> int:
@@ -99,7 +102,7 @@ def validate() -> int:
             "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live')."
         )
     if problems:
-        say(f"\n{len(problems)} problem(s):")
+        say(f"\n{counted(len(problems), 'problem')}:")
         for problem in problems:
             say(f"  - {problem}")
         return 1

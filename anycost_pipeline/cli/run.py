@@ -31,7 +31,7 @@ from anycost_pipeline.defs.names import (
     TOTAL_COST_EXACT,
     drop_op,
 )
-from anycost_pipeline.figures import shown
+from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 
 AFTER_FAILURE = {
@@ -180,12 +180,12 @@ def run(months: list[str], force: bool = False) -> int:
     )
     if unreconciled:
         print(
-            f"\n{len(unreconciled)} month(s) were sent but CloudZero does not hold what was sent: "
+            f"\n{counted(len(unreconciled), 'month')} {'was' if len(unreconciled) == 1 else 'were'} sent but CloudZero does not hold what was sent: "
             f"{', '.join(unreconciled)}. See the check's message above.",
             file=sys.stderr,
         )
     if failed:
-        print(f"\n{len(failed)} month(s) failed:", file=sys.stderr)
+        print(f"\n{counted(len(failed), 'month')} failed:", file=sys.stderr)
         for month, state in failed.items():
             print(f"  {month}: {state}. {AFTER_FAILURE.get(state, UNKNOWN)}", file=sys.stderr)
         return 1

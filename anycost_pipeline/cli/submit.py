@@ -21,6 +21,7 @@ from anycost_pipeline.cloudzero.errors import MonthOverLimit
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
 from anycost_pipeline.delivery import MonthRefused, month_to_send
+from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 
 CONFIRM_FLAG = "--yes-delete-month"
@@ -99,7 +100,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             + "\n"
         )
         say(
-            f"{connection} ({cid}), {month}: {cbf.height:,} rows in {len(bodies)} body(ies) → {target}"
+            f"{connection} ({cid}), {month}: {counted(cbf.height, 'row')} in {counted(len(bodies), 'body')} → {target}"
         )
         for entry in manifest:
             say(f"   {entry['file']:36} rows={entry['rows']:<8,} bytes={entry['bytes']:,}")
@@ -111,7 +112,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             continue
         if validate:
             progress(
-                f"asking {where(config)} to validate {len(bodies)} body(ies); nothing is stored"
+                f"asking {where(config)} to validate {counted(len(bodies), 'body')}; nothing is stored"
             )
             with open_client(config) as client:
                 for entry, body in zip(manifest, bodies):
@@ -129,11 +130,11 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
     )
     if refused:
         say(
-            f"{refused} connection(s) would be refused (see above); a real run sends nothing for them."
+            f"{counted(refused, 'connection')} would be refused (see above); a real run sends nothing for them."
         )
     if invalid:
         say(
-            f"{invalid} body(ies) were refused by the validate endpoint; fix the rows it names before sending."
+            f"{counted(invalid, 'body')} {'was' if invalid == 1 else 'were'} refused by the validate endpoint; fix the rows it names before sending."
         )
     return 1 if invalid or refused else 0
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.errors import CloudZeroError, Forbidden, NotFound
+from anycost_pipeline.figures import counted
 
 # The scopes CloudZero's AnyCost Stream guide lists for an adaptor's key
 # (docs.cloudzero.com/docs/anycost-stream-getting-started, "What you need").
@@ -57,7 +58,7 @@ def check_connection(client: AnyCostClient, connection: str, connection_id: str)
     return ConnectionCheck(
         connection,
         True,
-        f"OK: the key reads the drop list of connection {connection_id} ({count} drop(s) listed)",
+        f"OK: the key reads the drop list of connection {connection_id} ({counted(count, 'drop')} listed)",
     )
 
 

@@ -12,6 +12,7 @@ from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import frames_folder
 from anycost_pipeline.defs.metadata import SERVICE, cost_by, files_used
 from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, drop_key
+from anycost_pipeline.figures import counted
 
 
 def stored_drop_path(project: AnycostConfig, connection: str, month: str) -> UPath:
@@ -58,7 +59,7 @@ def _summary(
     if operation == "replace_hourly":
         hours = cbf.get_column(USAGE_START).n_unique()
         return (
-            f"Replaced {hours:,} hour(s) of {month} with {cbf.height:,} rows (operation "
+            f"Replaced {counted(hours, 'hour')} of {month} with {counted(cbf.height, 'row')} (operation "
             f"replace_hourly); CloudZero's other hours are unchanged.\n\nIn those hours: "
             + (
                 f"cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."

@@ -18,6 +18,7 @@ from anycost_pipeline.defs.names import (
     TOTAL_COST,
     TOTAL_COST_EXACT,
 )
+from anycost_pipeline.figures import counted
 
 SERVICE = "resource/service"
 LISTED_FILES = 50
@@ -94,7 +95,7 @@ def files_used(frame: pl.DataFrame) -> dg.MarkdownMetadataValue:
         return dg.MetadataValue.md("_none_")
     # One paragraph, not a list: a month of daily exports would otherwise fill the screen.
     return dg.MetadataValue.md(
-        f"{len(files)} file(s): " + ", ".join(f"`{Path(f).name}`" for f in files)
+        f"{counted(len(files), 'file')}: " + ", ".join(f"`{Path(f).name}`" for f in files)
     )
 
 

@@ -15,6 +15,7 @@ from anycost_pipeline.defs.metadata import (
     source_breakdown,
 )
 from anycost_pipeline.defs.names import FILES_USED, FRAMES_IO_MANAGER, MONTH, RAW, ROWS, raw_key
+from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.month import RawMonth, read_raw_month
 
@@ -41,7 +42,8 @@ def raw_asset(
             raw = read_raw_month(name, source, project, month)
         if raw.untimed.height:
             context.log.warning(
-                f"{raw.untimed.height:,} row(s) of {name} have no readable time and belong to no "
+                f"{counted(raw.untimed.height, 'row')} of {name} "
+                f"{'has' if raw.untimed.height == 1 else 'have'} no readable time and belong to no "
                 "month; see `rows_without_a_time`"
             )
         return dg.Output(raw.rows, metadata=raw_metadata(raw, source, month))

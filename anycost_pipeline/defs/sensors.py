@@ -11,6 +11,7 @@ import dagster as dg
 
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.defs.names import SOURCE_TAG, TRIGGER_TAG, connection_job_name, sensor_name
+from anycost_pipeline.figures import counted
 from anycost_pipeline.sources.watch import FileChanges, file_changes
 
 INTERVAL_SECONDS = 60
@@ -62,7 +63,8 @@ def month_requests(
             )
         )
     context.log.info(
-        f"source {name}: {changes.listed} file(s) listed, {len(changes.touched)} month(s) touched, {len(requests)} run(s) requested"
+        f"source {name}: {counted(changes.listed, 'file')} listed, "
+        f"{counted(len(changes.touched), 'month')} touched, {counted(len(requests), 'run')} requested"
     )
     if requests:
         return dg.SensorResult(run_requests=requests, cursor=changes.cursor)

@@ -54,7 +54,7 @@ def test_an_unset_connection_id_fails_that_connection_only(tmp_path: Path) -> No
     assert "other: connections.other.connection_id: environment variable OTHER_CONNECTION_ID" in (
         done.stdout
     )
-    assert "1 of 2 connection(s) failed" in done.stdout
+    assert "1 of 2 connections failed" in done.stdout
 
 
 def test_a_port_where_nothing_listens_is_named_with_its_cause(tmp_path: Path) -> None:

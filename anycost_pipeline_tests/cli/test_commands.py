@@ -108,7 +108,7 @@ def test_validate_reports_each_problem_in_one_sentence(
     monkeypatch.delenv("CLOUDZERO_API_KEY", raising=False)
     assert main(["validate"]) == 1
     out = capsys.readouterr().out
-    assert "4 problem(s)" in out
+    assert "4 problems" in out
     assert (
         "column 'region', used in its `columns` mapping, is missing from simple_cloud_2024-07-01.csv"
         in out

@@ -33,7 +33,7 @@ def test_an_end_before_the_start_fails_the_month_naming_it(project: Project) -> 
     result = project.materialize_month("2024-08", raise_on_error=False)
     assert not result.success
     message = failure_message(result)
-    assert "2 bad value(s)" in message
+    assert "2 bad values" in message
     assert "usage.csv, row 3, column 'end': value '2024-08-10T06:10:00Z'" in message
     assert "usage.csv, row 6, column 'end': value '2024-08-11'" in message
     assert "before the usage starts" in message
@@ -70,6 +70,6 @@ def test_an_end_column_that_also_spreads_is_reported_once(project: Project) -> N
     )
     result = project.materialize_month("2024-08", raise_on_error=False)
     message = failure_message(result)
-    assert "2 bad value(s)" in message
+    assert "2 bad values" in message
     assert message.count("usage.csv, row 3, column 'end'") == 1
     assert "ends before the usage starts ('2024-08-10T06:30:00Z')" in message
