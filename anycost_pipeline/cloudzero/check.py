@@ -7,17 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
-from anycost_pipeline.cloudzero.errors import CloudZeroError, Forbidden, NotFound
+from anycost_pipeline.cloudzero.errors import ANYCOST_SCOPES, CloudZeroError, Forbidden, NotFound
 from anycost_pipeline.figures import counted
 
-# The scopes CloudZero's AnyCost Stream guide lists for an adaptor's key
-# (docs.cloudzero.com/docs/anycost-stream-getting-started, "What you need").
-ANYCOST_SCOPES = (
-    "connections:create_billing_anycost_billing_drop",
-    "connections:create_billing_anycost_validate_billing_drop",
-    "connections:read_billing_anycost_billing_drops",
-    "connections:read_billing_anycost_billing_drops_month",
-)
 # A check should answer in seconds: one retry of a call that got no answer, not a run's five.
 CHECK_RETRIES = 1
 

@@ -66,13 +66,22 @@ class ConnectionBusy(RefusedBeforeSending):
     """Another submission holds the connection for longer than we are willing to wait."""
 
 
+# The scopes CloudZero's AnyCost Stream guide lists for an adaptor's key
+# (docs.cloudzero.com/docs/anycost-stream-getting-started, "What you need").
+ANYCOST_SCOPES = (
+    "connections:create_billing_anycost_billing_drop",
+    "connections:create_billing_anycost_validate_billing_drop",
+    "connections:read_billing_anycost_billing_drops",
+    "connections:read_billing_anycost_billing_drops_month",
+)
+
 ADVICE: dict[int, tuple[type[CloudZeroError], str]] = {
     400: (BadRequest, "Fix the rows or the month named above, then rematerialise the month."),
     403: (
         Forbidden,
         "Check CLOUDZERO_API_KEY: it must be a valid key with the four AnyCost Stream scopes "
-        "(create, read and validate billing drops, and read connections), and the connection id "
-        "must belong to the same organisation.",
+        f"({', '.join(ANYCOST_SCOPES)}), and the connection id must belong to the same "
+        "organisation.",
     ),
     404: (NotFound, "Check the connection id and the month."),
     429: (
