@@ -8,7 +8,7 @@ their reasons (`on_bad_rows: reject`), so nothing ever disappears.
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -383,6 +383,34 @@ def _canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> 
     return {column for column in candidates if decimals.is_canonical(frame.get_column(column))}
 
 
+def _clean_text(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> set[str]:
+    """Source text columns that trimming would leave as they are, holding no empty cell.
+
+    Exports usually write their values trimmed; for those, trimming each value and mapping ""
+    to no value would only copy the column to find it unchanged. A CBF column taken from such a
+    column shares its memory. `\\s` is Unicode's White_Space, what `strip_chars` trims.
+    """
+    names = {
+        name
+        for spec in columns.values()
+        for name in (
+            spec.columns
+            if isinstance(spec, FromColumn)
+            else template_fields(spec.template)
+            if isinstance(spec, Template)
+            else []
+        )
+        if frame.schema.get(name) == pl.String
+    }
+    if not names:
+        return set()
+    text = [pl.col(n) for n in sorted(names)]
+    found = frame.select(
+        (t.str.contains(r"^\s|\s$") | (t == "")).any().alias(t.meta.output_name()) for t in text
+    ).row(0, named=True)
+    return {name for name, unclean in found.items() if not unclean}
+
+
 def _as_missing(frame: pl.DataFrame, markers: Sequence[str]) -> pl.DataFrame:
     if not markers:
         return frame
@@ -433,17 +461,24 @@ def _resolve(frame: pl.DataFrame, source: str, options: MappingOptions) -> dict[
     return columns
 
 
-def _text(frame_columns: set[str], spec: FromColumn) -> pl.Expr:
+def _text(
+    frame_columns: set[str], spec: FromColumn, clean: Container[str] = frozenset()
+) -> pl.Expr:
+    """The spec's source text, trimmed, an empty cell as no value; a column in `clean` (see
+    `_clean_text`) is that already and is taken as it is, without a copy."""
     values = [
-        pl.col(c).cast(pl.String).str.strip_chars() for c in spec.columns if c in frame_columns
+        pl.col(c) if c in clean else pl.col(c).cast(pl.String).str.strip_chars().replace("", None)
+        for c in spec.columns
+        if c in frame_columns
     ]
-    values = [v.replace("", None) for v in values]  # an empty cell is no value
     if not values:  # none of the columns exists; `_resolve` reports it where it is required
         return pl.lit(None, dtype=pl.String)
     return pl.coalesce(values) if len(values) > 1 else values[0]
 
 
-def _template(frame_columns: set[str], template: str) -> pl.Expr:
+def _template(
+    frame_columns: set[str], template: str, clean: Container[str] = frozenset()
+) -> pl.Expr:
     parts: list[pl.Expr] = []
     literals = ""
     for literal, name, _, _ in string.Formatter().parse(template):
@@ -452,9 +487,11 @@ def _template(frame_columns: set[str], template: str) -> pl.Expr:
             literals += literal
         if name:
             value = (
-                pl.col(name).cast(pl.String).str.strip_chars()
-                if name in frame_columns
-                else pl.lit(None, pl.String)
+                pl.lit(None, pl.String)
+                if name not in frame_columns
+                else pl.col(name)
+                if name in clean
+                else pl.col(name).cast(pl.String).str.strip_chars()
             )
             parts.append(value.fill_null(""))
     # Every field is empty exactly when the result is the literal text alone (lengths add up);
@@ -495,17 +532,19 @@ def _charge_type(frame_columns: set[str], spec: ChargeType | FromColumn) -> pl.E
     return kind
 
 
-def _expression(name: str, spec: ColumnSpec, frame_columns: set[str]) -> pl.Expr:
+def _expression(
+    name: str, spec: ColumnSpec, frame_columns: set[str], clean: Container[str] = frozenset()
+) -> pl.Expr:
     if isinstance(spec, Constant):
         return pl.lit(spec.value, dtype=pl.String)
     if isinstance(spec, Template):
-        return _template(frame_columns, spec.template)
+        return _template(frame_columns, spec.template, clean)
     if isinstance(spec, ChargeType) or (name == LINE_ITEM_TYPE and spec.map is None):
         kind = _charge_type(frame_columns, spec)
         if isinstance(spec, FromColumn) and spec.default is not None:
             kind = kind.fill_null(pl.lit(spec.default))
         return kind
-    value = _text(frame_columns, spec)
+    value = _text(frame_columns, spec, clean)
     default = (
         None
         if spec.default is None
@@ -692,9 +731,10 @@ def _build(
     ready: set[str],
 ) -> pl.DataFrame:
     have = set(frame.columns)
+    clean = _clean_text(frame, columns)
     exprs: dict[str, pl.Expr] = {}
     for name, spec in columns.items():
-        value = _expression(name, spec, have)
+        value = _expression(name, spec, have, clean)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
             proven = spec.columns == [spec.columns[0]] and spec.columns[0] in ready
             # A column proven canonical is sent as the source wrote it.
@@ -711,9 +751,10 @@ def _build(
     # A month has at most 744 distinct hours: format each once, not once per row.
     hours = frame.get_column(HOUR).drop_nulls().unique()
     texts = hours.to_frame().select(cbf_time(pl.col(HOUR))).to_series()
-    exprs[USAGE_START] = pl.col(HOUR).replace_strict(
-        hours, texts, default=None, return_dtype=pl.String
-    )
+    # Every hour but null is in `hours`, and null stays null. No `default`: with one, polars
+    # cuts the result into chunks unlike the frame's, and every later with_columns on the frame
+    # then copies the whole month to line them up again.
+    exprs[USAGE_START] = pl.col(HOUR).replace_strict(hours, texts, return_dtype=pl.String)
     if LINE_ITEM_TYPE not in exprs:
         exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
     extra: list[pl.Expr | pl.Series] = [pl.col(HOUR)]
