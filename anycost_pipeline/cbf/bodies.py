@@ -121,9 +121,8 @@ class MonthBodies(Sequence[RequestBody]):
     def __getitem__(self, index: int) -> RequestBody:  # type: ignore[override]
         plan = self.planned[index]
         cut = plan.cut
-        payload = _payload(
-            self.month, cut.operation, [row_json(self._ordered.slice(cut.start, cut.rows))]
-        )
+        head, tail = _envelope(self.month, cut.operation)
+        payload = head + _joined([row_json(self._ordered.slice(cut.start, cut.rows))]) + tail
         if hashlib.sha256(payload).hexdigest() != plan.sha256:
             raise BodyChanged(f"body {index + 1} of {self.month} is not the body planned")
         return RequestBody(cut.operation, payload, cut.rows, cut.first_hour, cut.last_hour)
@@ -140,13 +139,11 @@ class MonthBodies(Sequence[RequestBody]):
         return sum(p.bytes for p in self.planned)
 
 
-def _payload(month: str, operation: str, rows: list[pl.Series]) -> bytes:
-    """A body's exact bytes: its rows' JSON joined by commas, in its envelope."""
-    head, tail = _envelope(month, operation)
+def _joined(rows: list[pl.Series]) -> bytes:
+    """The rows' JSON joined by commas: a body's bytes between its envelope's head and tail."""
     if not rows:
-        return head + tail
-    data = pl.concat(rows, rechunk=False).str.join(",").cast(pl.Binary).item()
-    return head + data + tail
+        return b""
+    return pl.concat(rows, rechunk=False).str.join(",").cast(pl.Binary).item()
 
 
 def plan_bodies(
@@ -176,11 +173,17 @@ def plan_bodies(
     def close(rows: list[pl.Series], first: str, last: str, continues_hour: bool) -> None:
         """Plan the body of `rows` (the JSON of the rows after the bodies planned so far)."""
         op = _operation(operation, len(planned), continues_hour)
-        payload = _payload(month, op, rows)
-        month_digest.update(payload)
+        head, tail = _envelope(month, op)
+        data = _joined(rows)
+        body_digest = hashlib.sha256()
+        # Hashed piece by piece: joining head, rows and tail would copy the body once more.
+        for piece in (head, data, tail):
+            body_digest.update(piece)
+            month_digest.update(piece)
         start = planned[-1].cut.start + planned[-1].cut.rows if planned else 0
         cut = Cut(op, start, sum(len(r) for r in rows), first, last)
-        planned.append(PlannedBody(cut, len(payload), hashlib.sha256(payload).hexdigest()))
+        size = len(head) + len(data) + len(tail)
+        planned.append(PlannedBody(cut, size, body_digest.hexdigest()))
 
     # Whole hours packed greedily, in order, into the body being filled.
     filling: list[pl.Series] = []  # the JSON of its hours' rows
