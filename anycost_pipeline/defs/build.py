@@ -19,7 +19,7 @@ from anycost_pipeline.defs.partitions import month_partitions
 from anycost_pipeline.defs.raw import raw_asset
 from anycost_pipeline.defs.resources import resources
 from anycost_pipeline.defs.schedules import refresh_schedule
-from anycost_pipeline.defs.sensors import files_sensor
+from anycost_pipeline.defs.sensors import files_sensor, restated_sensor
 
 
 def build_definitions(project: AnycostConfig) -> dg.Definitions:
@@ -49,9 +49,16 @@ def build_definitions(project: AnycostConfig) -> dg.Definitions:
         asset_checks=checks,
         jobs=jobs,
         sensors=[
-            files_sensor(name, source, project, partitions)
-            for name, source in project.sources.items()
-            if isinstance(source, FilesSource)
+            *(
+                files_sensor(name, source, project, partitions)
+                for name, source in project.sources.items()
+                if isinstance(source, FilesSource)
+            ),
+            *(
+                restated_sensor(name, source, project, partitions)
+                for name, source in project.sources.items()
+                if source.incremental
+            ),
         ],
         schedules=[
             refresh_schedule(name, source, project)

@@ -36,6 +36,8 @@ TOTAL_COST = "total_cost"
 TOTAL_COST_EXACT = "total_cost_exact"
 MONTH = "month"
 FILES_USED = "files_used"
+# An incremental source's month as its raw run found it (see sources/restated.py).
+CONTENT_DIGEST = "content_digest"
 COST_BY_LINE_ITEM_TYPE = "cost_by_line_item_type"
 COST_BY_SERVICE = "cost_by_service"
 STATUS = "status"
@@ -109,6 +111,10 @@ def connection_job_name(connection: str) -> str:
 
 def sensor_name(source: str) -> str:
     return f"watch_{source}"
+
+
+def restated_sensor_name(source: str) -> str:
+    return f"restated_{source}"
 
 
 def schedule_name(source: str) -> str:

@@ -14,7 +14,15 @@ from anycost_pipeline.defs.metadata import (
     problems_table,
     source_breakdown,
 )
-from anycost_pipeline.defs.names import FILES_USED, FRAMES_IO_MANAGER, MONTH, RAW, ROWS, raw_key
+from anycost_pipeline.defs.names import (
+    CONTENT_DIGEST,
+    FILES_USED,
+    FRAMES_IO_MANAGER,
+    MONTH,
+    RAW,
+    ROWS,
+    raw_key,
+)
 from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.month import RawMonth, read_raw_month
@@ -69,4 +77,5 @@ def raw_metadata(raw: RawMonth, source: AnySource, month: Month) -> dict[str, An
             else {}
         ),
         **source_breakdown(raw.rows, source),
+        **({CONTENT_DIGEST: raw.digest} if raw.digest else {}),
     }

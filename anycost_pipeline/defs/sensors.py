@@ -1,17 +1,27 @@
-"""Sensors: one per `files` source. A new, changed or removed export file requests its months.
+"""Sensors: one per `files` source, and one more per incremental source.
 
-The sensor lists the source's location (names, sizes, ETags or version ids; a local file is
+A new, changed or removed export file requests its months: the files sensor lists the source's location (names, sizes, ETags or version ids; a local file is
 hashed when it was written since the last look), keeps each file's fingerprint and months in its
 cursor, reads only new or changed files to learn which months they touch (a file with a row in
 no month is read and requested again at every look until it is fixed), and requests one run per
-month of the connection's job (raw → cbf → drop, blocking checks included).
+month of the connection's job (raw → cbf → drop, blocking checks included). The restated
+sensor of an incremental source requests the months that later pulls changed (`restated`).
 """
 
 import dagster as dg
 
-from anycost_pipeline.config import AnycostConfig, FilesSource
-from anycost_pipeline.defs.names import SOURCE_TAG, TRIGGER_TAG, connection_job_name, sensor_name
+from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
+from anycost_pipeline.defs.names import (
+    CONTENT_DIGEST,
+    SOURCE_TAG,
+    TRIGGER_TAG,
+    connection_job_name,
+    raw_key,
+    restated_sensor_name,
+    sensor_name,
+)
 from anycost_pipeline.figures import counted
+from anycost_pipeline.sources.restated import load_digests
 from anycost_pipeline.sources.watch import FileChanges, file_changes
 
 INTERVAL_SECONDS = 60
@@ -72,3 +82,46 @@ def month_requests(
     if outside:
         reason += f"; months outside start_month..current month not requested: {', '.join(outside)}"
     return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=changes.cursor)
+
+
+def restated_sensor(
+    name: str, source: AnySource, project: AnycostConfig, partitions: dg.PartitionsDefinition
+) -> dg.SensorDefinition:
+    """For an incremental source: sends again every month that later pulls changed since its
+    own last raw run (a record restated from August into September changes August too)."""
+    key = dg.AssetKey(raw_key(name))
+
+    @dg.sensor(
+        name=restated_sensor_name(name),
+        job_name=connection_job_name(source.connection),
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        description=(
+            f"Sends again each month of `{name}` whose records a later pull restated, moved in or "
+            f"moved out (connection `{source.connection}`)."
+        ),
+    )
+    def _restated(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        digests = load_digests(project.storage_path, name)
+        requests = []
+        for month in sorted(set(digests) & set(partitions.get_partition_keys())):
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+            ).records
+            event = records[0].asset_materialization if records else None
+            seen = event.metadata.get(CONTENT_DIGEST) if event else None
+            if seen is not None and seen.value == digests[month]:
+                continue
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{name}:{month}:{digests[month]}",
+                    partition_key=month,
+                    tags={SOURCE_TAG: name, TRIGGER_TAG: "restated"},
+                )
+            )
+        if requests:
+            return dg.SensorResult(run_requests=requests)
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"no month of {name} changed since its last raw run")
+        )
+
+    return _restated

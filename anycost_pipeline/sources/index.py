@@ -9,12 +9,11 @@ Only sources that are the whole truth use it: an incremental source merges all i
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 import polars as pl
 
+from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import files
@@ -43,10 +42,8 @@ def _load(path: Path, settings: str) -> dict[str, dict]:
 
 
 def _save(path: Path, settings: str, entries: dict[str, dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(json.dumps({"settings": settings, "files": entries}), encoding="utf-8")
-    os.replace(temporary, path)  # concurrent months may each write it: the last whole one stays
+    # Concurrent months may each write it: the last whole one stays.
+    write_text_atomically(path, json.dumps({"settings": settings, "files": entries}))
 
 
 def read_month_files(

@@ -21,6 +21,7 @@ from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month
 from anycost_pipeline.sources.index import indexed_months
+from anycost_pipeline.sources.restated import month_digest, save_digests
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class RawMonth:
     untimed: pl.DataFrame  # problems (file, row, column, value, reason): in no month at all
     months: list[str]  # every month the source holds rows for
     total: Decimal  # the month's cost in the source's own currency
+    digest: str | None = None  # incremental sources: the month's records (see `restated`)
 
     @property
     def origins(self) -> list[str]:
@@ -58,4 +60,11 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
     if isinstance(source, FilesSource) and not source.incremental:
         # Only the files that can hold the month were read: the index knows the others' months.
         months = sorted(set(months) | set(indexed_months(project.storage_path, name, source)))
-    return RawMonth(rows, untimed, months, total)
+    digest = None
+    if source.incremental:
+        # Every pull so far, merged, states every month: keep what each month now holds, so
+        # the months that a restated record left or joined can be sent again.
+        digests = {m: month_digest(rows_of_month(frame, Month.parse(m), ends)) for m in months}
+        digest = digests.get(str(month)) or month_digest(rows)
+        save_digests(project.storage_path, name, digests)
+    return RawMonth(rows, untimed, months, total, digest)

@@ -289,3 +289,38 @@ def test_merge_across_months_keeps_each_records_latest_statement(tmp_path: Path)
     batches.save_batch(tmp_path, "s", september, later)
     merged = batches.merge_batches("s", batches.all_batches(tmp_path, "s"), ["id"], None)
     assert sorted(merged.select("id", "date").rows()) == [("42", "2024-09-01"), ("7", "2024-08-10")]
+
+
+def test_the_month_a_restated_record_left_is_requested_again(project: Project) -> None:
+    """August is sent with record 42; September's pull states 42 as of September. September's
+    run sends it there, and the sensor requests August, which still holds 42 in CloudZero, until
+    August is sent again: then no month is requested and each record is counted once."""
+    import dagster as dg
+
+    vendor = Vendor(
+        [
+            {"id": "42", "date": "2024-08-31", "service": "Compute", "cost": "500.00"},
+            {"id": "7", "date": "2024-08-10", "service": "Compute", "cost": "1.25"},
+            {"id": "9", "date": "2024-09-15", "service": "Storage", "cost": "3.00"},
+        ]
+    )
+    with fake_api(vendor.respond) as api:
+        use_api(project, api.url)
+        defs = project.definitions()
+        job = defs.resolve_job_def("submit_month")
+        sensor = defs.resolve_sensor_def("restated_vendor_api")
+        instance = dg.DagsterInstance.ephemeral()
+
+        def requested() -> list[str]:
+            result = sensor(dg.build_sensor_context(instance=instance))
+            return sorted(r.partition_key for r in result.run_requests or [])
+
+        for month in ("2024-08", "2024-09"):
+            assert job.execute_in_process(partition_key=month, instance=instance).success
+        assert requested() == []  # each month as its own run found it
+        vendor.restate("42", date="2024-09-01")
+        assert job.execute_in_process(partition_key="2024-09", instance=instance).success
+        assert requested() == ["2024-08"]  # August still holds 42 in CloudZero
+        assert job.execute_in_process(partition_key="2024-08", instance=instance).success
+        assert requested() == []
+        assert_months_exact(project, vendor, ["2024-08", "2024-09"])

@@ -1,0 +1,40 @@
+"""Months an incremental source's later pulls changed: a record restated into another month
+changes two months, the one it left and the one it joined, but only the month being pulled is
+re-sent by that run. Each raw run of an incremental source keeps a digest of every month's
+records as all pulls so far state them; a month whose digest differs from the one its own last
+raw run recorded needs sending again (the sensor `restated_<source>` requests it).
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+
+from anycost_pipeline.atomic import write_text_atomically
+
+DIGESTS = "month_digests.json"
+
+
+def month_digest(rows: pl.DataFrame) -> str:
+    """The records' content, in any order: their lineage (file, row) left out, since a pull
+    that states a record again from a new batch does not change it."""
+    content = rows.select([c for c in rows.columns if not c.startswith("_")])
+    if content.is_empty():
+        return hashlib.sha256(b"").hexdigest()
+    rows_hashed = content.select(pl.all().cast(pl.String)).hash_rows(seed=0).sort()
+    return hashlib.sha256(",".join(map(str, rows_hashed.to_list())).encode()).hexdigest()
+
+
+def _file(state: Path, source: str) -> Path:
+    return state / "batches" / source / DIGESTS
+
+
+def save_digests(state: Path, source: str, digests: dict[str, str]) -> None:
+    write_text_atomically(_file(state, source), json.dumps(dict(sorted(digests.items())), indent=1))
+
+
+def load_digests(state: Path, source: str) -> dict[str, str]:
+    """Month → digest, as the latest raw run of the source found them (empty before one)."""
+    path = _file(state, source)
+    return json.loads(path.read_text()) if path.exists() else {}
