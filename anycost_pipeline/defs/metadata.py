@@ -28,11 +28,13 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
     """A markdown table of exact cost totals per value of `by`."""
     if by not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_no rows_")
-    text = decimals.normalised(pl.col(cost_column))
-    # A raw month may hold values the mapping will reject; they count as nothing here.
-    readable = pl.when(decimals.invalid_reason(text).is_null()).then(
-        decimals.plain(pl.col(cost_column))
-    )
+    readable = pl.col(cost_column)
+    if frame.schema[cost_column] != pl.String or not decimals.is_canonical(
+        frame.get_column(cost_column)
+    ):  # canonical text (as exports and CBF frames hold) is summed as it is, without a copy
+        text = decimals.normalised(readable)
+        # A raw month may hold values the mapping will reject; they count as nothing here.
+        readable = pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(readable))
     # One aggregation over the two columns read: iterating group_by would copy every column of
     # the month once per group (a month's worth of memory for its largest group).
     groups = (

@@ -10,6 +10,7 @@ from anycost_pipeline.cbf.decimals import EXACT, MISSING
 from anycost_pipeline.defs.metadata import cost_by
 
 PLAIN = re.compile(r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$")
+CANONICAL = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")
 
 
 def reference(rows: list[tuple[str | None, str | None]]) -> list[tuple[str, int, Decimal]]:
@@ -50,9 +51,14 @@ COSTS = st.one_of(
         ),
         min_size=1,
         max_size=60,
-    )
+    ),
+    st.booleans(),
 )
-def test_cost_by_matches_plain_python(rows: list[tuple[str | None, str | None]]) -> None:
+def test_cost_by_matches_plain_python(
+    rows: list[tuple[str | None, str | None]], canonical: bool
+) -> None:
+    if canonical:  # half the examples hold only canonical text (or nothing): summed as it is
+        rows = [(k, c if c is None or CANONICAL.match(c) else None) for k, c in rows]
     frame = pl.DataFrame(
         {"service": [k for k, _ in rows], "amount": [c for _, c in rows], "other": 1},
         schema={"service": pl.String, "amount": pl.String, "other": pl.Int64},
