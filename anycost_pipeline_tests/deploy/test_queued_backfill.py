@@ -1,10 +1,11 @@
-"""Six months on two connections through the queued run coordinator, several runs at once."""
+"""Production shape: the documented deploy/dagster.postgres.yaml on a PostgreSQL server, the
+queued run coordinator and a daemon running a backfill of six months on two connections,
+several runs at once."""
 
 import os
 import sqlite3
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
 from anycost_pipeline_tests.conftest import REPO
+from anycost_pipeline_tests.deploy.daemon import run_failures, wait_for_runs
 from anycost_pipeline_tests.servers import postgres_server, production_home
 
 # Six months a connection: with at most four runs at once, runs of one connection overlap.
 MONTHS = [f"2024-{m:02d}" for m in range(1, 7)]
 CONNECTIONS = {"vendor_a": "conn-a", "vendor_b": "conn-b"}
 API_KEY = "cz-test-key-QUEUED-BACKFILL-7f3a"
-FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def _write_project(root: Path) -> dict[tuple[str, str], Decimal]:
@@ -134,30 +135,23 @@ def test_queued_backfill_sends_each_month_once_and_never_overlaps(
             )
             assert launched.returncode == 0, launched.stderr[-3000:]
             instance = dg.DagsterInstance.from_config(str(home))
-            deadline = time.monotonic() + 420
-            most_in_flight = 0
-            while time.monotonic() < deadline:
-                runs = instance.get_runs()
-                most_in_flight = max(
-                    most_in_flight, sum(r.status == dg.DagsterRunStatus.STARTED for r in runs)
-                )
-                if len(runs) == len(MONTHS) and all(r.status in FINISHED for r in runs):
-                    break
-                time.sleep(0.5)
-            runs = instance.get_runs()
-            failures = [
-                f"{r.tags.get('dagster/partition')}: {e.message} {getattr(e.dagster_event.event_specific_data, 'error', '')}"
-                for r in runs
-                if r.status != dg.DagsterRunStatus.SUCCESS
-                for e in instance.all_logs(r.run_id)
-                if e.is_dagster_event and e.dagster_event.is_failure
-            ]
+            runs, most_in_flight = wait_for_runs(instance, len(MONTHS), seconds=420)
+            failures = run_failures(instance, runs)
+            # The run history is in PostgreSQL: every month's drop was recorded there.
+            recorded = {
+                (r.asset_key.path[-1], r.partition_key)
+                for vendor in CONNECTIONS
+                for r in instance.fetch_materializations(
+                    dg.AssetKey(["drop", f"{vendor}_main"]), limit=50
+                ).records
+            }
             instance.dispose()
         finally:
             os.killpg(daemon.pid, 15)
             daemon.wait(timeout=30)
         concurrent = cloudzero.store.counter("concurrent_requests")
     assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, failures
+    assert recorded == {(f"{v}_main", m) for v in CONNECTIONS for m in MONTHS}
     assert most_in_flight >= 2, "the backfill never had two runs in flight; the test proves nothing"
     assert concurrent == 0, (
         f"{concurrent} request(s) arrived while another was in flight on the same connection"

@@ -11,7 +11,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,9 +20,9 @@ import requests
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline_tests.conftest import REPO, Project
 from anycost_pipeline_tests.defs.helpers import source_total
+from anycost_pipeline_tests.deploy.daemon import run_failures, wait_for_runs
 
 MONTHS = ["2024-07", "2024-08"]
-FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def readme_backfill() -> str:
@@ -65,20 +64,8 @@ def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project)
         assert launched.returncode == 0, launched.stderr[-3000:]
         assert "Warning" not in launched.stderr, launched.stderr[-3000:]
         instance = dg.DagsterInstance.from_config(str(home))
-        deadline = time.monotonic() + 420
-        while time.monotonic() < deadline:
-            runs = instance.get_runs()
-            if len(runs) == len(MONTHS) and all(r.status in FINISHED for r in runs):
-                break
-            time.sleep(0.5)
-        runs = instance.get_runs()
-        failures = [
-            f"{r.tags.get('dagster/partition')}: {e.message}"
-            for r in runs
-            if r.status != dg.DagsterRunStatus.SUCCESS
-            for e in instance.all_logs(r.run_id)
-            if e.is_dagster_event and e.dagster_event.is_failure
-        ]
+        runs, _ = wait_for_runs(instance, len(MONTHS), seconds=420)
+        failures = run_failures(instance, runs)
         instance.dispose()
     finally:
         os.killpg(daemon.pid, 15)
