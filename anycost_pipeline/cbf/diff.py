@@ -12,11 +12,12 @@ from decimal import Decimal
 import polars as pl
 
 from anycost_pipeline.cbf import decimals
-from anycost_pipeline.cbf.columns import COST, COST_COLUMNS
+from anycost_pipeline.cbf.columns import COST, COST_COLUMNS, USAGE_START
 from anycost_pipeline.cbf.decimals import EXACT
 
 SERVICE = "resource/service"
 NO_SERVICE = "(none)"
+HOURS_AT_A_TIME = 24  # a month in time order is counted a day at a time
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ def _cost_by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
         pl.col(SERVICE).replace("", NO_SERVICE) if SERVICE in frame.columns else pl.lit(NO_SERVICE)
     )
     totals: dict[str, Decimal] = {}
-    for (name,), group in frame.with_columns(service.alias("_service")).group_by("_service"):
+    # Only the two columns summed: a group of every column would copy the month's rows.
+    pairs = frame.select(service.alias("_service"), pl.col(COST))
+    for (name,), group in pairs.group_by("_service"):
         totals[str(name)] = decimals.exact_sum(
             group.select(decimals.plain(pl.col(COST))).to_series()
         )
@@ -93,6 +96,64 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
     identity = [c for c in columns if c not in COST_COLUMNS]
     old, new = _cbf_only(before, columns), _cbf_only(after, columns)
 
+    changed, left_before, left_after = _leftovers(old, new, columns, identity)
+
+    by_before, by_after = _cost_by_service(old), _cost_by_service(new)
+    delta = {
+        service: EXACT.subtract(
+            by_after.get(service, Decimal(0)), by_before.get(service, Decimal(0))
+        )
+        for service in sorted(set(by_before) | set(by_after))
+    }
+    return MonthDiff(
+        rows_before=old.height,
+        rows_after=new.height,
+        added=left_after - changed,
+        removed=left_before - changed,
+        changed=changed,
+        cost_before=decimals.exact_sum(old.select(decimals.plain(pl.col(COST))).to_series()),
+        cost_after=decimals.exact_sum(new.select(decimals.plain(pl.col(COST))).to_series()),
+        cost_delta_by_service={s: d for s, d in delta.items() if d != 0},
+    )
+
+
+def _leftovers(
+    old: pl.DataFrame, new: pl.DataFrame, columns: list[str], identity: list[str]
+) -> tuple[int, int, int]:
+    """(changed, rows of `old` left over, rows of `new` left over) once identical rows cancel.
+
+    Rows of different hours never share an identity (the hour is part of it), so two months in
+    time order are counted a day of hours at a time, by slices that copy nothing: counting a
+    whole month's rows by identity takes several times its memory.
+    """
+    if USAGE_START not in identity or not (
+        old.get_column(USAGE_START).is_sorted() and new.get_column(USAGE_START).is_sorted()
+    ):
+        return _counted(old, new, columns, identity)
+    hours = pl.concat([old.get_column(USAGE_START), new.get_column(USAGE_START)]).unique().sort()
+    cuts = hours.gather_every(HOURS_AT_A_TIME).to_list()[1:]
+    totals = [0, 0, 0]
+    starts = (0, 0)
+    for cut in [*cuts, None]:
+        ends = tuple(
+            frame.height if cut is None else int(frame.get_column(USAGE_START).search_sorted(cut))
+            for frame in (old, new)
+        )
+        part = _counted(
+            old.slice(starts[0], ends[0] - starts[0]),
+            new.slice(starts[1], ends[1] - starts[1]),
+            columns,
+            identity,
+        )
+        totals = [t + p for t, p in zip(totals, part, strict=True)]
+        starts = ends
+    return totals[0], totals[1], totals[2]
+
+
+def _counted(
+    old: pl.DataFrame, new: pl.DataFrame, columns: list[str], identity: list[str]
+) -> tuple[int, int, int]:
+    """`_leftovers` of two frames, counted at once."""
     # Identical rows (identity and costs) cancel out pairwise; what is left over of an identity
     # on both sides is a changed row, the rest is added or removed.
     whole = (
@@ -120,24 +181,7 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
         pl.col("left_after").sum().alias("left_after"),
     ).row(0, named=True)
     changed = int(counts["changed"] or 0)
-
-    by_before, by_after = _cost_by_service(old), _cost_by_service(new)
-    delta = {
-        service: EXACT.subtract(
-            by_after.get(service, Decimal(0)), by_before.get(service, Decimal(0))
-        )
-        for service in sorted(set(by_before) | set(by_after))
-    }
-    return MonthDiff(
-        rows_before=old.height,
-        rows_after=new.height,
-        added=int(counts["left_after"] or 0) - changed,
-        removed=int(counts["left_before"] or 0) - changed,
-        changed=changed,
-        cost_before=decimals.exact_sum(old.select(decimals.plain(pl.col(COST))).to_series()),
-        cost_after=decimals.exact_sum(new.select(decimals.plain(pl.col(COST))).to_series()),
-        cost_delta_by_service={s: d for s, d in delta.items() if d != 0},
-    )
+    return changed, int(counts["left_before"] or 0), int(counts["left_after"] or 0)
 
 
 def _cost_total(frame: pl.DataFrame) -> Decimal:

@@ -1,9 +1,12 @@
-"""The change between two submissions of a month, on a small known example."""
+"""The change between two submissions of a month, on a small known example, and counted a few
+hours at a time as at once."""
 
 from decimal import Decimal
 
 import polars as pl
+from hypothesis import given, settings, strategies as st
 
+from anycost_pipeline.cbf import diff as diff_module
 from anycost_pipeline.cbf.diff import month_diff
 
 H1, H2 = "2024-08-01T00:00:00Z", "2024-08-01T01:00:00Z"
@@ -100,3 +103,36 @@ def test_a_first_submission_counts_as_a_comparison_with_an_empty_month() -> None
     for frame in (month, month.drop("resource/service"), month.head(0)):
         empty = pl.DataFrame(schema={"cost/cost": pl.String})
         assert month_diff(None, frame) == month_diff(empty, frame)
+
+
+HOURS = [f"2024-08-{d:02d}T{h:02d}:00:00Z" for d in (1, 2) for h in (0, 1, 23)]
+ROW = st.tuples(
+    st.sampled_from(HOURS),
+    st.sampled_from(["Compute", "Storage", ""]),
+    st.sampled_from(["Usage", "Tax"]),
+    st.sampled_from(["1", "1.0", "2", "-0.5"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(ROW, max_size=30),
+    st.lists(ROW, max_size=30),
+    st.booleans(),
+    st.integers(min_value=1, max_value=4),
+)
+def test_a_month_counted_a_few_hours_at_a_time_counts_as_the_whole_month(
+    before: list, after: list, in_time_order: bool, hours_at_a_time: int
+) -> None:
+    if in_time_order:  # as months usually are: then the hours are counted a few at a time
+        before, after = sorted(before), sorted(after)
+    old, new = _frame(before), _frame(after)
+    original = diff_module.HOURS_AT_A_TIME
+    try:
+        diff_module.HOURS_AT_A_TIME = len(HOURS)  # the whole month at once
+        expected = month_diff(old, new)
+        diff_module.HOURS_AT_A_TIME = hours_at_a_time
+        got = month_diff(old, new)
+    finally:
+        diff_module.HOURS_AT_A_TIME = original
+    assert got == expected
