@@ -55,6 +55,15 @@ def _cbf_only(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     )
 
 
+def _plain_costs(frame: pl.DataFrame) -> pl.Series:
+    """The frame's costs as plain decimal text; canonical text (what a CBF frame holds) is
+    that already and is taken as it is, not copied."""
+    costs = frame.get_column(COST)
+    if costs.dtype == pl.String and decimals.is_canonical(costs):
+        return costs
+    return frame.select(decimals.plain(pl.col(COST))).to_series()
+
+
 def _counts(frame: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
     return frame.group_by(columns).agg(pl.len().cast(pl.Int64).alias(name))
 
@@ -69,9 +78,7 @@ def _cost_by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
     # Only the two columns summed: a group of every column would copy the month's rows.
     pairs = frame.select(service.alias("_service"), pl.col(COST))
     for (name,), group in pairs.group_by("_service"):
-        totals[str(name)] = decimals.exact_sum(
-            group.select(decimals.plain(pl.col(COST))).to_series()
-        )
+        totals[str(name)] = decimals.exact_sum(_plain_costs(group))
     return totals
 
 
@@ -111,8 +118,8 @@ def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
         added=left_after - changed,
         removed=left_before - changed,
         changed=changed,
-        cost_before=decimals.exact_sum(old.select(decimals.plain(pl.col(COST))).to_series()),
-        cost_after=decimals.exact_sum(new.select(decimals.plain(pl.col(COST))).to_series()),
+        cost_before=decimals.exact_sum(_plain_costs(old)),
+        cost_after=decimals.exact_sum(_plain_costs(new)),
         cost_delta_by_service={s: d for s, d in delta.items() if d != 0},
     )
 
@@ -185,8 +192,7 @@ def _counted(
 
 
 def _cost_total(frame: pl.DataFrame) -> Decimal:
-    text = _cbf_only(frame, [COST])
-    return decimals.exact_sum(text.select(decimals.plain(pl.col(COST))).to_series())
+    return decimals.exact_sum(_plain_costs(_cbf_only(frame, [COST])))
 
 
 def _by_service(frame: pl.DataFrame) -> dict[str, Decimal]:

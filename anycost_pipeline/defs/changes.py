@@ -29,7 +29,10 @@ def previous_drop(project: AnycostConfig, connection: str, month: str) -> pl.Dat
     if not path.is_file():
         return None
     with path.open("rb") as handle:
-        return pl.read_parquet(handle)
+        schema = pl.read_parquet_schema(handle)
+        handle.seek(0)
+        # Lineage columns (`_*`) are no part of a row's identity: they are not read.
+        return pl.read_parquet(handle, columns=[c for c in schema if not c.startswith("_")])
 
 
 def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:

@@ -110,7 +110,7 @@ ROW = st.tuples(
     st.sampled_from(HOURS),
     st.sampled_from(["Compute", "Storage", ""]),
     st.sampled_from(["Usage", "Tax"]),
-    st.sampled_from(["1", "1.0", "2", "-0.5"]),
+    st.sampled_from(["1", "1.0", "2", "-0.5", ".5", " 3 "]),
 )
 
 
