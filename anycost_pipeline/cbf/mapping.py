@@ -754,7 +754,11 @@ def _build(
     # Every hour but null is in `hours`, and null stays null. No `default`: with one, polars
     # cuts the result into chunks unlike the frame's, and every later with_columns on the frame
     # then copies the whole month to line them up again.
-    exprs[USAGE_START] = pl.col(HOUR).replace_strict(hours, texts, return_dtype=pl.String)
+    exprs[USAGE_START] = (
+        pl.col(HOUR).replace_strict(hours, texts, return_dtype=pl.String)
+        if hours.len()
+        else pl.lit(None, dtype=pl.String)  # replace_strict of nothing keeps the datetimes
+    )
     if LINE_ITEM_TYPE not in exprs:
         exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
     extra: list[pl.Expr | pl.Series] = [pl.col(HOUR)]
