@@ -15,6 +15,12 @@ def shown(value: Decimal | str) -> str:
     return format(value.quantize(Decimal(1).scaleb(-places), context=EXACT), "f")
 
 
+def signed(value: Decimal | str) -> str:
+    """A change of cost as people read it: `+100.00`, `-25.00`, `0.00`."""
+    text = shown(value)
+    return f"+{text}" if Decimal(value) > 0 else text
+
+
 def counted(count: int, noun: str) -> str:
     """`1 row`, `1,250 rows`, `2 bodies`."""
     return f"{count:,} {noun if count == 1 else _PLURALS.get(noun, noun + 's')}"

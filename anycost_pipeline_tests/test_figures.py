@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from hypothesis import given, strategies as st
 
-from anycost_pipeline.figures import counted, shown
+from anycost_pipeline.figures import counted, shown, signed
 
 
 def test_costs_print_with_two_places_or_more() -> None:
@@ -24,6 +24,15 @@ def test_a_shown_cost_is_the_same_amount(value: Decimal) -> None:
     text = shown(value)
     assert Decimal(text) == value
     assert "E" not in text and len(text.partition(".")[2]) >= 2
+
+
+def test_changes_carry_their_sign() -> None:
+    assert [signed(v) for v in ["100", "-25", "0", "0.000123"]] == [
+        "+100.00",
+        "-25.00",
+        "0.00",
+        "+0.000123",
+    ]
 
 
 def test_counts_agree_with_their_noun() -> None:

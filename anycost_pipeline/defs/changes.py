@@ -1,7 +1,5 @@
 """What a submission changes: metadata comparing a month with its previous accepted submission."""
 
-from decimal import Decimal
-
 import dagster as dg
 import polars as pl
 from upath import UPath
@@ -12,7 +10,7 @@ from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import frames_folder
 from anycost_pipeline.defs.metadata import SERVICE, cost_by, files_used
 from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, drop_key
-from anycost_pipeline.figures import counted
+from anycost_pipeline.figures import counted, shown, signed
 
 
 def stored_drop_path(project: AnycostConfig, connection: str, month: str) -> UPath:
@@ -40,13 +38,9 @@ def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
         return dg.MetadataValue.md("_no service's cost changed_")
     lines = ["| service | cost change |", "|---|---:|"]
     lines += [
-        f"| {service} | {_signed(delta)} |" for service, delta in diff.cost_delta_by_service.items()
+        f"| {service} | {signed(delta)} |" for service, delta in diff.cost_delta_by_service.items()
     ]
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def _signed(value: Decimal) -> str:
-    return f"+{value}" if value > 0 else str(value)
 
 
 def _summary(
@@ -56,8 +50,8 @@ def _summary(
     the UI's metadata column is narrow and does not wrap long lines."""
     if operation == "sum":
         return (
-            f"Added {cbf.height:,} rows to what CloudZero held for {month} (operation sum).\n\n"
-            f"CloudZero's cost for the month grew by {_signed(diff.cost_after)}."
+            f"Added {counted(cbf.height, 'row')} to what CloudZero held for {month} (operation sum).\n\n"
+            f"CloudZero's cost for the month grew by {signed(diff.cost_after)}."
         )
     if operation == "replace_hourly":
         hours = cbf.get_column(USAGE_START).n_unique()
@@ -65,16 +59,16 @@ def _summary(
             f"Replaced {counted(hours, 'hour')} of {month} with {counted(cbf.height, 'row')} (operation "
             f"replace_hourly); CloudZero's other hours are unchanged.\n\nIn those hours: "
             + (
-                f"cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
+                f"cost {shown(diff.cost_before)} → {shown(diff.cost_after)} ({signed(diff.cost_delta)})."
                 if before is not None
-                else f"cost {diff.cost_after}."
+                else f"cost {shown(diff.cost_after)}."
             )
         )
     if before is None:
-        return f"First submission of {month}: {diff.added:,} rows.\n\nCost {diff.cost_after}."
+        return f"First submission of {month}: {counted(diff.added, 'row')}.\n\nCost {shown(diff.cost_after)}."
     return (
-        f"{diff.added:,} rows added, {diff.removed:,} removed, {diff.changed:,} changed.\n\n"
-        f"Cost {diff.cost_before} → {diff.cost_after} ({_signed(diff.cost_delta)})."
+        f"{counted(diff.added, 'row')} added, {diff.removed:,} removed, {diff.changed:,} changed.\n\n"
+        f"Cost {shown(diff.cost_before)} → {shown(diff.cost_after)} ({signed(diff.cost_delta)})."
     )
 
 
@@ -96,7 +90,7 @@ def submission_metadata(
         "rows_removed": dg.MetadataValue.int(diff.removed),
         "rows_changed": dg.MetadataValue.int(diff.changed),
         "cost_delta": dg.MetadataValue.float(float(diff.cost_delta)),
-        "cost_delta_exact": dg.MetadataValue.text(_signed(diff.cost_delta)),
+        "cost_delta_exact": dg.MetadataValue.text(signed(diff.cost_delta)),
         "cost_delta_by_service": _delta_table(diff),
         COST_BY_SERVICE: cost_by(cbf, COST, SERVICE, "service"),
         FILES_USED: files_used(cbf),
