@@ -128,7 +128,8 @@ def test_a_start_end_charge_into_the_next_month_is_shared_by_both(project: Proje
     assert credit == ["-0.01666667", "-0.01666667", "-0.01666666"]
 
 
-def test_raw_shows_the_months_share_of_a_shared_charge(project: Project) -> None:
+def use_tokyo_fee(project: Project) -> None:
+    """A Tokyo vendor's 744.00 fee of local August, spread over its month: 9 hours in July."""
     use_files_source(
         project,
         "tokyo",
@@ -137,6 +138,10 @@ def test_raw_shows_the_months_share_of_a_shared_charge(project: Project) -> None
         spread={"over": "month"},
         columns=COLUMNS,
     )
+
+
+def test_raw_shows_the_months_share_of_a_shared_charge(project: Project) -> None:
+    use_tokyo_fee(project)
     result = project.materialize_month("2024-07")
     raw = materialised(result)["raw/tokyo"]
     assert raw["rows"].value == 1
@@ -170,14 +175,7 @@ def test_a_rejected_shared_charge_is_accounted_in_each_month(project: Project) -
 
 
 def test_the_sensor_and_raw_see_every_month_a_shared_charge_touches(project: Project) -> None:
-    use_files_source(
-        project,
-        "tokyo",
-        {"fees.csv": "date,service,kind,cost\n2024-08-01,Platform,Fee,744.00\n"},
-        timezone="Asia/Tokyo",
-        spread={"over": "month"},
-        columns=COLUMNS,
-    )
+    use_tokyo_fee(project)
     sensor = project.definitions().resolve_sensor_def("watch_tokyo")
     result = sensor(dg.build_sensor_context(cursor=None))
     assert isinstance(result, dg.SensorResult)
