@@ -55,6 +55,7 @@ from anycost_pipeline.cbf.times import (
     utc_time,
 )
 from anycost_pipeline.cbf.validation import row_problems
+from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 
 HOUR = "_hour"
@@ -117,9 +118,7 @@ def charge_type_note(cbf: pl.DataFrame, spec: ChargeType | FromColumn) -> str:
         shown = "(empty)" if value is None else repr(value)
         became = kind or "no type (CloudZero reads Usage)"
         how = _how_typed(value, kind, spec)
-        lines.append(
-            f"{shown} → {became}{f' ({how})' if how else ''}: {rows:,} row{'s' * (rows != 1)}"
-        )
+        lines.append(f"{shown} → {became}{f' ({how})' if how else ''}: {counted(rows, 'row')}")
     if len(lines) > _NOTE_LINES:
         lines = lines[:_NOTE_LINES] + [f"… {len(lines) - _NOTE_LINES:,} more values"]
     return "\n".join(lines)

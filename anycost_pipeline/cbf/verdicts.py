@@ -149,5 +149,7 @@ def unchecked(frames: dict[str, pl.DataFrame]) -> dict[str, str]:
             continue
         failed = sorted(set(frame.get_column(CHECKS_COLUMN).unique().to_list()) - {"", None})
         if failed:
-            found[source] = f"failed its blocking check(s) {', '.join(failed)}"
+            found[source] = (
+                f"failed its blocking {'check' if len(failed) == 1 else 'checks'} {', '.join(failed)}"
+            )
     return found

@@ -9,10 +9,10 @@ the next run after an interruption, the drop asset's metadata and `anycost run`'
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.cloudzero.client import SentBody
 
 SENDING = "sending"  # planned; bodies are being sent (a record left in this state was interrupted)
@@ -77,18 +77,7 @@ class SubmissionJournal:
     def record(self, destination: str, connection_id: str, month: str, entry: dict) -> None:
         """Replace the month's record atomically and durably."""
         path = self._path(destination, connection_id, month)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, indent=1))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a crash
-        finally:
-            os.close(directory)
+        write_text_atomically(path, json.dumps(entry, indent=1), durable=True)
 
 
 def acknowledgement(index: int, body: SentBody) -> dict:

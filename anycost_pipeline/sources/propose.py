@@ -23,6 +23,7 @@ from anycost_pipeline.cbf.presets import FOCUS
 from anycost_pipeline.cbf.times import utc_time
 from anycost_pipeline.cbf.verdicts import convert_and_check
 from anycost_pipeline.config import FilesSource
+from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.files import SourceFilesError, read_file
 
@@ -547,7 +548,7 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
                     break
             source["tags"] = tags
             comments["tags"] = (
-                f"{len(tags['columns'])} tag column(s)"
+                counted(len(tags["columns"]), "tag column")
                 if "columns" in tags
                 else f"{tags['column']}: many tags per row ({tags['format']})"
             )
