@@ -15,9 +15,11 @@ from anycost_pipeline.defs.names import (
     DELIVERY,
     DROP,
     FRAMES_IO_MANAGER,
+    STATUS,
     cbf_key,
     cbf_op,
     check_label,
+    drop_op,
     raw_key,
     step_label,
 )
@@ -92,17 +94,27 @@ def require_partition_months(config: AnycostConfig, months: list[str]) -> None:
         )
 
 
-def delivery_of(result) -> str | None:  # type: ignore[no-untyped-def]
-    """What a failed drop step said CloudZero holds of its month (`nothing sent`, `partly
-    sent`, ...): None when no drop step failed, "unknown" when one failed without saying."""
+def deliveries(result, connections: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Connection → what CloudZero holds of the run's month afterwards: the drop's status when
+    it was materialised (`sent`, `unchanged`), what its failure said when it failed (`nothing
+    sent`, `partly sent`, ...; "unknown" when it did not say), else `nothing sent` (it never ran).
+    Only the drop steps count: a check after a drop sends nothing."""
+    from anycost_pipeline.cloudzero.submit import NOTHING_SENT
+
+    steps = {drop_op(c): c for c in connections}
+    states = dict.fromkeys(connections, NOTHING_SENT)
     for event in result.all_events:
         data = event.step_failure_data if event.is_step_failure else None
-        if data is None or not (event.step_key or "").startswith(DROP):
-            continue
-        metadata = data.user_failure_data.metadata if data.user_failure_data else {}
-        value = metadata.get(DELIVERY)
-        return str(value.value) if value is not None else "unknown"
-    return None
+        if data is not None and event.step_key in steps:
+            metadata = data.user_failure_data.metadata if data.user_failure_data else {}
+            value = metadata.get(DELIVERY)
+            states[steps[event.step_key]] = str(value.value) if value is not None else "unknown"
+    for event in result.get_asset_materialization_events():
+        key = event.materialization.asset_key.path
+        status = event.materialization.metadata.get(STATUS)
+        if key[0] == DROP and key[-1] in states and status is not None:
+            states[key[-1]] = str(status.value)
+    return states
 
 
 def source_cbf(

@@ -8,7 +8,7 @@ from pathlib import Path
 from anycost_pipeline.cli.common import (
     QUIET,
     definitions,
-    delivery_of,
+    deliveries,
     failure_messages,
     progress,
     require_partition_months,
@@ -18,7 +18,9 @@ from anycost_pipeline.cloudzero.submit import (
     MAYBE_SENT,
     NOTHING_SENT,
     PARTLY_SENT,
+    SENT,
     SENT_UNCONFIRMED,
+    UNCHANGED,
 )
 from anycost_pipeline.config import config_path, load_config
 from anycost_pipeline.defs.names import (
@@ -39,6 +41,8 @@ AFTER_FAILURE = {
     MAYBE_SENT: "CloudZero may hold its first body; read the message above before running it again.",
     PARTLY_SENT: "CloudZero holds part of it; the message above says what running it again does.",
     SENT_UNCONFIRMED: "It was sent, but CloudZero's drop list did not confirm it; see above.",
+    SENT: "It was sent; what failed is named above.",
+    UNCHANGED: "CloudZero already held it, so nothing was sent; what failed is named above.",
 }
 UNKNOWN = "It is not known whether anything was sent; see the run log (dg dev)."
 
@@ -87,6 +91,28 @@ def source_months() -> list[str]:
     return sorted(m for m in months if m >= config.start_month)
 
 
+def _say_materialised(result, month: str, connections: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One line per asset the run materialised: rows, cost, and for a drop what it sent."""
+    states = dict.fromkeys(connections, "")
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        cost = shown(meta[TOTAL_COST_EXACT]) if TOTAL_COST_EXACT in meta else None
+        line = f"   {mat.asset_key.to_user_string():28} rows={meta.get(ROWS)}  cost={cost}"
+        if DROP_IDS in meta:
+            line += f"  bodies={meta[BODIES]}  drop={meta[DROP_IDS]}"
+        say(line)
+        if CHANGE in meta:
+            say(f"   {'':28} {' '.join(str(meta[CHANGE]).split())}")
+        if STATUS in meta:
+            say(f"   {_where(month, mat.asset_key.path[-1], states)}: {meta[STATUS]}")
+
+
+def _where(month: str, connection: str, states: dict[str, str]) -> str:
+    """`2024-08`, or `2024-08 (connection)` when the month went to several connections."""
+    return month if len(states) == 1 else f"{month} ({connection})"
+
+
 def submit_month_job(config_file: str, build: str):  # -> dg.JobDefinition
     """The submit_month job of the project in `config_file`, for Dagster to build by name.
 
@@ -111,7 +137,7 @@ def run(months: list[str], force: bool = False) -> int:
     run_config = (
         {**QUIET, "ops": {op: {"config": {"force": True}} for op in drops}} if force else QUIET
     )
-    failed: dict[str, str] = {}  # month → what CloudZero holds of it now
+    failed: dict[str, dict[str, str]] = {}  # month → connection → what CloudZero holds of it
     unreconciled = []
     with dg.DagsterInstance.get() as instance:
         connections = [c for c in config.connections if config.sources_of(c)]
@@ -133,9 +159,12 @@ def run(months: list[str], force: bool = False) -> int:
                 tags={**run_tags(), "dagster/partition": month},
             ) as result:
                 pass
+            _say_materialised(result, month, connections)
             if not result.success:
-                # No drop step failed: the month stopped before it, so nothing was sent.
-                failed[month] = delivery_of(result) or NOTHING_SENT
+                # Each connection's own state: one connection's drop may have sent its month
+                # while another's source failed before its drop ran (nothing sent for it).
+                states = deliveries(result, connections)
+                failed[month] = states
                 for message in failure_messages(result):
                     say(f"   FAILED {message}")
                 for check in result.get_asset_check_evaluations():
@@ -144,19 +173,10 @@ def run(months: list[str], force: bool = False) -> int:
                             f"   CHECK FAILED {check.asset_key.to_user_string()} {check.check_name}"
                             + (f": {check.description}" if check.description else "")
                         )
-                say(f"   {month}: {failed[month]}")
+                for connection, state in states.items():
+                    if state not in (SENT, UNCHANGED):  # those said so with their drop above
+                        say(f"   {_where(month, connection, states)}: {state}")
                 continue
-            for event in result.get_asset_materialization_events():
-                mat = event.materialization
-                meta = {k: v.value for k, v in mat.metadata.items()}
-                line = f"   {mat.asset_key.to_user_string():28} rows={meta.get(ROWS)}  cost={shown(meta[TOTAL_COST_EXACT]) if TOTAL_COST_EXACT in meta else None}"
-                if DROP_IDS in meta:
-                    line += f"  bodies={meta[BODIES]}  drop={meta[DROP_IDS]}"
-                say(line)
-                if CHANGE in meta:
-                    say(f"   {'':28} {' '.join(str(meta[CHANGE]).split())}")
-                if STATUS in meta:
-                    say(f"   {month}: {meta[STATUS]}")
             for check in result.get_asset_check_evaluations():
                 if check.passed:
                     continue
@@ -186,7 +206,12 @@ def run(months: list[str], force: bool = False) -> int:
         )
     if failed:
         print(f"\n{counted(len(failed), 'month')} failed:", file=sys.stderr)
-        for month, state in failed.items():
-            print(f"  {month}: {state}. {AFTER_FAILURE.get(state, UNKNOWN)}", file=sys.stderr)
+        for month, states in failed.items():
+            for connection, state in states.items():
+                print(
+                    f"  {_where(month, connection, states)}: {state}. "
+                    f"{AFTER_FAILURE.get(state, UNKNOWN)}",
+                    file=sys.stderr,
+                )
         return 1
     return 1 if unreconciled else 0

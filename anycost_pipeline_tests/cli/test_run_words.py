@@ -73,3 +73,33 @@ def test_a_failed_step_is_named_as_the_ui_names_its_asset(
     printed = capsys.readouterr()
     assert "drop/simple_cloud_main: " in printed.out + printed.err
     assert "drop__" not in printed.out + printed.err
+
+
+def test_a_month_of_two_connections_says_what_each_holds_when_one_fails(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One connection's drop sends its month; the other's source has a bad value, so its drop
+    never runs. The run must say `sent` for the first and `nothing sent` for the second, not
+    `nothing sent` for the month."""
+    config = project.config()
+    bad = project.root / "bad" / "broken.csv"
+    bad.parent.mkdir()
+    bad.write_text("date,service,account,charge_type,amount\n2024-08-03,Compute,a,usage,$0.84\n")
+    config["connections"]["broken_main"] = {"connection_id": "broken_main"}
+    config["sources"]["broken"] = dict(
+        config["sources"]["simple_cloud"], connection="broken_main", path="bad/*.csv"
+    )
+    project.write_config(config)
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    lines = [line.strip() for line in printed.out.splitlines()]
+    assert "2024-08 (simple_cloud_main): sent" in lines
+    assert "2024-08 (broken_main): nothing sent" in lines
+    assert "Nothing was sent for 2024-08" not in printed.out + printed.err
+    assert "2024-08 (simple_cloud_main): sent. It was sent; what failed is named above." in (
+        printed.err
+    )
+    assert "2024-08 (broken_main): nothing sent. Nothing was sent for it" in printed.err
+    store = SandboxStore(project.storage / "sandbox")
+    assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
+    assert store.month_rows("broken_main", "2024-08") == []
