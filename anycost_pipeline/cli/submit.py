@@ -49,13 +49,10 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF"
         )
         sources = sorted(config.sources_of(connection))
-        frames, checks = source_cbf(config, sources, month)
-        failed = [name for name, passed in checks.items() if not passed]
-        if failed:
-            raise CliError(
-                f"{month} for {connection} fails the check(s) {', '.join(failed)}, so it would not be sent; "
-                "run `anycost preview` on its sources to see the rows."
-            )
+        frames, _ = source_cbf(config, sources, month)
+        target = folder / connection
+        for stale in target.glob("body-*.json"):  # an earlier dry run's bodies are not these
+            stale.unlink()
         try:
             # The same decision as drop/<connection>: what it would refuse, no body is written for.
             sending = month_to_send(config, connection, {s: frames[s] for s in sources}, month)
@@ -66,10 +63,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             continue
         cbf, bodies = sending.cbf, sending.bodies
         cid = connection_id(config, connection)
-        target = folder / connection
         target.mkdir(parents=True, exist_ok=True)
-        for stale in target.glob("body-*.json"):
-            stale.unlink()
         manifest = []
         for index, body in enumerate(bodies):  # built one at a time, written, let go
             name = f"body-{index + 1:03d}-{body.operation}.json"
@@ -130,7 +124,8 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
     )
     if refused:
         say(
-            f"{counted(refused, 'connection')} would be refused (see above); a real run sends nothing for them."
+            f"{counted(refused, 'connection')} would be refused (see above); a real run sends nothing "
+            f"for {'it' if refused == 1 else 'them'}."
         )
     if invalid:
         say(

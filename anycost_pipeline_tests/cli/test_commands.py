@@ -221,8 +221,10 @@ def test_preview_shows_the_rows_a_failing_check_names(
         in out.out.replace(str(project.data_dir) + "/", "")
     )
     assert "Traceback" not in out.err and "DagsterAssetCheckFailedError" not in out.err
-    assert main(["dry-run", "2024-08"]) == 2
-    assert (
-        "fails the check(s) cbf/simple_cloud:rows_valid, so it would not be sent"
-        in capsys.readouterr().err
-    )
+    # The same decision as the drop: the month is refused, and no body is written for it.
+    assert main(["dry-run", "2024-08"]) == 1
+    said = capsys.readouterr().out
+    assert "`anycost run 2024-08` would refuse this month" in said
+    assert "cbf/simple_cloud failed its blocking check rows_valid" in said
+    assert "No body was written." in said
+    assert not list((project.storage / "dry-run").rglob("body-*.json"))
