@@ -44,10 +44,20 @@ def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
 
 
 def _summary(
-    operation: str, month: str, cbf: pl.DataFrame, before: pl.DataFrame | None, diff: MonthDiff
+    operation: str,
+    month: str,
+    cbf: pl.DataFrame,
+    before: pl.DataFrame | None,
+    diff: MonthDiff,
+    sent: bool,
 ) -> str:
     """What the submission did to CloudZero's month, for its operation. Two short paragraphs:
     the UI's metadata column is narrow and does not wrap long lines."""
+    if not sent:
+        return (
+            f"Nothing was sent: CloudZero already holds {month} as last submitted "
+            f"({counted(cbf.height, 'row')}).\n\nCost {shown(diff.cost_after)}."
+        )
     if operation == "sum":
         return (
             f"Added {counted(cbf.height, 'row')} to what CloudZero held for {month} (operation sum).\n\n"
@@ -73,9 +83,10 @@ def _summary(
 
 
 def submission_metadata(
-    project: AnycostConfig, connection: str, month: str, cbf: pl.DataFrame
+    project: AnycostConfig, connection: str, month: str, cbf: pl.DataFrame, *, sent: bool = True
 ) -> dict[str, dg.MetadataValue]:
-    """Cost by service, source files, and the change against the previous accepted submission."""
+    """Cost by service, source files, and the change against the previous accepted submission
+    (`sent`: whether this submission sent anything; a month CloudZero held unchanged is not)."""
     before = previous_drop(project, connection, month)
     operation = project.connections[connection].operation
     if before is not None and operation == "replace_hourly":
@@ -83,7 +94,7 @@ def submission_metadata(
         hours = cbf.get_column(USAGE_START).unique().to_list()
         before = before.filter(pl.col(USAGE_START).is_in(hours))
     diff = month_diff(before, cbf)
-    summary = _summary(operation, month, cbf, before, diff)
+    summary = _summary(operation, month, cbf, before, diff, sent)
     return {
         CHANGE: dg.MetadataValue.md(summary),
         "rows_added": dg.MetadataValue.int(diff.added),

@@ -86,7 +86,9 @@ def drop_asset(
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         metadata = {
             **_receipt_metadata(month, connection_id, sending, outcome, cloudzero),
-            **submission_metadata(project, connection, month, sending.cbf),
+            **submission_metadata(
+                project, connection, month, sending.cbf, sent=outcome.submission is not None
+            ),
         }
         return dg.Output(sending.cbf, metadata=metadata)
 

@@ -103,3 +103,23 @@ def test_a_month_of_two_connections_says_what_each_holds_when_one_fails(
     store = SandboxStore(project.storage / "sandbox")
     assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
     assert store.month_rows("broken_main", "2024-08") == []
+
+
+@pytest.mark.parametrize("operation", ["sum", "replace_hourly"])
+def test_an_unchanged_month_says_nothing_was_added_or_replaced(
+    project: Project, capsys: pytest.CaptureFixture[str], operation: str
+) -> None:
+    """Run twice, the second run sends nothing: its change line must not say it added rows to
+    (or replaced hours of) what CloudZero holds."""
+    config = project.config()
+    config["connections"]["simple_cloud_main"]["operation"] = operation
+    project.write_config(config)
+    assert main(["run", "2024-08"]) == 0
+    capsys.readouterr()
+    assert main(["run", "2024-08"]) == 0
+    said = capsys.readouterr().out
+    assert "2024-08: unchanged" in said
+    assert "Nothing was sent: CloudZero already holds 2024-08 as last submitted (250 rows)" in said
+    assert "Added" not in said and "Replaced" not in said
+    store = SandboxStore(project.storage / "sandbox")
+    assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
