@@ -175,17 +175,6 @@ def source_cbf_with_problems(
     return frames, checks, explained
 
 
-def connection_cbf(
-    config: AnycostConfig, connection: str, month: str
-) -> tuple[pl.DataFrame, dict[str, bool]]:
-    """The month's frame for a connection, combined exactly as drop/<connection> combines it."""
-    from anycost_pipeline.delivery import combined
-
-    sources = sorted(config.sources_of(connection))
-    frames, checks = source_cbf(config, sources, month)
-    return combined(frames, sources), checks
-
-
 def connection_id(config: AnycostConfig, connection: str) -> str:
     return config.connections[connection].resolve_id(
         connection, sandbox=config.cloudzero.target == "sandbox"

@@ -11,7 +11,7 @@ from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.cbf.mapping import REASONS
 from anycost_pipeline.cbf.spec import FromColumn
-from anycost_pipeline.config import AnySource
+from anycost_pipeline.config import AnySource, is_url
 from anycost_pipeline.defs.names import (
     COST_BY_LINE_ITEM_TYPE,
     COST_BY_SERVICE,
@@ -80,10 +80,7 @@ def rejects_table(rejects: pl.DataFrame, limit: int = 20) -> dg.MarkdownMetadata
 
 def origins_list(origins: list[str]) -> dg.MarkdownMetadataValue:
     """The files (or object-store URLs) a raw month came from, one per line, the first 50."""
-    listed = "\n".join(
-        f"- `{o if '://' in o and not o.startswith('file://') else Path(o).name}`"
-        for o in origins[:LISTED_FILES]
-    )
+    listed = "\n".join(f"- `{o if is_url(o) else Path(o).name}`" for o in origins[:LISTED_FILES])
     more = len(origins) - LISTED_FILES
     return dg.MetadataValue.md((listed or "_none_") + (f"\n- … {more} more" if more > 0 else ""))
 

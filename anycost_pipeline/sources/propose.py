@@ -18,7 +18,7 @@ import polars as pl
 
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError, raise_problems
-from anycost_pipeline.cbf.mapping import CHARGE_TYPES, rows_of_month, usage_hours
+from anycost_pipeline.cbf.mapping import CHARGE_TYPES, months_of, rows_of_month, usage_hours
 from anycost_pipeline.cbf.presets import FOCUS
 from anycost_pipeline.cbf.times import utc_time
 from anycost_pipeline.cbf.verdicts import convert_and_check
@@ -555,13 +555,12 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
 
 
 def _months(frame: pl.DataFrame, name: str, source: FilesSource) -> tuple[pl.DataFrame, list[str]]:
+    # The months as the pipeline places the rows (the same hours, the same months).
     timed, problems = usage_hours(
-        frame, name, source.time_column, source.timezone, source.time_format
+        frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time
     )
     raise_problems(name, problems)
-    hours = timed.get_column("_hour").drop_nulls()
-    months = sorted({f"{h.year:04d}-{h.month:02d}" for h in hours.unique().to_list()})
-    return timed, months
+    return timed, months_of(timed)
 
 
 def _try(frame: pl.DataFrame, proposal: Proposal, connection: str) -> FilesSource:
