@@ -32,6 +32,12 @@ class Month:
         """First instant of the next month, UTC (exclusive end)."""
         return self.next().start
 
+    @classmethod
+    def current(cls) -> "Month":
+        """This month, UTC: the last month a project's partitions reach."""
+        now = datetime.now(timezone.utc)
+        return cls(now.year, now.month)
+
     def next(self) -> "Month":
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 

@@ -23,6 +23,7 @@ from anycost_pipeline.defs.names import (
     raw_key,
     step_label,
 )
+from anycost_pipeline.months import Month
 
 # The step-by-step log stays in the run history; the console gets the summary (failures are
 # printed by the commands themselves, in one sentence, without Dagster's stack traces).
@@ -80,10 +81,7 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
 def require_partition_months(config: AnycostConfig, months: list[str]) -> None:
     """Refuse, in one sentence, months outside the project's partitions (start_month in
     anycost.yaml up to the current UTC month), before any run is recorded for them."""
-    from datetime import datetime, timezone
-
-    now = datetime.now(timezone.utc)
-    last = f"{now.year:04d}-{now.month:02d}"
+    last = str(Month.current())
     outside = [m for m in months if not config.start_month <= m <= last]
     if outside:
         raise CliError(

@@ -130,7 +130,17 @@ def run(months: list[str], force: bool = False) -> int:
 
     config = load_config()
     home = dagster_home(config.base_dir)
-    months = [str(Month.parse(m)) for m in months] or source_months()
+    if not months:
+        # Every month the exports hold, up to this month: a row dated later (a charge billed in
+        # advance, a fee spread into next month's first UTC hours) waits for its month to begin.
+        held = source_months()
+        months = [m for m in held if m <= str(Month.current())]
+        if later := [m for m in held if m not in months]:
+            say(
+                f"(not sent: {', '.join(later)}, after this month (UTC); "
+                f"{'its partition does' if len(later) == 1 else 'their partitions do'} not exist yet)"
+            )
+    months = [str(Month.parse(m)) for m in months]
     require_partition_months(config, months)
     drops = [drop_op(c) for c in config.connections if config.sources_of(c)]
     # `--force`: every connection's drop sends its month even if CloudZero already holds it.

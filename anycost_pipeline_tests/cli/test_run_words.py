@@ -123,3 +123,22 @@ def test_an_unchanged_month_says_nothing_was_added_or_replaced(
     assert "Added" not in said and "Replaced" not in said
     store = SandboxStore(project.storage / "sandbox")
     assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
+
+
+def test_run_without_months_leaves_a_month_that_has_not_begun(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export row dated after this month (billed in advance) does not stop `anycost run`
+    from sending the months that exist; the month after is named as not sent."""
+    from anycost_pipeline.months import Month
+
+    later = Month.current().next()
+    (project.data_dir / "advance.csv").write_text(
+        f"date,service,account,charge_type,amount\n{later}-05,Support,prod-001,usage,10.00\n"
+    )
+    assert main(["run"]) == 0
+    said = capsys.readouterr().out
+    assert "2024-07: sent" in said and "2024-08: sent" in said
+    assert f"(not sent: {later}, after this month (UTC); its partition does not exist yet)" in said
+    store = SandboxStore(project.storage / "sandbox")
+    assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
