@@ -1,7 +1,8 @@
 """The reconcile check on drop/<connection>: does CloudZero still hold what was last sent?
 
-It queries CloudZero without sending anything, so it runs apart from the drop (job
-`reconcile_month`, or `anycost reconcile`).
+It queries CloudZero without sending anything. It runs after each submission (the jobs that
+materialise drop/<connection> select it), and on its own at any later time (job
+`reconcile_month`, or `anycost reconcile`), to notice a month changed behind the pipeline's back.
 """
 
 from decimal import Decimal
