@@ -131,7 +131,7 @@ def _how_typed(value: str | None, kind: str | None, spec: ChargeType | FromColum
         return "map"
     if isinstance(spec, FromColumn) and spec.map is not None:
         return "kept as written" if spec.unmapped == "keep" and kind == value else "default"
-    word = re.sub(r"[\s_\-]", "", value.lower())
+    word = charge_key(value)
     base = CHARGE_TYPES.get(word)
     if base is None:
         return ""
@@ -498,8 +498,18 @@ def _template(
     return pl.concat_str(parts).replace(literals, None)
 
 
+# A vendor's charge word is looked up lower-cased, without spaces, underscores or hyphens.
+_CHARGE_WORD_NOISE = r"[\s_\-]"
+
+
+def charge_key(word: str) -> str:
+    """A charge word as CHARGE_TYPES is keyed (`Reserved Instance` → `reservedinstance`)."""
+    return re.sub(_CHARGE_WORD_NOISE, "", word.lower())
+
+
 def _charge_key(text: pl.Expr) -> pl.Expr:
-    return text.str.to_lowercase().str.replace_all(r"[\s_\-]", "")
+    """`charge_key` of every value of a column."""
+    return text.str.to_lowercase().str.replace_all(_CHARGE_WORD_NOISE, "")
 
 
 def _charge_type(frame_columns: set[str], spec: ChargeType | FromColumn) -> pl.Expr:

@@ -18,7 +18,13 @@ import polars as pl
 
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError, raise_problems
-from anycost_pipeline.cbf.mapping import CHARGE_TYPES, months_of, rows_of_month, usage_hours
+from anycost_pipeline.cbf.mapping import (
+    CHARGE_TYPES,
+    charge_key,
+    months_of,
+    rows_of_month,
+    usage_hours,
+)
 from anycost_pipeline.cbf.presets import FOCUS
 from anycost_pipeline.cbf.times import utc_time
 from anycost_pipeline.cbf.verdicts import convert_and_check
@@ -336,7 +342,7 @@ _CHARGE_HINTS = (
 
 def charge_word(value: str) -> str | None:
     """The line item type a vendor's charge word means, or None when it says nothing known."""
-    word = re.sub(r"[\s_\-]", "", value.lower())
+    word = charge_key(value)
     if word in CHARGE_TYPES:
         return CHARGE_TYPES[word]
     return next((kind for part, kind in _CHARGE_HINTS if part in word), None)
@@ -365,7 +371,7 @@ def find_charge_type(frame: pl.DataFrame) -> tuple[str, dict[str, str] | None, l
     if best is None:
         return None
     _, column, distinct = best
-    direct = all(re.sub(r"[\s_\-]", "", v.lower()) in CHARGE_TYPES for v in distinct)
+    direct = all(charge_key(v) in CHARGE_TYPES for v in distinct)
     if direct:
         return column, None, []
     unknown = [v for v in distinct if charge_word(v) is None]
