@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from anycost_pipeline.atomic import write_text_atomically
+from anycost_pipeline.sources.batches import BATCHES
 
 DIGESTS = "month_digests.json"
 
@@ -27,7 +28,7 @@ def month_digest(rows: pl.DataFrame) -> str:
 
 
 def _file(state: Path, source: str) -> Path:
-    return state / "batches" / source / DIGESTS
+    return state / BATCHES / source / DIGESTS
 
 
 def save_digests(state: Path, source: str, digests: dict[str, str]) -> None:
