@@ -101,9 +101,14 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
                 pl.col(spec.column),
             )
         keys = sorted(parsed_keys)
+        # Tag columns carry the tag prefix from here on, so that no tag key (say `_text`)
+        # can be taken for the column the lookup is joined on.
         lookup = pl.DataFrame(
-            {"_text": list(values), **{k: [values[t].get(k) for t in values] for k in keys}},
-            schema={"_text": pl.String, **{k: pl.String for k in keys}},
+            {
+                "_text": list(values),
+                **{f"{TAG_PREFIX}{k}": [values[t].get(k) for t in values] for k in keys},
+            },
+            schema={"_text": pl.String, **{f"{TAG_PREFIX}{k}": pl.String for k in keys}},
         )
 
     renamed: dict[str, str] = {}
@@ -140,7 +145,11 @@ def tag_columns(frame: pl.DataFrame, source: str, spec: TagsSpec) -> Tags:
             .join(lookup, on="_text", how="left", maintain_order="left")
             .drop("_text")
         )
-        parts.append(joined.rename({k: f"{TAG_PREFIX}{sanitise_key(k)}" for k in joined.columns}))
+        parts.append(
+            joined.rename(
+                {f"{TAG_PREFIX}{k}": f"{TAG_PREFIX}{sanitise_key(k)}" for k in parsed_keys}
+            )
+        )
     out = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
     # Empty text is no tag.
     out = out.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in out.columns)
