@@ -2,8 +2,8 @@
 and cut into the request bodies that drop/<connection> and `anycost dry-run` both produce.
 
 The bodies are planned (sizes, cuts, each body's hash and the month's content hash) before
-anything is sent, and each is built again from the month's rows just before it is sent, so a
-month's bodies are never all in memory at once."""
+anything is sent; each is built once, kept in a temporary file and read back just before it
+is sent, so a month's bodies are never all in memory at once."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,8 +69,8 @@ class RowTooLarge(MonthRefused):
 
 @dataclass(frozen=True)
 class MonthToSend:
-    """A connection's month as it is sent: the combined frame, its request bodies (each built
-    when it is used), the hash that tells an unchanged month, and its exact cost total."""
+    """A connection's month as it is sent: the combined frame, its request bodies (each read
+    from disk when it is used), the hash that tells an unchanged month, and its exact cost total."""
 
     cbf: pl.DataFrame
     bodies: MonthBodies
@@ -79,7 +79,7 @@ class MonthToSend:
 
     @property
     def requests(self) -> MonthRequests:
-        """The bodies as the client sends them, (operation, payload, rows), each payload built
+        """The bodies as the client sends them, (operation, payload, rows), each payload read
         just before it is sent."""
         planned = [
             PlannedRequest(p.cut.operation, p.cut.rows, p.bytes, p.sha256)

@@ -9,14 +9,18 @@ A row leaves out its empty values (null or ""): CloudZero's amount pattern refus
 the whole body with it. Each row's JSON is built by polars (which escapes it), and a body is
 its rows' JSON joined by commas in its envelope. `plan_bodies` goes through the month once:
 it builds the JSON of a few hours at a time, packs those hours by their exact byte lengths into
-the body being filled, and hashes that body as it closes, then lets its JSON go. So the whole
-month's bodies are never held at once: each body is built once when planned, and again from
-its rows when it is sent (checked against the planned hash).
+the body being filled, hashes that body as it closes and writes it to an unnamed temporary file.
+So each body is built once, the month's bodies are never all in memory, and the bytes sent are
+the bytes hashed (each is checked against its hash when it is read back to be sent).
 """
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import polars as pl
 
@@ -91,29 +95,37 @@ class Cut:
 
 @dataclass(frozen=True)
 class PlannedBody:
-    """A body as planned: where it lies, and the size and SHA-256 of its exact bytes."""
+    """A body as planned: where it lies in the month, the size and SHA-256 of its exact bytes,
+    and where those bytes are kept in the month's temporary file."""
 
     cut: Cut
     bytes: int
     sha256: str
+    offset: int
 
 
 class BodyChanged(RuntimeError):
-    """A body built again for sending is not the body that was planned and hashed."""
+    """A body read back to be sent is not the body that was planned and hashed."""
 
 
 class MonthBodies(Sequence[RequestBody]):
-    """A month's request bodies: each one's size and hash known up front, its bytes built
-    from the month's rows when it is asked for (`bodies[i]`, or one at a time by iterating),
-    so that only the bodies in use are held."""
+    """A month's request bodies: each one's size and hash known up front, its bytes kept in an
+    unnamed temporary file (on disk, not in memory) and read when it is asked for (`bodies[i]`,
+    or one at a time by iterating), so that only the body in use is held. The file is removed
+    by the system when it is closed: by `close()`, or when the bodies are no longer used."""
 
     def __init__(
-        self, ordered: pl.DataFrame, month: str, planned: list[PlannedBody], content_hash: str
+        self, month: str, planned: list[PlannedBody], content_hash: str, spool: BinaryIO
     ) -> None:
-        self._ordered = ordered
         self.month = month
         self.planned: tuple[PlannedBody, ...] = tuple(planned)
         self.content_hash = content_hash  # every body's bytes, in order
+        self._spool = spool
+        self._closed = weakref.finalize(self, spool.close)
+
+    def close(self) -> None:
+        """Let the bodies' temporary file go (reading a body after this fails)."""
+        self._closed()
 
     def __len__(self) -> int:
         return len(self.planned)
@@ -121,9 +133,9 @@ class MonthBodies(Sequence[RequestBody]):
     def __getitem__(self, index: int) -> RequestBody:  # type: ignore[override]
         plan = self.planned[index]
         cut = plan.cut
-        head, tail = _envelope(self.month, cut.operation)
-        payload = head + _joined([row_json(self._ordered.slice(cut.start, cut.rows))]) + tail
-        if hashlib.sha256(payload).hexdigest() != plan.sha256:
+        # pread leaves no file position behind, so bodies may be read from any thread.
+        payload = os.pread(self._spool.fileno(), plan.bytes, plan.offset)
+        if len(payload) != plan.bytes or hashlib.sha256(payload).hexdigest() != plan.sha256:
             raise BodyChanged(f"body {index + 1} of {self.month} is not the body planned")
         return RequestBody(cut.operation, payload, cut.rows, cut.first_hour, cut.last_hour)
 
@@ -153,7 +165,7 @@ def plan_bodies(
     operation: str = REPLACE_DROP,
     target_bytes: int = TARGET_BYTES,
 ) -> MonthBodies:
-    """The month cut into bodies of at most `target_bytes`, each built when it is used.
+    """The month cut into bodies of at most `target_bytes`, each built once and kept on disk.
 
     With `operation="replace_drop"` (the default) the bodies replace the whole month. With
     `replace_hourly` every body replaces only its hours; with `sum` every body appends.
@@ -169,23 +181,50 @@ def plan_bodies(
     budget = target_bytes - len(b"".join(_envelope(month, REPLACE_HOURLY)))
     planned: list[PlannedBody] = []
     month_digest = hashlib.sha256()  # the content hash: every body's bytes, in order
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (MonthBodies closes it)
 
     def close(rows: list[pl.Series], first: str, last: str, continues_hour: bool) -> None:
-        """Plan the body of `rows` (the JSON of the rows after the bodies planned so far)."""
+        """Plan the body of `rows` (the JSON of the rows after the bodies planned so far) and
+        keep its bytes in the spool."""
         op = _operation(operation, len(planned), continues_hour)
         head, tail = _envelope(month, op)
         data = _joined(rows)
         body_digest = hashlib.sha256()
-        # Hashed piece by piece: joining head, rows and tail would copy the body once more.
+        # Hashed and written piece by piece: joining head, rows and tail would copy the body.
         for piece in (head, data, tail):
             body_digest.update(piece)
             month_digest.update(piece)
-        start = planned[-1].cut.start + planned[-1].cut.rows if planned else 0
+            spool.write(piece)
+        before = planned[-1] if planned else None
+        start = before.cut.start + before.cut.rows if before else 0
+        offset = before.offset + before.bytes if before else 0
         cut = Cut(op, start, sum(len(r) for r in rows), first, last)
         size = len(head) + len(data) + len(tail)
-        planned.append(PlannedBody(cut, size, body_digest.hexdigest()))
+        planned.append(PlannedBody(cut, size, body_digest.hexdigest(), offset))
 
-    # Whole hours packed greedily, in order, into the body being filled.
+    try:
+        _pack(ordered, budget, close)
+    except BaseException:
+        spool.close()  # nothing of a month that cannot be cut is kept
+        raise
+    spool.flush()
+    return MonthBodies(month, planned, month_digest.hexdigest(), spool)
+
+
+Close = Callable[[list[pl.Series], str, str, bool], None]
+
+
+def _pack(ordered: pl.DataFrame, budget: int, plan: Close) -> None:
+    """Whole hours packed greedily, in order, into bodies of at most `budget` bytes of rows:
+    `close(rows, first_hour, last_hour, continues_hour)` for each body, in order (at least
+    one: an empty month is one empty body)."""
+    closed = 0
+
+    def close(rows: list[pl.Series], first: str, last: str, continues_hour: bool) -> None:
+        nonlocal closed
+        plan(rows, first, last, continues_hour)
+        closed += 1
+
     filling: list[pl.Series] = []  # the JSON of its hours' rows
     used = 0  # their bytes, a comma after each row
     first = last = ""
@@ -213,9 +252,8 @@ def plan_bodies(
                 start, part = row, 0
             part += row_size
         close([texts.slice(start)], hour, hour, start > 0)
-    if filling or not planned:  # an empty month is one empty body
+    if filling or not closed:
         close(filling, first, last, False)
-    return MonthBodies(ordered, month, planned, month_digest.hexdigest())
 
 
 def month_bodies(
@@ -225,8 +263,12 @@ def month_bodies(
     operation: str = REPLACE_DROP,
     target_bytes: int = TARGET_BYTES,
 ) -> list[RequestBody]:
-    """Every body of the month at once (`plan_bodies` builds them one at a time)."""
-    return list(plan_bodies(cbf, month, operation=operation, target_bytes=target_bytes))
+    """Every body of the month at once, in memory (`plan_bodies` keeps them on disk)."""
+    bodies = plan_bodies(cbf, month, operation=operation, target_bytes=target_bytes)
+    try:
+        return list(bodies)
+    finally:
+        bodies.close()
 
 
 def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:

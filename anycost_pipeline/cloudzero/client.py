@@ -71,8 +71,8 @@ class PlannedRequest:
 
 class MonthRequests(Sequence[tuple[str, bytes, int]]):
     """A month's bodies `(operation, payload, rows)` in order: what each holds is known up
-    front (`planned`), its payload is built by `payload(index)` only when it is sent, so a
-    month is never held whole in memory."""
+    front (`planned`, with the SHA-256 of each payload), its payload is fetched by
+    `payload(index)` only when it is sent, so a month is never held whole in memory."""
 
     def __init__(self, planned: Sequence[PlannedRequest], payload: Callable[[int], bytes]) -> None:
         self.planned = tuple(planned)
@@ -162,15 +162,15 @@ class SubmissionStopped(CloudZeroError):
 
 
 def idempotency_key(
-    connection_id: str, month: str, index: int, payload: bytes, submission: str = ""
+    connection_id: str, month: str, index: int, content: str, submission: str = ""
 ) -> str:
     """Same connection, month, chunk, content and submission → same key.
 
     A request retried after a lost answer carries the same key, so CloudZero applies it once.
     The submission id keeps a later submission of the same content (e.g. A, then B, then A
-    again) from being answered from CloudZero's memory instead of being applied.
+    again) from being answered from CloudZero's memory instead of being applied. `content` is
+    the SHA-256 of the body's payload.
     """
-    content = hashlib.sha256(payload).hexdigest()
     return hashlib.sha256(
         f"{connection_id}|{month}|{index}|{content}|{submission}".encode()
     ).hexdigest()
@@ -461,7 +461,9 @@ class AnyCostClient:
             if index in done:
                 continue  # its payload is not even built
             operation, payload, rows = requests[index]
-            key = idempotency_key(connection_id, month, index, payload, submission_id)
+            # The planned hash of this payload: MonthBodies checks each payload it reads against it.
+            content = requests.planned[index].sha256
+            key = idempotency_key(connection_id, month, index, content, submission_id)
             accepted = [done[i] for i in sorted(done)]
             try:
                 answer = self.create_billing_drop(connection_id, payload, key)

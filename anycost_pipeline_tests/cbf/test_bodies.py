@@ -1,12 +1,13 @@
 """Request bodies: exact JSON, at most the target size, cut only at hour boundaries."""
 
 import json
+import os
 from collections import Counter
 
 import polars as pl
 import pytest
 
-from anycost_pipeline.cbf.bodies import MAX_BYTES, month_bodies
+from anycost_pipeline.cbf.bodies import MAX_BYTES, BodyChanged, month_bodies, plan_bodies
 
 
 def _month(hours: int, rows_per_hour: int) -> pl.DataFrame:
@@ -224,3 +225,22 @@ def test_an_empty_month_is_one_replace_drop_without_rows() -> None:
     assert (body.operation, body.rows, body.first_hour) == ("replace_hourly", 0, "")
     (body,) = month_bodies(empty, "2024-08")
     assert json.loads(body.payload) == {"month": "2024-08", "operation": "replace_drop", "data": []}
+
+
+def test_planned_bodies_are_read_back_as_planned_and_a_changed_one_is_refused() -> None:
+    """Each body is built once, kept on disk and read back to be sent: the bytes read are the
+    bytes hashed when it was planned, and bytes that changed in between are never handed out."""
+    cbf = _month(48, 200)
+    whole = month_bodies(cbf, "2024-08", target_bytes=100_000)
+    planned = plan_bodies(cbf, "2024-08", target_bytes=100_000)
+    assert len(planned) == len(whole) > 2
+    assert [b.payload for b in planned] == [b.payload for b in whole]
+    second = planned.planned[1]
+    fd, at = planned._spool.fileno(), second.offset + second.bytes // 2
+    os.pwrite(fd, b"1" if os.pread(fd, 1, at) == b"0" else b"0", at)
+    assert planned[0].payload == whole[0].payload  # the others are untouched
+    with pytest.raises(BodyChanged, match="body 2 of 2024-08"):
+        planned[1]
+    planned.close()
+    with pytest.raises(ValueError):  # the file is gone with its bodies
+        planned[0]
