@@ -161,6 +161,20 @@ class SubmissionStopped(CloudZeroError):
         RuntimeError.__init__(self, str(cause))
 
 
+class BodyUnreadable(CloudZeroError):
+    """A body could not be read to be sent (its bytes are not those planned): it never left
+    this machine."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        self.status = None
+        self.server_message = str(error)
+        self.advice = ""
+        self.host = ""
+        RuntimeError.__init__(
+            self, f"Body {index + 1} could not be read to be sent ({error}); it was not sent."
+        )
+
+
 def idempotency_key(
     connection_id: str, month: str, index: int, content: str, submission: str = ""
 ) -> str:
@@ -460,11 +474,15 @@ class AnyCostClient:
         for index in range(len(requests)):
             if index in done:
                 continue  # its payload is not even built
-            operation, payload, rows = requests[index]
+            accepted = [done[i] for i in sorted(done)]
+            try:
+                operation, payload, rows = requests[index]
+            except Exception as error:  # noqa: BLE001 (whatever it is, the body was not sent)
+                stopped = BodyUnreadable(index, error)
+                raise SubmissionStopped(stopped, month, accepted, len(bodies), False) from error
             # The planned hash of this payload: MonthBodies checks each payload it reads against it.
             content = requests.planned[index].sha256
             key = idempotency_key(connection_id, month, index, content, submission_id)
-            accepted = [done[i] for i in sorted(done)]
             try:
                 answer = self.create_billing_drop(connection_id, payload, key)
             except _MaybeApplied as lost:

@@ -157,3 +157,49 @@ def test_the_connection_lock_keeps_processes_apart(tmp_path: Path, use_lock: boo
             assert server.stats()[CONCURRENT] == 0
         else:
             assert server.stats()[CONCURRENT] > 0
+
+
+def test_a_body_that_cannot_be_read_back_stops_the_month_as_partly_sent(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    """Bodies are kept on disk between planning and sending; if one no longer reads back as
+    planned, it is not sent, and the words say what CloudZero holds: the bodies before it."""
+    import os
+
+    from anycost_pipeline.cbf.bodies import plan_bodies
+    from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
+    from anycost_pipeline.cloudzero.submit import PARTLY_SENT, DeliveryFailed
+
+    frame = synthetic_month(3000)
+    bodies = plan_bodies(frame, "2024-08", operation="replace_hourly", target_bytes=200_000)
+    assert len(bodies) >= 3
+    second = bodies.planned[1]
+    fd, at = bodies._spool.fileno(), second.offset + second.bytes // 2
+    os.pwrite(fd, b"1" if os.pread(fd, 1, at) == b"0" else b"0", at)
+    requests = MonthRequests(
+        [PlannedRequest(p.cut.operation, p.cut.rows, p.bytes, p.sha256) for p in bodies.planned],
+        lambda index: bodies[index].payload,
+    )
+    client = AnyCostClient(server.url, KEY, retries=1, backoff=0.01)
+    ledger = SubmissionLedger(tmp_path / "submissions")
+    with pytest.raises(DeliveryFailed) as failed:
+        send_month(
+            client,
+            "conn-1",
+            "2024-08",
+            requests,
+            bodies.content_hash,
+            lock_folder=tmp_path / "locks",
+            ledger=ledger,
+            destination="sandbox-under-test",
+        )
+    assert failed.value.state == PARTLY_SENT
+    words = str(failed.value)
+    assert f"accepted 1 of {len(bodies)} bodies" in words and "before body 2 failed" in words
+    assert "No answer from CloudZero" not in words and "it was not sent" in words
+    (held,) = server.store.drops("conn-1")
+    assert held["row_count"] == bodies.planned[0].cut.rows  # body 1 only
+    assert ledger.entry("sandbox-under-test", "conn-1", "2024-08").state == "stopped"
+    # Run again: the month is planned afresh and the rest of it goes out.
+    again = _send(server, tmp_path, frame, target_bytes=200_000)
+    assert again.status == SENT
