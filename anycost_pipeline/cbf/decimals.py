@@ -171,6 +171,27 @@ def plain_sum(values: pl.Series) -> Decimal | None:
     return _trimmed(Decimal(total) if total is not None else Decimal(0))
 
 
+def exact_sums_by(keys: pl.Series, values: pl.Series) -> list[tuple[object, int, Decimal]]:
+    """(key, rows, exact sum of its values) for each distinct key, each sum as `exact_sum`
+    gives it.
+
+    When every value is short plain text (`plain_sum` reads the whole column), every group's
+    sum fits a 128-bit decimal too, and the groups are summed in one pass without copying any
+    value; otherwise each group's values are gathered and summed by `exact_sum`.
+    """
+    pairs = pl.DataFrame({"key": keys, "v": values})
+    if values.dtype == pl.String and plain_sum(values) is not None:
+        total = pl.col("v").str.to_decimal(scale=_SHORT_SCALE).sum().alias("sum")
+        summed = pairs.group_by("key").agg(pl.len().alias("rows"), total)
+        return [
+            (key, rows, _trimmed(Decimal(sum_) if sum_ is not None else Decimal(0)))
+            for key, rows, sum_ in summed.iter_rows()
+        ]
+    groups = pairs.group_by("key").agg(pl.len().alias("rows"), pl.col("v"))
+    keys_, rows, gathered = (groups.get_column(c) for c in ("key", "rows", "v"))
+    return [(keys_[i], rows[i], exact_sum(gathered[i])) for i in range(groups.height)]
+
+
 def is_canonical(values: pl.Series) -> bool:
     """Whether every present value is already canonical plain text (what `plain` makes), so
     summing it needs no normalising pass."""

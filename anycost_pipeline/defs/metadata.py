@@ -35,18 +35,12 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
         text = decimals.normalised(readable)
         # A raw month may hold values the mapping will reject; they count as nothing here.
         readable = pl.when(decimals.invalid_reason(text).is_null()).then(decimals.plain(readable))
-    # One aggregation over the two columns read: iterating group_by would copy every column of
-    # the month once per group (a month's worth of memory for its largest group).
-    groups = (
-        frame.select(pl.col(by).alias("key"), readable.alias("cost"))
-        .group_by("key")
-        .agg(pl.len().alias("rows"), pl.col("cost"))
-    )
-    keys, rows, costs = (groups.get_column(c) for c in ("key", "rows", "cost"))
+    # Only the two columns read: grouping the frame would copy every column of the month.
+    pairs = frame.select(pl.col(by).alias("key"), readable.alias("cost"))
+    sums = decimals.exact_sums_by(pairs.get_column("key"), pairs.get_column("cost"))
     lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
-    for index in sorted(range(groups.height), key=lambda i: str(keys[i])):
-        total = decimals.exact_sum(costs[index])
-        lines.append(f"| {keys[index]} | {rows[index]:,} | {total} |")
+    for key, rows, total in sorted(sums, key=lambda group: str(group[0])):
+        lines.append(f"| {key} | {rows:,} | {total} |")
     return dg.MetadataValue.md("\n".join(lines))
 
 

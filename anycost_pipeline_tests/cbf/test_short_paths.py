@@ -1,11 +1,13 @@
 """The quick paths for the usual month (plain short amounts, one file, no blank rows, one month)
 give exactly what the general paths give, and step aside for everything else."""
 
+import decimal
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, source_cost, usage_hours
@@ -152,3 +154,30 @@ def decimals_plain(value: str | None) -> str | None:
         .select(decimals.plain(pl.col("v")))
         .item()
     )
+
+
+_AMOUNTS = st.one_of(
+    st.none(),
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=6, max_value=10**9, min_value=-(10**9)
+    ).map(lambda d: format(d, "f")),
+    st.sampled_from(
+        [p for p in PLAIN if p is not None] + ["0.0000000000000001", "12345678901234567"]
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "", None]), _AMOUNTS), max_size=60))
+def test_sums_by_key_are_each_groups_exact_sum(pairs: list[tuple[str | None, str | None]]) -> None:
+    """Per group, the quick one-pass sum (every value short plain text) or the gathered one
+    (anything longer) is the exact sum of the group's values, nulls counting as zero."""
+    keys = pl.Series([k for k, _ in pairs], dtype=pl.String)
+    values = pl.Series([v for _, v in pairs], dtype=pl.String)
+    expected: dict[str | None, list] = {}
+    exact = decimal.Context(prec=100)  # the default 28 digits would round these sums
+    for key, value in pairs:
+        rows, money = expected.get(key, (0, Decimal(0)))
+        expected[key] = [rows + 1, exact.add(money, Decimal(value or 0))]
+    got = {key: (rows, money) for key, rows, money in decimals.exact_sums_by(keys, values)}
+    assert got == {key: (rows, money) for key, (rows, money) in expected.items()}
