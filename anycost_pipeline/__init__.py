@@ -6,6 +6,11 @@
 
 from typing import Any
 
+from anycost_pipeline.allocator import return_freed_memory_promptly
+
+# Before anything imports polars: its allocator reads the setting once, as it loads.
+return_freed_memory_promptly()
+
 __all__ = ["AnycostComponent"]
 
 
