@@ -475,10 +475,13 @@ def _text(
     return pl.coalesce(values) if len(values) > 1 else values[0]
 
 
-def _template(
+def _template_parts(
     frame_columns: set[str], template: str, clean: Container[str] = frozenset()
-) -> pl.Expr:
+) -> tuple[list[pl.Expr], list[pl.Expr], str]:
+    """A template's pieces in order (its literal text and its fields, a missing or null field
+    as ""), its fields alone, and its literal text."""
     parts: list[pl.Expr] = []
+    fields: list[pl.Expr] = []
     literals = ""
     for literal, name, _, _ in string.Formatter().parse(template):
         if literal:
@@ -492,10 +495,44 @@ def _template(
                 if name in clean
                 else pl.col(name).cast(pl.String).str.strip_chars()
             )
-            parts.append(value.fill_null(""))
+            fields.append(value.fill_null(""))
+            parts.append(fields[-1])
+    return parts, fields, literals
+
+
+def _template(
+    frame_columns: set[str], template: str, clean: Container[str] = frozenset()
+) -> pl.Expr:
+    """The template filled in; no value where every field is empty."""
+    parts, _, literals = _template_parts(frame_columns, template, clean)
     # Every field is empty exactly when the result is the literal text alone (lengths add up);
     # testing that on the result reads each field once instead of twice.
     return pl.concat_str(parts).replace(literals, None)
+
+
+def _prefixed_template(
+    frame: pl.DataFrame,
+    template: str,
+    clean: Container[str],
+    service: pl.Expr | None,
+    source: str,
+) -> pl.Expr:
+    """`encode_resource_id` of `_template`, for a template whose own text holds `:` or `/`:
+    every id it makes gets the prefix, so the id is written once, prefix and all, instead of
+    being written and then copied with its prefix (the month's ids twice over at once)."""
+    parts, fields, _ = _template_parts(set(frame.columns), template, clean)
+    services = None if service is None else frame.select(service).to_series().drop_nulls().unique()
+    prefix = _service_prefix(services, service, source)
+    # No value where every field is empty, as `_template` gives (a template has a field).
+    anything = pl.any_horizontal(field != "" for field in fields)
+    return pl.when(anything).then(pl.concat_str(prefix, pl.lit("/"), *parts))
+
+
+def _always_prefixed(template: str) -> bool:
+    """Whether every id the template makes holds `:` or `/` (its own text does)."""
+    return any(
+        mark in literal for literal, *_ in string.Formatter().parse(template) for mark in ":/"
+    )
 
 
 # A vendor's charge word is looked up lower-cased, without spaces, underscores or hyphens.
@@ -770,6 +807,17 @@ def _build(
     )
     if LINE_ITEM_TYPE not in exprs:
         exprs[LINE_ITEM_TYPE] = pl.lit(DEFAULT_LINE_ITEM_TYPE)
+    id_spec = columns.get(RESOURCE_ID)
+    prefixed = (
+        options.resource_id_encoding == "service_prefix"
+        and isinstance(id_spec, Template)
+        and _always_prefixed(id_spec.template)
+        and not (options.tags is not None and options.tags.missing_resource_id)
+    )
+    if prefixed:
+        exprs[RESOURCE_ID] = _prefixed_template(
+            frame, id_spec.template, clean, exprs.get("resource/service"), source
+        )
     extra: list[pl.Expr | pl.Series] = [pl.col(HOUR)]
     if options.spread is not None:
         extra.append(charge_ends(frame, options).alias(END))
@@ -820,7 +868,8 @@ def _build(
                 .drop("_fallback")
             )
     if options.resource_id_encoding == "service_prefix" and RESOURCE_ID in cbf.columns:
-        cbf = cbf.with_columns(encode_resource_id(cbf, source).alias(RESOURCE_ID))
+        if not prefixed:
+            cbf = cbf.with_columns(encode_resource_id(cbf, source).alias(RESOURCE_ID))
     return cbf
 
 
@@ -836,23 +885,29 @@ def encode_resource_id(cbf: pl.DataFrame, source: str) -> pl.Expr:
     and complete: `Amazon-S3/arn:aws:s3:::bucket`. The service is written with only characters
     safe in a prefix; an empty one becomes the source's name.
     """
-    fallback = re.sub(UNSAFE_IN_PREFIX, "-", source)
     resource_id = pl.col(RESOURCE_ID)
-    if "resource/service" not in cbf.columns:
-        prefix = pl.lit(fallback)
-    else:
-        # A month names few services: clean each once instead of once per row.
-        services = cbf.get_column("resource/service").drop_nulls().unique()
-        clean = services.str.replace_all(UNSAFE_IN_PREFIX, "-").replace("", fallback)
-        prefix = pl.col("resource/service")
-        if not clean.equals(services):
-            prefix = prefix.replace_strict(services, clean, return_dtype=pl.String)
-        prefix = prefix.fill_null(fallback)
+    has_service = "resource/service" in cbf.columns
+    services = cbf.get_column("resource/service").drop_nulls().unique() if has_service else None
+    prefix = _service_prefix(services, pl.col("resource/service") if has_service else None, source)
     return (
         pl.when(resource_id.str.contains(r"[:/]"))
         .then(pl.concat_str(prefix, pl.lit("/"), resource_id))
         .otherwise(resource_id)
     )
+
+
+def _service_prefix(services: pl.Series | None, service: pl.Expr | None, source: str) -> pl.Expr:
+    """Each row's service (`service`, whose values are `services`) as a prefix: only characters
+    safe in a prefix, an empty or missing one the source's name."""
+    fallback = re.sub(UNSAFE_IN_PREFIX, "-", source)
+    if service is None or services is None:
+        return pl.lit(fallback)
+    # A month names few services: clean each once instead of once per row.
+    clean = services.str.replace_all(UNSAFE_IN_PREFIX, "-").replace("", fallback)
+    prefix = service
+    if not clean.equals(services):
+        prefix = prefix.replace_strict(services, clean, return_dtype=pl.String)
+    return prefix.fill_null(fallback)
 
 
 def _not_in(frame: pl.DataFrame, problems: pl.DataFrame) -> pl.Series:
