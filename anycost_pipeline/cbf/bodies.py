@@ -204,6 +204,8 @@ def plan_bodies(
 
     try:
         _pack(ordered, budget, close)
+        if not planned:  # an empty month is one empty body
+            close([], "", "", False)
     except BaseException:
         spool.close()  # nothing of a month that cannot be cut is kept
         raise
@@ -214,17 +216,9 @@ def plan_bodies(
 Close = Callable[[list[pl.Series], str, str, bool], None]
 
 
-def _pack(ordered: pl.DataFrame, budget: int, plan: Close) -> None:
+def _pack(ordered: pl.DataFrame, budget: int, close: Close) -> None:
     """Whole hours packed greedily, in order, into bodies of at most `budget` bytes of rows:
-    `close(rows, first_hour, last_hour, continues_hour)` for each body, in order (at least
-    one: an empty month is one empty body)."""
-    closed = 0
-
-    def close(rows: list[pl.Series], first: str, last: str, continues_hour: bool) -> None:
-        nonlocal closed
-        plan(rows, first, last, continues_hour)
-        closed += 1
-
+    `close(rows, first_hour, last_hour, continues_hour)` for each body, in order."""
     filling: list[pl.Series] = []  # the JSON of its hours' rows
     used = 0  # their bytes, a comma after each row
     first = last = ""
@@ -252,7 +246,7 @@ def _pack(ordered: pl.DataFrame, budget: int, plan: Close) -> None:
                 start, part = row, 0
             part += row_size
         close([texts.slice(start)], hour, hour, start > 0)
-    if filling or not closed:
+    if filling:
         close(filling, first, last, False)
 
 
