@@ -74,12 +74,11 @@ def _cost_by_service(frame: pl.DataFrame) -> dict[str, Decimal]:
     service = (
         pl.col(SERVICE).replace("", NO_SERVICE) if SERVICE in frame.columns else pl.lit(NO_SERVICE)
     )
-    totals: dict[str, Decimal] = {}
-    # Only the two columns summed: a group of every column would copy the month's rows.
+    # Only the two columns summed, and each service's sum in one pass: a group of every
+    # column, or of each service's costs, would copy the month's rows.
     pairs = frame.select(service.alias("_service"), pl.col(COST))
-    for (name,), group in pairs.group_by("_service"):
-        totals[str(name)] = decimals.exact_sum(_plain_costs(group))
-    return totals
+    sums = decimals.exact_sums_by(pairs.get_column("_service"), _plain_costs(pairs))
+    return {str(name): total for name, _, total in sums}
 
 
 def month_diff(before: pl.DataFrame | None, after: pl.DataFrame) -> MonthDiff:
