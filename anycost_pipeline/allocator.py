@@ -3,10 +3,11 @@
 Polars allocates with jemalloc, which keeps freed pages for a while to reuse them (polars sets
 0.5 s for dirty pages, 1 s more before they leave the process). A run's steps each read a
 month, convert it and let it go: pages one step freed are still counted against the process
-(and a pod's memory limit) while the next step allocates its own, so a run's peak was about
-120 MB above what it ever held at once (630 MB against about 490 MB for a 1,000,000-row month).
-With a background thread returning pages unused for 100 ms, the peak stays within a few MB of
-what is held, for a fraction of a second of CPU per month (benchmarks/README.md).
+(and a pod's memory limit) while the next step allocates its own. For a 1,000,000-row month the
+run held at most about 460 MB at once but peaked at 575-634 MB; with a background thread
+returning pages unused for 100 ms it peaks at 481-514 MB, for a fraction of a second of CPU
+(benchmarks/README.md). Returning them at once (`dirty_decay_ms:0`) gives 462 MB for about 2 s
+more CPU.
 
 jemalloc reads `_RJEM_MALLOC_CONF` once, as polars loads, and takes the last value of each
 option. Polars puts its own values first and keeps what the variable already holds after them,
