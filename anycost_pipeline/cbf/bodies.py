@@ -84,10 +84,10 @@ def _envelope(month: str, operation: str) -> tuple[bytes, bytes]:
 
 @dataclass(frozen=True)
 class Cut:
-    """Where one body lies in the month put in time order: `rows` rows from row `start`."""
+    """What one body holds of the month put in time order: its operation, its rows and its
+    first and last hours."""
 
     operation: str
-    start: int
     rows: int
     first_hour: str
     last_hour: str
@@ -195,10 +195,8 @@ def plan_bodies(
             body_digest.update(piece)
             month_digest.update(piece)
             spool.write(piece)
-        before = planned[-1] if planned else None
-        start = before.cut.start + before.cut.rows if before else 0
-        offset = before.offset + before.bytes if before else 0
-        cut = Cut(op, start, sum(len(r) for r in rows), first, last)
+        offset = planned[-1].offset + planned[-1].bytes if planned else 0
+        cut = Cut(op, sum(len(r) for r in rows), first, last)
         size = len(head) + len(data) + len(tail)
         planned.append(PlannedBody(cut, size, body_digest.hexdigest(), offset))
 
