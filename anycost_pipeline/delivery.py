@@ -79,13 +79,16 @@ class MonthToSend:
 
     @property
     def requests(self) -> MonthRequests:
-        """The bodies as the client sends them, (operation, payload, rows), each payload read
-        just before it is sent."""
-        planned = [
-            PlannedRequest(p.cut.operation, p.cut.rows, p.bytes, p.sha256)
-            for p in self.bodies.planned
-        ]
-        return MonthRequests(planned, lambda index: self.bodies[index].payload)
+        return requests_of(self.bodies)
+
+
+def requests_of(bodies: MonthBodies) -> MonthRequests:
+    """The bodies as the client sends them, (operation, payload, rows), each payload read just
+    before it is sent."""
+    planned = [
+        PlannedRequest(p.cut.operation, p.cut.rows, p.bytes, p.sha256) for p in bodies.planned
+    ]
+    return MonthRequests(planned, lambda index: bodies[index].payload)
 
 
 def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataFrame:

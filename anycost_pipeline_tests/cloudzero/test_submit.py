@@ -167,8 +167,8 @@ def test_a_body_that_cannot_be_read_back_stops_the_month_as_partly_sent(
     import os
 
     from anycost_pipeline.cbf.bodies import plan_bodies
-    from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
     from anycost_pipeline.cloudzero.submit import PARTLY_SENT, DeliveryFailed
+    from anycost_pipeline.delivery import requests_of
 
     frame = synthetic_month(3000)
     bodies = plan_bodies(frame, "2024-08", operation="replace_hourly", target_bytes=200_000)
@@ -176,10 +176,7 @@ def test_a_body_that_cannot_be_read_back_stops_the_month_as_partly_sent(
     second = bodies.planned[1]
     fd, at = bodies._spool.fileno(), second.offset + second.bytes // 2
     os.pwrite(fd, b"1" if os.pread(fd, 1, at) == b"0" else b"0", at)
-    requests = MonthRequests(
-        [PlannedRequest(p.cut.operation, p.cut.rows, p.bytes, p.sha256) for p in bodies.planned],
-        lambda index: bodies[index].payload,
-    )
+    requests = requests_of(bodies)  # as drop/<connection> sends them
     client = AnyCostClient(server.url, KEY, retries=1, backoff=0.01)
     ledger = SubmissionLedger(tmp_path / "submissions")
     with pytest.raises(DeliveryFailed) as failed:
