@@ -93,7 +93,6 @@ def source_months() -> list[str]:
 
 def _say_materialised(result, month: str, connections: list[str]) -> None:  # type: ignore[no-untyped-def]
     """One line per asset the run materialised: rows, cost, and for a drop what it sent."""
-    states = dict.fromkeys(connections, "")
     for event in result.get_asset_materialization_events():
         mat = event.materialization
         meta = {k: v.value for k, v in mat.metadata.items()}
@@ -105,12 +104,12 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
         if CHANGE in meta:
             say(f"   {'':28} {' '.join(str(meta[CHANGE]).split())}")
         if STATUS in meta:
-            say(f"   {_where(month, mat.asset_key.path[-1], states)}: {meta[STATUS]}")
+            say(f"   {_where(month, mat.asset_key.path[-1], connections)}: {meta[STATUS]}")
 
 
-def _where(month: str, connection: str, states: dict[str, str]) -> str:
-    """`2024-08`, or `2024-08 (connection)` when the month went to several connections."""
-    return month if len(states) == 1 else f"{month} ({connection})"
+def _where(month: str, connection: str, connections: list[str]) -> str:
+    """`2024-08`, or `2024-08 (connection)` when the month goes to several connections."""
+    return month if len(connections) == 1 else f"{month} ({connection})"
 
 
 def submit_month_job(config_file: str, build: str):  # -> dg.JobDefinition
@@ -185,7 +184,7 @@ def run(months: list[str], force: bool = False) -> int:
                         )
                 for connection, state in states.items():
                     if state not in (SENT, UNCHANGED):  # those said so with their drop above
-                        say(f"   {_where(month, connection, states)}: {state}")
+                        say(f"   {_where(month, connection, connections)}: {state}")
                 continue
             for check in result.get_asset_check_evaluations():
                 if check.passed:
@@ -219,7 +218,7 @@ def run(months: list[str], force: bool = False) -> int:
         for month, states in failed.items():
             for connection, state in states.items():
                 print(
-                    f"  {_where(month, connection, states)}: {state}. "
+                    f"  {_where(month, connection, connections)}: {state}. "
                     f"{AFTER_FAILURE.get(state, UNKNOWN)}",
                     file=sys.stderr,
                 )
