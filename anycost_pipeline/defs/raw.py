@@ -50,8 +50,7 @@ def raw_asset(
             raw = read_raw_month(name, source, project, month)
         if raw.untimed.height:
             context.log.warning(
-                f"{counted(raw.untimed.height, 'row')} of {name} "
-                f"{'has' if raw.untimed.height == 1 else 'have'} no readable time and belong to no "
+                f"{counted(raw.untimed.height, 'row')} of {name} without a readable time, so in no "
                 "month; see `rows_without_a_time`"
             )
         return dg.Output(raw.rows, metadata=raw_metadata(raw, source, month))
