@@ -5,6 +5,7 @@ The bodies are planned (sizes, cuts, each body's hash and the month's content ha
 anything is sent; each is built once, kept in a temporary file and read back just before it
 is sent, so a month's bodies are never all in memory at once."""
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,6 +68,10 @@ class RowTooLarge(MonthRefused):
     """A single CBF row is larger than a whole request body."""
 
 
+class NoRoomForBodies(MonthRefused):
+    """The month's request bodies could not be written to the temporary folder."""
+
+
 @dataclass(frozen=True)
 class MonthToSend:
     """A connection's month as it is sent: the combined frame, its request bodies (each read
@@ -111,6 +116,14 @@ def connection_bodies(
         # plan_bodies says so with a ValueError; the operation and body size it also refuses
         # that way were already checked when anycost.yaml was read.
         raise RowTooLarge(str(error)) from None
+    except OSError as error:
+        folder = tempfile.gettempdir()
+        raise NoRoomForBodies(
+            f"the request bodies of {month} for connection {connection} could not be written to "
+            f"the temporary folder {folder} ({error}); nothing was sent. They need about the "
+            "month's JSON in free space there (340 MB for 1,000,000 rows): free some, or set "
+            "TMPDIR to a folder with room."
+        ) from None
 
 
 def month_to_send(

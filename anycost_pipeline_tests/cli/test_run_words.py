@@ -142,3 +142,19 @@ def test_run_without_months_leaves_a_month_that_has_not_begun(
     assert f"(not sent: {later}, after this month (UTC); its partition does not exist yet)" in said
     store = SandboxStore(project.storage / "sandbox")
     assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
+
+
+def test_no_room_for_the_bodies_says_nothing_was_sent_and_where(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bodies wait in the temporary folder; when it cannot take them, the month is not sent
+    and the words say so, and where, instead of 'it is not known whether anything was sent'."""
+    import tempfile
+
+    missing = project.root / "no-such-folder"
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    assert main(["run", "2024-08"]) == 1
+    said = capsys.readouterr()
+    assert "2024-08: nothing sent" in said.err
+    assert str(missing) in said.out and "TMPDIR" in said.out
+    assert SandboxStore(project.storage / "sandbox").drops("simple_cloud_main") == []
