@@ -15,6 +15,10 @@ import sys
 import time
 from itertools import accumulate
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anycost_pipeline.cbf.bodies import MonthBodies
 
 STARTED = time.perf_counter()
 HERE = Path(__file__).resolve().parent
@@ -90,11 +94,12 @@ def hour_groups(hours: list[str], sizes: list[int]) -> list[slice]:
     return groups
 
 
-def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
+def build_month(source_file: Path, phases: Phases) -> tuple["MonthBodies", int, object]:
     """The adaptor's path, with the functions the raw/ and cbf/ assets call, in the same order:
-    the month's request bodies, its row count and its exact cost total."""
+    the month's request bodies as the drop plans them (each kept on disk and read back, checked
+    against its hash, when it is used), its row count and its exact cost total."""
     from anycost_pipeline import sources as readers
-    from anycost_pipeline.cbf.bodies import month_bodies
+    from anycost_pipeline.cbf.bodies import plan_bodies
     from anycost_pipeline.cbf.errors import raise_problems
     from anycost_pipeline.cbf.mapping import convert, rows_of_month, source_cost, usage_hours
     from anycost_pipeline.cbf.validation import cost_total, row_problems, source_rows_in
@@ -137,22 +142,26 @@ def build_month(source_file: Path, phases: Phases) -> tuple[list, int, object]:
     rows = cbf.height
     del raw
     phases.mark("validate")
-    bodies = month_bodies(cbf, MONTH, target_bytes=TARGET_BYTES)
+    bodies = plan_bodies(cbf, MONTH, target_bytes=TARGET_BYTES)
     del cbf
     phases.mark("bodies")
     return bodies, rows, total
 
 
 def project(source_file: Path, out: Path) -> dict:
-    """The adaptor's path (`build_month`), its bodies written to `out`."""
+    """The adaptor's path (`build_month`), its bodies written to `out` one at a time, each read
+    back and checked as the drop reads it to send it."""
     phases = Phases()
     bodies, rows, total = build_month(source_file, phases)
-    write_bodies(out, [b.payload for b in bodies])
+    out.mkdir(parents=True, exist_ok=True)
+    for index, body in enumerate(bodies):
+        (out / f"body-{index:05d}.json").write_bytes(body.payload)
     phases.mark("write")
+    bodies.close()
     return {
         "rows": rows,
         "bodies": len(bodies),
-        "bytes": sum(len(b.payload) for b in bodies),
+        "bytes": bodies.bytes,
         "total": str(total),
         **phases.report(),
     }

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     from anycost_pipeline.cloudzero.client import AnyCostClient
     from anycost_pipeline.cloudzero.sandbox import start_sandbox
+    from anycost_pipeline.delivery import requests_of
 
     bodies, _, _ = build_month(source_file, Phases())
     built = time.perf_counter()
@@ -99,9 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         client = TimedClient(server.url, "benchmark-key")
         try:
             send_started = time.perf_counter()
-            receipt = client.submit_month(
-                "benchmark", MONTH, [(b.operation, b.payload, b.rows) for b in bodies]
-            )
+            receipt = client.submit_month("benchmark", MONTH, requests_of(bodies))
             sent = time.perf_counter()
             stored, stored_cpu = spent["POST"], spent["POST cpu"]
             ours = client.month_drops("benchmark", MONTH, receipt.bodies[-1].drop_id).ours
