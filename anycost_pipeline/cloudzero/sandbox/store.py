@@ -110,9 +110,10 @@ class SandboxStore:
             # (Only a new file takes it; an existing one keeps its page size.)
             db.execute("PRAGMA page_size=65536")
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "PRAGMA synchronous=NORMAL"
-            )  # WAL stays consistent; a power cut may lose the last write
+            # No fsync: a sandbox killed mid-write keeps a consistent file (SQLite hands each
+            # commit to the system before it answers), and only a power cut could harm it. The
+            # checkpoints' fsyncs took about 1 s of a 1,000,000-row month's 4.8 s of storing.
+            db.execute("PRAGMA synchronous=OFF")
             self._local.db = db
         return db
 
