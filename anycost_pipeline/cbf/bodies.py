@@ -9,9 +9,10 @@ A row leaves out its empty values (null or ""): CloudZero's amount pattern refus
 the whole body with it. Each row's JSON is built by polars (which escapes it), and a body is
 its rows' JSON joined by commas in its envelope. `plan_bodies` goes through the month once:
 it builds the JSON of a few hours at a time, packs those hours by their exact byte lengths into
-the body being filled, hashes that body as it closes and writes it to an unnamed temporary file.
-So each body is built once, the month's bodies are never all in memory, and the bytes sent are
-the bytes hashed (each is checked against its hash when it is read back to be sent).
+the body being filled, and as that body closes hashes it and writes it to an unnamed temporary
+file (on a thread of its own, while the next hours' JSON is built). So each body is built
+once, the month's bodies are never all in memory, and the bytes sent are the bytes hashed (each
+is checked against its hash when it is read back to be sent).
 """
 
 import hashlib
@@ -19,7 +20,8 @@ import os
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 import polars as pl
@@ -179,36 +181,71 @@ def plan_bodies(
     if not cbf.get_column(USAGE_START).is_sorted():
         ordered = cbf.sort(USAGE_START, maintain_order=True)
     budget = target_bytes - len(b"".join(_envelope(month, REPLACE_HOURLY)))
-    planned: list[PlannedBody] = []
-    month_digest = hashlib.sha256()  # the content hash: every body's bytes, in order
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 (MonthBodies closes it)
+    planned: list[PlannedBody] = []  # their hashes come from the keeper, once it is done
+    keeper = _Keeper(tempfile.TemporaryFile())  # noqa: SIM115 (MonthBodies closes it)
 
     def close(rows: list[pl.Series], first: str, last: str, continues_hour: bool) -> None:
         """Plan the body of `rows` (the JSON of the rows after the bodies planned so far) and
-        keep its bytes in the spool."""
+        hand its bytes to the keeper."""
         op = _operation(operation, len(planned), continues_hour)
         head, tail = _envelope(month, op)
         data = _joined(rows)
-        body_digest = hashlib.sha256()
-        # Hashed and written piece by piece: joining head, rows and tail would copy the body.
-        for piece in (head, data, tail):
-            body_digest.update(piece)
-            month_digest.update(piece)
-            spool.write(piece)
+        keeper.keep((head, data, tail))
         offset = planned[-1].offset + planned[-1].bytes if planned else 0
         cut = Cut(op, sum(len(r) for r in rows), first, last)
         size = len(head) + len(data) + len(tail)
-        planned.append(PlannedBody(cut, size, body_digest.hexdigest(), offset))
+        planned.append(PlannedBody(cut, size, "", offset))
 
     try:
         _pack(ordered, budget, close)
         if not planned:  # an empty month is one empty body
             close([], "", "", False)
+        hashes = keeper.finish()
     except BaseException:
-        spool.close()  # nothing of a month that cannot be cut is kept
+        keeper.abandon()  # nothing of a month that cannot be cut is kept
         raise
-    spool.flush()
-    return MonthBodies(month, planned, month_digest.hexdigest(), spool)
+    planned = [replace(body, sha256=sha) for body, sha in zip(planned, hashes, strict=True)]
+    return MonthBodies(month, planned, keeper.month_digest.hexdigest(), keeper.spool)
+
+
+class _Keeper:
+    """Hashes each body and writes it to the spool, in order, on a thread of its own while the
+    next body's JSON is built (hashing and writing let go of Python's lock). At most one body
+    waits to be kept, so no more than two bodies are held at once."""
+
+    def __init__(self, spool: BinaryIO) -> None:
+        self.spool = spool
+        self.month_digest = hashlib.sha256()  # the content hash: every body's bytes, in order
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anycost-bodies")
+        self._kept: list[Future[str]] = []
+
+    def keep(self, pieces: tuple[bytes, ...]) -> None:
+        """Hash and write one body's pieces after the bodies before it; a failure to keep an
+        earlier body is raised here."""
+        if self._kept:
+            self._kept[-1].result()
+        self._kept.append(self._thread.submit(self._write, pieces))
+
+    def _write(self, pieces: tuple[bytes, ...]) -> str:
+        body_digest = hashlib.sha256()
+        # Hashed and written piece by piece: joining head, rows and tail would copy the body.
+        for piece in pieces:
+            body_digest.update(piece)
+            self.month_digest.update(piece)
+            self.spool.write(piece)
+        return body_digest.hexdigest()
+
+    def finish(self) -> list[str]:
+        """Every body's SHA-256, in order, once all are written (and flushed) to the spool."""
+        hashes = [kept.result() for kept in self._kept]
+        self._thread.shutdown()
+        self.spool.flush()
+        return hashes
+
+    def abandon(self) -> None:
+        """Stop, once the body being kept is done, and let the spool go."""
+        self._thread.shutdown(cancel_futures=True)
+        self.spool.close()
 
 
 Close = Callable[[list[pl.Series], str, str, bool], None]

@@ -244,3 +244,35 @@ def test_planned_bodies_are_read_back_as_planned_and_a_changed_one_is_refused() 
     planned.close()
     with pytest.raises(ValueError):  # the file is gone with its bodies
         planned[0]
+
+
+class _FullDisk:
+    """A temporary file whose disk fills after `room` bytes."""
+
+    def __init__(self, room: int) -> None:
+        self.room, self.closed, self.written = room, False, 0
+
+    def write(self, piece: bytes) -> int:
+        if self.written + len(piece) > self.room:
+            raise OSError(28, "No space left on device")
+        self.written += len(piece)
+        return len(piece)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("room", [0, 150_000, 350_000])
+def test_a_disk_that_fills_while_bodies_are_kept_stops_the_plan_and_keeps_nothing(
+    monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    """Bodies are written on a thread of their own: a write that fails there, for the first
+    body or a later one, is raised by plan_bodies itself (delivery turns it into 'nothing was
+    sent'), and the file is let go, not left behind half written."""
+    import anycost_pipeline.cbf.bodies as bodies
+
+    disk = _FullDisk(room)
+    monkeypatch.setattr(bodies.tempfile, "TemporaryFile", lambda: disk)
+    with pytest.raises(OSError, match="No space left"):
+        plan_bodies(_month(48, 200), "2024-08", target_bytes=100_000)
+    assert disk.closed and disk.written <= room
