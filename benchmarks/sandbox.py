@@ -2,12 +2,14 @@
 
     python -m benchmarks.sandbox SOURCE.csv
 
-Builds the bodies with the adaptor's own functions (`routes.build_month`, as `routes.py project`), starts the
-sandbox (`start_sandbox`) in a temporary folder, sends the month with `AnyCostClient.submit_month`
-and prints one JSON line: seconds to build, seconds to send, of which waiting on the server and
-of which the server's own handling (storing), bodies and rows, the row count the sandbox reports
-for the month, and the server's seconds to answer a read of the whole month (twice: the first
-read may prepare what later reads reuse).
+Builds the bodies with the adaptor's own functions (`routes.build_month`, as `routes.py
+project`), starts the sandbox (`start_sandbox`) in a temporary folder, sends the month with
+`AnyCostClient.submit_month` and prints one JSON line: seconds to build, seconds to send, of
+which waiting on the server and of which the server's own handling (storing), bodies and rows,
+the row count the sandbox reports for the month, and the server's seconds to answer a read of
+the whole month (twice: the first read may prepare what later reads reuse). The client's side
+of sending includes reading each body back from disk, checked against its hash, as the drop
+does.
 """
 
 import json
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
                 read = len(client.get_billing_drop("benchmark", MONTH))
                 reads.append(round(spent["GET"] - before, 3))
         finally:
+            bodies.close()
             client.close()
             server.close()
     print(

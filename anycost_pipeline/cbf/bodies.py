@@ -244,8 +244,10 @@ class _Keeper:
 
     def abandon(self) -> None:
         """Stop, once the body being kept is done, and let the spool go."""
-        self._thread.shutdown(cancel_futures=True)
-        self.spool.close()
+        try:
+            self._thread.shutdown(cancel_futures=True)
+        finally:
+            self.spool.close()
 
 
 Close = Callable[[list[pl.Series], str, str, bool], None]

@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+import time
 from collections import Counter
 
 import polars as pl
@@ -247,32 +249,81 @@ def test_planned_bodies_are_read_back_as_planned_and_a_changed_one_is_refused() 
 
 
 class _FullDisk:
-    """A temporary file whose disk fills after `room` bytes."""
+    """A temporary file whose disk fills after `room` bytes; writes may be slow."""
 
-    def __init__(self, room: int) -> None:
-        self.room, self.closed, self.written = room, False, 0
+    def __init__(self, room: int, seconds_per_write: float = 0.0) -> None:
+        self.room, self.seconds_per_write = room, seconds_per_write
+        self.closed, self.written, self.failed, self.after_failure = False, 0, False, 0
 
     def write(self, piece: bytes) -> int:
+        time.sleep(self.seconds_per_write)
+        if self.failed:
+            self.after_failure += 1
         if self.written + len(piece) > self.room:
+            self.failed = True
             raise OSError(28, "No space left on device")
         self.written += len(piece)
         return len(piece)
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
         self.closed = True
 
 
-@pytest.mark.parametrize("room", [0, 150_000, 350_000])
+def _keepers_alive() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("anycost-bodies")]
+
+
+def _month_size() -> tuple[int, int]:
+    """The test month's bytes in all, and its last body's."""
+    bodies = month_bodies(_month(48, 200), "2024-08", target_bytes=100_000)
+    return sum(len(b.payload) for b in bodies), len(bodies[-1].payload)
+
+
+@pytest.mark.parametrize("room", ["none", "first body", "a middle body", "the last body"])
 def test_a_disk_that_fills_while_bodies_are_kept_stops_the_plan_and_keeps_nothing(
-    monkeypatch: pytest.MonkeyPatch, room: int
+    monkeypatch: pytest.MonkeyPatch, room: str
 ) -> None:
     """Bodies are written on a thread of their own: a write that fails there, for the first
-    body or a later one, is raised by plan_bodies itself (delivery turns it into 'nothing was
-    sent'), and the file is let go, not left behind half written."""
+    body, a later one or the last, is raised by plan_bodies itself (delivery turns it into
+    'nothing was sent'); nothing is written after it, the file is let go and the thread ends."""
     import anycost_pipeline.cbf.bodies as bodies
 
-    disk = _FullDisk(room)
+    total, last = _month_size()
+    space = {
+        "none": 0,
+        "first body": 50_000,
+        "a middle body": total // 2,
+        "the last body": total - last // 2,
+    }[room]
+    disk = _FullDisk(space)
     monkeypatch.setattr(bodies.tempfile, "TemporaryFile", lambda: disk)
     with pytest.raises(OSError, match="No space left"):
         plan_bodies(_month(48, 200), "2024-08", target_bytes=100_000)
-    assert disk.closed and disk.written <= room
+    assert disk.failed and disk.after_failure == 0
+    assert disk.closed and not _keepers_alive()
+
+
+def test_a_month_that_cannot_be_cut_while_a_body_is_being_written_keeps_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plan stops on the calling thread (a row larger than a body) while the thread that
+    keeps bodies is still writing one: the write ends, then the file goes and the thread too."""
+    import anycost_pipeline.cbf.bodies as bodies
+
+    cbf = _month(48, 200)
+    huge = pl.DataFrame(
+        {
+            "time/usage_start": ["2024-08-02T23:00:00Z"],
+            "cost/cost": ["1"],
+            "resource/service": ["x" * 200_000],
+        }
+    )
+    disk = _FullDisk(10**9, seconds_per_write=0.05)
+    monkeypatch.setattr(bodies.tempfile, "TemporaryFile", lambda: disk)
+    with pytest.raises(ValueError, match="larger than a whole request body"):
+        plan_bodies(pl.concat([cbf, huge]), "2024-08", target_bytes=100_000)
+    assert disk.written > 0 and not disk.failed  # bodies before the row were being written
+    assert disk.closed and not _keepers_alive()
