@@ -7,7 +7,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
-from anycost_pipeline.cloudzero.errors import ANYCOST_SCOPES, CloudZeroError, Forbidden, NotFound
+from anycost_pipeline.cloudzero.errors import (
+    ANYCOST_SCOPES,
+    CloudZeroError,
+    Forbidden,
+    NotFound,
+    UnexpectedAnswer,
+)
 from anycost_pipeline.figures import counted
 
 # A check should answer in seconds: one retry of a call that got no answer, not a run's five.
@@ -38,6 +44,9 @@ def check_connection(client: AnyCostClient, connection: str, connection_id: str)
             f"({error.server_message}); copy the Connection ID from Settings > Cloud Connections "
             "in CloudZero.",
         )
+    except UnexpectedAnswer as error:
+        # Something answered, but not as the API does (a portal, a proxy's page): say what.
+        return ConnectionCheck(connection, False, str(error))
     except CloudZeroError as error:
         if error.status is None:
             return ConnectionCheck(

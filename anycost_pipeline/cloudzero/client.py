@@ -155,10 +155,7 @@ class SubmissionStopped(CloudZeroError):
         self.accepted = accepted
         self.planned = planned
         self.maybe_applied = maybe_applied
-        self.status = cause.status
-        self.server_message = cause.server_message
-        self.host = cause.host
-        RuntimeError.__init__(self, str(cause))
+        self._describe(str(cause), cause.status, cause.server_message, cause.advice, cause.host)
 
 
 class BodyUnreadable(CloudZeroError):
@@ -166,13 +163,8 @@ class BodyUnreadable(CloudZeroError):
     this machine."""
 
     def __init__(self, index: int, error: Exception) -> None:
-        self.status = None
-        self.server_message = str(error)
-        self.advice = ""
-        self.host = ""
-        RuntimeError.__init__(
-            self, f"Body {index + 1} could not be read to be sent ({error}); it was not sent."
-        )
+        text = f"Body {index + 1} could not be read to be sent ({error}); it was not sent."
+        self._describe(text, None, str(error), "", "")
 
 
 def idempotency_key(
@@ -511,10 +503,7 @@ class _MaybeApplied(CloudZeroError):
 
     def __init__(self, cause: CloudZeroError) -> None:
         self.cause = cause
-        self.status = cause.status
-        self.server_message = cause.server_message
-        self.host = cause.host
-        RuntimeError.__init__(self, str(cause))
+        self._describe(str(cause), cause.status, cause.server_message, cause.advice, cause.host)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -5,16 +5,23 @@ class CloudZeroError(RuntimeError):
     """A call to AnyCost Stream failed."""
 
     def __init__(self, status: int | None, message: str, advice: str, host: str = "") -> None:
-        self.status = status
-        self.server_message = message
-        self.advice = advice
-        self.host = host
         where = f"CloudZero ({host})" if host else "CloudZero"
         if status:
             text = f"{where} answered HTTP {status}: {message}."
         else:
             text = f"No answer from {where}: {message}."
-        super().__init__(f"{text} {advice}".strip())
+        self._describe(f"{text} {advice}".strip(), status, message, advice, host)
+
+    def _describe(
+        self, text: str, status: int | None, message: str, advice: str, host: str
+    ) -> None:
+        """What every error of a call carries (status, message, advice, host) and the sentence
+        it prints, for errors that word their sentence themselves."""
+        self.status = status
+        self.server_message = message
+        self.advice = advice
+        self.host = host
+        RuntimeError.__init__(self, text)
 
 
 class BadRequest(CloudZeroError):
@@ -41,21 +48,16 @@ class UnexpectedAnswer(CloudZeroError):
     """A success answer that is not what the API reference documents."""
 
     def __init__(self, message: str, advice: str, host: str = "") -> None:
-        self.status = None
-        self.server_message = message
-        self.host = host
         where = f"CloudZero ({host})" if host else "CloudZero"
-        RuntimeError.__init__(self, f"{where} gave an unexpected answer: {message}. {advice}")
+        text = f"{where} gave an unexpected answer: {message}. {advice}"
+        self._describe(text, None, message, advice, host)
 
 
 class RefusedBeforeSending(CloudZeroError):
     """Nothing was sent: the adaptor itself stopped, so there is no HTTP status to report."""
 
     def __init__(self, message: str, advice: str) -> None:
-        self.status = None
-        self.server_message = message
-        self.host = ""
-        RuntimeError.__init__(self, f"{message}. {advice}")
+        self._describe(f"{message}. {advice}", None, message, advice, "")
 
 
 class MonthOverLimit(RefusedBeforeSending):

@@ -61,10 +61,10 @@ class DeliveryFailed(CloudZeroError):
 
     def __init__(self, state: str, message: str, cause: CloudZeroError | None = None) -> None:
         self.state = state
-        self.status = cause.status if cause else None
-        self.server_message = cause.server_message if cause else message
-        self.host = cause.host if cause else ""
-        RuntimeError.__init__(self, message)
+        if cause is None:
+            self._describe(message, None, message, "", "")
+        else:
+            self._describe(message, cause.status, cause.server_message, cause.advice, cause.host)
 
 
 class RowCountMismatch(DeliveryFailed):

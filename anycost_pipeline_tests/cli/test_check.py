@@ -1,7 +1,9 @@
 """`anycost check`: one drop-list read per connection with the configured key, against the
 sandbox over HTTP on 127.0.0.1, a port where nothing listens, and host names that resolve nowhere."""
 
+import http.server
 import subprocess
+import threading
 from pathlib import Path
 
 import yaml
@@ -86,3 +88,36 @@ def test_a_proxy_that_answers_nothing_gets_the_proxy_hint(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert "cannot reach anycost-check.invalid" in done.stdout
     assert "proxy" in done.stdout and "HTTPS_PROXY" in done.stdout
+
+
+class _Portal(http.server.BaseHTTPRequestHandler):
+    """A sign-in page standing where the API should be: 200 with HTML to every request."""
+
+    def do_GET(self) -> None:
+        page = b"<html><body>Sign in to continue</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_page_that_is_not_the_api_is_named_as_an_unexpected_answer(tmp_path: Path) -> None:
+    """A proxy or portal answering in CloudZero's place is reached: check says what came back
+    and what to check, not that CloudZero cannot be reached (and does not fail itself)."""
+    config = _live_project(tmp_path / "p")
+    portal = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Portal)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    try:
+        done = anycost(config, f"http://127.0.0.1:{portal.server_port}", "check")
+    finally:
+        portal.shutdown()
+        portal.server_close()
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.strip().startswith("main:"))
+    assert "unexpected answer" in line and "is not JSON" in line, line
+    assert "CLOUDZERO_API_URL" in line and "cannot reach" not in line, line
+    assert "Traceback" not in done.stderr, done.stderr
