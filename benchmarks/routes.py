@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterable
 from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,7 +61,8 @@ def own_peak_mb() -> float | None:
     return None
 
 
-def write_bodies(out: Path, payloads: list[bytes]) -> None:
+def write_bodies(out: Path, payloads: Iterable[bytes]) -> None:
+    """Each payload to its own file in `out`, one at a time, in order."""
     out.mkdir(parents=True, exist_ok=True)
     for index, payload in enumerate(payloads):
         (out / f"body-{index:05d}.json").write_bytes(payload)
@@ -153,11 +155,11 @@ def project(source_file: Path, out: Path) -> dict:
     back and checked as the drop reads it to send it."""
     phases = Phases()
     bodies, rows, total = build_month(source_file, phases)
-    out.mkdir(parents=True, exist_ok=True)
-    for index, body in enumerate(bodies):
-        (out / f"body-{index:05d}.json").write_bytes(body.payload)
+    try:
+        write_bodies(out, (body.payload for body in bodies))
+    finally:
+        bodies.close()
     phases.mark("write")
-    bodies.close()
     return {
         "rows": rows,
         "bodies": len(bodies),
