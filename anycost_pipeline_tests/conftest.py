@@ -1,5 +1,6 @@
 """Shared fixtures: a throwaway copy of the example project with its own storage."""
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -8,8 +9,19 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from hypothesis import settings
 
 import anycost_pipeline
+
+# Property tests explore new examples on a developer's machine (Hypothesis' default profile,
+# which also replays the failures it saved in .hypothesis/), but CI must not fail on a day
+# nobody changed anything: there every test draws the same examples, derived from the test
+# itself, and prints the failing example's reproduction blob. HYPOTHESIS_PROFILE=ci picks the
+# CI profile by hand (to reproduce a CI failure locally).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "sample_data" / "simple_cloud"
