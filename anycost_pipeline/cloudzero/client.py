@@ -16,7 +16,12 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from anycost_pipeline.cloudzero.answers import MonthListing, UnreadableMonth, month_listing
+from anycost_pipeline.cloudzero.answers import (
+    MonthListing,
+    UnreadableMonth,
+    listed_drops,
+    month_listing,
+)
 from anycost_pipeline.cloudzero.errors import (
     CloudZeroError,
     ServerUnavailable,
@@ -424,6 +429,17 @@ class AnyCostClient:
         else the newest), whatever ISO form CloudZero writes the month in."""
         try:
             return month_listing(self.list_billing_drops(connection_id), month, drop_id)
+        except UnreadableMonth as error:
+            raise UnexpectedAnswer(
+                f"the drop list of connection {connection_id}: {error}",
+                "Check CLOUDZERO_API_URL points at the AnyCost Stream API.",
+                self.host,
+            ) from None
+
+    def listed_months(self, connection_id: str) -> list[str]:
+        """The months (`YYYY-MM`) the connection's drop list holds drops for."""
+        try:
+            return sorted({d.month for d in listed_drops(self.list_billing_drops(connection_id))})
         except UnreadableMonth as error:
             raise UnexpectedAnswer(
                 f"the drop list of connection {connection_id}: {error}",

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Context, Decimal
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.answers import MonthListing
@@ -22,22 +23,38 @@ from anycost_pipeline.cloudzero.client import (
     Submission,
     SubmissionStopped,
 )
-from anycost_pipeline.cloudzero.errors import CloudZeroError, MonthOverLimit
+from anycost_pipeline.cloudzero.errors import CloudZeroError, MonthOverLimit, NotFound
 from anycost_pipeline.cloudzero.journal import (
+    CLEARED,
     CONFIRMED,
     SENDING,
     STOPPED,
     UNCONFIRMED,
     Entry,
+    JournalUnreadable,
     SubmissionJournal,
     acknowledgement,
 )
 from anycost_pipeline.cloudzero.locks import connection_lock
+from anycost_pipeline.cloudzero.month_state import (
+    CLEAR,
+    CONFLICT,
+    KEPT,
+    Held,
+    MonthState,
+    Now,
+    held_of,
+    judge_month,
+    last_drop,
+)
 
 log = logging.getLogger(__name__)
 
 SENT = "sent"
 UNCHANGED = "unchanged"
+CLEARED_STATUS = "cleared"  # the month was emptied: the sources hold nothing now
+KEPT_STATUS = "kept"  # the sources hold nothing because their files are gone; nothing sent
+_EXACT = Context(prec=1_000)  # sums of costs as read back, never rounded
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,10 @@ class DeliveryFailed(CloudZeroError):
             self._describe(message, None, message, "", "")
         else:
             self._describe(message, cause.status, cause.server_message, cause.advice, cause.host)
+
+
+class MonthConflict(DeliveryFailed):
+    """CloudZero holds what this adaptor did not send, and sending would add to it."""
 
 
 class RowCountMismatch(DeliveryFailed):
@@ -137,6 +158,7 @@ class MonthOutcome:
     submission: Submission | None = None
     previous: dict | None = None
     resumed_from: int = 0  # bodies acknowledged by an interrupted earlier run, not sent again
+    state: MonthState | None = None  # the verdict the outcome applied
 
 
 def check_limits(month: str, rows: int, size: int, limits: Limits) -> None:
@@ -211,41 +233,67 @@ def send_month(
     limits: Limits = Limits(),
     force: bool = False,
     submission_id: str | None = None,
+    total: Decimal = Decimal(0),
+    kept_because: str | None = None,
+    operation: str | None = None,
 ) -> MonthOutcome:
-    """Send the month's bodies `(operation, payload, rows)` unless CloudZero already holds them.
+    """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
+    and apply the verdict: send the bodies `(operation, payload, rows)`, clear the month (the
+    sources hold nothing: `bodies` is then the empty month's one `replace_drop`), or leave it.
 
-    The month counts as unchanged when its last submission was confirmed with the same content
-    hash and CloudZero still lists what it listed then; `force` sends anyway. A submission
-    interrupted earlier (see the journal) is continued where that is the safe choice: on `sum`
-    and `replace_hourly` connections, with the same content, only the bodies CloudZero did not
-    acknowledge are sent, under their first idempotency keys; a `replace_drop` month starts
-    again from body 1, which replaces the month. After sending, a `replace_drop` month must hold
-    exactly the rows sent; `replace_hourly` and `sum` months at least as many.
+    A `conflict` (CloudZero holds what this adaptor did not send, on a connection where sending
+    would add to it) is raised as DeliveryFailed with nothing sent. An interrupted `sum` or
+    `replace_hourly` submission whose acknowledged bodies CloudZero still holds as the newest
+    of the month is continued with its first idempotency keys; any other send is a new
+    submission. After sending, a `replace_drop` month must hold exactly the rows sent;
+    `replace_hourly` and `sum` months at least as many. `operation` is the connection's (what
+    an empty month's clearing body does not tell); by default the first body's.
     """
     requests = MonthRequests.of(bodies)  # payloads are built only as they are sent
     rows, size = requests.rows, requests.bytes
     check_limits(month, rows, size, limits)
-    operation = requests.planned[0].operation if requests else "replace_drop"
+    first = requests.planned[0].operation if requests else "replace_drop"
+    operation = operation or first
     shape = [(p.operation, b"", p.rows) for p in requests.planned]  # for `confirmed`
     with connection_lock(lock_folder, connection_id):
-        record = ledger.entry(destination, connection_id, month)
-        if record and record.state == UNCONFIRMED:
-            record = _confirm_later(client, connection_id, month, record)
-            if record.state == CONFIRMED:
-                ledger.record(destination, connection_id, month, record.data)
+        try:
+            record = ledger.entry(destination, connection_id, month)
+        except JournalUnreadable as error:
+            raise DeliveryFailed(NOTHING_SENT, str(error)) from None
+        try:
+            if record and record.state == UNCONFIRMED:
+                record = _confirm_later(client, connection_id, month, record)
+                if record.state == CONFIRMED:
+                    ledger.record(destination, connection_id, month, record.data)
+            held = read_held(client, connection_id, month, record)
+        except CloudZeroError as error:
+            held = _unread(month, operation, rows, error)
         previous = record.data if record else None
-        if record and record.state == CONFIRMED and not force:
-            if record.data.get("content_hash") == content_hash and _still_held(
-                client, connection_id, month, record
-            ):
-                log.info("%s on %s is unchanged; nothing sent", month, connection_id)
-                held = int(record.data.get("reported_rows") or 0)
-                return MonthOutcome(UNCHANGED, rows, size, held, content_hash, None, previous)
-        resumed = _resumable(record, operation, content_hash, month, connection_id, force)
+        now = Now(rows, total, content_hash, kept_because)
+        state = judge_month(month, operation, now, record, held, force)
+        if state.verdict in (CLEAR, KEPT) and state.held.total is None:
+            # The words say what was emptied or kept: CloudZero's figures, not the journal's.
+            state = judge_month(
+                month,
+                operation,
+                now,
+                record,
+                read_held(client, connection_id, month, record, contents=True),
+                force,
+            )
+        if state.verdict in (UNCHANGED, KEPT):
+            log.info("%s on %s: %s; nothing sent", month, connection_id, state.reason)
+            status = UNCHANGED if state.verdict == UNCHANGED else KEPT_STATUS
+            return MonthOutcome(
+                status, rows, size, state.held.rows, content_hash, None, previous, state=state
+            )
+        if state.verdict == CONFLICT:
+            raise MonthConflict(NOTHING_SENT, f"Nothing was sent for {month}: {state.reason}")
+        resumed = record if state.resume else None
         entry = {
             "state": SENDING,
             "content_hash": content_hash,
-            "operation": operation,
+            "operation": first,
             "submission_id": resumed.data["submission_id"] if resumed else submission_id,
             "planned": [
                 {"operation": p.operation, "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256}
@@ -253,10 +301,15 @@ def send_month(
             ],
             "acknowledged": resumed.data.get("acknowledged", []) if resumed else [],
             "rows": rows,
+            "held_before": state.held.rows if not resumed else resumed.data.get("held_before", 0),
+            "total": str(total),
             "bytes": size,
             "started_at": _now(),
         }
-        entry["submission_id"] = entry["submission_id"] or _new_id()
+        if not resumed or not entry["submission_id"]:
+            # A new submission gets new idempotency keys: CloudZero must apply it, not answer
+            # it from its memory of an earlier one that it no longer holds.
+            entry["submission_id"] = submission_id or _new_id()
         ledger.record(destination, connection_id, month, entry)
 
         def acknowledged(index: int, body: SentBody) -> None:
@@ -310,12 +363,59 @@ def send_month(
                 SENT_UNCONFIRMED,
                 f"{accepted}, but {problem}. The data was sent. {_check_later(operation)}",
             )
-        entry.update(state=CONFIRMED, confirmed=True)
+        entry.update(state=CLEARED if state.verdict == CLEAR else CONFIRMED, confirmed=True)
         ledger.record(destination, connection_id, month, entry)
         resumed_from = len(resumed.acknowledged) if resumed else 0
+        status = CLEARED_STATUS if state.verdict == CLEAR else SENT
         return MonthOutcome(
-            SENT, rows, size, reported, content_hash, submission, previous, resumed_from
+            status, rows, size, reported, content_hash, submission, previous, resumed_from, state
         )
+
+
+def _unread(month: str, operation: str, rows: int, error: CloudZeroError) -> Held:
+    """What to assume when CloudZero's drop list cannot be read before sending: a month that
+    replaces (`replace_drop`, or `replace_hourly` hours) is sent anyway, since sending it leaves
+    the same month whatever CloudZero held (at worst it is sent once more than needed, as if
+    changed); a `sum` month, or an empty one, is not sent without knowing what CloudZero holds."""
+    if operation != "sum" and rows:
+        return Held(0, None, None, unread=True)
+    raise DeliveryFailed(
+        NOTHING_SENT,
+        f"Nothing was sent for {month}: CloudZero's drop list could not be read "
+        f"({error.server_message}, from {error.host or 'CloudZero'}), so what it holds of the "
+        "month is not known"
+        + (
+            "; on a sum connection the month is not sent without knowing, since it could be "
+            "added twice"
+            if operation == "sum"
+            else "; the sources hold nothing for it, and it is only cleared once CloudZero "
+            "shows that this adaptor's submission is what it holds"
+        )
+        + ". Run it again when CloudZero answers.",
+        error,
+    ) from None
+
+
+def read_held(
+    client: AnyCostClient,
+    connection_id: str,
+    month: str,
+    record: Entry | None,
+    contents: bool = False,
+) -> Held:
+    """What CloudZero holds of the month: from its drop list, and from the month's rows when
+    asked or when the list has an entry per drop (its row counts are then the drops' own)."""
+    listing = client.month_drops(connection_id, month, last_drop(record))
+    if not (contents or listing.per_drop):
+        return held_of(listing)
+    try:
+        found = client.get_billing_drop(connection_id, month)
+    except NotFound:
+        found = []
+    total = Decimal(0)
+    for row in found:  # exact: Python's default context rounds at 28 digits
+        total = _EXACT.add(total, Decimal(str(row.get("cost/cost") or 0)))
+    return held_of(listing, (len(found), total))
 
 
 def _confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:
@@ -337,53 +437,6 @@ def _confirm_later(client: AnyCostClient, connection_id: str, month: str, record
             "reported_rows": listing.ours.row_count,
         }
     )
-
-
-def _still_held(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> bool:
-    """CloudZero still lists the month as the confirmed submission left it: its last drop is
-    ours, with the row count listed then (another sender's month of equal size is not ours)."""
-    last_drop = (record.data.get("drop_ids") or [None])[-1]
-    ours = client.month_drops(connection_id, month, last_drop).ours
-    return (
-        ours is not None
-        and ours.row_count == record.data.get("reported_rows")
-        and (last_drop is None or ours.drop_id == last_drop)
-    )
-
-
-def _resumable(
-    record: Entry | None,
-    operation: str,
-    content_hash: str,
-    month: str,
-    connection_id: str,
-    force: bool,
-) -> Entry | None:
-    """The interrupted submission to continue, if continuing is the safe choice; refuses a sum
-    month whose earlier submission may already be in CloudZero (it would be added twice)."""
-    if record is None or operation == "replace_drop":
-        return None  # nothing to continue, or a month that is replaced whole from body 1
-    unsure = record.state == UNCONFIRMED or (
-        record.interrupted and (record.acknowledged or record.data.get("maybe_applied", True))
-    )
-    if record.interrupted and record.data.get("content_hash") == content_hash:
-        return record
-    if operation == "sum" and unsure and not force:
-        done = len(record.acknowledged)
-        raise DeliveryFailed(
-            NOTHING_SENT,
-            f"Nothing was sent for {month}: its last submission to connection {connection_id} "
-            f"({done} of {record.planned} bodies acknowledged, {record.state}) may already be in "
-            "CloudZero, and on a sum connection sending the month again adds it a second time"
-            + (
-                "; the month's content has changed since, so it cannot simply be continued"
-                if record.interrupted
-                else ""
-            )
-            + ". Check what CloudZero holds (anycost reconcile CONNECTION MONTH --contents), "
-            "then send with force",
-        )
-    return None
 
 
 def _now() -> str:

@@ -128,10 +128,11 @@ def test_a_sum_month_whose_reads_fail_after_its_writes_is_added_exactly_once(
     settings["connections"]["main"]["operation"] = "sum"
     settings["cloudzero"]["request_budget_seconds"] = 3  # a failing read gives up soon
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
-    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(read_error_rate=1.0)) as server:
+    faults = Faults(reads_fail_after_writes=True)
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
         words = []
         for reads_fail in (True, True, False):  # reads fail for two runs, then recover
-            server.faults.read_error_rate = 1.0 if reads_fail else 0.0
+            server.faults.reads_fail_after_writes = reads_fail
             drops = len(server.store.drop_history(CONNECTION_ID))
             result = anycost(config, server.url, "run", "2024-08")
             said = result.stdout + result.stderr
@@ -140,5 +141,7 @@ def test_a_sum_month_whose_reads_fail_after_its_writes_is_added_exactly_once(
                 assert "Nothing was sent" not in said and "nothing sent" not in said, said
             assert server.store.month_rows(CONNECTION_ID, "2024-08") == [EXPECTED_ROW], said
         assert "2024-08: sent, not confirmed" in words[0] and "The data was sent" in words[0]
+        # The second run cannot read what CloudZero holds: a sum month is not sent blind.
+        assert "CloudZero's drop list could not be read" in words[1], words[1]
         assert "2024-08: unchanged" in words[2]  # confirmed now, and not added a second time
         assert len(server.store.drop_history(CONNECTION_ID)) == 1

@@ -177,7 +177,8 @@ def test_a_retry_after_longer_than_the_cap_ends_the_request_at_once(tmp_path: Pa
         assert "asked to wait 3600 s" in str(caught.value) and "Nothing was sent" in str(
             caught.value
         )
-        assert server.stats()[REQUESTS] == 1  # one POST, refused: never sent again
+        # The drop list, read before deciding what to send; then one POST, refused: never again.
+        assert server.stats()[REQUESTS] == 2
 
 
 def test_a_short_retry_after_is_obeyed(tmp_path: Path) -> None:
@@ -205,7 +206,7 @@ def test_an_answer_slower_than_the_timeout_is_never_overlapped(tmp_path: Path) -
 
 
 def test_reads_failing_after_accepted_writes_never_say_nothing_was_sent(tmp_path: Path) -> None:
-    faults = Faults(read_error_rate=1.0)
+    faults = Faults(reads_fail_after_writes=True)
     frame = month_frame(500)
     with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
         with pytest.raises(DeliveryFailed) as caught:
@@ -215,7 +216,7 @@ def test_reads_failing_after_accepted_writes_never_say_nothing_was_sent(tmp_path
         assert "The data was sent" in text and "Nothing was sent" not in text
         assert "would be added twice" in text  # a sum month is never re-sent blindly
         held(server, frame)
-        server.faults.read_error_rate = 0.0
+        server.faults.reads_fail_after_writes = False
         # The next run reads the drop list first: CloudZero lists our drop, so the month is
         # confirmed now and, unchanged, not added a second time.
         again = send(server.url, tmp_path, frame, operation="sum")
@@ -225,10 +226,11 @@ def test_reads_failing_after_accepted_writes_never_say_nothing_was_sent(tmp_path
 
 def test_a_sum_month_cloudzero_cannot_confirm_is_not_added_again(tmp_path: Path) -> None:
     frame = month_frame(300)
-    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(read_error_rate=1.0)) as server:
+    faults = Faults(reads_fail_after_writes=True)
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
         with pytest.raises(DeliveryFailed):
             send(server.url, tmp_path, frame, operation="sum", retries=1)
-        server.faults.read_error_rate = 0.0
+        server.faults.reads_fail_after_writes = False
         # Someone else's drop lands on the month after ours: ours can no longer be confirmed.
         other = json.dumps(
             {
@@ -241,7 +243,8 @@ def test_a_sum_month_cloudzero_cannot_confirm_is_not_added_again(tmp_path: Path)
         with pytest.raises(DeliveryFailed) as refused:
             send(server.url, tmp_path, frame, operation="sum")
         assert refused.value.state == NOTHING_SENT
-        assert "may already be in CloudZero" in str(refused.value) and "force" in str(refused.value)
+        assert "not as this adaptor left it" in str(refused.value)
+        assert "delete-month" in str(refused.value) and "--force" in str(refused.value)
         assert len(server.store.month_rows("conn-1", MONTH)) == 301  # not added twice
 
 

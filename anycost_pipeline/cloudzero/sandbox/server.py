@@ -79,6 +79,9 @@ class Faults:
     slow_rate: float = 0.0  # writes applied, then the answer held for slow_seconds
     slow_seconds: float = 5.0  # set above the client's read timeout; the connection stays busy
     read_error_rate: float = 0.0  # reads answered 503
+    # Reads of a connection answered 503 once it holds a drop: a read path that fails after
+    # the writes went through (the first read, before any write, is answered).
+    reads_fail_after_writes: bool = False
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "lost_rate", "throttle_rate", "slow_rate", "read_error_rate"):
@@ -229,7 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             self._error(404, f"no such endpoint: GET {path}", "not_found")
             return
-        if self._draw(self.server.faults.read_error_rate):
+        failing = self.server.faults.reads_fail_after_writes and self.server.store.drops(
+            self._namespace(unquote(match["cid"]))
+        )
+        if failing or self._draw(self.server.faults.read_error_rate):
             self.server.store.count(INJECTED_READ_503)
             self._error(503, "Service Unavailable (injected by the sandbox)")
             return

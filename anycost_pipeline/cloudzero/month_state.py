@@ -1,0 +1,215 @@
+"""One month of a connection judged: what the sources hold now, against what CloudZero holds
+and what the adaptor last sent (its journal record).
+
+`judge_month` is the one place that decides. `send_month` applies its verdict, `anycost plan`
+prints it, `anycost run` reports it. The journal is evidence, never a substitute for reading
+CloudZero: a record whose last drop CloudZero no longer holds as the newest of the month is not
+continued, and a month CloudZero holds that the adaptor did not leave so is never added to on a
+`sum` connection without `force`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from anycost_pipeline.cloudzero.answers import MonthListing
+from anycost_pipeline.cloudzero.journal import CLEARED, CONFIRMED, Entry
+
+UNCHANGED = "unchanged"  # nothing to do: CloudZero holds what the sources hold
+SEND = "send"  # the sources' month goes to CloudZero
+CLEAR = "clear"  # the sources hold nothing now; CloudZero's month is emptied
+KEPT = "kept"  # the sources hold nothing because their files are gone; CloudZero's month stays
+CONFLICT = "conflict"  # CloudZero holds what the adaptor did not send; nothing is sent
+UNKNOWN = "unknown"  # CloudZero (or the journal) could not be read
+
+PENDING = (SEND, CLEAR, CONFLICT)  # verdicts that leave something to do
+
+
+@dataclass(frozen=True)
+class Now:
+    """What the connection's sources hold for the month now."""
+
+    rows: int
+    total: Decimal
+    content_hash: str  # of the bodies a submission would send
+    kept_because: str | None = None  # for an empty month: why its files' absence keeps it
+
+
+@dataclass(frozen=True)
+class Held:
+    """What CloudZero holds of the month: its rows (as listed or counted), its newest drop,
+    and its cost total when the month's rows were read."""
+
+    rows: int
+    newest_drop: str | None
+    total: Decimal | None = None
+    per_drop: bool = False  # the drop list has an entry per drop, not per month
+    unread: bool = False  # the drop list could not be read: nothing is known of the month
+
+
+@dataclass(frozen=True)
+class MonthState:
+    """The verdict on one month, its reason in words, and what to do about a submission the
+    journal holds: `resume` continues its unacknowledged bodies, otherwise a new one starts."""
+
+    month: str
+    verdict: str
+    reason: str
+    now: Now
+    held: Held
+    resume: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.verdict in PENDING
+
+
+def held_of(listing: MonthListing, counted: tuple[int, Decimal] | None = None) -> Held:
+    """What CloudZero holds, from its drop list (a per-month list gives the month's rows) or,
+    when given, from the month's rows as read (`counted`: rows and cost total)."""
+    newest = listing.entries[-1].drop_id if listing.entries else None
+    if counted is not None:
+        return Held(counted[0], newest, counted[1], listing.per_drop)
+    rows = listing.entries[-1].row_count if listing.entries else 0
+    return Held(rows, newest, None, listing.per_drop)
+
+
+def last_drop(record: Entry | None) -> str | None:
+    """The drop id of the last body CloudZero acknowledged for the record's submission."""
+    if record is None:
+        return None
+    ids = record.data.get("drop_ids") or [a["drop_id"] for a in record.data.get("acknowledged", [])]
+    return ids[-1] if ids else None
+
+
+def _figures(rows: int, total: Decimal | None) -> str:
+    places = max(2, -int(total.as_tuple().exponent)) if total is not None else 0
+    cost = f", cost {total:.{places}f}" if total is not None else ""  # exact: Decimal's format
+    return f"{rows:,} row{'s' if rows != 1 else ''}{cost}"
+
+
+def judge_month(
+    month: str, operation: str, now: Now, record: Entry | None, held: Held, force: bool = False
+) -> MonthState:
+    """The month's verdict. `record` is the journal's record of the last submission (None:
+    never sent, as far as this adaptor knows); `held` what CloudZero holds now."""
+    ours = last_drop(record)
+    # CloudZero still holds the month as the adaptor left it: the newest drop is the last one
+    # acknowledged to the adaptor, with the rows it listed then.
+    as_left = (
+        record is not None
+        and record.state in (CONFIRMED, CLEARED)
+        and ours is not None
+        and held.newest_drop == ours
+        # A per-drop list counts each drop's own rows; there the newest drop being ours says
+        # that nothing was written after it.
+        and (held.per_drop or held.rows == int(record.data.get("reported_rows") or 0))
+    )
+    state = partial(MonthState, month, now=now, held=held)
+    holds = f"CloudZero holds {_figures(held.rows, held.total)}"
+    if held.unread:
+        # Only a month that replaces what CloudZero holds is judged without reading it.
+        return state(
+            SEND,
+            "CloudZero's drop list could not be read; the month is sent, which replaces what "
+            f"it holds, with {_figures(now.rows, now.total)}",
+        )
+    if now.rows == 0:
+        if held.rows == 0:
+            return state(UNCHANGED, "the sources hold nothing and CloudZero holds nothing")
+        if record is None:
+            return state(
+                CONFLICT,
+                f"{holds} that this adaptor never sent, and the sources hold nothing; nothing "
+                "is sent. If CloudZero should hold nothing for the month, empty it with "
+                "`anycost delete-month`.",
+            )
+        if now.kept_because:
+            return state(KEPT, f"{holds}; kept, because {now.kept_because}")
+        if operation == "sum" and not as_left and not force:
+            return state(
+                CONFLICT,
+                f"{holds}, not as this adaptor left it (another sender wrote to the month, or a "
+                "submission was interrupted), and the sources hold nothing now; on a sum "
+                "connection nothing is cleared without `--force` or `anycost delete-month`.",
+            )
+        return state(CLEAR, f"{holds}; the sources hold nothing now")
+    if as_left and record.data.get("content_hash") == now.content_hash and not force:
+        return state(UNCHANGED, f"{holds}, as last sent")
+    if record is not None and record.interrupted and operation != "replace_drop":
+        return _interrupted(state, record, held, holds, operation, now, force)
+    if operation == "sum" and held.rows and not as_left and not force:
+        why = (
+            "that this adaptor never sent (another sender, or a lost journal)"
+            if record is None
+            else "not as this adaptor left it (another sender wrote to the month, or it was "
+            "changed after a submission this adaptor could not confirm)"
+        )
+        return state(
+            CONFLICT,
+            f"{holds} {why}; on a sum connection sending adds the whole month to it, so nothing "
+            "is sent. Empty the month first (`anycost delete-month`) and run again, or send it "
+            "with `--force` to add it anyway.",
+        )
+    before = f"{holds} now" if held.rows else "CloudZero holds nothing now"
+    if record is not None and held.rows and not as_left and operation != "sum":
+        before += ", not as this adaptor left it; the sources' month replaces it"
+    if operation == "sum" and held.rows:
+        # The sum contract: the sources' month holds only charges not sent before.
+        return state(
+            SEND,
+            f"{before}, as last sent; the sources' {_figures(now.rows, now.total)} are added "
+            "to it (operation sum)",
+        )
+    return state(SEND, f"{before}; the sources hold {_figures(now.rows, now.total)}")
+
+
+def _interrupted(
+    state: Callable[..., MonthState],
+    record: Entry,
+    held: Held,
+    holds: str,
+    operation: str,
+    now: Now,
+    force: bool,
+) -> MonthState:
+    """An interrupted `sum` or `replace_hourly` submission: continued only while the content is
+    the same and CloudZero's rows can be that submission's (its acknowledged bodies at least,
+    all its bodies at most, beside what the month held before it)."""
+    acknowledged = record.acknowledged
+    same = record.data.get("content_hash") == now.content_hash
+    # CloudZero holds the acknowledged bodies, and perhaps later ones whose answers were lost
+    # (sent again under their first idempotency keys, they are answered from CloudZero's
+    # memory, not applied twice): the month's rows lie between what it held before plus the
+    # acknowledged bodies and plus all of them. An emptied month (rows 0) holds none of it:
+    # it is sent anew, under new keys, since CloudZero's memory would answer the old ones
+    # without applying them.
+    before = int(record.data.get("held_before") or 0)
+    acked_rows = sum(b.rows for b in acknowledged.values())
+    planned_rows = int(record.data.get("rows") or 0)
+    still_held = held.rows > 0 and before + acked_rows <= held.rows <= before + planned_rows
+    if same and still_held:
+        return state(
+            SEND,
+            f"a submission was interrupted after {len(acknowledged)} of {record.planned} bodies "
+            "were acknowledged; it is continued under the same idempotency keys",
+            resume=True,
+        )
+    if operation == "replace_hourly" or not held.rows or force:
+        # Each replace_hourly body replaces its own hours; an empty sum month holds nothing
+        # of the interrupted submission: the whole month is sent anew.
+        return state(SEND, f"{holds}; the whole month is sent anew")
+    why = (
+        "the month's content has changed since, so it cannot simply be continued"
+        if not same
+        else "CloudZero holds rows that are not that submission's alone"
+    )
+    return state(
+        CONFLICT,
+        f"{holds}; the last submission ({len(acknowledged)} of {record.planned} bodies "
+        f"acknowledged, {record.state}) was interrupted and {why}; on a sum connection sending "
+        "the month again may add it twice, so nothing is sent. Check what CloudZero holds "
+        "(`anycost reconcile CONNECTION MONTH --contents`), empty it (`anycost delete-month`) "
+        "and run again, or send with `--force`.",
+    )
