@@ -13,27 +13,17 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.cbf.bodies import MonthBodies, plan_bodies
+from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, plan_bodies
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources import emptied_because
 
 
 class MonthRefused(ValueError):
     """The month is not sent as it stands; nothing was sent. The message says what to do."""
-
-
-class EmptyMonth(MonthRefused):
-    """The connection's sources hold no row for the month."""
-
-    def __init__(self, connection: str, month: str, sources: list[str]) -> None:
-        super().__init__(
-            f"no rows for {month} in source(s) {', '.join(sources)}; nothing was sent to "
-            f"connection {connection}. If CloudZero should hold nothing for this month, run "
-            f"`anycost delete-month {connection} {month} --yes-delete-month`."
-        )
 
 
 class CombinedSourcesInvalid(MonthRefused):
@@ -81,6 +71,11 @@ class MonthToSend:
     bodies: MonthBodies
     content_hash: str
     total: Decimal
+    kept_because: str | None = None  # an empty month: why CloudZero's month must not be cleared
+
+    @property
+    def empty(self) -> bool:
+        return self.cbf.is_empty()
 
     @property
     def requests(self) -> MonthRequests:
@@ -105,11 +100,14 @@ def connection_bodies(
     project: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
 ) -> MonthBodies:
     """The request bodies a submission of the month to the connection sends, byte for byte."""
+    # An empty month is one empty replace_drop, whatever the connection's operation: it is sent
+    # only to clear the month (see cloudzero.month_state).
+    operation = project.connections[connection].operation if cbf.height else REPLACE_DROP
     try:
         return plan_bodies(
             cbf,
             month,
-            operation=project.connections[connection].operation,
+            operation=operation,
             target_bytes=project.cloudzero.limits.body_bytes,
         )
     except ValueError as error:
@@ -130,17 +128,20 @@ def month_to_send(
     project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
-    raises MonthRefused (nothing sent) for a source that failed its blocking checks, an empty
-    month, sources that break a CBF rule together, or a row too large to send."""
+    raises MonthRefused (nothing sent) for a source that failed its blocking checks, sources
+    that break a CBF rule together, or a row too large to send. An empty month is the one empty
+    body that would clear it, with the reason it must be kept instead, if any (whether it is
+    sent is the connection state's decision: only a month this adaptor sent before is cleared)."""
     sources = list(frames)
     why = unchecked(dict(frames))
     if why:
         raise ChecksFailed(connection, month, why)
     cbf = combined(frames, sources)
     if cbf.is_empty():
-        # Sending an empty month would wipe what CloudZero holds for it: an export that came
-        # out empty by mistake must not do that silently.
-        raise EmptyMonth(connection, month, sources)
+        bodies = connection_bodies(project, connection, cbf, month)
+        return MonthToSend(
+            cbf, bodies, bodies.content_hash, Decimal(0), kept(project, sources, month)
+        )
     if len(sources) > 1:
         # Each source passed its own checks; combined, their columns meet (a tagged source
         # beside an untagged one), so the month as sent is checked once more. Its size is
@@ -150,3 +151,14 @@ def month_to_send(
             raise CombinedSourcesInvalid(connection, month, problems)
     bodies = connection_bodies(project, connection, cbf, month)
     return MonthToSend(cbf, bodies, bodies.content_hash, cost_total(cbf))
+
+
+def kept(project: AnycostConfig, sources: list[str], month: str) -> str | None:
+    """Why the sources' empty month must not clear CloudZero's (None: every source's records
+    left the month, so clearing it is the sources' truth)."""
+    reasons = [
+        why
+        for name in sources
+        if (why := emptied_because(name, project.sources[name], project, month)) is not None
+    ]
+    return " ".join(reasons) or None

@@ -26,6 +26,16 @@ def _parser() -> argparse.ArgumentParser:
         "connection: also after a submission that may already be in CloudZero)",
     )
 
+    plan = commands.add_parser(
+        "plan",
+        help="each month of each connection: send, clear, unchanged or conflict, against what "
+        "CloudZero holds; send nothing (exit 0 nothing to do, 2 changes pending, 1 error)",
+    )
+    plan.add_argument("months", nargs="*", metavar="YYYY-MM")
+    plan.add_argument(
+        "--connection", action="append", default=[], help="only this connection (repeatable)"
+    )
+
     commands.add_parser(
         "validate",
         help="check anycost.yaml, every source's files and every connection; send nothing",
@@ -124,6 +134,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from anycost_pipeline.cli.run import run
 
         return run(args.months, force=args.force)
+    if args.command == "plan":
+        from anycost_pipeline.cli.plan import plan
+
+        return plan(args.months, args.connection)
     if args.command == "validate":
         from anycost_pipeline.cli.inspect import validate
 

@@ -22,7 +22,7 @@ from anycost_pipeline.cloudzero.submit import (
     SENT_UNCONFIRMED,
     UNCHANGED,
 )
-from anycost_pipeline.config import config_path, load_config
+from anycost_pipeline.config import AnycostConfig, config_path, load_config
 from anycost_pipeline.defs.names import (
     BODIES,
     CHANGE,
@@ -31,6 +31,7 @@ from anycost_pipeline.defs.names import (
     STATUS,
     SUBMIT_MONTH,
     TOTAL_COST_EXACT,
+    VERDICT,
     drop_op,
 )
 from anycost_pipeline.figures import counted, shown
@@ -62,8 +63,8 @@ def dagster_home(base: Path) -> Path:
     return home
 
 
-def source_months() -> list[str]:
-    """The months that the sources' export files hold, for `anycost run` with no month given.
+def source_months(config: AnycostConfig, sources: list[str] | None = None) -> list[str]:
+    """The months that the sources' export files hold (all sources, or those named).
 
     Pulled sources (APIs, databases) are only read for months named on the command line.
     """
@@ -71,10 +72,9 @@ def source_months() -> list[str]:
     from anycost_pipeline.config import FilesSource
     from anycost_pipeline.sources.files import read_source_files
 
-    config = load_config()
     months: set[str] = set()
     for name, source in config.sources.items():
-        if not isinstance(source, FilesSource):
+        if not isinstance(source, FilesSource) or (sources is not None and name not in sources):
             continue
         frame, _ = usage_hours(
             read_source_files(name, source, config.resolve_path(source.path)),
@@ -91,6 +91,22 @@ def source_months() -> list[str]:
     return sorted(m for m in months if m >= config.start_month)
 
 
+def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
+    """The months `anycost run` with no month judges: for every connection, each month since
+    start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
+    month that emptied is cleared); and the later months named, which wait for their month."""
+    from anycost_pipeline.cli.plan import connections_to_plan, months_of
+
+    wanted: set[str] = set()
+    later: set[str] = set()
+    with connections_to_plan(config, []) as (client, chosen):
+        for connection in chosen:
+            now, after = months_of(config, connection, client, [])
+            wanted.update(now)
+            later.update(after)
+    return sorted(wanted), sorted(later)
+
+
 def _say_materialised(result, month: str, connections: list[str]) -> None:  # type: ignore[no-untyped-def]
     """One line per asset the run materialised: rows, cost, and for a drop what it sent."""
     for event in result.get_asset_materialization_events():
@@ -104,7 +120,8 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
         if CHANGE in meta:
             say(f"   {'':28} {' '.join(str(meta[CHANGE]).split())}")
         if STATUS in meta:
-            say(f"   {_where(month, mat.asset_key.path[-1], connections)}: {meta[STATUS]}")
+            why = f": {meta[VERDICT]}" if meta[STATUS] != SENT and VERDICT in meta else ""
+            say(f"   {_where(month, mat.asset_key.path[-1], connections)}: {meta[STATUS]}{why}")
 
 
 def _where(month: str, connection: str, connections: list[str]) -> str:
@@ -130,11 +147,10 @@ def run(months: list[str], force: bool = False) -> int:
     config = load_config()
     home = dagster_home(config.base_dir)
     if not months:
-        # Every month the exports hold, up to this month: a row dated later (a charge billed in
-        # advance, a fee spread into next month's first UTC hours) waits for its month to begin.
-        held = source_months()
-        months = [m for m in held if m <= str(Month.current())]
-        if later := [m for m in held if m not in months]:
+        # Every month up to this month: a row dated later (a charge billed in advance, a fee
+        # spread into next month's first UTC hours) waits for its month to begin.
+        months, later = every_month(config)
+        if later:
             say(
                 f"(not sent: {', '.join(later)}, after this month (UTC); "
                 f"{'its partition does' if len(later) == 1 else 'their partitions do'} not exist yet)"

@@ -1,6 +1,7 @@
 """`anycost dry-run` and `anycost delete-month`: the exact requests, without sending or on purpose."""
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +18,9 @@ from anycost_pipeline.cli.common import (
     source_cbf,
     where,
 )
+from anycost_pipeline.cli.plan import journal_of
 from anycost_pipeline.cloudzero.errors import MonthOverLimit
+from anycost_pipeline.cloudzero.journal import CLEARED
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
 from anycost_pipeline.delivery import MonthRefused, month_to_send
@@ -60,6 +63,15 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             say(f"{connection}: `anycost run {month}` would refuse this month: {refusal}")
             say(f"  No request body was written for {connection}.")
             refused += 1
+            continue
+        if sending.empty:
+            say(
+                f"{connection}: the sources hold no rows for {month}. `anycost run {month}` sends "
+                "nothing unless this adaptor sent the month before, in which case it empties it "
+                f"in CloudZero (`anycost plan {month}` says which)."
+                + (f" It would not: {sending.kept_because}" if sending.kept_because else "")
+            )
+            say(f"  No request body was written for {connection}.")
             continue
         cbf, bodies = sending.cbf, sending.bodies
         cid = connection_id(config, connection)
@@ -153,13 +165,35 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
         progress(f"sending an empty replace_drop for {month} to {where(config)}")
         receipt = client.submit_month(cid, month, [(body.operation, body.payload, 0)])
         after = client.month_drops(cid, month, receipt.bodies[0].drop_id).ours
-    left = after.row_count if after else 0
+        left = after.row_count if after else 0
+        # The month's earlier submissions end here: the next run sends the whole month anew
+        # (new idempotency keys), never continues one whose bodies CloudZero no longer holds.
+        journal = journal_of(config, cid)
+        journal.journal.record(
+            journal.destination,
+            cid,
+            month,
+            {
+                "state": CLEARED,
+                "content_hash": "",
+                "operation": REPLACE_DROP,
+                "rows": 0,
+                "acknowledged": [],
+                "drop_ids": [receipt.bodies[0].drop_id],
+                "reported_rows": left,
+                "sent_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "by": "anycost delete-month",
+            },
+        )
     say(
         f"{month} on connection {connection} ({cid}) emptied: {rows:,} rows before, {left:,} now "
         f"(drop {receipt.bodies[0].drop_id})."
     )
     say(
-        "The pipeline's record of its last submission is unchanged, so the reconciliation check "
-        "on drop/" + connection + " will now report the difference until the month is sent again."
+        "The adaptor's journal records the month as emptied: the next `anycost run` of the month "
+        "sends it whole again if the sources hold rows for it (`anycost plan` shows what it "
+        "would do), and the reconciliation check on drop/"
+        + connection
+        + " reports the difference until then."
     )
     return 0 if left == 0 else 1

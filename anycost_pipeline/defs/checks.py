@@ -10,6 +10,7 @@ from decimal import Decimal
 import dagster as dg
 from pydantic import Field
 
+from anycost_pipeline.cloudzero.submit import KEPT_STATUS
 from anycost_pipeline.config import ConnectionConfig
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.names import (
@@ -17,6 +18,7 @@ from anycost_pipeline.defs.names import (
     MATCHES_CLOUDZERO,
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
+    STATUS,
     TOTAL_COST_EXACT,
     drop_key,
 )
@@ -38,13 +40,16 @@ class ReconcileConfig(dg.Config):
 
 
 def last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> LastSent | None:
-    """Rows, exact cost total and drop ids of the last accepted submission of the month."""
+    """Rows, exact cost total and drop ids of the last accepted submission of the month (a
+    month kept because its files are gone still holds the submission before it)."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=KEPT_RUNS
     ).records
-    if not records or records[0].asset_materialization is None:
+    materialised = [r.asset_materialization for r in records if r.asset_materialization]
+    submitted = [m for m in materialised if _status(m) != KEPT_STATUS]
+    if not submitted:
         return None
-    metadata = records[0].asset_materialization.metadata
+    metadata = submitted[0].metadata
     drop_ids = str(metadata[DROP_IDS].value).split(", ") if DROP_IDS in metadata else []
     reported = metadata.get(ROWS_CLOUDZERO_REPORTS)
     return LastSent(
@@ -54,6 +59,14 @@ def last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> Las
         tuple(d for d in drop_ids if d),
         int(reported.value) if reported is not None and reported.value is not None else None,  # type: ignore[arg-type]
     )
+
+
+KEPT_RUNS = 50  # how far back the last submission is looked for behind runs that kept the month
+
+
+def _status(materialization: dg.AssetMaterialization) -> str | None:
+    status = materialization.metadata.get(STATUS)
+    return str(status.value) if status is not None else None
 
 
 def reconcile_check(

@@ -7,13 +7,19 @@ import dagster as dg
 import polars as pl
 
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
-from anycost_pipeline.cloudzero.submit import NOTHING_SENT, SENT, UNCHANGED, MonthOutcome
+from anycost_pipeline.cloudzero.submit import (
+    CLEARED_STATUS,
+    KEPT_STATUS,
+    NOTHING_SENT,
+    MonthOutcome,
+)
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.changes import submission_metadata
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
     BODIES,
+    CHANGE,
     COST_BY_LINE_ITEM_TYPE,
     DROP,
     DROP_IDS,
@@ -22,6 +28,7 @@ from anycost_pipeline.defs.names import (
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
     STATUS,
+    VERDICT,
     cbf_key,
     drop_key,
 )
@@ -82,6 +89,9 @@ def drop_asset(
                 sending.content_hash,
                 force=config.force,
                 submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
+                total=sending.total,
+                kept_because=sending.kept_because,
+                operation=spec.operation,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         metadata = {
@@ -90,6 +100,11 @@ def drop_asset(
                 project, connection, month, sending.cbf, sent=outcome.submission is not None
             ),
         }
+        if sending.empty and outcome.state is not None:
+            # Cleared, kept, or nothing to send: the verdict says what CloudZero held and why.
+            metadata[CHANGE] = dg.MetadataValue.md(
+                f"{month}: {outcome.status}.\n\n{outcome.state.reason}."
+            )
         return dg.Output(sending.cbf, metadata=metadata)
 
     return _drop
@@ -103,7 +118,11 @@ def _by_source(frames: dict[str, pl.DataFrame], sources: list[str]) -> dict[str,
 def _outcome_line(
     month: str, sending: MonthToSend, outcome: MonthOutcome, cloudzero: CloudZeroResource
 ) -> str:
+    if outcome.state is not None and outcome.status in (CLEARED_STATUS, KEPT_STATUS):
+        return f"{month}: {outcome.status}: {outcome.state.reason}"
     if outcome.submission is None:
+        if sending.empty:
+            return f"{month}: nothing to send: {outcome.state.reason if outcome.state else ''}"
         sent_at = (outcome.previous or {}).get("sent_at")
         return f"{month}: unchanged since {sent_at}; nothing sent to {cloudzero.where()}"
     return (
@@ -114,10 +133,12 @@ def _outcome_line(
 def _delivered(outcome: MonthOutcome) -> dict[str, Any]:
     """What was sent now: the receipt's drop ids and bodies, or what was left unchanged."""
     receipt = outcome.submission
+    reason = {VERDICT: outcome.state.reason} if outcome.state else {}
     if receipt is None:
         previous = outcome.previous or {}
         return {
-            STATUS: UNCHANGED,
+            STATUS: outcome.status,
+            **reason,
             DROP_IDS: ", ".join(previous.get("drop_ids", [])),
             BODIES: 0,
             "bytes": 0,
@@ -134,7 +155,8 @@ def _delivered(outcome: MonthOutcome) -> dict[str, Any]:
         else {}
     )
     return {
-        STATUS: SENT,
+        STATUS: outcome.status,
+        **reason,
         **continued,
         DROP_IDS: ", ".join(b.drop_id for b in receipt.bodies),
         BODIES: len(receipt.bodies),

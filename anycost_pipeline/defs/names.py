@@ -41,6 +41,7 @@ CONTENT_DIGEST = "content_digest"
 COST_BY_LINE_ITEM_TYPE = "cost_by_line_item_type"
 COST_BY_SERVICE = "cost_by_service"
 STATUS = "status"
+VERDICT = "verdict"  # why the month was sent, cleared, kept or left alone, in words
 DROP_IDS = "drop_ids"
 BODIES = "bodies"
 CHANGE = "change"

@@ -4,6 +4,7 @@ import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,9 @@ class CloudZeroResource(dg.ConfigurableResource):
         *,
         force: bool = False,
         submission_id: str | None = None,
+        total: Decimal = Decimal(0),
+        kept_because: str | None = None,
+        operation: str | None = None,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
         of accepted submissions and limits, unless CloudZero already holds them (see
@@ -148,6 +152,9 @@ class CloudZeroResource(dg.ConfigurableResource):
                 limits=self.limits(),
                 force=force,
                 submission_id=submission_id,
+                total=total,
+                kept_because=kept_because,
+                operation=operation,
             )
 
 

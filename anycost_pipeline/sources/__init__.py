@@ -69,15 +69,43 @@ def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month
     assert source.key
     storage = config.storage_path
     started = datetime.now(timezone.utc)
+    number = batches.next_pull(storage, name)  # this pull's place in the order, taken at its start
     frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
     batches.check_unique(name, frame, source.key, f"the pull for {month}")
-    batches.save_batch(storage, name, month, frame, pulled_at=started)
+    batches.save_batch(storage, name, month, frame, pulled_at=started, number=number)
     # Every month's pulls, not only this month's: a pull for another month may restate (move)
     # a record into this one, or out of it. The caller keeps the records of the month.
     frame = batches.merge_batches(
         name, batches.all_batches(storage, name), source.key, source.tombstone
     )
     return with_mapped_columns(frame, source)
+
+
+def emptied_because(name: str, source: AnySource, config: AnycostConfig, month: str) -> str | None:
+    """Why a month the source holds nothing for must be kept in CloudZero (None: its records
+    left it, so it is cleared). Files that held the month and are gone (a vendor's retention)
+    keep it; so does a pulled source that answers with nothing (it may no longer keep the month).
+    An incremental source keeps every record it pulled: its months empty only when records move.
+    """
+    if source.incremental:
+        return None
+    if isinstance(source, FilesSource):
+        from anycost_pipeline.sources import index
+
+        gone = index.gone_files(config.storage_path, name, month)
+        if not gone:
+            return None
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if len(gone) > 5 else "")
+        return (
+            f"source {name}'s export file(s) that held {month} are gone ({names}): the month is "
+            "not cleared for files that were deleted or expired. If CloudZero should hold "
+            "nothing for it, empty it with `anycost delete-month`."
+        )
+    return (
+        f"source {name} is pulled and returned nothing for {month}; a pulled source that returns "
+        "nothing may no longer keep the month, so it is not cleared. If CloudZero should hold "
+        "nothing for it, empty it with `anycost delete-month`."
+    )
 
 
 def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:

@@ -33,17 +33,30 @@ def _settings(source: FilesSource) -> str:
     return hashlib.sha256(source.model_dump_json().encode()).hexdigest()
 
 
-def _load(path: Path, settings: str) -> dict[str, dict]:
+def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _load(path: Path, settings: str) -> dict[str, dict]:
+    data = _read(path)
     return data.get("files", {}) if data.get("settings") == settings else {}
 
 
-def _save(path: Path, settings: str, entries: dict[str, dict]) -> None:
+def _gone(path: Path) -> dict[str, list[str]]:
+    """Files that were listed once and are no longer, with the months they held: kept whatever
+    the settings, so a month whose files were deleted is told from one whose records moved."""
+    return dict(_read(path).get("gone", {}))
+
+
+def _save(path: Path, settings: str, entries: dict[str, dict], gone: dict[str, list]) -> None:
     # Concurrent months may each write it: the last whole one stays.
-    write_text_atomically(path, json.dumps({"settings": settings, "files": entries}))
+    write_text_atomically(
+        path, json.dumps({"settings": settings, "files": entries, "gone": gone}, sort_keys=True)
+    )
 
 
 def read_month_files(
@@ -83,8 +96,16 @@ def read_month_files(
             "months": months,
             "columns": columns,
         }
-    if entries != known:
-        _save(where, settings, entries)
+    before = _gone(where)
+    gone = {p: m for p, m in before.items() if p not in entries}
+    gone.update({p: e["months"] for p, e in known.items() if p not in entries})
+    if any(month_key(month) in e["months"] for e in entries.values()):
+        # Files hold the month again: what was deleted before no longer decides whether it is
+        # kept once it empties.
+        gone = {p: [m for m in ms if m != month_key(month)] for p, ms in gone.items()}
+        gone = {p: ms for p, ms in gone.items() if ms}
+    if entries != known or gone != before:
+        _save(where, settings, entries, gone)
     every = sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
     frame = (
         pl.concat(frames, how="diagonal")
@@ -106,3 +127,9 @@ def indexed_months(state: Path, name: str, source: FilesSource) -> list[str]:
     """Every month the source's files held at the last read (from the index)."""
     entries = _load(index_file(state, name), _settings(source))
     return sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
+
+
+def gone_files(state: Path, name: str, month: str) -> list[str]:
+    """The files that held rows of the month when last read and are no longer listed."""
+    gone = _gone(index_file(state, name))
+    return sorted(p for p, months in gone.items() if month in months or ANY_MONTH in months)

@@ -21,7 +21,12 @@ from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month
 from anycost_pipeline.sources.index import indexed_months
-from anycost_pipeline.sources.restated import month_digest, save_digests
+from anycost_pipeline.sources.restated import (
+    EMPTY_DIGEST,
+    load_digests,
+    month_digest,
+    save_digests,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,10 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
         # Every pull so far, merged, states every month: keep what each month now holds, so
         # the months that a restated record left or joined can be sent again.
         digests = {m: month_digest(rows_of_month(frame, Month.parse(m), ends)) for m in months}
+        # A month whose last record moved out holds nothing now: its digest changes to the
+        # empty month's, so it is requested again and cleared, not forgotten.
+        emptied = set(load_digests(project.storage_path, name)) - set(digests)
+        digests.update(dict.fromkeys(emptied, EMPTY_DIGEST))
         digest = digests.get(str(month)) or month_digest(rows)
         save_digests(project.storage_path, name, digests)
     return RawMonth(rows, untimed, months, total, digest)

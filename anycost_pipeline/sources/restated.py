@@ -15,6 +15,7 @@ from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.sources.batches import BATCHES
 
 DIGESTS = "month_digests.json"
+EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()  # a month that holds no record
 
 
 def month_digest(rows: pl.DataFrame) -> str:
@@ -22,7 +23,7 @@ def month_digest(rows: pl.DataFrame) -> str:
     that states a record again from a new batch does not change it."""
     content = rows.select([c for c in rows.columns if not c.startswith("_")])
     if content.is_empty():
-        return hashlib.sha256(b"").hexdigest()
+        return EMPTY_DIGEST
     rows_hashed = content.select(pl.all().cast(pl.String)).hash_rows(seed=0).sort()
     return hashlib.sha256(",".join(map(str, rows_hashed.to_list())).encode()).hexdigest()
 

@@ -34,12 +34,15 @@ def test_force_sends_a_month_cloudzero_already_holds(
     assert len(store.month_rows("simple_cloud_main", "2024-08")) == 250
 
 
-def test_a_dry_run_of_an_empty_month_writes_no_body_and_says_run_would_refuse(
+def test_a_dry_run_of_an_empty_month_writes_no_body_and_says_what_run_would_do(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["dry-run", "2024-03"]) == 1
-    printed = capsys.readouterr().out
-    assert "`anycost run 2024-03` would refuse this month: no rows for 2024-03" in printed
+    assert main(["dry-run", "2024-03"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (
+        "the sources hold no rows for 2024-03. `anycost run 2024-03` sends nothing unless"
+        in printed
+    )
     assert "No body was written" in printed
     assert not list((project.storage / "dry-run" / "2024-03").glob("*/body-*.json"))
 
@@ -69,7 +72,12 @@ def test_run_without_months_sends_every_month_a_spread_charge_touches(
 def test_a_failed_step_is_named_as_the_ui_names_its_asset(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", "2024-03"]) != 0  # no rows: the drop refuses the month
+    assert main(["run", "2024-08"]) == 0
+    # A damaged journal record: the drop refuses the month, and says so under its own name.
+    (record,) = (project.storage / "submissions").glob("*/2024-08.json")
+    record.write_text("{")
+    capsys.readouterr()
+    assert main(["run", "2024-08"]) != 0
     printed = capsys.readouterr()
     assert "drop/simple_cloud_main: " in printed.out + printed.err
     assert "drop__" not in printed.out + printed.err

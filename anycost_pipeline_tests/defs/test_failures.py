@@ -7,13 +7,15 @@ from anycost_pipeline.cloudzero.submit import NOTHING_SENT, PARTLY_SENT, Deliver
 from anycost_pipeline.config import ConfigError
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.names import DELIVERY
-from anycost_pipeline.delivery import EmptyMonth
+from anycost_pipeline.delivery import ChecksFailed
 
 
 def test_a_project_error_becomes_a_failure_that_says_what_cloudzero_holds() -> None:
     with pytest.raises(dg.Failure) as failed, user_errors(NOTHING_SENT):
-        raise EmptyMonth("main", "2024-08", ["simple_cloud"])
-    assert failed.value.description.startswith("no rows for 2024-08 in source(s) simple_cloud;")
+        raise ChecksFailed("main", "2024-08", {"simple_cloud": "failed its checks"})
+    assert failed.value.description.startswith(
+        "2024-08 was not sent to connection main; nothing was sent."
+    )
     assert not failed.value.allow_retries
     assert failed.value.metadata[DELIVERY].value == NOTHING_SENT
 

@@ -60,8 +60,9 @@ def _http_pages(pages: list[list[dict]]) -> Callable[[object], Answer]:
 ROW = {"date": "2024-08-03", "service": "Compute", "amount": "4.75"}
 
 CASES = [
-    Case("empty file", {"export.csv": b""}, fails=r"no rows for 2024-08"),
-    Case("header only", csv(HEADER), fails=r"no rows for 2024-08"),
+    # A month with no rows that CloudZero holds nothing of: nothing to send, not a failure.
+    Case("empty file", {"export.csv": b""}, rows=0),
+    Case("header only", csv(HEADER), rows=0),
     Case(
         "missing required column",
         csv("date,service,price\n2024-08-01,Compute,1\n"),

@@ -1,0 +1,96 @@
+"""A connection's months at once: what the sources hold now, against what CloudZero holds and
+what this adaptor last sent, one verdict per month (`cloudzero.month_state.judge_month`).
+
+`anycost plan` prints it, `anycost run` with no months applies it to every month it names, and
+the drop asset applies the same verdict to its own month when it sends. The months judged are
+every month since `start_month`, up to this month, that a source holds now, that the journal
+says this adaptor sent, or that CloudZero lists: a month that emptied is judged too.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from anycost_pipeline.cloudzero.client import AnyCostClient
+from anycost_pipeline.cloudzero.errors import CloudZeroError
+from anycost_pipeline.cloudzero.journal import JournalUnreadable, SubmissionJournal
+from anycost_pipeline.cloudzero.month_state import (
+    PENDING,
+    UNKNOWN,
+    Held,
+    MonthState,
+    Now,
+    judge_month,
+)
+from anycost_pipeline.cloudzero.submit import read_held
+from anycost_pipeline.months import Month
+
+REFUSED = "refused"  # the sources' month cannot be sent as it stands (a failed check, ...)
+
+
+class SourcesRefused(ValueError):
+    """What the sources hold for a month cannot be sent; the message says why."""
+
+
+@dataclass(frozen=True)
+class Journal:
+    """Where this adaptor's records of a connection are: the journal and the destination."""
+
+    journal: SubmissionJournal
+    destination: str
+    connection_id: str
+
+    def months(self) -> list[str]:
+        return self.journal.months(self.destination, self.connection_id)
+
+    def entry(self, month: str):  # -> Entry | None
+        return self.journal.entry(self.destination, self.connection_id, month)
+
+
+def months_to_judge(
+    start_month: str, *groups: Iterable[str], until: str | None = None
+) -> tuple[list[str], list[str]]:
+    """The months to judge (from `start_month` to `until`, this month by default) and the later
+    ones named (their partitions do not exist yet)."""
+    last = until or str(Month.current())
+    named = sorted({m for group in groups for m in group if m >= start_month})
+    return [m for m in named if m <= last], [m for m in named if m > last]
+
+
+def judge(
+    month: str,
+    operation: str,
+    now: Callable[[str], Now],
+    client: AnyCostClient,
+    journal: Journal,
+    force: bool = False,
+) -> MonthState:
+    """One month's verdict for the plan: CloudZero's month read in full where it is not
+    unchanged, so the words give its rows and cost before; `unknown` when CloudZero or the
+    journal cannot be read, `refused` when the sources' month cannot be sent."""
+    nothing = Held(0, None)
+    try:
+        sources = now(month)
+    except SourcesRefused as refusal:
+        return MonthState(month, REFUSED, str(refusal), Now(0, Decimal(0), ""), nothing)
+    try:
+        record = journal.entry(month)
+        held = read_held(client, journal.connection_id, month, record)
+        state = judge_month(month, operation, sources, record, held, force)
+        if state.pending and held.rows and held.total is None:
+            held = read_held(client, journal.connection_id, month, record, contents=True)
+            state = judge_month(month, operation, sources, record, held, force)
+    except JournalUnreadable as error:
+        return MonthState(month, UNKNOWN, str(error), sources, nothing)
+    except CloudZeroError as error:
+        why = f"CloudZero could not be read: {error}"
+        return MonthState(month, UNKNOWN, why, sources, nothing)
+    return state
+
+
+def exit_code(states: Iterable[MonthState]) -> int:
+    """0 nothing to do, 2 changes pending, 1 a month could not be judged or sent."""
+    verdicts = {s.verdict for s in states}
+    if verdicts & {UNKNOWN, REFUSED}:
+        return 1
+    return 2 if verdicts & set(PENDING) else 0

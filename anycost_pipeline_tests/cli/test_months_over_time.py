@@ -1,0 +1,286 @@
+"""A connection over time, through `anycost` as a user runs it against a strict CloudZero
+stand-in (the sandbox over HTTP): months that a charge leaves are cleared, months whose files
+are gone are kept, a `sum` month is never added twice, and the journal is evidence, never a
+substitute for reading CloudZero."""
+
+import json
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+
+from anycost_pipeline.cli import main
+from anycost_pipeline.cloudzero.sandbox import SandboxStore, start_sandbox
+from anycost_pipeline.cloudzero.sandbox.server import Answers, Faults, SandboxServer
+from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, one_csv_project
+from anycost_pipeline_tests.conftest import Project
+
+CID = "conn-time"
+HEADER = "time,service,amount,account\n"
+
+
+def held(server: SandboxServer, month: str) -> tuple[int, Decimal]:
+    rows = server.store.month_rows(CID, month)
+    return len(rows), sum((Decimal(r["cost/cost"]) for r in rows), Decimal(0))
+
+
+def words(result: subprocess.CompletedProcess[str]) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def another_sender(server: SandboxServer, month: str, operation: str, rows: list[dict]) -> None:
+    """A write to the connection by someone other than this adaptor, over the API."""
+    answer = requests.post(
+        f"{server.url}/v2/connections/billing/anycost/{CID}/billing_drops",
+        headers={"Authorization": KEY},
+        json={"month": month, "operation": operation, "data": rows},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def project(root: Path, csv: str, operation: str = "replace_drop") -> Path:
+    return one_csv_project(
+        root, HEADER + csv, connection_id=CID, cloudzero={"target": "live"}, operation=operation
+    )
+
+
+def journal_record(config: Path, month: str) -> Path:
+    found = list((config.parent / ".anycost" / "submissions").glob(f"*/{month}.json"))
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} journal records of {month}")
+    return found[0]
+
+
+def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: Path) -> None:
+    """Invoice 0001 is re-issued dated August: July is emptied, August holds both invoices."""
+    config = project(tmp_path / "p", "2024-07-31,Support,100.00,a\n")
+    (config.parent / "exports" / "invoice-0002.csv").write_text(
+        HEADER + "2024-08-05,Compute,50.00,a\n"
+    )
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        first = anycost(config, server.url, "run")
+        assert first.returncode == 0, words(first)
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
+        (config.parent / "exports" / "month.csv").write_text(
+            HEADER + "2024-08-01,Support,100.00,a\n"
+        )
+
+        planned = anycost(config, server.url, "plan")
+        assert planned.returncode == 2, words(planned)  # changes pending
+        said = words(planned)
+        assert (
+            "2024-07 clear CloudZero holds 1 row, cost 100.00; the sources hold nothing now" in said
+        )
+        assert (
+            "2024-08 send CloudZero holds 1 row, cost 50.00 now; the sources hold 2 rows, cost 150.00"
+            in said
+        )
+        assert held(server, "2024-07") == (1, Decimal("100.00"))  # the plan sent nothing
+
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert (
+            "2024-07: cleared: CloudZero holds 1 row, cost 100.00; the sources hold nothing now"
+            in said
+        )
+        assert held(server, "2024-07") == (0, Decimal(0))
+        assert held(server, "2024-08") == (2, Decimal("150.00"))
+
+        settled = anycost(config, server.url, "plan")
+        assert settled.returncode == 0, words(settled)
+        assert "0 months to send, 0 to clear, 0 in conflict, 2 unchanged" in words(settled)
+
+
+def test_a_month_whose_files_are_gone_is_kept(tmp_path: Path) -> None:
+    """A vendor's retention deletes July's export: CloudZero keeps July, and the run says so."""
+    config = project(tmp_path / "p", "2024-07-31,Support,100.00,a\n")
+    (config.parent / "exports" / "invoice-0002.csv").write_text(
+        HEADER + "2024-08-05,Compute,50.00,a\n"
+    )
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert (
+            "2024-07: kept: CloudZero holds 1 row, cost 100.00; kept, because source vendor's export file(s) that held 2024-07 are gone (month.csv)"
+            in said
+        )
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
+        assert held(server, "2024-08") == (1, Decimal("50.00"))
+
+
+def test_a_sum_month_that_another_sender_wrote_to_is_not_added_again(tmp_path: Path) -> None:
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n", "sum")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert held(server, "2024-08") == (2, Decimal("15.00"))
+        row = {"time/usage_start": "2024-08-03T00:00:00Z", "cost/cost": "-1.00"}
+        another_sender(server, "2024-08", "sum", [row])
+
+        again = anycost(config, server.url, "run", "2024-08")
+        said = words(again)
+        assert again.returncode == 1, said
+        assert "Nothing was sent for 2024-08: CloudZero holds 3 rows" in said
+        assert "anycost delete-month" in said and "--force" in said
+        assert held(server, "2024-08") == (3, Decimal("14.00"))  # not 29.00
+
+        assert anycost(config, server.url, "plan", "2024-08").returncode == 2
+        deleted = anycost(
+            config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
+        )
+        assert deleted.returncode == 0, words(deleted)
+        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert held(server, "2024-08") == (2, Decimal("15.00"))
+
+
+def acknowledged(config: Path) -> int:
+    """How many bodies the journal of 2024-08 says CloudZero acknowledged (0: none yet)."""
+    try:
+        return len(json.loads(journal_record(config, "2024-08").read_text())["acknowledged"])
+    except (ValueError, KeyError):  # not written yet (the glob finds no file), or mid-write
+        return 0
+
+
+@pytest.mark.parametrize("emptied_by", ["anycost delete-month", "another tool"])
+def test_a_killed_sum_run_then_an_emptied_month_is_sent_whole(
+    tmp_path: Path, emptied_by: str
+) -> None:
+    """Killed after body 1 of 3 was applied; the month is emptied as `reconcile` advises; the
+    next run must send every body anew, not continue from the journal (CloudZero would answer
+    body 1 from its idempotency memory and not apply it)."""
+    csv = "".join(
+        f"2024-08-16T{10 + h:02d}:00:00Z,svc,{h + 1}0.00,acct-{r}\n"
+        for h in range(3)
+        for r in range(20)
+    )
+    total = sum(Decimal(f"{h + 1}0.00") * 20 for h in range(3))
+    config = one_csv_project(
+        tmp_path / "p",
+        HEADER + csv,
+        connection_id=CID,
+        cloudzero={"target": "live", "limits": {"body_bytes": 3_000}},
+        operation="sum",
+    )
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(delay=0.5)) as server:
+        run = subprocess.Popen(
+            [ANYCOST, "run", "2024-08"],
+            cwd=config.parent,
+            env=environment(config, server.url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not acknowledged(config):  # body 1 applied and its acknowledgement recorded
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        run.kill()
+        run.wait()
+        time.sleep(1.0)  # a write in flight when the run died finishes on the server
+        assert acknowledged(config) == 1
+        applied = len(server.store.drop_history(CID))
+        assert 1 <= applied < 3, applied  # killed part-way
+        if emptied_by == "another tool":
+            another_sender(server, "2024-08", "replace_drop", [])
+        else:
+            deleted = anycost(
+                config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
+            )
+            assert deleted.returncode == 0, words(deleted)
+        assert held(server, "2024-08") == (0, Decimal(0))
+        again = anycost(config, server.url, "run", "2024-08")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert "2024-08: sent" in said
+        assert held(server, "2024-08") == (60, total)
+
+
+def test_a_damaged_journal_record_stops_the_month(tmp_path: Path) -> None:
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,6.00,a\n", "sum")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        record = journal_record(config, "2024-08")
+        whole = record.read_text()
+        for damage in (whole[: len(whole) // 2], "[]"):  # cut short; JSON, but not a record
+            record.write_text(damage)
+            again = anycost(config, server.url, "run", "2024-08")
+            said = words(again)
+            assert again.returncode == 1, said
+            assert f"the submission journal's record of 2024-08 ({record})" in said
+            assert "nothing was sent for 2024-08" in said
+            assert "not known whether" not in said
+            assert held(server, "2024-08") == (2, Decimal("16.00"))
+        record.unlink()  # no record at all: CloudZero's holdings decide, and they are not ours
+        again = anycost(config, server.url, "run", "2024-08")
+        assert again.returncode == 1, words(again)
+        assert "that this adaptor never sent" in words(again)
+        assert held(server, "2024-08") == (2, Decimal("16.00"))
+
+
+def test_the_same_api_written_differently_is_the_same_journal(tmp_path: Path) -> None:
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n", "sum")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        other = server.url.replace("127.0.0.1", "LOCALHOST") + "/"
+        again = anycost(config, other, "run", "2024-08")
+        assert again.returncode == 0, words(again)
+        assert "2024-08: unchanged" in words(again)
+        assert held(server, "2024-08") == (1, Decimal("10.00"))
+
+
+def test_an_emptied_month_is_sent_again_with_a_per_drop_listing(tmp_path: Path) -> None:
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n")
+    answers = Answers(listing="drops")
+    with start_sandbox(tmp_path / "cz", api_key=KEY, answers=answers) as server:
+        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        another_sender(server, "2024-08", "replace_drop", [])
+        assert held(server, "2024-08") == (0, Decimal(0))
+        again = anycost(config, server.url, "run", "2024-08")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert "2024-08: sent" in said
+        assert held(server, "2024-08") == (2, Decimal("15.00"))
+
+
+def test_the_sample_project_plans_unchanged_after_a_run_and_both_months_after_a_move(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's sample on the built-in sandbox: after `anycost run`, `anycost plan` says
+    nothing to do; one row moved from August 31 to September 1 gives two sends with the
+    right figures, and `anycost run` makes both months exact."""
+    assert main(["run"]) == 0
+    capsys.readouterr()
+    assert main(["plan"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "2024-07 unchanged" in said and "2024-08 unchanged" in said, said
+    export = project.data_dir / "simple_cloud_2024-08-31.csv"
+    header, *lines = export.read_text().splitlines()
+    moved = lines[-1].replace("2024-08-31", "2024-09-01")
+    export.write_text("\n".join([header, *lines[:-1]]) + "\n")
+    (project.data_dir / "simple_cloud_2024-09-01.csv").write_text(f"{header}\n{moved}\n")
+    cost = Decimal(moved.rsplit(",", 1)[1])
+
+    assert main(["plan"]) == 2
+    said = " ".join(capsys.readouterr().out.split())
+    august = Decimal("1033.51") - cost
+    assert (
+        f"2024-08 send CloudZero holds 250 rows, cost 1033.51 now; the sources hold 249 rows, cost {august}"
+        in said
+    ), said
+    assert (
+        f"2024-09 send CloudZero holds nothing now; the sources hold 1 row, cost {cost}" in said
+    ), said
+    assert main(["run"]) == 0
+    store = SandboxStore(project.storage / "sandbox")
+    for month, rows, total in (("2024-08", 249, august), ("2024-09", 1, cost)):
+        held_rows = store.month_rows("simple_cloud_main", month)
+        assert len(held_rows) == rows
+        assert sum(Decimal(r["cost/cost"]) for r in held_rows) == total
+    capsys.readouterr()
+    assert main(["plan"]) == 0
