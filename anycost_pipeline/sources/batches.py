@@ -1,8 +1,10 @@
 """Incremental sources: every pull kept as an immutable batch; the months are their merge.
 
-`<storage>/batches/<source>/<YYYY-MM>/<UTC time of the pull>.parquet`, in the folder of the
-month the pull was made for. The source is rebuilt from all its batches, of every month, in
-pull order: a record (same key) restated by a later pull replaces its earlier version, a
+`<storage>/batches/<source>/<YYYY-MM>/p<sequence>-<UTC time of the pull>-<id>.parquet`, in the
+folder of the month the pull was made for. Pulls are ordered by a sequence the adaptor hands
+out as each pull starts, never by the machine's clock (a clock that runs fast must not make an
+old pull look newer than a correction). The source is rebuilt from all its batches, of every
+month, in pull order: a record (same key) restated by a later pull replaces its earlier version, a
 record no later pull mentions stays, and a record whose tombstone column says so is removed.
 A month is then the records whose latest statement falls in it, whichever month's pull stated
 it: a record the vendor restates into another month moves there, instead of staying in the
@@ -15,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+from filelock import FileLock
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.config import Tombstone
@@ -23,6 +26,10 @@ from anycost_pipeline.months import Month
 BATCHES = "batches"
 _ORDER = "_batch"
 _STAMP = "%Y%m%dT%H%M%S%fZ"
+_SEQUENCE = "sequence"  # the last pull number handed out, per source
+# Batches kept before pulls were numbered are named by their time alone; "p" sorts after any
+# digit, so every numbered pull comes after them.
+_NUMBERED = "p"
 
 
 class SourceBatchError(ValueError):
@@ -39,10 +46,26 @@ def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
+def next_pull(storage: Path, source: str) -> int:
+    """The number of a pull that starts now: one more than any pull of the source before it,
+    whichever machine's clock says what (the counter is kept under a lock, beside the batches)."""
+    folder = storage / BATCHES / source
+    folder.mkdir(parents=True, exist_ok=True)
+    counter = folder / _SEQUENCE
+    with FileLock(str(counter) + ".lock"):
+        try:
+            last = int(counter.read_text(encoding="utf-8") or 0)
+        except FileNotFoundError:
+            last = 0
+        counter.write_text(str(last + 1), encoding="utf-8")
+    return last + 1
+
+
 def all_batches(storage: Path, source: str) -> list[Path]:
     """Every batch of the source, of every month, oldest pull first.
 
-    Names start with the UTC time of the pull, so they sort by time across month folders.
+    Names start with the pull's number (older batches: the UTC time of the pull), so they
+    sort in pull order across month folders.
     """
     folder = storage / BATCHES / source
     if not folder.is_dir():
@@ -51,13 +74,20 @@ def all_batches(storage: Path, source: str) -> list[Path]:
 
 
 def save_batch(
-    storage: Path, source: str, month: Month, frame: pl.DataFrame, pulled_at: datetime | None = None
+    storage: Path,
+    source: str,
+    month: Month,
+    frame: pl.DataFrame,
+    pulled_at: datetime | None = None,
+    number: int | None = None,
 ) -> Path:
-    """Keep one pull as it came, named by the time the pull started; never overwritten."""
+    """Keep one pull as it came, named by its number (`next_pull`, taken when it started) and
+    the time it started; never overwritten."""
     folder = batch_folder(storage, source, month)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = (pulled_at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime(_STAMP)
-    path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    number = number if number is not None else next_pull(storage, source)
+    path = folder / f"{_NUMBERED}{number:012d}-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
     temporary = folder / f".{path.name}.tmp"
     frame.write_parquet(temporary)
     os.replace(temporary, path)
@@ -69,7 +99,9 @@ def last_pull(storage: Path, source: str, month: Month) -> datetime | None:
     kept = list_batches(storage, source, month)
     if not kept:
         return None
-    return datetime.strptime(kept[-1].name.split("-")[0], _STAMP).replace(tzinfo=timezone.utc)
+    parts = kept[-1].name.split("-")
+    stamp = parts[1] if parts[0].startswith(_NUMBERED) else parts[0]
+    return datetime.strptime(stamp, _STAMP).replace(tzinfo=timezone.utc)
 
 
 def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) -> None:
@@ -82,6 +114,21 @@ def check_unique(source: str, frame: pl.DataFrame, key: list[str], origin: str) 
         )
     if frame.is_empty():
         return
+    blank = [pl.col(k).cast(pl.String).str.strip_chars().fill_null("") == "" for k in key]
+    keyless = frame.filter(pl.any_horizontal(blank))
+    if not keyless.is_empty():
+        places = "; ".join(
+            f"{row[SOURCE_FILE]}, row {row[SOURCE_ROW]}, column "
+            + repr(next(k for k in key if not str(row[k] or "").strip()))
+            + f": value {row[next(k for k in key if not str(row[k] or '').strip())]!r}"
+            for row in keyless.head(6).iter_rows(named=True)
+        )
+        raise SourceBatchError(
+            f"source {source!r}: {keyless.height} record(s) in {origin} have no value in the key "
+            f"({', '.join(key)}): a later pull's record without one would replace it silently. "
+            "Give every record a key value, or add columns to `key` in anycost.yaml that every "
+            f"record has. Nothing was sent. First ones: {places}"
+        )
     duplicated = frame.filter(pl.struct(key).is_duplicated())
     if not duplicated.is_empty():
         places = "; ".join(

@@ -324,3 +324,95 @@ def test_the_month_a_restated_record_left_is_requested_again(project: Project) -
         assert job.execute_in_process(partition_key="2024-08", instance=instance).success
         assert requested() == []
         assert_months_exact(project, vendor, ["2024-08", "2024-09"])
+
+
+def test_a_record_without_a_key_value_is_refused_naming_its_row(project: Project) -> None:
+    """Two tax lines without an id would merge into one across pulls (the later replacing
+    the earlier, 32.00 sent for 33.00): the pull is refused, naming the record, nothing sent."""
+    vendor = Vendor(
+        [
+            {"id": "1", "date": "2024-08-01", "service": "Compute", "cost": "31.00"},
+            {"id": "", "date": "2024-08-01", "service": "Tax", "cost": "1.00"},
+        ]
+    )
+    with fake_api(vendor.respond) as api:
+        use_api(project, api.url)
+        result = project.materialize_month("2024-08", raise_on_error=False)
+    assert not result.success
+    message = " ".join(
+        e.step_failure_data.user_failure_data.description or ""
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data and e.step_failure_data.user_failure_data
+    )
+    assert "1 record(s) in the pull for 2024-08 have no value in the key (id)" in message, message
+    assert "row 2, column 'id': value ''" in message, message
+    store = SandboxStore(project.storage / "sandbox")
+    assert store.month_rows("simple_cloud_main", "2024-08") == []
+
+
+def test_pulls_are_ordered_as_they_started_whatever_the_clock_says(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull from a machine whose clock runs two days fast, then a correction pulled with the
+    right clock: the correction is the later pull, and the month holds it."""
+    from datetime import datetime, timedelta, timezone
+
+    import anycost_pipeline.sources as sources
+
+    class FastClock(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return datetime.now(timezone.utc) + timedelta(days=2)
+
+    vendor = Vendor([{"id": "9", "date": "2024-08-05", "service": "Compute", "cost": "5.00"}])
+    with fake_api(vendor.respond) as api:
+        use_api(project, api.url)
+        with monkeypatch.context() as fast:
+            fast.setattr(sources, "datetime", FastClock)
+            assert project.materialize_month("2024-08").success
+        vendor.restate("9", cost="6.00")
+        assert project.materialize_month("2024-08").success
+        assert_months_exact(project, vendor, ["2024-08"])
+        assert sandbox_month(project) == {"9": "6.00"}
+
+
+def test_a_month_whose_only_record_was_restated_away_is_requested_and_cleared(
+    project: Project,
+) -> None:
+    """Record 42 was August's only record; the vendor restates it into September. The sensor
+    requests August (its records changed: it holds none now), and August's run clears it
+    instead of failing with "no rows": 42 is counted once, in September."""
+    import dagster as dg
+
+    vendor = Vendor(
+        [
+            {"id": "42", "date": "2024-08-31", "service": "Compute", "cost": "500.00"},
+            {"id": "9", "date": "2024-09-15", "service": "Storage", "cost": "3.00"},
+        ]
+    )
+    with fake_api(vendor.respond) as api:
+        use_api(project, api.url)
+        defs = project.definitions()
+        job = defs.resolve_job_def("submit_month")
+        sensor = defs.resolve_sensor_def("restated_vendor_api")
+        instance = dg.DagsterInstance.ephemeral()
+
+        def requested() -> list[str]:
+            result = sensor(dg.build_sensor_context(instance=instance))
+            return sorted(r.partition_key for r in result.run_requests or [])
+
+        for month in ("2024-08", "2024-09"):
+            assert job.execute_in_process(partition_key=month, instance=instance).success
+        vendor.restate("42", date="2024-09-01")
+        assert job.execute_in_process(partition_key="2024-09", instance=instance).success
+        assert requested() == ["2024-08"]  # August still holds 42 in CloudZero
+        august = job.execute_in_process(partition_key="2024-08", instance=instance)
+        assert august.success
+        drop = next(
+            e.materialization
+            for e in august.get_asset_materialization_events()
+            if e.materialization.asset_key.path[0] == "drop"
+        )
+        assert drop.metadata["status"].value == "cleared"
+        assert requested() == []
+        assert_months_exact(project, vendor, ["2024-08", "2024-09"])
