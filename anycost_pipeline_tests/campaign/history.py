@@ -1,0 +1,315 @@
+"""A connection over time: one seed draws a history of several months and runs, and the
+campaign runs it as a user would, checking one invariant over every month.
+
+The history starts with a few invoice files spread over three months, then each step changes
+the world and `anycost run` (no months: every month the connection has) follows it: a charge
+re-dated into another month, an amount corrected, a new file, a file emptied, a file deleted
+(a vendor's retention), another sender writing to a month, `anycost delete-month`, a damaged
+or lost journal, a run killed part-way. After a failed run the user does what the words say
+(delete a damaged journal record; empty a month in conflict, then run again).
+
+The invariant, after the last run: for every month CloudZero holds exactly what the files hold
+now (as CBF rows, written from the history, not from `cbf/`), except a month whose files were
+deleted, which keeps what it held; nothing is ever doubled; and every month's status word was
+true when it was printed.
+"""
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+import yaml
+
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, SandboxServer
+from anycost_pipeline_tests.cli.live import ANYCOST, KEY, environment
+
+CONNECTION_ID = "conn-history"
+MONTHS = ("2024-06", "2024-07", "2024-08")
+HISTORY_OPERATIONS = ("replace_drop", "sum")
+STEPS = ("move", "edit", "add", "empty", "delete", "foreign", "delete-month", "damage",
+         "lose-journal", "kill")  # fmt: skip
+# On a sum connection a changed month is added again whole (the documented contract: its
+# sources hold only charges never sent before), so its histories keep the files as they are
+# and change everything else.
+SUM_STEPS = ("foreign", "delete-month", "damage", "lose-journal", "kill")
+ATTEMPTS = 3  # runs after a step, the user following the words between them
+LINE = re.compile(r"^   (\d{4}-\d{2}): (\w[\w ,]*?)(?::|$)", re.MULTILINE)
+Row = tuple[str, str, str]  # date (YYYY-MM-DD), service, amount
+
+
+@dataclass(frozen=True)
+class History:
+    seed: int
+    operation: str
+    files: dict[str, tuple[Row, ...]]
+    steps: tuple[tuple[str, int], ...]  # (what, a number the step draws its details from)
+
+    def describe(self) -> str:
+        rows = sum(len(r) for r in self.files.values())
+        return (
+            f"history: {self.operation}, {len(self.files)} files ({rows} rows), steps "
+            + ", ".join(s for s, _ in self.steps)
+        )
+
+
+def _row(rng: random.Random) -> Row:
+    month = rng.choice(MONTHS)
+    amount = f"{'-' if rng.random() < 0.1 else ''}{rng.randrange(1, 500)}.{rng.randrange(100):02d}"
+    return (f"{month}-{rng.randrange(1, 29):02d}", f"svc-{rng.randrange(5)}", amount)
+
+
+def draw_history(seed: int) -> History:
+    rng = random.Random(f"history-{seed}")
+    files = {
+        f"invoice-{n}.csv": tuple(_row(rng) for _ in range(rng.randrange(1, 4)))
+        for n in range(rng.randrange(2, 5))
+    }
+    operation = HISTORY_OPERATIONS[seed % 2]
+    kinds = SUM_STEPS if operation == "sum" else STEPS
+    steps = tuple((rng.choice(kinds), rng.randrange(10**6)) for _ in range(rng.randrange(3, 6)))
+    return History(seed, operation, files, steps)
+
+
+@dataclass
+class HistoryResult:
+    seed: int
+    runs: int = 0
+    violations: list[str] = field(default_factory=list)
+
+
+def expected_rows(files: dict[str, tuple[Row, ...]], month: str) -> list[dict]:
+    """The CBF rows CloudZero must hold for the month: from the files, as the mapping says."""
+    return [
+        {
+            "time/usage_start": f"{date}T00:00:00Z",
+            "resource/service": service,
+            "cost/cost": amount,
+            "lineitem/type": "Usage",
+        }
+        for rows in files.values()
+        for date, service, amount in rows
+        if date.startswith(month)
+    ]
+
+
+def _key(row: dict) -> str:
+    return json.dumps(row, sort_keys=True)
+
+
+def _same(held: list[dict], expected: list[dict]) -> bool:
+    return sorted(map(_key, held)) == sorted(map(_key, expected))
+
+
+def _write(root: Path, files: dict[str, tuple[Row, ...]], operation: str) -> Path:
+    exports = root / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    for name in {p.name for p in exports.glob("*.csv")} - set(files):
+        (exports / name).unlink()  # a deleted file
+    for name, rows in files.items():
+        text = "date,service,amount\n" + "".join(f"{d},{s},{a}\n" for d, s, a in rows)
+        if not (exports / name).exists() or (exports / name).read_text() != text:
+            (exports / name).write_text(text)
+    config = {
+        "storage": ".anycost",
+        "start_month": MONTHS[0],
+        "cloudzero": {"target": "live", "limits": {"body_bytes": 2_000}},
+        "connections": {"main": {"connection_id": CONNECTION_ID, "operation": operation}},
+        "sources": {
+            "vendor": {
+                "connection": "main",
+                "kind": "files",
+                "path": "exports/*.csv",
+                "format": "csv",
+                "columns": {
+                    "time/usage_start": "date",
+                    "cost/cost": "amount",
+                    "resource/service": "service",
+                },
+            }
+        },
+    }
+    path = root / "anycost.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class World:
+    """The history's files, the project and the CloudZero stand-in, and what the user does."""
+
+    def __init__(self, history: History, folder: Path) -> None:
+        self.history = history
+        self.files = dict(history.files)
+        self.root = folder / "project"
+        self.config = _write(self.root, self.files, history.operation)
+        self.server: SandboxServer = start_sandbox(folder / "cloudzero", api_key=KEY)
+        # Months whose files were deleted while CloudZero held them: kept, not cleared.
+        self.kept: set[str] = set()
+
+    def held(self, month: str) -> list[dict]:
+        return self.server.store.month_rows(CONNECTION_ID, month)
+
+    def drops(self, month: str) -> int:
+        return sum(1 for d in self.server.store.drop_history(CONNECTION_ID) if d["month"] == month)
+
+    def anycost(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ANYCOST, *args],
+            cwd=self.root,
+            env=environment(self.config, self.server.url),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    def journal(self) -> list[Path]:
+        return sorted((self.root / ".anycost" / "submissions").glob("*/*.json"))
+
+    def post(self, month: str, operation: str, rows: list[dict]) -> None:
+        answer = requests.post(
+            f"{self.server.url}/v2/connections/billing/anycost/{CONNECTION_ID}/billing_drops",
+            headers={"Authorization": KEY},
+            json={"month": month, "operation": operation, "data": rows},
+            timeout=30,
+        )
+        answer.raise_for_status()
+
+    def step(self, what: str, number: int) -> None:
+        """Change the world as the step says (the files, CloudZero or the adaptor's state)."""
+        rng = random.Random(number)
+        names = sorted(self.files)
+        if what == "move" and names:
+            name = rng.choice(names)
+            rows = list(self.files[name])
+            if rows:
+                index = rng.randrange(len(rows))
+                date, service, amount = rows[index]
+                month = rng.choice([m for m in MONTHS if not date.startswith(m)])
+                rows[index] = (f"{month}{date[7:]}", service, amount)
+                self.files[name] = tuple(rows)
+        elif what == "edit" and names:
+            name = rng.choice(names)
+            self.files[name] = tuple((d, s, f"{a}1") for d, s, a in self.files[name])
+        elif what == "add":
+            self.files[f"invoice-new-{number}.csv"] = tuple(_row(rng) for _ in range(2))
+        elif what == "empty" and names:
+            self.files[rng.choice(names)] = ()
+        elif what == "delete" and names:
+            name = rng.choice(names)
+            for date, _, _ in self.files.pop(name):
+                self.kept.add(date[:7])
+        elif what == "foreign":
+            month = rng.choice(MONTHS)
+            row = {"time/usage_start": f"{month}-03T05:00:00Z", "cost/cost": "-1.00"}
+            self.post(month, "sum", [row])
+        elif what == "delete-month":
+            self.anycost("delete-month", "main", rng.choice(MONTHS), "--yes-delete-month")
+        elif what == "damage" and self.journal():
+            record = rng.choice(self.journal())
+            record.write_text(record.read_text()[: rng.randrange(0, 40)])
+        elif what == "lose-journal":
+            shutil.rmtree(self.root / ".anycost" / "submissions", ignore_errors=True)
+        self.config = _write(self.root, self.files, self.history.operation)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _truthful(world: World, word: str, month: str, before: list[dict], drops: int) -> str | None:
+    """Why a month's status word is false after the run (None: it is true)."""
+    after, new = world.held(month), world.drops(month) - drops
+    expected = expected_rows(world.files, month)
+    if word == "sent" and not _same(after, expected):
+        return f"{month}: said sent, but CloudZero does not hold the files' month"
+    if word == "unchanged" and (new or not _same(after, before)):
+        return f"{month}: said unchanged, but CloudZero's month changed"
+    if word == "unchanged" and month not in world.kept and not _same(after, expected):
+        return f"{month}: said unchanged, but CloudZero does not hold the files' month"
+    if word == "cleared" and after:
+        return f"{month}: said cleared, but CloudZero holds {len(after)} rows"
+    if word in ("kept", "nothing sent") and (new or not _same(after, before)):
+        return f"{month}: said {word}, but {new} drop(s) arrived"
+    return None
+
+
+def _follow_advice(world: World, words: str) -> None:
+    """Do what the failed run's words say: delete a damaged journal record; empty a month in
+    conflict (`anycost delete-month`), then run again."""
+    for path in re.findall(r"the submission journal's record of \d{4}-\d{2} \(([^)]+)\)", words):
+        Path(path).unlink(missing_ok=True)
+    for month in re.findall(r"Nothing was sent for (\d{4}-\d{2}): CloudZero holds", words):
+        world.anycost("delete-month", "main", month, "--yes-delete-month")
+
+
+def _run(world: World, result: HistoryResult, kill: bool = False) -> int | None:
+    before = {m: world.held(m) for m in MONTHS}
+    drops = {m: world.drops(m) for m in MONTHS}
+    if kill:
+        process = subprocess.Popen(
+            [ANYCOST, "run"],
+            cwd=world.root,
+            env=environment(world.config, world.server.url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        start = len(world.server.store.drop_history(CONNECTION_ID))
+        while process.poll() is None and time.monotonic() < deadline:
+            if len(world.server.store.drop_history(CONNECTION_ID)) > start:
+                process.kill()
+                break
+            time.sleep(0.005)
+        process.wait()
+        result.runs += 1
+        return None
+    done = world.anycost("run")
+    result.runs += 1
+    words = done.stdout + done.stderr
+    for month, word in LINE.findall(done.stdout):
+        if month in before:
+            problem = _truthful(world, word.strip(), month, before[month], drops[month])
+            if problem:
+                result.violations.append(f"run {result.runs}: {problem}")
+    if done.returncode != 0:
+        _follow_advice(world, words)
+    return done.returncode
+
+
+def run_history(history: History, folder: Path) -> HistoryResult:
+    result = HistoryResult(history.seed)
+    world = World(history, folder)
+    try:
+        _run(world, result)
+        for what, number in history.steps:
+            world.step(what, number)
+            _run(world, result, kill=what == "kill")
+            for _ in range(ATTEMPTS):
+                if _run(world, result) == 0:
+                    break
+            else:
+                result.violations.append(f"after {what}: no clean run in {ATTEMPTS} attempts")
+            before = {m: world.held(m) for m in MONTHS}
+            for month in MONTHS:
+                held, expected = before[month], expected_rows(world.files, month)
+                if not expected and month in world.kept:
+                    continue  # its files are gone: CloudZero keeps what it held
+                world.kept.discard(month) if expected else None
+                if not _same(held, expected):
+                    total = sum((Decimal(r["cost/cost"]) for r in held), Decimal(0))
+                    want = sum((Decimal(r["cost/cost"]) for r in expected), Decimal(0))
+                    result.violations.append(
+                        f"after {what}: {month}: CloudZero holds {len(held)} rows (cost {total}),"
+                        f" the files {len(expected)} (cost {want})"
+                    )
+        if world.server.stats()[CONCURRENT]:
+            result.violations.append("two requests were in flight on the connection at once")
+    finally:
+        world.close()
+    return result
