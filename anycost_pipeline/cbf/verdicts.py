@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import polars as pl
 
+from anycost_pipeline.cbf.conservation import source_cost
 from anycost_pipeline.cbf.decimals import EXACT
-from anycost_pipeline.cbf.mapping import Conversion, convert, source_cost
+from anycost_pipeline.cbf.mapping import Conversion, convert
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import (
     MONTH_WIDE,

@@ -16,15 +16,10 @@ from typing import Any
 
 import polars as pl
 
+from anycost_pipeline.cbf.charges import CHARGE_TYPES, charge_key
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError, raise_problems
-from anycost_pipeline.cbf.mapping import (
-    CHARGE_TYPES,
-    charge_key,
-    months_of,
-    rows_of_month,
-    usage_hours,
-)
+from anycost_pipeline.cbf.hours import months_of, rows_of_month, usage_hours
 from anycost_pipeline.cbf.presets import FOCUS
 from anycost_pipeline.cbf.times import utc_time
 from anycost_pipeline.cbf.verdicts import convert_and_check
