@@ -1,6 +1,14 @@
-"""Cost conservation: the month's cost as the source states it, which the `cost_conserved`
-check compares with what is sent and rejected, to the last digit."""
+"""Cost conservation: the month's cost as the source states it, and what is sent, each summed
+here on its own.
 
+The `cost_conserved` check compares sent + rejected with the source, to the last digit. Its
+sums are plain Decimal additions written in this module, not the fast sums of `decimals` that
+the mapping and the validation use, so that a bug in those cannot hide itself by agreeing with
+itself. The source's text is read as the mapping reads it (the same missing markers, exponent
+option, rate card and currency), since what counts as a readable cost must agree.
+"""
+
+import decimal
 from decimal import Decimal
 
 import polars as pl
@@ -13,6 +21,23 @@ from anycost_pipeline.cbf.resolve import as_missing, decimal_text, source_text
 from anycost_pipeline.cbf.spec import FromColumn
 from anycost_pipeline.cbf.spread import month_share, whole_end
 from anycost_pipeline.months import Month
+
+# Python's default decimal context rounds at 28 significant digits; these sums never round.
+_NEVER_ROUNDS = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
+def checked_total(values: pl.Series) -> Decimal:
+    """The exact sum of decimal text, nulls left out: each value read by `Decimal` and added,
+    one at a time, with no short cut; without trailing zeros (`12.50` → `12.5`)."""
+    with decimal.localcontext(_NEVER_ROUNDS):
+        total = sum(map(Decimal, values.drop_nulls().to_list()), Decimal(0))
+        text = format(total.normalize(), "f")
+    return Decimal("0" if text == "-0" else text)
+
+
+def sent_cost(cbf: pl.DataFrame) -> Decimal:
+    """The exact total of a CBF frame's `cost/cost`, summed by `checked_total`."""
+    return checked_total(cbf.get_column(COST))
 
 
 def source_cost(
@@ -59,7 +84,7 @@ def source_cost(
             options.spread.extra_decimals,
         )
         costs = costs.cast(pl.String).scatter(rows, shares)
-    return pricing.exact_total(costs), costs.null_count()
+    return checked_total(costs), costs.null_count()
 
 
 def _crossing_charges(
@@ -81,8 +106,8 @@ def _crossing_charges(
 def _plain_source_cost(
     frame: pl.DataFrame, options: MappingOptions, month: Month | None
 ) -> tuple[Decimal, int] | None:
-    """`source_cost` without new strings, when the cost is one text column whose every present
-    value is plain decimal text already (as exports write it); None otherwise.
+    """`source_cost` without reading the text again, when the cost is one text column whose
+    every present value is plain decimal text already (as exports write it); None otherwise.
 
     Such text is left as it is by trimming, missing markers, `+` and exponent handling, and is
     never invalid: the readable total is the sum of the text, and only the empty cells are unreadable.
@@ -98,5 +123,6 @@ def _plain_source_cost(
     if len(present) != 1 or frame.schema[present[0]] != pl.String:
         return None
     values = as_missing(frame.select(present), options.null_values).get_column(present[0])
-    total = decimals.plain_sum(values)
-    return None if total is None else (total, values.null_count())
+    if not values.to_frame("v").select((~decimals.is_invalid(pl.col("v"))).all()).item():
+        return None
+    return checked_total(values), values.null_count()

@@ -7,7 +7,8 @@ their reasons (`on_bad_rows: reject`), so nothing ever disappears.
 
 Its steps live in their own modules: `resolve` (which specs apply, how text is read),
 `problems` (bad values), `rejects`, `build` (the CBF frame), `charges`, `hours`, `templates`
-and `resource_ids`; `conservation` holds the cost the source states, for `cost_conserved`.
+and `resource_ids`. `conservation` sums the source's and the sent cost on its own, for the
+`cost_conserved` check.
 """
 
 from collections.abc import Mapping
