@@ -102,8 +102,10 @@ def build_month(source_file: Path, phases: Phases) -> tuple["MonthBodies", int, 
     against its hash, when it is used), its row count and its exact cost total."""
     from anycost_pipeline import sources as readers
     from anycost_pipeline.cbf.bodies import plan_bodies
+    from anycost_pipeline.cbf.conservation import source_cost
     from anycost_pipeline.cbf.errors import raise_problems
-    from anycost_pipeline.cbf.mapping import convert, rows_of_month, source_cost, usage_hours
+    from anycost_pipeline.cbf.hours import rows_of_month, usage_hours
+    from anycost_pipeline.cbf.mapping import convert
     from anycost_pipeline.cbf.validation import cost_total, row_problems, source_rows_in
     from anycost_pipeline.config import load_config
     from anycost_pipeline.months import Month

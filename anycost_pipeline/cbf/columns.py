@@ -3,6 +3,7 @@
 import re
 
 USAGE_START = "time/usage_start"
+USAGE_END = "time/usage_end"
 COST = "cost/cost"
 LINE_ITEM_TYPE = "lineitem/type"
 RESOURCE_ID = "resource/id"
@@ -24,7 +25,7 @@ DECIMAL_COLUMNS: tuple[str, ...] = (*COST_COLUMNS, "usage/amount")
 KNOWN_COLUMNS: frozenset[str] = frozenset(
     {
         USAGE_START,
-        "time/usage_end",
+        USAGE_END,
         *COST_COLUMNS,
         LINE_ITEM_TYPE,
         "lineitem/id",

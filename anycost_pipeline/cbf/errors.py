@@ -82,3 +82,17 @@ def raise_problems(source: str, problems: pl.DataFrame) -> None:
     if problems.height:
         listed = [Problem(*row) for row in problems.head(MAX_LISTED).iter_rows()]
         raise BadSourceData(source, listed, problems.height)
+
+
+def require_columns(frame: pl.DataFrame, source: str, names: list[str]) -> None:
+    """Raise BadSourceData naming each of `names` the frame lacks, and the columns it has."""
+    missing = sorted({n for n in names if n not in frame.columns})
+    if missing:
+        have = ", ".join(c for c in frame.columns if not c.startswith("_"))
+        raise BadSourceData(
+            source,
+            [
+                Problem("(every file)", 1, name, None, f"column not found; the source has: {have}")
+                for name in missing
+            ],
+        )

@@ -57,8 +57,3 @@ def rated_cost(frame: pl.DataFrame, card: RateCard, *, allow_exponent: bool = Fa
         pl.when(~decimals.is_invalid(text)).then(decimals.plain(text))
     ).to_series()
     return multiply(quantity, frame.get_column(RATE))
-
-
-def exact_total(values: pl.Series) -> Decimal:
-    """The exact sum of plain decimal text, ignoring nulls."""
-    return decimals.exact_sum(values.drop_nulls())

@@ -9,12 +9,12 @@ from decimal import Decimal
 
 import polars as pl
 
+from anycost_pipeline.cbf.conservation import sent_cost, source_cost
 from anycost_pipeline.cbf.decimals import EXACT
-from anycost_pipeline.cbf.mapping import Conversion, convert, source_cost
+from anycost_pipeline.cbf.mapping import Conversion, convert
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import (
     MONTH_WIDE,
-    cost_total,
     discount_gap,
     row_problems,
     source_rows_in,
@@ -97,7 +97,7 @@ def convert_and_check(
     problems = row_problems(cbf, month, rows_per_month)
     source_total, unreadable = source_cost(raw, options, month)
     rejected_total, rejected_unreadable = source_cost(rejects, options, month)
-    cbf_total = cost_total(cbf)
+    cbf_total = sent_cost(cbf)  # summed apart from the mapping's and validation's sums
     conservation = CostConservation(
         source_total=source_total,
         cbf_total=cbf_total,

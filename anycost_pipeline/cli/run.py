@@ -68,7 +68,7 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
 
     Pulled sources (APIs, databases) are only read for months named on the command line.
     """
-    from anycost_pipeline.cbf.mapping import charge_ends, months_of, usage_hours
+    from anycost_pipeline.cbf.hours import charge_ends, months_of, usage_hours
     from anycost_pipeline.config import FilesSource
     from anycost_pipeline.sources.files import read_source_files
 

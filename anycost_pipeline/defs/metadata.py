@@ -9,7 +9,7 @@ import polars as pl
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
-from anycost_pipeline.cbf.mapping import REASONS
+from anycost_pipeline.cbf.rejects import REASONS
 from anycost_pipeline.cbf.spec import FromColumn
 from anycost_pipeline.config import AnySource, is_url
 from anycost_pipeline.defs.names import (

@@ -9,14 +9,9 @@ from decimal import Decimal
 
 import polars as pl
 
+from anycost_pipeline.cbf.conservation import source_cost
 from anycost_pipeline.cbf.errors import SOURCE_FILE, raise_problems
-from anycost_pipeline.cbf.mapping import (
-    charge_ends,
-    months_of,
-    rows_of_month,
-    source_cost,
-    usage_hours,
-)
+from anycost_pipeline.cbf.hours import charge_ends, months_of, rows_of_month, usage_hours
 from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from anycost_pipeline.cbf.errors import BadSourceData, raise_problems
-from anycost_pipeline.cbf.mapping import charge_ends, months_of, usage_hours
+from anycost_pipeline.cbf.hours import charge_ends, months_of, usage_hours
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, fingerprint, read_file
 

@@ -6,7 +6,8 @@ from typing import Any
 import polars as pl
 
 from anycost_pipeline.cbf.decimals import EXACT
-from anycost_pipeline.cbf.mapping import Conversion, convert, with_usage_hour
+from anycost_pipeline.cbf.hours import with_usage_hour
+from anycost_pipeline.cbf.mapping import Conversion, convert
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.months import Month
 

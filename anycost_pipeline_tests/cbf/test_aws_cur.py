@@ -4,7 +4,8 @@ import csv
 from decimal import Decimal
 from pathlib import Path
 
-from anycost_pipeline.cbf.mapping import convert, rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.hours import rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.mapping import convert
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.config import load_config
 from anycost_pipeline.months import Month

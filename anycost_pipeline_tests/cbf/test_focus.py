@@ -11,7 +11,8 @@ import pytest
 
 from anycost_pipeline.cbf.bodies import month_bodies
 from anycost_pipeline.cbf.errors import BadSourceData
-from anycost_pipeline.cbf.mapping import convert, rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.hours import rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.mapping import convert
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.config import FilesSource, SourceConfig
 from anycost_pipeline.months import Month

@@ -6,7 +6,8 @@ import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import BadSourceData
-from anycost_pipeline.cbf.mapping import rows_of_month, to_cbf, with_usage_hour
+from anycost_pipeline.cbf.hours import rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.mapping import to_cbf
 from anycost_pipeline.cbf.spec import Constant, FromColumn, Template
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.months import Month

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from anycost_pipeline.cbf.conservation import source_cost
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError
-from anycost_pipeline.cbf.mapping import source_cost
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import cost_total
 from anycost_pipeline.months import Month

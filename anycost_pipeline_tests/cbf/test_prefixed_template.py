@@ -3,7 +3,7 @@ the ids are exactly those of writing the template and then encoding it (`encode_
 
 from hypothesis import given, settings, strategies as st
 
-from anycost_pipeline.cbf.mapping import encode_resource_id
+from anycost_pipeline.cbf.resource_ids import encode_resource_id
 from anycost_pipeline.months import Month
 from anycost_pipeline_tests.cbf.helpers import run, source_frame
 

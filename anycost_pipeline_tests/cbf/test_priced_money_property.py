@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from anycost_pipeline.cbf.mapping import rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.hours import rows_of_month, with_usage_hour
 from anycost_pipeline.cbf.validation import cost_total
 from anycost_pipeline.cbf.verdicts import convert_and_check
 from anycost_pipeline.config import FilesSource

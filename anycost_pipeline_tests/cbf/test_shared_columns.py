@@ -4,7 +4,9 @@ memory), and gives exactly what trimming every value gives."""
 import polars as pl
 from hypothesis import given, settings, strategies as st
 
-from anycost_pipeline.cbf import mapping
+from anycost_pipeline.cbf import build
+from anycost_pipeline.cbf.options import MappingOptions
+from anycost_pipeline.cbf.resolve import clean_text, resolve_columns
 from anycost_pipeline.months import Month
 from anycost_pipeline_tests.cbf.helpers import run, source_frame
 
@@ -49,12 +51,12 @@ def test_columns_taken_as_they_are_equal_trimmed_ones(
         team=[r[2] for r in rows],
     )
     got = _convert(frame)
-    original = mapping._clean_text
+    original = build.clean_text
     try:
-        mapping._clean_text = lambda frame, columns: set()  # trim every column
+        build.clean_text = lambda frame, columns: set()  # trim every column
         expected = _convert(frame)
     finally:
-        mapping._clean_text = original
+        build.clean_text = original
     assert got.equals(expected)
 
 
@@ -66,5 +68,5 @@ def test_clean_text_names_only_columns_trimming_leaves_unchanged() -> None:
         account=["a", "b\u3000", "c"],
         team=["x", "", "y"],
     )
-    columns = mapping._resolve(frame, "vendor", mapping.MappingOptions(columns=COLUMNS))
-    assert mapping._clean_text(frame, columns) == {"date", "amount", "service"}
+    columns = resolve_columns(frame, "vendor", MappingOptions(columns=COLUMNS))
+    assert clean_text(frame, columns) == {"date", "amount", "service"}

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from anycost_pipeline.cbf import decimals
-from anycost_pipeline.cbf.mapping import HOUR, rows_of_month, source_cost, usage_hours
+from anycost_pipeline.cbf.conservation import source_cost
+from anycost_pipeline.cbf.hours import HOUR, rows_of_month, usage_hours
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.validation import cost_total, source_rows_in
 from anycost_pipeline.months import Month

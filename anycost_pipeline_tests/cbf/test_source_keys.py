@@ -122,7 +122,8 @@ def test_validation_lists_end_times_unknown_columns_and_the_row_limit() -> None:
 def test_a_month_over_the_limit_rejects_no_row_for_it() -> None:
     """With `on_bad_rows: reject`, bad rows are kept aside; the month's size is no row's fault,
     so it is left to the rows_valid check and the submission."""
-    from anycost_pipeline.cbf.mapping import convert, with_usage_hour
+    from anycost_pipeline.cbf.hours import with_usage_hour
+    from anycost_pipeline.cbf.mapping import convert
     from anycost_pipeline.cbf.options import MappingOptions
 
     frame = with_usage_hour(

@@ -8,13 +8,9 @@ from decimal import Decimal
 import polars as pl
 from hypothesis import given, settings, strategies as st
 
-from anycost_pipeline.cbf.mapping import (
-    charge_ends,
-    convert,
-    rows_of_month,
-    source_cost,
-    with_usage_hour,
-)
+from anycost_pipeline.cbf.conservation import source_cost
+from anycost_pipeline.cbf.hours import charge_ends, rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.mapping import convert
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.months import Month
 from anycost_pipeline_tests.cbf.helpers import source_frame, total

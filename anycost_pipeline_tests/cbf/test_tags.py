@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from anycost_pipeline.cbf.errors import BadSourceData, MappingError
-from anycost_pipeline.cbf.mapping import encode_resource_id
+from anycost_pipeline.cbf.resource_ids import encode_resource_id
 from anycost_pipeline.cbf.tags import sanitise_key
 from anycost_pipeline.cbf.validation import row_problems
 from anycost_pipeline.months import Month

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from anycost_pipeline.cbf.mapping import rows_of_month, with_usage_hour
+from anycost_pipeline.cbf.hours import rows_of_month, with_usage_hour
 from anycost_pipeline.config import FilesSource, HttpSource, SqlSource
 from anycost_pipeline.months import Month
 

@@ -4,7 +4,7 @@ the vocabulary, and the `cbf/<source>` metadata shows which source value became 
 import re
 from pathlib import Path
 
-from anycost_pipeline.cbf.mapping import CHARGE_TYPES
+from anycost_pipeline.cbf.charges import CHARGE_TYPES
 from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.sources.helpers import (
     failure_message,

@@ -1,0 +1,94 @@
+"""What every source declares, whatever its kind: the connection it feeds, a preset, and the
+mapping of its columns to CBF columns (`MappingOptions`), checked against CBF's rules."""
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
+
+from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, is_cbf_column
+from anycost_pipeline.cbf.options import MappingOptions
+from anycost_pipeline.cbf.presets import apply_preset
+from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
+
+
+def _columns_unless_preset(schema: dict) -> None:
+    schema["required"] = [key for key in schema.get("required", []) if key != "columns"]
+    schema["if"] = {"not": {"required": ["preset"]}}
+    schema["then"] = {"required": ["columns"]}
+
+
+class SourceConfig(MappingOptions):
+    """One place costs come from, and how its columns become CBF columns.
+
+    The keys every source kind shares (the mapping, from `MappingOptions`); each kind below adds
+    where to read from.
+    """
+
+    # A preset supplies `columns`, so the JSON schema asks for them only without one.
+    model_config = ConfigDict(json_schema_extra=lambda schema, _: _columns_unless_preset(schema))
+
+    connection: str
+    preset: Literal["focus"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: object) -> object:
+        return apply_preset(data) if isinstance(data, dict) else data
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{zone!r} is not an IANA time zone name (e.g. UTC, Europe/Berlin)")
+        return zone
+
+    @field_validator("columns")
+    @classmethod
+    def _cbf_columns(
+        cls, columns: dict[str, ColumnSpec], info: ValidationInfo
+    ) -> dict[str, ColumnSpec]:
+        unknown = [name for name in columns if not is_cbf_column(name)]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} not CBF column(s); see the README's CBF column list"
+            )
+        priced = info.data.get("rate_card") is not None
+        missing = [n for n in REQUIRED_COLUMNS if n not in columns and not (n == COST and priced)]
+        if missing:
+            raise ValueError(f"the required CBF column(s) {', '.join(missing)} must be mapped")
+        if priced and COST in columns:
+            raise ValueError(
+                f"with a `rate_card`, {COST} comes from the rate card: leave it out of columns"
+            )
+        time = columns[REQUIRED_COLUMNS[0]]
+        if not isinstance(time, FromColumn) or not isinstance(time.column, str):
+            raise ValueError(f"{REQUIRED_COLUMNS[0]} must come from one source column")
+        if COST in columns:
+            cost = columns[COST]
+            if not isinstance(cost, FromColumn) or cost.map or not isinstance(cost.column, str):
+                raise ValueError(f"{COST} must come from one source column, without a value map")
+        return columns
+
+    @property
+    def cost_column(self) -> str | None:
+        """The source column holding the cost (None when costs come from a rate card)."""
+        spec = self.columns.get(COST)
+        return (
+            spec.column if isinstance(spec, FromColumn) and isinstance(spec.column, str) else None
+        )
+
+    @property
+    def mapping(self) -> MappingOptions:
+        """What the CBF mapping needs to know about this source."""
+        return MappingOptions.model_validate(
+            {k: getattr(self, k) for k in MappingOptions.model_fields}
+        )
+
+    @property
+    def time_column(self) -> str:
+        spec = self.columns[REQUIRED_COLUMNS[0]]
+        assert isinstance(spec, FromColumn) and isinstance(spec.column, str)
+        return spec.column

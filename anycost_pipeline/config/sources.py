@@ -1,0 +1,219 @@
+"""`sources:` by kind, where a source's records come from: export files, a JSON API (with its
+auth and pagination) or a SQL query; and the keys every kind shares (incremental merging, the
+refresh schedule)."""
+
+import codecs
+import string
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+
+from anycost_pipeline.config.base import StrictModel
+from anycost_pipeline.config.mapping import SourceConfig
+
+URL_FIELDS = ("month", "start", "end", "last_day", "start_time", "end_time", "since")
+_TRUTHY = ["true", "1", "yes", "deleted"]
+
+
+def _known_fields(template: str, where: str) -> str:
+    unknown = [f for _, f, _, _ in string.Formatter().parse(template) if f and f not in URL_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown placeholder(s) {', '.join('{' + f + '}' for f in unknown)}; "
+            f"use {', '.join('{' + f + '}' for f in URL_FIELDS)}"
+        )
+    return template
+
+
+class Refresh(StrictModel):
+    """When the schedule of a pulled source runs: daily for the current month, and for the first
+    days of a month also the previous one (late charges, restated days)."""
+
+    cron: str = "0 6 * * *"
+    previous_month_days: int = Field(default=5, ge=0, le=28)
+
+
+class Tombstone(StrictModel):
+    """A column that marks a record as deleted: the record with that key leaves the month."""
+
+    column: str = Field(min_length=1)
+    values: list[str] = Field(default_factory=lambda: list(_TRUTHY), min_length=1)
+
+
+def _tombstone_shorthand(value: object) -> object:
+    return {"column": value} if isinstance(value, str) else value
+
+
+class _SourceKind(SourceConfig):
+    """Keys every source kind has: incremental merging and the refresh schedule."""
+
+    incremental: bool = False
+    key: list[str] | None = Field(default=None, min_length=1)
+    tombstone: Annotated[
+        Tombstone | None,
+        BeforeValidator(_tombstone_shorthand, json_schema_input_type=Tombstone | str | None),
+    ] = None
+    refresh: Refresh = Refresh()
+
+    @model_validator(mode="after")
+    def _incremental_keys(self) -> "_SourceKind":
+        if self.incremental and not self.key:
+            raise ValueError(
+                "an incremental source needs `key`: the source columns that identify a record, "
+                "so a restated record replaces its earlier version"
+            )
+        if not self.incremental and (self.key or self.tombstone):
+            raise ValueError("`key` and `tombstone` apply only with `incremental: true`")
+        return self
+
+    @property
+    def pulled(self) -> bool:
+        """Whether a schedule refreshes this source (anything but a full export of files)."""
+        return self.incremental or self.kind != "files"  # type: ignore[attr-defined]
+
+
+class FilesSource(_SourceKind):
+    """Export files matching a glob, on disk or in an object store (s3://, gs://, az://)."""
+
+    kind: Literal["files"] = "files"
+    path: str = Field(min_length=1, description="glob of export files")
+    format: Literal["csv", "tsv", "parquet", "ndjson", "json"] = "csv"
+    compression: Literal["infer", "gzip", "none"] = "infer"
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    header: bool = True
+    column_names: list[str] | None = None
+    skip_rows: int = Field(default=0, ge=0)
+    records: str | None = Field(
+        default=None, description="JSON only: dotted path to the record list"
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(
+                f"{encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)"
+            ) from None
+        return encoding
+
+    @model_validator(mode="after")
+    def _format_options(self) -> "FilesSource":
+        text = self.format in ("csv", "tsv")
+        if not text and (self.delimiter or not self.header or self.column_names or self.skip_rows):
+            raise ValueError(
+                "delimiter, header, column_names and skip_rows apply to csv and tsv only"
+            )
+        if self.records and self.format != "json":
+            raise ValueError("records applies to format json only")
+        if not self.header and not self.column_names:
+            raise ValueError("a file without a header row needs `column_names`")
+        return self
+
+
+class HttpAuth(StrictModel):
+    """An auth header whose value is read from an environment variable, never from the file."""
+
+    header: str = "Authorization"
+    env: str = Field(min_length=1)
+    prefix: str = ""
+
+
+class NoPages(StrictModel):
+    type: Literal["none"] = "none"
+
+
+class NextLinkPages(StrictModel):
+    """Each response names the URL of the next page (absent or empty on the last page)."""
+
+    type: Literal["next_link"]
+    next: str = Field(min_length=1, description="dotted path of the next URL in the response")
+
+
+class CursorPages(StrictModel):
+    """Each response holds a cursor that is sent back as a query parameter for the next page."""
+
+    type: Literal["cursor"]
+    cursor: str = Field(min_length=1, description="dotted path of the next cursor in the response")
+    param: str = "cursor"
+
+
+class NumberedPages(StrictModel):
+    """Pages by number, until a page comes back empty (or shorter than `size`)."""
+
+    type: Literal["page"]
+    param: str = "page"
+    first: int = 1
+    size_param: str | None = None
+    size: int | None = Field(default=None, ge=1)
+
+
+Pagination = Annotated[
+    NoPages | NextLinkPages | CursorPages | NumberedPages, Field(discriminator="type")
+]
+
+
+class HttpSource(_SourceKind):
+    """A JSON API, pulled one month at a time."""
+
+    kind: Literal["http"]
+    url: str = Field(min_length=1)
+    params: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: HttpAuth | None = None
+    records: str = Field(default="", description="dotted path of the record list; empty: the body")
+    pagination: Pagination = NoPages()
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=5, ge=0)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    max_pages: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _templates(self) -> "HttpSource":
+        _known_fields(self.url, "url")
+        for name, value in self.params.items():
+            _known_fields(value, f"params.{name}")
+        return self
+
+
+class SqlSource(_SourceKind):
+    """A query against a database, with the month bound as :start and :end."""
+
+    kind: Literal["sql"]
+    url: str = Field(
+        min_length=1, description="sqlite:///file, duckdb:///file, any SQLAlchemy URL, or env:VAR"
+    )
+    query: str = Field(min_length=1)
+
+    @field_validator("query")
+    @classmethod
+    def _bound_month(cls, query: str) -> str:
+        if ":start" not in query or ":end" not in query:
+            raise ValueError(
+                "the query must select one month with the bound parameters :start and :end, "
+                "e.g. WHERE usage_date >= :start AND usage_date < :end"
+            )
+        return query
+
+
+_KIND_TAGS = {"files": "FilesSource", "http": "HttpSource", "sql": "SqlSource"}
+
+
+def _kind_tag(value: object) -> str | None:
+    kind = value.get("kind", "files") if isinstance(value, dict) else getattr(value, "kind", None)
+    return _KIND_TAGS.get(kind) if isinstance(kind, str) else None
+
+
+# `kind` picks the model; it defaults to files so older anycost.yaml files stay valid.
+AnySource = Annotated[
+    Annotated[FilesSource, Tag("FilesSource")]
+    | Annotated[HttpSource, Tag("HttpSource")]
+    | Annotated[SqlSource, Tag("SqlSource")],
+    Discriminator(
+        _kind_tag,
+        custom_error_type="invalid_kind",
+        custom_error_message="kind must be one of files, http, sql",
+    ),
+]
