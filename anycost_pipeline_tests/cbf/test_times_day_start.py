@@ -5,7 +5,7 @@ import zoneinfo
 from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from anycost_pipeline.cbf.spread import charge_end
 from anycost_pipeline.cbf.times import utc_time
@@ -43,6 +43,10 @@ def days_of(year: int) -> list[date]:
 
 @settings(max_examples=40, deadline=None)
 @given(zone=st.sampled_from(ZONES), year=YEARS, time_format=st.sampled_from(["iso", "YYYY-MM-DD"]))
+# Copies of the time zone database disagree here: Colombia's 1992 summer time began on 2 May
+# in polars' copy (2025b) and on 3 May in tzdata 2026f, which Python reads where the system has
+# no zoneinfo of its own.
+@example(zone="America/Bogota", year=1992, time_format="iso")
 def test_every_date_of_a_year_is_the_first_instant_of_its_local_day(
     zone: str, year: int, time_format: str
 ) -> None:
@@ -55,6 +59,7 @@ def test_every_date_of_a_year_is_the_first_instant_of_its_local_day(
 
 @settings(max_examples=40, deadline=None)
 @given(zone=st.sampled_from(ZONES), year=YEARS)
+@example(zone="America/Bogota", year=1992)  # copies of the database disagree (see above)
 def test_a_day_charge_of_a_date_ends_where_the_next_local_day_starts(zone: str, year: int) -> None:
     days = days_of(year)
     clock = zoneinfo.ZoneInfo(zone)
