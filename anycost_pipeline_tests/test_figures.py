@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from anycost_pipeline.figures import counted, shown, signed
 
@@ -19,6 +19,7 @@ def test_costs_print_with_two_places_or_more() -> None:
     ]
 
 
+@settings(deadline=None)  # a busy machine may stall one example past Hypothesis' 200 ms
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=None))
 def test_a_shown_cost_is_the_same_amount(value: Decimal) -> None:
     text = shown(value)

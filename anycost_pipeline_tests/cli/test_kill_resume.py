@@ -37,14 +37,28 @@ def five_body_project(root: Path, operation: str) -> tuple[Path, Decimal]:
     return config, total
 
 
+def _wait_for_drops(server: object, run: subprocess.Popen, count: int) -> None:
+    """Until CloudZero has applied `count` bodies of the run (which must not end before)."""
+    deadline = time.monotonic() + 120  # a safety net only
+    while len(server.store.drop_history(CONNECTION_ID)) < count:  # type: ignore[attr-defined]
+        assert run.poll() is None, "the run ended before it was killed"
+        assert time.monotonic() < deadline, "the run sent too few bodies in time"
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("operation", ["replace_drop", "replace_hourly", "sum"])
 @pytest.mark.parametrize("killed_after", [2, 5])
 def test_a_run_killed_after_body_k_is_made_exact_by_the_next_run(
     tmp_path: Path, operation: str, killed_after: int
 ) -> None:
     config, total = five_body_project(tmp_path / "project", operation)
-    # Each write takes a moment, so the kill lands while the next body is on its way.
-    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(delay=0.3)) as server:
+    # Every write is applied, then its answer held 0.5 s: once body k-1 is seen applied, body
+    # k's answer is held 2 s, and the run is killed while it waits to hear that body k was
+    # applied, however busy the machine. (Killing "soon after" body k was a race on a busy
+    # machine: after body 5 the run could confirm the month and end first, and the next run
+    # then found it unchanged; and a fixed 0.5 s was left for the write in flight to finish.)
+    faults = Faults(slow_rate=1.0, slow_seconds=0.5)
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
         run = subprocess.Popen(
             [ANYCOST, "run", "2024-08"],
             cwd=config.parent,
@@ -52,14 +66,18 @@ def test_a_run_killed_after_body_k_is_made_exact_by_the_next_run(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        while len(server.store.drop_history(CONNECTION_ID)) < killed_after:
-            assert run.poll() is None, "the run ended before it was killed"
-            assert time.monotonic() < deadline, "the run sent too few bodies in time"
-            time.sleep(0.005)
+        _wait_for_drops(server, run, killed_after - 1)
+        server.faults.slow_seconds = 2.0
+        _wait_for_drops(server, run, killed_after)
         run.kill()
         run.wait()
-        time.sleep(0.5)  # the write in flight when the run died finishes on the server
+        # The held write finishes on the server (waited for, not guessed at): until then
+        # CloudZero refuses the next run's first request as concurrent.
+        give_up = time.monotonic() + 60  # a safety net only: the answer is held for 2 s
+        while server.store._db().execute("SELECT COUNT(*) FROM in_flight").fetchone()[0]:
+            assert time.monotonic() < give_up, "the held write never finished"
+            time.sleep(0.01)
+        server.faults.slow_rate = 0.0
 
         again = anycost(config, server.url, "run", "2024-08")
         words = again.stdout + again.stderr

@@ -110,13 +110,16 @@ def test_no_answer_at_all_is_a_typed_error_after_retries(caplog: pytest.LogCaptu
 
 
 def test_a_slow_answer_is_waited_out_before_the_write_is_sent_again(tmp_path: Path) -> None:
-    with start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=0.6)) as server:
+    with start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=2.0)) as server:
         client = AnyCostClient(
-            server.url, KEY, timeout=0.2, retries=1, backoff=0.01, settle_seconds=1.2
+            server.url, KEY, timeout=1.0, retries=1, backoff=0.01, settle_seconds=2.0
         )
         # Each attempt is slower than the timeout. Before the second, the client reads the
         # drop list once the first may have finished: CloudZero takes one request at a time.
-        # (The settle leaves the 0.6 s answer 0.6 s to spare, for a machine busy with tests.)
+        # A machine busy with tests may stall either side for a while, so each margin is 1 s:
+        # the answer comes 1 s after the timeout (a stalled client must still time out), the
+        # drop list is read 1 s after the first write's answer (a stalled server must be done
+        # with it) and the drop list itself has 1 s to answer (or it is read twice).
         with pytest.raises(CloudZeroError, match="ReadTimeout during POST"):
             client.create_billing_drop("c1", _body("sum", "1"), "k-slow")
         assert server.stats()[REQUESTS] == 3  # POST, the drop-list read, POST

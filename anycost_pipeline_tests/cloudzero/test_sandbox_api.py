@@ -419,7 +419,9 @@ def wait_until_in_flight(folder: Path) -> None:
 
 def test_a_second_concurrent_request_gets_429_and_is_counted(tmp_path: Path) -> None:
     with (
-        start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=0.5)) as slow,
+        # The write holds the connection 2 s: the read below must arrive within it, and a busy
+        # machine may stall this thread (or the other server's) for a good part of a second.
+        start_sandbox(tmp_path, api_key=KEY, faults=Faults(delay=2.0)) as slow,
         start_sandbox(tmp_path, api_key=KEY) as other,
     ):
         sent = body("2024-08", "sum", [row(H1, "1")])
