@@ -7,10 +7,8 @@ judges it against the last accepted submission, in words for the check and `anyc
 from dataclasses import dataclass
 from decimal import Decimal
 
-from anycost_pipeline.cbf.columns import COST
-from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cloudzero.client import AnyCostClient
-from anycost_pipeline.cloudzero.errors import NotFound
+from anycost_pipeline.cloudzero.submit import month_contents
 
 REPLAY_HINT = (
     " If the month was sent with exactly the content of an earlier submission, CloudZero may have "
@@ -65,13 +63,7 @@ def read_held(
         drop_id = listed.entries[-1].drop_id
     if not compare_contents:
         return Held(rows, drop_id, None, listed.per_drop)
-    try:
-        contents = client.get_billing_drop(connection_id, month)
-    except NotFound:
-        contents = []
-    total = Decimal(0)
-    for row in contents:  # exact: Python's default context rounds at 28 digits
-        total = EXACT.add(total, Decimal(row.get(COST) or 0))
+    _, total = month_contents(client, connection_id, month)
     return Held(rows, drop_id, total, listed.per_drop)
 
 

@@ -58,6 +58,9 @@ def dagster_home(base: Path) -> Path:
             "# Dagster instance settings (see deploy/ for production).\ntelemetry:\n  enabled: false\n"
             "# One request at a time per CloudZero connection: drop steps share a pool per connection.\n"
             "concurrency:\n  pools:\n    default_limit: 1\n"
+            "# The slot of a run killed inside its drop step is given back a minute after it ended.\n"
+            "run_monitoring:\n  enabled: true\n  poll_interval_seconds: 30\n"
+            "  free_slots_after_run_end_seconds: 60\n"
         )
     os.environ["DAGSTER_HOME"] = str(home)
     return home

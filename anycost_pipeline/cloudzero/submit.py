@@ -408,6 +408,11 @@ def read_held(
     listing = client.month_drops(connection_id, month, last_drop(record))
     if not (contents or listing.per_drop):
         return held_of(listing)
+    return held_of(listing, month_contents(client, connection_id, month))
+
+
+def month_contents(client: AnyCostClient, connection_id: str, month: str) -> tuple[int, Decimal]:
+    """The rows CloudZero holds for the month and their exact cost total (0 for no month)."""
     try:
         found = client.get_billing_drop(connection_id, month)
     except NotFound:
@@ -415,7 +420,7 @@ def read_held(
     total = Decimal(0)
     for row in found:  # exact: Python's default context rounds at 28 digits
         total = _EXACT.add(total, Decimal(str(row.get("cost/cost") or 0)))
-    return held_of(listing, (len(found), total))
+    return len(found), total
 
 
 def _confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:

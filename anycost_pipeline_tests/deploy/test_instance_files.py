@@ -17,3 +17,19 @@ def test_postgres_instance_file_is_valid(tmp_path: Path, monkeypatch: pytest.Mon
     assert set(config["storage"]) == {"postgres"}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["concurrency"]["pools"]["default_limit"] == 1
+    # A run killed inside its drop step must not keep its connection's slot for ever.
+    assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+
+
+def test_the_projects_own_instance_files_free_a_killed_runs_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anycost_pipeline.cli.run import dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # dagster_home sets it: undone after
+    written = dagster_home(tmp_path)  # the file `anycost` writes where there is none
+    for folder in (written, REPO / "dagster_home"):
+        config, _ = dagster_instance_config(str(folder))
+        assert config["concurrency"]["pools"]["default_limit"] == 1
+        assert config["run_monitoring"]["enabled"] is True
+        assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0

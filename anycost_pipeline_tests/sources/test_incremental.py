@@ -291,11 +291,25 @@ def test_merge_across_months_keeps_each_records_latest_statement(tmp_path: Path)
     assert sorted(merged.select("id", "date").rows()) == [("42", "2024-09-01"), ("7", "2024-08-10")]
 
 
+def restated_sensor_of(project: Project):  # -> (job, instance, requested months)
+    """The submit job, an instance, and what `restated_vendor_api` requests on it now."""
+    import dagster as dg
+
+    defs = project.definitions()
+    sensor = defs.resolve_sensor_def("restated_vendor_api")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def requested() -> list[str]:
+        result = sensor(dg.build_sensor_context(instance=instance))
+        return sorted(r.partition_key for r in result.run_requests or [])
+
+    return defs.resolve_job_def("submit_month"), instance, requested
+
+
 def test_the_month_a_restated_record_left_is_requested_again(project: Project) -> None:
     """August is sent with record 42; September's pull states 42 as of September. September's
     run sends it there, and the sensor requests August, which still holds 42 in CloudZero, until
     August is sent again: then no month is requested and each record is counted once."""
-    import dagster as dg
 
     vendor = Vendor(
         [
@@ -306,15 +320,7 @@ def test_the_month_a_restated_record_left_is_requested_again(project: Project) -
     )
     with fake_api(vendor.respond) as api:
         use_api(project, api.url)
-        defs = project.definitions()
-        job = defs.resolve_job_def("submit_month")
-        sensor = defs.resolve_sensor_def("restated_vendor_api")
-        instance = dg.DagsterInstance.ephemeral()
-
-        def requested() -> list[str]:
-            result = sensor(dg.build_sensor_context(instance=instance))
-            return sorted(r.partition_key for r in result.run_requests or [])
-
+        job, instance, requested = restated_sensor_of(project)
         for month in ("2024-08", "2024-09"):
             assert job.execute_in_process(partition_key=month, instance=instance).success
         assert requested() == []  # each month as its own run found it
@@ -382,8 +388,6 @@ def test_a_month_whose_only_record_was_restated_away_is_requested_and_cleared(
     """Record 42 was August's only record; the vendor restates it into September. The sensor
     requests August (its records changed: it holds none now), and August's run clears it
     instead of failing with "no rows": 42 is counted once, in September."""
-    import dagster as dg
-
     vendor = Vendor(
         [
             {"id": "42", "date": "2024-08-31", "service": "Compute", "cost": "500.00"},
@@ -392,15 +396,7 @@ def test_a_month_whose_only_record_was_restated_away_is_requested_and_cleared(
     )
     with fake_api(vendor.respond) as api:
         use_api(project, api.url)
-        defs = project.definitions()
-        job = defs.resolve_job_def("submit_month")
-        sensor = defs.resolve_sensor_def("restated_vendor_api")
-        instance = dg.DagsterInstance.ephemeral()
-
-        def requested() -> list[str]:
-            result = sensor(dg.build_sensor_context(instance=instance))
-            return sorted(r.partition_key for r in result.run_requests or [])
-
+        job, instance, requested = restated_sensor_of(project)
         for month in ("2024-08", "2024-09"):
             assert job.execute_in_process(partition_key=month, instance=instance).success
         vendor.restate("42", date="2024-09-01")
