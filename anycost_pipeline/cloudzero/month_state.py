@@ -120,19 +120,22 @@ def judge_month(
             return state(UNCHANGED, "the sources hold nothing and CloudZero holds nothing")
         if record is None:
             return state(
-                CONFLICT,
-                f"{holds} that this adaptor never sent, and the sources hold nothing; nothing "
-                "is sent. If CloudZero should hold nothing for the month, empty it with "
-                "`anycost delete-month`.",
+                KEPT,
+                f"{holds} that this adaptor never sent, and the sources hold nothing for the "
+                "month: it is left as it is. If CloudZero should hold nothing for it, empty it "
+                "with `anycost delete-month`",
             )
         if now.kept_because:
             return state(KEPT, f"{holds}; kept, because {now.kept_because}")
-        if operation == "sum" and not as_left and not force:
+        if operation != "replace_drop":
+            # Only a replace_drop month's sources are the whole month: a sum connection's hold
+            # what was not sent before, a replace_hourly connection's the hours they deliver.
             return state(
-                CONFLICT,
-                f"{holds}, not as this adaptor left it (another sender wrote to the month, or a "
-                "submission was interrupted), and the sources hold nothing now; on a sum "
-                "connection nothing is cleared without `--force` or `anycost delete-month`.",
+                KEPT,
+                f"{holds}; the sources hold nothing for the month now, which on a {operation} "
+                "connection does not mean it should be empty (they hold "
+                + ("only what was not sent before" if operation == "sum" else "only some hours")
+                + "): it is left as it is. `anycost delete-month` empties it",
             )
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:

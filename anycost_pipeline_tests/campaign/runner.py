@@ -29,7 +29,8 @@ from anycost_pipeline_tests.cli.live import ANYCOST, KEY, environment
 
 MAX_RUNS = 4
 # The status line `anycost run` prints for the month on stdout (three spaces, then the word).
-STATUS = re.compile(rf"^   {MONTH}: (.+)$", re.MULTILINE)
+# Its reason may follow after a colon ("unchanged: CloudZero holds 9 rows, as last sent").
+STATUS = re.compile(rf"^   {MONTH}: ([^:\n]+)", re.MULTILINE)
 WORDS = ("sent", "unchanged", "nothing sent", "maybe sent", "partly sent", "sent, not confirmed")
 
 

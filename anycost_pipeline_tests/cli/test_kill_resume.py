@@ -37,11 +37,11 @@ def five_body_project(root: Path, operation: str) -> tuple[Path, Decimal]:
     return config, total
 
 
-def _wait_for_drops(server: object, run: subprocess.Popen, count: int) -> None:
+def _wait_for_drops(server: object, run: subprocess.Popen, count: int, log: Path) -> None:
     """Until CloudZero has applied `count` bodies of the run (which must not end before)."""
     deadline = time.monotonic() + 120  # a safety net only
     while len(server.store.drop_history(CONNECTION_ID)) < count:  # type: ignore[attr-defined]
-        assert run.poll() is None, "the run ended before it was killed"
+        assert run.poll() is None, f"the run ended before it was killed:\n{log.read_text()}"
         assert time.monotonic() < deadline, "the run sent too few bodies in time"
         time.sleep(0.005)
 
@@ -58,17 +58,18 @@ def test_a_run_killed_after_body_k_is_made_exact_by_the_next_run(
     # machine: after body 5 the run could confirm the month and end first, and the next run
     # then found it unchanged; and a fixed 0.5 s was left for the write in flight to finish.)
     faults = Faults(slow_rate=1.0, slow_seconds=0.5)
-    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
+    log = tmp_path / "killed-run.log"  # what the killed run said, should it end by itself
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server, log.open("w") as out:
         run = subprocess.Popen(
             [ANYCOST, "run", "2024-08"],
             cwd=config.parent,
             env=environment(config, server.url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
-        _wait_for_drops(server, run, killed_after - 1)
+        _wait_for_drops(server, run, killed_after - 1, log)
         server.faults.slow_seconds = 2.0
-        _wait_for_drops(server, run, killed_after)
+        _wait_for_drops(server, run, killed_after, log)
         run.kill()
         run.wait()
         # The held write finishes on the server (waited for, not guessed at): until then

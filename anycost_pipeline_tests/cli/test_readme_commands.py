@@ -77,7 +77,9 @@ def test_every_readme_command_succeeds(
             continue  # runs until stopped: tested below as a process
         code = main(args)
         output = capsys.readouterr()
-        assert code == 0, f"{command}\n{output.out}\n{output.err}"
+        # `anycost plan` exits 2 when months are to be sent or cleared, as the README says.
+        allowed = (0, 2) if args[0] == "plan" else (0,)
+        assert code in allowed, f"{command}\n{output.out}\n{output.err}"
 
 
 def test_sandbox_serve_answers_on_127_0_0_1(project: Project) -> None:
