@@ -1,11 +1,14 @@
 """What a submission changes: metadata comparing a month with its previous accepted submission."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 import polars as pl
 from upath import UPath
 
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.diff import MonthDiff, month_diff
+from anycost_pipeline.cbf.validation import cost_total
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import frames_folder
 from anycost_pipeline.defs.metadata import SERVICE, cost_by, files_used
@@ -82,13 +85,32 @@ def _summary(
     )
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """A submission continued after an interruption: what the earlier run's bodies held."""
+
+    bodies: int  # acknowledged to the earlier run, not sent again
+    planned: int  # bodies of the whole submission
+    rows_now: int  # rows of the bodies this run sent
+
+
 def submission_metadata(
-    project: AnycostConfig, connection: str, month: str, cbf: pl.DataFrame, *, sent: bool = True
+    project: AnycostConfig,
+    connection: str,
+    month: str,
+    cbf: pl.DataFrame,
+    *,
+    sent: bool = True,
+    resumed: Resumed | None = None,
 ) -> dict[str, dg.MetadataValue]:
     """Cost by service, source files, and the change against the previous accepted submission
-    (`sent`: whether this submission sent anything; a month CloudZero held unchanged is not)."""
-    before = previous_drop(project, connection, month)
+    (`sent`: whether this submission sent anything; a month CloudZero held unchanged is not).
+    On a sum connection the change is what CloudZero gained in this run: the month's rows
+    (or, continuing an interrupted submission, the rows of the bodies this run sent)."""
     operation = project.connections[connection].operation
+    if operation == "sum" and sent:
+        return {**_sum_change(month, cbf, resumed), **_month_tables(cbf)}
+    before = previous_drop(project, connection, month)
     if before is not None and operation == "replace_hourly":
         # Only the hours sent are replaced: compare them with the same hours sent before.
         hours = cbf.get_column(USAGE_START).unique().to_list()
@@ -103,6 +125,40 @@ def submission_metadata(
         "cost_delta": dg.MetadataValue.float(float(diff.cost_delta)),
         "cost_delta_exact": dg.MetadataValue.text(signed(diff.cost_delta)),
         "cost_delta_by_service": _delta_table(diff),
-        COST_BY_SERVICE: cost_by(cbf, COST, SERVICE, "service"),
-        FILES_USED: files_used(cbf),
+        **_month_tables(cbf),
+    }
+
+
+def _month_tables(cbf: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    return {COST_BY_SERVICE: cost_by(cbf, COST, SERVICE, "service"), FILES_USED: files_used(cbf)}
+
+
+def _sum_change(
+    month: str, cbf: pl.DataFrame, resumed: Resumed | None
+) -> dict[str, dg.MetadataValue]:
+    """What a sum submission added to CloudZero's month in this run, in words and figures."""
+    if resumed is None:
+        gained = month_diff(None, cbf)  # every row of the month is added
+        return {
+            CHANGE: dg.MetadataValue.md(_summary("sum", month, cbf, None, gained, True)),
+            "rows_added": dg.MetadataValue.int(cbf.height),
+            "rows_removed": dg.MetadataValue.int(0),
+            "rows_changed": dg.MetadataValue.int(0),
+            "cost_delta": dg.MetadataValue.float(float(gained.cost_after)),
+            "cost_delta_exact": dg.MetadataValue.text(signed(gained.cost_after)),
+            "cost_delta_by_service": _delta_table(gained),
+        }
+    # The bodies the earlier run added are not told apart by cost here: rows only.
+    earlier = cbf.height - resumed.rows_now
+    return {
+        CHANGE: dg.MetadataValue.md(
+            f"Added the remaining {counted(resumed.rows_now, 'row')} (bodies "
+            f"{resumed.bodies + 1} to {resumed.planned}) to what CloudZero held for {month} "
+            f"(operation sum).\n\nThe first {counted(resumed.bodies, 'body')} "
+            f"({counted(earlier, 'row')}) were added by an interrupted earlier run; the "
+            f"submission's cost in all is {shown(cost_total(cbf))}."
+        ),
+        "rows_added": dg.MetadataValue.int(resumed.rows_now),
+        "rows_removed": dg.MetadataValue.int(0),
+        "rows_changed": dg.MetadataValue.int(0),
     }

@@ -14,7 +14,7 @@ from anycost_pipeline.cloudzero.submit import (
     MonthOutcome,
 )
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.defs.changes import submission_metadata
+from anycost_pipeline.defs.changes import Resumed, submission_metadata
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
@@ -97,7 +97,12 @@ def drop_asset(
         metadata = {
             **_receipt_metadata(month, connection_id, sending, outcome, cloudzero),
             **submission_metadata(
-                project, connection, month, sending.cbf, sent=outcome.submission is not None
+                project,
+                connection,
+                month,
+                sending.cbf,
+                sent=outcome.submission is not None,
+                resumed=_resumed(outcome),
             ),
         }
         if sending.empty and outcome.state is not None:
@@ -108,6 +113,15 @@ def drop_asset(
         return dg.Output(sending.cbf, metadata=metadata)
 
     return _drop
+
+
+def _resumed(outcome: MonthOutcome) -> Resumed | None:
+    """The part of a continued submission that this run sent (None: it sent it all)."""
+    receipt = outcome.submission
+    if receipt is None or not outcome.resumed_from:
+        return None
+    now = sum(b.rows for b in receipt.bodies[outcome.resumed_from :])
+    return Resumed(outcome.resumed_from, len(receipt.bodies), now)
 
 
 def _by_source(frames: dict[str, pl.DataFrame], sources: list[str]) -> dict[str, pl.DataFrame]:

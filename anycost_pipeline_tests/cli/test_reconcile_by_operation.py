@@ -52,3 +52,26 @@ def test_a_sum_month_reconciles_and_its_change_record_says_it_was_added(
     assert len(held) > 250  # both submissions were added
     assert main(["reconcile", "2024-08"]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_a_sum_month_sent_again_after_it_was_emptied_says_what_cloudzero_gained(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The change record of a sum month is what CloudZero gained in this run, in the figures as
+    in the words (they said 'Added 250 rows' beside rows_added 0 when the month sent equalled
+    the previous frame)."""
+    _operation(project, "sum")
+    assert project.materialize_month("2024-08").success
+    assert main(["delete-month", "simple_cloud_main", "2024-08", "--yes-delete-month"]) == 0
+    result = project.materialize_month("2024-08")
+    (drop,) = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path[0] == "drop"
+    ]
+    assert drop["status"].value == "sent"
+    assert "Added 250 rows to what CloudZero held for 2024-08" in str(drop["change"].value)
+    assert drop["rows_added"].value == 250
+    assert drop["cost_delta_exact"].value == "+1033.51"
+    held = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+    assert len(held) == 250
