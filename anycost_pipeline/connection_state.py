@@ -15,6 +15,7 @@ from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.errors import CloudZeroError
 from anycost_pipeline.cloudzero.journal import JournalUnreadable, SubmissionJournal
 from anycost_pipeline.cloudzero.month_state import (
+    KEPT,
     PENDING,
     UNKNOWN,
     Held,
@@ -77,7 +78,7 @@ def judge(
         record = journal.entry(month)
         held = read_held(client, journal.connection_id, month, record)
         state = judge_month(month, operation, sources, record, held, force)
-        if state.pending and held.rows and held.total is None:
+        if (state.pending or state.verdict == KEPT) and held.rows and held.total is None:
             held = read_held(client, journal.connection_id, month, record, contents=True)
             state = judge_month(month, operation, sources, record, held, force)
     except JournalUnreadable as error:

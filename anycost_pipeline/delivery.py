@@ -19,7 +19,7 @@ from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources import emptied_because
+from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence
 
 
 class MonthRefused(ValueError):
@@ -72,6 +72,7 @@ class MonthToSend:
     content_hash: str
     total: Decimal
     kept_because: str | None = None  # an empty month: why CloudZero's month must not be cleared
+    unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
 
     @property
     def empty(self) -> bool:
@@ -139,9 +140,8 @@ def month_to_send(
     cbf = combined(frames, sources)
     if cbf.is_empty():
         bodies = connection_bodies(project, connection, cbf, month)
-        return MonthToSend(
-            cbf, bodies, bodies.content_hash, Decimal(0), kept(project, sources, month)
-        )
+        kept, unclear = emptied(project, sources, month)
+        return MonthToSend(cbf, bodies, bodies.content_hash, Decimal(0), kept, unclear)
     if len(sources) > 1:
         # Each source passed its own checks; combined, their columns meet (a tagged source
         # beside an untagged one), so the month as sent is checked once more. Its size is
@@ -153,12 +153,20 @@ def month_to_send(
     return MonthToSend(cbf, bodies, bodies.content_hash, cost_total(cbf))
 
 
-def kept(project: AnycostConfig, sources: list[str], month: str) -> str | None:
-    """Why the sources' empty month must not clear CloudZero's (None: every source's records
-    left the month, so clearing it is the sources' truth)."""
-    reasons = [
-        why
-        for name in sources
-        if (why := emptied_because(name, project.sources[name], project, month)) is not None
-    ]
-    return " ".join(reasons) or None
+def emptied(
+    project: AnycostConfig, sources: list[str], month: str
+) -> tuple[str | None, str | None]:
+    """For an empty month: why CloudZero's month must be kept, or why it cannot be told
+    whether to clear or keep it (None, None: some source's records left the month and none
+    says otherwise, so clearing it is the sources' truth)."""
+    found = [emptied_evidence(name, project.sources[name], project, month) for name in sources]
+    left = [why for kind, why in found if kind == LEFT]
+    doubt = [why for kind, why in found if kind in (GONE, UNKNOWN)]
+    if left and doubt:
+        return None, (
+            "; ".join(left) + ", but " + "; ".join(doubt) + ": clearing the month could drop "
+            "rows that are still right, keeping it could count moved rows twice"
+        )
+    if left:
+        return None, None
+    return "; ".join(doubt or [why for _, why in found if why]) or "no source held it", None

@@ -9,6 +9,10 @@ from anycost_pipeline.cli.common import CliError
 DEBUG_ENV_VAR = "ANYCOST_DEBUG"
 
 
+class PlanFailed(Exception):
+    """`anycost plan` could not judge the months (its exit code is 1, not 2: 2 is 'pending')."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anycost", description="Send cost sources to CloudZero AnyCost Stream."
@@ -137,7 +141,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "plan":
         from anycost_pipeline.cli.plan import plan
 
-        return plan(args.months, args.connection)
+        try:
+            return plan(args.months, args.connection)
+        except Exception as error:  # 2 means "changes pending": an error is 1, as documented
+            raise PlanFailed(error) from error
     if args.command == "validate":
         from anycost_pipeline.cli.inspect import validate
 
@@ -195,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as error:
         print(f"anycost: {error}", file=sys.stderr)
         return 2
+    except PlanFailed as failed:
+        print(f"anycost: {failed.__cause__}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("anycost: interrupted.", file=sys.stderr)
         return 130

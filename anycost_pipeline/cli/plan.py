@@ -49,7 +49,13 @@ def sources_now(config: AnycostConfig, connection: str) -> Callable[[str], Now]:
             sending = month_to_send(config, connection, {s: frames[s] for s in sources}, month)
         except (CliError, MonthRefused) as refusal:
             raise SourcesRefused(str(refusal)) from None
-        return Now(sending.cbf.height, sending.total, sending.content_hash, sending.kept_because)
+        return Now(
+            sending.cbf.height,
+            sending.total,
+            sending.content_hash,
+            sending.kept_because,
+            sending.unclear_because,
+        )
 
     return now
 
@@ -71,7 +77,7 @@ def months_of(
     """The months named, or every month since start_month that a source holds now, that this
     adaptor sent, or that CloudZero lists (and the later ones, which are not judged yet)."""
     if named:
-        return sorted({str(Month.parse(m)) for m in named}), []
+        return months_to_judge(config.start_month, [str(Month.parse(m)) for m in named])
     from anycost_pipeline.cli.run import source_months
 
     cid = connection_id(config, connection)

@@ -33,7 +33,8 @@ class Now:
     rows: int
     total: Decimal
     content_hash: str  # of the bodies a submission would send
-    kept_because: str | None = None  # for an empty month: why its files' absence keeps it
+    kept_because: str | None = None  # for an empty month: why CloudZero's month is kept
+    unclear_because: str | None = None  # for an empty month: why keep or clear cannot be told
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,13 @@ def judge_month(
                 "month: it is left as it is. If CloudZero should hold nothing for it, empty it "
                 "with `anycost delete-month`",
             )
+        if now.unclear_because:
+            return state(
+                CONFLICT,
+                f"{holds}; {now.unclear_because}. Nothing is sent: empty the month "
+                "(`anycost delete-month CONNECTION MONTH --yes-delete-month`) if it should hold "
+                "nothing, or restore the files that are gone",
+            )
         if now.kept_because:
             return state(KEPT, f"{holds}; kept, because {now.kept_because}")
         if operation != "replace_drop":
@@ -152,8 +160,10 @@ def judge_month(
         return state(
             CONFLICT,
             f"{holds} {why}; on a sum connection sending adds the whole month to it, so nothing "
-            "is sent. Empty the month first (`anycost delete-month`) and run again, or send it "
-            "with `--force` to add it anyway.",
+            "is sent. Look at what it holds (`anycost reconcile CONNECTION MONTH --contents`): "
+            "if it holds these rows already, nothing is to be done; if the month should hold "
+            "exactly the sources' rows, empty it (`anycost delete-month`) and run again; if "
+            "the other rows belong there, send with `--force` to add the sources' rows.",
         )
     before = f"{holds} now" if held.rows else "CloudZero holds nothing now"
     if record is not None and held.rows and not as_left and operation != "sum":

@@ -235,6 +235,7 @@ def send_month(
     submission_id: str | None = None,
     total: Decimal = Decimal(0),
     kept_because: str | None = None,
+    unclear_because: str | None = None,
     operation: str | None = None,
 ) -> MonthOutcome:
     """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
@@ -269,7 +270,7 @@ def send_month(
         except CloudZeroError as error:
             held = _unread(month, operation, rows, error)
         previous = record.data if record else None
-        now = Now(rows, total, content_hash, kept_because)
+        now = Now(rows, total, content_hash, kept_because, unclear_because)
         state = judge_month(month, operation, now, record, held, force)
         if state.verdict in (CLEAR, KEPT) and state.held.total is None:
             # The words say what was emptied or kept: CloudZero's figures, not the journal's.

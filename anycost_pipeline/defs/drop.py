@@ -91,6 +91,7 @@ def drop_asset(
                 submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
                 total=sending.total,
                 kept_because=sending.kept_because,
+                unclear_because=sending.unclear_because,
                 operation=spec.operation,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))

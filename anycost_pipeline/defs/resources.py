@@ -134,6 +134,7 @@ class CloudZeroResource(dg.ConfigurableResource):
         submission_id: str | None = None,
         total: Decimal = Decimal(0),
         kept_because: str | None = None,
+        unclear_because: str | None = None,
         operation: str | None = None,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
@@ -154,6 +155,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 submission_id=submission_id,
                 total=total,
                 kept_because=kept_because,
+                unclear_because=unclear_because,
                 operation=operation,
             )
 

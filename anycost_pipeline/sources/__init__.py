@@ -81,30 +81,36 @@ def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month
     return with_mapped_columns(frame, source)
 
 
-def emptied_because(name: str, source: AnySource, config: AnycostConfig, month: str) -> str | None:
-    """Why a month the source holds nothing for must be kept in CloudZero (None: its records
-    left it, so it is cleared). Files that held the month and are gone (a vendor's retention)
-    keep it; so does a pulled source that answers with nothing (it may no longer keep the month).
-    An incremental source keeps every record it pulled: its months empty only when records move.
-    """
+LEFT, GONE, UNKNOWN, NEVER = "left", "gone", "unknown", "never"
+
+
+def emptied_evidence(
+    name: str, source: AnySource, config: AnycostConfig, month: str
+) -> tuple[str, str]:
+    """For a month the source holds nothing of now, what says why, and in words: LEFT (its
+    records moved out: a file still listed holds other months now, or an incremental record
+    was restated elsewhere), GONE (files that held it were deleted), UNKNOWN (a pulled source
+    that returns nothing, which may no longer keep the month) or NEVER (nothing shows that the
+    source held the month, e.g. files deleted before this version kept track)."""
     if source.incremental:
-        return None
+        from anycost_pipeline.sources.restated import load_digests
+
+        held = month in load_digests(config.storage_path, name)
+        return (LEFT, f"source {name}'s records left {month}") if held else (NEVER, "")
     if isinstance(source, FilesSource):
         from anycost_pipeline.sources import index
 
-        gone = index.gone_files(config.storage_path, name, month)
-        if not gone:
-            return None
-        names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if len(gone) > 5 else "")
-        return (
-            f"source {name}'s export file(s) that held {month} are gone ({names}): the month is "
-            "not cleared for files that were deleted or expired. If CloudZero should hold "
-            "nothing for it, empty it with `anycost delete-month`."
-        )
-    return (
-        f"source {name} is pulled and returned nothing for {month}; a pulled source that returns "
-        "nothing may no longer keep the month, so it is not cleared. If CloudZero should hold "
-        "nothing for it, empty it with `anycost delete-month`."
+        gone, left = index.month_evidence(config.storage_path, name, month)
+        if gone:
+            names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if gone[5:] else "")
+            return GONE, f"source {name}'s export file(s) that held {month} are gone ({names})"
+        if left:
+            names = ", ".join(p.rsplit("/", 1)[-1] for p in left[:5]) + (" …" if left[5:] else "")
+            return LEFT, f"source {name}'s rows left {month} ({names} hold other months now)"
+        return NEVER, f"nothing shows that source {name}'s records left {month}"
+    return UNKNOWN, (
+        f"source {name} is pulled and returned nothing for {month}, which may mean it no longer "
+        "keeps the month"
     )
 
 

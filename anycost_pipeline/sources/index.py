@@ -21,6 +21,7 @@ from anycost_pipeline.sources.watch import frame_months
 
 INDEX = "index"
 ANY_MONTH = "*"  # the months of a file with a row in no month: every month reads it
+GONE, LEFT = "gone", "left"  # months that deleted files held; months whose records moved out
 
 
 def index_file(state: Path, source: str) -> Path:
@@ -46,17 +47,30 @@ def _load(path: Path, settings: str) -> dict[str, dict]:
     return data.get("files", {}) if data.get("settings") == settings else {}
 
 
-def _gone(path: Path) -> dict[str, list[str]]:
-    """Files that were listed once and are no longer, with the months they held: kept whatever
-    the settings, so a month whose files were deleted is told from one whose records moved."""
-    return dict(_read(path).get("gone", {}))
-
-
-def _save(path: Path, settings: str, entries: dict[str, dict], gone: dict[str, list]) -> None:
+def _save(path: Path, settings: str, entries: dict[str, dict], memory: dict) -> None:
     # Concurrent months may each write it: the last whole one stays.
-    write_text_atomically(
-        path, json.dumps({"settings": settings, "files": entries, "gone": gone}, sort_keys=True)
-    )
+    data = {"settings": settings, "files": entries, **memory}
+    write_text_atomically(path, json.dumps(data, sort_keys=True))
+
+
+def _remember(
+    path: Path, previous: dict[str, dict], entries: dict[str, dict], month: str
+) -> dict[str, dict[str, list[str]]]:
+    """What the index remembers of months that files stopped holding, whatever the settings:
+    `gone` (month → files that held it and were deleted) and `left` (month → files still
+    listed that held it and hold it no more: the records moved out). Files holding the month
+    being read again clear both for it."""
+    memory = {kind: dict(_read(path).get(kind, {})) for kind in (GONE, LEFT)}
+    for file, entry in previous.items():
+        now = entries.get(file)
+        kind = GONE if now is None else LEFT
+        for held in set(entry.get("months", [])) - set(now["months"] if now else []):
+            if held != ANY_MONTH:
+                memory[kind][held] = sorted(set(memory[kind].get(held, [])) | {file})
+    if any(month in e["months"] for e in entries.values()):
+        for kind in (GONE, LEFT):
+            memory[kind].pop(month, None)
+    return memory
 
 
 def read_month_files(
@@ -96,16 +110,10 @@ def read_month_files(
             "months": months,
             "columns": columns,
         }
-    before = _gone(where)
-    gone = {p: m for p, m in before.items() if p not in entries}
-    gone.update({p: e["months"] for p, e in known.items() if p not in entries})
-    if any(month_key(month) in e["months"] for e in entries.values()):
-        # Files hold the month again: what was deleted before no longer decides whether it is
-        # kept once it empties.
-        gone = {p: [m for m in ms if m != month_key(month)] for p, ms in gone.items()}
-        gone = {p: ms for p, ms in gone.items() if ms}
-    if entries != known or gone != before:
-        _save(where, settings, entries, gone)
+    previous = _read(where)
+    memory = _remember(where, previous.get("files", {}), entries, month_key(month))
+    if entries != known or any(memory[k] != previous.get(k, {}) for k in memory):
+        _save(where, settings, entries, memory)
     every = sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
     frame = (
         pl.concat(frames, how="diagonal")
@@ -129,7 +137,8 @@ def indexed_months(state: Path, name: str, source: FilesSource) -> list[str]:
     return sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
 
 
-def gone_files(state: Path, name: str, month: str) -> list[str]:
-    """The files that held rows of the month when last read and are no longer listed."""
-    gone = _gone(index_file(state, name))
-    return sorted(p for p, months in gone.items() if month in months or ANY_MONTH in months)
+def month_evidence(state: Path, name: str, month: str) -> tuple[list[str], list[str]]:
+    """The files that held rows of the month and were deleted since, and those still listed
+    whose rows left it (as this version of the index saw them change)."""
+    data = _read(index_file(state, name))
+    return sorted(data.get(GONE, {}).get(month, [])), sorted(data.get(LEFT, {}).get(month, []))

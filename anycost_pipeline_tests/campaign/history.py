@@ -152,6 +152,8 @@ class World:
         self.server: SandboxServer = start_sandbox(folder / "cloudzero", api_key=KEY)
         # Months whose files were deleted while CloudZero held them: kept, not cleared.
         self.kept: set[str] = set()
+        # Months a run stopped as a conflict, which the user then emptied (delete-month).
+        self.emptied: set[str] = set()
 
     def held(self, month: str) -> list[dict]:
         return self.server.store.month_rows(CONNECTION_ID, month)
@@ -246,6 +248,7 @@ def _follow_advice(world: World, words: str) -> None:
         Path(path).unlink(missing_ok=True)
     for month in re.findall(r"Nothing was sent for (\d{4}-\d{2}): CloudZero holds", words):
         world.anycost("delete-month", "main", month, "--yes-delete-month")
+        world.emptied.add(month)
 
 
 def _run(world: World, result: HistoryResult, kill: bool = False) -> int | None:
@@ -301,7 +304,10 @@ def run_history(history: History, folder: Path) -> HistoryResult:
                 held, expected = before[month], expected_rows(world.files, month)
                 if not expected and month in world.kept:
                     # Its files are gone: CloudZero keeps what it held before the runs.
-                    if not _same(held, stepped[month]):
+                    # (Or empty: the user emptied it when a run could not tell keep from clear.)
+                    if not _same(held, stepped[month]) and not (
+                        held == [] and month in world.emptied
+                    ):
                         result.violations.append(
                             f"after {what}: {month}: its files are gone, but the runs changed "
                             f"CloudZero's month ({len(stepped[month])} rows before, {len(held)} after)"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox import SandboxStore, start_sandbox
@@ -284,3 +285,82 @@ def test_the_sample_project_plans_unchanged_after_a_run_and_both_months_after_a_
         assert sum(Decimal(r["cost/cost"]) for r in held_rows) == total
     capsys.readouterr()
     assert main(["plan"]) == 0
+
+
+def _july_and_august(root: Path) -> Path:
+    config = project(root, "2024-07-31,Support,100.00,a\n")
+    (config.parent / "exports" / "invoice-0002.csv").write_text(
+        HEADER + "2024-08-05,Compute,50.00,a\n"
+    )
+    return config
+
+
+def test_an_index_that_forgot_a_deleted_file_keeps_the_month(tmp_path: Path) -> None:
+    """An index written before deletions were remembered (or rebuilt) cannot tell a deleted
+    file from moved records: July, whose export is gone, is kept, not cleared."""
+    config = _july_and_august(tmp_path / "p")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()
+        (index,) = (config.parent / ".anycost" / "index").glob("*.json")
+        data = json.loads(index.read_text())  # as an earlier version left it: no memory
+        data = {"settings": data["settings"], "files": data["files"]}
+        data["files"] = {p: e for p, e in data["files"].items() if not p.endswith("month.csv")}
+        index.write_text(json.dumps(data))
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert (
+            "2024-07: kept: CloudZero holds 1 row, cost 100.00; kept, because nothing shows" in said
+        )
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
+
+
+def test_a_deleted_file_is_remembered_across_a_change_of_settings(tmp_path: Path) -> None:
+    config = _july_and_august(tmp_path / "p")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()
+        settings = yaml.safe_load(config.read_text())
+        settings["sources"]["vendor"]["columns"]["resource/region"] = "account"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        again = anycost(config, server.url, "run")
+        assert again.returncode == 0, words(again)
+        assert "2024-07: kept" in words(again)
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
+
+
+def test_a_month_one_source_left_and_another_lost_its_files_is_a_conflict(tmp_path: Path) -> None:
+    """July: the vendor's invoice moved to August, the tax file was deleted. Clearing July would
+    drop the tax; keeping it would count the invoice twice: nothing is sent, and the run says so."""
+    config = _july_and_august(tmp_path / "p")
+    (config.parent / "taxes").mkdir()
+    (config.parent / "taxes" / "tax-07.csv").write_text(HEADER + "2024-07-31,Tax,7.00,a\n")
+    (config.parent / "taxes" / "tax-08.csv").write_text(HEADER + "2024-08-31,Tax,8.00,a\n")
+    settings = yaml.safe_load(config.read_text())
+    tax = {**settings["sources"]["vendor"], "path": "taxes/*.csv"}
+    settings["sources"]["tax"] = tax
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        assert held(server, "2024-07") == (2, Decimal("107.00"))
+        (config.parent / "taxes" / "tax-07.csv").unlink()
+        (config.parent / "exports" / "month.csv").write_text(
+            HEADER + "2024-08-01,Support,100.00,a\n"
+        )
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 1, said
+        assert "Nothing was sent for 2024-07" in said and "count moved rows twice" in said
+        assert held(server, "2024-07") == (2, Decimal("107.00"))
+        assert held(server, "2024-08") == (3, Decimal("158.00"))
+
+
+def test_plan_exits_1_when_it_cannot_judge_and_names_later_months(tmp_path: Path) -> None:
+    config = _july_and_august(tmp_path / "p")
+    down = anycost(config, "http://127.0.0.1:9", "plan")  # nothing listens there
+    assert down.returncode == 1, words(down)
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        later = anycost(config, server.url, "plan", "2024-08", "2099-01")
+        assert later.returncode == 2, words(later)
+        assert "(not judged: 2099-01, after this month (UTC))" in words(later)
