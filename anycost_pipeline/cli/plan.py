@@ -24,6 +24,7 @@ from anycost_pipeline.connection_state import (
     exit_code,
     judge,
     months_to_judge,
+    source_months,
 )
 from anycost_pipeline.delivery import MonthRefused, month_to_send
 from anycost_pipeline.figures import counted
@@ -78,8 +79,6 @@ def months_of(
     adaptor sent, or that CloudZero lists (and the later ones, which are not judged yet)."""
     if named:
         return months_to_judge(config.start_month, [str(Month.parse(m)) for m in named])
-    from anycost_pipeline.cli.run import source_months
-
     cid = connection_id(config, connection)
     return months_to_judge(
         config.start_month,

@@ -66,34 +66,6 @@ def dagster_home(base: Path) -> Path:
     return home
 
 
-def source_months(config: AnycostConfig, sources: list[str] | None = None) -> list[str]:
-    """The months that the sources' export files hold (all sources, or those named).
-
-    Pulled sources (APIs, databases) are only read for months named on the command line.
-    """
-    from anycost_pipeline.cbf.hours import charge_ends, months_of, usage_hours
-    from anycost_pipeline.config import FilesSource
-    from anycost_pipeline.sources.files import read_source_files
-
-    months: set[str] = set()
-    for name, source in config.sources.items():
-        if not isinstance(source, FilesSource) or (sources is not None and name not in sources):
-            continue
-        frame, _ = usage_hours(
-            read_source_files(name, source, config.resolve_path(source.path)),
-            name,
-            source.time_column,
-            source.timezone,
-            source.time_format,
-            source.ambiguous_time,
-        )
-        # A spread charge belongs to every month it has hours in (a Tokyo fee of local August
-        # is in July and August, UTC).
-        ends = charge_ends(frame, source) if source.spread is not None else None
-        months.update(months_of(frame, ends))
-    return sorted(m for m in months if m >= config.start_month)
-
-
 def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     """The months `anycost run` with no month judges: for every connection, each month since
     start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
