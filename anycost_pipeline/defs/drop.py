@@ -11,10 +11,11 @@ from anycost_pipeline.cloudzero.submit import (
     CLEARED_STATUS,
     KEPT_STATUS,
     NOTHING_SENT,
+    SUPERSEDED,
     MonthOutcome,
 )
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.defs.changes import Resumed, submission_metadata
+from anycost_pipeline.defs.changes import Resumed, last_submitted, submission_metadata
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
@@ -93,6 +94,7 @@ def drop_asset(
                 kept_because=sending.kept_because,
                 unclear_because=sending.unclear_because,
                 operation=spec.operation,
+                reads=sending.reads,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         metadata = {
@@ -106,6 +108,13 @@ def drop_asset(
                 resumed=_resumed(outcome),
             ),
         }
+        if outcome.status == SUPERSEDED:
+            # The stored month stays the one CloudZero was sent, not this run's older read.
+            reason = outcome.state.reason
+            metadata[CHANGE] = dg.MetadataValue.md(
+                f"{month}: {outcome.status}.\n\n{reason[:1].upper()}{reason[1:]}."
+            )
+            return dg.Output(last_submitted(project, connection, month), metadata=metadata)
         if sending.empty and outcome.state is not None:
             # Cleared, kept, or nothing to send: the verdict says what CloudZero held and why.
             metadata[CHANGE] = dg.MetadataValue.md(
@@ -133,7 +142,7 @@ def _by_source(frames: dict[str, pl.DataFrame], sources: list[str]) -> dict[str,
 def _outcome_line(
     month: str, sending: MonthToSend, outcome: MonthOutcome, cloudzero: CloudZeroResource
 ) -> str:
-    if outcome.state is not None and outcome.status in (CLEARED_STATUS, KEPT_STATUS):
+    if outcome.state is not None and outcome.status in (CLEARED_STATUS, KEPT_STATUS, SUPERSEDED):
         return f"{month}: {outcome.status}: {outcome.state.reason}"
     if outcome.submission is None:
         if sending.empty:

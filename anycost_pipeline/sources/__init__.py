@@ -62,14 +62,17 @@ def pull(
     raise TypeError(f"unknown source kind {source!r}")
 
 
-def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month) -> pl.DataFrame:
-    """The source's records for the month: pulled, and for incremental sources merged."""
+def read_month(
+    name: str, source: AnySource, config: AnycostConfig, month: Month, number: int
+) -> pl.DataFrame:
+    """The source's records for the month: pulled, and for incremental sources merged.
+    `number` is the read's place in the source's order (`batches.next_pull`, taken as the
+    read starts); an incremental source's pull is kept under it."""
     if not source.incremental:
         return with_mapped_columns(pull(name, source, config, month), source)
     assert source.key
     storage = config.storage_path
     started = datetime.now(timezone.utc)
-    number = batches.next_pull(storage, name)  # this pull's place in the order, taken at its start
     frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
     batches.check_unique(name, frame, source.key, f"the pull for {month}")
     batches.save_batch(storage, name, month, frame, pulled_at=started, number=number)

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 from filelock import FileLock
 
+from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.config import Tombstone
 from anycost_pipeline.months import Month
@@ -47,8 +48,10 @@ def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
 
 
 def next_pull(storage: Path, source: str) -> int:
-    """The number of a pull that starts now: one more than any pull of the source before it,
-    whichever machine's clock says what (the counter is kept under a lock, beside the batches)."""
+    """The number of a read of the source that starts now (a pull, or a reading of its files):
+    one more than any read of the source before it, whichever machine's clock says what (the
+    counter is kept under a lock, beside the batches, and replaced whole: a run killed while
+    writing it must not start the numbering again)."""
     folder = storage / BATCHES / source
     folder.mkdir(parents=True, exist_ok=True)
     counter = folder / _SEQUENCE
@@ -57,7 +60,7 @@ def next_pull(storage: Path, source: str) -> int:
             last = int(counter.read_text(encoding="utf-8") or 0)
         except FileNotFoundError:
             last = 0
-        counter.write_text(str(last + 1), encoding="utf-8")
+        write_text_atomically(counter, str(last + 1), durable=True)
     return last + 1
 
 

@@ -364,3 +364,72 @@ def test_plan_exits_1_when_it_cannot_judge_and_names_later_months(tmp_path: Path
         later = anycost(config, server.url, "plan", "2024-08", "2099-01")
         assert later.returncode == 2, words(later)
         assert "(not judged: 2099-01, after this month (UTC))" in words(later)
+
+
+def test_of_two_overlapping_runs_the_later_read_wins_whatever_finishes_first(
+    tmp_path: Path,
+) -> None:
+    """Run A's pull starts first and is slow (the vendor then says 100.00); run B pulls later
+    (the vendor has corrected the month to 80.00) and sends first. A must not then send its
+    older 100.00 over B's 80.00."""
+    import threading
+
+    from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
+
+    release, asked = threading.Event(), threading.Event()
+    answers = iter(["100.00", "80.00"])
+
+    def respond(request: Request) -> Answer:
+        cost = next(answers)
+        if cost == "100.00":
+            asked.set()
+            assert release.wait(120)  # A's pull is answered only after B has sent
+        return Answer(body={"data": [{"date": "2024-08-05", "service": "Support", "cost": cost}]})
+
+    with fake_api(respond) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        config = project(tmp_path / "p", "")
+        settings = yaml.safe_load(config.read_text())
+        settings["sources"] = {
+            "vendor": {
+                "connection": "main",
+                "kind": "http",
+                "url": api.url + "/costs?from={start}&to={end}",
+                "records": "data",
+                "columns": {
+                    "time/usage_start": "date",
+                    "cost/cost": "cost",
+                    "resource/service": "service",
+                },
+            }
+        }
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        first = subprocess.Popen(
+            [ANYCOST, "run", "2024-08"],
+            cwd=config.parent,
+            env={**environment(config, server.url), "NO_PROXY": "127.0.0.1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            while not asked.wait(0.2) and first.poll() is None:
+                pass
+            if not asked.is_set():
+                raise AssertionError("run A never pulled: " + first.communicate()[0])
+            later = subprocess.run(
+                [ANYCOST, "run", "2024-08"],
+                cwd=config.parent,
+                env={**environment(config, server.url), "NO_PROXY": "127.0.0.1"},
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            assert later.returncode == 0, words(later)
+            assert held(server, "2024-08") == (1, Decimal("80.00"))
+        finally:
+            release.set()
+            out, _ = first.communicate(timeout=240)
+        said = " ".join(out.split())
+        assert held(server, "2024-08") == (1, Decimal("80.00")), said  # not the older 100.00
+        assert first.returncode == 0, said
+        assert "2024-08: superseded" in said and "Nothing was sent" in said, said
