@@ -63,16 +63,17 @@ def pull(
 
 
 def read_month(
-    name: str, source: AnySource, config: AnycostConfig, month: Month, number: int
+    name: str, source: AnySource, config: AnycostConfig, month: Month, number: int | None = None
 ) -> pl.DataFrame:
     """The source's records for the month: pulled, and for incremental sources merged.
     `number` is the read's place in the source's order (`batches.next_pull`, taken as the
-    read starts); an incremental source's pull is kept under it."""
+    read starts; by default now); an incremental source's pull is kept under it."""
     if not source.incremental:
         return with_mapped_columns(pull(name, source, config, month), source)
     assert source.key
     storage = config.storage_path
     started = datetime.now(timezone.utc)
+    number = batches.next_pull(storage, name) if number is None else number
     frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
     batches.check_unique(name, frame, source.key, f"the pull for {month}")
     batches.save_batch(storage, name, month, frame, pulled_at=started, number=number)
