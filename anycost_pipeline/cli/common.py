@@ -65,6 +65,25 @@ def require_source(config: AnycostConfig, source: str) -> None:
         )
 
 
+# Dagster wraps what failed in a step ("Error occurred while …"); its cause names the problem.
+WRAPPERS = {
+    "DagsterExecutionHandleOutputError": "storing the step's frame failed: ",
+    "DagsterExecutionLoadInputError": "reading the frame of an earlier step failed: ",
+    "DagsterExecutionStepExecutionError": "",
+    "DagsterResourceFunctionError": "setting up a resource failed: ",
+}
+
+
+def error_text(error) -> str:  # type: ignore[no-untyped-def]  # SerializableErrorInfo
+    """What failed, in one line: the innermost cause of Dagster's wrapper errors, with what
+    the step was doing when it failed."""
+    doing = ""
+    while error.cause is not None and error.cls_name in WRAPPERS:
+        doing += WRAPPERS[error.cls_name]
+        error = error.cause
+    return doing + " ".join(error.message.split())
+
+
 def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
     """The step failures of an in-process run, as the user-facing messages."""
     messages = []
@@ -73,7 +92,7 @@ def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
             data = event.step_failure_data
             text = (
                 data.user_failure_data.description if data.user_failure_data else None
-            ) or data.error.message
+            ) or error_text(data.error)
             messages.append(f"{step_label(event.step_key)}: {text.strip()}")
     return messages
 
@@ -112,7 +131,39 @@ def deliveries(result, connections: list[str]) -> dict[str, str]:  # type: ignor
         status = event.materialization.metadata.get(STATUS)
         if key[0] == DROP and key[-1] in states and status is not None:
             states[key[-1]] = str(status.value)
+    for connection, state in states.items():
+        if state == "unknown":
+            states[connection] = journal_state(result.run_id, connection) or state
     return states
+
+
+def journal_state(run_id: str, connection: str) -> str | None:
+    """What the journal says this run's submission of its month did, when the drop step
+    failed after sending (storing its frame, say): `sent` or `cleared` once CloudZero
+    confirmed it (None: the journal holds no confirmed submission of this run)."""
+    import dagster as dg
+
+    from anycost_pipeline.cloudzero.journal import CLEARED, CONFIRMED
+    from anycost_pipeline.cloudzero.submit import CLEARED_STATUS, SENT
+    from anycost_pipeline.config import load_config
+    from anycost_pipeline.defs.resources import cloudzero_resource
+
+    config = load_config()
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(run_id)
+    month = run.tags.get("dagster/partition") if run else None
+    if month is None:
+        return None
+    resource = cloudzero_resource(config).process_config_and_initialize()
+    try:
+        record = resource.ledger().entry(
+            resource.destination(), connection_id(config, connection), month
+        )
+    except Exception:  # noqa: BLE001 - an unreadable record tells nothing; the state stays unknown
+        return None
+    if record is None or not str(record.data.get("submission_id", "")).startswith(run_id):
+        return None
+    return {CONFIRMED: SENT, CLEARED: CLEARED_STATUS}.get(record.state)
 
 
 def source_cbf(
