@@ -64,6 +64,15 @@ def _check_files_source(
     )
 
 
+def _deployment_problems(config: AnycostConfig) -> list[str]:
+    """The sandbox target in a production deployment (the container image), unless allowed."""
+    try:
+        config.require_target_allowed()
+    except ConfigError as error:
+        return [str(error) + "."]
+    return []
+
+
 def validate() -> int:
     """Load anycost.yaml, check every source's location and every connection; list problems."""
     config = load_config()
@@ -93,6 +102,7 @@ def validate() -> int:
             problems.append(
                 f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it."
             )
+    problems += _deployment_problems(config)
     try:
         config.require_one_owner_per_connection_id()
     except ConfigError as error:
