@@ -23,6 +23,20 @@ from anycost_pipeline.months import Month
 MAX_FILES_NAMED = 3
 
 
+def _file_header(name: str, source: SourceConfig, file: str) -> tuple[set[str], str]:
+    """A file's columns as the source reads it (its `format`, `encoding`, `delimiter`, ...; the
+    object name as it is, never a glob), or why it cannot be read."""
+    from anycost_pipeline.sources.files import SourceFilesError, file_columns
+
+    try:
+        return set(file_columns(name, source, file)), ""
+    except SourceFilesError as error:
+        return set(), (
+            f"{error}; check the file and the source's `format` (and `encoding`, `delimiter`, "
+            "`skip_rows`) in anycost.yaml."
+        )
+
+
 def _check_files_source(
     name: str, source: SourceConfig, config: AnycostConfig
 ) -> tuple[str, list[str]]:
@@ -41,12 +55,9 @@ def _check_files_source(
     wanted = {tuple(group) for spec in source.columns.values() for group in source_columns(spec)}
     missing: dict[str, list[str]] = {}
     for file in files:
-        try:
-            header = set(pl.read_csv(file, n_rows=0, infer_schema=False).columns)
-        except (pl.exceptions.PolarsError, OSError) as error:
-            problems.append(
-                f"source {name!r}: cannot read {file} as CSV ({error}); check the file's format."
-            )
+        header, unreadable = _file_header(name, source, file)
+        if unreadable:
+            problems.append(unreadable)
             continue
         for group in sorted(g for g in wanted if not header.intersection(g)):
             missing.setdefault(" or ".join(repr(c) for c in group), []).append(Path(file).name)
