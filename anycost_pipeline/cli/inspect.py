@@ -84,11 +84,22 @@ def _deployment_problems(config: AnycostConfig) -> list[str]:
     return []
 
 
+def _storage_problems(config: AnycostConfig) -> list[str]:
+    """Where frames and state go, said; a missing bucket or an unwritable place, returned."""
+    from anycost_pipeline.storage import storage_report
+
+    progress("checking storage")
+    lines, problems = storage_report(config)
+    for line in lines:
+        say(f"  {line}")
+    return problems
+
+
 def validate() -> int:
     """Load anycost.yaml, check every source's location and every connection; list problems."""
     config = load_config()
     say(f"Configuration: {config_path()} (target: {config.cloudzero.target})")
-    problems: list[str] = []
+    problems: list[str] = _storage_problems(config)
     for name, source in config.sources.items():
         progress(f"checking source {name}")
         kind = getattr(source, "kind", "files")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import fsspec
 import polars as pl
 import pytest
+import requests
 from s3fs import S3FileSystem
 
 from anycost_pipeline.cli import main
@@ -60,6 +61,8 @@ def test_a_csv_with_its_own_delimiter_and_a_title_line(
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[fsspec.AbstractFileSystem]:
     with s3_server() as url:
+        # moto keeps its buckets per process, whatever server: start from none, leave none.
+        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
         for name, value in {
             "AWS_ENDPOINT_URL": url,
             "AWS_ACCESS_KEY_ID": "test",
@@ -70,6 +73,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[fsspec.AbstractFileSystem]:
         S3FileSystem.clear_instance_cache()
         yield fsspec.filesystem("s3")
         S3FileSystem.clear_instance_cache()
+        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
 
 
 def test_s3_objects_whose_names_hold_glob_characters_are_read(
