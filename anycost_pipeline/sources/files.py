@@ -32,7 +32,9 @@ class FileInfo:
 
     path: str
     size: int
-    version: str  # object store: ETag or version id; local file: modification and change times
+    # Object store: the first of the listing's version id, ETag or hash (s3fs, as opened here,
+    # lists no version id: the ETag); local file: modification and change times and inode.
+    version: str
     local: bool = False  # a local file's listing says nothing of its content: it is hashed
 
     @property
@@ -43,7 +45,8 @@ class FileInfo:
 
 
 def fingerprint(info: FileInfo, known: tuple[str, str] | None = None) -> str:
-    """What identifies a file's content: an object store's ETag or version id with the size; for
+    """What identifies a file's content: the version the object store's listing gives (for S3 the
+    ETag: the same bytes uploaded again in one part are the same fingerprint) with the size; for
     a local file the SHA-256 of its bytes with its size and modification time (a file delivered
     again is a new delivery). `known` is an earlier look's (listing key, fingerprint): while the
     listing key is the same the file was not written since, and is not read again."""
