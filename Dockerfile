@@ -24,11 +24,12 @@ ENV ANYCOST_DEPLOYMENT=production
 
 # An unprivileged user with a fixed uid, which deploy/helm/values.yaml names (runAsUser, and
 # fsGroup so the storage volume mounted at /opt/anycost/.anycost is writable). It owns only what
-# a run writes: the storage folder and `anycost run`'s dagster_home; request bodies wait in /tmp.
+# a run may write: the storage folder, `anycost run`'s dagster_home, and the chart's DAGSTER_HOME
+# (/opt/dagster/dagster_home, where the chart mounts dagster.yaml); request bodies wait in /tmp.
 RUN groupadd --gid 10001 anycost \
     && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin anycost \
-    && mkdir -p /opt/anycost/.anycost /opt/anycost/dagster_home \
-    && chown 10001:10001 /opt/anycost/.anycost /opt/anycost/dagster_home
+    && mkdir -p /opt/anycost/.anycost /opt/anycost/dagster_home /opt/dagster/dagster_home \
+    && chown 10001:10001 /opt/anycost/.anycost /opt/anycost/dagster_home /opt/dagster/dagster_home
 USER 10001:10001
 
 EXPOSE 3030
