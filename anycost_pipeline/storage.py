@@ -29,13 +29,20 @@ def bucket_of(url: str) -> tuple[str, str]:
 
 
 def missing_bucket(url: str) -> str | None:
-    """The bucket of `url` if the store says it does not exist; None if it exists (an error
-    reaching the store is raised, not taken for a missing bucket)."""
+    """The bucket of `url` if the store says it does not exist; None if it exists. For S3 an
+    error reaching the store or a refused key is raised, not taken for a missing bucket (s3fs's
+    `exists` answers False to both)."""
     import fsspec
 
     protocol, bucket = bucket_of(url)
     fs, _ = fsspec.core.url_to_fs(url)
     fs.invalidate_cache()
+    if protocol in ("s3", "s3a"):
+        try:
+            fs.call_s3("head_bucket", Bucket=bucket)
+        except FileNotFoundError:  # 404: no such bucket
+            return bucket
+        return None
     return None if fs.exists(bucket) else bucket
 
 

@@ -103,3 +103,21 @@ def test_a_local_storage_that_cannot_be_written_is_a_problem(
     assert main(["validate"]) == 1
     printed = capsys.readouterr().out
     assert f"storage: {project.root / 'taken'} is a file, where the folder" in printed
+
+
+def test_an_unreachable_store_is_not_called_a_missing_bucket(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from anycost_pipeline_tests.servers import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    S3FileSystem.clear_instance_cache()
+    _store_frames_in(project, "s3://finops-anycost/frames-store")
+    assert main(["validate"]) == 1
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "storage: cannot reach 's3://finops-anycost/frames-store'" in printed
+    assert "does not exist" not in printed
+    S3FileSystem.clear_instance_cache()
