@@ -24,6 +24,7 @@ from anycost_pipeline.defs.sensors import files_sensor, restated_sensor
 
 def build_definitions(project: AnycostConfig) -> dg.Definitions:
     """Every asset, check, job, sensor, schedule and resource the project declares."""
+    project.require_target_allowed()
     project.require_one_owner_per_connection_id()
     partitions = month_partitions(project)
     fed = {c: sorted(project.sources_of(c)) for c in project.connections}
