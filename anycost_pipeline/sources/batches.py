@@ -55,12 +55,21 @@ def next_pull(storage: Path, source: str) -> int:
     folder = storage / BATCHES / source
     folder.mkdir(parents=True, exist_ok=True)
     counter = folder / _SEQUENCE
-    with FileLock(str(counter) + ".lock"):
-        try:
-            last = int(counter.read_text(encoding="utf-8") or 0)
-        except FileNotFoundError:
-            last = 0
-        write_text_atomically(counter, str(last + 1), durable=True)
+    try:
+        with FileLock(str(counter) + ".lock"):
+            try:
+                last = int(counter.read_text(encoding="utf-8") or 0)
+            except FileNotFoundError:
+                last = 0
+            write_text_atomically(counter, str(last + 1), durable=True)
+    except OSError as error:  # ENOLCK and the like: a shared volume without file locks
+        raise SourceBatchError(
+            f"source {source!r}: its read counter {counter} cannot be locked or written "
+            f"({error.strerror or error}); nothing was read or sent. Keep the project's state "
+            "(`state:` in anycost.yaml, else `storage:`) on a filesystem with file locks: a local "
+            "disk, or a shared volume whose mount supports them (NFS with its lock service, "
+            "NFSv4, EFS)."
+        ) from None
     return last + 1
 
 

@@ -58,3 +58,29 @@ def test_a_lock_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
     assert "nothing was sent to connection c-1" in text
     assert "cannot be created (Not a directory)" in text
     assert str(folder) in text
+
+
+def test_a_volume_without_locks_stops_the_read_counter_with_a_clear_message(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read of a source takes its number under a lock (`batches.next_pull`)."""
+    from anycost_pipeline.sources import batches
+
+    class NoLocks:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __enter__(self) -> None:
+            raise OSError(errno.ENOLCK, "No locks available")
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(batches, "FileLock", NoLocks)
+    result = project.materialize_month("2024-08", raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "source 'simple_cloud': its read counter" in message, message
+    assert "No locks available" in message and "nothing was read or sent" in message
+    assert SandboxStore(project.storage / "sandbox").drop_history("simple_cloud_main") == []
