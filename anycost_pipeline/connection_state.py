@@ -124,3 +124,29 @@ def exit_code(states: Iterable[MonthState]) -> int:
     if verdicts & {UNKNOWN, REFUSED}:
         return 1
     return 2 if verdicts & set(PENDING) else 0
+
+
+def journal_of(config: AnycostConfig, cid: str) -> Journal:
+    """This adaptor's records of a connection at the configured target."""
+    from anycost_pipeline.defs.resources import cloudzero_resource
+
+    resource = cloudzero_resource(config)
+    return Journal(resource.ledger(), resource.destination(), cid)
+
+
+def months_of(
+    config: AnycostConfig, connection: str, client: AnyCostClient, named: list[str]
+) -> tuple[list[str], list[str]]:
+    """The months named, or every month since start_month that a source holds now, that this
+    adaptor sent, or that CloudZero lists (and the later ones, which are not judged yet)."""
+    if named:
+        return months_to_judge(config.start_month, [str(Month.parse(m)) for m in named])
+    cid = config.connections[connection].resolve_id(
+        connection, sandbox=config.cloudzero.target == "sandbox"
+    )
+    return months_to_judge(
+        config.start_month,
+        source_months(config, list(config.sources_of(connection))),
+        journal_of(config, cid).months(),
+        client.listed_months(cid),
+    )

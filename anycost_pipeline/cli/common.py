@@ -5,29 +5,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import polars as pl
-
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
 from anycost_pipeline.config import AnycostConfig, config_path
 from anycost_pipeline.defs.names import (
-    CBF,
-    CBF_OUTPUT,
     DELIVERY,
     DROP,
-    FRAMES_IO_MANAGER,
     STATUS,
-    cbf_key,
-    cbf_op,
-    check_label,
     drop_op,
-    raw_key,
-    step_label,
 )
 from anycost_pipeline.months import Month
-
-# The step-by-step log stays in the run history; the console gets the summary (failures are
-# printed by the commands themselves, in one sentence, without Dagster's stack traces).
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class CliError(Exception):
@@ -63,38 +49,6 @@ def require_source(config: AnycostConfig, source: str) -> None:
         raise CliError(
             f"{source!r} is not a source in {config_path()}; use one of: {', '.join(config.sources)}."
         )
-
-
-# Dagster wraps what failed in a step ("Error occurred while …"); its cause names the problem.
-WRAPPERS = {
-    "DagsterExecutionHandleOutputError": "storing the step's frame failed: ",
-    "DagsterExecutionLoadInputError": "reading the frame of an earlier step failed: ",
-    "DagsterExecutionStepExecutionError": "",
-    "DagsterResourceFunctionError": "setting up a resource failed: ",
-}
-
-
-def error_text(error) -> str:  # type: ignore[no-untyped-def]  # SerializableErrorInfo
-    """What failed, in one line: the innermost cause of Dagster's wrapper errors, with what
-    the step was doing when it failed."""
-    doing = ""
-    while error.cause is not None and error.cls_name in WRAPPERS:
-        doing += WRAPPERS[error.cls_name]
-        error = error.cause
-    return doing + " ".join(error.message.split())
-
-
-def failure_messages(result) -> list[str]:  # type: ignore[no-untyped-def]
-    """The step failures of an in-process run, as the user-facing messages."""
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            data = event.step_failure_data
-            text = (
-                data.user_failure_data.description if data.user_failure_data else None
-            ) or error_text(data.error)
-            messages.append(f"{step_label(event.step_key)}: {text.strip()}")
-    return messages
 
 
 def require_partition_months(config: AnycostConfig, months: list[str]) -> None:
@@ -164,64 +118,6 @@ def journal_state(run_id: str, connection: str) -> str | None:
     if record is None or not str(record.data.get("submission_id", "")).startswith(run_id):
         return None
     return {CONFIRMED: SENT, CLEARED: CLEARED_STATUS}.get(record.state)
-
-
-def source_cbf(
-    project: AnycostConfig, sources: list[str], month: str
-) -> tuple[dict[str, pl.DataFrame], dict[str, bool]]:
-    """Each source's CBF frame for the month, computed by the project's own raw and cbf assets.
-
-    Runs in process with frames kept in memory: nothing is stored, nothing is sent. Returns the
-    frames and the result of every check on them (check name → passed); a failing blocking
-    check still returns the frame, so it can be looked at.
-    """
-    frames, checks, _ = source_cbf_with_problems(project, sources, month)
-    return frames, checks
-
-
-def source_cbf_with_problems(
-    project: AnycostConfig, sources: list[str], month: str
-) -> tuple[dict[str, pl.DataFrame], dict[str, bool], dict[str, str]]:
-    """As `source_cbf`, plus each failed check's explanation (its markdown metadata)."""
-    import dagster as dg
-
-    # The assets as built, before the definitions bind their resources: the frames stay in
-    # memory here instead of the project's storage.
-    wanted = {dg.AssetKey(key(s)) for s in sources for key in (raw_key, cbf_key)}
-    assets = [a for a in definitions(project).assets or [] if set(a.keys) & wanted]
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            assets,
-            partition_key=month,
-            instance=instance,
-            resources={FRAMES_IO_MANAGER: dg.InMemoryIOManager()},
-            run_config=QUIET,
-            raise_on_error=False,
-        )
-        evaluations = result.get_asset_check_evaluations()
-        checks = {check_label(e.asset_key.path, e.check_name): e.passed for e in evaluations}
-        explained = {
-            check_label(e.asset_key.path, e.check_name): "\n".join(
-                f"{key}: {value.value}" for key, value in e.metadata.items()
-            )
-            for e in evaluations
-            if not e.passed
-        }
-        produced = {
-            e.materialization.asset_key.path[-1]
-            for e in result.get_asset_materialization_events()
-            if e.materialization.asset_key.path[0] == CBF
-        }
-        # A blocking check that fails also fails its step, after the frame was produced.
-        failures = [m for m in failure_messages(result) if "blocking asset check" not in m]
-        if failures or set(sources) - produced:
-            raise CliError(
-                f"{month} cannot be converted: " + " | ".join(failures)
-                if failures
-                else f"{month} produced no CBF frame; run `anycost run {month}` to see the failing step."
-            )
-        frames = {s: result.output_for_node(cbf_op(s), CBF_OUTPUT) for s in sources}
-    return frames, checks, explained
 
 
 def connection_id(config: AnycostConfig, connection: str) -> str:

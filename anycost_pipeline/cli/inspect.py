@@ -9,7 +9,7 @@ import polars as pl
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.spec import source_columns
-from anycost_pipeline.cli.common import progress, require_source, say, source_cbf_with_problems
+from anycost_pipeline.cli.common import progress, require_source, say
 from anycost_pipeline.config import (
     AnycostConfig,
     ConfigError,
@@ -17,6 +17,7 @@ from anycost_pipeline.config import (
     config_path,
     load_config,
 )
+from anycost_pipeline.defs.in_memory import source_cbf_with_problems
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 

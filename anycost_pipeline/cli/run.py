@@ -6,10 +6,8 @@ import uuid
 from pathlib import Path
 
 from anycost_pipeline.cli.common import (
-    QUIET,
     definitions,
     deliveries,
-    failure_messages,
     progress,
     require_partition_months,
     say,
@@ -40,6 +38,7 @@ from anycost_pipeline.defs.names import (
     VERDICT,
     drop_op,
 )
+from anycost_pipeline.defs.results import QUIET, failure_messages
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 
@@ -76,7 +75,8 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     """The months `anycost run` with no month judges: for every connection, each month since
     start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
     month that emptied is cleared); and the later months named, which wait for their month."""
-    from anycost_pipeline.cli.plan import connections_to_plan, months_of
+    from anycost_pipeline.cli.plan import connections_to_plan
+    from anycost_pipeline.connection_state import months_of
 
     wanted: set[str] = set()
     later: set[str] = set()
