@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.errors import CloudZeroError
-from anycost_pipeline.cloudzero.journal import JournalUnreadable, SubmissionJournal
+from anycost_pipeline.cloudzero.journal import UNCONFIRMED, JournalUnreadable, SubmissionJournal
 from anycost_pipeline.cloudzero.month_state import (
     KEPT,
     PENDING,
@@ -23,7 +23,7 @@ from anycost_pipeline.cloudzero.month_state import (
     Now,
     judge_month,
 )
-from anycost_pipeline.cloudzero.submit import read_held
+from anycost_pipeline.cloudzero.submit import confirm_later, read_held
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 
@@ -105,6 +105,9 @@ def judge(
         return MonthState(month, REFUSED, str(refusal), Now(0, Decimal(0), ""), nothing)
     try:
         record = journal.entry(month)
+        if record is not None and record.state == UNCONFIRMED:
+            # As the drop does before judging (the plan writes nothing: the run records it).
+            record = confirm_later(client, journal.connection_id, month, record)
         held = read_held(client, journal.connection_id, month, record)
         state = judge_month(month, operation, sources, record, held, force)
         if (state.pending or state.verdict == KEPT) and held.rows and held.total is None:

@@ -267,7 +267,7 @@ def send_month(
             raise DeliveryFailed(NOTHING_SENT, str(error)) from None
         try:
             if record and record.state == UNCONFIRMED:
-                record = _confirm_later(client, connection_id, month, record)
+                record = confirm_later(client, connection_id, month, record)
                 if record.state == CONFIRMED:
                     ledger.record(destination, connection_id, month, record.data)
             held = read_held(client, connection_id, month, record)
@@ -430,7 +430,7 @@ def month_contents(client: AnyCostClient, connection_id: str, month: str) -> tup
     return len(found), total
 
 
-def _confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:
+def confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:
     """A submission whose every body was accepted but whose drop list did not confirm it:
     confirmed now if CloudZero lists it as sent (its last drop, with the rows expected)."""
     planned = [(p["operation"], b"", int(p["rows"])) for p in record.data.get("planned", [])]

@@ -433,3 +433,22 @@ def test_of_two_overlapping_runs_the_later_read_wins_whatever_finishes_first(
         assert held(server, "2024-08") == (1, Decimal("80.00")), said  # not the older 100.00
         assert first.returncode == 0, said
         assert "2024-08: superseded" in said and "Nothing was sent" in said, said
+
+
+def test_plan_confirms_a_submission_the_drop_list_could_not_confirm_then(tmp_path: Path) -> None:
+    """A sum month was sent, but the drop list could not be read afterwards (the journal says
+    'unconfirmed'). Once CloudZero answers, `anycost plan` must see what `anycost run` sees:
+    the month as sent (it said 'conflict' on sum, where the run says 'unchanged')."""
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n", "sum")
+    faults = Faults(reads_fail_after_writes=True)
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
+        sent = anycost(config, server.url, "run", "2024-08")
+        assert "sent, not confirmed" in words(sent), words(sent)
+        server.faults.reads_fail_after_writes = False
+        planned = anycost(config, server.url, "plan", "2024-08")
+        said = words(planned)
+        assert planned.returncode == 0, said
+        assert "2024-08 unchanged" in said, said
+        again = anycost(config, server.url, "run", "2024-08")
+        assert again.returncode == 0 and "2024-08: unchanged" in words(again), words(again)
+        assert held(server, "2024-08") == (2, Decimal("15.00"))
