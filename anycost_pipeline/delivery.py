@@ -19,7 +19,7 @@ from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence
+from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
 from anycost_pipeline.sources.reads import read_of, without_read
 
 
@@ -72,7 +72,8 @@ class MonthToSend:
     bodies: MonthBodies
     content_hash: str
     total: Decimal
-    kept_because: str | None = None  # an empty month: why CloudZero's month must not be cleared
+    # Why CloudZero's month must not be cleared (an empty month) or shrunk (files gone)
+    kept_because: str | None = None
     unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
     reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
 
@@ -154,7 +155,10 @@ def month_to_send(
         if not problems.is_empty():
             raise CombinedSourcesInvalid(connection, month, problems)
     bodies = connection_bodies(project, connection, cbf, month)
-    return MonthToSend(cbf, bodies, bodies.content_hash, cost_total(cbf), reads=reads)
+    gone = [g for name in sources if (g := gone_files(name, project.sources[name], project, month))]
+    return MonthToSend(
+        cbf, bodies, bodies.content_hash, cost_total(cbf), "; ".join(gone) or None, reads=reads
+    )
 
 
 def emptied(

@@ -177,6 +177,15 @@ def judge_month(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
+    if now.kept_because and held.rows and not force:
+        # Files that held the month were deleted (a vendor's retention): the month as the
+        # files hold it now would lose their rows in CloudZero.
+        return state(
+            KEPT,
+            f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "
+            f"it now ({_figures(now.rows, now.total)}) would drop their rows from CloudZero. "
+            "If the month should hold only what the sources hold now, send it with `--force`",
+        )
     if record is not None and record.interrupted and operation != "replace_drop":
         return _interrupted(state, record, held, holds, operation, now, force)
     if operation == "sum" and held.rows and not as_left and not force:

@@ -11,6 +11,7 @@ from anycost_pipeline.cloudzero.submit import (
     CLEARED_STATUS,
     KEPT_STATUS,
     NOTHING_SENT,
+    SENT,
     SUPERSEDED,
     MonthOutcome,
 )
@@ -38,6 +39,7 @@ from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.delivery import MonthToSend, month_to_send
 from anycost_pipeline.figures import shown
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources import forget_gone
 
 HOW = {
     "replace_drop": "Each submission replaces the whole month.",
@@ -108,18 +110,23 @@ def drop_asset(
                 resumed=_resumed(outcome),
             ),
         }
-        if outcome.status == SUPERSEDED:
-            # The stored month stays the one CloudZero was sent, not this run's older read.
+        if outcome.status in (SENT, CLEARED_STATUS):
+            # CloudZero holds the month as the files hold it now: files deleted before no
+            # longer keep it from being sent.
+            for name in sources:
+                forget_gone(name, project.sources[name], project, month)
+        if outcome.state is not None and (
+            sending.empty or outcome.status in (KEPT_STATUS, SUPERSEDED)
+        ):
+            # Cleared, kept, superseded, or nothing to send: the verdict says what CloudZero
+            # held and why.
             reason = outcome.state.reason
             metadata[CHANGE] = dg.MetadataValue.md(
                 f"{month}: {outcome.status}.\n\n{reason[:1].upper()}{reason[1:]}."
             )
+        if outcome.status in (KEPT_STATUS, SUPERSEDED):
+            # The stored month stays the one CloudZero was last sent, not what was left alone.
             return dg.Output(last_submitted(project, connection, month), metadata=metadata)
-        if sending.empty and outcome.state is not None:
-            # Cleared, kept, or nothing to send: the verdict says what CloudZero held and why.
-            metadata[CHANGE] = dg.MetadataValue.md(
-                f"{month}: {outcome.status}.\n\n{outcome.state.reason}."
-            )
         return dg.Output(sending.cbf, metadata=metadata)
 
     return _drop

@@ -118,6 +118,29 @@ def emptied_evidence(
     )
 
 
+def gone_files(name: str, source: AnySource, config: AnycostConfig, month: str) -> str | None:
+    """For a month the source still holds rows of: the export files that held it too and were
+    deleted since it was last sent, in words (None: none). Sending the month now would drop
+    their rows from CloudZero."""
+    if not isinstance(source, FilesSource) or source.incremental:
+        return None
+    from anycost_pipeline.sources import index
+
+    gone, _ = index.month_evidence(config.storage_path, name, month)
+    if not gone:
+        return None
+    names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if gone[5:] else "")
+    return f"source {name}'s export file(s) that also held {month} are gone ({names})"
+
+
+def forget_gone(name: str, source: AnySource, config: AnycostConfig, month: str) -> None:
+    """The month was sent as the source holds it now: deleted files no longer speak for it."""
+    if isinstance(source, FilesSource) and not source.incremental:
+        from anycost_pipeline.sources import index
+
+        index.forget_gone(config.storage_path, name, month)
+
+
 def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:
     """An empty pull has no columns; give it the mapped ones so an empty month maps cleanly."""
     if not frame.is_empty():

@@ -452,3 +452,33 @@ def test_plan_confirms_a_submission_the_drop_list_could_not_confirm_then(tmp_pat
         again = anycost(config, server.url, "run", "2024-08")
         assert again.returncode == 0 and "2024-08: unchanged" in words(again), words(again)
         assert held(server, "2024-08") == (2, Decimal("15.00"))
+
+
+def test_a_month_whose_original_export_was_rotated_away_is_not_shrunk(tmp_path: Path) -> None:
+    """May's invoice is deleted by the vendor's retention while a correction file for May is
+    still there: sending May now would drop the invoice's 100.00 from CloudZero. The month is
+    kept, and the words say what would vanish; `--force` sends it as the files hold it."""
+    config = project(tmp_path / "p", "2024-05-20,Support,100.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "correction-0001.csv").write_text(HEADER + "2024-05-21,Support,-10.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        assert held(server, "2024-05") == (2, Decimal("90.00"))
+        (exports / "month.csv").unlink()  # the original invoice, rotated away
+
+        again = anycost(config, server.url, "run", "2024-05")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert held(server, "2024-05") == (2, Decimal("90.00")), said  # not shrunk to -10.00
+        assert "2024-05: kept:" in said and "month.csv" in said, said
+        assert "--force" in said, said
+
+        planned = anycost(config, server.url, "plan", "2024-05")
+        assert "2024-05 kept" in words(planned), words(planned)
+
+        forced = anycost(config, server.url, "run", "2024-05", "--force")
+        assert forced.returncode == 0, words(forced)
+        assert held(server, "2024-05") == (1, Decimal("-10.00"))
+        # Accepted once: the next run judges the month as the files hold it now.
+        after = anycost(config, server.url, "run", "2024-05")
+        assert "2024-05: unchanged" in words(after), words(after)
