@@ -10,8 +10,8 @@ or lost journal, a run killed part-way. After a failed run the user does what th
 overlap, as a sensor's and a user's can.
 
 The invariant, after the last run: for every month CloudZero holds exactly what the files hold
-now (as CBF rows, written from the history, not from `cbf/`), except a month whose files were
-deleted, which keeps what it held; nothing is ever doubled; and every month's status word was
+now (as CBF rows, written from the history, not from `cbf/`), except a month a file of which
+was deleted since it was last sent, which keeps what it held; nothing is ever doubled; and every month's status word was
 true when it was printed.
 """
 
@@ -331,18 +331,22 @@ def run_history(history: History, folder: Path) -> HistoryResult:
             before = {m: world.held(m) for m in MONTHS}
             for month in MONTHS:
                 held, expected = before[month], expected_rows(world.files, month)
-                if not expected and month in world.kept:
-                    # Its files are gone: CloudZero keeps what it held before the runs.
-                    # (Or empty: the user emptied it when a run could not tell keep from clear.)
-                    if not _same(held, stepped[month]) and not (
-                        held == [] and month in world.emptied
+                if month in world.kept and stepped[month]:
+                    # A file that held it is gone (a vendor's retention): CloudZero keeps what
+                    # it held, whatever the files still hold, until the month is sent with
+                    # --force. (Or the user emptied it when a run could not tell keep from
+                    # clear, and the next run sent the files' month to the empty month.)
+                    if not (
+                        _same(held, stepped[month])
+                        or (month in world.emptied and (held == [] or _same(held, expected)))
                     ):
                         result.violations.append(
-                            f"after {what}: {month}: its files are gone, but the runs changed "
-                            f"CloudZero's month ({len(stepped[month])} rows before, {len(held)} after)"
+                            f"after {what}: {month}: a file that held it is gone, but the runs "
+                            f"changed CloudZero's month ({len(stepped[month])} rows before, "
+                            f"{len(held)} after)"
                         )
                     continue
-                world.kept.discard(month) if expected else None
+                world.kept.discard(month)  # CloudZero held nothing: the month was sent whole
                 if not _same(held, expected):
                     total = sum((Decimal(r["cost/cost"]) for r in held), Decimal(0))
                     want = sum((Decimal(r["cost/cost"]) for r in expected), Decimal(0))
