@@ -112,14 +112,14 @@ HARMLESS_PARAMS = frozenset(
         "sslmode", "timeout", "user", "username", "warehouse",
     }
 )  # fmt: skip
-_PARAM = re.compile(r"(?P<name>[?&;](?P<key>[^?&;#=]*)=)(?P<value>[^&;#]*)")
+_URL_PARAM = re.compile(r"(?P<name>[?&;](?P<key>[^?&;#=]*)=)(?P<value>[^&;#]*)")
 
 
 def _secret_values(url: str) -> list[str]:
     """The values of the URL's query parameters that are not known to be harmless."""
     return [
         m.group("value")
-        for m in _PARAM.finditer(url)
+        for m in _URL_PARAM.finditer(url)
         if m.group("key").lower() not in HARMLESS_PARAMS and m.group("value")
     ]
 
@@ -151,7 +151,7 @@ def safe_url(url: str) -> str:
     span = _password_span(url)
     if span is not None:
         url = f"{url[: span[0]]}***{url[span[1] :]}"
-    return _PARAM.sub(_hide_param, url)
+    return _URL_PARAM.sub(_hide_param, url)
 
 
 def hide_secrets(text: str, url: str) -> str:
