@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -352,7 +353,26 @@ def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
         return None
 
 
+_DUPLICATE = re.compile(r"^(?P<name>.*)_duplicated_\d+$")  # polars' name for a repeated header
+
+
+def _refuse_repeated_columns(frame: pl.DataFrame) -> None:
+    """A header naming one column twice: polars keeps the first under the name (the second
+    becomes `<name>_duplicated_0`), so a mapping would read the first without a word."""
+    columns = frame.columns
+    for position, column in enumerate(columns, start=1):
+        match = _DUPLICATE.match(column)
+        if match and match["name"] in columns:
+            first = columns.index(match["name"]) + 1
+            raise ValueError(
+                f"the header names column {match['name']!r} twice (columns {first} and "
+                f"{position}), so which one holds the values cannot be told; rename one in the "
+                "file, or name every column with `column_names` in anycost.yaml"
+            )
+
+
 def _lineage(frame: pl.DataFrame, path: str, first_row: int) -> pl.DataFrame:
+    _refuse_repeated_columns(frame)
     # The row numbers built as Int64 at once (no UInt32 index to cast); the file name stays one
     # value for the whole column until something reads it.
     rows = pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64, eager=True)
