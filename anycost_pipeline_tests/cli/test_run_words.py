@@ -1,6 +1,8 @@
 """What `anycost run`, `reconcile` and `dry-run` say and do at the edges: months outside the
 partitions, `--force`, and an empty month in a dry run."""
 
+from decimal import Decimal
+
 import pytest
 
 from anycost_pipeline.cli import main
@@ -205,3 +207,22 @@ def test_a_csv_naming_a_column_twice_is_refused_naming_file_and_columns(
     assert "simple_cloud_2024-08-16.csv" in said, said
     assert "the header names column 'amount' twice (columns 5 and 6)" in said, said
     assert not SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+
+
+def test_a_default_on_the_cost_column_fills_its_empty_values(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cost/cost: {column: amount, default: "0"}`: the default was ignored on cost/cost
+    ("value None: is missing") while it worked on usage/amount."""
+    config = project.config()
+    config["sources"]["simple_cloud"]["columns"]["cost/cost"] = {"column": "amount", "default": "0"}
+    project.write_config(config)
+    path = project.data_dir / "simple_cloud_2024-08-16.csv"
+    lines = path.read_text().splitlines()
+    removed = Decimal(lines[1].rsplit(",", 1)[1])
+    lines[1] = lines[1].rsplit(",", 1)[0] + ","  # an empty amount
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["run", "2024-08"]) == 0, capsys.readouterr().out
+    rows = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+    assert len(rows) == 250
+    assert sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("1033.51") - removed
