@@ -226,3 +226,20 @@ def test_a_default_on_the_cost_column_fills_its_empty_values(
     rows = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
     assert len(rows) == 250
     assert sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("1033.51") - removed
+
+
+def test_a_ragged_csv_line_is_named_with_its_line_number(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cost with a decimal comma and no quotes (1.234,50) splits its line: polars' message
+    named no line and suggested an option anycost.yaml does not have."""
+    path = project.data_dir / "simple_cloud_2024-08-16.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",1.234,50"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert "simple_cloud_2024-08-16.csv" in said, said
+    assert "line 4 has 6 fields where the header has 5" in said, said
+    assert "truncate_ragged_lines" not in said, said
