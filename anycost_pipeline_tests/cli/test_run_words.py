@@ -243,3 +243,21 @@ def test_a_ragged_csv_line_is_named_with_its_line_number(
     assert "simple_cloud_2024-08-16.csv" in said, said
     assert "line 4 has 6 fields where the header has 5" in said, said
     assert "truncate_ragged_lines" not in said, said
+
+
+def test_a_failed_rows_valid_prints_its_first_problems(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said 'N problems; the first are in first_problems' and printed none of them."""
+    config = project.config()
+    # Tags without a resource id: CloudZero needs one on every tagged row.
+    config["sources"]["simple_cloud"]["tags"] = {"columns": {"team": "account"}}
+    project.write_config(config)
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert (
+        "CHECK FAILED cbf/simple_cloud rows_valid: 250 problems: simple_cloud_2024-08-01.csv, row 2, column 'resource/id', value None: required on a row with tags"
+        in said
+    ), said
+    assert "(the first 20 in first_problems)" in said, said
