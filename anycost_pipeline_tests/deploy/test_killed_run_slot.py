@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,12 +26,11 @@ import pytest
 import yaml
 from dagster._grpc.client import DagsterGrpcClient
 
-from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.cloudzero.sandbox import SandboxServer, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
-from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
 from anycost_pipeline.cloudzero.submit import SENT
 from anycost_pipeline.defs.names import STATUS, SUBMIT_MONTH, drop_key, drop_op
-from anycost_pipeline.defs.pools import pool_name, prepare_pools
+from anycost_pipeline.defs.pools import pool_name, prepare_pools, worker_pid
 from anycost_pipeline_tests.conftest import REPO
 from anycost_pipeline_tests.servers import free_port, postgres_server, production_home
 
@@ -41,7 +41,8 @@ API_KEY = "cz-test-key-KILLED-RUN-SLOT-41c2"
 # keeps the same settings with shorter times.
 TEST_TIMINGS = {"poll_interval_seconds": 1, "free_slots_after_run_end_seconds": 2}
 BIN = Path(sys.executable).parent
-FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+ENDED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+FINISHED = {dg.DagsterRunStatus.SUCCESS, *ENDED}
 
 
 def _write_month(root: Path, extra: Decimal) -> Decimal:
@@ -122,37 +123,6 @@ def _wait(what: str, seconds: float, probe):  # type: ignore[no-untyped-def]
     raise AssertionError(f"gave up after {seconds:.0f} s waiting for {what}")
 
 
-def _launch(root: Path, env: dict[str, str]) -> None:
-    """`dagster job launch` of the month, through the code server the workspace names."""
-    launched = subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "job",
-            "launch",
-            "-j",
-            SUBMIT_MONTH,
-            "-w",
-            "workspace.yaml",
-            "--tags",
-            json.dumps({"dagster/partition": MONTH}),
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert launched.returncode == 0, launched.stdout[-2000:] + launched.stderr[-3000:]
-
-
-def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The run worker's process id, from the event the code server's run worker records."""
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        if entry.message.startswith("Started process for run"):
-            return int(entry.dagster_event.engine_event_data.metadata["pid"].value)
-    return None
-
-
 def _started_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
     return {e.step_key for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
 
@@ -176,14 +146,75 @@ def _held_total(sandbox_db: Path) -> Decimal:
         return sum((Decimal(c) for (c,) in costs), Decimal(0))
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_a_run_killed_inside_its_drop_frees_the_slot_and_the_next_send_goes_through(
-    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    began = time.monotonic()
+@dataclass
+class Deployment:
+    """The project served the production way: a code server (the image's command) launching
+    each run in a run worker of its own, the daemon dequeuing and monitoring runs, CloudZero's
+    sandbox answering writes after `delay` seconds."""
+
+    root: Path
+    env: dict[str, str]
+    instance: dg.DagsterInstance
+    cloudzero: SandboxServer
+    code_server_pid: int
+    logs: list[Path]
+
+    @property
+    def sandbox_db(self) -> Path:
+        return self.cloudzero.store.path
+
+    def launch(self) -> dg.DagsterRun:
+        """`dagster job launch` of the month, through the code server the workspace names."""
+        before = len(self.instance.get_runs())
+        launched = subprocess.run(
+            [
+                str(BIN / "dagster"),
+                *("job", "launch", "-j", SUBMIT_MONTH, "-w", "workspace.yaml"),
+                *("--tags", json.dumps({"dagster/partition": MONTH})),
+            ],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert launched.returncode == 0, launched.stdout[-2000:] + launched.stderr[-3000:]
+        _wait("the run", 60, lambda: len(self.instance.get_runs()) > before)
+        return self.instance.get_runs(limit=1)[0]
+
+    def claimed(self) -> list[str]:
+        info = self.instance.event_log_storage.get_concurrency_info(pool_name(CONNECTION))
+        return [slot.run_id for slot in info.claimed_slots]
+
+    def inside_drop(self) -> tuple[dg.DagsterRun, int]:
+        """Launch the month and wait until its drop's request is open in CloudZero: the run,
+        and its run worker's process id."""
+        run = self.launch()
+        _wait(
+            "the drop step's request to CloudZero",
+            120,
+            lambda: (
+                drop_op(CONNECTION) in _started_steps(self.instance, run.run_id)
+                and _write_in_flight(self.sandbox_db)
+            ),
+        )
+        assert self.claimed() == [run.run_id]
+        pid = worker_pid(self.instance, run.run_id)
+        assert pid is not None, "the run worker recorded no process id"
+        return run, pid
+
+    def finished(self, run_id: str) -> dg.DagsterRun:
+        def probe() -> dg.DagsterRun | None:
+            run = self.instance.get_run_by_id(run_id)
+            return run if run is not None and run.status in FINISHED else None
+
+        return _wait(f"run {run_id} to finish", 180, probe)
+
+
+@contextmanager
+def _deployment(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     root, home = tmp_path / "project", tmp_path / "dagster_home"
     _write_project(root)
-    sandbox_db = tmp_path / "cloudzero" / DATABASE_NAME
     with ExitStack() as stack:
         if backend == "postgres":
             pg_url = stack.enter_context(postgres_server())
@@ -209,117 +240,111 @@ def test_a_run_killed_inside_its_drop_frees_the_slot_and_the_next_send_goes_thro
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         # The README's deployment step (dagster instance concurrency set … 1), done directly.
         prepare_pools(instance, [CONNECTION])
-
-        # The production shape: a code server (the image's command) that launches each run in
-        # a run worker of its own, and the daemon that dequeues runs and monitors them.
         port = free_port()
+        server = {"host": "127.0.0.1", "port": port, "location_name": "anycost"}
         (root / "workspace.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "load_from": [
-                        {
-                            "grpc_server": {
-                                "host": "127.0.0.1",
-                                "port": port,
-                                "location_name": "anycost",
-                            }
-                        }
-                    ]
-                }
-            )
+            yaml.safe_dump({"load_from": [{"grpc_server": server}]})
         )
-        server_log, daemon_log = tmp_path / "code-server.log", tmp_path / "daemon.log"
-        stack.enter_context(
-            _process(
-                [
-                    str(BIN / "dagster"),
-                    *("code-server", "start", "-h", "127.0.0.1", "-p", str(port)),
-                    *("-m", "anycost_pipeline.definitions"),
-                ],
-                root,
-                env,
-                server_log,
-            )
+        logs = [tmp_path / "code-server.log", tmp_path / "daemon.log"]
+        code_server = [
+            *("code-server", "start", "-h", "127.0.0.1", "-p", str(port)),
+            *("-m", "anycost_pipeline.definitions"),
+        ]
+        code_server_pid = stack.enter_context(
+            _process([str(BIN / "dagster"), *code_server], root, env, logs[0])
         )
         client = DagsterGrpcClient(port=port, host="127.0.0.1")
         _wait("the code server", 120, lambda: _answers(client))
-        stack.enter_context(
-            _process(
-                [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-                root,
-                env,
-                daemon_log,
-            )
-        )
-
+        daemon = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+        stack.enter_context(_process(daemon, root, env, logs[1]))
         try:
-            _launch(root, env)
-            killed = _wait("the first run", 60, lambda: instance.get_runs(limit=1)).pop()
-            # Inside its drop step: the step started and its request is open in CloudZero.
-            _wait(
-                "the drop step's request to CloudZero",
-                120,
-                lambda: (
-                    drop_op(CONNECTION) in _started_steps(instance, killed.run_id)
-                    and _write_in_flight(sandbox_db)
-                ),
-            )
-            claimed = instance.event_log_storage.get_concurrency_info(pool_name(CONNECTION))
-            assert [s.run_id for s in claimed.claimed_slots] == [killed.run_id]
-            pid = _run_worker_pid(instance, killed.run_id)
-            assert pid is not None, "the run worker recorded no process id"
-            os.kill(pid, signal.SIGKILL)
-            at_kill = time.monotonic()
-
-            _wait(
-                "the killed run's slot to be freed",
-                120,
-                lambda: (
-                    not instance.event_log_storage.get_concurrency_info(
-                        pool_name(CONNECTION)
-                    ).claimed_slots
-                ),
-            )
-            freed_after = time.monotonic() - at_kill
-            ended = instance.get_run_by_id(killed.run_id)
-            assert ended is not None and ended.status in {
-                dg.DagsterRunStatus.FAILURE,
-                dg.DagsterRunStatus.CANCELED,
-            }, ended
-
-            # The next send of the month, with the export restated so that it must send.
-            cloudzero.faults = Faults()
-            total = _write_month(root, Decimal("0.5"))
-            _launch(root, env)
-            _wait("the second run", 60, lambda: len(instance.get_runs()) == 2)
-            second = instance.get_runs(limit=1)[0]
-            done = _wait(
-                "the second run to finish",
-                180,
-                lambda: (
-                    run
-                    if (run := instance.get_run_by_id(second.run_id)).status in FINISHED
-                    else None
-                ),
-            )
-            failures = [
-                e.message
-                for e in instance.all_logs(second.run_id)
-                if e.is_dagster_event and e.dagster_event.is_failure
-            ]
-            drop = instance.fetch_materializations(dg.AssetKey(drop_key(CONNECTION)), limit=5)
+            yield Deployment(root, env, instance, cloudzero, code_server_pid, logs)
         except BaseException:
-            for log in (server_log, daemon_log):
+            for log in logs:
                 print(f"--- {log.name}\n{log.read_text()[-6000:]}")
             raise
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_run_killed_inside_its_drop_frees_the_slot_and_the_next_send_goes_through(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    began = time.monotonic()
+    with _deployment(backend, tmp_path, monkeypatch) as deployment:
+        killed, pid = deployment.inside_drop()
+        os.kill(pid, signal.SIGKILL)
+        at_kill = time.monotonic()
+        _wait("the killed run's slot to be freed", 120, lambda: not deployment.claimed())
+        freed_after = time.monotonic() - at_kill
+        ended = deployment.instance.get_run_by_id(killed.run_id)
+        assert ended is not None and ended.status in ENDED, ended
+
+        # The next send of the month, with the export restated so that it must send.
+        deployment.cloudzero.faults = Faults()
+        total = _write_month(deployment.root, Decimal("0.5"))
+        second = deployment.finished(deployment.launch().run_id)
+        failures = _failures(deployment.instance, second.run_id)
+        drop = deployment.instance.fetch_materializations(
+            dg.AssetKey(drop_key(CONNECTION)), limit=5
+        )
+        held = _held_total(deployment.sandbox_db)
     print(
         f"\n{backend}: slot freed {freed_after:.1f} s after the run worker was killed; "
         f"test took {time.monotonic() - began:.1f} s"
     )
-    assert done.status == dg.DagsterRunStatus.SUCCESS, failures
+    assert second.status == dg.DagsterRunStatus.SUCCESS, failures
     assert [r.run_id for r in drop.records] == [second.run_id]
     assert drop.records[0].asset_materialization.metadata[STATUS].value == SENT
-    assert _held_total(sandbox_db) == total
+    assert held == total
+
+
+def test_a_run_whose_code_server_died_with_it_is_released_by_the_next_anycost_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code server killed together with the run worker (a machine or container restarted,
+    the process group killed): nothing in Dagster ends that run, so its slot stays held after
+    any number of monitoring rounds. The next `anycost run` on this machine releases it."""
+    began = time.monotonic()
+    with _deployment("sqlite", tmp_path, monkeypatch) as deployment:
+        killed, pid = deployment.inside_drop()
+        os.killpg(deployment.code_server_pid, signal.SIGKILL)  # the server and its run worker
+        _wait("the run worker to end", 30, lambda: not os.path.exists(f"/proc/{pid}"))
+        # Several rounds of the daemon's run monitoring (every 1 s here) change nothing.
+        time.sleep(3 * TEST_TIMINGS["free_slots_after_run_end_seconds"])
+        still = deployment.instance.get_run_by_id(killed.run_id)
+        assert still is not None and still.status == dg.DagsterRunStatus.STARTED
+        assert deployment.claimed() == [killed.run_id]
+
+        deployment.cloudzero.faults = Faults()
+        total = _write_month(deployment.root, Decimal("0.5"))
+        try:
+            sent = subprocess.run(
+                [str(BIN / "anycost"), "run", MONTH],
+                cwd=deployment.root,
+                env=deployment.env,
+                capture_output=True,
+                text=True,
+                timeout=120,  # a safety net: without the release it waits for ever
+            )
+        except subprocess.TimeoutExpired as waited:
+            raise AssertionError(
+                f"anycost run still waited for the killed run's slot after 120 s: {waited.stdout!r}"
+            ) from None
+        ended = deployment.instance.get_run_by_id(killed.run_id)
+        held = _held_total(deployment.sandbox_db)
+    print(f"\nanycost run took the killed run's slot; test took {time.monotonic() - began:.1f} s")
+    assert sent.returncode == 0, sent.stdout[-3000:] + sent.stderr[-3000:]
+    assert f"released the connection slot of run {killed.run_id}" in sent.stdout
+    assert ended is not None and ended.status == dg.DagsterRunStatus.FAILURE
+    assert held == total
+
+
+def _failures(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    return [
+        e.message
+        for e in instance.all_logs(run_id)
+        if e.is_dagster_event and e.dagster_event.is_failure
+    ]
 
 
 def _answers(client: DagsterGrpcClient) -> bool:
