@@ -118,7 +118,7 @@ def waiting_runs_of_process(
 
 
 def worker_gone(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """True for a started run that a code server on this machine launched (Dagster's
+    """True for a started run that a code server of this machine launched (Dagster's
     DefaultRunLauncher: `dg dev`, or a daemon with a local code server) whose run worker
     process is gone and that the code server no longer runs.
 
@@ -134,10 +134,14 @@ def worker_gone(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     info = run.tags.get(GRPC_INFO_TAG)
     if run.status != dg.DagsterRunStatus.STARTED or not info:
         return False
+    # A process id is only worth checking on the machine it belongs to: the job's host tag
+    # names the code server's machine (a loopback address alone could be any machine's).
     server = json.loads(info)
     local = {"localhost", "127.0.0.1", "::1", socket.gethostname()}
-    if not server.get("socket") and server.get("host") not in local:
-        return False  # a process id is only worth checking on the machine it belongs to
+    if run.tags.get(HOST_TAG) != socket.gethostname() or (
+        not server.get("socket") and server.get("host") not in local
+    ):
+        return False
     pid = worker_pid(instance, run.run_id)
     return pid is not None and not process_alive(pid) and not _code_server_runs(server, run)
 

@@ -6,6 +6,7 @@ anycost_pipeline_tests/deploy/test_killed_run_slot.py; these are the cases it mu
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import dagster as dg
 from dagster._core.events import EngineEventData
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from anycost_pipeline.defs.names import HOST_TAG
 from anycost_pipeline.defs.pools import worker_gone
 from anycost_pipeline_tests.servers import free_port
 
@@ -29,9 +31,12 @@ def _run(
     pid: int,
     host: str | None = "127.0.0.1",
     status: dg.DagsterRunStatus = dg.DagsterRunStatus.STARTED,
+    machine: str = socket.gethostname(),
 ) -> dg.DagsterRun:
-    """A run as a code server launches it: tagged with the server, its worker's pid recorded."""
+    """A run as a code server launches it: tagged with the server and the machine its job was
+    built on, its worker's pid recorded."""
     tags = {GRPC_INFO_TAG: json.dumps({"host": host, "port": free_port()})} if host else {}
+    tags[HOST_TAG] = machine
     run = instance.add_run(dg.DagsterRun(job_name="submit_month", status=status, tags=tags))
     instance.report_engine_event(
         f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
@@ -53,6 +58,9 @@ def test_runs_that_may_still_run_are_left_alone(tmp_path: Path) -> None:
         assert not worker_gone(instance, _run(instance, pid=os.getpid()))
         # A code server on another machine: a process id there means nothing here.
         assert not worker_gone(instance, _run(instance, dead, host="code-server.internal"))
+        # A code server on another machine that also calls itself 127.0.0.1 (an instance in
+        # PostgreSQL shared with the machine where `anycost run` runs).
+        assert not worker_gone(instance, _run(instance, dead, machine="production-1"))
         # Another launcher (a pod per run): its own run monitoring ends it.
         assert not worker_gone(instance, _run(instance, dead, host=None))
         # Already ended: Dagster frees its slot.
