@@ -128,10 +128,12 @@ def _started_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
 
 
 def _write_in_flight(sandbox_db: Path) -> str | None:
-    """The sandbox's claim on the connection while a request is being answered."""
+    """The sandbox's claim on the connection while it holds the drop's write (only the delayed
+    write holds it for half a second; a read is answered at once)."""
     with sqlite3.connect(sandbox_db) as db:
         found = db.execute(
-            "SELECT token FROM in_flight WHERE connection_id=?", (CONNECTION_ID,)
+            "SELECT token FROM in_flight WHERE connection_id=? AND since < ?",
+            (CONNECTION_ID, time.time() - 0.5),
         ).fetchone()
     return found[0] if found else None
 
