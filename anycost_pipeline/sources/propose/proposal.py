@@ -3,6 +3,7 @@ project's own mapping on every month of the sample; a column the mapping refuses
 not require, is left out with a note."""
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,23 @@ from anycost_pipeline.config import FilesSource
 from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.propose.charge_column import find_charge_type
+from anycost_pipeline.sources.propose.choices import Candidate, Choice, exact_total
 from anycost_pipeline.sources.propose.context_columns import (
     CONTEXT,
     DECIMAL_CBF,
     find_context,
     find_tags,
 )
-from anycost_pipeline.sources.propose.cost_column import find_cost
+from anycost_pipeline.sources.propose.cost_column import choose_cost, money_candidates
+from anycost_pipeline.sources.propose.datasets import refuse_if_not_charges, refuse_lookup_table
 from anycost_pipeline.sources.propose.evidence import decimal_style, nulls_in, probe_values
 from anycost_pipeline.sources.propose.sample import ProposalError, read_sample
+from anycost_pipeline.sources.propose.summary_rows import (
+    SummaryRow,
+    labelled_rows,
+    sum_rows,
+    without_rows,
+)
 from anycost_pipeline.sources.propose.time_column import find_time
 
 # Columns every FOCUS export has (FOCUS 1.0 to 1.3 mandatory columns the preset reads).
@@ -41,6 +50,11 @@ class Proposal:
     comments: dict[str, str] = field(default_factory=dict)  # key (or column) → comment
     notes: list[str] = field(default_factory=list)
     months: list[str] = field(default_factory=list)
+    choices: list[Choice] = field(default_factory=list)  # the evidence, CBF column by column
+    summary_rows: list[SummaryRow] = field(default_factory=list)
+
+    def choice(self, cbf: str) -> Choice | None:
+        return next((c for c in self.choices if c.cbf == cbf), None)
 
     @property
     def first_month(self) -> str:
@@ -52,22 +66,64 @@ class Proposal:
             return FOCUS["columns"][COST]["column"]
         return self.source["columns"][COST]
 
+    def proposed(self, cbf: str) -> str | None:
+        """The source column proposed for a CBF column (the preset's, unless overridden)."""
+        columns = dict(FOCUS["columns"]) if self.source.get("preset") == "focus" else {}
+        columns.update(self.source.get("columns") or {})
+        spec = columns.get(cbf)
+        if isinstance(spec, dict):
+            spec = spec.get("column") or spec.get("charge_category")
+        return spec if isinstance(spec, str) else None
+
 
 def is_focus(frame: pl.DataFrame) -> bool:
     """Whether the sample is a FOCUS export (it has every FOCUS_MARKERS column)."""
     return all(c in frame.columns for c in FOCUS_MARKERS)
 
 
-def _focus_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
+def _focus_cost(frame: pl.DataFrame, invoice: Decimal | None) -> Choice:
+    """BilledCost, as FOCUS defines the bill, with the runner-up; or the column that reaches
+    the invoice's total when BilledCost does not."""
+    billed = FOCUS["columns"][COST]["column"]
+    total = exact_total(frame, billed)
+    others = [c for _, c, _ in money_candidates(frame) if c.column != billed]
+    if invoice is not None and total != invoice:
+        return choose_cost(frame, invoice)[0]
+    why = "FOCUS's BilledCost: what the invoice charges (the preset's cost)"
+    if invoice is not None:
+        why += f"; its total is the invoice's total, {invoice}"
+    return Choice(COST, Candidate(billed, why, total), others[0] if others else None)
+
+
+def _focus_keys(frame: pl.DataFrame, proposal: Proposal, cost: Choice) -> None:
     proposal.source["preset"] = "focus"
     proposal.comments["preset"] = (
         f"a FOCUS export ({', '.join(FOCUS_MARKERS)}): the README's FOCUS table says what each "
         "column becomes"
     )
     proposal.source["columns"] = {}
+    if cost.chosen.column != FOCUS["columns"][COST]["column"]:
+        proposal.source["columns"][COST] = cost.chosen.column
+    proposal.comments[COST] = _commented(cost)
+    proposal.choices.append(cost)
 
 
-def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
+def _commented(choice: Choice) -> str:
+    """The comment above a proposed column: why, the runner-up, and the question when close."""
+    total = "" if choice.chosen.total is None else f" (total {choice.chosen.total})"
+    lines = [f"{choice.chosen.column}{total}: {choice.chosen.why}"]
+    if choice.runner_up is not None:
+        runner = choice.runner_up
+        total = "" if runner.total is None else f" (total {runner.total})"
+        lines.append(f"runner-up: {runner.column}{total}: {runner.why}")
+    if choice.close:
+        lines.append(choice.ask())
+    elif choice.note:
+        lines.append(choice.note)
+    return "\n".join(lines)
+
+
+def _generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, style: str) -> None:
     source, comments = proposal.source, proposal.comments
     time = find_time(frame)
     if time.time_format is not None:
@@ -79,7 +135,7 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
         if time.has_offset
         else "the times carry no offset: set the vendor's IANA time zone if it is not UTC"
     )
-    cost, style = find_cost(frame)
+    cost = cost_choice.chosen.column
     if style == "exponent":
         source["exponent"] = "allow"
         comments["exponent"] = f"{cost} writes some costs as 1.5E-8: converted exactly"
@@ -91,8 +147,19 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
             "numbers without grouping and with a decimal point, then run add-source again"
         )
     columns: dict[str, Any] = {USAGE_START: time.column, COST: cost}
-    comments[USAGE_START] = f"{time.column}: every row reads as a time"
-    comments[COST] = f"{cost}: the billed cost, a number on every row"
+    runner = (
+        Candidate(time.runner_up, "its name says time too, and every row reads as one")
+        if time.runner_up
+        else None
+    )
+    time_choice = Choice(
+        USAGE_START, Candidate(time.column, "its name says time; every row reads as one"), runner
+    )
+    proposal.choices += [cost_choice, time_choice]
+    comments[USAGE_START] = _commented(time_choice)
+    comments[COST] = _commented(cost_choice)
+    if cost_choice.close:
+        proposal.notes.append(cost_choice.ask())
     charge = find_charge_type(frame)
     taken = {time.column, cost}
     if charge is not None:
@@ -100,18 +167,24 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
         taken.add(column)
         if words is None:
             columns["lineitem/type"] = column
-            comments["lineitem/type"] = f"{column}: charge words the adaptor reads as they are"
+            why = "its name says charge type; charge words the adaptor reads as they are"
         else:
             columns["lineitem/type"] = {"column": column, "map": words}
-            comments["lineitem/type"] = f"{column}: vendor charge words, mapped to CBF types"
-            if unknown:
-                proposal.notes.append(
-                    f"lineitem/type: {', '.join(map(repr, unknown))} in {column} name no known "
-                    "charge; mapped to Usage: check them"
-                )
-    for cbf, column in find_context(frame, taken).items():
+            why = "its name says charge type; vendor charge words, mapped to CBF types"
+        proposal.choices.append(Choice("lineitem/type", Candidate(column, why)))
+        comments["lineitem/type"] = _commented(proposal.choices[-1])
+        if unknown:
+            proposal.notes.append(
+                f"lineitem/type: {', '.join(map(repr, unknown))} in {column} name no known "
+                "charge; mapped to Usage: check them"
+            )
+    context, choices = find_context(frame, taken)
+    for cbf, column in context.items():
         columns[cbf] = column
         taken.add(column)
+    for choice in choices:
+        proposal.choices.append(choice)
+        comments[choice.cbf] = _commented(choice)
     exponents = [
         columns[c]
         for c in DECIMAL_CBF
@@ -127,23 +200,30 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal) -> None:
             "map": {"global": "no-region", "Global": "no-region"},
             "unmapped": "keep",
         }
-        comments["resource/region"] = "CloudZero writes no-region rather than global"
+        comments["resource/region"] += "\nCloudZero writes no-region rather than global"
     source["columns"] = columns
-    tags = find_tags(frame)
+    tags = find_tags(frame, taken)
     if tags is not None:
-        if "resource/id" not in columns:
+        # As the FOCUS preset does: rows without an id are filed under their account.
+        for cbf, prefix in (("resource/account", "account"), ("resource/service", "service")):
+            anchor = columns.get(cbf)
+            if isinstance(anchor, str) and not set(anchor) & set(":{}"):
+                tags["missing_resource_id"] = f"{prefix}-{{{anchor}}}"
+                break
+        if "resource/id" not in columns and "missing_resource_id" not in tags:
             proposal.notes.append(
-                "tags: no resource id column was found, and CloudZero needs one on every row "
-                "of a month with tags; the tags are left out (add them with resource/id)"
+                "tags: no resource id, account or service column was found, and CloudZero "
+                "needs a resource id on every row of a month with tags; the tags are left out"
             )
         else:
-            # As the FOCUS preset does: rows without an id are filed under their account.
-            for cbf, prefix in (("resource/account", "account"), ("resource/service", "service")):
-                anchor = columns.get(cbf)
-                if isinstance(anchor, str) and not set(anchor) & set(":{}"):
-                    tags["missing_resource_id"] = f"{prefix}-{{{anchor}}}"
-                    break
             source["tags"] = tags
+            tagged = tags.get("columns") or {tags["column"]: tags["column"]}
+            proposal.choices.append(
+                Choice(
+                    "tags",
+                    Candidate(", ".join(tagged.values()), "their names say tag, team, owner, ..."),
+                )
+            )
             comments["tags"] = (
                 counted(len(tags["columns"]), "tag column")
                 if "columns" in tags
@@ -212,15 +292,49 @@ def _leave_out(proposal: Proposal, cbf: str, why: str) -> None:
     proposal.notes.append(f"{cbf} is left out: {why}")
 
 
-def propose(path: Path, name: str, connection: str) -> tuple[Proposal, pl.DataFrame]:
-    """The proposed source for a sample export, tried on every month the sample holds."""
+def _cost(frame: pl.DataFrame, invoice: Decimal | None) -> tuple[Choice, str]:
+    if is_focus(frame):
+        return _focus_cost(frame, invoice), "plain"
+    try:
+        return choose_cost(frame, invoice)
+    except ProposalError as error:
+        try:
+            find_time(frame)
+        except ProposalError:
+            refuse_lookup_table(frame, str(error).split(";")[0])
+        raise
+
+
+def propose(
+    path: Path, name: str, connection: str, total: Decimal | None = None
+) -> tuple[Proposal, pl.DataFrame]:
+    """The proposed source for a sample export, tried on every month the sample holds.
+
+    `total` is the invoice's total: the proposed cost column must add up to it exactly. Rows
+    that sum others (a `Total` row) are found, listed in `summary_rows`, and left out of the
+    trial and the totals.
+    """
     frame, keys = read_sample(path, name)
+    refuse_if_not_charges(frame)
     proposal = Proposal(name, {"connection": connection, **keys})
     proposal.comments["path"] = (
         "the sample itself; a glob such as exports/vendor/*.csv reads every export"
     )
+    proposal.summary_rows = labelled_rows(frame)
+    frame = without_rows(frame, proposal.summary_rows)
+    cost, style = _cost(frame, total)
+    summed = sum_rows(frame, cost.chosen.column)
+    if summed:
+        proposal.summary_rows = sorted([*proposal.summary_rows, *summed], key=lambda r: r.row)
+        frame = without_rows(frame, summed)
+        cost, style = _cost(frame, total)
+    if proposal.summary_rows:
+        proposal.notes.append(summary_note(proposal.summary_rows))
     nulls = nulls_in(frame)
-    (_focus_keys if is_focus(frame) else _generic_keys)(frame, proposal)
+    if is_focus(frame):
+        _focus_keys(frame, proposal, cost)
+    else:
+        _generic_keys(frame, proposal, cost, style)
     if nulls and proposal.source.get("preset") != "focus":
         proposal.source["null_values"] = nulls
         proposal.comments["null_values"] = "texts the sample writes for an empty value"
@@ -245,6 +359,16 @@ def propose(path: Path, name: str, connection: str) -> tuple[Proposal, pl.DataFr
             for cbf in leaving:
                 _leave_out(proposal, cbf, why)
     raise ProposalError("no mapping converts the sample; map the source by hand")
+
+
+def summary_note(rows: list[SummaryRow]) -> str:
+    """What to do about summary rows: anycost.yaml cannot leave rows out, so clean the export."""
+    listed = "; ".join(f"row {r.row} ({r.why})" for r in rows)
+    return (
+        f"summary rows: {listed}. Counted, they would send the month's cost twice, and "
+        "anycost.yaml has no key that leaves rows out: remove them from the export (or export "
+        "it without totals) before the source reads it. The totals above leave them out"
+    )
 
 
 def _refusal(error: Exception) -> tuple[str, str]:
