@@ -388,6 +388,6 @@ def test_account_resource_and_team_columns_are_proposed_with_why(
     assert source.columns["resource/id"].column == "Resource"
     assert source.tags is not None and source.tags.columns == {"team": "Team"}
     text = (project_dir / "anycost.yaml").read_text()
-    assert "# Service: its name says 'service'" in text
-    assert "# Account: its name says 'account'" in text
+    assert "# Service: its name (service) says service; 2 distinct values: compute, storage" in text
+    assert "# Account: its name (account) says account; 2 distinct values: acct-1, acct-2" in text
     assert "resource/tag:team" in said and "rows_valid passed" in said

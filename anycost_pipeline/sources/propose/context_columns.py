@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from anycost_pipeline.figures import counted
 from anycost_pipeline.sources.propose.choices import Candidate, Choice
 from anycost_pipeline.sources.propose.evidence import (
     data_columns,
@@ -20,6 +21,7 @@ CONTEXT = {
     "resource/service": (
         "productcode",
         "servicename",
+        "servicedescription",
         "metercategory",
         "service",
         "productname",
@@ -94,14 +96,40 @@ def _matches(frame: pl.DataFrame, cbf: str, columns: list[str]) -> list[tuple[st
                 ):
                     continue
                 found.append((c, name))
+    if cbf == "resource/account":
+        # The payer's or billing account is one for every row; the account that used it says more.
+        payer = [f for f in found if words_of(f[0])[:1] in (["billing"], ["payer"], ["bill"])]
+        found = [f for f in found if f not in payer] + payer
     return found
 
 
-def _why(frame: pl.DataFrame, column: str, name: str) -> str:
+# What each context CBF column is, in a FinOps engineer's words.
+_PLAIN = {
+    "resource/service": "service",
+    "resource/account": "account",
+    "resource/region": "region",
+    "resource/id": "resource",
+    "lineitem/id": "line item id",
+    "lineitem/description": "description",
+    "usage/amount": "quantity",
+    "usage/units": "unit",
+    "resource/usage_family": "usage family",
+    "action/operation": "operation",
+    "action/usage_type": "usage type",
+    "bill/invoice_id": "invoice id",
+    "cost/on_demand_cost": "on-demand cost",
+    "cost/amortized_cost": "amortised cost",
+    "time/usage_end": "end time",
+}
+
+
+def _why(frame: pl.DataFrame, cbf: str, column: str, name: str) -> str:
     values = probe_values(frame, column).unique(maintain_order=True)
     shown = ", ".join(values.head(3).to_list()) + (", ..." if values.len() > 3 else "")
-    said = f"its name says {name!r}" if name_words(column) == name else f"its name ends in {name!r}"
-    return f"{said}; {values.len()} distinct value(s): {shown}"
+    return (
+        f"its name ({name}) says {_PLAIN.get(cbf, cbf)}; "
+        f"{counted(values.len(), 'distinct value')}: {shown}"
+    )
 
 
 def find_context(frame: pl.DataFrame, taken: set[str]) -> tuple[dict[str, str], list[Choice]]:
@@ -115,8 +143,8 @@ def find_context(frame: pl.DataFrame, taken: set[str]) -> tuple[dict[str, str], 
         if not found:
             continue
         out[cbf] = found[0][0]
-        chosen = Candidate(found[0][0], _why(frame, *found[0]))
-        runner = Candidate(found[1][0], _why(frame, *found[1])) if len(found) > 1 else None
+        chosen = Candidate(found[0][0], _why(frame, cbf, *found[0]))
+        runner = Candidate(found[1][0], _why(frame, cbf, *found[1])) if len(found) > 1 else None
         choices.append(Choice(cbf, chosen, runner))
     return out, choices
 

@@ -62,8 +62,7 @@ def money_tier(name: str) -> tuple[int, str] | None:
     None when the name says nothing of money; with why."""
     words = words_of(name)
     joined = "".join(words)
-    if "inbillingcurrency" in joined and "cost" in words:
-        return 3, "the cost in the billing currency"
+    billing_currency = "inbillingcurrency" in joined
     if not set(words) & _MONEY and not any(w.endswith(("cost", "amount")) for w in words):
         return None
     ident = sorted(set(words) & _IDENTIFIER)
@@ -72,21 +71,29 @@ def money_tier(name: str) -> tuple[int, str] | None:
     if "blended" in joined and "unblended" not in joined:
         return 0, "not the bill: a blended cost (averaged across accounts)"
     including = bool(set(words) & _INCLUDING)
-    part = sorted((set(words) & _PART) - ({"tax", "vat"} if including else set()))
+    part = sorted(
+        (set(words) & _PART)
+        - ({"tax", "vat"} if including else set())
+        - ({"currency"} if billing_currency else set())
+    )
     part += [t for t in _PART_TEXT if t in joined]
     if part:
         return 0, f"not the bill: a rate, quantity or part of it ({', '.join(part)})"
     if "subtotal" in joined or "pretax" in joined:
         return 1, "its name says subtotal: the amount before tax"
-    if "ondemand" in joined or set(words) & {"list", "public", "retail"}:
+    if "ondemand" in joined or set(words) & {"list", "public", "retail", "payg"}:
         return 1, "its name says list or on-demand price: the amount before discounts"
     before = sorted(set(words) & _BEFORE)
     if before:
         return 1, f"its name says {before[0]}: the amount before discounts or credits"
+    if billing_currency:
+        return 3, "its name says cost in billing currency: the amount billed"
     billed = sorted(set(words) & _BILLED)
     if billed:
         return 3, f"its name says {billed[0]}: the amount billed"
     said = next(w for w in words if w in _MONEY or w.endswith(("cost", "amount")))
+    if set(words) & _MONEY == {"price"}:
+        return 1, "its name says price: often a price per unit, not the line's amount"
     return 2, f"its name says {said}: an amount"
 
 
@@ -152,14 +159,6 @@ def _relation(frame: pl.DataFrame, chosen: str, others: list[str]) -> str:
     return ""
 
 
-def _numeric_columns(frame: pl.DataFrame, besides: str) -> list[str]:
-    return [
-        c
-        for c in data_columns(frame)
-        if c != besides and decimal_style(probe_values(frame, c)) == "plain"
-    ][:20]
-
-
 def choose_cost(frame: pl.DataFrame, invoice: Decimal | None = None) -> tuple[Choice, str]:
     """The billed cost column (with its runner-up) and its decimal style.
 
@@ -179,7 +178,8 @@ def choose_cost(frame: pl.DataFrame, invoice: Decimal | None = None) -> tuple[Ch
         return choice, styles[choice.chosen.column]
     (tier, first, _), rest = ranked[0], ranked[1:]
     second = rest[0][1] if rest else (refused[0] if refused else None)
-    relation = _relation(frame, first.column, _numeric_columns(frame, first.column))
+    named = [c.column for _, c, _ in rest] + [c.column for c in refused]
+    relation = _relation(frame, first.column, named[:8])
     if relation:
         first = Candidate(first.column, f"{first.why}; {relation}", first.total)
     close = bool(rest and rest[0][0] == tier and second is not None and second.total != first.total)

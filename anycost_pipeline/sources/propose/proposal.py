@@ -152,8 +152,11 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, 
         if time.runner_up
         else None
     )
+    first = probe_values(frame, time.column)[0]
     time_choice = Choice(
-        USAGE_START, Candidate(time.column, "its name says time; every row reads as one"), runner
+        USAGE_START,
+        Candidate(time.column, f"its name says time; every row reads as one (e.g. {first})"),
+        runner,
     )
     proposal.choices += [cost_choice, time_choice]
     comments[USAGE_START] = _commented(time_choice)
@@ -217,18 +220,21 @@ def _generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, 
             )
         else:
             source["tags"] = tags
-            tagged = tags.get("columns") or {tags["column"]: tags["column"]}
-            proposal.choices.append(
-                Choice(
-                    "tags",
-                    Candidate(", ".join(tagged.values()), "their names say tag, team, owner, ..."),
+            if "columns" in tags:
+                why = (
+                    f"{counted(len(tags['columns']), 'column')} whose name says tag, team, "
+                    "owner, environment or cost center: how costs are split"
                 )
-            )
-            comments["tags"] = (
-                counted(len(tags["columns"]), "tag column")
-                if "columns" in tags
-                else f"{tags['column']}: many tags per row ({tags['format']})"
-            )
+            else:
+                why = f"many tags per row ({tags['format']})"
+            if "missing_resource_id" in tags:
+                why += (
+                    f"; a row without a resource id is filed under {tags['missing_resource_id']}"
+                    " (CloudZero needs one on every tagged row)"
+                )
+            tagged = tags.get("columns") or {tags["column"]: tags["column"]}
+            proposal.choices.append(Choice("tags", Candidate(", ".join(tagged.values()), why)))
+            comments["tags"] = f"{', '.join(tagged.values())}: {why}"
 
 
 def _months(frame: pl.DataFrame, name: str, source: FilesSource) -> tuple[pl.DataFrame, list[str]]:
