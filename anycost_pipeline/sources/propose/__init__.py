@@ -18,8 +18,9 @@ Contract Commitment dataset, a lookup table) are named as such instead of being 
 Its parts: `sample` (reading the sample), `evidence` (what a column's name and values say),
 `choices` (a choice and its runner-up), `datasets` (files that are not charges),
 `summary_rows`, `time_column`, `cost_column`, `charge_column` and `context_columns` (finding
-each kind of column), `proposal` (the source's keys, tried on the sample) and `yaml_text` (the
-commented YAML and the evidence the user reads).
+each kind of column), `draft` (the proposal's record), `source_keys` (the source's keys from the
+evidence), `trial` (the keys tried on the sample), `proposal` (the whole, in order) and
+`yaml_text` (the commented YAML and the evidence the user reads).
 """
 
 from anycost_pipeline.sources.propose.charge_column import charge_word, find_charge_type
