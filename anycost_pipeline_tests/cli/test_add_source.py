@@ -351,7 +351,11 @@ def test_an_invoice_total_no_column_reaches_is_refused_with_every_candidate_s_to
     ("file", "row", "why"),
     [
         ("total_row_labelled.csv", 4, "Service says 'TOTAL'"),
-        ("total_row_unlabelled.csv", 6, "its Amount, 11.00, is the sum of every other row's"),
+        (
+            "total_row_unlabelled.csv",
+            6,
+            "its Amount, 11.00, is the sum of every other row's, and it leaves Service, Account blank",
+        ),
     ],
 )
 def test_a_summary_row_is_named_and_nothing_is_written(
@@ -391,3 +395,18 @@ def test_account_resource_and_team_columns_are_proposed_with_why(
     assert "# Service: its name (service) says service; 2 distinct values: compute, storage" in text
     assert "# Account: its name (account) says account; 2 distinct values: acct-1, acct-2" in text
     assert "resource/tag:team" in said and "rows_valid passed" in said
+
+
+def test_an_invoice_total_that_only_a_set_aside_column_reaches_is_named_not_taken(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # FOCUS: BilledCost 0.00 (the usage was covered by a commitment), EffectiveCost 1.00.
+    sample = FIXTURES / "focus-1.2" / "commitment_discount_usage_scenario_1.csv"
+    code, said = _add_source(project_dir, str(sample), "--total", "1.00", capsys=capsys)
+    assert code == 2
+    assert "EffectiveCost does, but it was set aside (not the bill: an amortised cost" in said
+    assert "map cost/cost: EffectiveCost by hand" in said
+    code, said = _add_source(project_dir, str(sample), "--total", "0", capsys=capsys)
+    assert code == 0, said
+    assert "cost/cost: BilledCost, total 0.00" in said
+    assert "its total is the invoice's total, 0" in said

@@ -36,9 +36,6 @@ _PART = {"unit", "units", "rate", "per", "quantity", "qty", "discount", "discoun
 _PART |= {"credits", "currency", "percent", "pct", "ratio", "count", "tax", "vat", "savings"}
 _PART_TEXT = (
     "usageamount",
-    "amortized",
-    "amortised",
-    "effective",
     "normalized",
     "contracted",
     "commitment",
@@ -71,12 +68,18 @@ def money_tier(name: str) -> tuple[int, str] | None:
     if "blended" in joined and "unblended" not in joined:
         return 0, "not the bill: a blended cost (averaged across accounts)"
     including = bool(set(words) & _INCLUDING)
+    if any(t in joined for t in ("amortized", "amortised", "effective")):
+        return 0, "not the bill: an amortised cost (purchases spread over the usage they cover)"
+    others = ("usageamount", "normalized", "exchangerate")
+    commitment = [t for t in _PART_TEXT if t in joined and t not in others]
+    if commitment:
+        return 0, f"not the bill: a commitment, reservation or contract figure ({commitment[0]})"
     part = sorted(
         (set(words) & _PART)
         - ({"tax", "vat"} if including else set())
         - ({"currency"} if billing_currency else set())
     )
-    part += [t for t in _PART_TEXT if t in joined]
+    part += [t for t in others if t in joined]
     if part:
         return 0, f"not the bill: a rate, quantity or part of it ({', '.join(part)})"
     if "subtotal" in joined or "pretax" in joined:
@@ -174,7 +177,7 @@ def choose_cost(frame: pl.DataFrame, invoice: Decimal | None = None) -> tuple[Ch
         )
     styles = {c.column: s for _, c, s in ranked}
     if invoice is not None:
-        choice = _matching_invoice(ranked, invoice)
+        choice = _matching_invoice(ranked, refused, invoice)
         return choice, styles[choice.chosen.column]
     (tier, first, _), rest = ranked[0], ranked[1:]
     second = rest[0][1] if rest else (refused[0] if refused else None)
@@ -191,10 +194,20 @@ def choose_cost(frame: pl.DataFrame, invoice: Decimal | None = None) -> tuple[Ch
     return Choice(COST_CBF, first, second, close=close, note=note), styles[first.column]
 
 
-def _matching_invoice(ranked: list[tuple[int, Candidate, str]], invoice: Decimal) -> Choice:
+def _matching_invoice(
+    ranked: list[tuple[int, Candidate, str]], refused: list[Candidate], invoice: Decimal
+) -> Choice:
     matching = [c for _, c, _ in ranked if c.total is not None and c.total == invoice]
     if not matching:
         totals = "; ".join(f"{c.column} {c.total}" for _, c, _ in ranked)
+        other = next((c for c in refused if c.total == invoice), None)
+        if other is not None:
+            raise ProposalError(
+                f"no column that reads as the bill adds up to the invoice total {invoice} "
+                f"(their totals: {totals}); {other.column} does, but it was set aside "
+                f"({other.why}). If the invoice really is {other.column}, map cost/cost: "
+                f"{other.column} by hand"
+            )
         raise ProposalError(
             f"no column adds up to the invoice total {invoice} (the candidates' totals: "
             f"{totals}). Check that the sample holds the whole invoice and nothing more, or "

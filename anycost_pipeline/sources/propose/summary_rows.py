@@ -1,5 +1,6 @@
 """Summary rows: a row that totals the others (a `Total` or `Grand total` label in a text
-column, or a first or last row whose cost is the sum of all the others). Counted, it sends the
+column, or a first or last row whose cost is the sum of all the others and that leaves blank
+what every other row fills). Counted, it sends the
 month twice; anycost.yaml has no key that drops rows, so the export must be cleaned."""
 
 import re
@@ -43,21 +44,40 @@ def labelled_rows(frame: pl.DataFrame) -> list[SummaryRow]:
     return sorted(found.values(), key=lambda r: r.row)
 
 
+def _blank_where_others_are_filled(frame: pl.DataFrame, index: int) -> list[str]:
+    """The columns every other row fills and this row leaves blank (a total has no service)."""
+    blank = []
+    for column in data_columns(frame):
+        text = frame.get_column(column).cast(pl.String).str.strip_chars().fill_null("")
+        filled = text != ""
+        if not filled[index] and filled.sum() == frame.height - 1:
+            blank.append(column)
+    return blank
+
+
 def sum_rows(frame: pl.DataFrame, cost: str) -> list[SummaryRow]:
-    """A first or last row whose cost is the sum of every other row's (and not zero)."""
+    """A first or last row whose cost is the sum of every other row's (and not zero), and which
+    leaves blank a column every other row fills: a row of totals, not a charge."""
     values = exact_values(frame, cost)
     if len(values) < 3:
         return []
     whole = sum((v for v in values if v is not None), Decimal(0))
     rows = _row_numbers(frame)
     found = []
-    for index in {0, len(values) - 1}:
+    for index in sorted({0, len(values) - 1}):
         value = values[index]
-        if value is not None and value != 0 and value == whole - value:
+        if value is None or value == 0 or value != whole - value:
+            continue
+        blank = _blank_where_others_are_filled(frame, index)
+        if blank:
             found.append(
-                SummaryRow(rows[index], f"its {cost}, {value}, is the sum of every other row's")
+                SummaryRow(
+                    rows[index],
+                    f"its {cost}, {value}, is the sum of every other row's, and it leaves "
+                    f"{', '.join(blank)} blank",
+                )
             )
-    return sorted(found, key=lambda r: r.row)
+    return found
 
 
 def without_rows(frame: pl.DataFrame, rows: list[SummaryRow]) -> pl.DataFrame:
