@@ -22,6 +22,8 @@ import yaml
 from anycost_pipeline.cli import main
 from anycost_pipeline.config import load_config
 from anycost_pipeline_tests.cli.live import ANYCOST, one_csv_project
+from anycost_pipeline_tests.cli.test_readme_commands import walkthrough_export
+from anycost_pipeline_tests.conftest import Project
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SAMPLES = sorted([*FIXTURES.glob("focus-1.0/*.csv"), *FIXTURES.glob("focus-1.2/*.csv")]) + sorted(
@@ -410,3 +412,20 @@ def test_an_invoice_total_that_only_a_set_aside_column_reaches_is_named_not_take
     assert code == 0, said
     assert "cost/cost: BilledCost, total 0.00" in said
     assert "its total is the invoice's total, 0" in said
+
+
+def test_the_readme_walkthrough_shows_the_evidence_add_source_prints(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Connect a vendor's CSV in ten minutes") :]
+    (shown,) = re.findall(r"```text\n(How each column was chosen.*?)```", section, re.S)
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    export = walkthrough_export(project.root)
+    code, said = _add_source(
+        project.root, str(export.relative_to(project.root)), "--name", "acme", capsys=capsys
+    )
+    assert code == 0, said
+    assert shown in said
+    assert "runner-up: List Cost (USD), total 70.80" in shown

@@ -83,21 +83,21 @@ def money_tier(name: str) -> tuple[int, str] | None:
     if part:
         return 0, f"not the bill: a rate, quantity or part of it ({', '.join(part)})"
     if "subtotal" in joined or "pretax" in joined:
-        return 1, "its name says subtotal: the amount before tax"
+        return 1, "its name (subtotal) says the amount before tax"
     if "ondemand" in joined or set(words) & {"list", "public", "retail", "payg"}:
-        return 1, "its name says list or on-demand price: the amount before discounts"
+        return 1, "its name (list or on-demand) says prices before discounts"
     before = sorted(set(words) & _BEFORE)
     if before:
-        return 1, f"its name says {before[0]}: the amount before discounts or credits"
+        return 1, f"its name ({before[0]}) says the amount before discounts or credits"
     if billing_currency:
-        return 3, "its name says cost in billing currency: the amount billed"
+        return 3, "its name (cost in billing currency) says the amount billed"
     billed = sorted(set(words) & _BILLED)
     if billed:
-        return 3, f"its name says {billed[0]}: the amount billed"
+        return 3, f"its name ({billed[0]}) says the amount billed"
     said = next(w for w in words if w in _MONEY or w.endswith(("cost", "amount")))
     if set(words) & _MONEY == {"price"}:
-        return 1, "its name says price: often a price per unit, not the line's amount"
-    return 2, f"its name says {said}: an amount"
+        return 1, "its name (price) says a price, often per unit, not the line's amount"
+    return 2, f"its name ({said}) says an amount"
 
 
 def _label_like(values: pl.Series) -> bool:

@@ -43,7 +43,9 @@ def focus_keys(frame: pl.DataFrame, proposal: Proposal, cost: Choice) -> None:
     if cost.chosen.column != FOCUS["columns"][COST]["column"]:
         proposal.source["columns"][COST] = cost.chosen.column
     proposal.comments[COST] = _commented(cost)
-    proposal.choices.append(cost)
+    time = FOCUS["columns"][USAGE_START]["column"]
+    why = f"FOCUS's charge period start (the preset); e.g. {probe_values(frame, time)[0]}"
+    proposal.choices += [cost, Choice(USAGE_START, Candidate(time, why))]
 
 
 def _commented(choice: Choice) -> str:
@@ -91,11 +93,8 @@ def generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, s
         else None
     )
     first = probe_values(frame, time.column)[0]
-    time_choice = Choice(
-        USAGE_START,
-        Candidate(time.column, f"its name says time; every row reads as one (e.g. {first})"),
-        runner,
-    )
+    why = f"its name ({time.said}) says usage time; every row reads as a time (e.g. {first})"
+    time_choice = Choice(USAGE_START, Candidate(time.column, why), runner)
     proposal.choices += [cost_choice, time_choice]
     comments[USAGE_START] = _commented(time_choice)
     comments[COST] = _commented(cost_choice)

@@ -37,6 +37,7 @@ class TimeColumn:
     has_offset: bool
     note: str
     runner_up: str | None = None
+    said: str = "time"  # the part of its name that says time
 
 
 def _time_format(values: pl.Series) -> tuple[str | list[str] | None, str] | None:
@@ -92,4 +93,4 @@ def find_time(frame: pl.DataFrame) -> TimeColumn:
     _, column, (fmt, note), values = candidates[0]
     has_offset = bool(values.str.contains(_OFFSET.pattern).all()) or str(fmt).startswith("epoch")
     runner_up = candidates[1][1] if len(candidates) > 1 else None
-    return TimeColumn(column, fmt, has_offset, note, runner_up)
+    return TimeColumn(column, fmt, has_offset, note, runner_up, _TIME_NAMES[candidates[0][0]])
