@@ -48,7 +48,7 @@ _PART_TEXT = (
 )
 # Words of an identifier: such a column is a label even when every value is a number.
 _IDENTIFIER = {"id", "center", "centre", "code", "number", "num", "no", "nr", "zip", "key"}
-_IDENTIFIER |= {"ref", "index", "account", "sku", "year", "month", "day", "phone", "po"}
+_IDENTIFIER |= {"ref", "index", "phone"}
 _INCLUDING = {"incl", "including", "inc", "after", "with", "plus", "gross"}
 # Within a tier, the names that say it most plainly come first.
 _ORDER = ("billedcost", "unblendedcost", "costinbillingcurrency", "net", "total", "cost", "amount")

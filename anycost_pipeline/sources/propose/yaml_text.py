@@ -66,22 +66,19 @@ def yaml_block(proposal: Proposal, indent: str = "  ") -> str:
     left_out = {
         k[len("left out ") :]: v for k, v in proposal.comments.items() if k.startswith("left out ")
     }
-    if columns or proposal.source.get("preset") != "focus":
-        lines.append(f"{inner}columns:")
-    elif left_out:
+    header = bool(columns or left_out) or proposal.source.get("preset") != "focus"
+    focus_cost = proposal.source.get("preset") == "focus" and COST not in columns
+    if focus_cost and COST in proposal.comments:
+        # The preset's cost, with its evidence, above the columns that would override it.
+        lines += _comment(proposal.comments[COST], inner)
+        lines.append(f"{inner}# {COST}: BilledCost (from the preset)")
+    if header:
         lines.append(f"{inner}columns:")
     for cbf, spec in columns.items():
         why = left_out.get(cbf) if spec is None else proposal.comments.get(cbf)
         if why:
             lines += _comment(why, inner + indent)
         lines += _dumped(cbf, spec, inner + indent)
-    if (
-        proposal.source.get("preset") == "focus"
-        and COST not in columns
-        and COST in proposal.comments
-    ):
-        lines += _comment(proposal.comments[COST], inner + indent)
-        lines.append(f"{inner}{indent}# {COST}: BilledCost (from the preset)")
     if not columns and proposal.source.get("preset") == "focus" and not left_out:
         lines.append(f"{inner}columns: {{}}  # the preset maps every column; override any here")
     for cbf, why in left_out.items():
