@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pytest
@@ -12,6 +13,9 @@ import yaml
 from hypothesis import settings
 
 import anycost_pipeline
+
+if TYPE_CHECKING:
+    import fsspec
 
 # Property tests explore new examples on a developer's machine (Hypothesis' default profile,
 # which also replays the failures it saved in .hypothesis/), but CI must not fail on a day
@@ -68,3 +72,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     monkeypatch.setenv("ANYCOST_CONFIG", str(root / "anycost.yaml"))
     monkeypatch.delenv("SIMPLE_CLOUD_CONNECTION_ID", raising=False)
     yield Project(root, root / "anycost.yaml")
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator["fsspec.AbstractFileSystem"]:
+    """moto's S3 server on 127.0.0.1, with the AWS variables that point s3fs at it, empty at
+    the start and at the end (moto keeps its buckets per process, whatever server)."""
+    import fsspec
+    import requests
+    from s3fs import S3FileSystem
+
+    from anycost_pipeline_tests.servers import s3_server
+
+    with s3_server() as url:
+        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
+        for name, value in {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        S3FileSystem.clear_instance_cache()  # an instance of another test knows another server
+        yield fsspec.filesystem("s3")
+        S3FileSystem.clear_instance_cache()
+        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()

@@ -75,3 +75,25 @@ def one_csv_project(
     path = root / "anycost.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def http_source_project(root: Path, api_url: str, *, connection_id: str) -> Path:
+    """`one_csv_project` whose source `vendor` is a JSON API instead (`{start}`/`{end}` in the
+    URL, records under `data`: `date`, `service`, `cost`); returns its anycost.yaml."""
+    config = one_csv_project(root, "", connection_id=connection_id, cloudzero={"target": "live"})
+    settings = yaml.safe_load(config.read_text())
+    settings["sources"] = {
+        "vendor": {
+            "connection": "main",
+            "kind": "http",
+            "url": api_url + "/costs?from={start}&to={end}",
+            "records": "data",
+            "columns": {
+                "time/usage_start": "date",
+                "cost/cost": "cost",
+                "resource/service": "service",
+            },
+        }
+    }
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return config

@@ -16,7 +16,14 @@ import yaml
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox import SandboxStore, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Answers, Faults, SandboxServer
-from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, one_csv_project
+from anycost_pipeline_tests.cli.live import (
+    ANYCOST,
+    KEY,
+    anycost,
+    environment,
+    http_source_project,
+    one_csv_project,
+)
 from anycost_pipeline_tests.conftest import Project
 
 CID = "conn-time"
@@ -387,22 +394,7 @@ def test_of_two_overlapping_runs_the_later_read_wins_whatever_finishes_first(
         return Answer(body={"data": [{"date": "2024-08-05", "service": "Support", "cost": cost}]})
 
     with fake_api(respond) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        config = project(tmp_path / "p", "")
-        settings = yaml.safe_load(config.read_text())
-        settings["sources"] = {
-            "vendor": {
-                "connection": "main",
-                "kind": "http",
-                "url": api.url + "/costs?from={start}&to={end}",
-                "records": "data",
-                "columns": {
-                    "time/usage_start": "date",
-                    "cost/cost": "cost",
-                    "resource/service": "service",
-                },
-            }
-        }
-        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        config = http_source_project(tmp_path / "p", api.url, connection_id=CID)
         first = subprocess.Popen(
             [ANYCOST, "run", "2024-08"],
             cwd=config.parent,

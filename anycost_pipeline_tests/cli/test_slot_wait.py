@@ -8,12 +8,17 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import yaml
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.defs.pools import pool_name
-from anycost_pipeline_tests.cli.live import ANYCOST, KEY, environment, one_csv_project
+from anycost_pipeline_tests.cli.live import (
+    ANYCOST,
+    KEY,
+    environment,
+    http_source_project,
+    one_csv_project,
+)
 from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
 
 HOLDER = "holder-run-on-another-pod"
@@ -116,24 +121,7 @@ def test_a_slot_taken_while_the_month_is_read_is_waited_for_and_sigterm_stops_it
         return Answer(body={"data": [{"date": "2024-08-05", "service": "Support", "cost": "5.00"}]})
 
     with fake_api(respond) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        config = one_csv_project(
-            tmp_path / "p", "", connection_id="conn-wait", cloudzero={"target": "live"}
-        )
-        settings = yaml.safe_load(config.read_text())
-        settings["sources"] = {
-            "vendor": {
-                "connection": "main",
-                "kind": "http",
-                "url": api.url + "/costs?from={start}&to={end}",
-                "records": "data",
-                "columns": {
-                    "time/usage_start": "date",
-                    "cost/cost": "cost",
-                    "resource/service": "service",
-                },
-            }
-        }
-        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        config = http_source_project(tmp_path / "p", api.url, connection_id="conn-wait")
         process = start(config, server.url)
         try:
             assert asked.wait(120), "the run never read its source"

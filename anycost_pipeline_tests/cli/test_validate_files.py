@@ -1,17 +1,12 @@
 """`anycost validate` reads each export file the way its source reads it: Parquet as Parquet, a
 CSV with its delimiter and skipped lines, and an object whose name holds glob characters."""
 
-from collections.abc import Iterator
-
 import fsspec
 import polars as pl
 import pytest
-import requests
-from s3fs import S3FileSystem
 
 from anycost_pipeline.cli import main
 from anycost_pipeline_tests.conftest import Project
-from anycost_pipeline_tests.servers import s3_server
 
 
 def _point_source_at(project: Project, **settings: object) -> None:
@@ -56,24 +51,6 @@ def test_a_csv_with_its_own_delimiter_and_a_title_line(
     _point_source_at(project, delimiter=";", skip_rows=1)
     assert main(["validate"]) == 0, capsys.readouterr().out
     assert "mapped columns present" in capsys.readouterr().out
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[fsspec.AbstractFileSystem]:
-    with s3_server() as url:
-        # moto keeps its buckets per process, whatever server: start from none, leave none.
-        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
-        for name, value in {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        S3FileSystem.clear_instance_cache()
-        yield fsspec.filesystem("s3")
-        S3FileSystem.clear_instance_cache()
-        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
 
 
 def test_s3_objects_whose_names_hold_glob_characters_are_read(

@@ -2,7 +2,6 @@
 with the endpoint from AWS_ENDPOINT_URL, as the README shows."""
 
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from s3fs import S3FileSystem
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline_tests.conftest import REPO, Project
-from anycost_pipeline_tests.servers import s3_server
 
 SENSOR = "watch_simple_cloud"
 JOB = "send_simple_cloud_main"
@@ -25,21 +23,6 @@ EXPORTS = "s3://billing-exports/simple_cloud"
 def readme_storage_block() -> dict:
     blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
     return yaml.safe_load(next(b for b in blocks if b.startswith("storage: s3://")))
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[fsspec.AbstractFileSystem]:
-    with s3_server() as url:
-        for name, value in {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        S3FileSystem.clear_instance_cache()  # an instance of another test knows another server
-        yield fsspec.filesystem("s3")
-        S3FileSystem.clear_instance_cache()
 
 
 def _s3_project(project: Project, s3: fsspec.AbstractFileSystem) -> dict:

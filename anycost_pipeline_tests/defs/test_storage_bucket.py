@@ -2,34 +2,12 @@
 written, and neither validate nor the first write creates a missing bucket (a misspelt name
 would otherwise become a new bucket holding the frames). moto's S3 server on 127.0.0.1."""
 
-from collections.abc import Iterator
-
 import fsspec
 import pytest
-import requests
 from s3fs import S3FileSystem
 
 from anycost_pipeline.cli import main
 from anycost_pipeline_tests.conftest import Project
-from anycost_pipeline_tests.servers import s3_server
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[fsspec.AbstractFileSystem]:
-    with s3_server() as url:
-        # moto keeps its buckets per process, whatever server: start from none, leave none.
-        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
-        for name, value in {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        S3FileSystem.clear_instance_cache()
-        yield fsspec.filesystem("s3")
-        S3FileSystem.clear_instance_cache()
-        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
 
 
 def _store_frames_in(project: Project, storage: str) -> None:
