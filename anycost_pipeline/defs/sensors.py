@@ -39,8 +39,9 @@ from anycost_pipeline.triggers import sum_resend_warning
 
 INTERVAL_SECONDS = 60
 # Dagster stops a sensor evaluation after 60 s (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS) and then
-# keeps neither its cursor nor its requests: a tick reads files for at most this long, leaving
-# time for the listing, the state file and the requests, and the next tick continues.
+# keeps neither its cursor nor its requests: after this long (from the start of the listing) a
+# tick reads no more files, leaving time for the state file and the requests; the next tick
+# continues. The listing itself is not cut short: 10,000 objects take ~10 s to list from S3.
 BUDGET_SECONDS = 20.0
 BUDGET_ENV = "ANYCOST_SENSOR_BUDGET_SECONDS"
 MAX_READS_ENV = "ANYCOST_SENSOR_MAX_READS"  # a cap on the files read per tick (tests)

@@ -34,7 +34,8 @@ class WatchState:
     (content fingerprint, listing key, months held; `problem`: a row in no month or an
     unreadable file; `stale`: to be read again under new settings). `pending`: month → files
     that changed it while it was outside the project's months. `requested`: month → the
-    sequence of its latest request."""
+    sequence of its latest request. `unread`: path → [listing key, sequence] of the files a
+    look had no time to read, and the sequence from which a request reads them as they are."""
 
     epoch: str
     sequence: int = 0
@@ -42,6 +43,7 @@ class WatchState:
     files: dict[str, dict] = field(default_factory=dict)
     pending: dict[str, list[str]] = field(default_factory=dict)
     requested: dict[str, int] = field(default_factory=dict)
+    unread: dict[str, list] = field(default_factory=dict)
 
     @classmethod
     def new(cls, settings: str, sequence: int = 0, epoch: str | None = None) -> "WatchState":
@@ -107,6 +109,7 @@ def load_state(path: Path) -> WatchState | None:
             files=dict(data["files"]),
             pending=dict(data.get("pending", {})),
             requested={m: int(s) for m, s in data.get("requested", {}).items()},
+            unread=dict(data.get("unread", {})),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -120,5 +123,6 @@ def save_state(path: Path, state: WatchState) -> None:
         "files": state.files,
         "pending": state.pending,
         "requested": state.requested,
+        "unread": state.unread,
     }
     write_text_atomically(path, json.dumps(data, sort_keys=True, separators=(",", ":")))
