@@ -94,9 +94,7 @@ class Look:
         return self.state.run_key(source, month, self.requests[month].sequence)
 
 
-def _start(
-    stored: WatchState | None, token: Token | None, settings: str
-) -> tuple[WatchState, int]:
+def _start(stored: WatchState | None, token: Token | None, settings: str) -> tuple[WatchState, int]:
     """The memory to compare with, and the last sequence whose requests Dagster saved.
 
     No memory: every file is new. A memory without a cursor of its own (a first tick whose
