@@ -74,7 +74,7 @@ def files_sensor(
         stored = load_state(where)
         if stored is None and old_files is not None:  # a cursor from before the state file
             stored = from_old_cursor(old_files, settings_digest(source))
-            token = None if stored is None else parse_cursor(stored.token())[0]
+            token = parse_cursor(stored.token())[0]
         seconds, reads = _budget()
         keys = partitions.get_partition_keys()
         found = look(name, source, pattern, stored, token, keys, seconds, reads)
@@ -83,6 +83,13 @@ def files_sensor(
         save_state(where, found.state)
         for line in found.unreadable:
             context.log.warning(line)
+        for request in found.requests.values():
+            if request.again and request.files:
+                context.log.warning(
+                    f"source {name}: {', '.join(request.files)} still cannot be placed in a "
+                    f"month; {request.month} is asked for again under the same run key (Dagster "
+                    "runs it once; its run names the problem) until the files are fixed"
+                )
         if warning and found.requests:
             context.log.warning(warning)
         return month_requests(context, name, found)
