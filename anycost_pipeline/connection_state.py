@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.errors import CloudZeroError
-from anycost_pipeline.cloudzero.journal import JournalUnreadable, SubmissionJournal
+from anycost_pipeline.cloudzero.journal import UNCONFIRMED, JournalUnreadable, SubmissionJournal
 from anycost_pipeline.cloudzero.month_state import (
     KEPT,
     PENDING,
@@ -23,7 +23,7 @@ from anycost_pipeline.cloudzero.month_state import (
     Now,
     judge_month,
 )
-from anycost_pipeline.cloudzero.submit import read_held
+from anycost_pipeline.cloudzero.submit import confirm_later, read_held
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 
@@ -105,6 +105,9 @@ def judge(
         return MonthState(month, REFUSED, str(refusal), Now(0, Decimal(0), ""), nothing)
     try:
         record = journal.entry(month)
+        if record is not None and record.state == UNCONFIRMED:
+            # As the drop does before judging (the plan writes nothing: the run records it).
+            record = confirm_later(client, journal.connection_id, month, record)
         held = read_held(client, journal.connection_id, month, record)
         state = judge_month(month, operation, sources, record, held, force)
         if (state.pending or state.verdict == KEPT) and held.rows and held.total is None:
@@ -124,3 +127,29 @@ def exit_code(states: Iterable[MonthState]) -> int:
     if verdicts & {UNKNOWN, REFUSED}:
         return 1
     return 2 if verdicts & set(PENDING) else 0
+
+
+def journal_of(config: AnycostConfig, cid: str) -> Journal:
+    """This adaptor's records of a connection at the configured target."""
+    from anycost_pipeline.defs.resources import cloudzero_resource
+
+    resource = cloudzero_resource(config)
+    return Journal(resource.ledger(), resource.destination(), cid)
+
+
+def months_of(
+    config: AnycostConfig, connection: str, client: AnyCostClient, named: list[str]
+) -> tuple[list[str], list[str]]:
+    """The months named, or every month since start_month that a source holds now, that this
+    adaptor sent, or that CloudZero lists (and the later ones, which are not judged yet)."""
+    if named:
+        return months_to_judge(config.start_month, [str(Month.parse(m)) for m in named])
+    cid = config.connections[connection].resolve_id(
+        connection, sandbox=config.cloudzero.target == "sandbox"
+    )
+    return months_to_judge(
+        config.start_month,
+        source_months(config, list(config.sources_of(connection))),
+        journal_of(config, cid).months(),
+        client.listed_months(cid),
+    )

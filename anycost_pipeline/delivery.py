@@ -7,7 +7,7 @@ is sent, so a month's bodies are never all in memory at once."""
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence
+from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
+from anycost_pipeline.sources.reads import read_of, without_read
 
 
 class MonthRefused(ValueError):
@@ -71,8 +72,10 @@ class MonthToSend:
     bodies: MonthBodies
     content_hash: str
     total: Decimal
-    kept_because: str | None = None  # an empty month: why CloudZero's month must not be cleared
+    # Why CloudZero's month must not be cleared (an empty month) or shrunk (files gone)
+    kept_because: str | None = None
     unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
+    reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
 
     @property
     def empty(self) -> bool:
@@ -137,11 +140,13 @@ def month_to_send(
     why = unchecked(dict(frames))
     if why:
         raise ChecksFailed(connection, month, why)
-    cbf = combined(frames, sources)
+    numbers = {name: read_of(frame) for name, frame in frames.items()}
+    reads = {name: number for name, number in numbers.items() if number is not None}
+    cbf = combined({name: without_read(frame) for name, frame in frames.items()}, sources)
     if cbf.is_empty():
         bodies = connection_bodies(project, connection, cbf, month)
         kept, unclear = emptied(project, sources, month)
-        return MonthToSend(cbf, bodies, bodies.content_hash, Decimal(0), kept, unclear)
+        return MonthToSend(cbf, bodies, bodies.content_hash, Decimal(0), kept, unclear, reads)
     if len(sources) > 1:
         # Each source passed its own checks; combined, their columns meet (a tagged source
         # beside an untagged one), so the month as sent is checked once more. Its size is
@@ -150,7 +155,10 @@ def month_to_send(
         if not problems.is_empty():
             raise CombinedSourcesInvalid(connection, month, problems)
     bodies = connection_bodies(project, connection, cbf, month)
-    return MonthToSend(cbf, bodies, bodies.content_hash, cost_total(cbf))
+    gone = [g for name in sources if (g := gone_files(name, project.sources[name], project, month))]
+    return MonthToSend(
+        cbf, bodies, bodies.content_hash, cost_total(cbf), "; ".join(gone) or None, reads=reads
+    )
 
 
 def emptied(

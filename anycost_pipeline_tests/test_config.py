@@ -96,3 +96,20 @@ def test_connection_id_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
         connection.resolve_id("simple_cloud_main", sandbox=False)
     monkeypatch.setenv("SIMPLE_CLOUD_CONNECTION_ID", "3f1c-real-id")
     assert connection.resolve_id("simple_cloud_main", sandbox=False) == "3f1c-real-id"
+
+
+def test_a_source_named_twice_is_refused_naming_both_lines(
+    project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """YAML keeps the last of two keys of one name: the first source vanished without a word
+    ('No problems found')."""
+    from anycost_pipeline.cli import main
+
+    text = project.config_file.read_text()
+    head, sources = text.split("\nsources:\n", 1)
+    project.config_file.write_text(f"{head}\nsources:\n{sources}{sources}")
+    assert main(["validate"]) != 0
+    said = capsys.readouterr().err
+    assert "'simple_cloud' is given twice in the same mapping" in said, said
+    first = 1 + f"{head}\nsources:\n".count("\n")
+    assert f"(first on line {first})" in said, said

@@ -16,7 +16,7 @@ from anycost_pipeline.cbf.columns import (
     USAGE_END,
     USAGE_START,
 )
-from anycost_pipeline.cbf.errors import LINEAGE_COLUMNS, MappingError
+from anycost_pipeline.cbf.errors import LINEAGE_COLUMNS, SOURCE_ROW, MappingError
 from anycost_pipeline.cbf.hours import HOUR, charge_ends
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.resolve import clean_text, decimal_text, source_text
@@ -169,7 +169,10 @@ def build_cbf(
         spec = options.tags
         if spec is not None and spec.missing_resource_id:
             current = pl.col(RESOURCE_ID) if RESOURCE_ID in cbf.columns else pl.lit(None, pl.String)
-            fallback = frame.select(filled_template(have, spec.missing_resource_id)).to_series()
+            # Beside a column of the frame, so that plain text is repeated on every row.
+            fallback = frame.select(
+                filled_template(have, spec.missing_resource_id).alias("_fallback"), SOURCE_ROW
+            ).get_column("_fallback")
             cbf = (
                 cbf.with_columns(fallback.alias("_fallback"))
                 .with_columns(

@@ -35,7 +35,9 @@ def filled_template(
     frame_columns: set[str], template: str, clean: Container[str] = frozenset()
 ) -> pl.Expr:
     """The template filled in; no value where every field is empty."""
-    parts, _, literals = template_parts(frame_columns, template, clean)
+    parts, fields, literals = template_parts(frame_columns, template, clean)
+    if not fields:  # plain text (`unattributed`): the same value on every row
+        return pl.lit(template, dtype=pl.String)
     # Every field is empty exactly when the result is the literal text alone (lengths add up);
     # testing that on the result reads each field once instead of twice.
     return pl.concat_str(parts).replace(literals, None)

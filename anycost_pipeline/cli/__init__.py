@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import signal
 import sys
 
 from anycost_pipeline.cli.common import CliError
@@ -182,6 +183,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # SIGTERM (a scheduler, Kubernetes, `kill`) stops a command as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if os.environ.get(DEBUG_ENV_VAR):
         return _dispatch(args)
     # Every error the user can fix carries its own advice; nobody needs a traceback for those.

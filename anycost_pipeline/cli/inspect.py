@@ -9,7 +9,7 @@ import polars as pl
 from anycost_pipeline.cbf import decimals
 from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.spec import source_columns
-from anycost_pipeline.cli.common import progress, require_source, say, source_cbf_with_problems
+from anycost_pipeline.cli.common import progress, require_source, say
 from anycost_pipeline.config import (
     AnycostConfig,
     ConfigError,
@@ -17,11 +17,26 @@ from anycost_pipeline.config import (
     config_path,
     load_config,
 )
+from anycost_pipeline.defs.in_memory import source_cbf_with_problems
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 from anycost_pipeline.triggers import refresh_warning, sum_resend_warning
 
 MAX_FILES_NAMED = 3
+
+
+def _file_header(name: str, source: SourceConfig, file: str) -> tuple[set[str], str]:
+    """A file's columns as the source reads it (its `format`, `encoding`, `delimiter`, ...; the
+    object name as it is, never a glob), or why it cannot be read."""
+    from anycost_pipeline.sources.files import SourceFilesError, file_columns
+
+    try:
+        return set(file_columns(name, source, file)), ""
+    except SourceFilesError as error:
+        return set(), (
+            f"{error}; check the file and the source's `format` (and `encoding`, `delimiter`, "
+            "`skip_rows`) in anycost.yaml."
+        )
 
 
 def _check_files_source(
@@ -42,12 +57,9 @@ def _check_files_source(
     wanted = {tuple(group) for spec in source.columns.values() for group in source_columns(spec)}
     missing: dict[str, list[str]] = {}
     for file in files:
-        try:
-            header = set(pl.read_csv(file, n_rows=0, infer_schema=False).columns)
-        except (pl.exceptions.PolarsError, OSError) as error:
-            problems.append(
-                f"source {name!r}: cannot read {file} as CSV ({error}); check the file's format."
-            )
+        header, unreadable = _file_header(name, source, file)
+        if unreadable:
+            problems.append(unreadable)
             continue
         for group in sorted(g for g in wanted if not header.intersection(g)):
             missing.setdefault(" or ".join(repr(c) for c in group), []).append(Path(file).name)
@@ -65,11 +77,31 @@ def _check_files_source(
     )
 
 
+def _deployment_problems(config: AnycostConfig) -> list[str]:
+    """The sandbox target in a production deployment (the container image), unless allowed."""
+    try:
+        config.require_target_allowed()
+    except ConfigError as error:
+        return [str(error) + "."]
+    return []
+
+
+def _storage_problems(config: AnycostConfig) -> list[str]:
+    """Where frames and state go, said; a missing bucket or an unwritable place, returned."""
+    from anycost_pipeline.storage import storage_report
+
+    progress("checking storage")
+    lines, problems = storage_report(config)
+    for line in lines:
+        say(f"  {line}")
+    return problems
+
+
 def validate() -> int:
     """Load anycost.yaml, check every source's location and every connection; list problems."""
     config = load_config()
     say(f"Configuration: {config_path()} (target: {config.cloudzero.target})")
-    problems: list[str] = []
+    problems: list[str] = _storage_problems(config)
     warnings = trigger_warnings(config)
     for name, source in config.sources.items():
         progress(f"checking source {name}")
@@ -95,6 +127,7 @@ def validate() -> int:
             problems.append(
                 f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it."
             )
+    problems += _deployment_problems(config)
     try:
         config.require_one_owner_per_connection_id()
     except ConfigError as error:

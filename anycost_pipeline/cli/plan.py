@@ -2,63 +2,23 @@
 what this adaptor last sent, like `terraform plan`. Sends nothing; exit 0 nothing to do, 2
 changes pending, 1 a month that could not be judged."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from anycost_pipeline.cli.common import (
-    CliError,
     connection_id,
     open_client,
     progress,
     require_connection,
     say,
-    source_cbf,
     where,
 )
 from anycost_pipeline.cloudzero.client import AnyCostClient
-from anycost_pipeline.cloudzero.month_state import CLEAR, CONFLICT, SEND, UNCHANGED, MonthState, Now
+from anycost_pipeline.cloudzero.month_state import CLEAR, CONFLICT, SEND, UNCHANGED, MonthState
 from anycost_pipeline.config import AnycostConfig, load_config
-from anycost_pipeline.connection_state import (
-    Journal,
-    SourcesRefused,
-    exit_code,
-    judge,
-    months_to_judge,
-    source_months,
-)
-from anycost_pipeline.delivery import MonthRefused, month_to_send
+from anycost_pipeline.connection_state import exit_code, journal_of, judge, months_of
+from anycost_pipeline.defs.in_memory import sources_now
 from anycost_pipeline.figures import counted
-from anycost_pipeline.months import Month
-
-
-def journal_of(config: AnycostConfig, cid: str) -> Journal:
-    """This adaptor's records of a connection at the configured target."""
-    from anycost_pipeline.defs.resources import cloudzero_resource
-
-    resource = cloudzero_resource(config)
-    return Journal(resource.ledger(), resource.destination(), cid)
-
-
-def sources_now(config: AnycostConfig, connection: str) -> Callable[[str], Now]:
-    """What the connection's sources hold for a month, as a submission would send it."""
-    sources = sorted(config.sources_of(connection))
-
-    def now(month: str) -> Now:
-        progress(f"{connection}: reading sources and converting {month} to CBF")
-        try:
-            frames, _ = source_cbf(config, sources, month)
-            sending = month_to_send(config, connection, {s: frames[s] for s in sources}, month)
-        except (CliError, MonthRefused) as refusal:
-            raise SourcesRefused(str(refusal)) from None
-        return Now(
-            sending.cbf.height,
-            sending.total,
-            sending.content_hash,
-            sending.kept_because,
-            sending.unclear_because,
-        )
-
-    return now
 
 
 @contextmanager
@@ -72,22 +32,6 @@ def connections_to_plan(
         yield client, chosen
 
 
-def months_of(
-    config: AnycostConfig, connection: str, client: AnyCostClient, named: list[str]
-) -> tuple[list[str], list[str]]:
-    """The months named, or every month since start_month that a source holds now, that this
-    adaptor sent, or that CloudZero lists (and the later ones, which are not judged yet)."""
-    if named:
-        return months_to_judge(config.start_month, [str(Month.parse(m)) for m in named])
-    cid = connection_id(config, connection)
-    return months_to_judge(
-        config.start_month,
-        source_months(config, list(config.sources_of(connection))),
-        journal_of(config, cid).months(),
-        client.listed_months(cid),
-    )
-
-
 def plan(months: list[str], connections: list[str]) -> int:
     config = load_config()
     states: list[MonthState] = []
@@ -97,7 +41,7 @@ def plan(months: list[str], connections: list[str]) -> int:
             operation = config.connections[connection].operation
             wanted, later = months_of(config, connection, client, months)
             say(f"{connection} ({cid}, {operation}) in {where(config)}:")
-            now, journal = sources_now(config, connection), journal_of(config, cid)
+            now, journal = sources_now(config, connection, progress), journal_of(config, cid)
             for month in wanted:
                 state = judge(month, operation, now, client, journal)
                 states.append(state)

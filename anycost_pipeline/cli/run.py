@@ -6,13 +6,17 @@ import uuid
 from pathlib import Path
 
 from anycost_pipeline.cli.common import (
-    QUIET,
     definitions,
     deliveries,
-    failure_messages,
     progress,
     require_partition_months,
     say,
+)
+from anycost_pipeline.cli.waiting import (
+    StoppedWaiting,
+    end_stopped_run,
+    interrupts_stop_slot_waits,
+    wait_for_slots,
 )
 from anycost_pipeline.cloudzero.submit import (
     MAYBE_SENT,
@@ -34,6 +38,7 @@ from anycost_pipeline.defs.names import (
     VERDICT,
     drop_op,
 )
+from anycost_pipeline.defs.results import QUIET, failure_messages
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 
@@ -70,7 +75,8 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     """The months `anycost run` with no month judges: for every connection, each month since
     start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
     month that emptied is cleared); and the later months named, which wait for their month."""
-    from anycost_pipeline.cli.plan import connections_to_plan, months_of
+    from anycost_pipeline.cli.plan import connections_to_plan
+    from anycost_pipeline.connection_state import months_of
 
     wanted: set[str] = set()
     later: set[str] = set()
@@ -99,6 +105,18 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
             say(f"   {_where(month, mat.asset_key.path[-1], connections)}: {meta[STATUS]}{why}")
 
 
+def _stopped(instance, month: str, rest: list[str], connections: list[str]) -> int:  # type: ignore[no-untyped-def]
+    """Ctrl-C or SIGTERM while the month waited for a connection's slot: what each connection
+    holds of the month, and the months not run."""
+    states = end_stopped_run(instance, connections)
+    print(f"\nanycost: stopped while {month} waited for a connection's slot.", file=sys.stderr)
+    for connection, state in states.items():
+        print(f"  {_where(month, connection, connections)}: {state}.", file=sys.stderr)
+    if rest:
+        print(f"  Not run: {', '.join(rest)}.", file=sys.stderr)
+    return 130
+
+
 def _where(month: str, connection: str, connections: list[str]) -> str:
     """`2024-08`, or `2024-08 (connection)` when the month goes to several connections."""
     return month if len(connections) == 1 else f"{month} ({connection})"
@@ -117,7 +135,7 @@ def run(months: list[str], force: bool = False) -> int:
     """Materialise raw → cbf → drop for each month; print what happened and where to look."""
     import dagster as dg
 
-    from anycost_pipeline.defs.pools import prepare_pools, release_abandoned_slots, run_tags
+    from anycost_pipeline.defs.pools import prepare_pools, run_tags
 
     config = load_config()
     home = dagster_home(config.base_dir)
@@ -142,23 +160,30 @@ def run(months: list[str], force: bool = False) -> int:
     with dg.DagsterInstance.get() as instance:
         connections = [c for c in config.connections if config.sources_of(c)]
         prepare_pools(instance, connections)
-        for run_id in release_abandoned_slots(instance, connections):
-            say(f"(released the connection slot of run {run_id}, whose process was killed)")
         for number, month in enumerate(months, start=1):
             progress(f"[{number}/{len(months)}] {month}")
             say(f"== {month}: reading sources, converting to CBF, checking, sending ...")
-            # execute_job, not execute_in_process: the latter keeps every step's output (the
-            # month's raw and CBF frames) in memory until the run ends.
-            with dg.execute_job(
-                dg.build_reconstructable_job(
-                    __name__, submit_month_job.__name__, (str(config_path()), uuid.uuid4().hex)
-                ),
-                instance=instance,
-                raise_on_error=False,
-                run_config=run_config,
-                tags={**run_tags(), "dagster/partition": month},
-            ) as result:
-                pass
+            try:
+                wait_for_slots(instance, connections, month)
+                # execute_job, not execute_in_process: the latter keeps every step's output
+                # (the month's raw and CBF frames) in memory until the run ends.
+                with (
+                    interrupts_stop_slot_waits(connections),
+                    dg.execute_job(
+                        dg.build_reconstructable_job(
+                            __name__,
+                            submit_month_job.__name__,
+                            (str(config_path()), uuid.uuid4().hex),
+                        ),
+                        instance=instance,
+                        raise_on_error=False,
+                        run_config=run_config,
+                        tags={**run_tags(), "dagster/partition": month},
+                    ) as result,
+                ):
+                    pass
+            except StoppedWaiting:
+                return _stopped(instance, month, months[number:], connections)
             _say_materialised(result, month, connections)
             if not result.success:
                 # Each connection's own state: one connection's drop may have sent its month

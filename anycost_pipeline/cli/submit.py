@@ -15,14 +15,14 @@ from anycost_pipeline.cli.common import (
     progress,
     require_connection,
     say,
-    source_cbf,
     where,
 )
-from anycost_pipeline.cli.plan import journal_of
 from anycost_pipeline.cloudzero.errors import MonthOverLimit
 from anycost_pipeline.cloudzero.journal import CLEARED
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
+from anycost_pipeline.connection_state import journal_of
+from anycost_pipeline.defs.in_memory import source_cbf
 from anycost_pipeline.delivery import MonthRefused, month_to_send
 from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
@@ -186,7 +186,7 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
             },
         )
     say(
-        f"{month} on connection {connection} ({cid}) emptied: {rows:,} rows before, {left:,} now "
+        f"{month} on connection {connection} ({cid}) emptied: {counted(rows, 'row')} before, {left:,} now "
         f"(drop {receipt.bodies[0].drop_id})."
     )
     say(

@@ -68,6 +68,11 @@ class ConnectionBusy(RefusedBeforeSending):
     """Another submission holds the connection for longer than we are willing to wait."""
 
 
+class LockUnavailable(RefusedBeforeSending):
+    """The connection's lock file cannot be created or locked (a read-only folder, or a
+    filesystem without file locks); nothing was sent."""
+
+
 # The scopes CloudZero's AnyCost Stream guide lists for an adaptor's key
 # (docs.cloudzero.com/docs/anycost-stream-getting-started, "What you need").
 ANYCOST_SCOPES = (

@@ -8,8 +8,8 @@ continued, and a month CloudZero holds that the adaptor did not leave so is neve
 `sum` connection without `force`.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 
@@ -22,6 +22,7 @@ CLEAR = "clear"  # the sources hold nothing now; CloudZero's month is emptied
 KEPT = "kept"  # the sources hold nothing because their files are gone; CloudZero's month stays
 CONFLICT = "conflict"  # CloudZero holds what the adaptor did not send; nothing is sent
 UNKNOWN = "unknown"  # CloudZero (or the journal) could not be read
+SUPERSEDED = "superseded"  # a newer read of the sources was sent already; nothing is sent
 
 PENDING = (SEND, CLEAR, CONFLICT)  # verdicts that leave something to do
 
@@ -35,6 +36,7 @@ class Now:
     content_hash: str  # of the bodies a submission would send
     kept_because: str | None = None  # for an empty month: why CloudZero's month is kept
     unclear_because: str | None = None  # for an empty month: why keep or clear cannot be told
+    reads: Mapping[str, int] = field(default_factory=dict)  # source → its read's number
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,28 @@ def last_drop(record: Entry | None) -> str | None:
     return ids[-1] if ids else None
 
 
+def older_reads(now: Now, record: Entry | None) -> str | None:
+    """Why the sources' month as read now is older than the last submission's (None: it is
+    not), from the read numbers of each source (`sources.reads`)."""
+    sent = (record.data.get("reads") if record is not None else None) or {}
+    older = {
+        source: (number, int(sent[source]))
+        for source, number in now.reads.items()
+        if source in sent and number < int(sent[source])
+    }
+    if not older:
+        return None
+    which = "; ".join(
+        f"source {source}: this run's read is number {mine}, the last one sent number {theirs}"
+        for source, (mine, theirs) in sorted(older.items())
+    )
+    return (
+        "a later read of the sources was sent already (" + which + "), so this run's older "
+        "data is not sent over it. Nothing was sent: CloudZero's month is left to that later "
+        "run's submission. Run the month again to read the sources anew"
+    )
+
+
 def _figures(rows: int, total: Decimal | None) -> str:
     places = max(2, -int(total.as_tuple().exponent)) if total is not None else 0
     cost = f", cost {total:.{places}f}" if total is not None else ""  # exact: Decimal's format
@@ -109,6 +133,11 @@ def judge_month(
     )
     state = partial(MonthState, month, now=now, held=held)
     holds = f"CloudZero holds {_figures(held.rows, held.total)}"
+    older = older_reads(now, record)
+    if older:
+        # Two runs of the month overlapped and the one that read later sent first: what this
+        # run read is older than what CloudZero was sent, whatever `force` says.
+        return state(SUPERSEDED, older)
     if held.unread:
         # Only a month that replaces what CloudZero holds is judged without reading it.
         return state(
@@ -148,6 +177,15 @@ def judge_month(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
+    if now.kept_because and held.rows and not force:
+        # Files that held the month were deleted (a vendor's retention): the month as the
+        # files hold it now would lose their rows in CloudZero.
+        return state(
+            KEPT,
+            f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "
+            f"it now ({_figures(now.rows, now.total)}) would drop their rows from CloudZero. "
+            "If the month should hold only what the sources hold now, send it with `--force`",
+        )
     if record is not None and record.interrupted and operation != "replace_drop":
         return _interrupted(state, record, held, holds, operation, now, force)
     if operation == "sum" and held.rows and not as_left and not force:

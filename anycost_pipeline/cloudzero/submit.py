@@ -9,7 +9,7 @@ checks the row count CloudZero reports afterwards.
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Context, Decimal
@@ -40,6 +40,7 @@ from anycost_pipeline.cloudzero.month_state import (
     CLEAR,
     CONFLICT,
     KEPT,
+    SUPERSEDED,
     Held,
     MonthState,
     Now,
@@ -237,6 +238,7 @@ def send_month(
     kept_because: str | None = None,
     unclear_because: str | None = None,
     operation: str | None = None,
+    reads: Mapping[str, int] | None = None,
 ) -> MonthOutcome:
     """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
     and apply the verdict: send the bodies `(operation, payload, rows)`, clear the month (the
@@ -248,7 +250,9 @@ def send_month(
     of the month is continued with its first idempotency keys; any other send is a new
     submission. After sending, a `replace_drop` month must hold exactly the rows sent;
     `replace_hourly` and `sum` months at least as many. `operation` is the connection's (what
-    an empty month's clearing body does not tell); by default the first body's.
+    an empty month's clearing body does not tell); by default the first body's. `reads` are
+    the read numbers of the sources' data (source → number): a month read before the one last
+    sent is not sent (`superseded`), and a submission records them.
     """
     requests = MonthRequests.of(bodies)  # payloads are built only as they are sent
     rows, size = requests.rows, requests.bytes
@@ -263,14 +267,14 @@ def send_month(
             raise DeliveryFailed(NOTHING_SENT, str(error)) from None
         try:
             if record and record.state == UNCONFIRMED:
-                record = _confirm_later(client, connection_id, month, record)
+                record = confirm_later(client, connection_id, month, record)
                 if record.state == CONFIRMED:
                     ledger.record(destination, connection_id, month, record.data)
             held = read_held(client, connection_id, month, record)
         except CloudZeroError as error:
             held = _unread(month, operation, rows, error)
         previous = record.data if record else None
-        now = Now(rows, total, content_hash, kept_because, unclear_because)
+        now = Now(rows, total, content_hash, kept_because, unclear_because, dict(reads or {}))
         state = judge_month(month, operation, now, record, held, force)
         if state.verdict in (CLEAR, KEPT) and state.held.total is None:
             # The words say what was emptied or kept: CloudZero's figures, not the journal's.
@@ -282,9 +286,9 @@ def send_month(
                 read_held(client, connection_id, month, record, contents=True),
                 force,
             )
-        if state.verdict in (UNCHANGED, KEPT):
+        if state.verdict in (UNCHANGED, KEPT, SUPERSEDED):
             log.info("%s on %s: %s; nothing sent", month, connection_id, state.reason)
-            status = UNCHANGED if state.verdict == UNCHANGED else KEPT_STATUS
+            status = {UNCHANGED: UNCHANGED, KEPT: KEPT_STATUS}.get(state.verdict, SUPERSEDED)
             return MonthOutcome(
                 status, rows, size, state.held.rows, content_hash, None, previous, state=state
             )
@@ -305,6 +309,8 @@ def send_month(
             "held_before": state.held.rows if not resumed else resumed.data.get("held_before", 0),
             "total": str(total),
             "bytes": size,
+            # Never lower: a source absent now keeps the number of its last read sent.
+            "reads": {**(previous or {}).get("reads", {}), **now.reads},
             "started_at": _now(),
         }
         if not resumed or not entry["submission_id"]:
@@ -424,7 +430,7 @@ def month_contents(client: AnyCostClient, connection_id: str, month: str) -> tup
     return len(found), total
 
 
-def _confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:
+def confirm_later(client: AnyCostClient, connection_id: str, month: str, record: Entry) -> Entry:
     """A submission whose every body was accepted but whose drop list did not confirm it:
     confirmed now if CloudZero lists it as sent (its last drop, with the rows expected)."""
     planned = [(p["operation"], b"", int(p["rows"])) for p in record.data.get("planned", [])]

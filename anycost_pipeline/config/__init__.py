@@ -19,7 +19,12 @@ from anycost_pipeline.config.loader import (
     load_config,
 )
 from anycost_pipeline.config.mapping import SourceConfig
-from anycost_pipeline.config.project import AnycostConfig, is_url
+from anycost_pipeline.config.project import (
+    ALLOW_SANDBOX_ENV_VAR,
+    DEPLOYMENT_ENV_VAR,
+    AnycostConfig,
+    is_url,
+)
 from anycost_pipeline.config.sources import (
     URL_FIELDS,
     AnySource,
@@ -37,6 +42,8 @@ from anycost_pipeline.config.sources import (
 )
 
 __all__ = [
+    "ALLOW_SANDBOX_ENV_VAR",
+    "DEPLOYMENT_ENV_VAR",
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_NAME",
     "ENV_PREFIX",

@@ -18,6 +18,29 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_NAME).resolve()
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping names the same key twice: YAML would keep the last silently."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (a second source of the
+    same name would replace the first without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in first and key != "<<":
+                raise DuplicateKey(
+                    f"line {line}: {key!r} is given twice in the same mapping (first on line "
+                    f"{first[key]}); YAML would keep only the last one. Give each a name of its "
+                    "own, or remove one"
+                )
+            first.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: Path | str | None = None) -> AnycostConfig:
     """Read and validate anycost.yaml; raise ConfigError naming the key that is wrong."""
     file = Path(path).resolve() if path else config_path()
@@ -26,7 +49,9 @@ def load_config(path: Path | str | None = None) -> AnycostConfig:
             f"{file}: no such file. Create it (see the README) or point {CONFIG_ENV_VAR} at it."
         )
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader
+    except DuplicateKey as exc:
+        raise ConfigError(f"{file}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -14,6 +14,12 @@ from anycost_pipeline.config.cloudzero import CloudZeroConfig
 from anycost_pipeline.config.connections import ConnectionConfig
 from anycost_pipeline.config.sources import AnySource
 
+# Set by the container image (Dockerfile): this process is a production deployment, where the
+# built-in sandbox would swallow every month ("sent", and nothing reaches CloudZero).
+DEPLOYMENT_ENV_VAR = "ANYCOST_DEPLOYMENT"
+ALLOW_SANDBOX_ENV_VAR = "ANYCOST_ALLOW_SANDBOX"
+_YES = ("1", "true", "yes")
+
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -124,6 +130,23 @@ class AnycostConfig(StrictModel):
 
     def sources_of(self, connection: str) -> dict[str, AnySource]:
         return {name: s for name, s in self.sources.items() if s.connection == connection}
+
+    def require_target_allowed(self) -> None:
+        """Refuse the sandbox target in a production deployment (ANYCOST_DEPLOYMENT=production,
+        which the container image sets) unless ANYCOST_ALLOW_SANDBOX says it is on purpose:
+        there every month would say "sent" while nothing reaches CloudZero."""
+        deployment = os.environ.get(DEPLOYMENT_ENV_VAR, "").strip().lower()
+        allowed = os.environ.get(ALLOW_SANDBOX_ENV_VAR, "").strip().lower() in _YES
+        if deployment != "production" or allowed or self.cloudzero.target != "sandbox":
+            return
+        names = ", ".join(sorted(self.connections))
+        raise ConfigError(
+            f"{DEPLOYMENT_ENV_VAR}=production, but cloudzero.target is sandbox: connection"
+            f"{'s' if len(self.connections) > 1 else ''} {names} would send every month to the "
+            "built-in local sandbox, and nothing would reach CloudZero. Set `cloudzero.target: "
+            "live` in anycost.yaml (see the README's 'Going live'), or set "
+            f"{ALLOW_SANDBOX_ENV_VAR}=1 to run this deployment on the sandbox on purpose"
+        )
 
     def require_one_owner_per_connection_id(self) -> None:
         """Refuse two connections that send to one CloudZero connection id (after `env:`

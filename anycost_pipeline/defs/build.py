@@ -16,6 +16,7 @@ from anycost_pipeline.defs.checks import reconcile_check
 from anycost_pipeline.defs.drop import drop_asset
 from anycost_pipeline.defs.jobs import connection_job, reconcile_job, submit_month_job
 from anycost_pipeline.defs.partitions import month_partitions
+from anycost_pipeline.defs.plan_sensor import plan_sensor
 from anycost_pipeline.defs.raw import raw_asset
 from anycost_pipeline.defs.resources import resources
 from anycost_pipeline.defs.schedules import refresh_schedule
@@ -24,6 +25,7 @@ from anycost_pipeline.defs.sensors import files_sensor, restated_sensor
 
 def build_definitions(project: AnycostConfig) -> dg.Definitions:
     """Every asset, check, job, sensor, schedule and resource the project declares."""
+    project.require_target_allowed()
     project.require_one_owner_per_connection_id()
     partitions = month_partitions(project)
     fed = {c: sorted(project.sources_of(c)) for c in project.connections}
@@ -59,6 +61,7 @@ def build_definitions(project: AnycostConfig) -> dg.Definitions:
                 for name, source in project.sources.items()
                 if source.incremental
             ),
+            *filter(None, (plan_sensor(c, project, partitions) for c in fed)),
         ],
         schedules=[
             refresh_schedule(name, source, project)

@@ -46,6 +46,7 @@ from anycost_pipeline.defs.names import (
     rejects_key,
 )
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources.reads import read_of, with_read
 
 
 def cbf_asset(
@@ -77,6 +78,9 @@ def cbf_asset(
         failed = [result.check_name for result in blocking if not result.passed]
         # The verdict is stored with the frame, so a drop started on its own refuses it too.
         cbf = with_verdict(checked.cbf, failed)
+        number = read_of(raw)
+        if number is not None:  # the drop never sends a read older than the one last sent
+            cbf = with_read(cbf, number)
         yield dg.Output(cbf, output_name=CBF_OUTPUT, metadata=cbf_metadata(checked, month))
         if rejecting:
             yield dg.Output(

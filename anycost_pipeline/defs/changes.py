@@ -36,6 +36,15 @@ def previous_drop(project: AnycostConfig, connection: str, month: str) -> pl.Dat
         return pl.read_parquet(handle, columns=[c for c in schema if not c.startswith("_")])
 
 
+def last_submitted(project: AnycostConfig, connection: str, month: str) -> pl.DataFrame:
+    """The month as last submitted, with its lineage (empty when it was never submitted)."""
+    path = stored_drop_path(project, connection, month)
+    if not path.is_file():
+        return pl.DataFrame()
+    with path.open("rb") as handle:
+        return pl.read_parquet(handle)
+
+
 def _delta_table(diff: MonthDiff) -> dg.MarkdownMetadataValue:
     if not diff.cost_delta_by_service:
         return dg.MetadataValue.md("_no service's cost changed_")

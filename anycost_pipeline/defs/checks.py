@@ -10,7 +10,7 @@ from decimal import Decimal
 import dagster as dg
 from pydantic import Field
 
-from anycost_pipeline.cloudzero.submit import KEPT_STATUS
+from anycost_pipeline.cloudzero.submit import KEPT_STATUS, SUPERSEDED
 from anycost_pipeline.config import ConnectionConfig
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.names import (
@@ -41,12 +41,13 @@ class ReconcileConfig(dg.Config):
 
 def last_sent(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> LastSent | None:
     """Rows, exact cost total and drop ids of the last accepted submission of the month (a
-    month kept because its files are gone still holds the submission before it)."""
+    month kept because its files are gone, or left alone because a later read was sent, still
+    holds the submission before it)."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=KEPT_RUNS
     ).records
     materialised = [r.asset_materialization for r in records if r.asset_materialization]
-    submitted = [m for m in materialised if _status(m) != KEPT_STATUS]
+    submitted = [m for m in materialised if _status(m) not in (KEPT_STATUS, SUPERSEDED)]
     if not submitted:
         return None
     metadata = submitted[0].metadata

@@ -11,10 +11,12 @@ from anycost_pipeline.cloudzero.submit import (
     CLEARED_STATUS,
     KEPT_STATUS,
     NOTHING_SENT,
+    SENT,
+    SUPERSEDED,
     MonthOutcome,
 )
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.defs.changes import Resumed, submission_metadata
+from anycost_pipeline.defs.changes import Resumed, last_submitted, submission_metadata
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
@@ -37,6 +39,7 @@ from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.delivery import MonthToSend, month_to_send
 from anycost_pipeline.figures import shown
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources import forget_gone
 
 HOW = {
     "replace_drop": "Each submission replaces the whole month.",
@@ -93,6 +96,7 @@ def drop_asset(
                 kept_because=sending.kept_because,
                 unclear_because=sending.unclear_because,
                 operation=spec.operation,
+                reads=sending.reads,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         metadata = {
@@ -106,11 +110,23 @@ def drop_asset(
                 resumed=_resumed(outcome),
             ),
         }
-        if sending.empty and outcome.state is not None:
-            # Cleared, kept, or nothing to send: the verdict says what CloudZero held and why.
+        if outcome.status in (SENT, CLEARED_STATUS):
+            # CloudZero holds the month as the files hold it now: files deleted before no
+            # longer keep it from being sent.
+            for name in sources:
+                forget_gone(name, project.sources[name], project, month)
+        if outcome.state is not None and (
+            sending.empty or outcome.status in (KEPT_STATUS, SUPERSEDED)
+        ):
+            # Cleared, kept, superseded, or nothing to send: the verdict says what CloudZero
+            # held and why.
+            reason = outcome.state.reason
             metadata[CHANGE] = dg.MetadataValue.md(
-                f"{month}: {outcome.status}.\n\n{outcome.state.reason}."
+                f"{month}: {outcome.status}.\n\n{reason[:1].upper()}{reason[1:]}."
             )
+        if outcome.status in (KEPT_STATUS, SUPERSEDED):
+            # The stored month stays the one CloudZero was last sent, not what was left alone.
+            return dg.Output(last_submitted(project, connection, month), metadata=metadata)
         return dg.Output(sending.cbf, metadata=metadata)
 
     return _drop
@@ -133,7 +149,7 @@ def _by_source(frames: dict[str, pl.DataFrame], sources: list[str]) -> dict[str,
 def _outcome_line(
     month: str, sending: MonthToSend, outcome: MonthOutcome, cloudzero: CloudZeroResource
 ) -> str:
-    if outcome.state is not None and outcome.status in (CLEARED_STATUS, KEPT_STATUS):
+    if outcome.state is not None and outcome.status in (CLEARED_STATUS, KEPT_STATUS, SUPERSEDED):
         return f"{month}: {outcome.status}: {outcome.state.reason}"
     if outcome.submission is None:
         if sending.empty:

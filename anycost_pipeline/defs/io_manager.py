@@ -8,6 +8,7 @@ import polars as pl
 from upath import UPath
 
 from anycost_pipeline.config import AnycostConfig
+from anycost_pipeline.storage import missing_bucket, missing_bucket_message
 
 
 def frames_folder(project: AnycostConfig) -> UPath:
@@ -21,16 +22,32 @@ class ParquetIOManager(dg.UPathIOManager):
 
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame, path: UPath) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def make_directory(self, path: UPath) -> None:
+        """Folders on a disk only. An object store has none, and s3fs's mkdir creates a missing
+        bucket: a misspelt `storage` would become a new bucket holding the frames."""
         if path.protocol in ("", "file", "local"):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame, path: UPath) -> None:
+        if path.protocol in ("", "file", "local"):
+            path.parent.mkdir(parents=True, exist_ok=True)
             # Write beside, then rename: a run killed mid-write leaves the old file intact.
             temporary = f"{path.path}.{uuid.uuid4().hex}.tmp"
             obj.write_parquet(temporary)
             os.replace(temporary, path.path)
-        else:
+            return
+        # No mkdir here either (see make_directory): a missing bucket fails the write.
+        try:
             with path.open("wb") as handle:
                 obj.write_parquet(handle)
+        except FileNotFoundError:
+            url = str(path)
+            bucket = missing_bucket(url)
+            if bucket is None:
+                raise
+            raise dg.Failure(
+                description=missing_bucket_message(url, bucket) + ".", allow_retries=False
+            ) from None
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
         with path.open("rb") as handle:

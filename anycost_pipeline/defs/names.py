@@ -120,3 +120,7 @@ def restated_sensor_name(source: str) -> str:
 
 def schedule_name(source: str) -> str:
     return f"refresh_{source}"
+
+
+def plan_sensor_name(connection: str) -> str:
+    return f"plan_{connection}"

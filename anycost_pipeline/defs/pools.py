@@ -62,3 +62,54 @@ def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]
                 )
             released.append(run.run_id)
     return released
+
+
+def busy_pools(
+    instance: dg.DagsterInstance, connections: list[str], own_pid: int | None = None
+) -> dict[str, list[str]]:
+    """Connection → a description of each run holding its slot, for the connections whose
+    every slot is held by another run (one that is not this process's own, `own_pid`)."""
+    storage, busy = instance.event_log_storage, {}
+    for connection in connections:
+        info = storage.get_concurrency_info(pool_name(connection))
+        holders = [slot.run_id for slot in info.claimed_slots]
+        if not holders or len(holders) < info.slot_count:
+            continue
+        runs = {run_id: instance.get_run_by_id(run_id) for run_id in holders}
+        if own_pid is not None and any(
+            run is not None and run.tags.get(PID_TAG) == str(own_pid) for run in runs.values()
+        ):
+            continue
+        busy[connection] = [_holder(run_id, run) for run_id, run in runs.items()]
+    return busy
+
+
+def _holder(run_id: str, run: dg.DagsterRun | None) -> str:
+    if run is None:
+        return f"run {run_id} (not in this instance's run history)"
+    where = (
+        f", process {run.tags[PID_TAG]} on {run.tags.get(HOST_TAG, '?')}"
+        if PID_TAG in run.tags
+        else ""
+    )
+    return f"run {run_id} ({run.status.value.lower()}{where})"
+
+
+def waiting_runs_of_process(
+    instance: dg.DagsterInstance, connections: list[str], pid: int
+) -> list[str]:
+    """The runs of process `pid` (on this host) that wait for a connection's slot."""
+    waiting = []
+    for connection in connections:
+        info = instance.event_log_storage.get_concurrency_info(pool_name(connection))
+        for step in info.pending_steps:
+            if step.assigned_timestamp is not None:
+                continue
+            run = instance.get_run_by_id(step.run_id)
+            if (
+                run is not None
+                and run.tags.get(PID_TAG) == str(pid)
+                and run.tags.get(HOST_TAG) == socket.gethostname()
+            ):
+                waiting.append(run.run_id)
+    return waiting

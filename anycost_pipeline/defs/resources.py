@@ -2,7 +2,7 @@
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -136,6 +136,7 @@ class CloudZeroResource(dg.ConfigurableResource):
         kept_because: str | None = None,
         unclear_because: str | None = None,
         operation: str | None = None,
+        reads: Mapping[str, int] | None = None,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
         of accepted submissions and limits, unless CloudZero already holds them (see
@@ -157,6 +158,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 kept_because=kept_because,
                 unclear_because=unclear_because,
                 operation=operation,
+                reads=reads,
             )
 
 

@@ -62,14 +62,18 @@ def pull(
     raise TypeError(f"unknown source kind {source!r}")
 
 
-def read_month(name: str, source: AnySource, config: AnycostConfig, month: Month) -> pl.DataFrame:
-    """The source's records for the month: pulled, and for incremental sources merged."""
+def read_month(
+    name: str, source: AnySource, config: AnycostConfig, month: Month, number: int | None = None
+) -> pl.DataFrame:
+    """The source's records for the month: pulled, and for incremental sources merged.
+    `number` is the read's place in the source's order (`batches.next_pull`, taken as the
+    read starts; by default now); an incremental source's pull is kept under it."""
     if not source.incremental:
         return with_mapped_columns(pull(name, source, config, month), source)
     assert source.key
     storage = config.storage_path
     started = datetime.now(timezone.utc)
-    number = batches.next_pull(storage, name)  # this pull's place in the order, taken at its start
+    number = batches.next_pull(storage, name) if number is None else number
     frame = pull(name, source, config, month, since=batches.last_pull(storage, name, month))
     batches.check_unique(name, frame, source.key, f"the pull for {month}")
     batches.save_batch(storage, name, month, frame, pulled_at=started, number=number)
@@ -112,6 +116,29 @@ def emptied_evidence(
         f"source {name} is pulled and returned nothing for {month}, which may mean it no longer "
         "keeps the month"
     )
+
+
+def gone_files(name: str, source: AnySource, config: AnycostConfig, month: str) -> str | None:
+    """For a month the source still holds rows of: the export files that held it too and were
+    deleted since it was last sent, in words (None: none). Sending the month now would drop
+    their rows from CloudZero."""
+    if not isinstance(source, FilesSource) or source.incremental:
+        return None
+    from anycost_pipeline.sources import index
+
+    gone, _ = index.month_evidence(config.storage_path, name, month)
+    if not gone:
+        return None
+    names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if gone[5:] else "")
+    return f"source {name}'s export file(s) that also held {month} are gone ({names})"
+
+
+def forget_gone(name: str, source: AnySource, config: AnycostConfig, month: str) -> None:
+    """The month was sent as the source holds it now: deleted files no longer speak for it."""
+    if isinstance(source, FilesSource) and not source.incremental:
+        from anycost_pipeline.sources import index
+
+        index.forget_gone(config.storage_path, name, month)
 
 
 def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:

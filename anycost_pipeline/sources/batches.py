@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 from filelock import FileLock
 
+from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.config import Tombstone
 from anycost_pipeline.months import Month
@@ -47,17 +48,28 @@ def list_batches(storage: Path, source: str, month: Month) -> list[Path]:
 
 
 def next_pull(storage: Path, source: str) -> int:
-    """The number of a pull that starts now: one more than any pull of the source before it,
-    whichever machine's clock says what (the counter is kept under a lock, beside the batches)."""
+    """The number of a read of the source that starts now (a pull, or a reading of its files):
+    one more than any read of the source before it, whichever machine's clock says what (the
+    counter is kept under a lock, beside the batches, and replaced whole: a run killed while
+    writing it must not start the numbering again)."""
     folder = storage / BATCHES / source
     folder.mkdir(parents=True, exist_ok=True)
     counter = folder / _SEQUENCE
-    with FileLock(str(counter) + ".lock"):
-        try:
-            last = int(counter.read_text(encoding="utf-8") or 0)
-        except FileNotFoundError:
-            last = 0
-        counter.write_text(str(last + 1), encoding="utf-8")
+    try:
+        with FileLock(str(counter) + ".lock"):
+            try:
+                last = int(counter.read_text(encoding="utf-8") or 0)
+            except FileNotFoundError:
+                last = 0
+            write_text_atomically(counter, str(last + 1), durable=True)
+    except OSError as error:  # ENOLCK and the like: a shared volume without file locks
+        raise SourceBatchError(
+            f"source {source!r}: its read counter {counter} cannot be locked or written "
+            f"({error.strerror or error}); nothing was read or sent. Keep the project's state "
+            "(`state:` in anycost.yaml, else `storage:`) on a filesystem with file locks: a local "
+            "disk, or a shared volume whose mount supports them (NFS with its lock service, "
+            "NFSv4, EFS)."
+        ) from None
     return last + 1
 
 

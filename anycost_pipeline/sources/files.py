@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ class FileInfo:
 
     path: str
     size: int
-    version: str  # object store: ETag or version id; local file: modification and change times
+    # Object store: the first of the listing's version id, ETag or hash (s3fs, as opened here,
+    # lists no version id: the ETag); local file: modification and change times and inode.
+    version: str
     local: bool = False  # a local file's listing says nothing of its content: it is hashed
 
     @property
@@ -43,7 +46,8 @@ class FileInfo:
 
 
 def fingerprint(info: FileInfo, known: tuple[str, str] | None = None) -> str:
-    """What identifies a file's content: an object store's ETag or version id with the size; for
+    """What identifies a file's content: the version the object store's listing gives (for S3 the
+    ETag: the same bytes uploaded again in one part are the same fingerprint) with the size; for
     a local file the SHA-256 of its bytes with its size and modification time (a file delivered
     again is a new delivery). `known` is an earlier look's (listing key, fingerprint): while the
     listing key is the same the file was not written since, and is not read again."""
@@ -208,6 +212,45 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
         raise SourceFilesError(f"{where}: {exc}") from None
 
 
+# How much of a CSV file is read to learn its header: the header and skipped lines fit in it.
+_HEADER_BYTES = 1 << 20
+
+
+def file_columns(source_name: str, source: FilesSource, path: str) -> list[str]:
+    """The columns `read_file` gives for one file (without the lineage columns), reading as
+    little as it can: a Parquet file's schema, a CSV file's first megabyte; a JSON file whole,
+    since its nested objects become columns. The path is opened as it is, never as a glob, so
+    an object name holding `?`, `*` or `[` is read."""
+    if source.format in ("ndjson", "json"):
+        frame = read_file(source_name, source, path)
+        return [c for c in frame.columns if c not in (SOURCE_ROW, SOURCE_FILE)]
+    import fsspec
+
+    compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
+    where = f"source {source_name!r}: cannot read {path} as {source.format}"
+    try:
+        with fsspec.open(path, "rb", compression=compression) as handle:
+            if source.format == "parquet":
+                return list(pl.read_parquet_schema(handle))
+            head = handle.read(_HEADER_BYTES)
+            whole = len(head) < _HEADER_BYTES
+    except (OSError, EOFError) as exc:  # gzip errors are OSError / EOFError
+        raise SourceFilesError(f"source {source_name!r}: cannot read {path}: {exc}") from None
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise SourceFilesError(f"{where}: {exc}") from None
+    if not whole and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]  # whole lines only
+    try:
+        frame = _csv(head, source, path, n_rows=1)  # the header and one row: no cut row
+        return [c for c in frame.columns if c not in (SOURCE_ROW, SOURCE_FILE)]
+    except UnicodeDecodeError as exc:
+        raise SourceFilesError(
+            f"{where}: byte {exc.start} is not valid {source.encoding}; set `encoding` (e.g. latin-1, cp1252)"
+        ) from None
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise SourceFilesError(f"{where}: {exc}") from None
+
+
 def _is_utf8(encoding: str) -> bool:
     return encoding.replace("_", "-").lower() in ("utf-8", "utf8")
 
@@ -217,7 +260,7 @@ def _decode(data: bytes, encoding: str) -> str:
     return data.decode("utf-8-sig" if _is_utf8(encoding) else encoding)
 
 
-def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
+def _csv(data: bytes, source: FilesSource, path: str, n_rows: int | None = None) -> pl.DataFrame:
     if _is_utf8(source.encoding):
         # Polars reads UTF-8 bytes as they are: decoding only proves they are UTF-8 (and names
         # the first bad byte), and plain ASCII needs not even that. No re-encoded copy.
@@ -226,7 +269,7 @@ def _csv(data: bytes, source: FilesSource, path: str) -> pl.DataFrame:
         utf8 = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     else:
         utf8 = _decode(data, source.encoding).encode("utf-8")
-    frame = pl.read_csv(utf8, **_csv_options(source))
+    frame = pl.read_csv(utf8, n_rows=n_rows, **_csv_options(source))
     return _lineage(frame, path, first_row=_first_row(source))
 
 
@@ -310,7 +353,26 @@ def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
         return None
 
 
+_DUPLICATE = re.compile(r"^(?P<name>.*)_duplicated_\d+$")  # polars' name for a repeated header
+
+
+def _refuse_repeated_columns(frame: pl.DataFrame) -> None:
+    """A header naming one column twice: polars keeps the first under the name (the second
+    becomes `<name>_duplicated_0`), so a mapping would read the first without a word."""
+    columns = frame.columns
+    for position, column in enumerate(columns, start=1):
+        match = _DUPLICATE.match(column)
+        if match and match["name"] in columns:
+            first = columns.index(match["name"]) + 1
+            raise ValueError(
+                f"the header names column {match['name']!r} twice (columns {first} and "
+                f"{position}), so which one holds the values cannot be told; rename one in the "
+                "file, or name every column with `column_names` in anycost.yaml"
+            )
+
+
 def _lineage(frame: pl.DataFrame, path: str, first_row: int) -> pl.DataFrame:
+    _refuse_repeated_columns(frame)
     # The row numbers built as Int64 at once (no UInt32 index to cast); the file name stays one
     # value for the whole column until something reads it.
     rows = pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64, eager=True)

@@ -53,7 +53,9 @@ def _remember(
     """What the index remembers of months that files stopped holding, whatever the settings:
     `gone` (month → files that held it and were deleted) and `left` (month → files still
     listed that held it and hold it no more: the records moved out). Files holding the month
-    being read again clear both for it."""
+    being read again clear `left` for it; a deleted file listed again leaves `gone`. The rest
+    of `gone` stays until the month is sent (`forget_gone`): until then, sending the month
+    would drop the deleted files' rows from CloudZero."""
     memory = {kind: dict(_read(path).get(kind, {})) for kind in (GONE, LEFT)}
     for file, entry in previous.items():
         now = entries.get(file)
@@ -62,8 +64,13 @@ def _remember(
             if held != ANY_MONTH:
                 memory[kind][held] = sorted(set(memory[kind].get(held, [])) | {file})
     if any(month in e["months"] for e in entries.values()):
-        for kind in (GONE, LEFT):
-            memory[kind].pop(month, None)
+        memory[LEFT].pop(month, None)
+    for held, deleted in list(memory[GONE].items()):
+        still = [f for f in deleted if f not in entries]
+        if still:
+            memory[GONE][held] = still
+        else:
+            memory[GONE].pop(held)
     return memory
 
 
@@ -136,3 +143,13 @@ def month_evidence(state: Path, name: str, month: str) -> tuple[list[str], list[
     whose rows left it (as this version of the index saw them change)."""
     data = _read(index_file(state, name))
     return sorted(data.get(GONE, {}).get(month, [])), sorted(data.get(LEFT, {}).get(month, []))
+
+
+def forget_gone(state: Path, name: str, month: str) -> None:
+    """The month was sent as the files hold it now: the files deleted before no longer speak
+    for it."""
+    where = index_file(state, name)
+    data = _read(where)
+    if month in data.get(GONE, {}):
+        data[GONE].pop(month)
+        write_text_atomically(where, json.dumps(data, sort_keys=True))

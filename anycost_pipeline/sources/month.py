@@ -15,7 +15,9 @@ from anycost_pipeline.cbf.hours import charge_ends, months_of, rows_of_month, us
 from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month
+from anycost_pipeline.sources.batches import next_pull
 from anycost_pipeline.sources.index import indexed_months
+from anycost_pipeline.sources.reads import with_read
 from anycost_pipeline.sources.restated import (
     EMPTY_DIGEST,
     load_digests,
@@ -33,6 +35,7 @@ class RawMonth:
     months: list[str]  # every month the source holds rows for
     total: Decimal  # the month's cost in the source's own currency
     digest: str | None = None  # incremental sources: the month's records (see `restated`)
+    read: int | None = None  # the read's number in the source's order (see `reads`)
 
     @property
     def origins(self) -> list[str]:
@@ -43,7 +46,9 @@ class RawMonth:
 def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: Month) -> RawMonth:
     """Read the source for the month; a strict source with an unreadable time raises
     BadSourceData, a wrong setting or an unreachable source a reader's own error."""
-    frame = read_month(name, source, project, month)
+    # Taken before reading: a read that starts later is newer, whichever finishes first.
+    number = next_pull(project.storage_path, name)
+    frame = read_month(name, source, project, month, number)
     frame, untimed = usage_hours(
         frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time
     )
@@ -71,4 +76,4 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
         digests.update(dict.fromkeys(emptied, EMPTY_DIGEST))
         digest = digests.get(str(month)) or month_digest(rows)
         save_digests(project.storage_path, name, digests)
-    return RawMonth(rows, untimed, months, total, digest)
+    return RawMonth(with_read(rows, number), untimed, months, total, digest, number)

@@ -8,6 +8,7 @@ import re
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
 
 import polars as pl
 
@@ -100,12 +101,33 @@ def _sqlalchemy(
         engine.dispose()
 
 
-# Query parameters that carry secrets: any name holding one of these words (password, sslpassword,
-# pwd, client_secret, token, api_key, ...).
-_SECRET_PARAM = re.compile(
-    r"(?P<name>[?&;][^?&;#=]*(?:password|passwd|pwd|secret|token|key)[^?&;#=]*=)(?P<value>[^&;#]*)",
-    re.IGNORECASE,
-)
+# Query parameters whose values are shown: settings that name no secret. Every other
+# parameter's value is hidden, whatever its name (BigQuery's `credentials_base64` holds a whole
+# service-account key; an ODBC `odbc_connect` string may hold a password).
+HARMLESS_PARAMS = frozenset(
+    {
+        "application_name", "autocommit", "charset", "client_encoding", "connect_timeout",
+        "database", "db", "dataset", "dbname", "driver", "encoding", "host", "location",
+        "port", "project", "readonly", "region", "role", "schema", "search_path", "ssl",
+        "sslmode", "timeout", "user", "username", "warehouse",
+    }
+)  # fmt: skip
+_URL_PARAM = re.compile(r"(?P<name>[?&;](?P<key>[^?&;#=]*)=)(?P<value>[^&;#]*)")
+
+
+def _secret_values(url: str) -> list[str]:
+    """The values of the URL's query parameters that are not known to be harmless."""
+    return [
+        m.group("value")
+        for m in _URL_PARAM.finditer(url)
+        if m.group("key").lower() not in HARMLESS_PARAMS and m.group("value")
+    ]
+
+
+def _hide_param(match: re.Match[str]) -> str:
+    if match.group("key").lower() in HARMLESS_PARAMS or not match.group("value"):
+        return match.group(0)
+    return match.group("name") + "***"
 
 
 def _password_span(url: str) -> tuple[int, int] | None:
@@ -129,12 +151,13 @@ def safe_url(url: str) -> str:
     span = _password_span(url)
     if span is not None:
         url = f"{url[: span[0]]}***{url[span[1] :]}"
-    return _SECRET_PARAM.sub(r"\g<name>***", url)
+    return _URL_PARAM.sub(_hide_param, url)
 
 
 def hide_secrets(text: str, url: str) -> str:
     """`text` (a driver's error, say) with the URL's password and secret parameters hidden."""
-    secrets = [m.group("value") for m in _SECRET_PARAM.finditer(url)]
+    # As written in the URL and as a driver may print them, percent-decoded.
+    secrets = [v for value in _secret_values(url) for v in (value, unquote(value))]
     span = _password_span(url)
     if span is not None:
         password = url[span[0] : span[1]]

@@ -172,6 +172,15 @@ def test_tags_need_a_resource_id() -> None:
     )
     assert filled.cbf["resource/id"].to_list() == ["vm-1", "account-222"]
     assert row_problems(filled.cbf, AUG).is_empty()
+    # Plain text without a field (it crashed the month with an unexplained step error).
+    plain = run(
+        frame,
+        AUG,
+        columns=COLUMNS,
+        tags={"columns": {"team": "team"}, "missing_resource_id": "unattributed"},
+    )
+    assert plain.cbf["resource/id"].to_list() == ["vm-1", "unattributed"]
+    assert row_problems(plain.cbf, AUG).is_empty()
 
 
 def test_validation_flags_a_bad_tag_key_written_by_hand() -> None:

@@ -364,3 +364,121 @@ def test_plan_exits_1_when_it_cannot_judge_and_names_later_months(tmp_path: Path
         later = anycost(config, server.url, "plan", "2024-08", "2099-01")
         assert later.returncode == 2, words(later)
         assert "(not judged: 2099-01, after this month (UTC))" in words(later)
+
+
+def test_of_two_overlapping_runs_the_later_read_wins_whatever_finishes_first(
+    tmp_path: Path,
+) -> None:
+    """Run A's pull starts first and is slow (the vendor then says 100.00); run B pulls later
+    (the vendor has corrected the month to 80.00) and sends first. A must not then send its
+    older 100.00 over B's 80.00."""
+    import threading
+
+    from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
+
+    release, asked = threading.Event(), threading.Event()
+    answers = iter(["100.00", "80.00"])
+
+    def respond(request: Request) -> Answer:
+        cost = next(answers)
+        if cost == "100.00":
+            asked.set()
+            assert release.wait(120)  # A's pull is answered only after B has sent
+        return Answer(body={"data": [{"date": "2024-08-05", "service": "Support", "cost": cost}]})
+
+    with fake_api(respond) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        config = project(tmp_path / "p", "")
+        settings = yaml.safe_load(config.read_text())
+        settings["sources"] = {
+            "vendor": {
+                "connection": "main",
+                "kind": "http",
+                "url": api.url + "/costs?from={start}&to={end}",
+                "records": "data",
+                "columns": {
+                    "time/usage_start": "date",
+                    "cost/cost": "cost",
+                    "resource/service": "service",
+                },
+            }
+        }
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        first = subprocess.Popen(
+            [ANYCOST, "run", "2024-08"],
+            cwd=config.parent,
+            env={**environment(config, server.url), "NO_PROXY": "127.0.0.1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            while not asked.wait(0.2) and first.poll() is None:
+                pass
+            if not asked.is_set():
+                raise AssertionError("run A never pulled: " + first.communicate()[0])
+            later = subprocess.run(
+                [ANYCOST, "run", "2024-08"],
+                cwd=config.parent,
+                env={**environment(config, server.url), "NO_PROXY": "127.0.0.1"},
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            assert later.returncode == 0, words(later)
+            assert held(server, "2024-08") == (1, Decimal("80.00"))
+        finally:
+            release.set()
+            out, _ = first.communicate(timeout=240)
+        said = " ".join(out.split())
+        assert held(server, "2024-08") == (1, Decimal("80.00")), said  # not the older 100.00
+        assert first.returncode == 0, said
+        assert "2024-08: superseded" in said and "Nothing was sent" in said, said
+
+
+def test_plan_confirms_a_submission_the_drop_list_could_not_confirm_then(tmp_path: Path) -> None:
+    """A sum month was sent, but the drop list could not be read afterwards (the journal says
+    'unconfirmed'). Once CloudZero answers, `anycost plan` must see what `anycost run` sees:
+    the month as sent (it said 'conflict' on sum, where the run says 'unchanged')."""
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n", "sum")
+    faults = Faults(reads_fail_after_writes=True)
+    with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
+        sent = anycost(config, server.url, "run", "2024-08")
+        assert "sent, not confirmed" in words(sent), words(sent)
+        server.faults.reads_fail_after_writes = False
+        planned = anycost(config, server.url, "plan", "2024-08")
+        said = words(planned)
+        assert planned.returncode == 0, said
+        assert "2024-08 unchanged" in said, said
+        again = anycost(config, server.url, "run", "2024-08")
+        assert again.returncode == 0 and "2024-08: unchanged" in words(again), words(again)
+        assert held(server, "2024-08") == (2, Decimal("15.00"))
+
+
+def test_a_month_whose_original_export_was_rotated_away_is_not_shrunk(tmp_path: Path) -> None:
+    """May's invoice is deleted by the vendor's retention while a correction file for May is
+    still there: sending May now would drop the invoice's 100.00 from CloudZero. The month is
+    kept, and the words say what would vanish; `--force` sends it as the files hold it."""
+    config = project(tmp_path / "p", "2024-05-20,Support,100.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "correction-0001.csv").write_text(HEADER + "2024-05-21,Support,-10.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        assert held(server, "2024-05") == (2, Decimal("90.00"))
+        (exports / "month.csv").unlink()  # the original invoice, rotated away
+
+        again = anycost(config, server.url, "run", "2024-05")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert held(server, "2024-05") == (2, Decimal("90.00")), said  # not shrunk to -10.00
+        assert "2024-05: kept:" in said and "month.csv" in said, said
+        assert "--force" in said, said
+
+        planned = anycost(config, server.url, "plan", "2024-05")
+        assert "2024-05 kept" in words(planned), words(planned)
+
+        forced = anycost(config, server.url, "run", "2024-05", "--force")
+        assert forced.returncode == 0, words(forced)
+        assert held(server, "2024-05") == (1, Decimal("-10.00"))
+        # Accepted once: the next run judges the month as the files hold it now.
+        after = anycost(config, server.url, "run", "2024-05")
+        assert "2024-05: unchanged" in words(after), words(after)

@@ -166,3 +166,42 @@ def test_no_room_for_the_bodies_says_nothing_was_sent_and_where(
     assert "2024-08: nothing sent" in said.err
     assert str(missing) in said.out and "TMPDIR" in said.out
     assert SandboxStore(project.storage / "sandbox").drops("simple_cloud_main") == []
+
+
+def test_a_frame_that_cannot_be_stored_after_cloudzero_accepted_the_month_says_it_was_sent(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The drop's frame is stored after the month was sent: when storing fails, the month was
+    sent all the same, and the words say so and name the error (they said 'unknown … not known
+    whether anything was sent')."""
+    blocked = project.storage / "frames" / "drop" / "simple_cloud_main" / "2024-08.parquet"
+    blocked.mkdir(parents=True)  # a folder where the month's frame goes: it cannot be written
+    (blocked / "in-the-way").write_text("x")
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert (
+        len(SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08"))
+        == 250
+    )
+    assert "2024-08: sent. It was sent; what failed is named above." in said, said
+    assert "not known whether anything was sent" not in said
+    assert "2024-08.parquet" in said, said  # the error names what could not be written
+
+
+def test_a_csv_naming_a_column_twice_is_refused_naming_file_and_columns(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two `amount` columns: the first was read without a word."""
+    path = project.data_dir / "simple_cloud_2024-08-16.csv"
+    lines = path.read_text().splitlines()
+    lines[0] += ",amount"
+    path.write_text(
+        "\n".join(f"{line},999.99" if i else line for i, line in enumerate(lines)) + "\n"
+    )
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert "simple_cloud_2024-08-16.csv" in said, said
+    assert "the header names column 'amount' twice (columns 5 and 6)" in said, said
+    assert not SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")

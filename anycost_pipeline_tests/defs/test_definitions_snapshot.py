@@ -52,7 +52,7 @@ def test_the_sample_project_builds_these_definitions(project: Project) -> None:
             "send_simple_cloud_main": one_month,
             "submit_month": one_month,
         },
-        "sensors": ["watch_simple_cloud"],
+        "sensors": ["plan_simple_cloud_main", "watch_simple_cloud"],
         "schedules": [],
         "resources": ["anycost_frames", "cloudzero"],
     }
@@ -138,7 +138,7 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
                 "raw__warehouse",
             ],
         },
-        "sensors": ["watch_simple_cloud", "watch_vendor"],
+        "sensors": ["plan_simple_cloud_main", "watch_simple_cloud", "watch_vendor"],
         "schedules": ["refresh_warehouse"],
         "resources": ["anycost_frames", "cloudzero"],
     }

@@ -123,3 +123,26 @@ def test_object_store_storage_without_a_local_state_is_refused(
     project.write_config(config)
     assert main(["validate"]) == 2
     assert "state: 's3://finops-anycost/state' is a URL" in capsys.readouterr().err
+
+
+def test_an_object_store_that_stops_answering_is_named_by_anycost_run(
+    project: Project,
+    s3: fsspec.AbstractFileSystem,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The frames' bucket becomes unreachable (the server is gone): the run names the error
+    and says nothing was sent (it said "Error occurred while executing op …" and "fix what is
+    named above" with nothing named)."""
+    from anycost_pipeline_tests.servers import free_port
+
+    _s3_project(project, s3)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens
+    S3FileSystem.clear_instance_cache()
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert "FAILED raw/simple_cloud:" in said, said
+    assert "Error occurred while" not in said, said
+    assert "127.0.0.1" in said, said  # the endpoint that did not answer is named
+    assert "2024-08: nothing sent. Nothing was sent for it" in said, said

@@ -24,7 +24,8 @@ from anycost_pipeline_tests.servers import free_port
 
 VALUES = yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())
 INSTANCE = yaml.safe_load((REPO / "deploy" / "dagster.postgres.yaml").read_text())
-DOCKERFILE = (REPO / "Dockerfile").read_text().splitlines()
+# Logical lines: an instruction continued with a trailing backslash is one line.
+DOCKERFILE = (REPO / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
 (DEPLOYMENT,) = VALUES["dagster-user-deployments"]["deployments"]
 
 
@@ -133,3 +134,111 @@ def test_the_secret_holds_every_variable_the_project_reads() -> None:
         )
     resources = (REPO / "anycost_pipeline" / "defs" / "resources.py").read_text()
     assert 'dg.EnvVar("CLOUDZERO_API_KEY")' in resources
+
+
+STORAGE_FILE = REPO / "deploy" / "kubernetes" / "storage.yaml"
+README = (REPO / "README.md").read_text()
+LAUNCHER = VALUES["runLauncher"]["config"]["k8sRunLauncher"]
+_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9}
+
+
+def _bytes(quantity: str) -> int:
+    """A Kubernetes quantity such as 512Mi or 1G, in bytes."""
+    for suffix, factor in sorted(_SUFFIXES.items(), key=lambda kv: -len(kv[0])):
+        if str(quantity).endswith(suffix):
+            return int(str(quantity).removesuffix(suffix)) * factor
+    return int(quantity)
+
+
+def _image_user() -> int:
+    (user,) = _instructions("USER")
+    uid = user.split(":")[0]
+    assert uid.isdigit(), f"USER {user}: a numeric uid lets Kubernetes check runAsNonRoot"
+    return int(uid)
+
+
+def test_the_image_declares_a_production_deployment() -> None:
+    envs = dict(env.split("=", 1) for env in _instructions("ENV"))
+    assert envs["ANYCOST_DEPLOYMENT"] == "production"
+
+
+def _readme_quickstart_commands() -> list[str]:
+    quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = quickstart.split("```bash\n")[1:]
+    return [block.split("```", 1)[0].strip() for block in blocks]
+
+
+def test_the_readmes_fresh_machine_commands_are_not_a_production_deployment() -> None:
+    commands = _readme_quickstart_commands()
+    assert any("anycost run" in c for c in commands)
+    assert any("pytest" in c for c in commands)
+    for command in commands:
+        assert "ANYCOST_DEPLOYMENT" not in command, command
+
+
+def test_the_image_runs_as_an_unprivileged_user_that_owns_the_storage_mount() -> None:
+    uid = _image_user()
+    assert uid != 0
+    (mount,) = {m["mountPath"] for m in DEPLOYMENT["volumeMounts"]}
+    owning = [run for run in _instructions("RUN") if "chown" in run]
+    text = "\n".join(DOCKERFILE)
+    assert owning and f"chown {uid}:{uid}" in text and mount in text
+
+
+def test_every_pod_runs_as_the_images_user_with_the_volume_writable() -> None:
+    uid = _image_user()
+    for pod in (
+        DEPLOYMENT["podSecurityContext"],
+        LAUNCHER["runK8sConfig"]["podSpecConfig"]["securityContext"],
+    ):
+        assert pod["runAsNonRoot"] is True
+        assert pod["runAsUser"] == uid
+        assert pod["fsGroup"] == uid  # the volume's files are group-writable by the image's user
+    for container in (DEPLOYMENT["securityContext"], LAUNCHER["securityContext"]):
+        assert container["runAsNonRoot"] is True
+        assert container["runAsUser"] == uid
+        assert container["allowPrivilegeEscalation"] is False
+
+
+def test_the_claim_the_values_mount_is_created_by_the_storage_file() -> None:
+    assert STORAGE_FILE.is_file(), "nothing creates the volume claim the values mount"
+    STORAGE = yaml.safe_load(STORAGE_FILE.read_text())  # noqa: N806 - the file, as a constant
+    assert STORAGE["kind"] == "PersistentVolumeClaim"
+    assert STORAGE["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert _bytes(STORAGE["spec"]["resources"]["requests"]["storage"]) > 0
+    for volumes in (DEPLOYMENT["volumes"], LAUNCHER["volumes"]):
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes}
+        assert claims == {STORAGE["metadata"]["name"]}
+    # The README applies it before installing the chart, in the same block of commands.
+    (block,) = [b for b in README.split("```bash\n") if "helm upgrade --install" in b]
+    block = block.split("```", 1)[0]
+    assert "kubectl apply -f deploy/kubernetes/storage.yaml" in block
+    assert block.index("kubectl apply -f deploy/kubernetes/storage.yaml") < block.index(
+        "helm upgrade"
+    )
+
+
+def test_code_and_run_pods_request_disk_for_a_large_months_bodies() -> None:
+    """A 1,000,000-row month keeps about 340 MB of request bodies in the pod's /tmp (README,
+    'Memory and disk for a large month'), which Kubernetes counts as ephemeral storage."""
+    assert "340 MB" in README
+    for resources in (DEPLOYMENT["resources"], LAUNCHER["resources"]):
+        request = _bytes(resources["requests"]["ephemeral-storage"])
+        limit = _bytes(resources["limits"]["ephemeral-storage"])
+        assert request >= 340 * 10**6 * 2  # the bodies, with room for logs and a second copy
+        assert limit >= request
+        assert _bytes(resources["limits"]["memory"]) >= 500 * 10**6  # the month's peak
+
+
+def test_run_monitoring_matches_the_instance_file_and_frees_a_killed_runs_slot() -> None:
+    monitoring = VALUES["dagsterDaemon"]["runMonitoring"]
+    instance = INSTANCE["run_monitoring"]
+    assert monitoring["enabled"] is instance["enabled"] is True
+    assert monitoring["startTimeoutSeconds"] == instance["start_timeout_seconds"]
+    assert monitoring["maxResumeRunAttempts"] == instance["max_resume_run_attempts"]
+    assert monitoring["pollIntervalSeconds"] == instance["poll_interval_seconds"]
+    assert (
+        monitoring["freeSlotsAfterRunEndSeconds"]
+        == instance["free_slots_after_run_end_seconds"]
+        == 60
+    )

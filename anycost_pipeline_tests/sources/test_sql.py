@@ -129,6 +129,10 @@ SECRET_URLS = [
         "postgresql+psycopg2://127.0.0.1:1/costs?user=etl&PWD=s3cr3t&token=t0k3n",
         ["s3cr3t", "t0k3n"],
     ),
+    (
+        "postgresql+psycopg2://127.0.0.1:1/costs?user=etl&credentials_base64=eyJ0eXBlIjoiX3Nh",
+        ["eyJ0eXBlIjoiX3Nh"],
+    ),
 ]
 
 
@@ -173,6 +177,14 @@ def test_a_failing_database_never_shows_its_password(
             "snowflake://etl:***@acct/db?warehouse=wh&password=***&Secret=***",
         ),
         ("sqlite:///costs.db", "sqlite:///costs.db"),
+        (
+            "bigquery://proj/billing?credentials_base64=eyJ0eXBlIjoi&location=EU&sslmode=require",
+            "bigquery://proj/billing?credentials_base64=***&location=EU&sslmode=require",
+        ),
+        (
+            "mssql+pyodbc://dsn?odbc_connect=DRIVER%3Dx%3BPWD%3Ds3",
+            "mssql+pyodbc://dsn?odbc_connect=***",
+        ),
     ],
 )
 def test_safe_url_hides_passwords_and_keeps_the_rest(url: str, shown: str) -> None:
