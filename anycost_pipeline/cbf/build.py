@@ -95,7 +95,11 @@ def build_cbf(
     for name, spec in columns.items():
         value = _expression(name, spec, have, clean)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
-            proven = spec.columns == [spec.columns[0]] and spec.columns[0] in ready
+            proven = (
+                spec.columns == [spec.columns[0]]
+                and spec.columns[0] in ready
+                and spec.default is None  # a default fills the empty values first
+            )
             # A column proven canonical is sent as the source wrote it.
             value = (
                 pl.col(spec.columns[0])

@@ -65,9 +65,10 @@ def source_cost(
         spec = options.columns[COST]
         assert isinstance(spec, FromColumn)
         # The text once, then the checks on it: an expression used twice would be worked out twice.
-        texts = frame.select(
-            decimal_text(source_text(set(frame.columns), spec), options).alias("_cost")
-        )
+        stated = source_text(set(frame.columns), spec)
+        if spec.default is not None:  # the source's own word for an empty cost (`default`)
+            stated = stated.fill_null(pl.lit(spec.default, dtype=pl.String))
+        texts = frame.select(decimal_text(stated, options).alias("_cost"))
         text = pl.col("_cost")
         costs = texts.select(
             pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))
@@ -117,7 +118,7 @@ def _plain_source_cost(
     converted = (
         options.currency is not None and month is not None and str(month) in options.currency.rates
     )
-    if rated or converted or not isinstance(spec, FromColumn):
+    if rated or converted or not isinstance(spec, FromColumn) or spec.default is not None:
         return None
     present = [c for c in spec.columns if c in frame.columns]
     if len(present) != 1 or frame.schema[present[0]] != pl.String:

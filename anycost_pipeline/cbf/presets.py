@@ -11,7 +11,7 @@ from typing import Any
 # providers differ in which columns they fill).
 FOCUS: dict[str, Any] = {
     "time_format": ["iso", "M/D/YY", "M/D/YYYY"],
-    "null_values": ["NULL", "null"],
+    "null_values": ["NULL", "null", "(null)"],  # (null): in the specification's own scenario files
     "columns": {
         "time/usage_start": {"column": "ChargePeriodStart"},
         "time/usage_end": {"column": "ChargePeriodEnd", "optional": True},

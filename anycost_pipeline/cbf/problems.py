@@ -31,7 +31,8 @@ def value_problems(
     found = [no_problems()]
     for name, spec in columns.items():
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
-            required = name == COST and options.rate_card is None
+            # With a default, an empty value is filled, not missing.
+            required = name == COST and options.rate_card is None and spec.default is None
             for column in spec.columns:
                 if column in ready and not (required and frame.get_column(column).has_nulls()):
                     continue

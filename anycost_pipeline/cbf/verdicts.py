@@ -6,6 +6,7 @@ result in the UI and a test of the money say the same thing.
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 
@@ -123,7 +124,15 @@ def rows_valid_summary(problems: pl.DataFrame) -> str | None:
             f"{too_many[0]}; nothing is sent. Split the connection's sources across several AnyCost "
             "Stream connections, or raise cloudzero.limits.rows_per_month if CloudZero raised your limit."
         )
-    return f"{counted(len(problems), 'problem')}; the first are in first_problems"
+    first = "; ".join(
+        f"{Path(str(file)).name}, row {row}, column {column!r}, value {value!r}: {reason}"
+        for file, row, column, value, reason in problems.head(SHOWN_PROBLEMS).iter_rows()
+    )
+    more = " (the first 20 in first_problems)" if len(problems) > SHOWN_PROBLEMS else ""
+    return f"{counted(len(problems), 'problem')}: {first}{more}"
+
+
+SHOWN_PROBLEMS = 3  # in the one line; the check's metadata lists 20
 
 
 # The blocking checks' verdict travels with the frame, in a lineage column that is never sent:

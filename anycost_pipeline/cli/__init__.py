@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         "--write", action="store_true", help="add it to anycost.yaml (default: print it only)"
     )
     add.add_argument("--rows", type=int, default=10, help="preview rows to print (default 10)")
+    add.add_argument(
+        "--total",
+        metavar="AMOUNT",
+        help="the invoice's total for the sample: the proposed cost column must add up to it",
+    )
 
     commands.add_parser(
         "check",
@@ -157,7 +162,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "add-source":
         from anycost_pipeline.cli.add_source import add_source
 
-        return add_source(args.path, args.name, args.connection, args.write, args.rows)
+        return add_source(args.path, args.name, args.connection, args.write, args.rows, args.total)
     if args.command == "check":
         from anycost_pipeline.cli.check import check
 

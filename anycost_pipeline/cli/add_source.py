@@ -1,6 +1,7 @@
 """`anycost add-source PATH`: propose a source's mapping from a sample export and preview it."""
 
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,7 @@ from anycost_pipeline.config import AnycostConfig, ConfigError, config_path, loa
 from anycost_pipeline.sources.propose import (
     ProposalError,
     appended,
+    evidence_text,
     new_project_text,
     propose,
     yaml_block,
@@ -62,10 +64,31 @@ def _validated(text: str, folder: Path) -> AnycostConfig:
         ) from None
 
 
+def _invoice_total(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    plain = text.strip()
+    try:
+        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", plain):
+            raise InvalidOperation
+        return Decimal(plain)
+    except InvalidOperation:
+        raise CliError(
+            f"--total {text!r} is not a plain decimal amount; write the invoice's total as "
+            "digits with a decimal point, e.g. --total 1234.56 (no currency sign, no grouping)."
+        ) from None
+
+
 def add_source(
-    sample: str, name: str | None, connection: str | None, write: bool, rows: int
+    sample: str,
+    name: str | None,
+    connection: str | None,
+    write: bool,
+    rows: int,
+    total: str | None = None,
 ) -> int:
     """Propose a source for the sample, print it or add it to anycost.yaml, preview its first month."""
+    invoice = _invoice_total(total)
     target = config_path()
     config = load_config() if target.is_file() else None
     chosen = _connection(config, connection)
@@ -77,7 +100,7 @@ def add_source(
         )
     progress(f"reading {path} and proposing a mapping")
     try:
-        proposal, _ = propose(path, name, chosen)
+        proposal, _ = propose(path, name, chosen, invoice)
     except ProposalError as error:
         raise CliError(f"{path}: {error}.") from None
     proposal.source["path"] = _written_path(path, target.parent)
@@ -94,6 +117,17 @@ def add_source(
             f"({project.start_month}) in {target}; lower start_month to send it."
         )
         project = project.model_copy(update={"start_month": proposal.first_month})
+    say(evidence_text(proposal))
+    if proposal.summary_rows:
+        say(f"Proposed source {name!r} for {target} (not written):\n")
+        say(block)
+        raise CliError(
+            f"{path}: {len(proposal.summary_rows)} row(s) of the sample sum other rows "
+            f"({'; '.join(f'row {r.row}: {r.why}' for r in proposal.summary_rows)}). Counted, "
+            "they would send the cost twice, and anycost.yaml has no key that leaves rows out. "
+            "Remove them from the export (or export it without totals) and run add-source "
+            "again; nothing was written."
+        )
     if write:
         target.write_text(text, encoding="utf-8")
         say(f"Added source {name!r} (connection {chosen!r}) to {target}:\n")

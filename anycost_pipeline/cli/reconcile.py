@@ -1,9 +1,7 @@
 """`anycost reconcile`: does CloudZero still hold what was last sent? Recorded in the run history."""
 
 from anycost_pipeline.cli.common import (
-    QUIET,
     definitions,
-    failure_messages,
     progress,
     require_connection,
     require_partition_months,
@@ -13,6 +11,7 @@ from anycost_pipeline.cli.common import (
 from anycost_pipeline.cli.run import dagster_home
 from anycost_pipeline.config import load_config
 from anycost_pipeline.defs.names import RECONCILE_MONTH, reconcile_op
+from anycost_pipeline.defs.results import QUIET, failure_messages
 from anycost_pipeline.months import Month
 
 

@@ -177,9 +177,10 @@ def judge_month(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
-    if now.kept_because and held.rows and not force:
+    if now.kept_because and held.rows and operation == "replace_drop" and not force:
         # Files that held the month were deleted (a vendor's retention): the month as the
-        # files hold it now would lose their rows in CloudZero.
+        # files hold it now would lose their rows in CloudZero. (A replace_hourly body
+        # replaces only its own hours; a sum body adds.)
         return state(
             KEPT,
             f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "

@@ -2,11 +2,13 @@
 drop; and the reconciliation of a month, which sends nothing. Each is partitioned by month,
 as the assets and checks it selects are."""
 
+import socket
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from anycost_pipeline.defs.names import (
+    HOST_TAG,
     RECONCILE_MONTH,
     SUBMIT_MONTH,
     cbf_key,
@@ -21,6 +23,13 @@ if TYPE_CHECKING:
     )
 
 
+def _host() -> dict[str, str]:
+    """The machine of the code server that builds the job, on every run of a job that sends:
+    with Dagster's default launcher the run's worker runs there, so a later `anycost run` on
+    that machine can tell that a killed run's worker is gone (defs/pools.py: worker_gone)."""
+    return {HOST_TAG: socket.gethostname()}
+
+
 def submit_month_job() -> "UnresolvedAssetJobDefinition":
     return dg.define_asset_job(
         SUBMIT_MONTH,
@@ -28,6 +37,7 @@ def submit_month_job() -> "UnresolvedAssetJobDefinition":
         # One process per month: a month's steps run in sequence, polars uses every core by
         # itself, and a process per step would cost seconds of start-up each.
         executor_def=dg.in_process_executor,
+        tags=_host(),  # also its runs' tags (`dagster job launch` reads only these)
         description="Read, convert, check and send one month of every source (raw → cbf → drop).",
     )
 
@@ -41,6 +51,7 @@ def connection_job(connection: str, sources: list[str]) -> "UnresolvedAssetJobDe
         # job must select both, or the code location does not load.
         selection=selection.required_multi_asset_neighbors(),
         executor_def=dg.in_process_executor,
+        tags=_host(),  # also its runs' tags (`dagster job launch` reads only these)
         description=f"Read, convert, check and send one month of connection `{connection}` (raw → cbf → drop); started by its sensors and schedules.",
     )
 

@@ -1,6 +1,7 @@
 """One request at a time per CloudZero connection: a Dagster pool per connection, and the run
 tags that let a later run free the slot of a run whose process was killed."""
 
+import json
 import os
 import socket
 
@@ -44,7 +45,8 @@ def _abandoned(run: dg.DagsterRun) -> bool:
 
 
 def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]) -> list[str]:
-    """Free the pool slots of in-process runs whose process is gone (killed mid-month).
+    """Free the pool slots of in-process runs whose process is gone (killed mid-month), and of
+    runs that a code server on this machine launched whose worker and code server are gone.
 
     Without a daemon nothing else notices such a run, and its slot would keep every later
     submission to the connection waiting forever. Returns the ids of the runs released.
@@ -53,7 +55,7 @@ def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]
     for connection in connections:
         for slot in storage.get_concurrency_info(pool_name(connection)).claimed_slots:
             run = instance.get_run_by_id(slot.run_id)
-            if run is None or not _abandoned(run):
+            if run is None or not (_abandoned(run) or worker_gone(instance, run)):
                 continue
             storage.free_concurrency_slots_for_run(run.run_id)
             if not run.is_finished:
@@ -113,3 +115,60 @@ def waiting_runs_of_process(
             ):
                 waiting.append(run.run_id)
     return waiting
+
+
+def worker_gone(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """True for a started run that a code server of this machine launched (Dagster's
+    DefaultRunLauncher: `dg dev`, or a daemon with a local code server) whose run worker
+    process is gone and that the code server no longer runs.
+
+    When only the worker dies, the code server marks the run failed itself and the daemon
+    frees its slot. When the code server went with it (a machine or container restarted, the
+    whole process group killed), nothing in Dagster ever ends the run: this launcher cannot
+    report on its workers, so run monitoring leaves it started and its slot held for ever.
+    """
+    # Only DefaultRunLauncher tags a run with the code server it started it on; runs of other
+    # launchers (a pod each) are left to their own run monitoring.
+    from dagster._core.storage.tags import GRPC_INFO_TAG
+
+    info = run.tags.get(GRPC_INFO_TAG)
+    if run.status != dg.DagsterRunStatus.STARTED or not info:
+        return False
+    # A process id is only worth checking on the machine it belongs to: the job's host tag
+    # names the code server's machine (a loopback address alone could be any machine's).
+    server = json.loads(info)
+    local = {"localhost", "127.0.0.1", "::1", socket.gethostname()}
+    if run.tags.get(HOST_TAG) != socket.gethostname() or (
+        not server.get("socket") and server.get("host") not in local
+    ):
+        return False
+    pid = worker_pid(instance, run.run_id)
+    return pid is not None and not process_alive(pid) and not _code_server_runs(server, run)
+
+
+def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The process id of a run's worker, as the worker recorded it when it started."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = data.metadata.get("pid") if data else None
+        if pid is not None and str(pid.value).isdigit():
+            return int(str(pid.value))
+    return None
+
+
+def _code_server_runs(server: dict, run: dg.DagsterRun) -> bool:
+    """Whether the code server that launched the run answers that it still runs it (a worker
+    in another process namespace would look gone from here)."""
+    from dagster._core.errors import DagsterUserCodeUnreachableError
+    from dagster._grpc.client import DagsterGrpcClient
+    from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
+    from dagster._serdes import deserialize_value
+
+    client = DagsterGrpcClient(
+        port=server.get("port"), socket=server.get("socket"), host=server.get("host", "localhost")
+    )
+    try:
+        answer = client.can_cancel_execution(CanCancelExecutionRequest(run_id=run.run_id), 10)
+    except DagsterUserCodeUnreachableError:  # no code server there any more
+        return False
+    return deserialize_value(answer, CanCancelExecutionResult).can_cancel

@@ -269,8 +269,38 @@ def _csv(data: bytes, source: FilesSource, path: str, n_rows: int | None = None)
         utf8 = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     else:
         utf8 = _decode(data, source.encoding).encode("utf-8")
-    frame = pl.read_csv(utf8, n_rows=n_rows, **_csv_options(source))
+    try:
+        frame = pl.read_csv(utf8, n_rows=n_rows, **_csv_options(source))
+    except pl.exceptions.ComputeError as error:
+        ragged = _ragged_line(utf8, source) if "ragged" in str(error) else None
+        if ragged is None:
+            raise
+        raise ValueError(ragged) from None
     return _lineage(frame, path, first_row=_first_row(source))
+
+
+def _ragged_line(utf8: bytes, source: FilesSource) -> str | None:
+    """The first line with more fields than the header, in words (None: none found)."""
+    import csv
+
+    separator = _csv_options(source)["separator"]
+    lines = io.StringIO(utf8.decode("utf-8", errors="replace"))
+    reader = csv.reader(lines, delimiter=separator)
+    width = None
+    for number, fields in enumerate(reader, start=1):
+        if number <= source.skip_rows or not fields:
+            continue
+        if width is None:
+            width = len(fields)  # the header, or the first row of a file without one
+            continue
+        if len(fields) > width:
+            return (
+                f"line {reader.line_num} has {len(fields)} fields where the header has {width}: "
+                f"{separator!r} appears in a value without quotes (a decimal comma such as "
+                f"1.234,50?). Quote such values in the export, or set `delimiter` in anycost.yaml "
+                "if the file is separated by another character"
+            )
+    return None
 
 
 def _csv_options(source: FilesSource) -> dict:

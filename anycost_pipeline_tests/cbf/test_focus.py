@@ -154,3 +154,20 @@ def test_any_preset_column_can_be_overridden_or_left_out() -> None:
     assert cbf.row(0, named=True)["resource/service"] == "Integration"
     assert "usage/units" not in cbf.columns
     assert cbf.row(0, named=True)["resource/id"].startswith("arn:")
+
+
+def test_the_focus_preset_reads_the_specifications_null_marker_as_empty(tmp_path: Path) -> None:
+    """The FOCUS correction-handling scenario files write an empty value as `(null)`: it was
+    sent as a resource id and a service named "(null)"."""
+    path = tmp_path / "scenario.csv"
+    path.write_text(
+        "BillingPeriodStart,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,BilledCost,"
+        "EffectiveCost,ResourceId,ServiceName,SubAccountId\n"
+        "2024-08-01T00:00:00Z,2024-08-05T00:00:00Z,2024-08-06T00:00:00Z,Usage,10.00,10.00,"
+        "(null),(null),acct-1\n"
+    )
+    (cbf,) = _convert_all(path, _focus()).values()
+    row = cbf.row(0, named=True)
+    assert row.get("resource/id") in (None, "")
+    assert row.get("resource/service") in (None, "")
+    assert cost_total(cbf) == Decimal("10.00")

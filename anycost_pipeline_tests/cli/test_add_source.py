@@ -22,6 +22,8 @@ import yaml
 from anycost_pipeline.cli import main
 from anycost_pipeline.config import load_config
 from anycost_pipeline_tests.cli.live import ANYCOST, one_csv_project
+from anycost_pipeline_tests.cli.test_readme_commands import walkthrough_export
+from anycost_pipeline_tests.conftest import Project
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SAMPLES = sorted([*FIXTURES.glob("focus-1.0/*.csv"), *FIXTURES.glob("focus-1.2/*.csv")]) + sorted(
@@ -263,3 +265,167 @@ def test_a_source_is_added_to_an_existing_project_and_its_own_commands_read_it(
     assert Decimal(re.search(r"^Total: (\S+)$", preview.stdout, re.M).group(1)) == billed
     again = anycost("add-source", "exports/focus.csv", "--write")
     assert again.returncode == 2 and "already has a source 'focus'" in again.stderr
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "sources" / "propose_corpus"
+
+
+def _proposed_yaml(said: str, name: str) -> dict:
+    block = said[said.index(f"  {name}:") :]
+    return yaml.safe_load(block[: block.index("\n\n")])[name]
+
+
+@pytest.mark.parametrize(
+    ("file", "cost", "runner_up", "total"),
+    [
+        ("github_usage_fully_discounted.csv", "net_amount", "gross_amount (total 87.50)", "0.00"),
+        ("price_list_beside_amount.csv", "Amount", "Unit Cost (total 0.064)", "15.60"),
+        ("numeric_cost_center.csv", "Amount", "Cost Center (total 9930)", "15.60"),
+        ("subtotal_tax_total.csv", "Total", "Subtotal (total 162.50)", "195.00"),
+    ],
+)
+def test_the_billed_amount_is_proposed_with_its_runner_up_and_both_totals(
+    file: str,
+    cost: str,
+    runner_up: str,
+    total: str,
+    project_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(CORPUS / file, project_dir / file)
+    code, said = _add_source(project_dir, file, "--name", "vendor", capsys=capsys)
+    assert code == 0, said
+    assert _proposed_yaml(said, "vendor")["columns"]["cost/cost"] == cost
+    assert f"# runner-up: {runner_up}" in said  # in the YAML the user keeps
+    assert f"cost/cost: {cost}, total {total}" in said  # in the printed evidence
+    assert re.search(r"^Total: (\S+)$", said, re.M).group(1) == total
+    assert "CHOOSE" not in said
+
+
+def test_two_equally_likely_cost_columns_are_put_to_the_user_in_the_output_and_the_yaml(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / "cost_and_amount_close.csv", project_dir / "costs.csv")
+    code, said = _add_source(project_dir, "costs.csv", "--write", capsys=capsys)
+    assert code == 0, said
+    question = "CHOOSE cost/cost: Cost (total 15.00) and Amount (total 18.00) are equally likely"
+    assert question in said
+    assert question in (project_dir / "anycost.yaml").read_text()
+
+
+def test_the_invoice_total_chooses_the_column_that_reaches_it_exactly(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / "cost_and_amount_close.csv", project_dir / "costs.csv")
+    code, said = _add_source(project_dir, "costs.csv", "--total", "18.00", capsys=capsys)
+    assert code == 0, said
+    assert _proposed_yaml(said, "costs")["columns"]["cost/cost"] == "Amount"
+    assert "its total is the invoice's total, 18.00" in said and "CHOOSE" not in said
+    assert re.search(r"^Total: (\S+)$", said, re.M).group(1) == "18.00"
+
+
+def test_an_invoice_total_that_the_name_s_choice_misses_names_the_column_that_reaches_it(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / "github_usage_fully_discounted.csv", project_dir / "github.csv")
+    code, said = _add_source(project_dir, "github.csv", "--total", "87.50", capsys=capsys)
+    assert code == 0, said
+    assert _proposed_yaml(said, "github")["columns"]["cost/cost"] == "gross_amount"
+    assert "net_amount would have been proposed from its name, but its total is 0.00" in said
+
+
+def test_an_invoice_total_no_column_reaches_is_refused_with_every_candidate_s_total(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / "github_usage_fully_discounted.csv", project_dir / "github.csv")
+    code, said = _add_source(
+        project_dir, "github.csv", "--total", "87.49", "--write", capsys=capsys
+    )
+    assert code == 2
+    assert "no column adds up to the invoice total 87.49" in said
+    assert "net_amount 0.00" in said and "gross_amount 87.50" in said
+    assert not (project_dir / "anycost.yaml").exists()
+    code, said = _add_source(project_dir, "github.csv", "--total", "$87.50", capsys=capsys)
+    assert code == 2 and "not a plain decimal amount" in said
+
+
+@pytest.mark.parametrize(
+    ("file", "row", "why"),
+    [
+        ("total_row_labelled.csv", 4, "Service says 'TOTAL'"),
+        (
+            "total_row_unlabelled.csv",
+            6,
+            "its Amount, 11.00, is the sum of every other row's, and it leaves Service, Account blank",
+        ),
+    ],
+)
+def test_a_summary_row_is_named_and_nothing_is_written(
+    file: str, row: int, why: str, project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / file, project_dir / file)
+    code, said = _add_source(project_dir, file, "--write", capsys=capsys)
+    assert code == 2
+    assert f"row {row}: {why}" in said and "nothing was written" in said
+    assert "Remove them from the export" in said
+    assert "Total:" not in said  # no preview that would count it
+    assert not (project_dir / "anycost.yaml").exists()
+
+
+def test_a_focus_contract_commitment_dataset_is_named_as_not_charges(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / "focus_contract_commitment.csv", project_dir / "commitments.csv")
+    code, said = _add_source(project_dir, "commitments.csv", "--write", capsys=capsys)
+    assert code == 2
+    assert "FOCUS Contract Commitment dataset" in said and "no charges to send" in said
+    assert "971250" not in said and not (project_dir / "anycost.yaml").exists()
+
+
+def test_account_resource_and_team_columns_are_proposed_with_why(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(CORPUS / "team_account_resource.csv", project_dir / "usage.csv")
+    code, said = _add_source(project_dir, "usage.csv", "--write", capsys=capsys)
+    assert code == 0, said
+    config = load_config(project_dir / "anycost.yaml")
+    source = config.sources["usage"]
+    assert source.columns["resource/account"].column == "Account"
+    assert source.columns["resource/id"].column == "Resource"
+    assert source.tags is not None and source.tags.columns == {"team": "Team"}
+    text = (project_dir / "anycost.yaml").read_text()
+    assert "# Service: its name (service) says service; 2 distinct values: compute, storage" in text
+    assert "# Account: its name (account) says account; 2 distinct values: acct-1, acct-2" in text
+    assert "resource/tag:team" in said and "rows_valid passed" in said
+
+
+def test_an_invoice_total_that_only_a_set_aside_column_reaches_is_named_not_taken(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # FOCUS: BilledCost 0.00 (the usage was covered by a commitment), EffectiveCost 1.00.
+    sample = FIXTURES / "focus-1.2" / "commitment_discount_usage_scenario_1.csv"
+    code, said = _add_source(project_dir, str(sample), "--total", "1.00", capsys=capsys)
+    assert code == 2
+    assert "EffectiveCost does, but it was set aside (not the bill: an amortised cost" in said
+    assert "map cost/cost: EffectiveCost by hand" in said
+    code, said = _add_source(project_dir, str(sample), "--total", "0", capsys=capsys)
+    assert code == 0, said
+    assert "cost/cost: BilledCost, total 0.00" in said
+    assert "its total is the invoice's total, 0" in said
+
+
+def test_the_readme_walkthrough_shows_the_evidence_add_source_prints(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Connect a vendor's CSV in ten minutes") :]
+    (shown,) = re.findall(r"```text\n(How each column was chosen.*?)```", section, re.S)
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    export = walkthrough_export(project.root)
+    code, said = _add_source(
+        project.root, str(export.relative_to(project.root)), "--name", "acme", capsys=capsys
+    )
+    assert code == 0, said
+    assert shown in said
+    assert "runner-up: List Cost (USD), total 70.80" in shown

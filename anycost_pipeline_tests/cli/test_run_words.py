@@ -1,6 +1,8 @@
 """What `anycost run`, `reconcile` and `dry-run` say and do at the edges: months outside the
 partitions, `--force`, and an empty month in a dry run."""
 
+from decimal import Decimal
+
 import pytest
 
 from anycost_pipeline.cli import main
@@ -205,3 +207,57 @@ def test_a_csv_naming_a_column_twice_is_refused_naming_file_and_columns(
     assert "simple_cloud_2024-08-16.csv" in said, said
     assert "the header names column 'amount' twice (columns 5 and 6)" in said, said
     assert not SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+
+
+def test_a_default_on_the_cost_column_fills_its_empty_values(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cost/cost: {column: amount, default: "0"}`: the default was ignored on cost/cost
+    ("value None: is missing") while it worked on usage/amount."""
+    config = project.config()
+    config["sources"]["simple_cloud"]["columns"]["cost/cost"] = {"column": "amount", "default": "0"}
+    project.write_config(config)
+    path = project.data_dir / "simple_cloud_2024-08-16.csv"
+    lines = path.read_text().splitlines()
+    removed = Decimal(lines[1].rsplit(",", 1)[1])
+    lines[1] = lines[1].rsplit(",", 1)[0] + ","  # an empty amount
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["run", "2024-08"]) == 0, capsys.readouterr().out
+    rows = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
+    assert len(rows) == 250
+    assert sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("1033.51") - removed
+
+
+def test_a_ragged_csv_line_is_named_with_its_line_number(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cost with a decimal comma and no quotes (1.234,50) splits its line: polars' message
+    named no line and suggested an option anycost.yaml does not have."""
+    path = project.data_dir / "simple_cloud_2024-08-16.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",1.234,50"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert "simple_cloud_2024-08-16.csv" in said, said
+    assert "line 4 has 6 fields where the header has 5" in said, said
+    assert "truncate_ragged_lines" not in said, said
+
+
+def test_a_failed_rows_valid_prints_its_first_problems(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said 'N problems; the first are in first_problems' and printed none of them."""
+    config = project.config()
+    # Tags without a resource id: CloudZero needs one on every tagged row.
+    config["sources"]["simple_cloud"]["tags"] = {"columns": {"team": "account"}}
+    project.write_config(config)
+    assert main(["run", "2024-08"]) == 1
+    printed = capsys.readouterr()
+    said = " ".join((printed.out + printed.err).split())
+    assert (
+        "CHECK FAILED cbf/simple_cloud rows_valid: 250 problems: simple_cloud_2024-08-01.csv, row 2, column 'resource/id', value None: required on a row with tags"
+        in said
+    ), said
+    assert "(the first 20 in first_problems)" in said, said

@@ -19,6 +19,8 @@ def test_postgres_instance_file_is_valid(tmp_path: Path, monkeypatch: pytest.Mon
     assert config["concurrency"]["pools"]["default_limit"] == 1
     # A run killed inside its drop step must not keep its connection's slot for ever.
     assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+    # The keys test_killed_run_slot.py shortens, to see the slot freed through a real daemon.
+    assert 0 < config["run_monitoring"]["poll_interval_seconds"] <= 60
 
 
 def test_the_projects_own_instance_files_free_a_killed_runs_slot(
@@ -33,3 +35,4 @@ def test_the_projects_own_instance_files_free_a_killed_runs_slot(
         assert config["concurrency"]["pools"]["default_limit"] == 1
         assert config["run_monitoring"]["enabled"] is True
         assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+        assert 0 < config["run_monitoring"]["poll_interval_seconds"] <= 60

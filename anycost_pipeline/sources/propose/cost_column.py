@@ -1,72 +1,228 @@
-"""The billed-cost column: a name that says cost (and not rate, list or amortised cost), and a
-number on every row."""
+"""The billed-cost column, with the runner-up and each one's total over the sample.
+
+A column is money when its name says so and every value is a number. Among those, the billed,
+extended amount wins: net over gross, total over subtotal, amount over unit price or rate. A
+column whose name says identifier (cost center, id, code, number) or whose values are labels
+(leading zeros, long whole numbers) is never money. When the best two are alike and their
+totals differ, the user is asked to choose; `--total` (the invoice's total) settles it.
+"""
+
+from decimal import Decimal
 
 import polars as pl
 
+from anycost_pipeline.sources.propose.choices import Candidate, Choice, exact_total, exact_values
 from anycost_pipeline.sources.propose.evidence import (
     data_columns,
     decimal_style,
-    name_words,
     probe_values,
+    words_of,
 )
 from anycost_pipeline.sources.propose.sample import ProposalError
 
-_COST_NAMES = {
-    "unblendedcost": 9,
-    "billedcost": 9,
-    "costinbillingcurrency": 8,
-    "cost": 6,
-    "amount": 5,
-    "charge": 4,
-    "total": 3,
-    "price": 1,
-}
-_NOT_COST = (
-    "rate",
-    "unitprice",
-    "ondemand",
-    "listcost",
-    "list",
-    "quantity",
+COST_CBF = "cost/cost"
+
+# Words that make a name money at all.
+_MONEY = {"cost", "costs", "amount", "amt", "charge", "charges", "spend", "total", "price", "fee"}
+_MONEY |= {"billed", "net", "gross", "subtotal", "due", "value"}
+# Words of the amount that is billed: after discounts, after tax, the whole line.
+_BILLED = {"net", "billed", "unblended", "total", "extended", "due", "charged", "invoiced"}
+_BILLED |= {"final", "payable"}
+# Words of an amount before something the bill takes off or adds: not the bill, but close.
+_BEFORE = {"gross", "subtotal", "list", "retail", "public", "undiscounted", "pretax", "original"}
+_BEFORE |= {"estimated", "before"}
+# Words of a number that is not a billed amount: a rate, a quantity, a part of the bill.
+_PART = {"unit", "units", "rate", "per", "quantity", "qty", "discount", "discounts", "credit"}
+_PART |= {"credits", "currency", "percent", "pct", "ratio", "count", "tax", "vat", "savings"}
+_PART_TEXT = (
     "usageamount",
-    "amortized",
-    "effective",
-    "contracted",
-    "blendedcost",
     "normalized",
-    "upfront",
-    "recurring",
+    "contracted",
     "commitment",
     "reservation",
+    "reserved",
     "savingsplan",
-    "usd",
-    "pricingcurrency",
+    "upfront",
+    "recurring",
+    "exchangerate",
 )
+# Words of an identifier: such a column is a label even when every value is a number.
+_IDENTIFIER = {"id", "center", "centre", "code", "number", "num", "no", "nr", "zip", "key"}
+_IDENTIFIER |= {"ref", "index", "phone"}
+_INCLUDING = {"incl", "including", "inc", "after", "with", "plus", "gross"}
+# Within a tier, the names that say it most plainly come first.
+_ORDER = ("billedcost", "unblendedcost", "costinbillingcurrency", "net", "total", "cost", "amount")
 
 
-def _cost_rank(column: str) -> int | None:
-    words = name_words(column)
-    best = max((score for name, score in _COST_NAMES.items() if name in words), default=None)
-    if best is None:
+def money_tier(name: str) -> tuple[int, str] | None:
+    """3 billed, 2 plain money, 1 before discounts or tax, 0 named like money but not the bill;
+    None when the name says nothing of money; with why."""
+    words = words_of(name)
+    joined = "".join(words)
+    billing_currency = "inbillingcurrency" in joined
+    if not set(words) & _MONEY and not any(w.endswith(("cost", "amount")) for w in words):
         return None
-    penalty = sum(1 for w in _NOT_COST if w in words and not words.endswith("unblendedcost"))
-    return best - 4 * penalty
+    ident = sorted(set(words) & _IDENTIFIER)
+    if ident:
+        return 0, f"never money: its name says identifier ({', '.join(ident)})"
+    if "blended" in joined and "unblended" not in joined:
+        return 0, "not the bill: a blended cost (averaged across accounts)"
+    including = bool(set(words) & _INCLUDING)
+    if any(t in joined for t in ("amortized", "amortised", "effective")):
+        return 0, "not the bill: an amortised cost (purchases spread over the usage they cover)"
+    others = ("usageamount", "normalized", "exchangerate")
+    commitment = [t for t in _PART_TEXT if t in joined and t not in others]
+    if commitment:
+        return 0, f"not the bill: a commitment, reservation or contract figure ({commitment[0]})"
+    part = sorted(
+        (set(words) & _PART)
+        - ({"tax", "vat"} if including else set())
+        - ({"currency"} if billing_currency else set())
+    )
+    part += [t for t in others if t in joined]
+    if part:
+        return 0, f"not the bill: a rate, quantity or part of it ({', '.join(part)})"
+    if "subtotal" in joined or "pretax" in joined:
+        return 1, "its name (subtotal) says the amount before tax"
+    if "ondemand" in joined or set(words) & {"list", "public", "retail", "payg"}:
+        return 1, "its name (list or on-demand) says prices before discounts"
+    before = sorted(set(words) & _BEFORE)
+    if before:
+        return 1, f"its name ({before[0]}) says the amount before discounts or credits"
+    if billing_currency:
+        return 3, "its name (cost in billing currency) says the amount billed"
+    billed = sorted(set(words) & _BILLED)
+    if billed:
+        return 3, f"its name ({billed[0]}) says the amount billed"
+    said = next(w for w in words if w in _MONEY or w.endswith(("cost", "amount")))
+    if set(words) & _MONEY == {"price"}:
+        return 1, "its name (price) says a price, often per unit, not the line's amount"
+    return 2, f"its name ({said}) says an amount"
 
 
-def find_cost(frame: pl.DataFrame) -> tuple[str, str]:
-    """The billed cost column and its decimal style."""
-    candidates = []
+def _label_like(values: pl.Series) -> bool:
+    """Numbers that are labels: a leading zero (0042), or long whole numbers (account ids)."""
+    if values.str.contains(r"^0\d").any():
+        return True
+    return bool(values.str.contains(r"^\d{9,}$").all())
+
+
+def _order(column: str) -> int:
+    joined = "".join(words_of(column))
+    return next((i for i, n in enumerate(_ORDER) if n in joined), len(_ORDER))
+
+
+def money_candidates(
+    frame: pl.DataFrame, refused: list[Candidate] | None = None
+) -> list[tuple[int, Candidate, str]]:
+    """Every column that could be the bill, best first: (tier, candidate, decimal style).
+    Numeric columns named like money that cannot be the bill go to `refused`, with why."""
+    found = []
     for index, column in enumerate(data_columns(frame)):
-        rank = _cost_rank(column)
-        if rank is None or rank <= 0:
+        ranked = money_tier(column)
+        if ranked is None:
             continue
-        style = decimal_style(probe_values(frame, column))
-        if style is not None:
-            candidates.append((-rank, index, column, style))
-    if not candidates:
+        values = probe_values(frame, column)
+        style = decimal_style(values)
+        if style is None:
+            continue
+        tier, why = ranked
+        if tier and _label_like(values):
+            tier, why = 0, "never money: its numbers are labels (leading zeros or long ids)"
+        if tier == 0:
+            quantity = {"quantity", "qty", "count", "units"} & set(words_of(column))
+            if quantity or "usageamount" in "".join(words_of(column)):
+                continue  # a quantity: not worth showing as the bill's runner-up
+            if refused is not None and style in ("plain", "exponent"):
+                refused.append(Candidate(column, why, exact_total(frame, column)))
+            continue
+        total = exact_total(frame, column) if style in ("plain", "exponent") else None
+        why = f"{why}; a number on every row"
+        found.append(((-tier, _order(column), index), Candidate(column, why, total), style))
+    found.sort(key=lambda f: f[0])
+    return [(-key[0], candidate, style) for key, candidate, style in found]
+
+
+def _relation(frame: pl.DataFrame, chosen: str, others: list[str]) -> str:
+    """How the chosen column follows from two others on every row (net = gross − discount,
+    total = subtotal + tax), when it does."""
+    numbers = {c: exact_values(frame, c) for c in [chosen, *others]}
+    target = numbers[chosen]
+    for a in others:
+        for b in others:
+            if a == b:
+                continue
+            pairs = list(zip(target, numbers[a], numbers[b]))
+            if not pairs or any(None in p for p in pairs):
+                continue
+            if all(t == x - abs(y) for t, x, y in pairs) and any(y for _, _, y in pairs):
+                return f"{chosen} = {a} − {b} on every row"
+            if all(t == x + y for t, x, y in pairs) and any(y for _, _, y in pairs):
+                return f"{chosen} = {a} + {b} on every row"
+    return ""
+
+
+def choose_cost(frame: pl.DataFrame, invoice: Decimal | None = None) -> tuple[Choice, str]:
+    """The billed cost column (with its runner-up) and its decimal style.
+
+    With `invoice` (the invoice's total), the column whose total is exactly that is chosen; a
+    ProposalError says so when no column's total is.
+    """
+    refused: list[Candidate] = []
+    ranked = money_candidates(frame, refused)
+    if not ranked:
         raise ProposalError(
             "no column reads as the billed cost (a name such as cost, amount or billed_cost, "
             "with a number on every row); map cost/cost by hand"
         )
-    _, _, column, style = min(candidates)
-    return column, style
+    styles = {c.column: s for _, c, s in ranked}
+    if invoice is not None:
+        choice = _matching_invoice(ranked, refused, invoice)
+        return choice, styles[choice.chosen.column]
+    (tier, first, _), rest = ranked[0], ranked[1:]
+    second = rest[0][1] if rest else (refused[0] if refused else None)
+    named = [c.column for _, c, _ in rest] + [c.column for c in refused]
+    relation = _relation(frame, first.column, named[:8])
+    if relation:
+        first = Candidate(first.column, f"{first.why}; {relation}", first.total)
+    close = bool(rest and rest[0][0] == tier and second is not None and second.total != first.total)
+    note = ""
+    if rest and rest[0][0] == tier and second is not None and second.total == first.total:
+        note = f"{second.column} has the same total"
+    if close:
+        note = "give the invoice's total with --total AMOUNT to settle it"
+    return Choice(COST_CBF, first, second, close=close, note=note), styles[first.column]
+
+
+def _matching_invoice(
+    ranked: list[tuple[int, Candidate, str]], refused: list[Candidate], invoice: Decimal
+) -> Choice:
+    matching = [c for _, c, _ in ranked if c.total is not None and c.total == invoice]
+    if not matching:
+        totals = "; ".join(f"{c.column} {c.total}" for _, c, _ in ranked)
+        other = next((c for c in refused if c.total == invoice), None)
+        if other is not None:
+            raise ProposalError(
+                f"no column that reads as the bill adds up to the invoice total {invoice} "
+                f"(their totals: {totals}); {other.column} does, but it was set aside "
+                f"({other.why}). If the invoice really is {other.column}, map cost/cost: "
+                f"{other.column} by hand"
+            )
+        raise ProposalError(
+            f"no column adds up to the invoice total {invoice} (the candidates' totals: "
+            f"{totals}). Check that the sample holds the whole invoice and nothing more, or "
+            "map cost/cost by hand"
+        )
+    chosen = matching[0]
+    best = ranked[0][1]
+    note = (
+        ""
+        if chosen.column == best.column
+        else f"{best.column} would have been proposed from its name, but its total is "
+        f"{best.total}, not the invoice's {invoice}"
+    )
+    chosen = Candidate(
+        chosen.column, f"{chosen.why}; its total is the invoice's total, {invoice}", chosen.total
+    )
+    others = [c for _, c, _ in ranked if c.column != chosen.column]
+    return Choice(COST_CBF, chosen, others[0] if others else None, note=note)

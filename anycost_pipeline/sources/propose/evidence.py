@@ -19,6 +19,12 @@ def name_words(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def words_of(name: str) -> list[str]:
+    """A column name as lower-case words: `lineItem/UnblendedCost` → line, item, unblended, cost."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
 def probe_values(frame: pl.DataFrame, column: str) -> pl.Series:
     """The column's first PROBE_ROWS values as trimmed text, without empty or null words."""
     text = frame.get_column(column).head(PROBE_ROWS).cast(pl.String).str.strip_chars()

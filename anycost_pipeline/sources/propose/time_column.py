@@ -36,6 +36,8 @@ class TimeColumn:
     time_format: str | list[str] | None
     has_offset: bool
     note: str
+    runner_up: str | None = None
+    said: str = "time"  # the part of its name that says time
 
 
 def _time_format(values: pl.Series) -> tuple[str | list[str] | None, str] | None:
@@ -87,6 +89,8 @@ def find_time(frame: pl.DataFrame) -> TimeColumn:
             "no column reads as the usage time (a name such as date, usage_start or time, with "
             "a date or date-time on every row); map time/usage_start by hand"
         )
-    _, column, (fmt, note), values = min(candidates, key=lambda c: c[0])
+    candidates.sort(key=lambda c: c[0])
+    _, column, (fmt, note), values = candidates[0]
     has_offset = bool(values.str.contains(_OFFSET.pattern).all()) or str(fmt).startswith("epoch")
-    return TimeColumn(column, fmt, has_offset, note)
+    runner_up = candidates[1][1] if len(candidates) > 1 else None
+    return TimeColumn(column, fmt, has_offset, note, runner_up, _TIME_NAMES[candidates[0][0]])

@@ -4,7 +4,39 @@ or an existing one with the entry added."""
 import re
 from typing import Any
 
+from anycost_pipeline.cbf.columns import COST
+from anycost_pipeline.sources.propose.choices import Candidate
 from anycost_pipeline.sources.propose.proposal import Proposal
+
+
+def _comment(text: str, indent: str) -> list[str]:
+    return [f"{indent}# {line}" for line in text.splitlines()]
+
+
+def _shown(candidate: Candidate) -> str:
+    total = "" if candidate.total is None else f", total {candidate.total}"
+    return f"{candidate.column}{total}"
+
+
+def evidence_text(proposal: Proposal) -> str:
+    """Each CBF column's chosen column, why, and the runner-up, as the user reads them."""
+    lines = ["How each column was chosen (the runner-up is the next best; money shows its total):"]
+    for choice in proposal.choices:
+        lines.append(f"  {choice.cbf}: {_shown(choice.chosen)}")
+        lines.append(f"      why: {choice.chosen.why}")
+        runner = choice.runner_up
+        lines.append(
+            f"      runner-up: {_shown(runner)}: {runner.why}"
+            if runner
+            else "      runner-up: none"
+        )
+        if choice.close:
+            lines.append(f"      {choice.ask()}")
+        elif choice.note:
+            lines.append(f"      note: {choice.note}")
+    if proposal.source.get("preset") == "focus":
+        lines.append("  every other column: as the FOCUS preset maps it")
+    return "\n".join(lines) + "\n"
 
 
 def _dumped(key: str, value: Any, indent: str) -> list[str]:
@@ -28,20 +60,24 @@ def yaml_block(proposal: Proposal, indent: str = "  ") -> str:
         if key == "columns":
             continue
         if key in proposal.comments:
-            lines.append(f"{inner}# {proposal.comments[key]}")
+            lines += _comment(proposal.comments[key], inner)
         lines += _dumped(key, value, inner)
     columns = proposal.source.get("columns") or {}
     left_out = {
         k[len("left out ") :]: v for k, v in proposal.comments.items() if k.startswith("left out ")
     }
-    if columns or proposal.source.get("preset") != "focus":
-        lines.append(f"{inner}columns:")
-    elif left_out:
+    header = bool(columns or left_out) or proposal.source.get("preset") != "focus"
+    focus_cost = proposal.source.get("preset") == "focus" and COST not in columns
+    if focus_cost and COST in proposal.comments:
+        # The preset's cost, with its evidence, above the columns that would override it.
+        lines += _comment(proposal.comments[COST], inner)
+        lines.append(f"{inner}# {COST}: BilledCost (from the preset)")
+    if header:
         lines.append(f"{inner}columns:")
     for cbf, spec in columns.items():
         why = left_out.get(cbf) if spec is None else proposal.comments.get(cbf)
         if why:
-            lines.append(f"{inner}{indent}# {why}")
+            lines += _comment(why, inner + indent)
         lines += _dumped(cbf, spec, inner + indent)
     if not columns and proposal.source.get("preset") == "focus" and not left_out:
         lines.append(f"{inner}columns: {{}}  # the preset maps every column; override any here")
