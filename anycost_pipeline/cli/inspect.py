@@ -20,6 +20,7 @@ from anycost_pipeline.config import (
 from anycost_pipeline.defs.in_memory import source_cbf_with_problems
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
+from anycost_pipeline.triggers import refresh_warning, sum_resend_warning
 
 MAX_FILES_NAMED = 3
 
@@ -101,6 +102,7 @@ def validate() -> int:
     config = load_config()
     say(f"Configuration: {config_path()} (target: {config.cloudzero.target})")
     problems: list[str] = _storage_problems(config)
+    warnings = trigger_warnings(config)
     for name, source in config.sources.items():
         progress(f"checking source {name}")
         kind = getattr(source, "kind", "files")
@@ -134,13 +136,27 @@ def validate() -> int:
         problems.append(
             "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live')."
         )
+    if warnings:
+        say(f"\n{counted(len(warnings), 'warning')} (money that is sent twice or never):")
+        for warning in warnings:
+            say(f"  - {warning}.")
     if problems:
         say(f"\n{counted(len(problems), 'problem')}:")
         for problem in problems:
             say(f"  - {problem}")
         return 1
-    say("\nNo problems found.")
+    say("\nNo problems found." + (" Read the warnings above." if warnings else ""))
     return 0
+
+
+def trigger_warnings(config: AnycostConfig) -> list[str]:
+    """What the sensors and schedules would send twice or never (see `triggers`)."""
+    found = []
+    for name, source in config.sources.items():
+        found.append(sum_resend_warning(name, source, config))
+        if source.pulled:
+            found.append(refresh_warning(name, source))
+    return [w for w in found if w]
 
 
 def _totals(frame: pl.DataFrame, by: str, label: str) -> list[str]:

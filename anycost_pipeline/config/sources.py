@@ -32,6 +32,23 @@ class Refresh(StrictModel):
     cron: str = "0 6 * * *"
     previous_month_days: int = Field(default=5, ge=0, le=28)
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, cron: str) -> str:
+        if cron == "0 6 * * *":
+            return cron  # the default: no need to load Dagster to know it is valid
+        # Dagster's own check (the schedule refuses what it refuses), imported only here: it
+        # loads Dagster, which `anycost` commands that read the config alone do not need.
+        from dagster._utils.schedules import is_valid_cron_schedule
+
+        if not is_valid_cron_schedule(cron):
+            raise ValueError(
+                f"{cron!r} is not a cron schedule Dagster can run: write five fields, minute "
+                'hour day-of-month month day-of-week, in UTC (e.g. "0 6 * * *": daily at '
+                "06:00), or @daily / @hourly"
+            )
+        return cron
+
 
 class Tombstone(StrictModel):
     """A column that marks a record as deleted: the record with that key leaves the month."""

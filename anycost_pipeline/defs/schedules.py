@@ -12,19 +12,7 @@ from anycost_pipeline.defs.names import (
     connection_job_name,
     schedule_name,
 )
-from anycost_pipeline.months import Month
-
-
-def refresh_months(now: datetime, previous_month_days: int, start_month: str) -> list[str]:
-    """The months a refresh at `now` (UTC) pulls: the current one, plus the previous one while
-    the current month's day is at most `previous_month_days`; never before start_month."""
-    current = Month(now.year, now.month)
-    months = [current]
-    if now.day <= previous_month_days:
-        months.insert(
-            0, Month(now.year - (now.month == 1), 12 if now.month == 1 else now.month - 1)
-        )
-    return [str(m) for m in months if str(m) >= start_month]
+from anycost_pipeline.triggers import refresh_months
 
 
 def refresh_schedule(name: str, source: AnySource, project: AnycostConfig) -> dg.ScheduleDefinition:

@@ -7,7 +7,6 @@ with a row in no month (an unreadable time) can hold any month and is read for e
 Only sources that are the whole truth use it: an incremental source merges all its files.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from anycost_pipeline.config import FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import files
 from anycost_pipeline.sources.watch import frame_months
+from anycost_pipeline.sources.watch_state import settings_digest
 
 INDEX = "index"
 ANY_MONTH = "*"  # the months of a file with a row in no month: every month reads it
@@ -26,12 +26,6 @@ GONE, LEFT = "gone", "left"  # months that deleted files held; months whose reco
 
 def index_file(state: Path, source: str) -> Path:
     return state / INDEX / f"{source}.json"
-
-
-def _settings(source: FilesSource) -> str:
-    """What decides a file's months: every setting of the source (a new timezone, time column
-    or spread moves rows between months)."""
-    return hashlib.sha256(source.model_dump_json().encode()).hexdigest()
 
 
 def _read(path: Path) -> dict:
@@ -93,7 +87,7 @@ def read_month_files(
         raise files.SourceFilesError(
             f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
         )
-    settings, where = _settings(source), index_file(state, name)
+    settings, where = settings_digest(source), index_file(state, name)
     known = _load(where, settings)
     entries: dict[str, dict] = {}
     frames: list[pl.DataFrame] = []
@@ -140,7 +134,7 @@ def month_key(month: Month) -> str:
 
 def indexed_months(state: Path, name: str, source: FilesSource) -> list[str]:
     """Every month the source's files held at the last read (from the index)."""
-    entries = _load(index_file(state, name), _settings(source))
+    entries = _load(index_file(state, name), settings_digest(source))
     return sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
 
 

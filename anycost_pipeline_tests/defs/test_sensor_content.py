@@ -1,5 +1,6 @@
 """The sensor notices every change of content, and keeps requesting files it cannot place."""
 
+import json
 import os
 
 import dagster as dg
@@ -77,12 +78,20 @@ def test_a_file_with_an_unreadable_time_is_requested_until_it_is_fixed(project: 
     message = str(failure.step_failure_data.error.message)  # type: ignore[union-attr]
     assert "simple_cloud_2024-08-16.csv" in message and "2024-08-32" in message
     assert "date" in message and "row 3" in message.replace(",", "")
-    assert list(requested(tick(project, instance, again.cursor))) == ["2024-08"]
+    # A change of the source's settings requests every month its files hold.
+    strict = tick(project, instance, again.cursor)
+    assert list(requested(strict)) == ["2024-07", "2024-08"]
+    assert requested(tick(project, instance, strict.cursor)) == {
+        "2024-08": requested(strict)["2024-08"]
+    }
 
     day.write_text("".join(lines).replace("2024-08-32", "2024-08-16"))
-    fixed = tick(project, instance, again.cursor)
+    fixed = tick(project, instance, strict.cursor)
     assert list(requested(fixed)) == ["2024-08"]
-    assert requested(fixed)["2024-08"] != requested(bad)["2024-08"]
+    assert requested(fixed)["2024-08"] not in (
+        requested(bad)["2024-08"],
+        requested(strict)["2024-08"],
+    )
     assert requested(tick(project, instance, fixed.cursor)) == {}
 
 
@@ -96,3 +105,28 @@ def test_a_file_with_no_readable_time_requests_the_newest_month(project: Project
     bad = tick(project, instance, first.cursor)
     assert list(requested(bad)) == [newest]
     assert list(requested(tick(project, instance, bad.cursor))) == [newest]
+
+
+def test_a_cursor_from_before_the_state_file_sends_nothing_again(project: Project) -> None:
+    """An upgrade: the cursor held every file's [fingerprint, months, listing key]."""
+    from anycost_pipeline.config import load_config
+    from anycost_pipeline.sources.files import file_infos, fingerprint
+    from anycost_pipeline.sources.watch import file_months
+
+    source = load_config().sources["simple_cloud"]
+    files = {
+        info.path: [
+            fingerprint(info),
+            file_months("simple_cloud", source, info.path).months,  # type: ignore[arg-type]
+            info.listing_key,
+        ]
+        for info in file_infos(str(project.data_dir / "*.csv"))
+    }
+    assert len(files) > 10
+    instance = dg.DagsterInstance.ephemeral()
+    old_cursor = json.dumps({"files": files}, sort_keys=True)
+    upgraded = tick(project, instance, old_cursor)
+    assert requested(upgraded) == {}
+    assert len(upgraded.cursor or "") < 100
+    (project.data_dir / "simple_cloud_2024-07-03.csv").unlink()
+    assert list(requested(tick(project, instance, upgraded.cursor))) == ["2024-07"]
