@@ -101,6 +101,10 @@ class FilesSource(_SourceKind):
     header: bool = True
     column_names: list[str] | None = None
     skip_rows: int = Field(default=0, ge=0)
+    # What a deleted export file means for the months it held. `keep`: a vendor's retention
+    # rotated it away; CloudZero keeps the months as last sent (until `--force`). `remove`:
+    # the files are the whole truth; the deleted file's rows leave their months.
+    deleted_files: Literal["keep", "remove"] = "keep"
     records: str | None = Field(
         default=None, description="JSON only: dotted path to the record list"
     )

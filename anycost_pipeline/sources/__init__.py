@@ -88,6 +88,11 @@ def read_month(
 LEFT, GONE, UNKNOWN, NEVER = "left", "gone", "unknown", "never"
 
 
+def file_names(paths: list[str], most: int = 5) -> str:
+    """The files' names (not their folders), the first `most` of them."""
+    return ", ".join(p.rsplit("/", 1)[-1] for p in paths[:most]) + (" …" if paths[most:] else "")
+
+
 def emptied_evidence(
     name: str, source: AnySource, config: AnycostConfig, month: str
 ) -> tuple[str, str]:
@@ -105,11 +110,17 @@ def emptied_evidence(
         from anycost_pipeline.sources import index
 
         gone, left = index.month_evidence(config.storage_path, name, month)
+        if gone and source.deleted_files == "remove":
+            names = file_names(gone)
+            return LEFT, (
+                f"source {name}'s export file(s) that held {month} were deleted ({names}), "
+                "and its deleted files leave their months (deleted_files: remove)"
+            )
         if gone:
-            names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if gone[5:] else "")
+            names = file_names(gone)
             return GONE, f"source {name}'s export file(s) that held {month} are gone ({names})"
         if left:
-            names = ", ".join(p.rsplit("/", 1)[-1] for p in left[:5]) + (" …" if left[5:] else "")
+            names = file_names(left)
             return LEFT, f"source {name}'s rows left {month} ({names} hold other months now)"
         return NEVER, f"nothing shows that source {name}'s records left {month}"
     return UNKNOWN, (
@@ -124,12 +135,14 @@ def gone_files(name: str, source: AnySource, config: AnycostConfig, month: str) 
     their rows from CloudZero."""
     if not isinstance(source, FilesSource) or source.incremental:
         return None
+    if source.deleted_files == "remove":  # the files are the whole truth: the month shrinks
+        return None
     from anycost_pipeline.sources import index
 
     gone, _ = index.month_evidence(config.storage_path, name, month)
     if not gone:
         return None
-    names = ", ".join(p.rsplit("/", 1)[-1] for p in gone[:5]) + (" …" if gone[5:] else "")
+    names = file_names(gone)
     return f"source {name}'s export file(s) that also held {month} are gone ({names})"
 
 

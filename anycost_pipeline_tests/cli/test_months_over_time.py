@@ -474,3 +474,25 @@ def test_a_month_whose_original_export_was_rotated_away_is_not_shrunk(tmp_path: 
         # Accepted once: the next run judges the month as the files hold it now.
         after = anycost(config, server.url, "run", "2024-05")
         assert "2024-05: unchanged" in words(after), words(after)
+
+
+def test_a_source_whose_deleted_files_are_withdrawn_shrinks_and_clears_its_months(
+    tmp_path: Path,
+) -> None:
+    """`deleted_files: remove`: the files are the whole truth, a deleted file's rows leave."""
+    config = project(tmp_path / "p", "2024-05-20,Support,100.00,a\n")
+    settings = yaml.safe_load(config.read_text())
+    settings["sources"]["vendor"]["deleted_files"] = "remove"
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    exports = config.parent / "exports"
+    (exports / "correction-0001.csv").write_text(HEADER + "2024-05-21,Support,-10.00,a\n")
+    (exports / "june.csv").write_text(HEADER + "2024-06-02,Support,7.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (exports / "month.csv").unlink()
+        (exports / "june.csv").unlink()
+        again = anycost(config, server.url, "run", "2024-05", "2024-06")
+        assert again.returncode == 0, words(again)
+        assert held(server, "2024-05") == (1, Decimal("-10.00"))
+        assert held(server, "2024-06") == (0, Decimal(0))
+        assert "2024-06: cleared" in words(again), words(again)

@@ -65,6 +65,10 @@ def test_rematerialising_after_a_file_changed_replaces_the_month(project: Projec
         day.read_text().replace("Compute,prod-001,usage,12.00", "Compute,prod-001,usage,112.00")
     )
     (project.data_dir / "simple_cloud_2024-08-17.csv").unlink()
+    # The file is withdrawn, not rotated away: its rows leave the month.
+    config = project.config()
+    config["sources"]["simple_cloud"]["deleted_files"] = "remove"
+    project.write_config(config)
     assert project.materialize_month("2024-08").success
     rows = _sandbox_rows(project, "2024-08")
     assert len(rows) == 242  # day 17's 8 rows are gone, nothing doubled

@@ -39,6 +39,10 @@ def test_resubmission_reports_rows_added_removed_changed_and_cost_delta(project:
         (Decimal(r["amount"]) for r in removed if r["service"] == "Compute"), Decimal(0)
     )
     removed_day.unlink()
+    # The file is withdrawn, not rotated away: its rows leave the month.
+    config = project.config()
+    config["sources"]["simple_cloud"]["deleted_files"] = "remove"
+    project.write_config(config)
     second = _drop_metadata(project.materialize_month("2024-08"))
     assert (second["rows_added"], second["rows_removed"], second["rows_changed"]) == (0, 8, 1)
     assert Decimal(second["cost_delta_exact"]) == 100 - removed_cost
