@@ -34,7 +34,7 @@ def test_focus_preset_fills_columns_and_user_keys_win(tmp_path: Path) -> None:
     assert isinstance(source.columns["lineitem/type"], ChargeType)  # type: ignore[attr-defined]
     assert source.columns["resource/service"] == FromColumn(column="ServiceCategory")  # type: ignore[attr-defined]
     assert "bill/invoice_id" not in source.columns  # type: ignore[attr-defined]
-    assert source.null_values == ["NULL", "null"] and source.tags.column == "Tags"  # type: ignore[attr-defined]
+    assert source.null_values == ["NULL", "null", "(null)"] and source.tags.column == "Tags"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
