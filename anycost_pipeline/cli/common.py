@@ -91,7 +91,7 @@ def deliveries(result, connections: list[str]) -> dict[str, str]:  # type: ignor
     return states
 
 
-def journal_state(run_id: str, connection: str) -> str | None:
+def journal_state(run_id: str, connection: str, started: bool = False) -> str | None:
     """What the journal says this run's submission of its month did, when the drop step
     failed after sending (storing its frame, say): `sent` or `cleared` once CloudZero
     confirmed it (None: the journal holds no confirmed submission of this run)."""
@@ -117,7 +117,18 @@ def journal_state(run_id: str, connection: str) -> str | None:
         return None
     if record is None or not str(record.data.get("submission_id", "")).startswith(run_id):
         return None
+    if started:
+        return record.state
     return {CONFIRMED: SENT, CLEARED: CLEARED_STATUS}.get(record.state)
+
+
+def submission_state(run_id: str, connection: str) -> str | None:
+    """What the journal says of a run's own submission of its month: `sent`/`cleared` when
+    confirmed, `unknown` when it started and was not confirmed (None: the run started none)."""
+    confirmed = journal_state(run_id, connection)
+    if confirmed is not None:
+        return confirmed
+    return "unknown" if journal_state(run_id, connection, started=True) else None
 
 
 def connection_id(config: AnycostConfig, connection: str) -> str:

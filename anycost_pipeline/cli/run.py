@@ -108,7 +108,7 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
 def _stopped(instance, month: str, rest: list[str], connections: list[str]) -> int:  # type: ignore[no-untyped-def]
     """Ctrl-C or SIGTERM while the month waited for a connection's slot: what each connection
     holds of the month, and the months not run."""
-    states = end_stopped_run(instance, connections)
+    states = end_stopped_run(instance, connections, month)
     print(f"\nanycost: stopped while {month} waited for a connection's slot.", file=sys.stderr)
     for connection, state in states.items():
         print(f"  {_where(month, connection, connections)}: {state}.", file=sys.stderr)

@@ -2,7 +2,6 @@
 or SIGTERM stop the wait, with nothing sent for the month."""
 
 import ctypes
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,9 +10,15 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster._utils.interrupts import check_captured_interrupt
 
-from anycost_pipeline.cli.common import say
-from anycost_pipeline.defs.names import DROP, PID_TAG, STATUS
-from anycost_pipeline.defs.pools import busy_pools, release_abandoned_slots, waiting_runs_of_process
+from anycost_pipeline.cli.common import say, submission_state
+from anycost_pipeline.cloudzero.submit import NOTHING_SENT
+from anycost_pipeline.defs.names import DROP, PROCESS_TAG, STATUS
+from anycost_pipeline.defs.pools import (
+    PROCESS_ID,
+    busy_pools,
+    release_abandoned_slots,
+    waiting_runs_of_process,
+)
 
 POLL_SECONDS = 2.0
 
@@ -30,7 +35,7 @@ def wait_for_slots(instance: dg.DagsterInstance, connections: list[str], month: 
         while True:
             for run_id in release_abandoned_slots(instance, connections):
                 say(f"   (released the connection slot of run {run_id}, whose process was killed)")
-            busy = busy_pools(instance, connections, own_pid=os.getpid())
+            busy = busy_pools(instance, connections)
             if not busy:
                 return
             for connection, holders in busy.items():
@@ -65,9 +70,7 @@ def interrupts_stop_slot_waits(connections: list[str]) -> Iterator[None]:
     def watch() -> None:
         with dg.DagsterInstance.get() as instance:
             while not done.wait(0.5):
-                if check_captured_interrupt() and waiting_runs_of_process(
-                    instance, connections, os.getpid()
-                ):
+                if check_captured_interrupt() and waiting_runs_of_process(instance, connections):
                     fired.set()
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(
                         ctypes.c_ulong(main), ctypes.py_object(StoppedWaiting)
@@ -85,20 +88,24 @@ def interrupts_stop_slot_waits(connections: list[str]) -> Iterator[None]:
         raise StoppedWaiting()
 
 
-def end_stopped_run(instance: dg.DagsterInstance, connections: list[str]) -> dict[str, str]:
-    """After a stopped wait: this process's unfinished run is marked canceled and its claims on
-    connection slots given back (a waiting claim would hold up later runs). Returns what each
-    connection's drop did in it: its status when it ran (another connection's drop may have
-    sent before the wait), else `nothing sent`."""
-    states = dict.fromkeys(connections, "nothing sent")
-    for run in instance.get_runs(
-        filters=dg.RunsFilter(
-            tags={PID_TAG: str(os.getpid())},
-            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
-        )
-    ):
+def end_stopped_run(
+    instance: dg.DagsterInstance, connections: list[str], month: str
+) -> dict[str, str]:
+    """After a stopped wait: this process's run of the month is marked canceled (if Dagster has
+    not ended it) and its claims on connection slots are given back (a waiting claim would hold
+    up later runs). Returns what each connection's drop did in it: its status when it ran
+    (another connection's drop may have sent before the wait), what the journal says of the
+    run's own submission when it did not finish, else `nothing sent`."""
+    states = dict.fromkeys(connections, NOTHING_SENT)
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={PROCESS_TAG: PROCESS_ID, "dagster/partition": month})
+    )
+    for run in runs:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        instance.report_run_canceled(run, "Stopped by Ctrl-C or SIGTERM while waiting for a slot.")
+        if not run.is_finished:
+            instance.report_run_canceled(
+                run, "Stopped by Ctrl-C or SIGTERM while waiting for a slot."
+            )
         for record in instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         ).records:
@@ -107,4 +114,7 @@ def end_stopped_run(instance: dg.DagsterInstance, connections: list[str]) -> dic
             status = materialization.metadata.get(STATUS) if materialization else None
             if key and key[0] == DROP and key[-1] in states and status is not None:
                 states[key[-1]] = str(status.value)
+        for connection, state in states.items():
+            if state == NOTHING_SENT:
+                states[connection] = submission_state(run.run_id, connection) or state
     return states

@@ -102,9 +102,10 @@ def older_reads(now: Now, record: Entry | None) -> str | None:
         for source, (mine, theirs) in sorted(older.items())
     )
     return (
-        "a later read of the sources was sent already (" + which + "), so this run's older "
-        "data is not sent over it. Nothing was sent: CloudZero's month is left to that later "
-        "run's submission. Run the month again to read the sources anew"
+        "a later read of the sources was sent, or started to be sent, already (" + which + "), "
+        "so this run's older data is not sent over it. Nothing was sent: CloudZero's month is "
+        "left to that later run's submission. Run the month again to read the sources anew "
+        "(`--force` sends this run's data anyway, e.g. after the state folder was made anew)"
     )
 
 
@@ -134,9 +135,10 @@ def judge_month(
     state = partial(MonthState, month, now=now, held=held)
     holds = f"CloudZero holds {_figures(held.rows, held.total)}"
     older = older_reads(now, record)
-    if older:
+    if older and not force:
         # Two runs of the month overlapped and the one that read later sent first: what this
-        # run read is older than what CloudZero was sent, whatever `force` says.
+        # run read is older than what CloudZero was sent. (`force` overrides: a state folder
+        # made anew starts the numbers again.)
         return state(SUPERSEDED, older)
     if held.unread:
         # Only a month that replaces what CloudZero holds is judged without reading it.
@@ -177,15 +179,17 @@ def judge_month(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
-    if now.kept_because and held.rows and operation == "replace_drop" and not force:
-        # Files that held the month were deleted (a vendor's retention): the month as the
-        # files hold it now would lose their rows in CloudZero. (A replace_hourly body
-        # replaces only its own hours; a sum body adds.)
+    if now.kept_because and now.rows < held.rows and operation == "replace_drop" and not force:
+        # A file that held the month was deleted (a vendor's retention) and the month would
+        # now hold fewer rows than CloudZero does: the deleted file's rows may be what would
+        # go. (A month that grows is sent: a renamed export holds them still. A replace_hourly
+        # body replaces only its own hours; a sum body adds.)
         return state(
             KEPT,
-            f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "
-            f"it now ({_figures(now.rows, now.total)}) would drop their rows from CloudZero. "
-            "If the month should hold only what the sources hold now, send it with `--force`",
+            f"{holds}; kept, because {now.kept_because}, and sending the month as the sources "
+            f"hold it now ({_figures(now.rows, now.total)}) would leave CloudZero fewer rows: "
+            "their rows may be what would go. If the month should hold only what the sources "
+            "hold now, send it with `--force`",
         )
     if record is not None and record.interrupted and operation != "replace_drop":
         return _interrupted(state, record, held, holds, operation, now, force)

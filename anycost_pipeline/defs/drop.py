@@ -11,7 +11,6 @@ from anycost_pipeline.cloudzero.submit import (
     CLEARED_STATUS,
     KEPT_STATUS,
     NOTHING_SENT,
-    SENT,
     SUPERSEDED,
     MonthOutcome,
 )
@@ -39,7 +38,6 @@ from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.delivery import MonthToSend, month_to_send
 from anycost_pipeline.figures import shown
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources import forget_gone
 
 HOW = {
     "replace_drop": "Each submission replaces the whole month.",
@@ -110,11 +108,6 @@ def drop_asset(
                 resumed=_resumed(outcome),
             ),
         }
-        if outcome.status in (SENT, CLEARED_STATUS):
-            # CloudZero holds the month as the files hold it now: files deleted before no
-            # longer keep it from being sent.
-            for name in sources:
-                forget_gone(name, project.sources[name], project, month)
         if outcome.state is not None and (
             sending.empty or outcome.status in (KEPT_STATUS, SUPERSEDED)
         ):

@@ -29,6 +29,7 @@ RECONCILE_MONTH = "reconcile_month"
 # Run tags.
 SOURCE_TAG, TRIGGER_TAG = "anycost/source", "anycost/trigger"
 PID_TAG, HOST_TAG = "anycost/pid", "anycost/host"
+PROCESS_TAG = "anycost/process"  # unique to one process: a pid is reused (pid 1 in a container)
 
 # Metadata keys read back after a run: by the reconcile check, `anycost run` and the tests.
 ROWS = "rows"

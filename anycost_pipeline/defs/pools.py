@@ -4,11 +4,12 @@ tags that let a later run free the slot of a run whose process was killed."""
 import json
 import os
 import socket
+import uuid
 
 import dagster as dg
 
 from anycost_pipeline.cloudzero.locks import process_alive
-from anycost_pipeline.defs.names import HOST_TAG, PID_TAG
+from anycost_pipeline.defs.names import HOST_TAG, PID_TAG, PROCESS_TAG
 
 
 def pool_name(connection: str) -> str:
@@ -29,9 +30,12 @@ def prepare_pools(instance: dg.DagsterInstance, connections: list[str]) -> None:
             storage.set_concurrency_slots(pool_name(connection), 1)
 
 
+PROCESS_ID = uuid.uuid4().hex  # this process, whatever its pid
+
+
 def run_tags() -> dict[str, str]:
     """Tags naming the process of an in-process run, so a later run can tell if it was killed."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), PROCESS_TAG: PROCESS_ID}
 
 
 def _abandoned(run: dg.DagsterRun) -> bool:
@@ -66,11 +70,9 @@ def release_abandoned_slots(instance: dg.DagsterInstance, connections: list[str]
     return released
 
 
-def busy_pools(
-    instance: dg.DagsterInstance, connections: list[str], own_pid: int | None = None
-) -> dict[str, list[str]]:
+def busy_pools(instance: dg.DagsterInstance, connections: list[str]) -> dict[str, list[str]]:
     """Connection → a description of each run holding its slot, for the connections whose
-    every slot is held by another run (one that is not this process's own, `own_pid`)."""
+    every slot is held by runs of other processes."""
     storage, busy = instance.event_log_storage, {}
     for connection in connections:
         info = storage.get_concurrency_info(pool_name(connection))
@@ -78,8 +80,8 @@ def busy_pools(
         if not holders or len(holders) < info.slot_count:
             continue
         runs = {run_id: instance.get_run_by_id(run_id) for run_id in holders}
-        if own_pid is not None and any(
-            run is not None and run.tags.get(PID_TAG) == str(own_pid) for run in runs.values()
+        if any(
+            run is not None and run.tags.get(PROCESS_TAG) == PROCESS_ID for run in runs.values()
         ):
             continue
         busy[connection] = [_holder(run_id, run) for run_id, run in runs.items()]
@@ -97,10 +99,8 @@ def _holder(run_id: str, run: dg.DagsterRun | None) -> str:
     return f"run {run_id} ({run.status.value.lower()}{where})"
 
 
-def waiting_runs_of_process(
-    instance: dg.DagsterInstance, connections: list[str], pid: int
-) -> list[str]:
-    """The runs of process `pid` (on this host) that wait for a connection's slot."""
+def waiting_runs_of_process(instance: dg.DagsterInstance, connections: list[str]) -> list[str]:
+    """The runs of this process that wait for a connection's slot."""
     waiting = []
     for connection in connections:
         info = instance.event_log_storage.get_concurrency_info(pool_name(connection))
@@ -108,11 +108,7 @@ def waiting_runs_of_process(
             if step.assigned_timestamp is not None:
                 continue
             run = instance.get_run_by_id(step.run_id)
-            if (
-                run is not None
-                and run.tags.get(PID_TAG) == str(pid)
-                and run.tags.get(HOST_TAG) == socket.gethostname()
-            ):
+            if run is not None and run.tags.get(PROCESS_TAG) == PROCESS_ID:
                 waiting.append(run.run_id)
     return waiting
 

@@ -131,8 +131,7 @@ def emptied_evidence(
 
 def gone_files(name: str, source: AnySource, config: AnycostConfig, month: str) -> str | None:
     """For a month the source still holds rows of: the export files that held it too and were
-    deleted since it was last sent, in words (None: none). Sending the month now would drop
-    their rows from CloudZero."""
+    deleted, in words (None: none). Their rows may be missing from the month now."""
     if not isinstance(source, FilesSource) or source.incremental:
         return None
     if source.deleted_files == "remove":  # the files are the whole truth: the month shrinks
@@ -144,14 +143,6 @@ def gone_files(name: str, source: AnySource, config: AnycostConfig, month: str) 
         return None
     names = file_names(gone)
     return f"source {name}'s export file(s) that also held {month} are gone ({names})"
-
-
-def forget_gone(name: str, source: AnySource, config: AnycostConfig, month: str) -> None:
-    """The month was sent as the source holds it now: deleted files no longer speak for it."""
-    if isinstance(source, FilesSource) and not source.incremental:
-        from anycost_pipeline.sources import index
-
-        index.forget_gone(config.storage_path, name, month)
 
 
 def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:

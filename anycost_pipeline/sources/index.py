@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+from filelock import FileLock
 
 from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.config import FilesSource
@@ -42,7 +43,6 @@ def _load(path: Path, settings: str) -> dict[str, dict]:
 
 
 def _save(path: Path, settings: str, entries: dict[str, dict], memory: dict) -> None:
-    # Concurrent months may each write it: the last whole one stays.
     data = {"settings": settings, "files": entries, **memory}
     write_text_atomically(path, json.dumps(data, sort_keys=True))
 
@@ -54,8 +54,7 @@ def _remember(
     `gone` (month → files that held it and were deleted) and `left` (month → files still
     listed that held it and hold it no more: the records moved out). Files holding the month
     being read again clear `left` for it; a deleted file listed again leaves `gone`. The rest
-    of `gone` stays until the month is sent (`forget_gone`): until then, sending the month
-    would drop the deleted files' rows from CloudZero."""
+    of `gone` stays: a month that would shrink below what CloudZero holds is then kept."""
     memory = {kind: dict(_read(path).get(kind, {})) for kind in (GONE, LEFT)}
     for file, entry in previous.items():
         now = entries.get(file)
@@ -111,10 +110,14 @@ def read_month_files(
             "months": months,
             "columns": columns,
         }
-    previous = _read(where)
-    memory = _remember(where, previous.get("files", {}), entries, month_key(month))
-    if entries != known or any(memory[k] != previous.get(k, {}) for k in memory):
-        _save(where, settings, entries, memory)
+    # Reads of several months (runs, the plan sensor) may end at once: the memory of deleted
+    # files is merged with what is on disk under a lock, so none of them loses another's.
+    where.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(where) + ".lock"):
+        previous = _read(where)
+        memory = _remember(where, previous.get("files", {}), entries, month_key(month))
+        if entries != known or any(memory[k] != previous.get(k, {}) for k in memory):
+            _save(where, settings, entries, memory)
     every = sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
     frame = (
         pl.concat(frames, how="diagonal")
@@ -143,13 +146,3 @@ def month_evidence(state: Path, name: str, month: str) -> tuple[list[str], list[
     whose rows left it (as this version of the index saw them change)."""
     data = _read(index_file(state, name))
     return sorted(data.get(GONE, {}).get(month, [])), sorted(data.get(LEFT, {}).get(month, []))
-
-
-def forget_gone(state: Path, name: str, month: str) -> None:
-    """The month was sent as the files hold it now: the files deleted before no longer speak
-    for it."""
-    where = index_file(state, name)
-    data = _read(where)
-    if month in data.get(GONE, {}):
-        data[GONE].pop(month)
-        write_text_atomically(where, json.dumps(data, sort_keys=True))

@@ -11,7 +11,7 @@ overlap, as a sensor's and a user's can.
 
 The invariant, after the last run: for every month CloudZero holds exactly what the files hold
 now (as CBF rows, written from the history, not from `cbf/`), except a month a file of which
-was deleted since it was last sent, which keeps what it held; nothing is ever doubled; and every month's status word was
+was deleted and that the files now hold fewer rows of than CloudZero, which keeps what it held; nothing is ever doubled; and every month's status word was
 true when it was printed.
 """
 
@@ -331,11 +331,11 @@ def run_history(history: History, folder: Path) -> HistoryResult:
             before = {m: world.held(m) for m in MONTHS}
             for month in MONTHS:
                 held, expected = before[month], expected_rows(world.files, month)
-                if month in world.kept and stepped[month]:
-                    # A file that held it is gone (a vendor's retention): CloudZero keeps what
-                    # it held, whatever the files still hold, until the month is sent with
-                    # --force. (Or the user emptied it when a run could not tell keep from
-                    # clear, and the next run sent the files' month to the empty month.)
+                if month in world.kept and len(expected) < len(stepped[month]):
+                    # A file that held it is gone (a vendor's retention) and the files hold
+                    # fewer rows than CloudZero: CloudZero keeps what it held (until --force).
+                    # (Or the user emptied it when a run could not tell keep from clear, and
+                    # the next run sent the files' month to the empty month.)
                     if not (
                         _same(held, stepped[month])
                         or (month in world.emptied and (held == [] or _same(held, expected)))
@@ -346,7 +346,6 @@ def run_history(history: History, folder: Path) -> HistoryResult:
                             f"{len(held)} after)"
                         )
                     continue
-                world.kept.discard(month)  # CloudZero held nothing: the month was sent whole
                 if not _same(held, expected):
                     total = sum((Decimal(r["cost/cost"]) for r in held), Decimal(0))
                     want = sum((Decimal(r["cost/cost"]) for r in expected), Decimal(0))

@@ -496,3 +496,22 @@ def test_a_source_whose_deleted_files_are_withdrawn_shrinks_and_clears_its_month
         assert held(server, "2024-05") == (1, Decimal("-10.00"))
         assert held(server, "2024-06") == (0, Decimal(0))
         assert "2024-06: cleared" in words(again), words(again)
+
+
+def test_a_month_to_date_export_renamed_by_the_vendor_is_sent_as_it_grows(tmp_path: Path) -> None:
+    """The vendor replaces `exp-0815.csv` with `exp-0816.csv` (the month to date, one day
+    more): a file that held August is gone, but August grows, so it is sent (review: the
+    shrink guard held it back for good, saying rows would be dropped)."""
+    config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "month.csv").rename(exports / "exp-0815.csv")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        (exports / "exp-0815.csv").unlink()
+        (exports / "exp-0816.csv").write_text(
+            HEADER + "2024-08-01,A,10.00,a\n2024-08-16,A,5.00,a\n"
+        )
+        again = anycost(config, server.url, "run", "2024-08")
+        assert again.returncode == 0, words(again)
+        assert "2024-08: sent" in words(again), words(again)
+        assert held(server, "2024-08") == (2, Decimal("15.00"))

@@ -22,16 +22,16 @@ def sent(reads: dict[str, int] | None) -> Entry:
 HELD = Held(1, "d1")
 
 
-def test_a_read_older_than_the_one_sent_is_superseded_whatever_force_says() -> None:
-    for force in (False, True):
-        state = judge_month(
-            "2024-08", "replace_drop", now({"vendor": 1}), sent({"vendor": 2}), HELD, force
-        )
-        assert state.verdict == SUPERSEDED
-        assert (
-            "source vendor: this run's read is number 1, the last one sent number 2" in state.reason
-        )
-        assert "Nothing was sent" in state.reason
+def test_a_read_older_than_the_one_sent_is_superseded_unless_forced() -> None:
+    state = judge_month("2024-08", "replace_drop", now({"vendor": 1}), sent({"vendor": 2}), HELD)
+    assert state.verdict == SUPERSEDED
+    assert "source vendor: this run's read is number 1, the last one sent number 2" in state.reason
+    assert "Nothing was sent" in state.reason and "--force" in state.reason
+    # A state folder made anew starts the numbers again: --force sends anyway.
+    forced = judge_month(
+        "2024-08", "replace_drop", now({"vendor": 1}), sent({"vendor": 2}), HELD, True
+    )
+    assert forced.verdict == SEND
 
 
 def test_a_newer_or_equal_read_or_an_unnumbered_one_is_judged_as_before() -> None:
