@@ -18,7 +18,9 @@ from anycost_pipeline.cli.waiting import (
     interrupts_stop_slot_waits,
     wait_for_slots,
 )
+from anycost_pipeline.cloudzero.month_state import SUPERSEDED
 from anycost_pipeline.cloudzero.submit import (
+    KEPT_STATUS,
     MAYBE_SENT,
     NOTHING_SENT,
     PARTLY_SENT,
@@ -51,6 +53,7 @@ AFTER_FAILURE = {
     UNCHANGED: "CloudZero already held it, so nothing was sent; what failed is named above.",
 }
 UNKNOWN = "It is not known whether anything was sent; see the run log (dg dev)."
+LEFT_ALONE = (KEPT_STATUS, SUPERSEDED)  # statuses of a month this run sent nothing to
 
 
 def dagster_home(base: Path) -> Path:
@@ -202,12 +205,24 @@ def run(months: list[str], force: bool = False) -> int:
                     if state not in (SENT, UNCHANGED):  # those said so with their drop above
                         say(f"   {_where(month, connection, connections)}: {state}")
                 continue
+            left_alone = {
+                c for c, state in deliveries(result, connections).items() if state in LEFT_ALONE
+            }
             for check in result.get_asset_check_evaluations():
                 if check.passed:
                     continue
                 label = f"{check.asset_key.to_user_string()} {check.check_name}"
                 if check.severity == dg.AssetCheckSeverity.WARN:
                     say(f"   WARNING {label}: {check.description or 'see the check in the UI'}")
+                    continue
+                if check.asset_key.path[-1] in left_alone:
+                    # Nothing was sent: the month was kept as CloudZero holds it, which is not
+                    # what was last sent (someone else wrote to it). Said, not a failed send.
+                    say(
+                        f"   WARNING {label}: {check.description or ''} The month was left as it "
+                        "is in this run (nothing sent); `anycost reconcile CONNECTION MONTH "
+                        "--contents` shows what it holds."
+                    )
                     continue
                 unreconciled.append(month)
                 say(f"   CHECK FAILED {label}: {check.description or ''}")

@@ -515,3 +515,26 @@ def test_a_month_to_date_export_renamed_by_the_vendor_is_sent_as_it_grows(tmp_pa
         assert again.returncode == 0, words(again)
         assert "2024-08: sent" in words(again), words(again)
         assert held(server, "2024-08") == (2, Decimal("15.00"))
+
+
+def test_a_kept_month_another_sender_wrote_to_is_a_warning_not_a_failed_send(
+    tmp_path: Path,
+) -> None:
+    """July's files are gone (kept); another sender then writes to July. The run keeps July and
+    says CloudZero differs from the last submission, but it sent nothing, so it does not say
+    'was sent but CloudZero does not hold what was sent' or fail (found by history seed 20)."""
+    config = project(tmp_path / "p", "2024-07-31,Support,100.00,a\n")
+    (config.parent / "exports" / "invoice-0002.csv").write_text(
+        HEADER + "2024-08-05,Compute,50.00,a\n"
+    )
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()
+        row = {"time/usage_start": "2024-07-03T05:00:00Z", "cost/cost": "-1.00"}
+        another_sender(server, "2024-07", "sum", [row])
+        again = anycost(config, server.url, "run", "2024-07")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert "2024-07: kept" in said and "WARNING drop/main matches_cloudzero" in said, said
+        assert "was sent but CloudZero does not hold what was sent" not in said, said
+        assert held(server, "2024-07") == (2, Decimal("99.00"))
