@@ -63,12 +63,17 @@ def journal_record(config: Path, month: str) -> Path:
     return found[0]
 
 
-def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: Path) -> None:
-    """Invoice 0001 is re-issued dated August: July is emptied, August holds both invoices."""
-    config = project(tmp_path / "p", "2024-07-31,Support,100.00,a\n")
+def _july_and_august(root: Path) -> Path:
+    config = project(root, "2024-07-31,Support,100.00,a\n")
     (config.parent / "exports" / "invoice-0002.csv").write_text(
         HEADER + "2024-08-05,Compute,50.00,a\n"
     )
+    return config
+
+
+def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: Path) -> None:
+    """Invoice 0001 is re-issued dated August: July is emptied, August holds both invoices."""
+    config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         first = anycost(config, server.url, "run")
         assert first.returncode == 0, words(first)
@@ -106,10 +111,7 @@ def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: P
 
 def test_a_month_whose_files_are_gone_is_kept(tmp_path: Path) -> None:
     """A vendor's retention deletes July's export: CloudZero keeps July, and the run says so."""
-    config = project(tmp_path / "p", "2024-07-31,Support,100.00,a\n")
-    (config.parent / "exports" / "invoice-0002.csv").write_text(
-        HEADER + "2024-08-05,Compute,50.00,a\n"
-    )
+    config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         assert anycost(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
@@ -292,14 +294,6 @@ def test_the_sample_project_plans_unchanged_after_a_run_and_both_months_after_a_
         assert sum(Decimal(r["cost/cost"]) for r in held_rows) == total
     capsys.readouterr()
     assert main(["plan"]) == 0
-
-
-def _july_and_august(root: Path) -> Path:
-    config = project(root, "2024-07-31,Support,100.00,a\n")
-    (config.parent / "exports" / "invoice-0002.csv").write_text(
-        HEADER + "2024-08-05,Compute,50.00,a\n"
-    )
-    return config
 
 
 def test_an_index_that_forgot_a_deleted_file_keeps_the_month(tmp_path: Path) -> None:
@@ -523,10 +517,7 @@ def test_a_kept_month_another_sender_wrote_to_is_a_warning_not_a_failed_send(
     """July's files are gone (kept); another sender then writes to July. The run keeps July and
     says CloudZero differs from the last submission, but it sent nothing, so it does not say
     'was sent but CloudZero does not hold what was sent' or fail (found by history seed 20)."""
-    config = project(tmp_path / "p", "2024-07-31,Support,100.00,a\n")
-    (config.parent / "exports" / "invoice-0002.csv").write_text(
-        HEADER + "2024-08-05,Compute,50.00,a\n"
-    )
+    config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         assert anycost(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()

@@ -4,36 +4,18 @@ number of files, and the scan ends with every month requested, each once. Tick t
 printed, never asserted (`benchmarks/sensor.py` measures 10,000 objects)."""
 
 import time
-from collections.abc import Iterator
 
 import dagster as dg
 import fsspec
 import pytest
-from s3fs import S3FileSystem
 
 from anycost_pipeline.defs.sensors import MAX_READS_ENV
 from anycost_pipeline_tests.conftest import Project
-from anycost_pipeline_tests.servers import s3_server
 
 SENSOR = "watch_simple_cloud"
 BUCKET = "scale-exports"
 OBJECTS, PER_TICK = 1_500, 400
 CURSOR_BYTES = 200  # a token: the memory of 1,500 files took 219 KB in the cursor before
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[fsspec.AbstractFileSystem]:
-    with s3_server() as url:
-        for name, value in {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        S3FileSystem.clear_instance_cache()
-        yield fsspec.filesystem("s3")
-        S3FileSystem.clear_instance_cache()
 
 
 def _upload(s3: fsspec.AbstractFileSystem) -> list[str]:
