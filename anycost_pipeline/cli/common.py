@@ -91,14 +91,11 @@ def deliveries(result, connections: list[str]) -> dict[str, str]:  # type: ignor
     return states
 
 
-def journal_state(run_id: str, connection: str, started: bool = False) -> str | None:
-    """What the journal says this run's submission of its month did, when the drop step
-    failed after sending (storing its frame, say): `sent` or `cleared` once CloudZero
-    confirmed it (None: the journal holds no confirmed submission of this run)."""
+def run_record_state(run_id: str, connection: str) -> str | None:
+    """The state of the journal's record of the month when it is this run's own submission
+    (None: the run started none, or the record cannot be read)."""
     import dagster as dg
 
-    from anycost_pipeline.cloudzero.journal import CLEARED, CONFIRMED
-    from anycost_pipeline.cloudzero.submit import CLEARED_STATUS, SENT
     from anycost_pipeline.config import load_config
     from anycost_pipeline.defs.resources import cloudzero_resource
 
@@ -117,18 +114,27 @@ def journal_state(run_id: str, connection: str, started: bool = False) -> str | 
         return None
     if record is None or not str(record.data.get("submission_id", "")).startswith(run_id):
         return None
-    if started:
-        return record.state
-    return {CONFIRMED: SENT, CLEARED: CLEARED_STATUS}.get(record.state)
+    return record.state
+
+
+def journal_state(run_id: str, connection: str) -> str | None:
+    """`sent` or `cleared` when CloudZero confirmed this run's own submission of its month, as
+    after a drop step that failed once it had sent (storing its frame, say); else None."""
+    return _confirmed_word(run_record_state(run_id, connection))
 
 
 def submission_state(run_id: str, connection: str) -> str | None:
     """What the journal says of a run's own submission of its month: `sent`/`cleared` when
     confirmed, `unknown` when it started and was not confirmed (None: the run started none)."""
-    confirmed = journal_state(run_id, connection)
-    if confirmed is not None:
-        return confirmed
-    return "unknown" if journal_state(run_id, connection, started=True) else None
+    state = run_record_state(run_id, connection)
+    return None if state is None else _confirmed_word(state) or "unknown"
+
+
+def _confirmed_word(state: str | None) -> str | None:
+    from anycost_pipeline.cloudzero.journal import CLEARED, CONFIRMED
+    from anycost_pipeline.cloudzero.submit import CLEARED_STATUS, SENT
+
+    return {CONFIRMED: SENT, CLEARED: CLEARED_STATUS}.get(state or "")
 
 
 def connection_id(config: AnycostConfig, connection: str) -> str:
