@@ -8,7 +8,7 @@ from anycost_pipeline.cli.common import (
     say,
     where,
 )
-from anycost_pipeline.cli.run import dagster_home
+from anycost_pipeline.cli.home import dagster_home
 from anycost_pipeline.config import load_config
 from anycost_pipeline.defs.names import RECONCILE_MONTH, reconcile_op
 from anycost_pipeline.defs.results import QUIET, failure_messages

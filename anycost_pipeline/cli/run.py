@@ -1,9 +1,7 @@
 """`anycost run`: read, convert, check and send months end to end, as the Dagster job does."""
 
-import os
 import sys
 import uuid
-from pathlib import Path
 
 from anycost_pipeline.cli.common import (
     definitions,
@@ -12,6 +10,7 @@ from anycost_pipeline.cli.common import (
     require_partition_months,
     say,
 )
+from anycost_pipeline.cli.home import dagster_home
 from anycost_pipeline.cli.waiting import (
     StoppedWaiting,
     end_stopped_run,
@@ -54,24 +53,6 @@ AFTER_FAILURE = {
 }
 UNKNOWN = "It is not known whether anything was sent; see the run log (dg dev)."
 LEFT_ALONE = (KEPT_STATUS, SUPERSEDED)  # statuses of a month this run sent nothing to
-
-
-def dagster_home(base: Path) -> Path:
-    # Runs started here show up in `dg dev` when both use the project's DAGSTER_HOME.
-    home = Path(os.environ.get("DAGSTER_HOME") or base / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():  # Dagster warns on every command without one
-        settings.write_text(
-            "# Dagster instance settings (see deploy/ for production).\ntelemetry:\n  enabled: false\n"
-            "# One request at a time per CloudZero connection: drop steps share a pool per connection.\n"
-            "concurrency:\n  pools:\n    default_limit: 1\n"
-            "# The slot of a run killed inside its drop step is given back a minute after it ended.\n"
-            "run_monitoring:\n  enabled: true\n  poll_interval_seconds: 30\n"
-            "  free_slots_after_run_end_seconds: 60\n"
-        )
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:

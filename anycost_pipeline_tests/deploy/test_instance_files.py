@@ -1,6 +1,10 @@
 """The production instance file in deploy/ is valid Dagster instance configuration."""
 
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +30,7 @@ def test_postgres_instance_file_is_valid(tmp_path: Path, monkeypatch: pytest.Mon
 def test_the_projects_own_instance_files_free_a_killed_runs_slot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from anycost_pipeline.cli.run import dagster_home
+    from anycost_pipeline.cli.home import dagster_home
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # dagster_home sets it: undone after
     written = dagster_home(tmp_path)  # the file `anycost` writes where there is none
@@ -36,3 +40,37 @@ def test_the_projects_own_instance_files_free_a_killed_runs_slot(
         assert config["run_monitoring"]["enabled"] is True
         assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
         assert 0 < config["run_monitoring"]["poll_interval_seconds"] <= 60
+
+
+# What `anycost run` does first: make the instance folder ready, then open the instance.
+OPEN_INSTANCE = """
+import sys, time
+from pathlib import Path
+import dagster as dg
+from anycost_pipeline.cli.home import dagster_home
+start = float(sys.argv[2])
+while time.time() < start:  # every process opens the new instance at the same moment
+    time.sleep(0.001)
+dagster_home(Path(sys.argv[1]))
+with dg.DagsterInstance.get() as instance:
+    instance.get_runs(limit=1)
+"""
+
+
+def test_processes_that_open_a_new_instance_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two `anycost run` (or a daemon beside a code server) started together on a new project
+    must not fail on the instance's storage being created twice."""
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    base = tmp_path / "project"
+    start = str(time.time() + 4)  # after every interpreter has imported dagster
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_INSTANCE, str(base), start],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, "\n".join(errors)[-3000:]

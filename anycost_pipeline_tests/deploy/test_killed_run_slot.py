@@ -223,7 +223,7 @@ def _deployment(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch): 
             for name, value in production_home(home, pg_url, REPO).items():
                 monkeypatch.setenv(name, value)
         else:
-            from anycost_pipeline.cli.run import dagster_home
+            from anycost_pipeline.cli.home import dagster_home
 
             monkeypatch.delenv("DAGSTER_HOME", raising=False)  # restored after the test
             dagster_home(tmp_path)  # writes the file `anycost` writes, and sets DAGSTER_HOME

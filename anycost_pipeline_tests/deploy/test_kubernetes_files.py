@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from anycost_pipeline.cli.home import ready_instance
 from anycost_pipeline.config import CONFIG_ENV_VAR, load_config
 from anycost_pipeline.defs.pools import pool_name
 from anycost_pipeline_tests.conftest import REPO
@@ -73,6 +74,9 @@ def test_the_code_server_starts_with_the_values_arguments(tmp_path: Path) -> Non
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, CONFIG_ENV_VAR: str(REPO / "anycost.yaml"), "DAGSTER_HOME": str(tmp_path)}
+    # The storage exists before the server and `dagster job list` open it at the same moment
+    # (each would create it: "more than one head"), as a deployment's instance already does.
+    ready_instance(tmp_path)
     server = subprocess.Popen(
         [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port)]
         + DEPLOYMENT["codeServerArgs"],
