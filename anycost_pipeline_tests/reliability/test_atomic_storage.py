@@ -21,7 +21,8 @@ WRITER = textwrap.dedent(
 
     target = UPath(sys.argv[1])
     manager = ParquetIOManager(base_path=target.parent)
-    big = pl.DataFrame({"cost/cost": [f"{i}.123456" for i in range(3_000_000)], "n": range(3_000_000)})
+    n = pl.int_range(3_000_000, eager=True).alias("n")
+    big = pl.DataFrame([(n.cast(pl.String) + ".123456").alias("cost/cost"), n])
     context = dg.build_output_context()
     print("writing", flush=True)
     while True:  # keep writing until killed
