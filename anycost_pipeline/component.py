@@ -20,6 +20,7 @@ from anycost_pipeline.config import (
     ConnectionConfig,
     load_config,
 )
+from anycost_pipeline.config.overlap import OverlapConfig
 from anycost_pipeline.defs.build import build_definitions
 
 # The attributes are validated by the project's own pydantic models (the schema `dg check yaml`
@@ -111,6 +112,15 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
         ),
     ]
 
+    overlap: Annotated[
+        Any,
+        _attribute(
+            OverlapConfig,
+            "the overlap check of every connection: mode warn, fail or off; native platforms; "
+            "allowed overlaps",
+        ),
+    ] = None
+
     @classmethod
     def from_file(cls, path: Path | str | None = None) -> "AnycostComponent":
         """The component an `anycost.yaml` declares (its errors name the file and the key)."""
@@ -126,8 +136,9 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
     def project(self, base_dir: Path) -> AnycostConfig:
         """The validated project, with relative paths resolved against `base_dir`."""
         fields = {name: getattr(self, name) for name in type(self).model_fields}
-        if fields["cloudzero"] is None:
-            del fields["cloudzero"]
+        for optional in ("cloudzero", "overlap"):
+            if fields[optional] is None:
+                del fields[optional]
         return AnycostConfig.model_validate({**fields, "base_dir": base_dir})
 
     def definitions(self, base_dir: Path) -> dg.Definitions:
@@ -145,7 +156,7 @@ def _precise(schema: dict[str, Any]) -> dict[str, Any]:
     picks a source's model, as in `config.AnySource` (files when it is left out).
     """
     properties = schema["properties"]
-    for name in ("cloudzero", "connections", "sources"):
+    for name in ("cloudzero", "connections", "sources", "overlap"):
         prop = properties[name]
         prop.update(next(b for b in prop.pop("anyOf") if b.get("type") != "string"))
     for name, field in AnycostComponent.model_fields.items():  # Dagster keeps few of them

@@ -19,6 +19,7 @@ from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
+from anycost_pipeline.overlap import Overlap, find_overlaps
 from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
 from anycost_pipeline.sources.reads import read_of, without_read
 
@@ -55,6 +56,20 @@ class ChecksFailed(MonthRefused):
         )
 
 
+class Overlapping(MonthRefused):
+    """The connection's `overlap.mode` is `fail` and the month shares cost with another place."""
+
+    def __init__(self, connection: str, month: str, found: list[Overlap]) -> None:
+        listed = "; ".join(f.line for f in found[:5])
+        more = f" (and {len(found) - 5:,} more)" if len(found) > 5 else ""
+        super().__init__(
+            f"{month} was not sent to connection {connection}; nothing was sent: its overlap "
+            f"check (mode fail) found {len(found):,} overlap(s): {listed}{more}. Remove the "
+            "cost from one of the places, or list the pair under `overlap.allow` in "
+            "anycost.yaml once you know it is not counted twice."
+        )
+
+
 class RowTooLarge(MonthRefused):
     """A single CBF row is larger than a whole request body."""
 
@@ -76,6 +91,7 @@ class MonthToSend:
     kept_because: str | None = None
     unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
     reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
+    overlaps: list[Overlap] = field(default_factory=list)  # what the overlap check found
 
     @property
     def empty(self) -> bool:
@@ -129,7 +145,11 @@ def connection_bodies(
 
 
 def month_to_send(
-    project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
+    project: AnycostConfig,
+    connection: str,
+    frames: Mapping[str, pl.DataFrame],
+    month: str,
+    others: Mapping[str, pl.DataFrame] | None = None,
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
     raises MonthRefused (nothing sent) for a source that failed its blocking checks, sources
@@ -154,10 +174,22 @@ def month_to_send(
         problems = row_problems(cbf, Month.parse(month), rows_per_month=None)
         if not problems.is_empty():
             raise CombinedSourcesInvalid(connection, month, problems)
+    settings = project.overlap_of(connection)
+    found = find_overlaps(
+        {name: without_read(frame) for name, frame in frames.items()}, others or {}, settings
+    )
+    if found and settings.mode == "fail":
+        raise Overlapping(connection, month, found)
     bodies = connection_bodies(project, connection, cbf, month)
     gone = [g for name in sources if (g := gone_files(name, project.sources[name], project, month))]
     return MonthToSend(
-        cbf, bodies, bodies.content_hash, cost_total(cbf), "; ".join(gone) or None, reads=reads
+        cbf,
+        bodies,
+        bodies.content_hash,
+        cost_total(cbf),
+        "; ".join(gone) or None,
+        reads=reads,
+        overlaps=found,
     )
 
 

@@ -42,6 +42,10 @@ FOCUS: dict[str, Any] = {
         "usage/units": {"column": "ConsumedUnit", "optional": True},
         "bill/invoice_id": {"column": "InvoiceId", "optional": True},
     },
+    # FOCUS 1.3 names the seller ServiceProviderName (ProviderName before); InvoiceIssuerName
+    # is whoever invoices the charge (a cloud marketplace for a SaaS bought through it).
+    "issuer_column": ["InvoiceIssuerName", "InvoiceIssuer"],
+    "provider_column": ["ServiceProviderName", "ProviderName"],
     "tags": {
         "column": "Tags",
         "format": "json",

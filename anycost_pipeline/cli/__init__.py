@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
         "--connection", action="append", default=[], help="only this connection (repeatable)"
     )
 
+    overlaps = commands.add_parser(
+        "overlaps",
+        help="cost of a month also in another source or connection, or invoiced by another "
+        "party; send nothing (exit 0 none found, 2 found, 1 error)",
+    )
+    overlaps.add_argument("months", nargs="+", metavar="YYYY-MM")
+    overlaps.add_argument(
+        "--connection", action="append", default=[], help="only this connection (repeatable)"
+    )
+
     commands.add_parser(
         "validate",
         help="check anycost.yaml, every source's files and every connection; send nothing",
@@ -150,6 +160,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         try:
             return plan(args.months, args.connection)
         except Exception as error:  # 2 means "changes pending": an error is 1, as documented
+            raise PlanFailed(error) from error
+    if args.command == "overlaps":
+        from anycost_pipeline.cli.overlaps import overlaps
+
+        try:
+            return overlaps(args.months, args.connection)
+        except Exception as error:  # 2 means "found": an error is 1
             raise PlanFailed(error) from error
     if args.command == "validate":
         from anycost_pipeline.cli.inspect import validate

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from anycost_pipeline.config.base import ConfigError, StrictModel
+from anycost_pipeline.config.overlap import OverlapConfig
 
 ENV_PREFIX = "env:"
 
@@ -18,6 +19,7 @@ class ConnectionConfig(StrictModel):
         default="replace_drop",
         description="how each month is applied: replace the month, replace its hours, or add",
     )
+    overlap: OverlapConfig | None = None  # None: the project's `overlap:`
 
     def resolve_id(self, name: str, *, sandbox: bool) -> str:
         """The connection id, read from the environment when written as `env:NAME`.

@@ -12,6 +12,7 @@ from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.config.base import ConfigError, StrictModel
 from anycost_pipeline.config.cloudzero import CloudZeroConfig
 from anycost_pipeline.config.connections import ConnectionConfig
+from anycost_pipeline.config.overlap import OverlapConfig
 from anycost_pipeline.config.sources import AnySource
 
 # Set by the container image (Dockerfile): this process is a production deployment, where the
@@ -37,6 +38,7 @@ class AnycostConfig(StrictModel):
     cloudzero: CloudZeroConfig = CloudZeroConfig()
     connections: dict[str, ConnectionConfig] = Field(min_length=1)
     sources: dict[str, AnySource] = Field(min_length=1)
+    overlap: OverlapConfig = OverlapConfig()  # every connection's, unless it sets its own
     # Set by the loader: the folder relative paths are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -68,6 +70,28 @@ class AnycostConfig(StrictModel):
                     f"declared connections ({', '.join(sorted(self.connections))})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _allowed_overlaps_exist(self) -> "AnycostConfig":
+        blocks = {"overlap": self.overlap} | {
+            f"connections.{name}.overlap": c.overlap
+            for name, c in self.connections.items()
+            if c.overlap is not None
+        }
+        for where, block in blocks.items():
+            for allowed in block.allow:
+                names = allowed.sources or [allowed.source]
+                unknown = [n for n in names if n not in self.sources and n not in self.connections]
+                if unknown:
+                    raise ValueError(
+                        f"{where}.allow: {', '.join(map(repr, unknown))} is neither a source nor "
+                        "a connection of this file"
+                    )
+        return self
+
+    def overlap_of(self, connection: str) -> OverlapConfig:
+        """The overlap check of a connection: its own `overlap:`, else the project's."""
+        return self.connections[connection].overlap or self.overlap
 
     @model_validator(mode="after")
     def _state_is_local(self) -> "AnycostConfig":

@@ -61,6 +61,10 @@ def _tombstone_shorthand(value: object) -> object:
     return {"column": value} if isinstance(value, str) else value
 
 
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 class _SourceKind(SourceConfig):
     """Keys every source kind has: incremental merging and the refresh schedule."""
 
@@ -71,6 +75,10 @@ class _SourceKind(SourceConfig):
         BeforeValidator(_tombstone_shorthand, json_schema_input_type=Tombstone | str | None),
     ] = None
     refresh: Refresh = Refresh()
+    # Who invoices each charge and who provides it, for the overlap check (a charge invoiced by
+    # a platform CloudZero already ingests): the first of the columns that the export has.
+    issuer_column: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
+    provider_column: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _incremental_keys(self) -> "_SourceKind":

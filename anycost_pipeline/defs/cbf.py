@@ -46,6 +46,7 @@ from anycost_pipeline.defs.names import (
     rejects_key,
 )
 from anycost_pipeline.months import Month
+from anycost_pipeline.overlap import with_parties
 from anycost_pipeline.sources.reads import read_of, with_read
 
 
@@ -81,6 +82,7 @@ def cbf_asset(
         number = read_of(raw)
         if number is not None:  # the drop never sends a read older than the one last sent
             cbf = with_read(cbf, number)
+        cbf = with_parties(cbf, raw, source)  # who invoices each charge: the overlap check's
         yield dg.Output(cbf, output_name=CBF_OUTPUT, metadata=cbf_metadata(checked, month))
         if rejecting:
             yield dg.Output(

@@ -1,6 +1,7 @@
 """drop/<connection>: a month as submitted to a CloudZero AnyCost Stream connection."""
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -26,6 +27,7 @@ from anycost_pipeline.defs.names import (
     DROP_IDS,
     FRAMES_IO_MANAGER,
     MONTH,
+    NO_DOUBLE_COUNT,
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
     STATUS,
@@ -38,6 +40,7 @@ from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.delivery import MonthToSend, month_to_send
 from anycost_pipeline.figures import shown
 from anycost_pipeline.months import Month
+from anycost_pipeline.overlap import Overlap, overlap_table
 
 HOW = {
     "replace_drop": "Each submission replaces the whole month.",
@@ -57,6 +60,8 @@ def drop_asset(
 ) -> dg.AssetsDefinition:
     spec = project.connections[connection]
 
+    overlap = project.overlap_of(connection)
+
     @dg.asset(
         key=drop_key(connection),
         ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources},
@@ -72,17 +77,36 @@ def drop_asset(
             "CloudZero's receipt, the totals, and what changed against the previous submission of "
             "the month."
         ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                NO_DOUBLE_COUNT,
+                asset=drop_key(connection),
+                description=(
+                    "Is any of this month's cost also in another source or connection, or "
+                    "invoiced by another party or a platform CloudZero ingests natively? "
+                    f"(overlap.mode: {overlap.mode}"
+                    + (
+                        "; the month is not sent while it finds something)"
+                        if overlap.mode == "fail"
+                        else ")"
+                    )
+                ),
+            )
+        ]
+        if overlap.mode != "off"
+        else [],
     )
     def _drop(
         context: dg.AssetExecutionContext,
         config: DropConfig,
         cloudzero: CloudZeroResource,
         **frames: pl.DataFrame,
-    ) -> dg.Output[pl.DataFrame]:
+    ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
         month = str(Month.parse(context.partition_key))
         with user_errors(NOTHING_SENT):
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
-            sending = month_to_send(project, connection, _by_source(frames, sources), month)
+            others = _other_connections(project, connection, month) if overlap.mode != "off" else {}
+            sending = month_to_send(project, connection, _by_source(frames, sources), month, others)
             outcome = cloudzero.send_month(
                 connection_id,
                 month,
@@ -119,10 +143,47 @@ def drop_asset(
             )
         if outcome.status in (KEPT_STATUS, SUPERSEDED):
             # The stored month stays the one CloudZero was last sent, not what was left alone.
-            return dg.Output(last_submitted(project, connection, month), metadata=metadata)
-        return dg.Output(sending.cbf, metadata=metadata)
+            yield dg.Output(last_submitted(project, connection, month), metadata=metadata)
+        else:
+            yield dg.Output(sending.cbf, metadata=metadata)
+        if overlap.mode != "off":
+            yield _overlap_result(connection, month, sending.overlaps)
 
     return _drop
+
+
+def _other_connections(
+    project: AnycostConfig, connection: str, month: str
+) -> dict[str, pl.DataFrame]:
+    """The month as last submitted to each other connection of the project, for the overlap
+    check (a connection that never sent it has nothing to overlap)."""
+    held = {
+        f"connection {other}": last_submitted(project, other, month)
+        for other in project.connections
+        if other != connection
+    }
+    return {label: frame for label, frame in held.items() if frame.height}
+
+
+def _overlap_result(connection: str, month: str, found: list[Overlap]) -> dg.AssetCheckResult:
+    if not found:
+        return dg.AssetCheckResult(
+            check_name=NO_DOUBLE_COUNT,
+            passed=True,
+            description=f"{month}: no cost of connection {connection} was found anywhere else.",
+        )
+    return dg.AssetCheckResult(
+        check_name=NO_DOUBLE_COUNT,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{month}: {len(found):,} possible double count(s); the month was sent as it is "
+            f"(overlap.mode: warn). First: {found[0].line}. Remove the cost from one place, or "
+            "list the pair under `overlap.allow` in anycost.yaml once you know it is not counted "
+            "twice; `anycost overlaps MONTH` lists them all."
+        ),
+        metadata={"overlaps": dg.MetadataValue.md(overlap_table(found)), "count": len(found)},
+    )
 
 
 def _resumed(outcome: MonthOutcome) -> Resumed | None:

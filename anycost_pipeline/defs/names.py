@@ -18,6 +18,7 @@ ROWS_VALID = "rows_valid"
 COST_CONSERVED = "cost_conserved"
 DISCOUNTED_COST_MATCHES = "discounted_cost_matches"
 MATCHES_CLOUDZERO = "matches_cloudzero"
+NO_DOUBLE_COUNT = "no_double_count"  # the overlap check of drop/<connection>
 
 # Outputs of the cbf/<source> multi-asset.
 CBF_OUTPUT, REJECTS_OUTPUT = "cbf", "rejects"

@@ -40,6 +40,7 @@ def test_rejected_rows_are_kept_counted_and_the_rest_is_sent(project: Project) -
         "cost_conserved": True,
         "discounted_cost_matches": True,
         "matches_cloudzero": True,
+        "no_double_count": True,
     }
     events = {
         e.materialization.asset_key.to_user_string(): e.materialization.metadata

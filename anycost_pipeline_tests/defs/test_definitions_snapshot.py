@@ -46,6 +46,7 @@ def test_the_sample_project_builds_these_definitions(project: Project) -> None:
             "cbf/simple_cloud:discounted_cost_matches",
             "cbf/simple_cloud:rows_valid",
             "drop/simple_cloud_main:matches_cloudzero",
+            "drop/simple_cloud_main:no_double_count",
         ],
         "jobs": {
             "reconcile_month": ["drop__simple_cloud_main_matches_cloudzero"],
@@ -103,7 +104,9 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
             "cbf/warehouse:discounted_cost_matches",
             "cbf/warehouse:rows_valid",
             "drop/simple_cloud_main:matches_cloudzero",
+            "drop/simple_cloud_main:no_double_count",
             "drop/vendor_main:matches_cloudzero",
+            "drop/vendor_main:no_double_count",
         ],
         "jobs": {
             "reconcile_month": [

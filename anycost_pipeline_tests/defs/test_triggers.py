@@ -38,6 +38,7 @@ def test_new_files_request_their_months_and_the_run_sends_them(project: Project)
         "cost_conserved",
         "discounted_cost_matches",
         "matches_cloudzero",
+        "no_double_count",
     }
     assert (
         len(SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08"))
