@@ -19,7 +19,7 @@ from anycost_pipeline.cbf.columns import (
 from anycost_pipeline.cbf.errors import LINEAGE_COLUMNS, SOURCE_ROW, MappingError
 from anycost_pipeline.cbf.hours import HOUR, charge_ends
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import clean_text, decimal_text, source_text
+from anycost_pipeline.cbf.resolve import clean_text, decimal_text, money_format_of, source_text
 from anycost_pipeline.cbf.resource_ids import (
     always_prefixed,
     encode_resource_id,
@@ -104,7 +104,9 @@ def build_cbf(
             value = (
                 pl.col(spec.columns[0])
                 if proven
-                else decimals.canonical(decimal_text(value, options))
+                else decimals.canonical(
+                    decimal_text(value, options, money_format_of(name, spec, options))
+                )
             )
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(

@@ -5,7 +5,7 @@ The `cost_conserved` check compares sent + rejected with the source, to the last
 sums are plain Decimal additions written in this module, not the fast sums of `decimals` that
 the mapping and the validation use, so that a bug in those cannot hide itself by agreeing with
 itself. The source's text is read as the mapping reads it (the same missing markers, exponent
-option, rate card and currency), since what counts as a readable cost must agree.
+option, money format, rate card and currency), since what counts as a readable cost must agree.
 """
 
 import decimal
@@ -17,7 +17,7 @@ from anycost_pipeline.cbf import decimals, pricing
 from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.hours import HOUR, charge_ends
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import as_missing, decimal_text, source_text
+from anycost_pipeline.cbf.resolve import as_missing, decimal_text, money_format_of, source_text
 from anycost_pipeline.cbf.spec import FromColumn
 from anycost_pipeline.cbf.spread import month_share, whole_end
 from anycost_pipeline.months import Month
@@ -68,7 +68,8 @@ def source_cost(
         stated = source_text(set(frame.columns), spec)
         if spec.default is not None:  # the source's own word for an empty cost (`default`)
             stated = stated.fill_null(pl.lit(spec.default, dtype=pl.String))
-        texts = frame.select(decimal_text(stated, options).alias("_cost"))
+        money = money_format_of(COST, spec, options)
+        texts = frame.select(decimal_text(stated, options, money).alias("_cost"))
         text = pl.col("_cost")
         costs = texts.select(
             pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))
@@ -119,6 +120,8 @@ def _plain_source_cost(
         options.currency is not None and month is not None and str(month) in options.currency.rates
     )
     if rated or converted or not isinstance(spec, FromColumn) or spec.default is not None:
+        return None
+    if money_format_of(COST, spec, options) is not None:  # `1.234` may mean 1234
         return None
     present = [c for c in spec.columns if c in frame.columns]
     if len(present) != 1 or frame.schema[present[0]] != pl.String:

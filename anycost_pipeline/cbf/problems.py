@@ -15,8 +15,14 @@ from anycost_pipeline.cbf.columns import (
 )
 from anycost_pipeline.cbf.errors import no_problems, problem_frame
 from anycost_pipeline.cbf.hours import HOUR
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import decimal_text, source_text
+from anycost_pipeline.cbf.resolve import (
+    decimal_reason,
+    decimal_text,
+    money_format_of,
+    source_text,
+)
 from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, FromColumn
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_time
 
@@ -36,7 +42,15 @@ def value_problems(
             for column in spec.columns:
                 if column in ready and not (required and frame.get_column(column).has_nulls()):
                     continue
-                found.append(_decimal_problems(frame, column, options, required=required))
+                found.append(
+                    _decimal_problems(
+                        frame,
+                        column,
+                        options,
+                        required=required,
+                        money_format=money_format_of(name, spec, options),
+                    )
+                )
         read_as_charge_type = isinstance(spec, ChargeType) or (
             name == LINE_ITEM_TYPE
             and isinstance(spec, FromColumn)
@@ -151,11 +165,16 @@ def _start_text(frame: pl.DataFrame, options: MappingOptions) -> pl.Expr:
 
 
 def _decimal_problems(
-    frame: pl.DataFrame, column: str, options: MappingOptions, *, required: bool
+    frame: pl.DataFrame,
+    column: str,
+    options: MappingOptions,
+    *,
+    required: bool,
+    money_format: MoneyFormat | None = None,
 ) -> pl.DataFrame:
-    text = decimal_text(pl.col(column), options)
+    text = decimal_text(pl.col(column), options, money_format)
     # `problem_frame` filters first, so the reason is only worked out for the bad rows.
-    reason = decimals.invalid_reason(text)
+    reason = decimal_reason(text, money_format)
     bad = decimals.is_invalid(text, missing=required)
     if required:
         reason = (

@@ -5,9 +5,10 @@ from collections.abc import Container, Sequence
 
 import polars as pl
 
-from anycost_pipeline.cbf import decimals
+from anycost_pipeline.cbf import decimals, money
 from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS
 from anycost_pipeline.cbf.errors import require_columns
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, FromColumn, Template, template_fields
 
@@ -80,8 +81,14 @@ def source_text(
     return pl.coalesce(values) if len(values) > 1 else values[0]
 
 
-def decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
-    """Decimal text normalised, exponents written out where the source allows them."""
+def decimal_text(
+    text: pl.Expr, options: MappingOptions, money_format: MoneyFormat | None = None
+) -> pl.Expr:
+    """Decimal text normalised: money read by its declared format (`money_format_of`), else
+    exponents written out where the source allows them. Text that does not fit is left as it is,
+    for `decimal_reason` to name."""
+    if money_format is not None:
+        return money.plain_text(decimals.normalised(text), money_format)
     return (
         decimals.expand_exponents(text)
         if options.exponent == "allow"
@@ -89,11 +96,33 @@ def decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
     )
 
 
-def canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> set[str]:
+def decimal_reason(text: pl.Expr, money_format: MoneyFormat | None) -> pl.Expr:
+    """Why `decimal_text` is not a plain decimal, or null when it is fine (or missing)."""
+    if money_format is None:
+        return decimals.invalid_reason(text)
+    return (
+        pl.when(text.is_null() | ~decimals.is_invalid(text))
+        .then(None)
+        .otherwise(pl.lit(money.misfit_reason(money_format)))
+    )
+
+
+def money_format_of(name: str, spec: ColumnSpec, options: MappingOptions) -> MoneyFormat | None:
+    """The money format a decimal CBF column is read with: its own, else the source's."""
+    if name not in DECIMAL_COLUMNS:
+        return None
+    own = getattr(spec, "money_format", None)
+    return own if own is not None else options.money_format
+
+
+def canonical_decimals(
+    frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions
+) -> set[str]:
     """Source columns of money that already hold canonical decimal text (or nothing) on every row.
 
     Exports usually write plain decimals; for those, checking and normalising each value would
     only copy the column to find it unchanged. One regex pass proves there is nothing to do.
+    A column with a money format is always read by it: `1.234` may mean 1234.
     """
     candidates = {
         spec.columns[0]
@@ -103,6 +132,7 @@ def canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> s
         and len(spec.columns) == 1
         and spec.map is None
         and spec.default is None
+        and money_format_of(name, spec, options) is None
         and frame.schema.get(spec.columns[0]) == pl.String
     }
     return {column for column in candidates if decimals.is_canonical(frame.get_column(column))}

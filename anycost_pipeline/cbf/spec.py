@@ -5,6 +5,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
+from anycost_pipeline.cbf.money import MoneyFormat
+
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -16,7 +18,8 @@ class FromColumn(_Spec):
     `default` fills empty values (and, with a `map`, values outside it); it may be a template
     such as `acct-{account}`. `unmapped: keep` passes values outside the map through unchanged.
     `optional: true` leaves the CBF column empty when the source has no such column. A list
-    of columns takes the first non-empty value among those the source has.
+    of columns takes the first non-empty value among those the source has. `money_format`
+    (decimal columns only) says how the column writes money, e.g. `$1,234.56`.
     """
 
     @property
@@ -28,6 +31,7 @@ class FromColumn(_Spec):
     default: str | None = None
     unmapped: Literal["error", "keep"] = "error"
     optional: bool = False
+    money_format: MoneyFormat | None = None
 
 
 class Constant(_Spec):

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
-from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, is_cbf_column
+from anycost_pipeline.cbf.columns import COST, DECIMAL_COLUMNS, REQUIRED_COLUMNS, is_cbf_column
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.presets import apply_preset
 from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
@@ -54,6 +54,16 @@ class SourceConfig(MappingOptions):
         if unknown:
             raise ValueError(
                 f"{', '.join(map(repr, unknown))} not CBF column(s); see the README's CBF column list"
+            )
+        formatted = [
+            name
+            for name, spec in columns.items()
+            if getattr(spec, "money_format", None) is not None and name not in DECIMAL_COLUMNS
+        ]
+        if formatted:
+            raise ValueError(
+                f"{', '.join(formatted)}: `money_format` applies only to the decimal columns "
+                f"({', '.join(DECIMAL_COLUMNS)})"
             )
         priced = info.data.get("rate_card") is not None
         missing = [n for n in REQUIRED_COLUMNS if n not in columns and not (n == COST and priced)]
