@@ -6,6 +6,7 @@ from collections.abc import Container
 import polars as pl
 
 from anycost_pipeline.cbf import decimals, pricing
+from anycost_pipeline.cbf.arithmetic import column_sum
 from anycost_pipeline.cbf.charges import charge_type
 from anycost_pipeline.cbf.columns import (
     COST,
@@ -28,6 +29,7 @@ from anycost_pipeline.cbf.resource_ids import (
 from anycost_pipeline.cbf.spec import (
     ChargeType,
     ColumnSpec,
+    ColumnSum,
     Constant,
     FromColumn,
     Template,
@@ -77,6 +79,13 @@ def _expression(
     return value
 
 
+def _summed(name: str, spec: ColumnSum, options: MappingOptions) -> pl.Expr:
+    money_format = money_format_of(name, spec, options)
+    return column_sum(
+        spec, lambda c: decimals.canonical(decimal_text(pl.col(c), options, money_format))
+    )
+
+
 def build_cbf(
     frame: pl.DataFrame,
     source: str,
@@ -93,6 +102,9 @@ def build_cbf(
     clean = clean_text(frame, columns)
     exprs: dict[str, pl.Expr] = {}
     for name, spec in columns.items():
+        if isinstance(spec, ColumnSum):
+            exprs[name] = _summed(name, spec, options)
+            continue
         value = _expression(name, spec, have, clean)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
             proven = (

@@ -23,7 +23,7 @@ from anycost_pipeline.cbf.resolve import (
     money_format_of,
     source_text,
 )
-from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, FromColumn
+from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, ColumnSum, FromColumn
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_time
 
 
@@ -49,6 +49,19 @@ def value_problems(
                         options,
                         required=required,
                         money_format=money_format_of(name, spec, options),
+                    )
+                )
+        if name in DECIMAL_COLUMNS and isinstance(spec, ColumnSum):
+            for column in spec.columns:
+                found.append(
+                    _decimal_problems(
+                        frame,
+                        column,
+                        options,
+                        required=spec.empty == "error",
+                        money_format=money_format_of(name, spec, options),
+                        missing=f"is missing; {name} is worked out from it (or declare "
+                        "`empty: zero` for it)",
                     )
                 )
         read_as_charge_type = isinstance(spec, ChargeType) or (
@@ -171,15 +184,12 @@ def _decimal_problems(
     *,
     required: bool,
     money_format: MoneyFormat | None = None,
+    missing: str = "is missing; every row needs a cost",
 ) -> pl.DataFrame:
     text = decimal_text(pl.col(column), options, money_format)
     # `problem_frame` filters first, so the reason is only worked out for the bad rows.
     reason = decimal_reason(text, money_format)
     bad = decimals.is_invalid(text, missing=required)
     if required:
-        reason = (
-            pl.when(text.is_null())
-            .then(pl.lit("is missing; every row needs a cost"))
-            .otherwise(reason)
-        )
+        reason = pl.when(text.is_null()).then(pl.lit(missing)).otherwise(reason)
     return problem_frame(frame, bad, column, reason, pl.col(column))

@@ -10,7 +10,14 @@ from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS
 from anycost_pipeline.cbf.errors import require_columns
 from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, FromColumn, Template, template_fields
+from anycost_pipeline.cbf.spec import (
+    ChargeType,
+    ColumnSpec,
+    ColumnSum,
+    FromColumn,
+    Template,
+    template_fields,
+)
 
 
 def as_missing(frame: pl.DataFrame, markers: Sequence[str]) -> pl.DataFrame:
@@ -51,6 +58,9 @@ def resolve_columns(
             columns[name] = spec
         elif isinstance(spec, ChargeType):
             required.append(spec.charge_category)
+            columns[name] = spec
+        elif isinstance(spec, ColumnSum):
+            required += spec.columns
             columns[name] = spec
         else:
             columns[name] = spec

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, ValidationInfo, field_validator, model_validato
 from anycost_pipeline.cbf.columns import COST, DECIMAL_COLUMNS, REQUIRED_COLUMNS, is_cbf_column
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.presets import apply_preset
-from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
+from anycost_pipeline.cbf.spec import ColumnSpec, ColumnSum, FromColumn
 
 
 def _columns_unless_preset(schema: dict) -> None:
@@ -64,6 +64,17 @@ class SourceConfig(MappingOptions):
             raise ValueError(
                 f"{', '.join(formatted)}: `money_format` applies only to the decimal columns "
                 f"({', '.join(DECIMAL_COLUMNS)})"
+            )
+        summed = [
+            name
+            for name, spec in columns.items()
+            if isinstance(spec, ColumnSum) and (name not in DECIMAL_COLUMNS or name == COST)
+        ]
+        if summed:
+            raise ValueError(
+                f"{', '.join(summed)}: `add`/`subtract` work out the other decimal columns "
+                f"({', '.join(c for c in DECIMAL_COLUMNS if c != COST)}); {COST} comes from "
+                "one source column, as the source states it"
             )
         priced = info.data.get("rate_card") is not None
         missing = [n for n in REQUIRED_COLUMNS if n not in columns and not (n == COST and priced)]
