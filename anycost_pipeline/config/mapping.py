@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
-from anycost_pipeline.cbf.columns import COST, DECIMAL_COLUMNS, REQUIRED_COLUMNS, is_cbf_column
+from anycost_pipeline.cbf.columns import (
+    COST,
+    DECIMAL_COLUMNS,
+    K8S_COLUMNS,
+    REQUIRED_COLUMNS,
+    is_cbf_column,
+)
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.presets import apply_preset
 from anycost_pipeline.cbf.spec import ColumnSpec, ColumnSum, FromColumn
@@ -52,8 +58,10 @@ class SourceConfig(MappingOptions):
     ) -> dict[str, ColumnSpec]:
         unknown = [name for name in columns if not is_cbf_column(name)]
         if unknown:
+            k8s = any(name.lower().startswith("k8s/") for name in unknown)
             raise ValueError(
                 f"{', '.join(map(repr, unknown))} not CBF column(s); see the README's CBF column list"
+                + (f" (the Kubernetes ones are {', '.join(K8S_COLUMNS)})" if k8s else "")
             )
         formatted = [
             name
