@@ -131,7 +131,8 @@ def fits(text: pl.Expr, money: MoneyFormat) -> pl.Expr:
 
 def plain_text(text: pl.Expr, money: MoneyFormat) -> pl.Expr:
     """Normalised text that fits `money` as plain decimal text (`($1,234.50)` → `-1234.50`);
-    text that does not fit is left as it is, for the problems to name."""
+    null where it does not fit, even when it looks plain (`12.5` with `thousands: "."`): such a
+    value is refused, never read another way."""
     digits = text
     for symbol in sorted(money.symbols, key=len, reverse=True):
         digits = digits.str.replace_all(symbol, "", literal=True)
@@ -141,7 +142,7 @@ def plain_text(text: pl.Expr, money: MoneyFormat) -> pl.Expr:
     # In a value that fits, a `-` or a `(` is the one sign it has.
     negative = text.str.contains(r"[\-(]")
     number = pl.when(negative).then(pl.concat_str(pl.lit("-"), digits)).otherwise(digits)
-    return pl.when(fits(text, money)).then(number).otherwise(text)
+    return pl.when(fits(text, money)).then(number)
 
 
 def misfit_reason(money: MoneyFormat) -> str:

@@ -3,7 +3,7 @@ values outside a value map, end times, rates."""
 
 import polars as pl
 
-from anycost_pipeline.cbf import decimals, pricing
+from anycost_pipeline.cbf import decimals, money, pricing
 from anycost_pipeline.cbf.charges import charge_type
 from anycost_pipeline.cbf.columns import (
     COST,
@@ -17,12 +17,7 @@ from anycost_pipeline.cbf.errors import no_problems, problem_frame
 from anycost_pipeline.cbf.hours import HOUR
 from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import (
-    decimal_reason,
-    decimal_text,
-    money_format_of,
-    source_text,
-)
+from anycost_pipeline.cbf.resolve import decimal_text, money_format_of, source_text
 from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, ColumnSum, FromColumn
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_time
 
@@ -186,9 +181,20 @@ def _decimal_problems(
     money_format: MoneyFormat | None = None,
     missing: str = "is missing; every row needs a cost",
 ) -> pl.DataFrame:
-    text = decimal_text(pl.col(column), options, money_format)
+    if money_format is not None:
+        written = decimals.normalised(pl.col(column))
+        return problem_frame(
+            frame,
+            (~money.fits(written, money_format)).fill_null(required),
+            column,
+            pl.when(written.is_null())
+            .then(pl.lit(missing))
+            .otherwise(pl.lit(money.misfit_reason(money_format))),
+            pl.col(column),
+        )
+    text = decimal_text(pl.col(column), options)
     # `problem_frame` filters first, so the reason is only worked out for the bad rows.
-    reason = decimal_reason(text, money_format)
+    reason = decimals.invalid_reason(text)
     bad = decimals.is_invalid(text, missing=required)
     if required:
         reason = pl.when(text.is_null()).then(pl.lit(missing)).otherwise(reason)

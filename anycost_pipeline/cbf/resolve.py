@@ -94,26 +94,14 @@ def source_text(
 def decimal_text(
     text: pl.Expr, options: MappingOptions, money_format: MoneyFormat | None = None
 ) -> pl.Expr:
-    """Decimal text normalised: money read by its declared format (`money_format_of`), else
-    exponents written out where the source allows them. Text that does not fit is left as it is,
-    for `decimal_reason` to name."""
+    """Decimal text normalised: money read by its declared format (`money_format_of`; a value
+    that does not fit becomes null), else exponents written out where the source allows them."""
     if money_format is not None:
         return money.plain_text(decimals.normalised(text), money_format)
     return (
         decimals.expand_exponents(text)
         if options.exponent == "allow"
         else decimals.normalised(text)
-    )
-
-
-def decimal_reason(text: pl.Expr, money_format: MoneyFormat | None) -> pl.Expr:
-    """Why `decimal_text` is not a plain decimal, or null when it is fine (or missing)."""
-    if money_format is None:
-        return decimals.invalid_reason(text)
-    return (
-        pl.when(text.is_null() | ~decimals.is_invalid(text))
-        .then(None)
-        .otherwise(pl.lit(money.misfit_reason(money_format)))
     )
 
 

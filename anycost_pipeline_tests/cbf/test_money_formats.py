@@ -86,6 +86,13 @@ def test_every_amount_written_in_the_declared_format_reads_back_exactly(
 )
 def test_a_value_in_another_format_is_not_read(value: str, fmt: MoneyFormat) -> None:
     assert _read([value], fmt) == [None]
+    frame = source_frame(date=["2024-08-16"], amount=[value], qty=["1"])
+    options = {"columns": COLUMNS, "money_format": fmt.model_dump()}
+    with pytest.raises(BadSourceData, match="does not fit the declared money format"):
+        run(frame, AUG, **options)
+    # Nor counted in the source's total: sent + rejected = source must hold for it too.
+    stated = source_cost(frame, MappingOptions.model_validate(options), AUG)
+    assert stated == (Decimal(0), 1)
 
 
 def test_a_misfit_names_file_row_column_value_and_the_declared_format() -> None:
