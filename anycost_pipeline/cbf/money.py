@@ -70,9 +70,12 @@ class MoneyFormat(BaseModel):
                 f"the thousands separator and the decimal separator must differ (both "
                 f"{self.decimal!r}): a value such as 1{self.decimal}234 could be read two ways"
             )
-        clash = [s for s in self.symbols if self.decimal in s or (self.thousands or "") in s]
-        if self.thousands is not None and clash:
-            raise ValueError(f"symbol {clash[0]!r} holds a separator; give it without")
+        separators = {self.decimal, self.thousands} - {None}
+        clash = [s for s in self.symbols if set(s) & separators]
+        if clash:
+            raise ValueError(
+                f"symbol {clash[0]!r} holds a separator of this format; give the symbol without it"
+            )
         return self
 
     def describe(self) -> str:

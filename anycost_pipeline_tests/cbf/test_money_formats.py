@@ -133,6 +133,24 @@ def test_a_column_format_wins_over_the_source_format() -> None:
     assert conversion.cbf.select("cost/cost", "usage/amount").row(0) == ("1234.50", "1234.5")
 
 
+@pytest.mark.parametrize(
+    ("declared", "said"),
+    [
+        ({"thousands": ",", "decimal": ","}, "must differ"),
+        ({"decimal": ";"}, 'the decimal separator is "." or ","'),
+        ({"thousands": "1"}, "one character that is not a digit"),
+        ({"thousands": ",,"}, "one character that is not a digit"),
+        ({"symbols": ["kr."]}, "holds a separator"),
+        ({"symbols": ["$", "-"]}, "without digits, signs"),
+        ({"symbols": [" $"]}, "surrounding spaces"),
+        ({"parenthesis": True}, "Extra inputs are not permitted"),
+    ],
+)
+def test_a_format_that_cannot_be_read_one_way_is_refused(declared: dict, said: str) -> None:
+    with pytest.raises(ValidationError, match=said):
+        MoneyFormat.model_validate(declared)
+
+
 def test_money_format_on_a_column_that_holds_no_amount_is_refused() -> None:
     with pytest.raises(ValidationError, match="applies only to the decimal columns"):
         SourceConfig.model_validate(
