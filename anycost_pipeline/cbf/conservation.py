@@ -18,7 +18,7 @@ from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.hours import HOUR, charge_ends
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.resolve import as_missing, decimal_text, money_format_of, source_text
-from anycost_pipeline.cbf.spec import FromColumn
+from anycost_pipeline.cbf.spec import ColumnSum, FromColumn
 from anycost_pipeline.cbf.spread import month_share, whole_end
 from anycost_pipeline.months import Month
 
@@ -61,6 +61,8 @@ def source_cost(
             )
         except ValueError:
             return Decimal(0), frame.height
+    elif isinstance(summed := options.columns[COST], ColumnSum):
+        costs = _summed_costs(frame, summed, options)
     else:
         spec = options.columns[COST]
         assert isinstance(spec, FromColumn)
@@ -87,6 +89,35 @@ def source_cost(
         )
         costs = costs.cast(pl.String).scatter(rows, shares)
     return checked_total(costs), costs.null_count()
+
+
+def _summed_costs(frame: pl.DataFrame, spec: ColumnSum, options: MappingOptions) -> pl.Series:
+    """Each row's cost as a sum of columns states it, added here with Decimal (not by the
+    mapping's `arithmetic`); null where a written term cannot be read, or where a term is empty
+    without `empty: zero`."""
+    money = money_format_of(COST, spec, options)
+    columns = spec.columns
+    written = frame.select(decimals.normalised(pl.col(c)).alias(c) for c in columns)
+    texts = frame.select(decimal_text(pl.col(c), options, money).alias(c) for c in columns)
+    readable = texts.select(
+        pl.when(~decimals.is_invalid(pl.col(c))).then(decimals.canonical(pl.col(c))).alias(c)
+        for c in columns
+    )
+    costs: list[str | None] = []
+    with decimal.localcontext(_NEVER_ROUNDS):
+        for stated, read in zip(written.iter_rows(), readable.iter_rows(named=True)):
+            unreadable = any(s is not None and r is None for s, r in zip(stated, read.values()))
+            empty = sum(s is None for s in stated)
+            if unreadable or empty == len(columns) or (empty and spec.empty == "error"):
+                costs.append(None)
+                continue
+            total = Decimal(0)
+            for column, absolute, minus in spec.terms:
+                if read[column] is not None:
+                    term = abs(Decimal(read[column])) if absolute else Decimal(read[column])
+                    total = total - term if minus else total + term
+            costs.append(format(total, "f"))
+    return pl.Series(COST, costs, dtype=pl.String)
 
 
 def _crossing_charges(

@@ -115,6 +115,15 @@ class ColumnSum(_Spec):
     def columns(self) -> list[str]:
         return list(dict.fromkeys(column for column, _, _ in self.terms))
 
+    def describe(self) -> str:
+        """The sum in words, e.g. `cost` − |`discount`|."""
+        words = []
+        for column, absolute, minus in self.terms:
+            term = f"|`{column}`|" if absolute else f"`{column}`"
+            words.append(("− " if minus else "+ ") + term)
+        text = " ".join(words)
+        return text[2:] if text.startswith("+ ") else text
+
 
 def template_fields(template: str) -> list[str]:
     """The column names a template refers to, in order."""

@@ -76,13 +76,12 @@ class SourceConfig(MappingOptions):
         summed = [
             name
             for name, spec in columns.items()
-            if isinstance(spec, ColumnSum) and (name not in DECIMAL_COLUMNS or name == COST)
+            if isinstance(spec, ColumnSum) and name not in DECIMAL_COLUMNS
         ]
         if summed:
             raise ValueError(
-                f"{', '.join(summed)}: `add`/`subtract` work out the other decimal columns "
-                f"({', '.join(c for c in DECIMAL_COLUMNS if c != COST)}); {COST} comes from "
-                "one source column, as the source states it"
+                f"{', '.join(summed)}: `add`/`subtract` work out only the decimal columns "
+                f"({', '.join(DECIMAL_COLUMNS)})"
             )
         priced = info.data.get("rate_card") is not None
         missing = [n for n in REQUIRED_COLUMNS if n not in columns and not (n == COST and priced)]
@@ -95,15 +94,27 @@ class SourceConfig(MappingOptions):
         time = columns[REQUIRED_COLUMNS[0]]
         if not isinstance(time, FromColumn) or not isinstance(time.column, str):
             raise ValueError(f"{REQUIRED_COLUMNS[0]} must come from one source column")
-        if COST in columns:
+        if COST in columns and not isinstance(columns[COST], ColumnSum):
             cost = columns[COST]
             if not isinstance(cost, FromColumn) or cost.map or not isinstance(cost.column, str):
-                raise ValueError(f"{COST} must come from one source column, without a value map")
+                raise ValueError(
+                    f"{COST} must come from one source column, without a value map, or from a "
+                    "sum of columns (`add`/`subtract`)"
+                )
         return columns
 
     @property
+    def cost_stated(self) -> str:
+        """Where the cost comes from, in words: `amount`, `cost` − |`discount`|, usage × rate card."""
+        spec = self.columns.get(COST)
+        if isinstance(spec, ColumnSum):
+            return spec.describe()
+        return f"`{self.cost_column}`" if self.cost_column else "usage × rate card"
+
+    @property
     def cost_column(self) -> str | None:
-        """The source column holding the cost (None when costs come from a rate card)."""
+        """The source column holding the cost (None when costs come from a rate card or a sum
+        of columns)."""
         spec = self.columns.get(COST)
         return (
             spec.column if isinstance(spec, FromColumn) and isinstance(spec.column, str) else None

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, strategies as st
 from pydantic import ValidationError
 
+from anycost_pipeline.cbf.conservation import source_cost
 from anycost_pipeline.cbf.errors import BadSourceData
+from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.config import SourceConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline_tests.cbf.helpers import run, source_frame
@@ -76,11 +78,29 @@ def test_bad_operands_are_kept_aside_with_their_reasons() -> None:
         run(frame, AUG, columns={**BASE, "cost/discounted_cost": spec})
 
 
+def test_billed_cost_as_a_sum_is_summed_again_apart_for_cost_conserved() -> None:
+    frame = source_frame(
+        date=["2024-08-16"] * 4,
+        cost=["10.25", "3", "(1,00)", "4"],
+        discount=["-0.125", "1.5", "0", None],
+    )
+    spec = {"add": ["cost"], "subtract": [{"abs": "discount"}]}
+    options = {"columns": {**BASE, "cost/cost": spec}, "on_bad_rows": "reject"}
+    conversion = run(frame, AUG, **options)
+    assert conversion.cbf["cost/cost"].to_list() == ["10.125", "1.5"]
+    assert conversion.rejects.height == 2  # `(1,00)` is no plain decimal; a discount is missing
+    mapping = MappingOptions.model_validate(options)
+    assert source_cost(frame, mapping, AUG) == (Decimal("11.625"), 2)
+    assert source_cost(conversion.rejects, mapping, AUG) == (Decimal(0), 2)
+    zero = {**options, "columns": {**BASE, "cost/cost": {**spec, "empty": "zero"}}}
+    assert source_cost(frame, MappingOptions.model_validate(zero), AUG) == (Decimal("15.625"), 1)
+
+
 @pytest.mark.parametrize(
     ("column", "spec", "said"),
     [
-        ("cost/cost", {"add": ["a", "b"]}, "cost/cost comes from one source column"),
-        ("resource/service", {"add": ["a"]}, "work out the other decimal columns"),
+        ("cost/cost", {"column": "a", "map": {"x": "1"}}, "or from a sum of columns"),
+        ("resource/service", {"add": ["a"]}, "work out only the decimal columns"),
         ("usage/amount", {"add": []}, "give the columns to `add` and/or to `subtract`"),
         ("usage/amount", {"add": [{"abs": "a", "x": 1}]}, "x"),
     ],

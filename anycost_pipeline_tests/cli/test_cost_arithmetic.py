@@ -181,3 +181,25 @@ def test_an_empty_operand_counts_as_zero_when_declared(
     sent = _sent(tmp_path, "2024-09", capsys)
     row = next(r for r in sent if r["resource/id"] == "instance-0008")
     assert (row["cost/cost"], row["cost/discounted_cost"]) == ("3", "3")
+
+
+def test_billed_cost_from_list_price_minus_discount_is_sent_and_proved_conserved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cost/cost itself from two columns: the month's cost is still proved equal to the
+    source's (cost_conserved), and a bad operand is kept aside with the rest still adding up."""
+    files = {
+        **FILES,
+        "cloud_usage.csv": FILES["cloud_usage.csv"] + "Compute,0010,2024-09-05T00:00:00Z,9,oops\n",
+    }
+    columns = {
+        **SOURCES["usage"]["columns"],  # type: ignore[dict-item]
+        "cost/cost": {"add": ["cost"], "subtract": [{"abs": "discount"}]},
+    }
+    del columns["cost/discounted_cost"]
+    _project(tmp_path, files, monkeypatch, columns=columns, on_bad_rows="reject")
+    assert main(["preview", "usage", "2024-09"]) == 0, capsys.readouterr()
+    said = capsys.readouterr().out
+    # 10.125 + 1.5 − 0.20, worked out by hand; the `oops` row is kept aside.
+    assert "3 CBF rows, cost 11.425" in said, said
+    assert "cost_conserved passed" in said, said
