@@ -119,7 +119,9 @@ def pattern(money: MoneyFormat) -> str:
             rf"-?{number}\s*{symbol}",
         ]
         bracketed = [rf"\(\s*(?:{symbol}\s*)?{number}\s*\)", rf"\(\s*{number}\s*{symbol}\s*\)"]
+        # The symbol outside the parentheses, as spreadsheets write it: $(12.00), (12.00) €.
         bracketed.append(rf"{symbol}\s*\(\s*{number}\s*\)")
+        bracketed.append(rf"\(\s*{number}\s*\)\s*{symbol}")
     else:
         signed = [f"-?{number}"]
         bracketed = [rf"\(\s*{number}\s*\)"]

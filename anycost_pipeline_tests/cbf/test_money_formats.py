@@ -69,6 +69,23 @@ def test_every_amount_written_in_the_declared_format_reads_back_exactly(
 
 
 @pytest.mark.parametrize(
+    ("value", "decimal", "expected"),
+    [
+        ("($1,234.50)", ".", "-1234.50"),
+        ("$(12)", ".", "-12"),
+        ("(12,00) €", ",", "-12.00"),
+        ("(€ 3)", ",", "-3"),
+    ],
+)
+def test_parentheses_around_or_beside_the_symbol_are_a_minus(
+    value: str, decimal: str, expected: str
+) -> None:
+    thousands = "," if decimal == "." else "."
+    fmt = MoneyFormat(symbols=["$", "€"], thousands=thousands, decimal=decimal, parentheses=True)
+    assert _read([value], fmt) == [expected]
+
+
+@pytest.mark.parametrize(
     ("value", "fmt"),
     [
         ("1,234.56", MoneyFormat(thousands=".", decimal=",")),  # the other convention
