@@ -6,6 +6,7 @@ from collections.abc import Container
 import polars as pl
 
 from anycost_pipeline.cbf import decimals, pricing
+from anycost_pipeline.cbf.arithmetic import column_sum
 from anycost_pipeline.cbf.charges import charge_type
 from anycost_pipeline.cbf.columns import (
     COST,
@@ -19,7 +20,7 @@ from anycost_pipeline.cbf.columns import (
 from anycost_pipeline.cbf.errors import LINEAGE_COLUMNS, SOURCE_ROW, MappingError
 from anycost_pipeline.cbf.hours import HOUR, charge_ends
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import clean_text, decimal_text, source_text
+from anycost_pipeline.cbf.resolve import clean_text, decimal_text, money_format_of, source_text
 from anycost_pipeline.cbf.resource_ids import (
     always_prefixed,
     encode_resource_id,
@@ -28,6 +29,7 @@ from anycost_pipeline.cbf.resource_ids import (
 from anycost_pipeline.cbf.spec import (
     ChargeType,
     ColumnSpec,
+    ColumnSum,
     Constant,
     FromColumn,
     Template,
@@ -77,6 +79,13 @@ def _expression(
     return value
 
 
+def _summed(name: str, spec: ColumnSum, options: MappingOptions) -> pl.Expr:
+    money_format = money_format_of(name, spec, options)
+    return column_sum(
+        spec, lambda c: decimals.canonical(decimal_text(pl.col(c), options, money_format))
+    )
+
+
 def build_cbf(
     frame: pl.DataFrame,
     source: str,
@@ -93,6 +102,9 @@ def build_cbf(
     clean = clean_text(frame, columns)
     exprs: dict[str, pl.Expr] = {}
     for name, spec in columns.items():
+        if isinstance(spec, ColumnSum):
+            exprs[name] = _summed(name, spec, options)
+            continue
         value = _expression(name, spec, have, clean)
         if name in DECIMAL_COLUMNS and isinstance(spec, FromColumn):
             proven = (
@@ -104,7 +116,9 @@ def build_cbf(
             value = (
                 pl.col(spec.columns[0])
                 if proven
-                else decimals.canonical(decimal_text(value, options))
+                else decimals.canonical(
+                    decimal_text(value, options, money_format_of(name, spec, options))
+                )
             )
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(

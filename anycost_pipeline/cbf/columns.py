@@ -22,6 +22,11 @@ COST_COLUMNS: tuple[str, ...] = (
 )
 DECIMAL_COLUMNS: tuple[str, ...] = (*COST_COLUMNS, "usage/amount")
 
+# The Kubernetes columns CloudZero documents: the CBF docs' column table (Kubernetes Cluster,
+# Namespace, Deployment, Labels) and the row schema of the API reference (DESIGN.md §3) list
+# these four and no others, and a body with another (`k8s/pod`) is refused.
+K8S_COLUMNS: tuple[str, ...] = ("k8s/cluster", "k8s/namespace", "k8s/deployment", "k8s/labels")
+
 KNOWN_COLUMNS: frozenset[str] = frozenset(
     {
         USAGE_START,
@@ -41,6 +46,7 @@ KNOWN_COLUMNS: frozenset[str] = frozenset(
         "action/operation",
         "action/usage_type",
         "bill/invoice_id",
+        *K8S_COLUMNS,
     }
 )
 
@@ -64,9 +70,10 @@ TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/=+\-@]+$")
 
 
 def is_cbf_column(name: str) -> bool:
-    """True for a column CloudZero accepts: a catalogue column, a tag or a `k8s/*` column."""
+    """True for a column CloudZero accepts: a catalogue column (the four documented `k8s/`
+    columns among them) or a tag."""
     if name in KNOWN_COLUMNS:
         return True
     if name.startswith(TAG_PREFIX):
         return bool(TAG_KEY_PATTERN.match(name[len(TAG_PREFIX) :]))
-    return name.startswith("k8s/") and len(name) > len("k8s/")
+    return False

@@ -5,7 +5,7 @@ The `cost_conserved` check compares sent + rejected with the source, to the last
 sums are plain Decimal additions written in this module, not the fast sums of `decimals` that
 the mapping and the validation use, so that a bug in those cannot hide itself by agreeing with
 itself. The source's text is read as the mapping reads it (the same missing markers, exponent
-option, rate card and currency), since what counts as a readable cost must agree.
+option, money format, rate card and currency), since what counts as a readable cost must agree.
 """
 
 import decimal
@@ -17,8 +17,8 @@ from anycost_pipeline.cbf import decimals, pricing
 from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.hours import HOUR, charge_ends
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import as_missing, decimal_text, source_text
-from anycost_pipeline.cbf.spec import FromColumn
+from anycost_pipeline.cbf.resolve import as_missing, decimal_text, money_format_of, source_text
+from anycost_pipeline.cbf.spec import ColumnSum, FromColumn
 from anycost_pipeline.cbf.spread import month_share, whole_end
 from anycost_pipeline.months import Month
 
@@ -61,6 +61,8 @@ def source_cost(
             )
         except ValueError:
             return Decimal(0), frame.height
+    elif isinstance(summed := options.columns[COST], ColumnSum):
+        costs = _summed_costs(frame, summed, options)
     else:
         spec = options.columns[COST]
         assert isinstance(spec, FromColumn)
@@ -68,7 +70,8 @@ def source_cost(
         stated = source_text(set(frame.columns), spec)
         if spec.default is not None:  # the source's own word for an empty cost (`default`)
             stated = stated.fill_null(pl.lit(spec.default, dtype=pl.String))
-        texts = frame.select(decimal_text(stated, options).alias("_cost"))
+        money = money_format_of(COST, spec, options)
+        texts = frame.select(decimal_text(stated, options, money).alias("_cost"))
         text = pl.col("_cost")
         costs = texts.select(
             pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))
@@ -86,6 +89,35 @@ def source_cost(
         )
         costs = costs.cast(pl.String).scatter(rows, shares)
     return checked_total(costs), costs.null_count()
+
+
+def _summed_costs(frame: pl.DataFrame, spec: ColumnSum, options: MappingOptions) -> pl.Series:
+    """Each row's cost as a sum of columns states it, added here with Decimal (not by the
+    mapping's `arithmetic`); null where a written term cannot be read, or where a term is empty
+    without `empty: zero`."""
+    money = money_format_of(COST, spec, options)
+    columns = spec.columns
+    written = frame.select(decimals.normalised(pl.col(c)).alias(c) for c in columns)
+    texts = frame.select(decimal_text(pl.col(c), options, money).alias(c) for c in columns)
+    readable = texts.select(
+        pl.when(~decimals.is_invalid(pl.col(c))).then(decimals.canonical(pl.col(c))).alias(c)
+        for c in columns
+    )
+    costs: list[str | None] = []
+    with decimal.localcontext(_NEVER_ROUNDS):
+        for stated, read in zip(written.iter_rows(), readable.iter_rows(named=True)):
+            unreadable = any(s is not None and r is None for s, r in zip(stated, read.values()))
+            empty = sum(s is None for s in stated)
+            if unreadable or empty == len(columns) or (empty and spec.empty == "error"):
+                costs.append(None)
+                continue
+            total = Decimal(0)
+            for column, absolute, minus in spec.terms:
+                if read[column] is not None:
+                    term = abs(Decimal(read[column])) if absolute else Decimal(read[column])
+                    total = total - term if minus else total + term
+            costs.append(format(total, "f"))
+    return pl.Series(COST, costs, dtype=pl.String)
 
 
 def _crossing_charges(
@@ -119,6 +151,8 @@ def _plain_source_cost(
         options.currency is not None and month is not None and str(month) in options.currency.rates
     )
     if rated or converted or not isinstance(spec, FromColumn) or spec.default is not None:
+        return None
+    if money_format_of(COST, spec, options) is not None:  # `1.234` may mean 1234
         return None
     present = [c for c in spec.columns if c in frame.columns]
     if len(present) != 1 or frame.schema[present[0]] != pl.String:

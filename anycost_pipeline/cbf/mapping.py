@@ -76,7 +76,7 @@ def convert(
             frame = pricing.with_rates(frame, options.rate_card, str(month))
         except ValueError as error:
             raise MappingError(source, str(error)) from None
-    ready = canonical_decimals(frame, columns)
+    ready = canonical_decimals(frame, columns, options)
     problems = [value_problems(frame, columns, options, ready)]
     tags = tag_columns(frame, source, options.tags) if options.tags else None
     if tags is not None:

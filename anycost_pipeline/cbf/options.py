@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.spec import ColumnSpec
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -227,6 +228,11 @@ class MappingOptions(_Model):
     ambiguous_time: Literal["reject", "earliest", "latest"] = "reject"
     null_values: list[str] = Field(default_factory=list)
     exponent: Literal["reject", "allow"] = "reject"
+    money_format: MoneyFormat | None = Field(
+        default=None,
+        description="how the decimal columns (cost/*, usage/amount) write money, e.g. $1,234.56; "
+        "a column's own money_format wins",
+    )
     on_bad_rows: Literal["strict", "reject"] = "strict"
     tags: TagsSpec | None = None
     resource_id_encoding: Literal["service_prefix", "none"] = "service_prefix"

@@ -3,7 +3,7 @@ values outside a value map, end times, rates."""
 
 import polars as pl
 
-from anycost_pipeline.cbf import decimals, pricing
+from anycost_pipeline.cbf import decimals, money, pricing
 from anycost_pipeline.cbf.charges import charge_type
 from anycost_pipeline.cbf.columns import (
     COST,
@@ -15,9 +15,10 @@ from anycost_pipeline.cbf.columns import (
 )
 from anycost_pipeline.cbf.errors import no_problems, problem_frame
 from anycost_pipeline.cbf.hours import HOUR
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.resolve import decimal_text, source_text
-from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, FromColumn
+from anycost_pipeline.cbf.resolve import decimal_text, money_format_of, source_text
+from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, ColumnSum, FromColumn
 from anycost_pipeline.cbf.times import cbf_time, describe_formats, utc_time
 
 
@@ -36,7 +37,28 @@ def value_problems(
             for column in spec.columns:
                 if column in ready and not (required and frame.get_column(column).has_nulls()):
                     continue
-                found.append(_decimal_problems(frame, column, options, required=required))
+                found.append(
+                    _decimal_problems(
+                        frame,
+                        column,
+                        options,
+                        required=required,
+                        money_format=money_format_of(name, spec, options),
+                    )
+                )
+        if name in DECIMAL_COLUMNS and isinstance(spec, ColumnSum):
+            for column in spec.columns:
+                found.append(
+                    _decimal_problems(
+                        frame,
+                        column,
+                        options,
+                        required=spec.empty == "error",
+                        money_format=money_format_of(name, spec, options),
+                        missing=f"is missing; {name} is worked out from it (or declare "
+                        "`empty: zero` for it)",
+                    )
+                )
         read_as_charge_type = isinstance(spec, ChargeType) or (
             name == LINE_ITEM_TYPE
             and isinstance(spec, FromColumn)
@@ -151,16 +173,29 @@ def _start_text(frame: pl.DataFrame, options: MappingOptions) -> pl.Expr:
 
 
 def _decimal_problems(
-    frame: pl.DataFrame, column: str, options: MappingOptions, *, required: bool
+    frame: pl.DataFrame,
+    column: str,
+    options: MappingOptions,
+    *,
+    required: bool,
+    money_format: MoneyFormat | None = None,
+    missing: str = "is missing; every row needs a cost",
 ) -> pl.DataFrame:
+    if money_format is not None:
+        written = decimals.normalised(pl.col(column))
+        return problem_frame(
+            frame,
+            (~money.fits(written, money_format)).fill_null(required),
+            column,
+            pl.when(written.is_null())
+            .then(pl.lit(missing))
+            .otherwise(pl.lit(money.misfit_reason(money_format))),
+            pl.col(column),
+        )
     text = decimal_text(pl.col(column), options)
     # `problem_frame` filters first, so the reason is only worked out for the bad rows.
     reason = decimals.invalid_reason(text)
     bad = decimals.is_invalid(text, missing=required)
     if required:
-        reason = (
-            pl.when(text.is_null())
-            .then(pl.lit("is missing; every row needs a cost"))
-            .otherwise(reason)
-        )
+        reason = pl.when(text.is_null()).then(pl.lit(missing)).otherwise(reason)
     return problem_frame(frame, bad, column, reason, pl.col(column))

@@ -5,11 +5,19 @@ from collections.abc import Container, Sequence
 
 import polars as pl
 
-from anycost_pipeline.cbf import decimals
+from anycost_pipeline.cbf import decimals, money
 from anycost_pipeline.cbf.columns import DECIMAL_COLUMNS
 from anycost_pipeline.cbf.errors import require_columns
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.options import MappingOptions
-from anycost_pipeline.cbf.spec import ChargeType, ColumnSpec, FromColumn, Template, template_fields
+from anycost_pipeline.cbf.spec import (
+    ChargeType,
+    ColumnSpec,
+    ColumnSum,
+    FromColumn,
+    Template,
+    template_fields,
+)
 
 
 def as_missing(frame: pl.DataFrame, markers: Sequence[str]) -> pl.DataFrame:
@@ -51,6 +59,9 @@ def resolve_columns(
         elif isinstance(spec, ChargeType):
             required.append(spec.charge_category)
             columns[name] = spec
+        elif isinstance(spec, ColumnSum):
+            required += spec.columns
+            columns[name] = spec
         else:
             columns[name] = spec
     if options.rate_card is not None:
@@ -80,8 +91,13 @@ def source_text(
     return pl.coalesce(values) if len(values) > 1 else values[0]
 
 
-def decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
-    """Decimal text normalised, exponents written out where the source allows them."""
+def decimal_text(
+    text: pl.Expr, options: MappingOptions, money_format: MoneyFormat | None = None
+) -> pl.Expr:
+    """Decimal text normalised: money read by its declared format (`money_format_of`; a value
+    that does not fit becomes null), else exponents written out where the source allows them."""
+    if money_format is not None:
+        return money.plain_text(decimals.normalised(text), money_format)
     return (
         decimals.expand_exponents(text)
         if options.exponent == "allow"
@@ -89,11 +105,22 @@ def decimal_text(text: pl.Expr, options: MappingOptions) -> pl.Expr:
     )
 
 
-def canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> set[str]:
+def money_format_of(name: str, spec: ColumnSpec, options: MappingOptions) -> MoneyFormat | None:
+    """The money format a decimal CBF column is read with: its own, else the source's."""
+    if name not in DECIMAL_COLUMNS:
+        return None
+    own = getattr(spec, "money_format", None)
+    return own if own is not None else options.money_format
+
+
+def canonical_decimals(
+    frame: pl.DataFrame, columns: dict[str, ColumnSpec], options: MappingOptions
+) -> set[str]:
     """Source columns of money that already hold canonical decimal text (or nothing) on every row.
 
     Exports usually write plain decimals; for those, checking and normalising each value would
     only copy the column to find it unchanged. One regex pass proves there is nothing to do.
+    A column with a money format is always read by it: `1.234` may mean 1234.
     """
     candidates = {
         spec.columns[0]
@@ -103,6 +130,7 @@ def canonical_decimals(frame: pl.DataFrame, columns: dict[str, ColumnSpec]) -> s
         and len(spec.columns) == 1
         and spec.map is None
         and spec.default is None
+        and money_format_of(name, spec, options) is None
         and frame.schema.get(spec.columns[0]) == pl.String
     }
     return {column for column in candidates if decimals.is_canonical(frame.get_column(column))}

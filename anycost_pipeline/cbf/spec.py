@@ -3,7 +3,9 @@
 import string
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
+
+from anycost_pipeline.cbf.money import MoneyFormat
 
 
 class _Spec(BaseModel):
@@ -16,7 +18,8 @@ class FromColumn(_Spec):
     `default` fills empty values (and, with a `map`, values outside it); it may be a template
     such as `acct-{account}`. `unmapped: keep` passes values outside the map through unchanged.
     `optional: true` leaves the CBF column empty when the source has no such column. A list
-    of columns takes the first non-empty value among those the source has.
+    of columns takes the first non-empty value among those the source has. `money_format`
+    (decimal columns only) says how the column writes money, e.g. `$1,234.56`.
     """
 
     @property
@@ -28,6 +31,7 @@ class FromColumn(_Spec):
     default: str | None = None
     unmapped: Literal["error", "keep"] = "error"
     optional: bool = False
+    money_format: MoneyFormat | None = None
 
 
 class Constant(_Spec):
@@ -69,6 +73,58 @@ class ChargeType(_Spec):
     map: dict[str, str] | None = None
 
 
+class Absolute(_Spec):
+    """A term of a `ColumnSum`: the absolute value of a column (`{abs: discount}`)."""
+
+    abs: str
+
+
+Term = Union[str, Absolute]
+
+
+class ColumnSum(_Spec):
+    """A decimal column worked out from source columns: the sum of `add` minus the sum of
+    `subtract`, each term a column or `{abs: column}`, exactly (e.g. cost − |discount|).
+
+    Each term is read as a column of this CBF column would be (`money_format`, `exponent`). An
+    empty term is a bad value (`empty: error`, the default) or counts as zero (`empty: zero`;
+    when every term of a row is empty, the value is left empty).
+    """
+
+    add: list[Term] = []
+    subtract: list[Term] = []
+    empty: Literal["error", "zero"] = "error"
+    money_format: MoneyFormat | None = None
+
+    @model_validator(mode="after")
+    def _some_term(self) -> "ColumnSum":
+        if not self.add and not self.subtract:
+            raise ValueError("give the columns to `add` and/or to `subtract`")
+        return self
+
+    @property
+    def terms(self) -> list[tuple[str, bool, bool]]:
+        """(column, absolute, subtracted) for each term, in order."""
+        return [
+            (t.abs if isinstance(t, Absolute) else t, isinstance(t, Absolute), minus)
+            for minus, terms in ((False, self.add), (True, self.subtract))
+            for t in terms
+        ]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(column for column, _, _ in self.terms))
+
+    def describe(self) -> str:
+        """The sum in words, e.g. `cost` − |`discount`|."""
+        words = []
+        for column, absolute, minus in self.terms:
+            term = f"|`{column}`|" if absolute else f"`{column}`"
+            words.append(("− " if minus else "+ ") + term)
+        text = " ".join(words)
+        return text[2:] if text.startswith("+ ") else text
+
+
 def template_fields(template: str) -> list[str]:
     """The column names a template refers to, in order."""
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
@@ -85,6 +141,8 @@ def source_columns(spec: object) -> list[list[str]]:
         return [[name] for name in template_fields(spec.template)]
     if isinstance(spec, ChargeType):
         return [[spec.charge_category]]  # the commitment columns are used when present
+    if isinstance(spec, ColumnSum):
+        return [[name] for name in spec.columns]
     return []
 
 
@@ -100,9 +158,11 @@ def _shorthand(value: object) -> object:
 # The JSON schema (`dg check yaml`, the component's docs) admits the shorthand too, and null,
 # which leaves out a column a preset maps.
 ColumnSpec = Annotated[
-    Union[FromColumn, Constant, Template, ChargeType],
+    Union[FromColumn, Constant, Template, ChargeType, ColumnSum],
     BeforeValidator(
         _shorthand,
-        json_schema_input_type=Union[str, FromColumn, Constant, Template, ChargeType, None],
+        json_schema_input_type=Union[
+            str, FromColumn, Constant, Template, ChargeType, ColumnSum, None
+        ],
     ),
 ]

@@ -6,10 +6,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
-from anycost_pipeline.cbf.columns import COST, REQUIRED_COLUMNS, is_cbf_column
+from anycost_pipeline.cbf.columns import (
+    COST,
+    DECIMAL_COLUMNS,
+    K8S_COLUMNS,
+    REQUIRED_COLUMNS,
+    is_cbf_column,
+)
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.presets import apply_preset
-from anycost_pipeline.cbf.spec import ColumnSpec, FromColumn
+from anycost_pipeline.cbf.spec import ColumnSpec, ColumnSum, FromColumn
 
 
 def _columns_unless_preset(schema: dict) -> None:
@@ -52,8 +58,30 @@ class SourceConfig(MappingOptions):
     ) -> dict[str, ColumnSpec]:
         unknown = [name for name in columns if not is_cbf_column(name)]
         if unknown:
+            k8s = any(name.lower().startswith("k8s/") for name in unknown)
             raise ValueError(
                 f"{', '.join(map(repr, unknown))} not CBF column(s); see the README's CBF column list"
+                + (f" (the Kubernetes ones are {', '.join(K8S_COLUMNS)})" if k8s else "")
+            )
+        formatted = [
+            name
+            for name, spec in columns.items()
+            if getattr(spec, "money_format", None) is not None and name not in DECIMAL_COLUMNS
+        ]
+        if formatted:
+            raise ValueError(
+                f"{', '.join(formatted)}: `money_format` applies only to the decimal columns "
+                f"({', '.join(DECIMAL_COLUMNS)})"
+            )
+        summed = [
+            name
+            for name, spec in columns.items()
+            if isinstance(spec, ColumnSum) and name not in DECIMAL_COLUMNS
+        ]
+        if summed:
+            raise ValueError(
+                f"{', '.join(summed)}: `add`/`subtract` work out only the decimal columns "
+                f"({', '.join(DECIMAL_COLUMNS)})"
             )
         priced = info.data.get("rate_card") is not None
         missing = [n for n in REQUIRED_COLUMNS if n not in columns and not (n == COST and priced)]
@@ -66,15 +94,27 @@ class SourceConfig(MappingOptions):
         time = columns[REQUIRED_COLUMNS[0]]
         if not isinstance(time, FromColumn) or not isinstance(time.column, str):
             raise ValueError(f"{REQUIRED_COLUMNS[0]} must come from one source column")
-        if COST in columns:
+        if COST in columns and not isinstance(columns[COST], ColumnSum):
             cost = columns[COST]
             if not isinstance(cost, FromColumn) or cost.map or not isinstance(cost.column, str):
-                raise ValueError(f"{COST} must come from one source column, without a value map")
+                raise ValueError(
+                    f"{COST} must come from one source column, without a value map, or from a "
+                    "sum of columns (`add`/`subtract`)"
+                )
         return columns
 
     @property
+    def cost_stated(self) -> str:
+        """Where the cost comes from, in words: `amount`, `cost` − |`discount`|, usage × rate card."""
+        spec = self.columns.get(COST)
+        if isinstance(spec, ColumnSum):
+            return spec.describe()
+        return f"`{self.cost_column}`" if self.cost_column else "usage × rate card"
+
+    @property
     def cost_column(self) -> str | None:
-        """The source column holding the cost (None when costs come from a rate card)."""
+        """The source column holding the cost (None when costs come from a rate card or a sum
+        of columns)."""
         spec = self.columns.get(COST)
         return (
             spec.column if isinstance(spec, FromColumn) and isinstance(spec.column, str) else None

@@ -124,7 +124,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
 
 
 def _check_specs(key: dg.AssetKey, source: AnySource) -> list[dg.AssetCheckSpec]:
-    stated = f"`{source.cost_column}`" if source.cost_column else "usage × rate card"
+    stated = source.cost_stated
     if source.currency:
         stated += f" × the month's {source.currency.source}→{source.currency.target} rate"
     return [

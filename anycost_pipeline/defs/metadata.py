@@ -6,10 +6,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from anycost_pipeline.cbf import decimals
-from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE
+from anycost_pipeline.cbf import decimals, money
+from anycost_pipeline.cbf.columns import COST, LINE_ITEM_TYPE
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.rejects import REASONS
+from anycost_pipeline.cbf.resolve import money_format_of
 from anycost_pipeline.cbf.spec import FromColumn
 from anycost_pipeline.config import AnySource, is_url
 from anycost_pipeline.defs.names import (
@@ -24,12 +26,23 @@ SERVICE = "resource/service"
 LISTED_FILES = 50
 
 
-def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.MarkdownMetadataValue:
-    """A markdown table of exact cost totals per value of `by`."""
+def cost_by(
+    frame: pl.DataFrame,
+    cost_column: str,
+    by: str,
+    label: str,
+    money_format: MoneyFormat | None = None,
+) -> dg.MarkdownMetadataValue:
+    """A markdown table of exact cost totals per value of `by`; costs written as money are read
+    by their `money_format`."""
     if by not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_no rows_")
     readable = pl.col(cost_column)
-    if frame.schema[cost_column] != pl.String or not decimals.is_canonical(
+    if money_format is not None:  # never summed as plain text: `1.234` may mean 1234
+        text = decimals.normalised(readable)
+        read = decimals.canonical(money.plain_text(text, money_format))
+        readable = pl.when(money.fits(text, money_format)).then(read)
+    elif frame.schema[cost_column] != pl.String or not decimals.is_canonical(
         frame.get_column(cost_column)
     ):  # canonical text (as exports and CBF frames hold) is summed as it is, without a copy
         text = decimals.normalised(readable)
@@ -109,6 +122,10 @@ def source_breakdown(rows: pl.DataFrame, source: AnySource) -> dict[str, dg.Meta
             and spec.column in rows.columns
         ):
             found[key] = cost_by(
-                rows, cost_column, spec.column, f"{label} (source column `{spec.column}`)"
+                rows,
+                cost_column,
+                spec.column,
+                f"{label} (source column `{spec.column}`)",
+                money_format_of(COST, source.columns[COST], source),
             )
     return found

@@ -81,10 +81,14 @@ def generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, s
         comments["exponent"] = f"{cost} writes some costs as 1.5E-8: converted exactly"
     elif style in ("comma", "grouped"):
         written = "1.234,56 (a decimal comma)" if style == "comma" else "1,234.56 (grouped)"
+        declared = '{thousands: ".", decimal: ","}' if style == "comma" else '{thousands: ","}'
+        # A sample cannot prove the format (`1,234` fits both): the user declares it.
         raise ProposalError(
-            f"the cost column {cost!r} writes numbers as {written}; the adaptor reads costs "
-            "only as plain decimals (1234.56) so that no digit is ever guessed. Export the "
-            "numbers without grouping and with a decimal point, then run add-source again"
+            f"the cost column {cost!r} writes numbers as {written}; add-source proposes only "
+            "plain decimals (1234.56), so that no digit is ever guessed. Export the numbers "
+            "without grouping and with a decimal point and run add-source again, or, if the "
+            f"vendor writes every amount this way, declare `money_format: {declared}` on the "
+            "source by hand (see Money in the README)"
         )
     columns: dict[str, Any] = {USAGE_START: time.column, COST: cost}
     runner = (
