@@ -71,7 +71,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 self.sandbox_delay_seconds,
                 self.sandbox_seed,
             )
-            with start_sandbox(self.sandbox_folder, faults=faults) as server:
+            with start_sandbox(self.sandbox_folder, api_key=SANDBOX_KEY, faults=faults) as server:
                 client = self._client(server.url, SANDBOX_KEY)
                 try:
                     yield client
