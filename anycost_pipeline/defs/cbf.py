@@ -36,6 +36,8 @@ from anycost_pipeline.defs.names import (
     FILES_USED,
     FRAMES_IO_MANAGER,
     MONTH,
+    READER,
+    READS,
     REJECTS,
     REJECTS_OUTPUT,
     ROWS,
@@ -57,7 +59,12 @@ def cbf_asset(
 
     @dg.multi_asset(
         outs=_outs(name, source, rejecting),
-        ins={"raw": dg.AssetIn(key=raw_key(name))},
+        ins={
+            "raw": dg.AssetIn(
+                key=raw_key(name),
+                metadata={READER: "/".join(cbf_key(name)), READS: ["/".join(raw_key(name))]},
+            )
+        },
         partitions_def=partitions,
         name=cbf_op(name),
         can_subset=False,

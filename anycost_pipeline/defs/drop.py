@@ -26,6 +26,8 @@ from anycost_pipeline.defs.names import (
     DROP_IDS,
     FRAMES_IO_MANAGER,
     MONTH,
+    READER,
+    READS,
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
     STATUS,
@@ -56,10 +58,14 @@ def drop_asset(
     connection: str, sources: list[str], project: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     spec = project.connections[connection]
+    reads = {
+        READER: "/".join(drop_key(connection)),
+        READS: ["/".join(cbf_key(name)) for name in sources],
+    }
 
     @dg.asset(
         key=drop_key(connection),
-        ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources},
+        ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name), metadata=reads) for name in sources},
         io_manager_key=FRAMES_IO_MANAGER,
         partitions_def=partitions,
         group_name=DROP,

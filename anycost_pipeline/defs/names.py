@@ -13,6 +13,10 @@ RAW, CBF, REJECTS, DROP = "raw", "cbf", "rejects", "drop"
 # own `io_manager` for its other assets.
 FRAMES_IO_MANAGER = "anycost_frames"
 
+# Metadata of a step's inputs: the asset that reads them and every frame it reads, so a
+# missing frame's failure can name all the missing ones, not only the first one loaded.
+READER, READS = "anycost/reader", "anycost/reads"
+
 # Checks on cbf/<source> (blocking, blocking, warning) and on drop/<connection>.
 ROWS_VALID = "rows_valid"
 COST_CONSERVED = "cost_conserved"
@@ -65,6 +69,12 @@ def rejects_key(source: str) -> list[str]:
 
 def drop_key(connection: str) -> list[str]:
     return [DROP, connection]
+
+
+def made_from(key: str) -> list[str]:
+    """The assets a layer's asset (`cbf/<source>`) is made from, in the order to make them."""
+    layer, _, name = key.partition("/")
+    return ["/".join(raw_key(name))] if layer == CBF else []
 
 
 def op_name(key: list[str]) -> str:
