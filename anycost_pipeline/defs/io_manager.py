@@ -24,8 +24,9 @@ def materialise_first(reader: str, month: str, missing: list[str]) -> str:
     names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
     them = "them" if len(missing) > 1 else "it"
     return (
-        f"{reader} for {month} reads {names}, not materialised for {month} yet (as a source added "
-        f"since the month last ran is). Nothing was sent. Materialise {them} "
+        f"{reader} for {month} reads {names}, which {'have' if len(missing) > 1 else 'has'} not "
+        f"been materialised for {month} (a source added since the month last ran has not). "
+        f"Nothing was sent. Materialise {them} "
         f"first: `dagster asset materialize --select {select} --partition {month}`, or in the "
         f"UI select {select.replace(',', ', ')} and materialise partition {month}; or "
         f"materialise {reader} together with everything upstream of it."
