@@ -6,6 +6,7 @@ models `anycost.yaml` is read with, and this project's own `anycost.yaml` is bui
 class too (`defs/build.py`), so both ways give the same definitions.
 """
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,18 +124,29 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
     def model(cls) -> type[BaseModel]:
         return _attributes_model(super().model())
 
-    def project(self, base_dir: Path) -> AnycostConfig:
+    def project(self, base_dir: Path, scope: str = "") -> AnycostConfig:
         """The validated project, with relative paths resolved against `base_dir`."""
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         if fields["cloudzero"] is None:
             del fields["cloudzero"]
-        return AnycostConfig.model_validate({**fields, "base_dir": base_dir})
+        return AnycostConfig.model_validate({**fields, "base_dir": base_dir, "scope": scope})
 
-    def definitions(self, base_dir: Path) -> dg.Definitions:
-        return build_definitions(self.project(base_dir))
+    def definitions(self, base_dir: Path, scope: str = "") -> dg.Definitions:
+        return build_definitions(self.project(base_dir, scope))
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return self.definitions(context.path)
+        return self.definitions(context.path, component_scope(context))
+
+
+def component_scope(context: dg.ComponentLoadContext) -> str:
+    """The component's folder under `defs/` (`costs/team_a` → `costs_team_a`): it sets the
+    resource keys and job names of one anycost folder apart from another's in the same code
+    location, so a Dagster project can hold several, each with its own state."""
+    try:
+        parts = context.path.absolute().relative_to(context.defs_module_path.absolute()).parts
+    except ValueError:
+        parts = (context.path.name,)
+    return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
 def _precise(schema: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,9 @@ class AnycostConfig(StrictModel):
     sources: dict[str, AnySource] = Field(min_length=1)
     # Set by the loader: the folder relative paths are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # Set by the Dagster Component: what sets this project's resource keys and job names apart
+    # from another project's in the same code location (empty: the names as they are).
+    scope: str = Field(default="", exclude=True)
 
     @field_validator("start_month", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ from anycost_pipeline.defs.names import (
     cbf_op,
     raw_key,
     rejects_key,
+    scoped,
 )
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.reads import read_of, with_read
@@ -58,7 +59,7 @@ def cbf_asset(
     rejecting = source.on_bad_rows == "reject"
 
     @dg.multi_asset(
-        outs=_outs(name, source, rejecting),
+        outs=_outs(name, source, rejecting, project.scope),
         ins={
             "raw": dg.AssetIn(
                 key=raw_key(name),
@@ -99,11 +100,11 @@ def cbf_asset(
     return _cbf
 
 
-def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOut]:
+def _outs(name: str, source: AnySource, rejecting: bool, scope: str) -> dict[str, dg.AssetOut]:
     outs = {
         CBF_OUTPUT: dg.AssetOut(
             key=cbf_key(name),
-            io_manager_key=FRAMES_IO_MANAGER,
+            io_manager_key=scoped(FRAMES_IO_MANAGER, scope),
             group_name=CBF,
             kinds={"polars"},
             description=(
@@ -116,7 +117,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
     if rejecting:
         outs[REJECTS_OUTPUT] = dg.AssetOut(
             key=rejects_key(name),
-            io_manager_key=FRAMES_IO_MANAGER,
+            io_manager_key=scoped(FRAMES_IO_MANAGER, scope),
             group_name=REJECTS,
             kinds={"polars"},
             description=(
