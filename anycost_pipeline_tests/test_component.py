@@ -215,3 +215,16 @@ def test_two_components_load_side_by_side_each_with_its_own_state() -> None:
         rows = _sandbox_rows(folders["a"] / ".anycost", "conn-a", "2024-08")
         assert sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("12.80")
         assert not (folders["b"] / ".anycost" / "sandbox").exists()
+
+
+def test_the_package_needs_no_dagster_tool_a_host_project_already_pins() -> None:
+    """dagster-webserver and dagster-dg-cli pin `dagster` to their own release: required here,
+    they moved a host project's dagster to another release, or failed to resolve at all."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    dagster = [d for d in project["dependencies"] if d.startswith("dagster")]
+    assert dagster == ["dagster==1.13.*"]
+    assert {"dagster-webserver==1.13.*", "dagster-dg-cli==1.13.*"} <= set(
+        project["optional-dependencies"]["ui"]
+    )
