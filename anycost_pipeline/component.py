@@ -50,6 +50,7 @@ attributes:
     vendor:
       connection: vendor_main
       kind: files
+      # Put the vendor's export files in exports/ beside this file before the first launch.
       path: exports/*.csv         # one or more files; a month is read from the rows dated in it
       format: csv
       timezone: UTC
@@ -66,6 +67,11 @@ class AnycostScaffolder(dg.Scaffolder):
     def scaffold(self, request: dg.ScaffoldRequest) -> None:
         (request.target_path / "defs.yaml").write_text(
             _TEMPLATE.format(type_name=request.type_name), encoding="utf-8"
+        )
+        # The state (`storage`) lands beside defs.yaml, inside the host's package: not for git.
+        (request.target_path / ".gitignore").write_text(
+            "# anycost's frames, submission journal and sandbox (`storage:` in defs.yaml)\n.anycost/\n",
+            encoding="utf-8",
         )
 
 
@@ -124,18 +130,28 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
     def model(cls) -> type[BaseModel]:
         return _attributes_model(super().model())
 
-    def project(self, base_dir: Path, scope: str = "") -> AnycostConfig:
+    def project(
+        self, base_dir: Path, scope: str = "", declared_in: str = "anycost.yaml"
+    ) -> AnycostConfig:
         """The validated project, with relative paths resolved against `base_dir`."""
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         if fields["cloudzero"] is None:
             del fields["cloudzero"]
-        return AnycostConfig.model_validate({**fields, "base_dir": base_dir, "scope": scope})
+        extra = {"base_dir": base_dir, "scope": scope, "declared_in": declared_in}
+        return AnycostConfig.model_validate({**fields, **extra})
 
-    def definitions(self, base_dir: Path, scope: str = "") -> dg.Definitions:
-        return build_definitions(self.project(base_dir, scope))
+    def definitions(
+        self, base_dir: Path, scope: str = "", declared_in: str = "anycost.yaml"
+    ) -> dg.Definitions:
+        return build_definitions(self.project(base_dir, scope, declared_in))
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return self.definitions(context.path, component_scope(context))
+        defs_yaml = context.path / "defs.yaml"
+        try:
+            declared_in = str(defs_yaml.absolute().relative_to(context.project_root.absolute()))
+        except ValueError:
+            declared_in = str(defs_yaml)
+        return self.definitions(context.path, component_scope(context), declared_in)
 
 
 def component_scope(context: dg.ComponentLoadContext) -> str:

@@ -228,3 +228,25 @@ def test_the_package_needs_no_dagster_tool_a_host_project_already_pins() -> None
     assert {"dagster-webserver==1.13.*", "dagster-dg-cli==1.13.*"} <= set(
         project["optional-dependencies"]["ui"]
     )
+
+
+def test_a_scaffolded_component_names_its_defs_yaml_and_keeps_its_state_out_of_git() -> None:
+    """A host project's first launch, before any export file was added: the failure names the
+    defs.yaml the user has (not an anycost.yaml they never saw) and the folder files go in."""
+    import dagster as dg
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    from anycost_pipeline.defs.results import failure_messages
+
+    with create_defs_folder_sandbox() as sandbox:
+        folder = sandbox.scaffold_component(AnycostComponent, defs_path="anycost")
+        assert ".anycost/" in (folder / ".gitignore").read_text().splitlines()
+        with sandbox.build_all_defs() as defs:
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                asset_selection=[dg.AssetKey(["raw", "vendor"])],
+                partition_key="2024-08",
+                raise_on_error=False,
+            )
+        (message,) = failure_messages(result)
+        assert "anycost.yaml" not in message, message
+        assert "defs/anycost/defs.yaml" in message and str(folder / "exports") in message

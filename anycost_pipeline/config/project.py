@@ -42,6 +42,8 @@ class AnycostConfig(StrictModel):
     # Set by the Dagster Component: what sets this project's resource keys and job names apart
     # from another project's in the same code location (empty: the names as they are).
     scope: str = Field(default="", exclude=True)
+    # The file the user declared the project in, as its error messages name it.
+    declared_in: str = Field(default="anycost.yaml", exclude=True)
 
     @field_validator("start_month", mode="before")
     @classmethod

@@ -75,7 +75,7 @@ def cbf_asset(
         context: dg.AssetExecutionContext, raw: pl.DataFrame
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
-        with user_errors():
+        with user_errors(declared_in=project.declared_in):
             mapping = project.mapping_of(name)  # reads a rate card file, if the source has one
             limit = project.cloudzero.limits.rows_per_month
             checked = convert_and_check(raw, name, mapping, month, limit)

@@ -88,7 +88,7 @@ def drop_asset(
     ) -> dg.Output[pl.DataFrame]:
         cloudzero: CloudZeroResource = getattr(context.resources, cloudzero_key)
         month = str(Month.parse(context.partition_key))
-        with user_errors(NOTHING_SENT):
+        with user_errors(NOTHING_SENT, project.declared_in):
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             sending = month_to_send(project, connection, _by_source(frames, sources), month)
             outcome = cloudzero.send_month(

@@ -47,7 +47,7 @@ def raw_asset(
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
         month = Month.parse(context.partition_key)
-        with user_errors():
+        with user_errors(declared_in=project.declared_in):
             raw = read_raw_month(name, source, project, month)
         if raw.untimed.height:
             context.log.warning(
