@@ -18,14 +18,15 @@ from anycost_pipeline.defs.names import (
     TOTAL_COST,
     TOTAL_COST_EXACT,
 )
-from anycost_pipeline.figures import counted
+from anycost_pipeline.figures import counted, shown
 
 SERVICE = "resource/service"
 LISTED_FILES = 50
 
 
 def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.MarkdownMetadataValue:
-    """A markdown table of exact cost totals per value of `by`."""
+    """A markdown table of exact cost totals per value of `by`, each written as the CLI writes
+    money (`-30.00`, `3.10`; never fewer digits than the total has)."""
     if by not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_no rows_")
     readable = pl.col(cost_column)
@@ -40,7 +41,7 @@ def cost_by(frame: pl.DataFrame, cost_column: str, by: str, label: str) -> dg.Ma
     sums = decimals.exact_sums_by(pairs.get_column("key"), pairs.get_column("cost"))
     lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
     for key, rows, total in sorted(sums, key=lambda group: str(group[0])):
-        lines.append(f"| {key} | {rows:,} | {total} |")
+        lines.append(f"| {key} | {rows:,} | {shown(total)} |")  # as the CLI prints it
     return dg.MetadataValue.md("\n".join(lines))
 
 
