@@ -314,11 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(text)
         gzip = (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip"
         if length > (MAX_GZIP_BYTES if gzip else MAX_BODY_BYTES):
-            kind = "a gzip body" if gzip else "the body"
+            measured = f"{length:,} bytes gzipped, so" if gzip else f"{length:,} bytes,"
             self._error(
                 413,
-                f"Request Entity Too Large: {kind} of {length:,} bytes is declared, over the "
-                f"limit of {MAX_BODY_BYTES:,} bytes (uncompressed) per request",
+                f"Request Entity Too Large: the body is {measured} over the limit of "
+                f"{MAX_BODY_BYTES:,} bytes (uncompressed) per request",
             )
             return None
         return length
