@@ -24,12 +24,11 @@ def materialise_first(reader: str, month: str, missing: list[str]) -> str:
     names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
     them = "them" if len(missing) > 1 else "it"
     return (
-        f"{reader} for {month} reads {names}, which {'have' if len(missing) > 1 else 'has'} not "
-        f"been materialised for {month} (a source added since the month last ran has not). "
-        f"Nothing was sent. Materialise {them} "
-        f"first: `dagster asset materialize --select {select} --partition {month}`, or in the "
-        f"UI select {select.replace(',', ', ')} and materialise partition {month}; or "
-        f"materialise {reader} together with everything upstream of it."
+        f"{reader} for {month} reads {names}, not yet materialised for {month} (as after a "
+        f"source is added). Nothing was sent. Materialise {them} first: "
+        f"`dagster asset materialize --select {select} --partition {month}`, or in the UI "
+        f"select {select.replace(',', ', ')} and Materialize partition {month}; or materialise "
+        f"{reader} together with everything upstream of it."
     )
 
 
