@@ -18,9 +18,11 @@ from anycost_pipeline.config import (
     AnycostConfig,
     AnySource,
     CloudZeroConfig,
+    ConfigError,
     ConnectionConfig,
     load_config,
 )
+from anycost_pipeline.config.loader import DEFAULT_CONFIG_NAME
 from anycost_pipeline.defs.build import build_definitions
 
 # The attributes are validated by the project's own pydantic models (the schema `dg check yaml`
@@ -131,7 +133,7 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
         return _attributes_model(super().model())
 
     def project(
-        self, base_dir: Path, scope: str = "", declared_in: str = "anycost.yaml"
+        self, base_dir: Path, scope: str = "", declared_in: str = DEFAULT_CONFIG_NAME
     ) -> AnycostConfig:
         """The validated project, with relative paths resolved against `base_dir`."""
         fields = {name: getattr(self, name) for name in type(self).model_fields}
@@ -141,7 +143,7 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
         return AnycostConfig.model_validate({**fields, **extra})
 
     def definitions(
-        self, base_dir: Path, scope: str = "", declared_in: str = "anycost.yaml"
+        self, base_dir: Path, scope: str = "", declared_in: str = DEFAULT_CONFIG_NAME
     ) -> dg.Definitions:
         return build_definitions(self.project(base_dir, scope, declared_in))
 
@@ -151,7 +153,10 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
             declared_in = str(defs_yaml.absolute().relative_to(context.project_root.absolute()))
         except ValueError:
             declared_in = str(defs_yaml)
-        return self.definitions(context.path, component_scope(context), declared_in)
+        try:
+            return self.definitions(context.path, component_scope(context), declared_in)
+        except ConfigError as error:  # its words name anycost.yaml, which this project has not
+            raise ConfigError(str(error).replace(DEFAULT_CONFIG_NAME, declared_in)) from None
 
 
 def component_scope(context: dg.ComponentLoadContext) -> str:

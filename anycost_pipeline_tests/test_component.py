@@ -250,3 +250,16 @@ def test_a_scaffolded_component_names_its_defs_yaml_and_keeps_its_state_out_of_g
         (message,) = failure_messages(result)
         assert "anycost.yaml" not in message, message
         assert "defs/anycost/defs.yaml" in message and str(folder / "exports") in message
+
+
+def test_a_component_refused_at_load_names_its_defs_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    monkeypatch.setenv("ANYCOST_DEPLOYMENT", "production")
+    with create_defs_folder_sandbox() as sandbox:
+        sandbox.scaffold_component(AnycostComponent, defs_path="anycost")
+        with pytest.raises(Exception) as refused, sandbox.build_all_defs():
+            pass
+    message = str(refused.value) + str(refused.value.__cause__)
+    assert "cloudzero.target: live` in src/" in message and "anycost/defs.yaml" in message, message
+    assert "anycost.yaml" not in message, message
