@@ -9,7 +9,7 @@ WORKDIR /opt/anycost
 # The package first, so editing anycost.yaml does not reinstall it.
 COPY pyproject.toml README.md ./
 COPY anycost_pipeline ./anycost_pipeline
-RUN pip install --no-cache-dir ".[postgres,k8s,s3]"
+RUN pip install --no-cache-dir ".[postgres,k8s,s3,ui]"
 
 # What to read and where to send it. Replace anycost.yaml with your own (or mount one and point
 # ANYCOST_CONFIG at it); sample_data/ is the built-in example it reads.

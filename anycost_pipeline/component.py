@@ -6,6 +6,7 @@ models `anycost.yaml` is read with, and this project's own `anycost.yaml` is bui
 class too (`defs/build.py`), so both ways give the same definitions.
 """
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,9 +18,11 @@ from anycost_pipeline.config import (
     AnycostConfig,
     AnySource,
     CloudZeroConfig,
+    ConfigError,
     ConnectionConfig,
     load_config,
 )
+from anycost_pipeline.config.loader import DEFAULT_CONFIG_NAME
 from anycost_pipeline.config.overlap import OverlapConfig
 from anycost_pipeline.defs.build import build_definitions
 
@@ -50,6 +53,7 @@ attributes:
     vendor:
       connection: vendor_main
       kind: files
+      # Put the vendor's export files in exports/ beside this file before the first launch.
       path: exports/*.csv         # one or more files; a month is read from the rows dated in it
       format: csv
       timezone: UTC
@@ -66,6 +70,11 @@ class AnycostScaffolder(dg.Scaffolder):
     def scaffold(self, request: dg.ScaffoldRequest) -> None:
         (request.target_path / "defs.yaml").write_text(
             _TEMPLATE.format(type_name=request.type_name), encoding="utf-8"
+        )
+        # The state (`storage`) lands beside defs.yaml, inside the host's package: not for git.
+        (request.target_path / ".gitignore").write_text(
+            "# anycost's frames, submission journal and sandbox (`storage:` in defs.yaml)\n.anycost/\n",
+            encoding="utf-8",
         )
 
 
@@ -133,19 +142,43 @@ class AnycostComponent(dg.Component, dg.Resolvable, dg.Model):
     def model(cls) -> type[BaseModel]:
         return _attributes_model(super().model())
 
-    def project(self, base_dir: Path) -> AnycostConfig:
+    def project(
+        self, base_dir: Path, scope: str = "", declared_in: str = DEFAULT_CONFIG_NAME
+    ) -> AnycostConfig:
         """The validated project, with relative paths resolved against `base_dir`."""
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         for optional in ("cloudzero", "overlap"):
             if fields[optional] is None:
                 del fields[optional]
-        return AnycostConfig.model_validate({**fields, "base_dir": base_dir})
+        extra = {"base_dir": base_dir, "scope": scope, "declared_in": declared_in}
+        return AnycostConfig.model_validate({**fields, **extra})
 
-    def definitions(self, base_dir: Path) -> dg.Definitions:
-        return build_definitions(self.project(base_dir))
+    def definitions(
+        self, base_dir: Path, scope: str = "", declared_in: str = DEFAULT_CONFIG_NAME
+    ) -> dg.Definitions:
+        return build_definitions(self.project(base_dir, scope, declared_in))
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return self.definitions(context.path)
+        defs_yaml = context.path / "defs.yaml"
+        try:
+            declared_in = str(defs_yaml.absolute().relative_to(context.project_root.absolute()))
+        except ValueError:
+            declared_in = str(defs_yaml)
+        try:
+            return self.definitions(context.path, component_scope(context), declared_in)
+        except ConfigError as error:  # its words name anycost.yaml, which this project has not
+            raise ConfigError(str(error).replace(DEFAULT_CONFIG_NAME, declared_in)) from None
+
+
+def component_scope(context: dg.ComponentLoadContext) -> str:
+    """The component's folder under `defs/` (`costs/team_a` → `costs_team_a`): it sets the
+    resource keys and job names of one anycost folder apart from another's in the same code
+    location, so a Dagster project can hold several, each with its own state."""
+    try:
+        parts = context.path.absolute().relative_to(context.defs_module_path.absolute()).parts
+    except ValueError:
+        parts = (context.path.name,)
+    return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
 def _precise(schema: dict[str, Any]) -> dict[str, Any]:

@@ -167,3 +167,99 @@ def test_the_component_has_every_key_of_anycost_yaml() -> None:
 
     keys = {name for name, field in AnycostConfig.model_fields.items() if not field.exclude}
     assert set(AnycostComponent.model_fields) == keys
+
+
+def test_two_components_load_side_by_side_each_with_its_own_state() -> None:
+    """A host project with two anycost folders (two teams, two connections): both load in one
+    code location, and a month of one goes to its own state, not the other's."""
+    import dagster as dg
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    folders = {}
+    with create_defs_folder_sandbox() as sandbox:
+        for team in ("a", "b"):
+            attributes = {
+                "start_month": "2024-01",
+                "connections": {f"main_{team}": {"connection_id": f"conn-{team}"}},
+                "sources": {
+                    f"vendor_{team}": {
+                        "connection": f"main_{team}",
+                        "path": "exports/*.csv",
+                        "format": "csv",
+                        "columns": {"time/usage_start": "date", "cost/cost": "amount"},
+                    }
+                },
+            }
+            folders[team] = sandbox.scaffold_component(
+                AnycostComponent,
+                defs_path=f"costs_{team}",
+                defs_yaml_contents={
+                    "type": "anycost_pipeline.AnycostComponent",
+                    "attributes": attributes,
+                },
+            )
+            (folders[team] / "exports").mkdir()
+            (folders[team] / "exports" / "2024-08.csv").write_text(EXPORT)
+        with sandbox.build_all_defs() as defs:
+            keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+            assert {"drop/main_a", "drop/main_b", "cbf/vendor_a", "cbf/vendor_b"} <= keys
+            assert len(defs.resolve_all_job_defs()) >= 6
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                asset_selection=[
+                    dg.AssetKey.from_user_string(k)
+                    for k in ("raw/vendor_a", "cbf/vendor_a", "drop/main_a")
+                ],
+                partition_key="2024-08",
+            )
+            assert result.success
+        rows = _sandbox_rows(folders["a"] / ".anycost", "conn-a", "2024-08")
+        assert sum(Decimal(r["cost/cost"]) for r in rows) == Decimal("12.80")
+        assert not (folders["b"] / ".anycost" / "sandbox").exists()
+
+
+def test_the_package_needs_no_dagster_tool_a_host_project_already_pins() -> None:
+    """dagster-webserver and dagster-dg-cli pin `dagster` to their own release: required here,
+    they moved a host project's dagster to another release, or failed to resolve at all."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    dagster = [d for d in project["dependencies"] if d.startswith("dagster")]
+    assert dagster == ["dagster==1.13.*"]
+    assert {"dagster-webserver==1.13.*", "dagster-dg-cli==1.13.*"} <= set(
+        project["optional-dependencies"]["ui"]
+    )
+
+
+def test_a_scaffolded_component_names_its_defs_yaml_and_keeps_its_state_out_of_git() -> None:
+    """A host project's first launch, before any export file was added: the failure names the
+    defs.yaml the user has (not an anycost.yaml they never saw) and the folder files go in."""
+    import dagster as dg
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    from anycost_pipeline.defs.results import failure_messages
+
+    with create_defs_folder_sandbox() as sandbox:
+        folder = sandbox.scaffold_component(AnycostComponent, defs_path="anycost")
+        assert ".anycost/" in (folder / ".gitignore").read_text().splitlines()
+        with sandbox.build_all_defs() as defs:
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                asset_selection=[dg.AssetKey(["raw", "vendor"])],
+                partition_key="2024-08",
+                raise_on_error=False,
+            )
+        (message,) = failure_messages(result)
+        assert "anycost.yaml" not in message, message
+        assert "defs/anycost/defs.yaml" in message and str(folder / "exports") in message
+
+
+def test_a_component_refused_at_load_names_its_defs_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    monkeypatch.setenv("ANYCOST_DEPLOYMENT", "production")
+    with create_defs_folder_sandbox() as sandbox:
+        sandbox.scaffold_component(AnycostComponent, defs_path="anycost")
+        with pytest.raises(Exception) as refused, sandbox.build_all_defs():
+            pass
+    message = str(refused.value) + str(refused.value.__cause__)
+    assert "cloudzero.target: live` in src/" in message and "anycost/defs.yaml" in message, message
+    assert "anycost.yaml" not in message, message

@@ -41,6 +41,11 @@ class AnycostConfig(StrictModel):
     overlap: OverlapConfig = OverlapConfig()  # every connection's, unless it sets its own
     # Set by the loader: the folder relative paths are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # Set by the Dagster Component: what sets this project's resource keys and job names apart
+    # from another project's in the same code location (empty: the names as they are).
+    scope: str = Field(default="", exclude=True)
+    # The file the user declared the project in, as its error messages name it.
+    declared_in: str = Field(default="anycost.yaml", exclude=True)
 
     @field_validator("start_month", mode="before")
     @classmethod

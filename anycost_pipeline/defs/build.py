@@ -40,11 +40,13 @@ def build_definitions(project: AnycostConfig) -> dg.Definitions:
     with warnings.catch_warnings():
         # Partitioned asset checks are marked as a preview in this Dagster version.
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        checks = [reconcile_check(c, project.connections[c], partitions) for c in fed]
+        checks = [
+            reconcile_check(c, project.connections[c], partitions, project.scope) for c in fed
+        ]
     jobs = [
-        submit_month_job(),
+        submit_month_job(project),
         *(connection_job(c, sources) for c, sources in fed.items()),
-        reconcile_job(checks),
+        reconcile_job(checks, project.scope),
     ]
     return dg.Definitions(
         assets=assets,

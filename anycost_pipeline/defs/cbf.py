@@ -36,6 +36,8 @@ from anycost_pipeline.defs.names import (
     FILES_USED,
     FRAMES_IO_MANAGER,
     MONTH,
+    READER,
+    READS,
     REJECTS,
     REJECTS_OUTPUT,
     ROWS,
@@ -44,6 +46,7 @@ from anycost_pipeline.defs.names import (
     cbf_op,
     raw_key,
     rejects_key,
+    scoped,
 )
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import with_parties
@@ -57,8 +60,13 @@ def cbf_asset(
     rejecting = source.on_bad_rows == "reject"
 
     @dg.multi_asset(
-        outs=_outs(name, source, rejecting),
-        ins={"raw": dg.AssetIn(key=raw_key(name))},
+        outs=_outs(name, source, rejecting, project.scope),
+        ins={
+            "raw": dg.AssetIn(
+                key=raw_key(name),
+                metadata={READER: "/".join(cbf_key(name)), READS: ["/".join(raw_key(name))]},
+            )
+        },
         partitions_def=partitions,
         name=cbf_op(name),
         can_subset=False,
@@ -68,7 +76,7 @@ def cbf_asset(
         context: dg.AssetExecutionContext, raw: pl.DataFrame
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         month = Month.parse(context.partition_key)
-        with user_errors():
+        with user_errors(declared_in=project.declared_in):
             mapping = project.mapping_of(name)  # reads a rate card file, if the source has one
             limit = project.cloudzero.limits.rows_per_month
             checked = convert_and_check(raw, name, mapping, month, limit)
@@ -94,11 +102,11 @@ def cbf_asset(
     return _cbf
 
 
-def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOut]:
+def _outs(name: str, source: AnySource, rejecting: bool, scope: str) -> dict[str, dg.AssetOut]:
     outs = {
         CBF_OUTPUT: dg.AssetOut(
             key=cbf_key(name),
-            io_manager_key=FRAMES_IO_MANAGER,
+            io_manager_key=scoped(FRAMES_IO_MANAGER, scope),
             group_name=CBF,
             kinds={"polars"},
             description=(
@@ -111,7 +119,7 @@ def _outs(name: str, source: AnySource, rejecting: bool) -> dict[str, dg.AssetOu
     if rejecting:
         outs[REJECTS_OUTPUT] = dg.AssetOut(
             key=rejects_key(name),
-            io_manager_key=FRAMES_IO_MANAGER,
+            io_manager_key=scoped(FRAMES_IO_MANAGER, scope),
             group_name=REJECTS,
             kinds={"polars"},
             description=(

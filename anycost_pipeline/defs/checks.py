@@ -14,6 +14,7 @@ from anycost_pipeline.cloudzero.submit import KEPT_STATUS, SUPERSEDED
 from anycost_pipeline.config import ConnectionConfig
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.names import (
+    CLOUDZERO,
     DROP_IDS,
     MATCHES_CLOUDZERO,
     ROWS,
@@ -21,6 +22,7 @@ from anycost_pipeline.defs.names import (
     STATUS,
     TOTAL_COST_EXACT,
     drop_key,
+    scoped,
 )
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.months import Month
@@ -71,14 +73,16 @@ def _status(materialization: dg.AssetMaterialization) -> str | None:
 
 
 def reconcile_check(
-    connection: str, spec: ConnectionConfig, partitions: dg.PartitionsDefinition
+    connection: str, spec: ConnectionConfig, partitions: dg.PartitionsDefinition, scope: str = ""
 ) -> dg.AssetChecksDefinition:
     key = dg.AssetKey(drop_key(connection))
+    cloudzero_key = scoped(CLOUDZERO, scope)
 
     @dg.asset_check(
         asset=key,
         name=MATCHES_CLOUDZERO,
         partitions_def=partitions,
+        required_resource_keys={cloudzero_key},
         description=(
             "Guards against the bill drifting from what this pipeline sent: CloudZero's drop list "
             "must report as many rows for the month as the last submission held, and its latest "
@@ -88,10 +92,9 @@ def reconcile_check(
         ),
     )
     def _check(
-        context: dg.AssetCheckExecutionContext,
-        config: ReconcileConfig,
-        cloudzero: CloudZeroResource,
+        context: dg.AssetCheckExecutionContext, config: ReconcileConfig
     ) -> dg.AssetCheckResult:
+        cloudzero: CloudZeroResource = getattr(context.resources, cloudzero_key)
         month = str(Month.parse(context.partition_key))
         sent = last_sent(context.instance, key, month)
         with user_errors():

@@ -22,18 +22,22 @@ from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
     BODIES,
     CHANGE,
+    CLOUDZERO,
     COST_BY_LINE_ITEM_TYPE,
     DROP,
     DROP_IDS,
     FRAMES_IO_MANAGER,
     MONTH,
     NO_DOUBLE_COUNT,
+    READER,
+    READS,
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
     STATUS,
     VERDICT,
     cbf_key,
     drop_key,
+    scoped,
 )
 from anycost_pipeline.defs.pools import pool_name
 from anycost_pipeline.defs.resources import CloudZeroResource
@@ -59,17 +63,23 @@ def drop_asset(
     connection: str, sources: list[str], project: AnycostConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     spec = project.connections[connection]
+    cloudzero_key = scoped(CLOUDZERO, project.scope)
+    reads = {
+        READER: "/".join(drop_key(connection)),
+        READS: ["/".join(cbf_key(name)) for name in sources],
+    }
 
     overlap = project.overlap_of(connection)
 
     @dg.asset(
         key=drop_key(connection),
-        ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name)) for name in sources},
-        io_manager_key=FRAMES_IO_MANAGER,
+        ins={f"cbf_{name}": dg.AssetIn(key=cbf_key(name), metadata=reads) for name in sources},
+        io_manager_key=scoped(FRAMES_IO_MANAGER, project.scope),
         partitions_def=partitions,
         group_name=DROP,
         pool=pool_name(connection),
         kinds={"cloudzero"},
+        required_resource_keys={cloudzero_key},
         description=(
             f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` (sources: "
             f"{', '.join(sources)}). {HOW[spec.operation]} A month CloudZero already holds unchanged "
@@ -97,13 +107,11 @@ def drop_asset(
         else [],
     )
     def _drop(
-        context: dg.AssetExecutionContext,
-        config: DropConfig,
-        cloudzero: CloudZeroResource,
-        **frames: pl.DataFrame,
+        context: dg.AssetExecutionContext, config: DropConfig, **frames: pl.DataFrame
     ) -> Iterator[dg.Output[pl.DataFrame] | dg.AssetCheckResult]:
+        cloudzero: CloudZeroResource = getattr(context.resources, cloudzero_key)
         month = str(Month.parse(context.partition_key))
-        with user_errors(NOTHING_SENT):
+        with user_errors(NOTHING_SENT, project.declared_in):
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             others = _other_connections(project, connection, month) if overlap.mode != "off" else {}
             sending = month_to_send(project, connection, _by_source(frames, sources), month, others)

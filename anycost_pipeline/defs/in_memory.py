@@ -18,6 +18,7 @@ from anycost_pipeline.defs.names import (
     cbf_op,
     check_label,
     raw_key,
+    scoped,
 )
 from anycost_pipeline.defs.results import QUIET, failure_messages
 from anycost_pipeline.delivery import MonthRefused, month_to_send
@@ -55,7 +56,7 @@ def source_cbf_with_problems(
             assets,
             partition_key=month,
             instance=instance,
-            resources={FRAMES_IO_MANAGER: dg.InMemoryIOManager()},
+            resources={scoped(FRAMES_IO_MANAGER, project.scope): dg.InMemoryIOManager()},
             run_config=QUIET,
             raise_on_error=False,
         )

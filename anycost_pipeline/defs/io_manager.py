@@ -8,6 +8,7 @@ import polars as pl
 from upath import UPath
 
 from anycost_pipeline.config import AnycostConfig
+from anycost_pipeline.defs.names import READER, READS, made_from
 from anycost_pipeline.storage import missing_bucket, missing_bucket_message
 
 
@@ -15,6 +16,20 @@ def frames_folder(project: AnycostConfig) -> UPath:
     """Where the frames of every asset and month are kept: `frames` under `storage`, a local
     folder or an object-store URL."""
     return UPath(project.frames_location)
+
+
+def materialise_first(reader: str, month: str, missing: list[str]) -> str:
+    """What to do when `reader` runs for `month` before the frames it reads were made."""
+    select = ",".join(key for frame in missing for key in (*made_from(frame), frame))
+    names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+    them = "them" if len(missing) > 1 else "it"
+    return (
+        f"{reader} for {month} reads {names}, not yet materialised for {month} (as after a "
+        f"source is added). Nothing was sent. Materialise {them} first: "
+        f"`dagster asset materialize --select {select} --partition {month}`, or in the UI "
+        f"select {select.replace(',', ', ')} and Materialize partition {month}; or materialise "
+        f"{reader} together with everything upstream of it."
+    )
 
 
 class ParquetIOManager(dg.UPathIOManager):
@@ -50,8 +65,28 @@ class ParquetIOManager(dg.UPathIOManager):
             ) from None
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
-        with path.open("rb") as handle:
-            return pl.read_parquet(handle)
+        try:
+            with path.open("rb") as handle:
+                return pl.read_parquet(handle)
+        except FileNotFoundError:
+            raise self._never_made(context, path) from None
+
+    def _never_made(self, context: dg.InputContext, path: UPath) -> dg.Failure:
+        """The failure for a frame that was never stored: every frame the step reads that is
+        missing for the month, named with what to materialise first."""
+        metadata = context.definition_metadata or {}
+        key = context.asset_key.to_user_string()
+        # Frames are kept at <base>/<layer>/<name>/<month>.parquet: siblings share base and name.
+        base = path.parents[len(context.asset_key.path)]
+        reads = [r for r in metadata.get(READS, [key]) if isinstance(r, str)]
+        missing = [
+            r for r in reads if r == key or not base.joinpath(*r.split("/"), path.name).exists()
+        ]
+        reader = str(metadata.get(READER, "this asset"))
+        return dg.Failure(
+            description=materialise_first(reader, context.asset_partition_key, missing),
+            allow_retries=False,
+        )
 
 
 class ParquetStorage(dg.ConfigurableIOManagerFactory):

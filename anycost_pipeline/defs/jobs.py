@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.names import (
     HOST_TAG,
     RECONCILE_MONTH,
@@ -15,6 +16,7 @@ from anycost_pipeline.defs.names import (
     connection_job_name,
     drop_key,
     raw_key,
+    scoped,
 )
 
 if TYPE_CHECKING:
@@ -30,10 +32,14 @@ def _host() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname()}
 
 
-def submit_month_job() -> "UnresolvedAssetJobDefinition":
+def submit_month_job(project: AnycostConfig) -> "UnresolvedAssetJobDefinition":
+    # The project's own assets only: a host project's other assets are not its business.
+    keys = [dg.AssetKey(key(s)) for s in project.sources for key in (raw_key, cbf_key)]
+    fed = [c for c in project.connections if project.sources_of(c)]
+    selection = dg.AssetSelection.assets(*keys, *(dg.AssetKey(drop_key(c)) for c in fed))
     return dg.define_asset_job(
-        SUBMIT_MONTH,
-        selection=dg.AssetSelection.all(),  # source assets are left out by default
+        scoped(SUBMIT_MONTH, project.scope),
+        selection=selection.required_multi_asset_neighbors(),
         # One process per month: a month's steps run in sequence, polars uses every core by
         # itself, and a process per step would cost seconds of start-up each.
         executor_def=dg.in_process_executor,
@@ -56,9 +62,11 @@ def connection_job(connection: str, sources: list[str]) -> "UnresolvedAssetJobDe
     )
 
 
-def reconcile_job(checks: list[dg.AssetChecksDefinition]) -> "UnresolvedAssetJobDefinition":
+def reconcile_job(
+    checks: list[dg.AssetChecksDefinition], scope: str = ""
+) -> "UnresolvedAssetJobDefinition":
     return dg.define_asset_job(
-        RECONCILE_MONTH,
+        scoped(RECONCILE_MONTH, scope),
         selection=dg.AssetSelection.checks(*checks),
         description=(
             "Compare what CloudZero holds for a month (tag `dagster/partition`: YYYY-MM) with what "

@@ -20,7 +20,7 @@ from anycost_pipeline.defs.names import (
     TOTAL_COST,
     TOTAL_COST_EXACT,
 )
-from anycost_pipeline.figures import counted
+from anycost_pipeline.figures import counted, shown
 
 SERVICE = "resource/service"
 LISTED_FILES = 50
@@ -33,8 +33,9 @@ def cost_by(
     label: str,
     money_format: MoneyFormat | None = None,
 ) -> dg.MarkdownMetadataValue:
-    """A markdown table of exact cost totals per value of `by`; costs written as money are read
-    by their `money_format`."""
+    """A markdown table of exact cost totals per value of `by`, each written as the CLI writes
+    money (`-30.00`, `3.10`; never fewer digits than the total has); costs written as money
+    are read by their `money_format`."""
     if by not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_no rows_")
     readable = pl.col(cost_column)
@@ -53,7 +54,7 @@ def cost_by(
     sums = decimals.exact_sums_by(pairs.get_column("key"), pairs.get_column("cost"))
     lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
     for key, rows, total in sorted(sums, key=lambda group: str(group[0])):
-        lines.append(f"| {key} | {rows:,} | {total} |")
+        lines.append(f"| {key} | {rows:,} | {shown(total)} |")  # as the CLI prints it
     return dg.MetadataValue.md("\n".join(lines))
 
 

@@ -10,8 +10,13 @@ code reads back. Plain strings, no Dagster: the CLI imports this without loading
 RAW, CBF, REJECTS, DROP = "raw", "cbf", "rejects", "drop"
 
 # The frames' IO manager: its own key, so a Dagster project that adds the component keeps its
-# own `io_manager` for its other assets.
+# own `io_manager` for its other assets. Both resource keys are scoped (see `scoped`).
 FRAMES_IO_MANAGER = "anycost_frames"
+CLOUDZERO = "cloudzero"
+
+# Metadata of a step's inputs: the asset that reads them and every frame it reads, so a
+# missing frame's failure can name all the missing ones, not only the first one loaded.
+READER, READS = "anycost/reader", "anycost/reads"
 
 # Checks on cbf/<source> (blocking, blocking, warning) and on drop/<connection>.
 ROWS_VALID = "rows_valid"
@@ -66,6 +71,19 @@ def rejects_key(source: str) -> list[str]:
 
 def drop_key(connection: str) -> list[str]:
     return [DROP, connection]
+
+
+def scoped(name: str, scope: str) -> str:
+    """A project-wide name (a resource key, a job) of a project in a code location that may hold
+    several (two anycost folders in one Dagster project): `submit_month_<scope>`. A project's
+    own asset, sensor and schedule names come from its source and connection names already."""
+    return f"{name}_{scope}" if scope else name
+
+
+def made_from(key: str) -> list[str]:
+    """The assets a layer's asset (`cbf/<source>`) is made from, in the order to make them."""
+    layer, _, name = key.partition("/")
+    return ["/".join(raw_key(name))] if layer == CBF else []
 
 
 def op_name(key: list[str]) -> str:

@@ -20,9 +20,11 @@ from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.connection_state import REFUSED, Journal, judge, months_of
 from anycost_pipeline.defs.in_memory import sources_now
 from anycost_pipeline.defs.names import (
+    CLOUDZERO,
     TRIGGER_TAG,
     connection_job_name,
     plan_sensor_name,
+    scoped,
 )
 from anycost_pipeline.defs.resources import CloudZeroResource
 from anycost_pipeline.figures import counted
@@ -45,12 +47,14 @@ def plan_sensor(
         return None
     spec = project.connections[connection]
     job = connection_job_name(connection)
+    cloudzero_key = scoped(CLOUDZERO, project.scope)
 
     @dg.sensor(
         name=plan_sensor_name(connection),
         job_name=job,
         minimum_interval_seconds=PLAN_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.STOPPED,
+        required_resource_keys={cloudzero_key},
         description=(
             f"Every hour, judges every month of connection `{connection}` as `anycost plan` "
             "does, against what CloudZero holds now, and sends each month that is out of date "
@@ -58,7 +62,10 @@ def plan_sensor(
             "logged, not sent."
         ),
     )
-    def _plan(context: dg.SensorEvaluationContext, cloudzero: CloudZeroResource) -> dg.SensorResult:
+    # `**_`: calling the sensor directly (a test's `sensor(context)`) passes its resources as
+    # keyword arguments, the daemon does not; it reads its resource from the context either way.
+    def _plan(context: dg.SensorEvaluationContext, **_: object) -> dg.SensorResult:
+        cloudzero: CloudZeroResource = getattr(context.resources, cloudzero_key)
         cursor = json.loads(context.cursor) if context.cursor else {}
         sequence, resume = int(cursor.get("sequence", 0)), cursor.get("resume")
         cid = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)

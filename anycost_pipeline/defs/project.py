@@ -19,4 +19,4 @@ def _component(path: Path, mtime: float) -> AnycostComponent:
 def defs() -> dg.Definitions:
     path = config_path()  # $ANYCOST_CONFIG, else anycost.yaml in the working directory
     mtime = path.stat().st_mtime if path.exists() else 0.0  # read again only when it changes
-    return _component(path, mtime).definitions(path.parent)
+    return _component(path, mtime).definitions(path.parent, declared_in=path.name)

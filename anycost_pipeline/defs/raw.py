@@ -22,6 +22,7 @@ from anycost_pipeline.defs.names import (
     RAW,
     ROWS,
     raw_key,
+    scoped,
 )
 from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
@@ -33,7 +34,7 @@ def raw_asset(
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_key(name),
-        io_manager_key=FRAMES_IO_MANAGER,
+        io_manager_key=scoped(FRAMES_IO_MANAGER, project.scope),
         partitions_def=partitions,
         group_name=RAW,
         kinds={getattr(source, "format", None) or source.kind, "polars"},
@@ -46,7 +47,7 @@ def raw_asset(
     )
     def _raw(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]:
         month = Month.parse(context.partition_key)
-        with user_errors():
+        with user_errors(declared_in=project.declared_in):
             raw = read_raw_month(name, source, project, month)
         if raw.untimed.height:
             context.log.warning(

@@ -17,7 +17,7 @@ from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.submit import Limits, MonthOutcome, SubmissionLedger, send_month
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import ParquetStorage, frames_folder
-from anycost_pipeline.defs.names import FRAMES_IO_MANAGER
+from anycost_pipeline.defs.names import CLOUDZERO, FRAMES_IO_MANAGER, scoped
 
 SANDBOX_KEY = "sandbox-key"
 SECRET_FIELDS = ("api_key", "test_key")
@@ -71,7 +71,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 self.sandbox_delay_seconds,
                 self.sandbox_seed,
             )
-            with start_sandbox(self.sandbox_folder, faults=faults) as server:
+            with start_sandbox(self.sandbox_folder, api_key=SANDBOX_KEY, faults=faults) as server:
                 client = self._client(server.url, SANDBOX_KEY)
                 try:
                     yield client
@@ -203,6 +203,8 @@ def cloudzero_resource(project: AnycostConfig) -> CloudZeroResource:
 def resources(project: AnycostConfig) -> dict[str, Any]:
     """Where frames are stored and where billing drops are sent."""
     return {
-        FRAMES_IO_MANAGER: ParquetStorage(base_path=str(frames_folder(project))),
-        "cloudzero": cloudzero_resource(project),
+        scoped(FRAMES_IO_MANAGER, project.scope): ParquetStorage(
+            base_path=str(frames_folder(project))
+        ),
+        scoped(CLOUDZERO, project.scope): cloudzero_resource(project),
     }

@@ -62,7 +62,9 @@ class Api:
         )
 
     def stats(self) -> dict[str, int]:
-        return requests.get(f"{self.url}/sandbox/stats", timeout=30).json()
+        answer = requests.get(f"{self.url}/sandbox/stats", headers=self.headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
 
 
 def row(start: str, cost: str, **more: str) -> dict:
@@ -372,6 +374,66 @@ def test_gzip_body_is_measured_uncompressed(api: Api) -> None:
     answer = api.create("c", over, **{"Content-Encoding": "gzip"})
     assert answer.status_code == 413 and set(answer.json()) == {"message"}
     assert_error_400(api.create("c", b"\x1f\x8b broken", **{"Content-Encoding": "gzip"}), "gzip")
+
+
+def _raw_request(url: str, head: str) -> tuple[int, dict]:
+    """Send only a request's head (no body) and read the answer: a server that waited for the
+    declared body would never answer, and the read would time out."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(head.encode() + b"\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += conn.recv(65536)
+        status_line, _, rest = answer.partition(b"\r\n")
+        headers, _, data = rest.partition(b"\r\n\r\n")
+        length = int(
+            dict(h.split(": ", 1) for h in headers.decode().split("\r\n"))["Content-Length"]
+        )
+        while len(data) < length:
+            data += conn.recv(65536)
+    return int(status_line.split()[1]), json.loads(data)
+
+
+def _post_head(path: str, length: int, key: str | None, encoding: str = "identity") -> str:
+    auth = f"Authorization: {key}\r\n" if key is not None else ""
+    return (
+        f"POST {BASE}/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+        f"Content-Type: application/json\r\nContent-Encoding: {encoding}\r\n"
+        f"Content-Length: {length}\r\n"
+    )
+
+
+@pytest.mark.parametrize("path", ["conn-1/billing_drops", "validate_billing_drop"])
+def test_the_key_is_checked_before_the_body_is_read(server: SandboxServer, path: str) -> None:
+    for key in ("not-the-key", None, f"Bearer {KEY}"):
+        status, answer = _raw_request(server.url, _post_head(path, 100_000_000, key))
+        assert status == 403 and set(answer) == {"message"}, answer
+
+
+@pytest.mark.parametrize("path", ["conn-1/billing_drops", "validate_billing_drop"])
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_declared_body_over_the_limit_gets_413_before_it_is_read(
+    server: SandboxServer, path: str, encoding: str
+) -> None:
+    status, answer = _raw_request(server.url, _post_head(path, 100_000_000, KEY, encoding))
+    assert status == 413 and set(answer) == {"message"}, answer
+    assert "5,000,000" in answer["message"] and "100,000,000" in answer["message"]
+    assert Api(server.url).drops("conn-1").json() == {"billing_drops": []}
+
+
+def test_a_body_refused_unread_still_lets_the_client_read_the_answer(api: Api) -> None:
+    wrong = Api(api.url, key="not-the-key").create("conn-1", _padded(4_000_000))
+    assert wrong.status_code == 403
+    assert api.create("conn-1", _padded(5_000_001)).status_code == 413
+    assert api.create("conn-1", body("2024-08", "sum", [row(H1, "1")])).status_code == 200
+
+
+def test_stats_need_the_key(server: SandboxServer) -> None:
+    for headers in ({}, {"Authorization": "not-the-key"}):
+        answer = requests.get(f"{server.url}/sandbox/stats", headers=headers, timeout=5)
+        assert answer.status_code == 403 and set(answer.json()) == {"message"}
+    assert Api(server.url).stats()[CONCURRENT] == 0
 
 
 def test_test_key_writes_to_its_own_namespace(api: Api) -> None:

@@ -79,7 +79,7 @@ def test_cost_by_exact_table() -> None:
     )
     assert cost_by(frame, "cost/cost", "lineitem/type", "line item type").value == (
         "| line item type | rows | cost |\n|---|---:|---:|\n"
-        "| Credit | 1 | -3 |\n| Tax | 1 | 1.005 |\n"
+        "| Credit | 1 | -3.00 |\n| Tax | 1 | 1.005 |\n"
         "| Usage | 3 | 1234567890123456789.300000000001 |"
     )
 
@@ -87,6 +87,6 @@ def test_cost_by_exact_table() -> None:
 def test_cost_by_grouped_by_its_cost_column() -> None:
     frame = pl.DataFrame({"amount": ["1.5", "1.5", "2"]})
     assert cost_by(frame, "amount", "amount", "amount").value.splitlines()[2:] == [
-        "| 1.5 | 2 | 3 |",
-        "| 2 | 1 | 2 |",
+        "| 1.5 | 2 | 3.00 |",
+        "| 2 | 1 | 2.00 |",
     ]

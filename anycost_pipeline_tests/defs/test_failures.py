@@ -2,12 +2,15 @@
 
 import dagster as dg
 import pytest
+import yaml
 
 from anycost_pipeline.cloudzero.submit import NOTHING_SENT, PARTLY_SENT, DeliveryFailed
 from anycost_pipeline.config import ConfigError
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.names import DELIVERY
+from anycost_pipeline.defs.results import failure_messages
 from anycost_pipeline.delivery import ChecksFailed
+from anycost_pipeline_tests.conftest import Project
 
 
 def test_a_project_error_becomes_a_failure_that_says_what_cloudzero_holds() -> None:
@@ -37,3 +40,18 @@ def test_without_a_delivery_state_the_failure_has_no_metadata() -> None:
 def test_any_other_error_keeps_its_type_and_traceback(bug: Exception) -> None:
     with pytest.raises(type(bug)), user_errors(NOTHING_SENT):
         raise bug
+
+
+def test_a_failure_names_the_file_the_project_is_declared_in(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ANYCOST_CONFIG=prod.yaml: a run's failure says `check path in prod.yaml`."""
+    renamed = project.config_file.with_name("prod.yaml")
+    config = project.config()
+    config["sources"]["simple_cloud"]["path"] = "nowhere/*.csv"
+    renamed.write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.setenv("ANYCOST_CONFIG", str(renamed))
+    job = project.definitions().resolve_job_def("submit_month")
+    result = job.execute_in_process(partition_key="2024-08", raise_on_error=False)
+    (message,) = failure_messages(result)
+    assert "check `path` in prod.yaml" in message and "anycost.yaml" not in message, message

@@ -6,6 +6,7 @@ from decimal import Decimal
 import dagster as dg
 
 from anycost_pipeline.defs.names import cbf_op, drop_op, raw_op
+from anycost_pipeline.figures import shown
 from anycost_pipeline_tests.conftest import Project
 
 
@@ -63,7 +64,18 @@ def test_every_layer_carries_the_at_a_glance_metadata(project: Project) -> None:
             isinstance(metadata["total_cost"], float) and metadata["total_cost_exact"] == "1054.29"
         ), node
         assert "| Support | 1 | 31.91 |" in metadata["cost_by_service"], node
-        assert "| 1 | -25 |" in metadata["cost_by_line_item_type"], (
+        assert "| 1 | -25.00 |" in metadata["cost_by_line_item_type"], (
             node
         )  # the credit, as `credit` or `Credit`
         assert "simple_cloud_2024-07-31.csv" in metadata["files_used"], node
+
+
+def test_money_cells_read_as_the_cli_prints_them(project: Project) -> None:
+    """The UI's cost tables show each total as `anycost run` prints it: `-25.00`, never `-25`."""
+    result = project.materialize_month("2024-07")
+    for node in (raw_op("simple_cloud"), cbf_op("simple_cloud"), drop_op("simple_cloud_main")):
+        metadata = result.asset_materializations_for_node(node)[0].metadata
+        for key in ("cost_by_service", "cost_by_line_item_type"):
+            table = str(metadata[key].value)
+            costs = [line.strip("|").split("|")[-1].strip() for line in table.splitlines()[2:]]
+            assert costs and all(cost == shown(cost) for cost in costs), (node, key, costs)

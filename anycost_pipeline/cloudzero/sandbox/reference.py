@@ -118,6 +118,17 @@ TAGS_NEED_RESOURCE_ID = True
 # Large response." 5 MB read as 5,000,000 bytes (DESIGN.md: the hard ceiling).
 MAX_BODY_BYTES = 5_000_000
 
+
+def _deflate_bound(size: int) -> int:
+    """zlib's deflateBound: the largest deflate output for `size` bytes of input."""
+    return size + (size >> 12) + (size >> 14) + (size >> 25) + 13
+
+
+# Our choice, not the reference's: the most a gzip body may declare before it is refused
+# unread. No compression of an acceptable body is larger than deflate's bound plus gzip's
+# 18 bytes of header and trailer, so a larger one need not be inflated to be refused.
+MAX_GZIP_BYTES = _deflate_bound(MAX_BODY_BYTES) + 18
+
 # Error bodies: 400 and 404 {"error": {"message", "type"}}; 403 and 413 {"message"}.
 # 429 and 5xx are not documented for these operations; the sandbox answers them {"message"}.
 NESTED_ERROR_STATUSES = frozenset({400, 404})

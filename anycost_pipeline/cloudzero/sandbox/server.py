@@ -25,6 +25,7 @@ from anycost_pipeline.cloudzero.sandbox.reference import (
     BASE_PATH,
     IDEMPOTENCY_KEY,
     MAX_BODY_BYTES,
+    MAX_GZIP_BYTES,
     MONTH_FORMS,
     TEST_KEY,
     VALIDATE_PATH,
@@ -61,6 +62,12 @@ COUNTERS = (
 )
 
 Listing = Literal["month", "drops"]
+
+# A body answered without being read is discarded, up to this much and this long, before the
+# connection closes: closing with bytes unread resets it, and a client still sending would never
+# see the answer. Nothing discarded is kept.
+DISCARD_BYTES = 2 * MAX_GZIP_BYTES
+DISCARD_SECONDS = 2.0
 
 
 @dataclass
@@ -223,7 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/sandbox/stats":
-            self._send(200, self.server.stats())
+            if self._authorised():
+                self._send(200, self.server.stats())
             return
         self.server.store.count(REQUESTS)
         if not self._authorised():
@@ -264,12 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._claimed(cid, answer)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
         self.server.store.count(REQUESTS)
-        if not self._authorised():
+        # The key and the declared size are checked before a byte of the body is read.
+        length = self._declared_length() if self._authorised() else None
+        if length is None:
+            self._discard_body()
             return
-        raw_or_none = self._uncompressed(raw)
+        raw_or_none = self._uncompressed(self.rfile.read(length) if length else b"")
         if raw_or_none is None:
             return
         raw = raw_or_none
@@ -292,6 +301,44 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     do_PUT = do_PATCH = do_DELETE = _no_such_method
+
+    def _declared_length(self) -> int | None:
+        """The body's Content-Length, or None after answering 411, 400 or 413 for it."""
+        if self.headers.get("Transfer-Encoding"):
+            self._error(411, "Length Required: send the body with a Content-Length header")
+            return None
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
+            self._error(400, f"Content-Length {text!r} is not a number of bytes")
+            return None
+        length = int(text)
+        gzip = (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip"
+        if length > (MAX_GZIP_BYTES if gzip else MAX_BODY_BYTES):
+            measured = f"{length:,} bytes gzipped, so" if gzip else f"{length:,} bytes,"
+            self._error(
+                413,
+                f"Request Entity Too Large: the body is {measured} over the limit of "
+                f"{MAX_BODY_BYTES:,} bytes (uncompressed) per request",
+            )
+            return None
+        return length
+
+    def _discard_body(self) -> None:
+        """After answering a request whose body was not read: discard a bounded part of it,
+        then close the connection (the unread rest must never be read as a next request)."""
+        self.close_connection = True
+        text = (self.headers.get("Content-Length") or "0").strip()
+        left = min(int(text), DISCARD_BYTES) if text.isdigit() else 0
+        deadline = time.monotonic() + DISCARD_SECONDS
+        try:
+            self.connection.settimeout(DISCARD_SECONDS)
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass  # the client went away or stopped sending: the answer is already out
 
     def _uncompressed(self, raw: bytes) -> bytes | None:
         """The body as CloudZero measures it (uncompressed), or None after answering 413/400."""
