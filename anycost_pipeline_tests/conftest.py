@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import pytest
 import yaml
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 import anycost_pipeline
 
@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 # nobody changed anything: there every test draws the same examples, derived from the test
 # itself, and prints the failing example's reproduction blob. HYPOTHESIS_PROFILE=ci picks the
 # CI profile by hand (to reproduce a CI failure locally).
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+# No profile has a deadline or the "too slow" health check: each is a timing threshold, and
+# fails an example that a loaded machine merely ran slowly ("Unreliable test timings").
+UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("default", **UNTIMED)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **UNTIMED)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
 )
