@@ -20,6 +20,7 @@ from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
+from anycost_pipeline.sources.overlap import SharedFiles, shared_in_month
 from anycost_pipeline.sources.reads import read_of, without_read
 
 
@@ -52,6 +53,16 @@ class ChecksFailed(MonthRefused):
         )
         super().__init__(
             f"{month} was not sent to connection {connection}; nothing was sent. {listed}"
+        )
+
+
+class SourcesShareFiles(MonthRefused):
+    """Two sources of the connection read the same export file: its rows would be sent twice."""
+
+    def __init__(self, project: AnycostConfig, month: str, shared: list[SharedFiles]) -> None:
+        said = "; ".join(pair.sentence(project.base_dir) for pair in shared)
+        super().__init__(
+            f"{month} was not sent to connection {shared[0].connection}; nothing was sent. {said}"
         )
 
 
@@ -140,6 +151,9 @@ def month_to_send(
     why = unchecked(dict(frames))
     if why:
         raise ChecksFailed(connection, month, why)
+    shared = shared_in_month(project, connection, frames)
+    if shared:
+        raise SourcesShareFiles(project, month, shared)
     numbers = {name: read_of(frame) for name, frame in frames.items()}
     reads = {name: number for name, number in numbers.items() if number is not None}
     cbf = combined({name: without_read(frame) for name, frame in frames.items()}, sources)

@@ -20,6 +20,7 @@ from anycost_pipeline.config import (
 from anycost_pipeline.defs.in_memory import source_cbf_with_problems
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources.overlap import shared_files
 from anycost_pipeline.triggers import refresh_warning, sum_resend_warning
 
 MAX_FILES_NAMED = 3
@@ -128,6 +129,7 @@ def validate() -> int:
                 f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it."
             )
     problems += _deployment_problems(config)
+    problems += [pair.sentence(config.base_dir) + "." for pair in shared_files(config)]
     try:
         config.require_one_owner_per_connection_id()
     except ConfigError as error:
