@@ -13,7 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, plan_bodies
+from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, RowTooLargeForBody, plan_bodies
+from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
@@ -70,6 +71,28 @@ class RowTooLarge(MonthRefused):
     """A single CBF row is larger than a whole request body."""
 
 
+def row_too_large(
+    project: AnycostConfig,
+    connection: str,
+    month: str,
+    error: RowTooLargeForBody,
+    source: str | None = None,
+) -> str:
+    """The refusal of a month that holds a row no request body can carry, naming the source,
+    file and row, the column whose value makes it large, and the fix."""
+    where = f"source {source}, " if source else ""
+    largest = (
+        f"; its largest value is column {error.column!r} ({error.column_bytes:,} bytes)"
+        if error.column
+        else ""
+    )
+    return (
+        f"{month} was not sent to connection {connection}; nothing was sent. {where}{error}"
+        f"{largest}. A row cannot be split across bodies: shorten that value in the export or "
+        "the mapping in anycost.yaml (or raise cloudzero.limits.body_bytes, at most 5,000,000)"
+    )
+
+
 class NoRoomForBodies(MonthRefused):
     """The month's request bodies could not be written to the temporary folder."""
 
@@ -111,10 +134,24 @@ def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataF
     return pl.concat([frames[name] for name in sources], how="diagonal")
 
 
+def _source_of(frames: Mapping[str, pl.DataFrame], file: str | None) -> str | None:
+    """The source whose rows came from `file` (the first, in order)."""
+    for name, frame in frames.items():
+        if file is not None and SOURCE_FILE in frame.columns:
+            if frame.get_column(SOURCE_FILE).eq(file).any():
+                return name
+    return None
+
+
 def connection_bodies(
-    project: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
+    project: AnycostConfig,
+    connection: str,
+    cbf: pl.DataFrame,
+    month: str,
+    frames: Mapping[str, pl.DataFrame] | None = None,
 ) -> MonthBodies:
-    """The request bodies a submission of the month to the connection sends, byte for byte."""
+    """The request bodies a submission of the month to the connection sends, byte for byte
+    (`frames`, the sources' own, name the source of a row too large to send)."""
     # An empty month is one empty replace_drop, whatever the connection's operation: it is sent
     # only to clear the month (see cloudzero.month_state).
     operation = project.connections[connection].operation if cbf.height else REPLACE_DROP
@@ -125,10 +162,9 @@ def connection_bodies(
             operation=operation,
             target_bytes=project.cloudzero.limits.body_bytes,
         )
-    except ValueError as error:
-        # plan_bodies says so with a ValueError; the operation and body size it also refuses
-        # that way were already checked when anycost.yaml was read.
-        raise RowTooLarge(str(error)) from None
+    except RowTooLargeForBody as error:
+        source = _source_of(frames or {}, error.file)
+        raise RowTooLarge(row_too_large(project, connection, month, error, source)) from None
     except OSError as error:
         folder = tempfile.gettempdir()
         raise NoRoomForBodies(
@@ -168,7 +204,7 @@ def month_to_send(
         problems = row_problems(cbf, Month.parse(month), rows_per_month=None)
         if not problems.is_empty():
             raise CombinedSourcesInvalid(connection, month, problems)
-    bodies = connection_bodies(project, connection, cbf, month)
+    bodies = connection_bodies(project, connection, cbf, month, frames)
     gone = [g for name in sources if (g := gone_files(name, project.sources[name], project, month))]
     return MonthToSend(
         cbf, bodies, bodies.content_hash, cost_total(cbf), "; ".join(gone) or None, reads=reads
