@@ -87,6 +87,17 @@ def _deployment_problems(config: AnycostConfig) -> list[str]:
     return []
 
 
+def _api_url_problems() -> list[str]:
+    """CLOUDZERO_API_URL that is not the API's base (a `/v2` at its end is accepted)."""
+    from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, api_base_url, require_api_base
+
+    try:
+        require_api_base(api_base_url(os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL))
+    except ValueError as error:
+        return [f"{error}."]
+    return []
+
+
 def _storage_problems(config: AnycostConfig) -> list[str]:
     """Where frames and state go, said; a missing bucket or an unwritable place, returned."""
     from anycost_pipeline.storage import storage_report
@@ -134,6 +145,8 @@ def validate() -> int:
         config.require_one_owner_per_connection_id()
     except ConfigError as error:
         problems.append(str(error) + ".")
+    if not sandbox:
+        problems += _api_url_problems()
     if not sandbox and not os.environ.get("CLOUDZERO_API_KEY", "").strip():
         problems.append(
             "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live')."
