@@ -13,7 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, plan_bodies
+from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, RowTooLargeForBody, plan_bodies
+from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
@@ -21,6 +22,7 @@ from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import Overlap, find_overlaps
 from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
+from anycost_pipeline.sources.overlap import SharedFiles, shared_in_month
 from anycost_pipeline.sources.reads import read_of, without_read
 
 
@@ -70,8 +72,40 @@ class Overlapping(MonthRefused):
         )
 
 
+class SourcesShareFiles(MonthRefused):
+    """Two sources of the connection read the same export file: its rows would be sent twice."""
+
+    def __init__(self, project: AnycostConfig, month: str, shared: list[SharedFiles]) -> None:
+        said = "; ".join(pair.sentence(project.base_dir) for pair in shared)
+        super().__init__(
+            f"{month} was not sent to connection {shared[0].connection}; nothing was sent. {said}"
+        )
+
+
 class RowTooLarge(MonthRefused):
     """A single CBF row is larger than a whole request body."""
+
+
+def row_too_large(
+    project: AnycostConfig,
+    connection: str,
+    month: str,
+    error: RowTooLargeForBody,
+    source: str | None = None,
+) -> str:
+    """The refusal of a month that holds a row no request body can carry, naming the source,
+    file and row, the column whose value makes it large, and the fix."""
+    where = f"source {source}, " if source else ""
+    largest = (
+        f"; its largest value is column {error.column!r} ({error.column_bytes:,} bytes)"
+        if error.column
+        else ""
+    )
+    return (
+        f"{month} was not sent to connection {connection}; nothing was sent. {where}{error}"
+        f"{largest}. A row cannot be split across bodies: shorten that value in the export or "
+        "the mapping in anycost.yaml (or raise cloudzero.limits.body_bytes, at most 5,000,000)"
+    )
 
 
 class NoRoomForBodies(MonthRefused):
@@ -116,10 +150,24 @@ def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataF
     return pl.concat([frames[name] for name in sources], how="diagonal")
 
 
+def _source_of(frames: Mapping[str, pl.DataFrame], file: str | None) -> str | None:
+    """The source whose rows came from `file` (the first, in order)."""
+    for name, frame in frames.items():
+        if file is not None and SOURCE_FILE in frame.columns:
+            if frame.get_column(SOURCE_FILE).eq(file).any():
+                return name
+    return None
+
+
 def connection_bodies(
-    project: AnycostConfig, connection: str, cbf: pl.DataFrame, month: str
+    project: AnycostConfig,
+    connection: str,
+    cbf: pl.DataFrame,
+    month: str,
+    frames: Mapping[str, pl.DataFrame] | None = None,
 ) -> MonthBodies:
-    """The request bodies a submission of the month to the connection sends, byte for byte."""
+    """The request bodies a submission of the month to the connection sends, byte for byte
+    (`frames`, the sources' own, name the source of a row too large to send)."""
     # An empty month is one empty replace_drop, whatever the connection's operation: it is sent
     # only to clear the month (see cloudzero.month_state).
     operation = project.connections[connection].operation if cbf.height else REPLACE_DROP
@@ -130,10 +178,9 @@ def connection_bodies(
             operation=operation,
             target_bytes=project.cloudzero.limits.body_bytes,
         )
-    except ValueError as error:
-        # plan_bodies says so with a ValueError; the operation and body size it also refuses
-        # that way were already checked when anycost.yaml was read.
-        raise RowTooLarge(str(error)) from None
+    except RowTooLargeForBody as error:
+        source = _source_of(frames or {}, error.file)
+        raise RowTooLarge(row_too_large(project, connection, month, error, source)) from None
     except OSError as error:
         folder = tempfile.gettempdir()
         raise NoRoomForBodies(
@@ -160,6 +207,9 @@ def month_to_send(
     why = unchecked(dict(frames))
     if why:
         raise ChecksFailed(connection, month, why)
+    shared = shared_in_month(project, connection, frames)
+    if shared:
+        raise SourcesShareFiles(project, month, shared)
     numbers = {name: read_of(frame) for name, frame in frames.items()}
     reads = {name: number for name, number in numbers.items() if number is not None}
     cbf = combined({name: without_read(frame) for name, frame in frames.items()}, sources)
@@ -180,7 +230,7 @@ def month_to_send(
     )
     if found and settings.mode == "fail":
         raise Overlapping(connection, month, found)
-    bodies = connection_bodies(project, connection, cbf, month)
+    bodies = connection_bodies(project, connection, cbf, month, frames)
     gone = [g for name in sources if (g := gone_files(name, project.sources[name], project, month))]
     return MonthToSend(
         cbf,

@@ -113,3 +113,81 @@ def test_a_source_named_twice_is_refused_naming_both_lines(
     assert "'simple_cloud' is given twice in the same mapping" in said, said
     first = 1 + f"{head}\nsources:\n".count("\n")
     assert f"(first on line {first})" in said, said
+
+
+CONFIG_WITH_LINES = """\
+start_month: 2024-01
+connections:
+  main:
+    connection_id: abc
+sources:
+  vendor:
+    connection: main
+    path: exports/*.csv
+    timezone: Mars/Olympus
+    colums:
+      time/usage_start: date
+"""
+
+
+def test_each_config_error_names_its_key_and_line(tmp_path: Path) -> None:
+    file = tmp_path / "anycost.yaml"
+    file.write_text(CONFIG_WITH_LINES)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    said = str(caught.value)
+    assert "line 9: sources.vendor.timezone: 'Mars/Olympus' is not an IANA time zone" in said
+    assert "line 10: sources.vendor.colums: is not a known key" in said
+    # A key that is missing is not in the file: the line is that of the mapping it belongs in.
+    assert (
+        "line 6: sources.vendor.columns: is required but missing (add it under sources.vendor)"
+        in said
+    )
+
+
+def test_a_rule_across_keys_names_the_line_of_its_key(tmp_path: Path) -> None:
+    file = tmp_path / "anycost.yaml"
+    file.write_text(
+        CONFIG_WITH_LINES.replace("connection: main", "connection: mian").replace(
+            "    timezone: Mars/Olympus\n    colums:", "    columns:\n      cost/cost: amount"
+        )
+    )
+    with pytest.raises(ConfigError, match=r"line 7: sources\.vendor\.connection: 'mian' is not"):
+        load_config(file)
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "\n\n"])
+def test_an_empty_file_says_which_keys_are_required(tmp_path: Path, text: str) -> None:
+    file = tmp_path / "anycost.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    said = str(caught.value)
+    assert "empty" in said
+    assert all(f"`{key}`" in said for key in ("start_month", "connections", "sources")), said
+
+
+def test_a_config_error_exits_1_as_the_readme_says(
+    project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: `anycost validate` "lists every problem, exits 1 if there is one"; a broken
+    anycost.yaml is such a problem, for every command."""
+    from anycost_pipeline.cli import main
+
+    project.config_file.write_text("")
+    assert main(["validate"]) == 1
+    assert main(["run", "2024-08"]) == 1
+    assert main(["preview", "simple_cloud", "2024-08"]) == 1
+    said = capsys.readouterr().err
+    assert "`start_month`" in said and "Traceback" not in said
+
+
+def test_a_command_line_anycost_cannot_read_exits_1_not_plans_pending_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from anycost_pipeline.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "2024-08", "--conection=main"])
+    assert exited.value.code == 1
+    assert "unrecognized arguments: --conection" in capsys.readouterr().err

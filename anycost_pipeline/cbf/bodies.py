@@ -27,6 +27,7 @@ from typing import BinaryIO
 import polars as pl
 
 from anycost_pipeline.cbf.columns import USAGE_START
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 
 TARGET_BYTES = 4_500_000
 MAX_BYTES = 5_000_000
@@ -104,6 +105,24 @@ class PlannedBody:
     bytes: int
     sha256: str
     offset: int
+
+
+class RowTooLargeForBody(ValueError):
+    """One CBF row is larger than a whole request body, so no cut can send it; it carries where
+    the row came from (`_source_file`, `_source_row`) and its largest value."""
+
+    def __init__(self, size: int, budget: int, hour: str, row: dict[str, object]) -> None:
+        self.size = size
+        self.file = str(row[SOURCE_FILE]) if row.get(SOURCE_FILE) is not None else None
+        self.row = row.get(SOURCE_ROW)
+        values = {k: str(v) for k, v in row.items() if not k.startswith("_") and v is not None}
+        self.column = max(values, key=lambda k: len(values[k].encode()), default=None)
+        self.column_bytes = len(values[self.column].encode()) if self.column else 0
+        where = f"{self.file}, row {self.row}" if self.file else f"a row of hour {hour}"
+        super().__init__(
+            f"{where}: its CBF row is {size:,} bytes, larger than a whole request body "
+            f"({budget:,} bytes of rows)"
+        )
 
 
 class BodyChanged(RuntimeError):
@@ -259,7 +278,7 @@ def _pack(ordered: pl.DataFrame, budget: int, close: Close) -> None:
     filling: list[pl.Series] = []  # the JSON of its hours' rows
     used = 0  # their bytes, a comma after each row
     first = last = ""
-    for hour, texts, sizes in _hours(ordered):
+    for hour, texts, sizes, at in _hours(ordered):
         size = sizes.sum()
         if filling and used + size > budget:
             close(filling, first, last, False)
@@ -275,9 +294,7 @@ def _pack(ordered: pl.DataFrame, budget: int, close: Close) -> None:
         start = part = 0
         for row, row_size in enumerate(sizes.to_list()):
             if row_size > budget:
-                raise ValueError(
-                    f"one CBF row is {row_size:,} bytes, larger than a whole request body"
-                )
+                raise RowTooLargeForBody(row_size, budget, hour, ordered.row(at + row, named=True))
             if part + row_size > budget:
                 close([texts.slice(start, row - start)], hour, hour, start > 0)
                 start, part = row, 0
@@ -302,9 +319,9 @@ def month_bodies(
         bodies.close()
 
 
-def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
-    """Each hour of a month in time order, with its rows' JSON and their sizes in bytes (a
-    comma after each row). The JSON is built for whole hours of about CHUNK_ROWS rows at a
+def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series, int]]:
+    """Each hour of a month in time order, with its rows' JSON, their sizes in bytes (a
+    comma after each row) and the index of its first row in `ordered`. The JSON is built for whole hours of about CHUNK_ROWS rows at a
     time, so that only a few hours' JSON is held beside the body being filled."""
     runs = ordered.get_column(USAGE_START).rle().struct.unnest().rows()
     group: list[tuple[int, str | None]] = []
@@ -319,7 +336,7 @@ def _hours(ordered: pl.DataFrame) -> Iterator[tuple[str, pl.Series, pl.Series]]:
         offset = 0
         for n, hour in group:
             # A null hour (which rows_valid refuses) is named as an empty one.
-            yield hour or "", json.slice(offset, n), sizes.slice(offset, n)
+            yield hour or "", json.slice(offset, n), sizes.slice(offset, n), start + offset
             offset += n
         start, rows, group = start + rows, 0, []
 

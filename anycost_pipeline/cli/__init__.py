@@ -4,26 +4,53 @@ import argparse
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from anycost_pipeline.cli.common import CliError
 
 DEBUG_ENV_VAR = "ANYCOST_DEBUG"
+
+# One rule for every command (README, "The `anycost` command"): 0 done; 1 a problem, named on
+# stderr (anycost.yaml, a command line, a source, CloudZero, a month that failed); 2 only
+# `anycost plan`'s "changes pending", so a script can tell pending months from a mistake.
+OK = 0
+PROBLEM = 1
+INTERRUPTED = 130
 
 
 class PlanFailed(Exception):
     """`anycost plan` could not judge the months (its exit code is 1, not 2: 2 is 'pending')."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="anycost", description="Send cost sources to CloudZero AnyCost Stream."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _Parser(argparse.ArgumentParser):
+    """argparse, exiting 1 on a command line it cannot read (its own default, 2, is what
+    `anycost plan` answers for "changes pending")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(PROBLEM, f"{self.prog}: error: {message}\n")
+
+
+def _month(text: str) -> str:
+    """A month argument, refused with the command line when it is not YYYY-MM (so a form such
+    as `reconcile CONNECTION MONTH` fails before anything is read)."""
+    from anycost_pipeline.months import Month
+
+    try:
+        return str(Month.parse(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line `anycost` reads (the README's command forms are tested against it)."""
+    top = _Parser(prog="anycost", description="Send cost sources to CloudZero AnyCost Stream.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
         "run", help="read, convert, check and send months (default: every month the sources hold)"
     )
-    run.add_argument("months", nargs="*", metavar="YYYY-MM")
+    run.add_argument("months", nargs="*", metavar="YYYY-MM", type=_month)
     run.add_argument(
         "--force",
         action="store_true",
@@ -36,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="each month of each connection: send, clear, unchanged or conflict, against what "
         "CloudZero holds; send nothing (exit 0 nothing to do, 2 changes pending, 1 error)",
     )
-    plan.add_argument("months", nargs="*", metavar="YYYY-MM")
+    plan.add_argument("months", nargs="*", metavar="YYYY-MM", type=_month)
     plan.add_argument(
         "--connection", action="append", default=[], help="only this connection (repeatable)"
     )
@@ -60,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "preview", help="the CBF rows and totals a source would send for a month; send nothing"
     )
     preview.add_argument("source")
-    preview.add_argument("month", metavar="YYYY-MM")
+    preview.add_argument("month", metavar="YYYY-MM", type=_month)
     preview.add_argument("--rows", type=int, default=20, help="how many rows to print (default 20)")
 
     add = commands.add_parser(
@@ -92,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     dry = commands.add_parser(
         "dry-run", help="write the exact request bodies of a month to a folder; send nothing"
     )
-    dry.add_argument("month", metavar="YYYY-MM")
+    dry.add_argument("month", metavar="YYYY-MM", type=_month)
     dry.add_argument("--out", help="folder for the bodies (default: <storage>/dry-run/<month>)")
     dry.add_argument(
         "--connection", action="append", default=[], help="only this connection (repeatable)"
@@ -121,12 +148,12 @@ def _parser() -> argparse.ArgumentParser:
             "show", help="what the local sandbox holds for a connection and month"
         )
         show.add_argument("connection")
-        show.add_argument("month", metavar="YYYY-MM")
+        show.add_argument("month", metavar="YYYY-MM", type=_month)
 
     reconcile = commands.add_parser(
         "reconcile", help="compare what CloudZero holds for months with what was last sent"
     )
-    reconcile.add_argument("months", nargs="+", metavar="YYYY-MM")
+    reconcile.add_argument("months", nargs="+", metavar="YYYY-MM", type=_month)
     reconcile.add_argument(
         "--connection", action="append", default=[], help="only this connection (repeatable)"
     )
@@ -139,14 +166,14 @@ def _parser() -> argparse.ArgumentParser:
         help="empty a month in CloudZero (an empty replace_drop); needs --yes-delete-month",
     )
     delete.add_argument("connection")
-    delete.add_argument("month", metavar="YYYY-MM")
+    delete.add_argument("month", metavar="YYYY-MM", type=_month)
     delete.add_argument(
         "--yes-delete-month",
         dest="confirmed",
         action="store_true",
         help="confirm that the month is to be emptied",
     )
-    return parser
+    return top
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -204,7 +231,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     # SIGTERM (a scheduler, Kubernetes, `kill`) stops a command as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if os.environ.get(DEBUG_ENV_VAR):
@@ -226,22 +253,22 @@ def main(argv: list[str] | None = None) -> int:
         ValueError,
     ) as error:
         print(f"anycost: {error}", file=sys.stderr)
-        return 2
+        return PROBLEM
     except PlanFailed as failed:
         print(f"anycost: {failed.__cause__}", file=sys.stderr)
-        return 1
+        return PROBLEM
     except KeyboardInterrupt:
         print("anycost: interrupted.", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except Exception as error:  # noqa: BLE001 - the last line of defence for the console
         import dagster as dg
 
         if isinstance(error, dg.Failure):
             print(f"anycost: {error.description}", file=sys.stderr)
-            return 2
+            return PROBLEM
         print(
             f"anycost: unexpected {type(error).__name__}: {error}. Run again with "
             f"{DEBUG_ENV_VAR}=1 to see the details, and report them if the cause is not yours.",
             file=sys.stderr,
         )
-        return 1
+        return PROBLEM

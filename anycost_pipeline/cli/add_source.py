@@ -9,6 +9,7 @@ import yaml
 from anycost_pipeline.cli.common import CliError, progress, say
 from anycost_pipeline.cli.inspect import show_preview
 from anycost_pipeline.config import AnycostConfig, ConfigError, config_path, load_config
+from anycost_pipeline.sources.overlap import SharedFiles, shared_files
 from anycost_pipeline.sources.propose import (
     ProposalError,
     appended,
@@ -64,6 +65,36 @@ def _validated(text: str, folder: Path) -> AnycostConfig:
         ) from None
 
 
+def _already_read(
+    sample: Path,
+    name: str,
+    connection: str,
+    shared: list[SharedFiles],
+    month: str,
+    target: Path | None,
+) -> str:
+    """The sample is read by a source of the connection already: a second would send it twice."""
+    others = [pair.first if pair.second == name else pair.second for pair in shared]
+    written = (
+        f"nothing was written to {target}"
+        if target
+        else "--write refuses to add it to anycost.yaml"
+    )
+    return (
+        f"{sample}: source{'s' if len(others) > 1 else ''} {' and '.join(map(repr, others))} of "
+        f"connection {connection!r} already read{'' if len(others) > 1 else 's'} this file, so a "
+        f"new source {name!r} on it would send its rows twice every month; {written}. To see "
+        f"how it is mapped now: anycost preview {others[0]} {month}."
+    )
+
+
+def _blank(file: Path) -> bool:
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8")) is None
+    except yaml.YAMLError:
+        return False  # the load says what is wrong with it
+
+
 def _invoice_total(text: str | None) -> Decimal | None:
     if text is None:
         return None
@@ -90,7 +121,9 @@ def add_source(
     """Propose a source for the sample, print it or add it to anycost.yaml, preview its first month."""
     invoice = _invoice_total(total)
     target = config_path()
-    config = load_config() if target.is_file() else None
+    # An empty anycost.yaml (or one of comments only) is a project not begun: the load's own
+    # error tells the user to run this command, so it writes the first source.
+    config = load_config() if target.is_file() and not _blank(target) else None
     chosen = _connection(config, connection)
     path = Path(sample).resolve()
     name = name or _source_name(path)
@@ -111,6 +144,9 @@ def add_source(
         else new_project_text(proposal, chosen)
     )
     project = _validated(text, target.parent)
+    shared = [pair for pair in shared_files(project) if name in (pair.first, pair.second)]
+    if shared and write:
+        raise CliError(_already_read(path, name, chosen, shared, proposal.first_month, target))
     if project.start_month > proposal.first_month:
         say(
             f"Note: the sample starts in {proposal.first_month}, before start_month "
@@ -128,6 +164,8 @@ def add_source(
             "Remove them from the export (or export it without totals) and run add-source "
             "again; nothing was written."
         )
+    if shared:
+        say(f"Warning: {_already_read(path, name, chosen, shared, proposal.first_month, None)}\n")
     if write:
         target.write_text(text, encoding="utf-8")
         say(f"Added source {name!r} (connection {chosen!r}) to {target}:\n")

@@ -5,7 +5,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient
+from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, api_base_url
 from anycost_pipeline.config import AnycostConfig, config_path
 from anycost_pipeline.defs.names import (
     DELIVERY,
@@ -165,5 +165,5 @@ def open_client(config: AnycostConfig, connection_id: str | None = None) -> Iter
 
 def where(config: AnycostConfig) -> str:
     if config.cloudzero.target == "live":
-        return f"CloudZero ({os.environ.get('CLOUDZERO_API_URL') or DEFAULT_API_URL})"
+        return f"CloudZero ({api_base_url(os.environ.get('CLOUDZERO_API_URL') or DEFAULT_API_URL)})"
     return f"the local sandbox ({config.storage_path / 'sandbox'})"

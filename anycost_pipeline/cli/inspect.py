@@ -20,6 +20,7 @@ from anycost_pipeline.config import (
 from anycost_pipeline.defs.in_memory import source_cbf_with_problems
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources.overlap import shared_files
 from anycost_pipeline.triggers import refresh_warning, sum_resend_warning
 
 MAX_FILES_NAMED = 3
@@ -86,6 +87,17 @@ def _deployment_problems(config: AnycostConfig) -> list[str]:
     return []
 
 
+def _api_url_problems() -> list[str]:
+    """CLOUDZERO_API_URL that is not the API's base (a `/v2` at its end is accepted)."""
+    from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, api_base_url, require_api_base
+
+    try:
+        require_api_base(api_base_url(os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL))
+    except ValueError as error:
+        return [f"{error}."]
+    return []
+
+
 def _storage_problems(config: AnycostConfig) -> list[str]:
     """Where frames and state go, said; a missing bucket or an unwritable place, returned."""
     from anycost_pipeline.storage import storage_report
@@ -128,10 +140,13 @@ def validate() -> int:
                 f"connection {connection!r}: no source sends to it; add a source with `connection: {connection}` or remove it."
             )
     problems += _deployment_problems(config)
+    problems += [pair.sentence(config.base_dir) + "." for pair in shared_files(config)]
     try:
         config.require_one_owner_per_connection_id()
     except ConfigError as error:
         problems.append(str(error) + ".")
+    if not sandbox:
+        problems += _api_url_problems()
     if not sandbox and not os.environ.get("CLOUDZERO_API_KEY", "").strip():
         problems.append(
             "CLOUDZERO_API_KEY is not set; export your CloudZero API key (see the README's 'Going live')."

@@ -33,6 +33,7 @@ from anycost_pipeline.defs.names import (
     CHANGE,
     DROP_IDS,
     ROWS,
+    ROWS_WITHOUT_A_COST,
     STATUS,
     SUBMIT_MONTH,
     TOTAL_COST_EXACT,
@@ -78,6 +79,10 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
         mat = event.materialization
         meta = {k: v.value for k, v in mat.metadata.items()}
         cost = shown(meta[TOTAL_COST_EXACT]) if TOTAL_COST_EXACT in meta else None
+        if meta.get(ROWS_WITHOUT_A_COST):
+            # Words are facts: a total that leaves rows out must not read as the month's.
+            missing = counted(int(meta[ROWS_WITHOUT_A_COST]), "row")
+            cost = f"{cost} (partial: {missing} without a readable cost)"
         line = f"   {mat.asset_key.to_user_string():28} rows={meta.get(ROWS)}  cost={cost}"
         if DROP_IDS in meta:
             line += f"  bodies={meta[BODIES]}  drop={meta[DROP_IDS]}"

@@ -187,6 +187,30 @@ def idempotency_key(
     ).hexdigest()
 
 
+API_VERSION = "/v2"  # every path of the reference starts with it (DROPS_PATH, VALIDATE_PATH)
+
+
+def api_base_url(url: str) -> str:
+    """The API's base as the paths are appended to it: surrounding space and a trailing `/`
+    removed, and a trailing `/v2` too (the reference's paths start with it; a base written
+    with it, as CloudZero's docs show the API, would ask for /v2/v2/... and get 404)."""
+    base = url.strip().rstrip("/")
+    return base.removesuffix(API_VERSION) if base.endswith(API_VERSION) else base
+
+
+def require_api_base(base_url: str) -> None:
+    """Refuse a base that holds more of the API's path than its version (e.g. a copied
+    billing_drops URL), a query or a fragment, before anything is sent."""
+    parts = urlsplit(base_url)
+    if f"{API_VERSION}/" in parts.path + "/" or parts.query or parts.fragment or not parts.netloc:
+        root = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "https://api.cloudzero.com"
+        raise ValueError(
+            f"CLOUDZERO_API_URL {base_url!r} is not the API's base address; nothing was sent. "
+            f"Set it to {root} (the adaptor adds {API_VERSION}/connections/billing/anycost/...), "
+            "or unset it to use CloudZero's https://api.cloudzero.com"
+        )
+
+
 def is_loopback(base_url: str) -> bool:
     host = urlsplit(base_url).hostname or ""
     try:
@@ -247,9 +271,11 @@ class AnyCostClient:
         budget_seconds: float = 900.0,
         settle_seconds: float | None = None,
     ) -> None:
+        base_url = api_base_url(base_url)
+        require_api_base(base_url)
         _require_tls(base_url)
         key = clean_key(api_key)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url
         parts = urlsplit(self.base_url)
         self.host = (
             parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""

@@ -1,6 +1,7 @@
 """Reading anycost.yaml: where it is, and errors that name the file and the dotted key."""
 
 import os
+import re
 from collections.abc import Hashable
 from pathlib import Path
 
@@ -62,7 +63,7 @@ _UniqueKeyLoader.add_constructor(
 
 
 def load_config(path: Path | str | None = None) -> AnycostConfig:
-    """Read and validate anycost.yaml; raise ConfigError naming the key that is wrong."""
+    """Read and validate anycost.yaml; raise ConfigError naming the key that is wrong and its line."""
     file = Path(path).resolve() if path else config_path()
     if not file.is_file():
         raise ConfigError(
@@ -91,58 +92,112 @@ def load_config(path: Path | str | None = None) -> AnycostConfig:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{file}: not valid YAML: values nested too deeply to read") from None
+    if data is None:
+        raise ConfigError(f"{file}: the file is empty; {REQUIRED_KEYS}")
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{file}: line 1: expected a mapping of keys at the top level (start_month, "
-            f"connections, sources, ...), found {type(data).__name__}"
+            f"{file}: expected keys at the top level, found {type(data).__name__} "
+            f"{_first_line(text)!r}; {REQUIRED_KEYS}"
         )
+    lines = key_lines(text)
     try:
-        return AnycostConfig.model_validate({**data, "base_dir": file.parent})
+        config = AnycostConfig.model_validate({**data, "base_dir": file.parent})
     except ValidationError as exc:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
         raise ConfigError(
-            f"{file}: " + "; ".join(_describe(e, root) for e in exc.errors())
+            f"{file}: " + "; ".join(_describe(e, lines) for e in exc.errors())
         ) from None
     except RecursionError:
         raise ConfigError(f"{file}: values nested too deeply to check") from None
+    _refuse_shared_files(config, file, lines)
+    return config
 
 
-def _line_of(root: yaml.Node | None, keys: list[str]) -> int | None:
-    """The line of the deepest of `keys` (a path of keys and list indexes) found in the file."""
-    node, line = root, None
-    for key in keys:
+REQUIRED_KEYS = (
+    "anycost.yaml needs at least `start_month` (the first billing month, YYYY-MM), "
+    "`connections` (each CloudZero AnyCost Stream connection, with its `connection_id`) and "
+    "`sources` (where costs come from, each with its `connection`). Copy the example under "
+    "'Configuration' in the README, or run `anycost add-source EXPORT --write` to write a "
+    "first source from a sample export"
+)
+
+
+def _first_line(text: str) -> str:
+    return next((line for line in text.splitlines() if line.strip()), "")[:60]
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (from 1) of every key of the file, by its path of keys (list items by index)."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
         if isinstance(node, yaml.MappingNode):
-            found = [
-                (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key
-            ]
-            if not found:
-                break
-            key_node, node = found[-1]
-            line = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
-            node = node.value[int(key)]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines.setdefault((*path, str(key.value)), key.start_mark.line + 1)
+                    walk(value, (*path, str(key.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines.setdefault((*path, str(index)), item.start_mark.line + 1)
+                walk(item, (*path, str(index)))
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
 
 
-def _describe(error: dict, root: yaml.Node | None = None) -> str:
+def _line_of(keys: list[str], lines: dict[tuple[str, ...], int]) -> tuple[int, str] | None:
+    """The line of the deepest of `keys` written in the file, and that key's dotted path."""
+    for end in range(len(keys), 0, -1):
+        if tuple(keys[:end]) in lines:
+            return lines[tuple(keys[:end])], ".".join(keys[:end])
+    return None
+
+
+def _describe(error: dict, lines: dict[tuple[str, ...], int]) -> str:
     # Pydantic names union members in the location ("FromColumn", "function-before[...]");
     # a user only needs the path of keys they wrote.
     keys = [str(part) for part in error["loc"] if not _is_pydantic_label(str(part))]
-    where = ".".join(keys) or "(top level)"
-    line = _line_of(root, keys)
-    # As a duplicate key is reported: the line first, then the key path.
-    if line is not None:
-        where = f"line {line}: {where}"
     message = error["msg"].removeprefix("Value error, ")
+    if not keys:
+        # A rule across keys (a source's connection, storage and state) names its key first.
+        named = re.match(r"([A-Za-z0-9_./:-]+): ", message)
+        if named and named.group(1).split(".")[0] in AnycostConfig.model_fields:
+            keys, message = named.group(1).split("."), message[named.end() :]
+    where = ".".join(keys) or "(top level)"
     if error["type"] == "missing":
         message = "is required but missing"
     elif error["type"] == "extra_forbidden":
         message = "is not a known key (check its spelling against the README)"
-    return f"{where}: {message}"
+    found = _line_of(keys, lines)
+    if found is None:
+        return f"{where}: {message}"
+    line, written = found
+    if written != where and error["type"] == "missing":
+        message += f" (add it under {written})"
+    return f"line {line}: {where}: {message}"
 
 
 def _is_pydantic_label(part: str) -> bool:
     return part[:1].isupper() or "[" in part or part.startswith("function-")
+
+
+def _refuse_shared_files(
+    config: AnycostConfig, file: Path, lines: dict[tuple[str, ...], int]
+) -> None:
+    """Two `files` sources of one connection that read the same local file would send its
+    rows twice every month (object stores are listed by `anycost validate` and checked again,
+    from the month's own rows, before anything is sent)."""
+    from anycost_pipeline.sources.overlap import shared_files
+
+    shared = shared_files(config, local_only=True)
+    if shared:
+        described = []
+        for pair in shared:
+            line = lines.get(("sources", pair.second, "path"))
+            where = f"line {line}: " if line else ""
+            described.append(where + pair.sentence(file.parent))
+        raise ConfigError(f"{file}: " + "; ".join(described))

@@ -41,6 +41,8 @@ PROCESS_TAG = "anycost/process"  # unique to one process: a pid is reused (pid 1
 ROWS = "rows"
 TOTAL_COST = "total_cost"
 TOTAL_COST_EXACT = "total_cost_exact"
+# Rows whose cost cannot be read: the month's total leaves them out, so it is partial.
+ROWS_WITHOUT_A_COST = "rows_without_a_readable_cost"
 MONTH = "month"
 FILES_USED = "files_used"
 # An incremental source's month as its raw run found it (see sources/restated.py).

@@ -21,6 +21,7 @@ from anycost_pipeline.defs.names import (
     MONTH,
     RAW,
     ROWS,
+    ROWS_WITHOUT_A_COST,
     raw_key,
     scoped,
 )
@@ -65,6 +66,7 @@ def raw_metadata(raw: RawMonth, source: AnySource, month: Month) -> dict[str, An
     return {
         ROWS: len(raw.rows),
         **cost_metadata(raw.total),
+        **({ROWS_WITHOUT_A_COST: raw.unreadable} if raw.unreadable else {}),
         MONTH: str(month),
         "months_in_source": ", ".join(raw.months),
         FILES_USED: origins_list(raw.origins),

@@ -10,7 +10,13 @@ from typing import Any
 
 import dagster as dg
 
-from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, clean_key
+from anycost_pipeline.cloudzero.client import (
+    DEFAULT_API_URL,
+    AnyCostClient,
+    api_base_url,
+    clean_key,
+    require_api_base,
+)
 from anycost_pipeline.cloudzero.locks import connection_lock
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
@@ -180,9 +186,13 @@ def cloudzero_resource(project: AnycostConfig) -> CloudZeroResource:
         bytes_per_month=limits.bytes_per_month,
     )
     if settings.target == "live":
+        # One spelling per destination: the journal and the locks are kept by it. A URL that
+        # is not a base is refused here, when the definitions are built, before any run.
+        api_url = api_base_url(os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL)
+        require_api_base(api_url)
         return CloudZeroResource(
             target="live",
-            api_url=os.environ.get("CLOUDZERO_API_URL") or DEFAULT_API_URL,
+            api_url=api_url,
             api_key=dg.EnvVar("CLOUDZERO_API_KEY"),
             test_key=dg.EnvVar("CLOUDZERO_TEST_KEY")
             if os.environ.get("CLOUDZERO_TEST_KEY")

@@ -36,6 +36,7 @@ class RawMonth:
     total: Decimal  # the month's cost in the source's own currency
     digest: str | None = None  # incremental sources: the month's records (see `restated`)
     read: int | None = None  # the read's number in the source's order (see `reads`)
+    unreadable: int = 0  # rows whose cost cannot be read: `total` leaves them out
 
     @property
     def origins(self) -> list[str]:
@@ -60,7 +61,7 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
     rows = rows_of_month(frame, month, ends)
     # In the source's own currency: this layer shows the records as the files state them.
     mapping = project.mapping_of(name).model_copy(update={"currency": None})
-    total, _ = source_cost(rows, mapping, month)
+    total, unreadable = source_cost(rows, mapping, month)
     months = months_of(frame, ends)
     if isinstance(source, FilesSource) and not source.incremental:
         # Only the files that can hold the month were read: the index knows the others' months.
@@ -76,4 +77,4 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
         digests.update(dict.fromkeys(emptied, EMPTY_DIGEST))
         digest = digests.get(str(month)) or month_digest(rows)
         save_digests(project.storage_path, name, digests)
-    return RawMonth(with_read(rows, number), untimed, months, total, digest, number)
+    return RawMonth(with_read(rows, number), untimed, months, total, digest, number, unreadable)

@@ -9,7 +9,13 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from anycost_pipeline.cbf.bodies import MAX_BYTES, BodyChanged, month_bodies, plan_bodies
+from anycost_pipeline.cbf.bodies import (
+    MAX_BYTES,
+    BodyChanged,
+    RowTooLargeForBody,
+    month_bodies,
+    plan_bodies,
+)
 
 
 def _month(hours: int, rows_per_hour: int) -> pl.DataFrame:
@@ -217,8 +223,19 @@ def test_values_needing_escapes_round_trip_exactly() -> None:
 def test_a_row_larger_than_a_body_is_refused() -> None:
     cbf = _month(2, 1).with_columns(pl.lit("x" * 500).alias("lineitem/description"))
     size = len(json.dumps(cbf.row(0, named=True), separators=(",", ":"))) + 1  # and its comma
-    with pytest.raises(ValueError, match=f"one CBF row is {size} bytes, larger than a whole"):
+    with pytest.raises(ValueError, match=f"its CBF row is {size} bytes, larger than a whole"):
         month_bodies(cbf, "2024-08", target_bytes=400)
+
+
+def test_a_row_larger_than_a_body_names_its_file_row_and_largest_value() -> None:
+    cbf = _month(2, 1).with_columns(
+        pl.lit("x" * 500).alias("lineitem/description"),
+        pl.lit("exports/a.csv").alias("_source_file"),
+        pl.int_range(2, 4, dtype=pl.Int64).alias("_source_row"),
+    )
+    with pytest.raises(RowTooLargeForBody, match="^exports/a.csv, row 2: its CBF row is") as raised:
+        month_bodies(cbf, "2024-08", target_bytes=400)
+    assert raised.value.column == "lineitem/description" and raised.value.column_bytes == 500
 
 
 def test_an_empty_month_is_one_replace_drop_without_rows() -> None:

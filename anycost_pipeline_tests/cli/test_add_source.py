@@ -221,7 +221,7 @@ def test_a_decimal_comma_export_is_refused_naming_the_column_and_the_notation(
         "date;amount;service\n2024-08-01;1.234,56;compute\n2024-08-02;7,10;compute\n"
     )
     code, said = _add_source(project_dir, "eu.csv", capsys=capsys)
-    assert code == 2
+    assert code == 1
     assert "'amount'" in said and "1.234,56" in said and "plain decimals" in said
     assert not (project_dir / "anycost.yaml").exists()
 
@@ -236,7 +236,10 @@ def test_a_source_is_added_to_an_existing_project_and_its_own_commands_read_it(
         cloudzero={"target": "sandbox"},
     )
     before = config.read_text()
-    sample = tmp_path / "exports" / "focus.csv"
+    # Not under exports/, which the project's source reads: a second source on one file would
+    # send it twice, and add-source refuses to write it.
+    sample = tmp_path / "focus" / "focus.csv"
+    sample.parent.mkdir()
     shutil.copy(FIXTURES / "focus-1.0" / "focus_sample.csv", sample)
     env = {
         **os.environ,
@@ -249,10 +252,10 @@ def test_a_source_is_added_to_an_existing_project_and_its_own_commands_read_it(
             [ANYCOST, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
         )
 
-    printed = anycost("add-source", "exports/focus.csv")
+    printed = anycost("add-source", "focus/focus.csv")
     assert printed.returncode == 0, printed.stderr
     assert config.read_text() == before  # without --write nothing changes
-    written = anycost("add-source", "exports/focus.csv", "--write")
+    written = anycost("add-source", "focus/focus.csv", "--write")
     assert written.returncode == 0, written.stderr
     text = config.read_text()
     assert text.startswith(before.rstrip("\n"))  # the user's file is kept as it was
@@ -263,8 +266,8 @@ def test_a_source_is_added_to_an_existing_project_and_its_own_commands_read_it(
     assert preview.returncode == 0, preview.stdout + preview.stderr
     billed = _billed(sample, *FOCUS_COLUMNS, "2024-09")
     assert Decimal(re.search(r"^Total: (\S+)$", preview.stdout, re.M).group(1)) == billed
-    again = anycost("add-source", "exports/focus.csv", "--write")
-    assert again.returncode == 2 and "already has a source 'focus'" in again.stderr
+    again = anycost("add-source", "focus/focus.csv", "--write")
+    assert again.returncode == 1 and "already has a source 'focus'" in again.stderr
 
 
 CORPUS = Path(__file__).resolve().parents[1] / "sources" / "propose_corpus"
@@ -341,12 +344,12 @@ def test_an_invoice_total_no_column_reaches_is_refused_with_every_candidate_s_to
     code, said = _add_source(
         project_dir, "github.csv", "--total", "87.49", "--write", capsys=capsys
     )
-    assert code == 2
+    assert code == 1
     assert "no column adds up to the invoice total 87.49" in said
     assert "net_amount 0.00" in said and "gross_amount 87.50" in said
     assert not (project_dir / "anycost.yaml").exists()
     code, said = _add_source(project_dir, "github.csv", "--total", "$87.50", capsys=capsys)
-    assert code == 2 and "not a plain decimal amount" in said
+    assert code == 1 and "not a plain decimal amount" in said
 
 
 @pytest.mark.parametrize(
@@ -365,7 +368,7 @@ def test_a_summary_row_is_named_and_nothing_is_written(
 ) -> None:
     shutil.copy(CORPUS / file, project_dir / file)
     code, said = _add_source(project_dir, file, "--write", capsys=capsys)
-    assert code == 2
+    assert code == 1
     assert f"row {row}: {why}" in said and "nothing was written" in said
     assert "Remove them from the export" in said
     assert "Total:" not in said  # no preview that would count it
@@ -377,7 +380,7 @@ def test_a_focus_contract_commitment_dataset_is_named_as_not_charges(
 ) -> None:
     shutil.copy(CORPUS / "focus_contract_commitment.csv", project_dir / "commitments.csv")
     code, said = _add_source(project_dir, "commitments.csv", "--write", capsys=capsys)
-    assert code == 2
+    assert code == 1
     assert "FOCUS Contract Commitment dataset" in said and "no charges to send" in said
     assert "971250" not in said and not (project_dir / "anycost.yaml").exists()
 
@@ -405,7 +408,7 @@ def test_an_invoice_total_that_only_a_set_aside_column_reaches_is_named_not_take
     # FOCUS: BilledCost 0.00 (the usage was covered by a commitment), EffectiveCost 1.00.
     sample = FIXTURES / "focus-1.2" / "commitment_discount_usage_scenario_1.csv"
     code, said = _add_source(project_dir, str(sample), "--total", "1.00", capsys=capsys)
-    assert code == 2
+    assert code == 1
     assert "EffectiveCost does, but it was set aside (not the bill: an amortised cost" in said
     assert "map cost/cost: EffectiveCost by hand" in said
     code, said = _add_source(project_dir, str(sample), "--total", "0", capsys=capsys)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -57,7 +58,12 @@ def test_dry_run_says_when_a_connection_would_be_refused_for_its_size(
 ) -> None:
     config = project.config()
     config["cloudzero"]["limits"] = {"rows_per_month": 300}  # each source 250 rows, together 500
-    config["sources"]["simple_cloud_copy"] = dict(config["sources"]["simple_cloud"])
+    # A second source with files of its own: two sources reading one file are refused.
+    shutil.copytree(project.data_dir, project.root / "copy")
+    config["sources"]["simple_cloud_copy"] = {
+        **config["sources"]["simple_cloud"],
+        "path": "copy/*.csv",
+    }
     project.write_config(config)
     assert main(["dry-run", "2024-08"]) == 1
     out = capsys.readouterr().out
@@ -76,7 +82,7 @@ def test_delete_month_refuses_without_confirmation_and_empties_with_it(
     july = len(_held(project, "2024-07"))
     assert july > 0
 
-    assert main(["delete-month", "simple_cloud_main", "2024-08"]) == 2
+    assert main(["delete-month", "simple_cloud_main", "2024-08"]) == 1
     error = capsys.readouterr().err
     assert (
         "refusing to empty 2024-08" in error
@@ -145,7 +151,7 @@ def test_a_broken_config_is_one_sentence_without_traceback(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.config_file.write_text("start_month: 2024-1\nconnections: {}\n")
-    assert main(["validate"]) == 2
+    assert main(["validate"]) == 1
     error = capsys.readouterr().err
     assert error.startswith("anycost: ") and "start_month" in error and "Traceback" not in error
 

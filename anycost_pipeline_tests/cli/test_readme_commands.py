@@ -50,6 +50,60 @@ def test_readme_lists_the_operator_commands() -> None:
     } <= verbs
 
 
+# What each placeholder of a command form in the README stands for, in the example project.
+PLACEHOLDERS = {
+    "MONTH": "2024-08",
+    "YYYY-MM": "2024-08",
+    "CONNECTION": "simple_cloud_main",
+    "C": "simple_cloud_main",
+    "SOURCE": "simple_cloud",
+    "NAME": "one_day",
+    "PATH": "sample_data/simple_cloud/simple_cloud_2024-08-01.csv",
+    "EXPORT": "sample_data/simple_cloud/simple_cloud_2024-08-01.csv",
+    "AMOUNT": "26.73",
+    "N": "5",
+    "DIR": "bodies",
+}
+
+
+def readme_command_forms() -> list[str]:
+    """Every `anycost` command written in README.md, placeholders and all (an inline one may
+    wrap across lines), except forms that elide their end with `…`."""
+    text = (REPO / "README.md").read_text()
+    found = [
+        line.split(" #")[0].strip()
+        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+        if line.strip().startswith("anycost ")
+    ]
+    found += [" ".join(c.split()) for c in re.findall(r"`(anycost [^`]+)`", text)]
+    return [c for c in dict.fromkeys(found) if "…" not in c]
+
+
+def concrete(form: str) -> list[str]:
+    """A command form's arguments with each placeholder replaced, optional parts `[...]`
+    included and a repetition `...` written once."""
+    words = shlex.split(form.replace("[", " ").replace("]", " "))[1:]
+    return [PLACEHOLDERS.get(w, w) for w in words if w != "..."]
+
+
+def test_every_command_form_in_the_readme_is_one_the_cli_reads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`anycost reconcile CONNECTION MONTH` was in the Troubleshooting table, and the CLI
+    refused it: every form the README shows, placeholders filled in, must parse."""
+    from anycost_pipeline.cli import parser
+
+    refused = []
+    for form in readme_command_forms():
+        try:
+            parser().parse_args(concrete(form))
+        except SystemExit:
+            refused.append(f"{form}: {capsys.readouterr().err.strip().splitlines()[-1]}")
+    assert not refused, "\n".join(refused)
+    assert "anycost reconcile MONTH --connection CONNECTION --contents" in readme_command_forms()
+
+
 def walkthrough_export(root: Path) -> Path:
     """The vendor export of the README's ten-minute walkthrough, written where it says."""
     text = (REPO / "README.md").read_text()

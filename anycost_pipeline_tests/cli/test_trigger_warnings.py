@@ -88,6 +88,6 @@ def test_a_cron_dagster_cannot_run_is_refused_when_the_configuration_is_read(
 ) -> None:
     _pulled_source(project, tmp_path, {"cron": "0 6 * *"})
     code, out = _validate(capsys)
-    assert code == 2
+    assert code == 1
     assert "sources.warehouse.refresh.cron" in out and "'0 6 * *'" in out
     assert "Traceback" not in out and "DagsterInvalidDefinitionError" not in out

@@ -1,6 +1,7 @@
 """The drop/<connection> asset: unchanged months, force, operations, row counts, the API key."""
 
 import logging
+import shutil
 
 import dagster as dg
 import pytest
@@ -124,7 +125,12 @@ def test_a_connection_over_the_limit_only_combined_is_refused_by_the_submission(
 ) -> None:
     config = project.config()
     config["cloudzero"]["limits"] = {"rows_per_month": 300}  # each source 250 rows, together 500
-    config["sources"]["simple_cloud_copy"] = dict(config["sources"]["simple_cloud"])
+    # A second source with files of its own: two sources reading one file are refused.
+    shutil.copytree(project.data_dir, project.root / "copy")
+    config["sources"]["simple_cloud_copy"] = {
+        **config["sources"]["simple_cloud"],
+        "path": "copy/*.csv",
+    }
     project.write_config(config)
     result = project.materialize_month("2024-08", raise_on_error=False)
     failure = next(e for e in result.all_events if e.is_step_failure)

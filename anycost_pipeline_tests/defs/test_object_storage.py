@@ -97,14 +97,14 @@ def test_object_store_storage_without_a_local_state_is_refused(
     config = project.config()
     config["storage"] = readme_storage_block()["storage"]
     project.write_config(config)
-    assert main(["validate"]) == 2
+    assert main(["validate"]) == 1
     error = capsys.readouterr().err
     assert "storage" in error and "`state:`" in error and "Traceback" not in error
     assert not list(Path(project.root).rglob("s3:*"))
 
     config["state"] = "s3://finops-anycost/state"
     project.write_config(config)
-    assert main(["validate"]) == 2
+    assert main(["validate"]) == 1
     assert "state: 's3://finops-anycost/state' is a URL" in capsys.readouterr().err
 
 

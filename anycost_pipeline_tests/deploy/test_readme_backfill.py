@@ -7,7 +7,6 @@ must arrive in the sandbox with the sample's exact totals.
 
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,10 @@ MONTHS = ["2024-07", "2024-08"]
 
 def readme_backfill() -> str:
     (command,) = set(
-        re.findall(r"`(dagster job backfill [^`]+)`", (REPO / "README.md").read_text())
+        re.findall(
+            r"`((?:DAGSTER_HOME=\S+ )?dagster job backfill [^`]+)`",
+            (REPO / "README.md").read_text(),
+        )
     )
     return command
 
@@ -52,11 +54,14 @@ def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project)
         start_new_session=True,
     )
     try:
-        args = shlex.split(command)
+        # As a user's shell runs it: without DAGSTER_HOME exported (Dagster stopped with a
+        # traceback when the command did not carry it), with the project's tools on PATH.
+        shell = {k: v for k, v in env.items() if k != "DAGSTER_HOME"}
+        shell["PATH"] = f"{bin_dir}:{shell.get('PATH', '')}"
         launched = subprocess.run(
-            [str(bin_dir / args[0]), *args[1:]],
+            ["bash", "-c", command],
             cwd=project.root,
-            env=env,
+            env=shell,
             capture_output=True,
             text=True,
             timeout=180,
