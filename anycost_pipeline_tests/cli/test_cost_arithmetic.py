@@ -136,7 +136,7 @@ def test_a_bad_operand_is_refused_naming_file_row_column_and_value(
         "cloud_usage.csv": FILES["cloud_usage.csv"].replace(",1.5\n", f",{discount}\n"),
     }
     _project(tmp_path, files, monkeypatch)
-    assert main(["dry-run", "2024-09"]) == 2
+    assert main(["dry-run", "2024-09"]) == 1
     said = capsys.readouterr()
     text = said.out + said.err
     shown = repr(discount) if discount else "None"  # the CSV reader reads an empty cell as none
