@@ -75,6 +75,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     shutil.copy(REPO / "anycost.yaml", root / "anycost.yaml")
     monkeypatch.setenv("ANYCOST_CONFIG", str(root / "anycost.yaml"))
     monkeypatch.delenv("SIMPLE_CLOUD_CONNECTION_ID", raising=False)
+    # `anycost` sets DAGSTER_HOME for the rest of its process: in a test process that would
+    # carry one test's instance into the next, so each test starts without it.
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     yield Project(root, root / "anycost.yaml")
 
 

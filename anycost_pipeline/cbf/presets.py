@@ -64,7 +64,7 @@ def apply_preset(source: dict[str, Any]) -> dict[str, Any]:
     name = source.get("preset")
     if name is None:
         return source
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ValueError(f"preset {name!r} is not known; choose one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
     merged = {**preset, **source}

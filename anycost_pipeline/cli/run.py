@@ -127,6 +127,8 @@ def run(months: list[str], force: bool = False) -> int:
     from anycost_pipeline.defs.pools import prepare_pools, run_tags
 
     config = load_config()
+    # Months named on the command line are checked before anything is read or recorded.
+    require_partition_months(config, [str(Month.parse(m)) for m in months])
     home = dagster_home(config.base_dir)
     if not months:
         # Every month up to this month: a row dated later (a charge billed in advance, a fee

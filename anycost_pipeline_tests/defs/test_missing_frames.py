@@ -2,6 +2,7 @@
 materialise first, as the Dagster UI or `dagster asset materialize --select` user meets it."""
 
 import copy
+import shutil
 
 import dagster as dg
 
@@ -13,7 +14,10 @@ MONTH = "2024-08"
 def _add_sources(project: Project, *names: str) -> None:
     config = project.config()
     for name in names:
+        # Each reads a copy of the sample files: two sources reading one file are refused.
+        shutil.copytree(project.data_dir, project.root / name)
         config["sources"][name] = copy.deepcopy(config["sources"]["simple_cloud"])
+        config["sources"][name]["path"] = f"{name}/*.csv"
     project.write_config(config)
 
 
