@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from anycost_pipeline.cbf.corrections import Corrections
 from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.spec import ColumnSpec
 
@@ -238,6 +239,7 @@ class MappingOptions(_Model):
     resource_id_encoding: Literal["service_prefix", "none"] = "service_prefix"
     currency: Currency | None = None
     spread: Spread | None = None
+    corrections: Corrections = Corrections()
 
 
 def columns_named(names: Sequence[str] | str) -> list[str]:
