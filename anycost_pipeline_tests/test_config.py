@@ -113,3 +113,28 @@ def test_a_source_named_twice_is_refused_naming_both_lines(
     assert "'simple_cloud' is given twice in the same mapping" in said, said
     first = 1 + f"{head}\nsources:\n".count("\n")
     assert f"(first on line {first})" in said, said
+
+
+def test_book_forward_without_a_way_to_find_corrections_is_refused(tmp_path: Path) -> None:
+    said = _broken(tmp_path, {"sources.simple_cloud.corrections": {"policy": "book_forward"}})
+    assert "sources.simple_cloud.corrections" in said
+    assert "policy book_forward needs `detect`" in said and "billed_month_column" in said
+
+
+def test_focus_preset_keeps_its_correction_detection_when_the_policy_is_chosen(
+    tmp_path: Path,
+) -> None:
+    data = yaml.safe_load((REPO / "anycost.yaml").read_text())
+    data["sources"]["simple_cloud"] = {
+        "connection": "simple_cloud_main",
+        "path": "focus/*.csv",
+        "preset": "focus",
+        "corrections": {"policy": "book_forward"},
+    }
+    file = tmp_path / "anycost.yaml"
+    file.write_text(yaml.safe_dump(data))
+    corrections = load_config(file).sources["simple_cloud"].corrections
+    assert corrections.policy == "book_forward"
+    assert corrections.detect is not None and corrections.detect.column == "ChargeClass"
+    assert corrections.detect.values == ["Correction"]
+    assert corrections.billed_month_column == "BillingPeriodStart"
