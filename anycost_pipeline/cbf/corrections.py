@@ -21,6 +21,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from anycost_pipeline.cbf.decimals import EXACT
 from anycost_pipeline.cbf.errors import no_problems, problem_frame, require_columns
 from anycost_pipeline.cbf.times import utc_time
 from anycost_pipeline.figures import counted, shown
@@ -120,7 +121,7 @@ def book_hours(
         frame,
         marked & billed.is_null(),
         column,
-        "a correction (book_forward) needs the month it is billed in: not a date",
+        "not a month: a correction under book_forward goes to the month it is billed in",
         pl.col(column),
     )
     return framed, problems
@@ -175,23 +176,26 @@ def summary(
     if marked is None:
         return None
     column = corrections.billed_month_column
-    picked = frame.select(
-        marked.alias("marked"),
-        (pl.col(CORRECTS) if CORRECTS in frame.columns else pl.col(hour).dt.strftime("%Y-%m"))
+    rows = frame.with_columns(cbf.get_column("cost/cost").alias("_cost")).filter(marked)
+    if rows.is_empty():
+        return None
+    picked = rows.select(
+        (pl.col(CORRECTS) if CORRECTS in rows.columns else pl.col(hour).dt.strftime("%Y-%m"))
         .cast(pl.String)
         .alias("corrects"),
         (
             billed_month(column, time_format)
-            if column and column in frame.columns
+            if column and column in rows.columns
             else pl.lit(None, pl.String)
         ).alias("billed"),
-    ).with_columns(cbf.get_column("cost/cost").alias("cost"))
+        pl.col("_cost"),
+    )
     groups: dict[tuple[str | None, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
-    for _, corrects, billed, cost in picked.filter(pl.col("marked")).iter_rows():
+    for corrects, billed, cost in picked.iter_rows():
         sums = groups[(billed, corrects)]
         value = Decimal(cost) if cost is not None else Decimal(0)
         sums[0] += 1
-        sums[1 if value >= 0 else 2] += value
+        sums[1 if value >= 0 else 2] = EXACT.add(sums[1 if value >= 0 else 2], value)
     lines = []
     for (billed, corrects), (count, plus, minus) in sorted(groups.items(), key=str):
         where = (

@@ -145,6 +145,22 @@ def test_replaying_the_same_files_sends_nothing_the_second_time(
     assert "2025-05: unchanged" in said and "2025-06: unchanged" in said
 
 
+def test_restate_written_out_is_todays_behaviour_so_the_month_is_unchanged(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A source without `corrections` and one with `policy: restate` send the same bytes."""
+    name = "s1_ledger"
+    _sources(project, {name: SCENARIOS[name][0]}, None)
+    assert main(["run"]) == 0
+    _said(capsys)
+    config = project.config()
+    config["sources"][name]["corrections"] = {"policy": "restate"}
+    project.write_config(config)
+    assert main(["run"]) == 0
+    assert "2025-05: unchanged" in _said(capsys)
+    assert len(SandboxStore(project.storage / "sandbox").drop_history(name)) == 1
+
+
 OCI_HEADER = (
     "lineItem/referenceNo,lineItem/backreferenceNo,lineItem/isCorrection,"
     "lineItem/intervalUsageStart,product/service,cost/myCost,billedMonth\n"
