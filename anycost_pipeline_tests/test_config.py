@@ -138,3 +138,20 @@ def test_focus_preset_keeps_its_correction_detection_when_the_policy_is_chosen(
     assert corrections.detect is not None and corrections.detect.column == "ChargeClass"
     assert corrections.detect.values == ["Correction"]
     assert corrections.billed_month_column == "BillingPeriodStart"
+
+
+def test_book_forward_with_spread_is_refused_until_a_booked_charge_can_be_spread(
+    tmp_path: Path,
+) -> None:
+    said = _broken(
+        tmp_path,
+        {
+            "sources.simple_cloud.spread": {"over": "day"},
+            "sources.simple_cloud.corrections": {
+                "policy": "book_forward",
+                "detect": {"column": "charge_type", "values": ["correction"]},
+                "billed_month_column": "date",
+            },
+        },
+    )
+    assert "book_forward cannot be combined with `spread`" in said

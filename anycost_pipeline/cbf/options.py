@@ -241,6 +241,16 @@ class MappingOptions(_Model):
     spread: Spread | None = None
     corrections: Corrections = Corrections()
 
+    @model_validator(mode="after")
+    def _booked_charges_are_not_spread(self) -> "MappingOptions":
+        if self.spread is not None and self.corrections.policy == "book_forward":
+            # A booked correction's hour is no longer its charge's: its spread would be wrong.
+            raise ValueError(
+                "corrections.policy book_forward cannot be combined with `spread` yet: use "
+                "restate, or leave out spread"
+            )
+        return self
+
 
 def columns_named(names: Sequence[str] | str) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
