@@ -54,7 +54,7 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
 
     Pulled sources (APIs, databases) are only read for months named on the command line.
     """
-    from anycost_pipeline.cbf.hours import charge_ends, months_of, usage_hours
+    from anycost_pipeline.cbf.hours import charge_ends, months_of, row_hours
     from anycost_pipeline.config import FilesSource
     from anycost_pipeline.sources.files import read_source_files
 
@@ -62,13 +62,8 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
     for name, source in config.sources.items():
         if not isinstance(source, FilesSource) or (sources is not None and name not in sources):
             continue
-        frame, _ = usage_hours(
-            read_source_files(name, source, config.resolve_path(source.path)),
-            name,
-            source.time_column,
-            source.timezone,
-            source.time_format,
-            source.ambiguous_time,
+        frame, _ = row_hours(
+            read_source_files(name, source, config.resolve_path(source.path)), name, source
         )
         # A spread charge belongs to every month it has hours in (a Tokyo fee of local August
         # is in July and August, UTC).

@@ -191,3 +191,45 @@ def test_a_command_line_anycost_cannot_read_exits_1_not_plans_pending_2(
         main(["plan", "2024-08", "--conection=main"])
     assert exited.value.code == 1
     assert "unrecognized arguments: --conection" in capsys.readouterr().err
+
+
+def test_book_forward_without_a_way_to_find_corrections_is_refused(tmp_path: Path) -> None:
+    said = _broken(tmp_path, {"sources.simple_cloud.corrections": {"policy": "book_forward"}})
+    assert "sources.simple_cloud.corrections" in said
+    assert "policy book_forward needs `detect`" in said and "billed_month_column" in said
+
+
+def test_focus_preset_keeps_its_correction_detection_when_the_policy_is_chosen(
+    tmp_path: Path,
+) -> None:
+    data = yaml.safe_load((REPO / "anycost.yaml").read_text())
+    data["sources"]["simple_cloud"] = {
+        "connection": "simple_cloud_main",
+        "path": "focus/*.csv",
+        "preset": "focus",
+        "corrections": {"policy": "book_forward"},
+    }
+    file = tmp_path / "anycost.yaml"
+    file.write_text(yaml.safe_dump(data))
+    corrections = load_config(file).sources["simple_cloud"].corrections
+    assert corrections.policy == "book_forward"
+    assert corrections.detect is not None and corrections.detect.column == "ChargeClass"
+    assert corrections.detect.values == ["Correction"]
+    assert corrections.billed_month_column == "BillingPeriodStart"
+
+
+def test_book_forward_with_spread_is_refused_until_a_booked_charge_can_be_spread(
+    tmp_path: Path,
+) -> None:
+    said = _broken(
+        tmp_path,
+        {
+            "sources.simple_cloud.spread": {"over": "day"},
+            "sources.simple_cloud.corrections": {
+                "policy": "book_forward",
+                "detect": {"column": "charge_type", "values": ["correction"]},
+                "billed_month_column": "date",
+            },
+        },
+    )
+    assert "book_forward cannot be combined with `spread`" in said

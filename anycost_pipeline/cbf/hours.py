@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from anycost_pipeline.cbf.columns import USAGE_START
+from anycost_pipeline.cbf.corrections import book_hours
 from anycost_pipeline.cbf.errors import problem_frame, raise_problems, require_columns
 from anycost_pipeline.cbf.options import MappingOptions
 from anycost_pipeline.cbf.spread import END, charge_end, whole_end
@@ -26,6 +28,25 @@ def with_usage_hour(
     framed, problems = usage_hours(frame, source, time_column, zone, time_format, ambiguous)
     raise_problems(source, problems)
     return framed
+
+
+def row_hours(
+    frame: pl.DataFrame, source: str, options: MappingOptions
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The hour each row of a source belongs to (`_hour`), and the rows whose time or billed
+    month cannot be read: where every caller (the reader, the file index and sensors, the plan)
+    decides a row's month, so they never disagree. Its usage hour, except a correction under
+    `corrections.policy: book_forward`, which goes to the first hour of its billed month."""
+    time = options.columns[USAGE_START]
+    column = getattr(time, "column", None)
+    assert isinstance(column, str), "a source's time/usage_start comes from one column"
+    framed, problems = usage_hours(
+        frame, source, column, options.timezone, options.time_format, options.ambiguous_time
+    )
+    framed, unbilled = book_hours(framed, source, options.corrections, HOUR, options.time_format)
+    if unbilled.height:
+        problems = pl.concat([problems, unbilled])
+    return framed, problems
 
 
 def usage_hours(

@@ -24,7 +24,14 @@ from anycost_pipeline.cbf.charges import (
     charge_source,
     charge_type_note,
 )
-from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE, ROWS_PER_MONTH, USAGE_START
+from anycost_pipeline.cbf.columns import LINE_ITEM_TYPE, ROWS_PER_MONTH, USAGE_END, USAGE_START
+from anycost_pipeline.cbf.corrections import (
+    CORRECTIONS_NOTE,
+    CORRECTS,
+    described,
+    summary,
+    without_end,
+)
 from anycost_pipeline.cbf.errors import MappingError, raise_problems
 from anycost_pipeline.cbf.hours import HOUR
 from anycost_pipeline.cbf.options import MappingOptions
@@ -68,6 +75,9 @@ def convert(
     `rows_per_month` is CloudZero's limit (`cloudzero.limits.rows_per_month`)."""
     frame = as_missing(frame, options.null_values)
     columns = resolve_columns(frame, source, options)
+    end = columns.get(USAGE_END)
+    if isinstance(end, FromColumn):
+        frame = without_end(frame, end.columns[0], HOUR)
     notes: dict[str, str] = {}
     if options.rate_card is not None:
         if month is None:
@@ -98,6 +108,10 @@ def convert(
     cbf = build_cbf(
         frame, source, columns, options, tags.columns if tags else None, notes, month, ready
     )
+    cbf = described(cbf, frame)
+    said = summary(cbf, frame, options.corrections, HOUR, options.time_format)
+    if said:
+        notes[CORRECTIONS_NOTE] = said
     charge_spec = columns.get(LINE_ITEM_TYPE)
     if isinstance(charge_spec, (ChargeType, FromColumn)):
         cbf = cbf.with_columns(frame.select(charge_source(charge_spec)).to_series())
@@ -130,4 +144,4 @@ def convert(
             extra_decimals=options.spread.extra_decimals,
             limit=rows_per_month,
         )
-    return Conversion(cbf.drop(HOUR, END, strict=False), rejects, notes)
+    return Conversion(cbf.drop(HOUR, END, CORRECTS, strict=False), rejects, notes)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from anycost_pipeline.cbf.corrections import Corrections
 from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.spec import ColumnSpec
 
@@ -238,6 +239,17 @@ class MappingOptions(_Model):
     resource_id_encoding: Literal["service_prefix", "none"] = "service_prefix"
     currency: Currency | None = None
     spread: Spread | None = None
+    corrections: Corrections = Corrections()
+
+    @model_validator(mode="after")
+    def _booked_charges_are_not_spread(self) -> "MappingOptions":
+        if self.spread is not None and self.corrections.policy == "book_forward":
+            # A booked correction's hour is no longer its charge's: its spread would be wrong.
+            raise ValueError(
+                "corrections.policy book_forward cannot be combined with `spread` yet: use "
+                "restate, or leave out spread"
+            )
+        return self
 
 
 def columns_named(names: Sequence[str] | str) -> list[str]:

@@ -54,13 +54,22 @@ FOCUS: dict[str, Any] = {
         # (credits, account-level lines) are filed under their sub-account.
         "missing_resource_id": "account-{SubAccountId}",
     },
+    # A correction to an invoiced (closed) period: ChargeClass "Correction", billed in a later
+    # open period (BillingPeriodStart), incurred when ChargePeriodStart says. Corrections inside
+    # an open period keep ChargeClass null: they are ordinary rows. `policy` stays restate.
+    "corrections": {
+        "detect": {"column": "ChargeClass", "values": ["Correction"]},
+        "billed_month_column": "BillingPeriodStart",
+    },
 }
 
 PRESETS: dict[str, dict[str, Any]] = {"focus": FOCUS}
 
 
 def apply_preset(source: dict[str, Any]) -> dict[str, Any]:
-    """The source's keys over its preset's: `columns` merge column by column, others replace."""
+    """The source's keys over its preset's: `columns` merge column by column and `corrections`
+    key by key (`corrections: {policy: book_forward}` keeps the preset's detection); others
+    replace."""
     name = source.get("preset")
     if name is None:
         return source
@@ -70,4 +79,6 @@ def apply_preset(source: dict[str, Any]) -> dict[str, Any]:
     merged = {**preset, **source}
     columns = {**preset.get("columns", {}), **(source.get("columns") or {})}
     merged["columns"] = {k: v for k, v in columns.items() if v is not None}
+    if isinstance(source.get("corrections"), dict) and "corrections" in preset:
+        merged["corrections"] = {**preset["corrections"], **source["corrections"]}
     return merged

@@ -3,6 +3,7 @@
 import sys
 import uuid
 
+from anycost_pipeline.cbf.corrections import CORRECTIONS_NOTE
 from anycost_pipeline.cli.common import (
     definitions,
     deliveries,
@@ -89,6 +90,8 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
         say(line)
         if CHANGE in meta:
             say(f"   {'':28} {' '.join(str(meta[CHANGE]).split())}")
+        if CORRECTIONS_NOTE in meta:  # cbf/<source>: corrections to invoiced months, and where
+            say(f"   {'':28} {meta[CORRECTIONS_NOTE]}")
         if STATUS in meta:
             why = f": {meta[VERDICT]}" if meta[STATUS] != SENT and VERDICT in meta else ""
             say(f"   {_where(month, mat.asset_key.path[-1], connections)}: {meta[STATUS]}{why}")

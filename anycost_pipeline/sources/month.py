@@ -11,7 +11,7 @@ import polars as pl
 
 from anycost_pipeline.cbf.conservation import source_cost
 from anycost_pipeline.cbf.errors import SOURCE_FILE, raise_problems
-from anycost_pipeline.cbf.hours import charge_ends, months_of, rows_of_month, usage_hours
+from anycost_pipeline.cbf.hours import charge_ends, months_of, row_hours, rows_of_month
 from anycost_pipeline.config import AnycostConfig, AnySource, FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import read_month
@@ -50,9 +50,7 @@ def read_raw_month(name: str, source: AnySource, project: AnycostConfig, month: 
     # Taken before reading: a read that starts later is newer, whichever finishes first.
     number = next_pull(project.storage_path, name)
     frame = read_month(name, source, project, month, number)
-    frame, untimed = usage_hours(
-        frame, name, source.time_column, source.timezone, source.time_format, source.ambiguous_time
-    )
+    frame, untimed = row_hours(frame, name, source)
     if source.on_bad_rows == "strict":
         raise_problems(name, untimed)
     # A spread charge belongs to every month its hours fall in (a local month of a vendor in

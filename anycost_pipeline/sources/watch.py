@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from anycost_pipeline.cbf.errors import BadSourceData, raise_problems
-from anycost_pipeline.cbf.hours import charge_ends, months_of, usage_hours
+from anycost_pipeline.cbf.hours import charge_ends, months_of, row_hours
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, fingerprint, read_file
 from anycost_pipeline.sources.watch_state import Token, WatchState, settings_digest
@@ -41,14 +41,7 @@ def file_months(name: str, source: FilesSource, path: str) -> FileMonths:
 def frame_months(name: str, source: FilesSource, frame: pl.DataFrame) -> FileMonths:
     """The months the rows of one file's frame (from `read_file`) fall in; see `file_months`."""
     try:
-        frame, untimed = usage_hours(
-            frame,
-            name,
-            source.time_column,
-            source.timezone,
-            source.time_format,
-            source.ambiguous_time,
-        )
+        frame, untimed = row_hours(frame, name, source)
     except BadSourceData as error:
         return FileMonths([], str(error))
     # A spread charge is in every month its hours fall in (a Tokyo fee of local August starts
