@@ -155,11 +155,18 @@ def look(
             # when it is as it is now (see `covered`).
             unread = state.unread.get(info.path)
             if not unread or unread[0] != info.listing_key:
-                state.unread[info.path] = [info.listing_key, upcoming]
+                # [its listing key, since when it is as it is, since when it is listed unread]
+                first = unread[-1] if unread else upcoming
+                state.unread[info.path] = [info.listing_key, upcoming, first]
             continue
         read += 1
         unread = state.unread.pop(info.path, None)
         since = unread[1] if unread and unread[0] == info.listing_key else None
+        if unread:
+            # Runs requested while it was listed unread read it as it was then; what it held
+            # before it was as it is now (or, changed since, before now) is not known: their
+            # months are run again.
+            _read_unknown(state, info.path, unread[-1], since, touched)
         known = (before["key"], before["print"]) if before and before["print"] else None
         try:
             current = fingerprint(info, known)
@@ -183,7 +190,9 @@ def look(
                 touched.setdefault(month, set()).add(info.path)
     present = {info.path for info in listed}
     for path in [p for p in state.unread if p not in present]:
-        del state.unread[path]
+        # Runs requested since it was listed read it (a run reads every file of its month), so
+        # a file gone before this sensor read it takes its rows out of each of their months.
+        _read_unknown(state, path, state.unread.pop(path)[-1], None, touched)
     for path in [p for p in state.files if p not in present]:
         for month in state.files.pop(path)["months"]:  # a removed file takes its rows out
             touched.setdefault(month, set()).add(path)
@@ -198,6 +207,16 @@ def look(
         waiting=waiting,
         settings_changed=settings_changed,
     )
+
+
+def _read_unknown(
+    state: WatchState, path: str, first: int, until: int | None, touched: dict[str, set[str]]
+) -> None:
+    """Touch the months whose last request (at sequence `first` or later, before `until`)
+    read the file in a version this sensor never read."""
+    for month, sequence in state.requested.items():
+        if sequence >= first and (until is None or sequence < until):
+            touched.setdefault(month, set()).add(path)
 
 
 def covered(state: WatchState, month: str, since: int | None) -> bool:

@@ -34,8 +34,9 @@ class WatchState:
     (content fingerprint, listing key, months held; `problem`: a row in no month or an
     unreadable file; `stale`: to be read again under new settings). `pending`: month → files
     that changed it while it was outside the project's months. `requested`: month → the
-    sequence of its latest request. `unread`: path → [listing key, sequence] of the files a
-    look had no time to read, and the sequence from which a request reads them as they are."""
+    sequence of its latest request. `unread`: path → [listing key, sequence, first] of the files a
+    look had no time to read: the sequence from which a request reads them as they are, and
+    the one from which requests read them at all (an older state's entry has no `first`)."""
 
     epoch: str
     sequence: int = 0

@@ -7,7 +7,7 @@ saved, finished one in which nothing changed starts no run."""
 import os
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.sources.watch import look
@@ -49,6 +49,25 @@ def _holding(contents: dict[str, str], month: str) -> dict[str, str]:
 
 @settings(max_examples=60, deadline=None)
 @given(steps=steps)
+# Found by Hypothesis: August was run while b.csv was listed but not yet read; b.csv was then
+# deleted, or rewritten to hold July, before the sensor read it: August was never run again and
+# kept b.csv's rows.
+@example(
+    steps=[
+        ("write", "a.csv", "august"),
+        ("write", "b.csv", "august"),
+        ("tick", "saved", 1),
+        ("delete", "b.csv", None),
+    ]
+)
+@example(
+    steps=[
+        ("write", "a.csv", "august"),
+        ("write", "b.csv", "august"),
+        ("tick", "saved", 1),
+        ("write", "b.csv", "bad"),
+    ]
+)
 def test_every_month_whose_files_changed_is_run_again(tmp_path_factory, steps) -> None:
     folder: Path = tmp_path_factory.mktemp("exports")
     contents: dict[str, str] = {}  # file → variant, as the folder holds them
