@@ -235,3 +235,23 @@ def test_a_correction_whose_billed_month_cannot_be_read_names_file_row_column_an
     assert main(["run", "2025-06"]) != 0
     said = _said(capsys)
     assert "late.csv, row 2, column 'BillingPeriodStart': value 'soon'" in said
+
+
+def test_a_may_rebuilt_from_the_correction_file_alone_is_kept_not_shrunk(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The vendor's retention deleted May's original export; only June's correction file is
+    left. Restating May from it alone would leave CloudZero 1 row of May's 7 (the correction
+    without the usage it corrects): the month is kept and the run says so."""
+    files = [CLOSED / f"{S4}_original.csv", CLOSED / f"{S4}_delta.csv"]
+    _sources(project, {"s4": files}, "restate")
+    assert main(["run", "2025-05"]) == 0
+    before = _held(project, "s4", "2025-05")
+    assert _total(before) == Decimal("4.197398")
+    capsys.readouterr()
+
+    (project.root / "s4" / f"{S4}_original.csv").unlink()
+    assert main(["run", "2025-05"]) == 0
+    said = _said(capsys)
+    assert "2025-05: kept" in said, said
+    assert _held(project, "s4", "2025-05") == before  # nothing was sent
