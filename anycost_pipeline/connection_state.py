@@ -54,17 +54,37 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
 
     Pulled sources (APIs, databases) are only read for months named on the command line.
     """
+    import polars as pl
+
     from anycost_pipeline.cbf.hours import charge_ends, months_of, row_hours
     from anycost_pipeline.config import FilesSource
-    from anycost_pipeline.sources.files import read_source_files
+    from anycost_pipeline.sources.files import SourceFilesError, list_files, read_file
+    from anycost_pipeline.sources.index import months_of_unreadable
 
     months: set[str] = set()
     for name, source in config.sources.items():
         if not isinstance(source, FilesSource) or (sources is not None and name not in sources):
             continue
-        frame, _ = row_hours(
-            read_source_files(name, source, config.resolve_path(source.path)), name, source
-        )
+        pattern = config.resolve_path(source.path)
+        paths = list_files(pattern)
+        if not paths:
+            raise SourceFilesError(
+                f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
+            )
+        frames = []
+        for path in paths:
+            try:
+                frames.append(read_file(name, source, path))
+            except SourceFilesError:
+                # A file that cannot be read is judged with the months it holds, when they
+                # can be told (its month then fails, naming it); otherwise nothing is judged.
+                held = months_of_unreadable(name, source, path)
+                if held is None:
+                    raise
+                months.update(held)
+        if not frames:
+            continue
+        frame, _ = row_hours(pl.concat(frames, how="diagonal"), name, source)
         # A spread charge belongs to every month it has hours in (a Tokyo fee of local August
         # is in July and August, UTC).
         ends = charge_ends(frame, source) if source.spread is not None else None

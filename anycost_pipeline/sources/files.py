@@ -212,6 +212,26 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
         raise SourceFilesError(f"{where}: {exc}") from None
 
 
+def read_ragged_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame | None:
+    """A CSV or TSV file that `read_file` refuses because a line has more fields than the
+    header (a decimal comma without quotes), with each line's values up to the header's width:
+    enough to learn which months the file holds, never to send. None for any other file."""
+    if source.format not in ("csv", "tsv"):
+        return None
+    import fsspec
+
+    compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
+    try:
+        with fsspec.open(path, "rb", compression=compression) as handle:
+            text = _decode(handle.read(), source.encoding)
+        frame = pl.read_csv(
+            text.encode("utf-8"), truncate_ragged_lines=True, **_csv_options(source)
+        )
+    except (OSError, EOFError, UnicodeDecodeError, pl.exceptions.PolarsError, ValueError):
+        return None
+    return _lineage(frame, path, first_row=_first_row(source))
+
+
 # How much of a CSV file is read to learn its header: the header and skipped lines fit in it.
 _HEADER_BYTES = 1 << 20
 

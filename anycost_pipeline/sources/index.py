@@ -98,12 +98,21 @@ def read_month_files(
             if month_key(month) in months or ANY_MONTH in months:
                 frames.append(files.read_file(name, source, info.path))
         else:
-            frame = files.read_file(name, source, info.path)
-            found = frame_months(name, source, frame)
-            months = found.months + ([ANY_MONTH] if found.problem else [])
-            columns = frame.columns
-            if month_key(month) in months or ANY_MONTH in months:
-                frames.append(frame)
+            try:
+                frame = files.read_file(name, source, info.path)
+            except files.SourceFilesError:
+                # A file that cannot be read stops only the months it holds, when they can be
+                # told: it is read again, and refused, when one of them is run.
+                months = months_of_unreadable(name, source, info.path)
+                if months is None or month_key(month) in months:
+                    raise
+                columns = []
+            else:
+                found = frame_months(name, source, frame)
+                months = found.months + ([ANY_MONTH] if found.problem else [])
+                columns = frame.columns
+                if month_key(month) in months or ANY_MONTH in months:
+                    frames.append(frame)
         entries[info.path] = {
             "key": info.listing_key,
             "print": current,
@@ -129,6 +138,17 @@ def read_month_files(
         c for e in entries.values() for c in e["columns"] if c not in frame.columns
     )
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing), every
+
+
+def months_of_unreadable(name: str, source: FilesSource, path: str) -> list[str] | None:
+    """The months a file that cannot be read holds, when every one of its lines has a
+    readable time (a line with a stray separator after its time column); None when they
+    cannot be told."""
+    frame = files.read_ragged_file(name, source, path)
+    if frame is None:
+        return None
+    found = frame_months(name, source, frame)
+    return None if found.problem or not found.months else found.months
 
 
 def month_key(month: Month) -> str:
