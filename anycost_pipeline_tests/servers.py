@@ -12,6 +12,28 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def stop(process: subprocess.Popen, grace: float = 90, group: bool = False) -> str:
+    """Stop a server the test started: SIGTERM, then SIGKILL if it has not ended after `grace`
+    seconds (a loaded machine, or Dagster's code server, which lets running calls end for up to
+    60 s, may take that long; how fast it stops is not what the tests check). Returns what it
+    wrote to a pipe, if anything."""
+    import signal
+
+    def send(sig: int) -> None:
+        try:
+            os.killpg(process.pid, sig) if group else process.send_signal(sig)
+        except ProcessLookupError:
+            pass  # it ended already
+
+    send(signal.SIGTERM)
+    try:
+        out = process.communicate(timeout=grace)[0]
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        out = process.communicate()[0]
+    return out or ""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ import requests
 
 from anycost_pipeline.cli import main
 from anycost_pipeline_tests.conftest import REPO, Project
+from anycost_pipeline_tests.servers import stop
 
 ANYCOST = str(Path(sys.executable).parent / "anycost")
 PLACEHOLDER = re.compile(r"\b[A-Z]{3,}\b|…|\[")
@@ -164,8 +165,7 @@ def test_sandbox_serve_answers_on_127_0_0_1(project: Project) -> None:
                 time.sleep(0.1)
         assert answer is not None and answer.json() == {"billing_drops": []}
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
 
 DAGSTER_COMMAND = re.compile(

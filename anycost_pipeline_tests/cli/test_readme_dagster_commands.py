@@ -4,7 +4,6 @@ the quickstart's `dg dev` and the one-month `dg launch`."""
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import requests
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline_tests.conftest import PACKAGE_DIR, REPO, SAMPLE_DATA
+from anycost_pipeline_tests.servers import stop
 
 README = (REPO / "README.md").read_text()
 (DEV,) = [line for line in re.findall(r"```bash\n(.*?)```", README, re.S) if " dg dev" in line]
@@ -90,6 +90,5 @@ def test_the_quickstarts_dg_dev_serves_the_project_without_a_warning(clone: Path
             ("raw/simple_cloud", "raw"),
         ]
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process, group=True)
     assert "Warning" not in log.read_text(), log.read_text()[-3000:]

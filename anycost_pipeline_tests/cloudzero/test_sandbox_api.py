@@ -14,6 +14,7 @@ import requests
 
 from anycost_pipeline.cloudzero.sandbox import Answers, SandboxServer, SandboxStore, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, REQUESTS, Faults
+from anycost_pipeline_tests.servers import stop
 
 KEY = "sandbox-test-key-1234"
 BASE = "/v2/connections/billing/anycost"
@@ -523,8 +524,7 @@ def test_sandbox_command_starts_a_server(tmp_path: Path) -> None:
         throttled = api.create("conn-1", body("2024-08", "sum", [row(H1, "1")]))
         assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 def test_sandbox_command_refuses_a_rate_outside_0_to_1(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from anycost_pipeline.cli.home import ready_instance
 from anycost_pipeline.config import CONFIG_ENV_VAR, load_config
 from anycost_pipeline.defs.pools import pool_name
 from anycost_pipeline_tests.conftest import REPO
-from anycost_pipeline_tests.servers import free_port
+from anycost_pipeline_tests.servers import free_port, stop
 
 VALUES = yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())
 INSTANCE = yaml.safe_load((REPO / "deploy" / "dagster.postgres.yaml").read_text())
@@ -96,8 +96,7 @@ def test_the_code_server_starts_with_the_values_arguments(tmp_path: Path) -> Non
                 break
             time.sleep(1)
     finally:
-        server.terminate()
-        output = server.communicate(timeout=60)[0]
+        output = stop(server)
     # The server answers with the project's job, not a load error (which it would also serve).
     assert listed is not None and "Job: submit_month" in listed.stdout, (
         (listed.stdout + listed.stderr if listed else "") + output

@@ -18,7 +18,7 @@ from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
 from anycost_pipeline_tests.conftest import REPO
 from anycost_pipeline_tests.deploy.daemon import run_failures, wait_for_runs
-from anycost_pipeline_tests.servers import postgres_server, production_home
+from anycost_pipeline_tests.servers import postgres_server, production_home, stop
 
 # Six months a connection: with at most four runs at once, runs of one connection overlap.
 MONTHS = [f"2024-{m:02d}" for m in range(1, 7)]
@@ -147,8 +147,7 @@ def test_queued_backfill_sends_each_month_once_and_never_overlaps(
             }
             instance.dispose()
         finally:
-            os.killpg(daemon.pid, 15)
-            daemon.wait(timeout=30)
+            stop(daemon, group=True)
         concurrent = cloudzero.store.counter("concurrent_requests")
     assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, failures
     assert recorded == {(f"{v}_main", m) for v in CONNECTIONS for m in MONTHS}

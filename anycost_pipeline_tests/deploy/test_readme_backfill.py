@@ -20,6 +20,7 @@ from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline_tests.conftest import REPO, Project
 from anycost_pipeline_tests.defs.helpers import source_total
 from anycost_pipeline_tests.deploy.daemon import run_failures, wait_for_runs
+from anycost_pipeline_tests.servers import stop
 
 MONTHS = ["2024-07", "2024-08"]
 
@@ -73,8 +74,7 @@ def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project)
         failures = run_failures(instance, runs)
         instance.dispose()
     finally:
-        os.killpg(daemon.pid, 15)
-        daemon.wait(timeout=30)
+        stop(daemon, group=True)
     assert sorted(r.tags.get("dagster/partition") for r in runs) == MONTHS, failures
     assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, failures
 
