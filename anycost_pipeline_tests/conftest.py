@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,15 @@ class Project:
         """Run the submit_month job for one month, in process, on an ephemeral instance."""
         job = self.definitions().resolve_job_def("submit_month")
         return job.execute_in_process(partition_key=month, raise_on_error=raise_on_error)
+
+
+@pytest.fixture(autouse=True)
+def _sigterm_ends_child_processes() -> None:
+    """A test starts with SIGTERM's default action. pytest-xdist's workers ignore SIGINT, and
+    a Dagster run in process gives SIGTERM what SIGINT does when it ends, so every server a
+    later test started in that worker would inherit an ignored SIGTERM and never stop."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -232,8 +232,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # SIGTERM (a scheduler, Kubernetes, `kill`) stops a command as Ctrl-C does.
+    # SIGTERM (a scheduler, Kubernetes, `kill`) stops a command as Ctrl-C does. Dagster gives
+    # SIGTERM whatever SIGINT does when a run ends, and a process a script starts in the
+    # background has SIGINT ignored: SIGTERM would be ignored from the first month on.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get(DEBUG_ENV_VAR):
         return _dispatch(args)
     # Every error the user can fix carries its own advice; nobody needs a traceback for those.

@@ -1,8 +1,10 @@
 """`anycost run` whose connection's slot another run holds: it says what it waits for, and
 Ctrl-C or SIGTERM stop it with nothing sent (it used to wait silently, ignoring SIGTERM)."""
 
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from anycost_pipeline_tests.cli.live import (
     http_source_project,
     one_csv_project,
 )
+from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
 
 HOLDER = "holder-run-on-another-pod"
@@ -134,3 +137,24 @@ def test_a_slot_taken_while_the_month_is_read_is_waited_for_and_sigterm_stops_it
         assert "2024-08: nothing sent." in said, said
         assert server.store.month_rows("conn-wait", "2024-08") == []
         assert slot_state(config.parent / "dagster_home", "main") == ([HOLDER], [HOLDER])
+
+
+BACKGROUND_RUN = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's `anycost run &` starts
+from anycost_pipeline.cli import main
+code = main(["run", "2024-08"])
+sys.exit(3 if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN else code)
+"""
+
+
+def test_sigterm_still_stops_a_run_started_in_the_background_after_a_month_ran(
+    project: Project,
+) -> None:
+    """A script's `anycost run &` has SIGINT ignored; once Dagster ran a month, SIGTERM did
+    what SIGINT does: nothing, so the next slot wait could not be stopped."""
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    done = subprocess.run(
+        [sys.executable, "-c", BACKGROUND_RUN], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
