@@ -227,9 +227,9 @@ def read_ragged_file(source_name: str, source: FilesSource, path: str) -> pl.Dat
         frame = pl.read_csv(
             text.encode("utf-8"), truncate_ragged_lines=True, **_csv_options(source)
         )
+        return _lineage(frame, path, first_row=_first_row(source))
     except (OSError, EOFError, UnicodeDecodeError, pl.exceptions.PolarsError, ValueError):
-        return None
-    return _lineage(frame, path, first_row=_first_row(source))
+        return None  # not only a line too long: the months cannot be told
 
 
 # How much of a CSV file is read to learn its header: the header and skipped lines fit in it.
