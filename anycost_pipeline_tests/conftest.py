@@ -69,6 +69,13 @@ class Project:
         return job.execute_in_process(partition_key=month, raise_on_error=raise_on_error)
 
 
+def printed_words(capsys: pytest.CaptureFixture[str]) -> str:
+    """What a command run in process printed since the last call, out and err, as one line of
+    words (the CLI wraps long sentences)."""
+    printed = capsys.readouterr()
+    return " ".join((printed.out + printed.err).split())
+
+
 @pytest.fixture(autouse=True)
 def _sigterm_ends_child_processes() -> None:
     """A test starts with SIGTERM's default action. pytest-xdist's workers ignore SIGINT, and

@@ -16,7 +16,7 @@ import pytest
 
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-from anycost_pipeline_tests.conftest import REPO, Project
+from anycost_pipeline_tests.conftest import REPO, Project, printed_words
 
 FIXTURES = REPO / "anycost_pipeline_tests" / "fixtures" / "focus-corrections"
 CLOSED = FIXTURES / "closed-billing-period"
@@ -67,17 +67,12 @@ def _total(rows: list[dict]) -> Decimal:
     return sum((Decimal(row["cost/cost"]) for row in rows), Decimal(0))
 
 
-def _said(capsys: pytest.CaptureFixture[str]) -> str:
-    printed = capsys.readouterr()
-    return " ".join((printed.out + printed.err).split())
-
-
 def test_restate_sends_each_corrected_month_with_its_corrections_and_leaves_june_alone(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _sources(project, {name: files for name, (files, _, _) in SCENARIOS.items()}, "restate")
     assert main(["run"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     for name, (_, may, _) in SCENARIOS.items():
         assert _total(_held(project, name, "2025-05")) == Decimal(may), name
         assert _held(project, name, "2025-06") == [], name
@@ -98,7 +93,7 @@ def test_book_forward_keeps_may_as_invoiced_and_books_corrections_at_junes_first
 ) -> None:
     _sources(project, {name: files for name, (files, _, _) in SCENARIOS.items()}, "book_forward")
     assert main(["run"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     for name, (_, may, corrections) in SCENARIOS.items():
         original = Decimal(may) - Decimal(corrections)
         assert _total(_held(project, name, "2025-05")) == original, name
@@ -135,12 +130,12 @@ def test_replaying_the_same_files_sends_nothing_the_second_time(
     name = "s1_delta"
     _sources(project, {name: SCENARIOS[name][0]}, "book_forward")
     assert main(["run"]) == 0
-    _said(capsys)
+    printed_words(capsys)
     store = SandboxStore(project.storage / "sandbox")
     drops = store.drop_history(name)
     assert {d["month"][:7] for d in drops} == {"2025-05", "2025-06"}
     assert main(["run"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert store.drop_history(name) == drops
     assert "2025-05: unchanged" in said and "2025-06: unchanged" in said
 
@@ -152,12 +147,12 @@ def test_restate_written_out_is_todays_behaviour_so_the_month_is_unchanged(
     name = "s1_ledger"
     _sources(project, {name: SCENARIOS[name][0]}, None)
     assert main(["run"]) == 0
-    _said(capsys)
+    printed_words(capsys)
     config = project.config()
     config["sources"][name]["corrections"] = {"policy": "restate"}
     project.write_config(config)
     assert main(["run"]) == 0
-    assert "2025-05: unchanged" in _said(capsys)
+    assert "2025-05: unchanged" in printed_words(capsys)
     assert len(SandboxStore(project.storage / "sandbox").drop_history(name)) == 1
 
 
@@ -201,7 +196,7 @@ def test_oci_rows_with_a_back_reference_but_no_correction_flag_are_ordinary(
     }
     project.write_config(config)
     assert main(["run"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     may = _held(project, "simple_cloud_main", "2025-05")
     assert sorted(row["lineitem/id"] for row in may) == ["17028", "17029"]
     assert _total(may) == Decimal("12.75")
@@ -233,7 +228,7 @@ def test_a_correction_whose_billed_month_cannot_be_read_names_file_row_column_an
     }
     project.write_config(config)
     assert main(["run", "2025-06"]) != 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert "late.csv, row 2, column 'BillingPeriodStart': value 'soon'" in said
 
 
@@ -252,6 +247,6 @@ def test_a_may_rebuilt_from_the_correction_file_alone_is_kept_not_shrunk(
 
     (project.root / "s4" / f"{S4}_original.csv").unlink()
     assert main(["run", "2025-05"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert "2025-05: kept" in said, said
     assert _held(project, "s4", "2025-05") == before  # nothing was sent

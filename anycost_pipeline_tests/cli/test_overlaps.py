@@ -8,7 +8,7 @@ import pytest
 
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-from anycost_pipeline_tests.conftest import REPO, Project
+from anycost_pipeline_tests.conftest import REPO, Project, printed_words
 
 CONNECTION = "simple_cloud_main"
 MARKETPLACE = REPO / "anycost_pipeline_tests" / "fixtures" / "focus-spec"
@@ -48,17 +48,12 @@ def _two_sources(project: Project, overlap: dict | None = None, second_connectio
     project.write_config(config)
 
 
-def _said(capsys: pytest.CaptureFixture[str]) -> str:
-    printed = capsys.readouterr()
-    return " ".join((printed.out + printed.err).split())
-
-
 def test_two_sources_sharing_an_invoice_are_reported_and_the_month_is_sent_under_warn(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _two_sources(project)
     assert main(["run", "2024-08"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert f"WARNING drop/{CONNECTION} no_double_count: 2024-08: 1 possible double count(s)" in said
     assert (
         "same invoice: vendor_a and vendor_b share invoice INV-7 (2 row(s), cost 100.00 in "
@@ -69,7 +64,7 @@ def test_two_sources_sharing_an_invoice_are_reported_and_the_month_is_sent_under
     assert len(held) == 4  # warn: reported, and the month sent as the sources hold it
 
     assert main(["overlaps", "2024-08"]) == 2
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert f"2024-08 {CONNECTION}: 1 possible double count(s) (overlap.mode: warn)" in said
     assert "share invoice INV-7" in said
 
@@ -79,7 +74,7 @@ def test_under_fail_the_month_is_not_sent_and_the_words_say_so(
 ) -> None:
     _two_sources(project, overlap={"mode": "fail"})
     assert main(["run", "2024-08"]) == 1
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert f"2024-08 was not sent to connection {CONNECTION}; nothing was sent" in said
     assert "found 1 overlap(s): same invoice: vendor_a and vendor_b share invoice INV-7" in said
     assert "2024-08: nothing sent" in said
@@ -93,10 +88,10 @@ def test_an_allowed_pair_is_not_reported_again(
         project, overlap={"mode": "fail", "allow": [{"sources": ["vendor_b", "vendor_a"]}]}
     )
     assert main(["run", "2024-08"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert "no_double_count" not in said and "2024-08: sent" in said
     assert main(["overlaps", "2024-08"]) == 0
-    assert f"2024-08 {CONNECTION}: no cost found anywhere else" in _said(capsys)
+    assert f"2024-08 {CONNECTION}: no cost found anywhere else" in printed_words(capsys)
 
 
 def test_an_invoice_in_two_connections_is_reported_by_each(
@@ -104,7 +99,7 @@ def test_an_invoice_in_two_connections_is_reported_by_each(
 ) -> None:
     _two_sources(project, second_connection=True)
     assert main(["overlaps", "2024-08"]) == 2
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert (
         "same invoice: vendor_a and connection second share invoice INV-7 (2 row(s), cost "
         "100.00 in vendor_a; 1 row(s), cost 100.00 in connection second)" in said
@@ -113,7 +108,7 @@ def test_an_invoice_in_two_connections_is_reported_by_each(
     # The drop of the second connection holds it against what the first last sent.
     assert main(["run", "2024-08"]) == 0
     assert main(["run", "2024-08"]) == 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert (
         "WARNING drop/second no_double_count: 2024-08: 1 possible double count(s)" in said
         and "vendor_b and connection simple_cloud_main share invoice INV-7" in said
@@ -155,7 +150,7 @@ def test_a_marketplace_charge_invoiced_by_another_party_is_reported(
     assert main(["overlaps", "2025-05"]) == 2
     assert (
         "invoiced by another party: marketplace has charges provided by 'Solora AI' and "
-        "invoiced by 'Aura Web' (2 row(s), cost 47.50 in marketplace)" in _said(capsys)
+        "invoiced by 'Aura Web' (2 row(s), cost 47.50 in marketplace)" in printed_words(capsys)
     )
 
 
@@ -164,7 +159,7 @@ def test_the_same_marketplace_file_with_zero_billed_cost_is_not_reported(
 ) -> None:
     _marketplace(project, billed="0.00", native=["aws"])
     assert main(["overlaps", "2025-05"]) == 0
-    assert f"2025-05 {CONNECTION}: no cost found anywhere else" in _said(capsys)
+    assert f"2025-05 {CONNECTION}: no cost found anywhere else" in printed_words(capsys)
 
 
 def test_a_charge_invoiced_by_a_native_platform_is_named(
@@ -174,7 +169,7 @@ def test_a_charge_invoiced_by_a_native_platform_is_named(
     export = project.root / "marketplace" / "export.csv"
     export.write_text(export.read_text().replace("Aura Web", '"Amazon Web Services, Inc."'))
     assert main(["overlaps", "2025-05"]) == 2
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert (
         "native platform: marketplace has charges invoiced by 'Amazon Web Services, Inc.', "
         "which CloudZero ingests natively (aws) (2 row(s), cost 47.50 in marketplace)" in said
@@ -192,7 +187,7 @@ def test_an_allowed_name_that_is_neither_source_nor_connection_is_refused(
     config["overlap"] = {"allow": [{"sources": ["simple_cloud", "vendr"]}], "native": ["aws"]}
     project.write_config(config)
     assert main(["validate"]) != 0
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert "overlap.allow: 'vendr' is neither a source nor a connection" in said
     assert "Traceback" not in said
 

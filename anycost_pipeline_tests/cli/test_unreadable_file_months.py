@@ -5,14 +5,9 @@ import pytest
 
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
-from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.conftest import Project, printed_words
 
 HEADER = "date,service,account,charge_type,amount\n"
-
-
-def _said(capsys: pytest.CaptureFixture[str]) -> str:
-    printed = capsys.readouterr()
-    return " ".join((printed.out + printed.err).split())
 
 
 @pytest.mark.parametrize("months", [["2024-08"], []], ids=["august named", "every month"])
@@ -22,7 +17,7 @@ def test_a_bad_september_file_does_not_stop_august(
     bad = project.data_dir / "simple_cloud_2024-09-01.csv"
     bad.write_text(HEADER + "2024-09-01,Compute,prod-001,usage,1.234,50\n")
     code = main(["run", *months])
-    said = _said(capsys)
+    said = printed_words(capsys)
     held = SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08")
     assert len(held) == 250, said  # August was sent whole
     assert "2024-08: sent" in said
@@ -46,7 +41,7 @@ def test_a_bad_file_whose_months_cannot_be_told_still_stops_every_month(
     bad = project.data_dir / "simple_cloud_2024-09-01.csv"
     bad.write_text("service,date,account,charge_type,amount\nComp,ute,2024-09-01,prod,usage,1.00\n")
     assert main(["run", "2024-08"]) == 1
-    said = _said(capsys)
+    said = printed_words(capsys)
     assert "line 2 has 6 fields where the header has 5" in said
     assert (
         SandboxStore(project.storage / "sandbox").month_rows("simple_cloud_main", "2024-08") == []
