@@ -22,8 +22,8 @@ from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import Overlap, find_overlaps
 from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
-from anycost_pipeline.sources.overlap import SharedFiles, shared_in_month
 from anycost_pipeline.sources.reads import read_of, without_read
+from anycost_pipeline.sources.shared_files import SharedFiles, shared_in_month
 
 
 class MonthRefused(ValueError):
@@ -199,8 +199,10 @@ def month_to_send(
     others: Mapping[str, pl.DataFrame] | None = None,
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
-    raises MonthRefused (nothing sent) for a source that failed its blocking checks, sources
-    that break a CBF rule together, or a row too large to send. An empty month is the one empty
+    raises MonthRefused (nothing sent) for a source that failed its blocking checks, two
+    sources that read one file, sources that break a CBF rule together, a row too large to
+    send, or, under `overlap.mode: fail`, cost also found in another source or in `others`
+    (other connections' months). An empty month is the one empty
     body that would clear it, with the reason it must be kept instead, if any (whether it is
     sent is the connection state's decision: only a month this adaptor sent before is cleared)."""
     sources = list(frames)
@@ -225,9 +227,7 @@ def month_to_send(
         if not problems.is_empty():
             raise CombinedSourcesInvalid(connection, month, problems)
     settings = project.overlap_of(connection)
-    found = find_overlaps(
-        {name: without_read(frame) for name, frame in frames.items()}, others or {}, settings
-    )
+    found = find_overlaps(frames, others or {}, settings)
     if found and settings.mode == "fail":
         raise Overlapping(connection, month, found)
     bodies = connection_bodies(project, connection, cbf, month, frames)
