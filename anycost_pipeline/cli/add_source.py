@@ -9,7 +9,6 @@ import yaml
 from anycost_pipeline.cli.common import CliError, progress, say
 from anycost_pipeline.cli.inspect import show_preview
 from anycost_pipeline.config import AnycostConfig, ConfigError, config_path, load_config
-from anycost_pipeline.sources.overlap import SharedFiles, shared_files
 from anycost_pipeline.sources.propose import (
     ProposalError,
     appended,
@@ -18,6 +17,7 @@ from anycost_pipeline.sources.propose import (
     propose,
     yaml_block,
 )
+from anycost_pipeline.sources.shared_files import SharedFiles, shared_files
 
 DEFAULT_CONNECTION = "main"
 

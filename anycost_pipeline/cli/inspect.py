@@ -20,7 +20,7 @@ from anycost_pipeline.config import (
 from anycost_pipeline.defs.in_memory import source_cbf_with_problems
 from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources.overlap import shared_files
+from anycost_pipeline.sources.shared_files import shared_files
 from anycost_pipeline.triggers import refresh_warning, sum_resend_warning
 
 MAX_FILES_NAMED = 3

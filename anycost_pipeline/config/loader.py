@@ -191,7 +191,7 @@ def _refuse_shared_files(
     """Two `files` sources of one connection that read the same local file would send its
     rows twice every month (object stores are listed by `anycost validate` and checked again,
     from the month's own rows, before anything is sent)."""
-    from anycost_pipeline.sources.overlap import shared_files
+    from anycost_pipeline.sources.shared_files import shared_files
 
     shared = shared_files(config, local_only=True)
     if shared:

@@ -176,14 +176,7 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
     frame = _local_csv(source, path)
     if frame is not None:
         return frame
-    import fsspec
-
-    compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
-    try:
-        with fsspec.open(path, "rb", compression=compression) as handle:
-            data = handle.read()
-    except (OSError, EOFError) as exc:  # gzip errors are OSError / EOFError
-        raise SourceFilesError(f"source {source_name!r}: cannot read {path}: {exc}") from None
+    data = _file_bytes(source_name, source, path)
     where = f"source {source_name!r}: cannot read {path} as {source.format}"
     try:
         if source.format in ("csv", "tsv"):
@@ -212,23 +205,31 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
         raise SourceFilesError(f"{where}: {exc}") from None
 
 
+def _file_bytes(source_name: str, source: FilesSource, path: str) -> bytes:
+    """The file's bytes, unpacked as `compression` says."""
+    import fsspec
+
+    compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
+    try:
+        with fsspec.open(path, "rb", compression=compression) as handle:
+            return handle.read()
+    except (OSError, EOFError) as exc:  # gzip errors are OSError / EOFError
+        raise SourceFilesError(f"source {source_name!r}: cannot read {path}: {exc}") from None
+
+
 def read_ragged_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame | None:
     """A CSV or TSV file that `read_file` refuses because a line has more fields than the
     header (a decimal comma without quotes), with each line's values up to the header's width:
     enough to learn which months the file holds, never to send. None for any other file."""
     if source.format not in ("csv", "tsv"):
         return None
-    import fsspec
-
-    compression = {"infer": "infer", "gzip": "gzip", "none": None}[source.compression]
     try:
-        with fsspec.open(path, "rb", compression=compression) as handle:
-            text = _decode(handle.read(), source.encoding)
+        text = _decode(_file_bytes(source_name, source, path), source.encoding)
         frame = pl.read_csv(
             text.encode("utf-8"), truncate_ragged_lines=True, **_csv_options(source)
         )
         return _lineage(frame, path, first_row=_first_row(source))
-    except (OSError, EOFError, UnicodeDecodeError, pl.exceptions.PolarsError, ValueError):
+    except (SourceFilesError, UnicodeDecodeError, pl.exceptions.PolarsError, ValueError):
         return None  # not only a line too long: the months cannot be told
 
 
