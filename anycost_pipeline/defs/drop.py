@@ -185,7 +185,7 @@ def _overlap_result(connection: str, month: str, found: list[Overlap]) -> dg.Ass
         passed=False,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"{month}: {len(found):,} possible double count(s); the month was sent as it is "
+            f"{month}: {len(found):,} possible double count(s); they did not hold the month back "
             f"(overlap.mode: warn). First: {found[0].line}. Remove the cost from one place, or "
             "list the pair under `overlap.allow` in anycost.yaml once you know it is not counted "
             "twice; `anycost overlaps MONTH` lists them all."
