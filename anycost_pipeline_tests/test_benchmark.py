@@ -32,6 +32,12 @@ def test_benchmark_command_runs_and_its_exactness_check_passes(tmp_path: Path) -
             # (366,000 rows) is a figure to measure, not a check to run on every commit.
             "--backfill-rows-per-day",
             "5",
+            # The small months' path (the quickstart's month, sent then unchanged; several
+            # sources on several connections), on 3 sources instead of 50.
+            "--many-sources",
+            "3",
+            "--many-connections",
+            "2",
             "--data",
             str(tmp_path / "data"),
             "--scratch",
@@ -49,6 +55,8 @@ def test_benchmark_command_runs_and_its_exactness_check_passes(tmp_path: Path) -
         assert label in done.stdout
     assert "exactness: PASS: (d) and (b) hold 1,000 and 1,000 rows" in done.stdout
     assert "reference: (d), the obvious polars job" in done.stdout
+    assert "one month of 3 such sources on 2 connections:" in done.stdout
+    assert "the quickstart's 250-row month end to end, wall (unchanged)" in done.stdout
 
 
 def test_exactness_check_notices_a_changed_row(tmp_path: Path) -> None:

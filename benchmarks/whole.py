@@ -204,3 +204,74 @@ def backfill(export: DailyExport, scratch: Path, alone: str = "2024-06") -> Back
         month_seconds(one, [alone])[0],
         month_seconds(twelve, months),
     )
+
+
+SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "anycost.yaml"
+SAMPLE_MONTH = "2024-08"
+
+
+def sample_project(folder: Path, sources: int, connections: int) -> Path:
+    """The quickstart's project (anycost.yaml and its 250-row months) with its one source
+    copied `sources` times over `connections` connections. Each copy reads its own copy of
+    the export files: two sources of a connection may not read one file."""
+    config = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    source = config["sources"]["simple_cloud"]
+    files = SAMPLE_CONFIG.parent / Path(source["path"]).parent
+    config["storage"] = str(folder / ".anycost")
+    config["cloudzero"] = {"target": "live"}  # CLOUDZERO_API_URL: the server hosted here
+    config["connections"] = {
+        f"c{n:02d}": {"connection_id": f"c{n:02d}"} for n in range(connections)
+    }
+    config["sources"] = {}
+    for n in range(sources):
+        name = f"s{n:02d}"
+        shutil.copytree(files, folder / "exports" / name)
+        config["sources"][name] = {
+            **source,
+            "connection": f"c{n % connections:02d}",
+            "path": f"exports/{name}/*.csv",
+        }
+    path = folder / "anycost.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class SmallMonths:
+    """The fixed cost of a month: the quickstart's 250-row month sent, then again unchanged;
+    and one month of `sources` copies of it on `connections` connections."""
+
+    sent: Process
+    unchanged: Process
+    many: Process
+    sources: int
+    connections: int
+
+
+def small_months(scratch: Path, sources: int = 50, connections: int = 10) -> SmallMonths:
+    """`anycost run 2024-08` of the quickstart's project to the loopback server, twice, then
+    the same month of the many-source project to a server of its own. Each connection must
+    end holding 250 rows per source."""
+    runs: list[Process] = []
+    for count, on, months in ((1, 1, 2), (sources, connections, 1)):
+        folder = Path(tempfile.mkdtemp(prefix=f"small-month-{count}-", dir=scratch))
+        server = LoopbackServer()
+        try:
+            config = sample_project(folder, count, on)
+            runs += [anycost_run(config, server.url, [SAMPLE_MONTH]) for _ in range(months)]
+        finally:
+            server.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        held = sum(
+            rows for (_, month), (_, rows) in server.counts.held.items() if month == SAMPLE_MONTH
+        )
+        if held != 250 * count:
+            raise SystemExit(
+                f"the loopback server holds {held} rows of {SAMPLE_MONTH}, not {250 * count}"
+            )
+    sent, unchanged, many = runs
+    for run, word in ((sent, "sent"), (unchanged, "unchanged")):
+        said = [text.strip() for _, text in run.lines]
+        if not any(line.startswith(f"{SAMPLE_MONTH}: {word}") for line in said):
+            raise SystemExit(f"anycost run {SAMPLE_MONTH} did not say {word}:\n" + "\n".join(said))
+    return SmallMonths(sent, unchanged, many, sources, connections)

@@ -12,6 +12,8 @@ SETTINGS = (
     "# The slot of a run killed inside its drop step is given back a minute after it ended.\n"
     "run_monitoring:\n  enabled: true\n  poll_interval_seconds: 30\n"
     "  free_slots_after_run_end_seconds: 60\n"
+    "# Run history keeps Dagster's events and INFO lines, not debug lines (each costs a write).\n"
+    "python_logs:\n  python_log_level: INFO\n"
 )
 
 

@@ -117,8 +117,9 @@ def _where(month: str, connection: str, connections: list[str]) -> str:
 def submit_month_job(config_file: str, build: str):  # -> dg.JobDefinition
     """The submit_month job of the project in `config_file`, for Dagster to build by name.
 
-    `build` is new for every run: Dagster keeps the last job it built for the same arguments,
-    and anycost.yaml (or a file it names) may have changed since.
+    `build` is new for every `anycost run` and the same for each of its months: Dagster keeps
+    the job it built for the same arguments, so the months of one run share one build (1/3 s
+    each), while a later run sees anycost.yaml (or a file it names) as it is then.
     """
     return definitions(load_config(config_file)).resolve_job_def(SUBMIT_MONTH)
 
@@ -149,6 +150,9 @@ def run(months: list[str], force: bool = False) -> int:
     run_config = (
         {**QUIET, "ops": {op: {"config": {"force": True}} for op in drops}} if force else QUIET
     )
+    job = dg.build_reconstructable_job(
+        __name__, submit_month_job.__name__, (str(config_path()), uuid.uuid4().hex)
+    )
     failed: dict[str, dict[str, str]] = {}  # month → connection → what CloudZero holds of it
     unreconciled = []
     with dg.DagsterInstance.get() as instance:
@@ -164,11 +168,7 @@ def run(months: list[str], force: bool = False) -> int:
                 with (
                     interrupts_stop_slot_waits(connections),
                     dg.execute_job(
-                        dg.build_reconstructable_job(
-                            __name__,
-                            submit_month_job.__name__,
-                            (str(config_path()), uuid.uuid4().hex),
-                        ),
+                        job,
                         instance=instance,
                         raise_on_error=False,
                         run_config=run_config,

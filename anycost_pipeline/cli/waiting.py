@@ -68,14 +68,18 @@ def interrupts_stop_slot_waits(connections: list[str]) -> Iterator[None]:
     main = threading.main_thread().ident
 
     def watch() -> None:
-        with dg.DagsterInstance.get() as instance:
-            while not done.wait(0.5):
-                if check_captured_interrupt() and waiting_runs_of_process(instance, connections):
-                    fired.set()
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(main), ctypes.py_object(StoppedWaiting)
-                    )
-                    return
+        while not done.wait(0.5):
+            if not check_captured_interrupt():
+                continue
+            # Opened only after an interrupt: an instance costs a tenth of a second per month.
+            with dg.DagsterInstance.get() as instance:
+                waiting = waiting_runs_of_process(instance, connections)
+            if waiting:
+                fired.set()
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(main), ctypes.py_object(StoppedWaiting)
+                )
+                return
 
     watcher = threading.Thread(target=watch, name="slot-wait-interrupts", daemon=True)
     watcher.start()
