@@ -214,18 +214,6 @@ def test_a_vendor_export_in_each_format_is_mapped_from_its_names_and_values(
     assert Decimal(re.search(r"^Total: (\S+)$", said, re.M).group(1)) == VENDOR_AUGUST
 
 
-def test_a_decimal_comma_export_is_refused_naming_the_column_and_the_notation(
-    project_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (project_dir / "eu.csv").write_text(
-        "date;amount;service\n2024-08-01;1.234,56;compute\n2024-08-02;7,10;compute\n"
-    )
-    code, said = _add_source(project_dir, "eu.csv", capsys=capsys)
-    assert code == 1
-    assert "'amount'" in said and "1.234,56" in said and "plain decimals" in said
-    assert not (project_dir / "anycost.yaml").exists()
-
-
 def test_a_source_is_added_to_an_existing_project_and_its_own_commands_read_it(
     tmp_path: Path,
 ) -> None:

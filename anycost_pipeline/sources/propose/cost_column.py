@@ -5,19 +5,24 @@ extended amount wins: net over gross, total over subtotal, amount over unit pric
 column whose name says identifier (cost center, id, code, number) or whose values are labels
 (leading zeros, long whole numbers) is never money. When the best two are alike and their
 totals differ, the user is asked to choose; `--total` (the invoice's total) settles it.
+Amounts written as money (`$1,234.56`, `1.234,56`) are read by the one format that reads every
+value alike (money_readings.py); a column that reads two ways is never read silently.
 """
 
 from decimal import Decimal
 
 import polars as pl
 
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.sources.propose.choices import Candidate, Choice, exact_total, exact_values
 from anycost_pipeline.sources.propose.evidence import (
+    column_values,
     data_columns,
     decimal_style,
     probe_values,
     words_of,
 )
+from anycost_pipeline.sources.propose.money_readings import Reading, readings
 from anycost_pipeline.sources.propose.sample import ProposalError
 
 COST_CBF = "cost/cost"
@@ -113,10 +118,11 @@ def _order(column: str) -> int:
 
 
 def money_candidates(
-    frame: pl.DataFrame, refused: list[Candidate] | None = None
+    frame: pl.DataFrame, refused: list[Candidate] | None = None, invoice: Decimal | None = None
 ) -> list[tuple[int, Candidate, str]]:
     """Every column that could be the bill, best first: (tier, candidate, decimal style).
-    Numeric columns named like money that cannot be the bill go to `refused`, with why."""
+    Numeric columns named like money that cannot be the bill go to `refused`, with why. A
+    money column that reads two ways has no total, unless one reading's is `invoice`."""
     found = []
     for index, column in enumerate(data_columns(frame)):
         ranked = money_tier(column)
@@ -124,8 +130,10 @@ def money_candidates(
             continue
         values = probe_values(frame, column)
         style = decimal_style(values)
-        if style is None:
-            continue
+        if style not in ("plain", "exponent"):
+            if not readings(values):
+                continue
+            style = "money"
         tier, why = ranked
         if tier and _label_like(values):
             tier, why = 0, "never money: its numbers are labels (leading zeros or long ids)"
@@ -137,7 +145,10 @@ def money_candidates(
                 refused.append(Candidate(column, why, exact_total(frame, column)))
             continue
         total = exact_total(frame, column) if style in ("plain", "exponent") else None
-        why = f"{why}; a number on every row"
+        if style == "money":
+            ways = _readings(frame, column, invoice)
+            total = ways[0].total if len(ways) == 1 else None
+        why = f"{why}; {'an amount' if style == 'money' else 'a number'} on every row"
         found.append(((-tier, _order(column), index), Candidate(column, why, total), style))
     found.sort(key=lambda f: f[0])
     return [(-key[0], candidate, style) for key, candidate, style in found]
@@ -162,14 +173,45 @@ def _relation(frame: pl.DataFrame, chosen: str, others: list[str]) -> str:
     return ""
 
 
-def choose_cost(frame: pl.DataFrame, invoice: Decimal | None = None) -> tuple[Choice, str]:
-    """The billed cost column (with its runner-up) and its decimal style.
+def choose_cost(
+    frame: pl.DataFrame, invoice: Decimal | None = None
+) -> tuple[Choice, str | MoneyFormat]:
+    """The billed cost column (with its runner-up) and how it writes numbers: `plain`,
+    `exponent`, or the money format that reads every value alike.
 
     With `invoice` (the invoice's total), the column whose total is exactly that is chosen; a
     ProposalError says so when no column's total is.
     """
+    choice, style = _choose_cost(frame, invoice)
+    if style != "money":
+        return choice, style
+    return choice, _money_format(frame, choice.chosen.column, invoice)
+
+
+def _money_format(frame: pl.DataFrame, column: str, invoice: Decimal | None) -> MoneyFormat:
+    """The one reading of a money column, or the one whose total is the invoice's; else a
+    ProposalError that names each reading with its total."""
+    found = _readings(frame, column, invoice)
+    if len(found) == 1:
+        return found[0].format
+    ways = "; or ".join(r.describe() for r in found)
+    raise ProposalError(
+        f"the cost column {column!r} reads two ways: {ways}. The sample cannot tell which "
+        "(no value is written so that only one fits), so add-source does not choose: give "
+        "the invoice's total with --total AMOUNT, or declare the column's money_format by "
+        "hand (see Money in the README). Nothing was written"
+    )
+
+
+def _readings(frame: pl.DataFrame, column: str, invoice: Decimal | None) -> list[Reading]:
+    """The column's money readings; only the one whose total is `invoice` when there is one."""
+    found = readings(column_values(frame, column))
+    return [r for r in found if r.total == invoice] or found
+
+
+def _choose_cost(frame: pl.DataFrame, invoice: Decimal | None) -> tuple[Choice, str]:
     refused: list[Candidate] = []
-    ranked = money_candidates(frame, refused)
+    ranked = money_candidates(frame, refused, invoice)
     if not ranked:
         raise ProposalError(
             "no column reads as the billed cost (a name such as cost, amount or billed_cost, "

@@ -27,7 +27,12 @@ def words_of(name: str) -> list[str]:
 
 def probe_values(frame: pl.DataFrame, column: str) -> pl.Series:
     """The column's first PROBE_ROWS values as trimmed text, without empty or null words."""
-    text = frame.get_column(column).head(PROBE_ROWS).cast(pl.String).str.strip_chars()
+    return column_values(frame.head(PROBE_ROWS), column)
+
+
+def column_values(frame: pl.DataFrame, column: str) -> pl.Series:
+    """Every value of the column as trimmed text, without empty or null words."""
+    text = frame.get_column(column).cast(pl.String).str.strip_chars()
     return text.filter(text.is_not_null() & (text != "") & ~text.is_in(list(NULL_WORDS)))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.sources.propose.choices import Choice
 from anycost_pipeline.sources.propose.cost_column import choose_cost
 from anycost_pipeline.sources.propose.datasets import refuse_if_not_charges, refuse_lookup_table
@@ -26,7 +27,7 @@ from anycost_pipeline.sources.propose.trial import tried
 __all__ = ["FOCUS_MARKERS", "Proposal", "is_focus", "propose", "summary_note"]
 
 
-def _cost(frame: pl.DataFrame, invoice: Decimal | None) -> tuple[Choice, str]:
+def _cost(frame: pl.DataFrame, invoice: Decimal | None) -> tuple[Choice, str | MoneyFormat]:
     if is_focus(frame):
         return focus_cost(frame, invoice), "plain"
     try:

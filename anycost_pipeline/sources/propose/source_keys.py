@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 
 from anycost_pipeline.cbf.columns import COST, USAGE_START
+from anycost_pipeline.cbf.money import MoneyFormat
 from anycost_pipeline.cbf.presets import FOCUS
 from anycost_pipeline.figures import counted
 from anycost_pipeline.sources.propose.charge_column import find_charge_type
@@ -15,7 +16,6 @@ from anycost_pipeline.sources.propose.context_columns import DECIMAL_CBF, find_c
 from anycost_pipeline.sources.propose.cost_column import choose_cost, money_candidates
 from anycost_pipeline.sources.propose.draft import FOCUS_MARKERS, Proposal
 from anycost_pipeline.sources.propose.evidence import decimal_style, probe_values
-from anycost_pipeline.sources.propose.sample import ProposalError
 from anycost_pipeline.sources.propose.time_column import find_time
 
 
@@ -63,7 +63,9 @@ def _commented(choice: Choice) -> str:
     return "\n".join(lines)
 
 
-def generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, style: str) -> None:
+def generic_keys(
+    frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, style: str | MoneyFormat
+) -> None:
     source, comments = proposal.source, proposal.comments
     time = find_time(frame)
     if time.time_format is not None:
@@ -79,18 +81,23 @@ def generic_keys(frame: pl.DataFrame, proposal: Proposal, cost_choice: Choice, s
     if style == "exponent":
         source["exponent"] = "allow"
         comments["exponent"] = f"{cost} writes some costs as 1.5E-8: converted exactly"
-    elif style in ("comma", "grouped"):
-        written = "1.234,56 (a decimal comma)" if style == "comma" else "1,234.56 (grouped)"
-        declared = '{thousands: ".", decimal: ","}' if style == "comma" else '{thousands: ","}'
-        # A sample cannot prove the format (`1,234` fits both): the user declares it.
-        raise ProposalError(
-            f"the cost column {cost!r} writes numbers as {written}; add-source proposes only "
-            "plain decimals (1234.56), so that no digit is ever guessed. Export the numbers "
-            "without grouping and with a decimal point and run add-source again, or, if the "
-            f"vendor writes every amount this way, declare `money_format: {declared}` on the "
-            "source by hand (see Money in the README)"
-        )
     columns: dict[str, Any] = {USAGE_START: time.column, COST: cost}
+    if isinstance(style, MoneyFormat):
+        # On the cost column alone: another decimal column may write plain numbers.
+        columns[COST] = {"column": cost, "money_format": style.model_dump(exclude_defaults=True)}
+        cost_choice = Choice(
+            COST,
+            Candidate(
+                cost,
+                f"{cost_choice.chosen.why}; written as money, e.g. {style.example()}: one "
+                "money_format reads every value one way (a later value that does not fit it is "
+                "refused by name, never read another way)",
+                cost_choice.chosen.total,
+            ),
+            cost_choice.runner_up,
+            cost_choice.close,
+            cost_choice.note,
+        )
     runner = (
         Candidate(time.runner_up, "its name says time too, and every row reads as one")
         if time.runner_up
