@@ -103,3 +103,12 @@ def test_a_column_that_fits_no_money_format_is_still_refused(
     code, said = _add_source(project_dir, name, capsys=capsys)
     assert code == 1
     assert "no column reads as the billed cost" in said
+
+
+def test_amounts_in_two_currencies_are_not_summed_as_one(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _export(project_dir, ["$12.00", "EUR 3.00"])
+    code, said = _add_source(project_dir, name, capsys=capsys)
+    assert code == 1 and "15.00" not in said
+    assert "no column reads as the billed cost" in said
