@@ -151,11 +151,15 @@ def judge_month(
         if held.rows == 0:
             return state(UNCHANGED, "the sources hold nothing and CloudZero holds nothing")
         if record is None:
+            # Not cleared (its files may be gone with the journal) and not passed over either:
+            # the month differs from the sources' and nothing this adaptor knows explains it.
             return state(
-                KEPT,
-                f"{holds} that this adaptor never sent, and the sources hold nothing for the "
-                "month: it is left as it is. If CloudZero should hold nothing for it, empty it "
-                "with `anycost delete-month`",
+                CONFLICT,
+                f"{holds} that this adaptor never sent (another sender, or a journal that was "
+                "lost), and the sources hold nothing for the month. Nothing is sent: if "
+                "CloudZero should hold nothing for it, empty it (`anycost delete-month "
+                "CONNECTION MONTH --yes-delete-month`); if those rows belong there, leave it, "
+                "and each run names it until then",
             )
         if now.unclear_because:
             return state(

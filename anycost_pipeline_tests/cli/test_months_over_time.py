@@ -529,3 +529,37 @@ def test_a_kept_month_another_sender_wrote_to_is_a_warning_not_a_failed_send(
         assert "2024-07: kept" in said and "WARNING drop/main matches_cloudzero" in said, said
         assert "was sent but CloudZero does not hold what was sent" not in said, said
         assert held(server, "2024-07") == (2, Decimal("99.00"))
+
+
+@pytest.mark.parametrize("operation", ["sum", "replace_drop"])
+def test_another_senders_rows_in_a_month_the_sources_never_held_are_a_conflict(
+    tmp_path: Path, operation: str
+) -> None:
+    """Found by the history campaign (seeds 57 and 125): the sources hold July only; another
+    sender adds a row to August. `anycost run` must not exit 0 with CloudZero's August
+    differing from the sources' (nothing): it sends nothing to August, names it as a conflict
+    and exits 1; after `delete-month`, as its words advise, a run is clean and exact."""
+    config = project(tmp_path / "p", "2024-07-02,Support,90.78,a\n", operation)
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        row = {"time/usage_start": "2024-08-03T05:00:00Z", "cost/cost": "-1.00"}
+        another_sender(server, "2024-08", "sum", [row])
+        drops = len(server.store.drop_history(CID))
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 1, said
+        assert "that this adaptor never sent" in said and "delete-month" in said
+        assert "Nothing was sent for 2024-08" in said
+        assert len(server.store.drop_history(CID)) == drops  # nothing sent
+        assert held(server, "2024-08") == (1, Decimal("-1.00"))
+        plan = anycost(config, server.url, "plan")
+        assert plan.returncode == 2 and "conflict" in words(plan), words(plan)
+
+        deleted = anycost(
+            config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
+        )
+        assert deleted.returncode == 0, words(deleted)
+        clean = anycost(config, server.url, "run")
+        assert clean.returncode == 0, words(clean)
+        assert held(server, "2024-08") == (0, Decimal(0))
+        assert held(server, "2024-07") == (1, Decimal("90.78"))
