@@ -30,16 +30,16 @@ def build_definitions(project: AnycostConfig) -> dg.Definitions:
     partitions = month_partitions(project)
     fed = {c: sorted(project.sources_of(c)) for c in project.connections}
     fed = {connection: sources for connection, sources in fed.items() if sources}
-    assets: list[dg.AssetsDefinition] = []
-    for name, source in project.sources.items():
-        assets += [
-            raw_asset(name, source, project, partitions),
-            cbf_asset(name, source, project, partitions),
-        ]
-    assets += [drop_asset(c, sources, project, partitions) for c, sources in fed.items()]
     with warnings.catch_warnings():
-        # Partitioned asset checks are marked as a preview in this Dagster version.
+        # Checks recorded per month (partitioned asset checks) are a preview in this Dagster.
         warnings.simplefilter("ignore", dg.PreviewWarning)
+        assets: list[dg.AssetsDefinition] = []
+        for name, source in project.sources.items():
+            assets += [
+                raw_asset(name, source, project, partitions),
+                cbf_asset(name, source, project, partitions),
+            ]
+        assets += [drop_asset(c, sources, project, partitions) for c, sources in fed.items()]
         checks = [
             reconcile_check(c, project.connections[c], partitions, project.scope) for c in fed
         ]

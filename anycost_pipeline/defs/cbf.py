@@ -70,7 +70,7 @@ def cbf_asset(
         partitions_def=partitions,
         name=cbf_op(name),
         can_subset=False,
-        check_specs=_check_specs(key, source),
+        check_specs=_check_specs(key, source, partitions),
     )
     def _cbf(
         context: dg.AssetExecutionContext, raw: pl.DataFrame
@@ -131,7 +131,11 @@ def _outs(name: str, source: AnySource, rejecting: bool, scope: str) -> dict[str
     return outs
 
 
-def _check_specs(key: dg.AssetKey, source: AnySource) -> list[dg.AssetCheckSpec]:
+def _check_specs(
+    key: dg.AssetKey, source: AnySource, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetCheckSpec]:
+    # Each result is the month's: the UI shows which month failed, and a later pass of the
+    # month replaces its failure (without it, results have no month and the month stays red).
     stated = source.cost_stated
     if source.currency:
         stated += f" × the month's {source.currency.source}→{source.currency.target} rate"
@@ -139,6 +143,7 @@ def _check_specs(key: dg.AssetKey, source: AnySource) -> list[dg.AssetCheckSpec]
         dg.AssetCheckSpec(
             ROWS_VALID,
             asset=key,
+            partitions_def=partitions,
             blocking=True,
             description=(
                 "Guards CloudZero against rows it would refuse or misread: every row has the "
@@ -151,6 +156,7 @@ def _check_specs(key: dg.AssetKey, source: AnySource) -> list[dg.AssetCheckSpec]
         dg.AssetCheckSpec(
             COST_CONSERVED,
             asset=key,
+            partitions_def=partitions,
             blocking=True,
             description=(
                 "Guards the bill against lost or invented money: the CBF cost total (plus any "
@@ -162,6 +168,7 @@ def _check_specs(key: dg.AssetKey, source: AnySource) -> list[dg.AssetCheckSpec]
         dg.AssetCheckSpec(
             DISCOUNTED_COST_MATCHES,
             asset=key,
+            partitions_def=partitions,
             blocking=False,
             description="Warning only: the month's cost/cost and cost/discounted_cost totals match, as CloudZero expects.",
         ),

@@ -91,6 +91,7 @@ def drop_asset(
             dg.AssetCheckSpec(
                 NO_DOUBLE_COUNT,
                 asset=drop_key(connection),
+                partitions_def=partitions,
                 description=(
                     "Is any of this month's cost also in another source or connection, or "
                     "invoiced by another party or a platform CloudZero ingests natively? "
