@@ -112,3 +112,15 @@ def test_amounts_in_two_currencies_are_not_summed_as_one(
     code, said = _add_source(project_dir, name, capsys=capsys)
     assert code == 1 and "15.00" not in said
     assert "no column reads as the billed cost" in said
+
+
+def test_a_value_past_the_first_rows_that_fits_no_format_is_named_not_misread(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The format is chosen on the first rows of a large file and must read every row."""
+    rows = ['2024-08-01,Compute,"$1,234.50"'] * 6_000 + ['2024-08-02,Compute,"1.234,50"']
+    (project_dir / "vendor.csv").write_text("Date,Service,Amount\n" + "\n".join(rows) + "\n")
+    code, said = _add_source(project_dir, "vendor.csv", "--write", capsys=capsys)
+    assert code == 1
+    assert "no one money format reads every value of the file" in said
+    assert not (project_dir / "anycost.yaml").exists()

@@ -194,6 +194,13 @@ def _money_format(frame: pl.DataFrame, column: str, invoice: Decimal | None) -> 
     found = _readings(frame, column, invoice)
     if len(found) == 1:
         return found[0].format
+    if not found:  # the first values fit a format, a later one fits none
+        raise ProposalError(
+            f"the cost column {column!r} writes amounts as money, but no one money format "
+            "reads every value of the file (symbols, thousands and decimal separators must be "
+            "the same on every row); declare its money_format by hand (see Money in the "
+            "README). Nothing was written"
+        )
     ways = "; or ".join(r.describe() for r in found)
     raise ProposalError(
         f"the cost column {column!r} reads two ways: {ways}. The sample cannot tell which "
