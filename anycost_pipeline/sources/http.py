@@ -91,7 +91,7 @@ class _Credentials:
                 raise SourceHttpError(
                     f"source {name!r}: environment variable {source.auth.env} is not set; "
                     f"it holds the value of the {source.auth.header} header"
-                    + (f" ({source.auth.hint})" if source.auth.hint else "")
+                    + (f"; {source.auth.hint}" if source.auth.hint else "")
                 )
             scheme, host, _ = self.origin
             if scheme != "https" and not is_loopback(host):
@@ -305,7 +305,7 @@ def _refused(auth: HttpAuth | None, status: int, sent: bool) -> str:
         else f". The key in environment variable {auth.env} (the {auth.header} header) is not "
         "allowed this call: it may lack a scope, role or permission"
     )
-    return said + (f" ({auth.hint})" if auth.hint else "")
+    return said + (f"; {auth.hint}" if auth.hint else "")
 
 
 def _next_page(
