@@ -245,6 +245,9 @@ class HttpSource(_SourceKind):
     timeout_seconds: float = Field(default=30.0, gt=0)
     retries: int = Field(default=5, ge=0)
     backoff_seconds: float = Field(default=1.0, ge=0)
+    # The longest Retry-After the source waits for: a longer one fails the month, named, rather
+    # than holding the run for as long as an API asks (an hour, a day).
+    retry_after_max_seconds: float = Field(default=600.0, gt=0)
     max_pages: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
@@ -298,7 +301,7 @@ def _kind_tag(value: object) -> str | None:
     if isinstance(value, dict):
         # A vendor preset brings its kind (`preset: openai` is an http source).
         preset = PRESETS.get(value.get("preset")) if isinstance(value.get("preset"), str) else None
-        kind = value.get("kind") or (preset or {}).get("kind") or "files"
+        kind = value["kind"] if "kind" in value else (preset or {}).get("kind", "files")
     else:
         kind = getattr(value, "kind", None)
     return _KIND_TAGS.get(kind) if isinstance(kind, str) else None

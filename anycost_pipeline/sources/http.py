@@ -55,15 +55,52 @@ def month_fields(window: PullWindow, month: Month, since: datetime | None = None
     }
 
 
+class RetryAfterTooLong(Exception):
+    """The API asked to wait longer than the source's `retry_after_max_seconds`.
+
+    Not an OSError (nor a requests error, which is one): urllib3 would take it for a broken
+    connection and retry."""
+
+
+class _CappedRetry(Retry):
+    """urllib3's retry, waiting as long as Retry-After asks but no longer than `wait_cap`: above
+    it the request fails. (urllib3 before 2.6 sleeps for whatever the API says; later ones cut
+    the wait to 6 hours without a word.)"""
+
+    def __init__(self, *args: Any, wait_cap: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wait_cap = wait_cap
+
+    def new(self, **kwargs: Any) -> "_CappedRetry":
+        renewed = super().new(**kwargs)
+        renewed.wait_cap = self.wait_cap  # type: ignore[attr-defined]
+        return renewed  # type: ignore[return-value]
+
+    def get_retry_after(self, response: Any) -> float | None:
+        wait = super().get_retry_after(response)  # seconds or an HTTP date, as urllib3 reads it
+        header = (response.headers.get("Retry-After") or "").strip()
+        if wait is not None and header.isdigit():
+            wait = float(header)  # as asked, before a newer urllib3's own cut
+        if wait is not None and self.wait_cap is not None and wait > self.wait_cap:
+            raise RetryAfterTooLong(
+                f"the API answered {response.status} and asked to wait {wait:g} s (Retry-After), "
+                f"more than retry_after_max_seconds ({self.wait_cap:g}); run the month "
+                "again later, or raise retry_after_max_seconds"
+            )
+        return wait
+
+
 def session_for(source: HttpSource) -> requests.Session:
-    """A session that retries 429 (honouring Retry-After) and 5xx answers with backoff."""
-    retry = Retry(
+    """A session that retries 429 (honouring Retry-After up to `retry_after_max_seconds`) and
+    5xx answers with backoff."""
+    retry = _CappedRetry(
         total=source.retries,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),
         backoff_factor=source.backoff_seconds,
         respect_retry_after_header=True,
         raise_on_status=False,
+        wait_cap=source.retry_after_max_seconds,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -266,7 +303,7 @@ def _get(
                 timeout=source.timeout_seconds,
                 allow_redirects=False,
             )
-        except requests.RequestException as error:
+        except (requests.RequestException, RetryAfterTooLong) as error:
             raise SourceHttpError(f"source {name!r}: GET {url} failed: {error}") from None
         location = response.headers.get("Location")
         if response.status_code not in REDIRECTS or not location:

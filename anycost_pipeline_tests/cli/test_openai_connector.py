@@ -3,9 +3,11 @@ the month arrives to the last digit over several pages and a 429, a refused key 
 variable and sends nothing, and the user's keys win over the preset's."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
 from anycost_pipeline.config import HttpSource
 from anycost_pipeline.months import Month
@@ -31,6 +33,14 @@ def _use_openai(project: Project, base_url: str, **keys: object) -> None:
     project.write_config(config)
 
 
+def _files_holding(project: Project, secret: str) -> list[Path]:
+    return [
+        path
+        for path in project.root.rglob("*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
+
+
 def test_a_month_of_openai_costs_arrives_exactly_over_pages_and_a_429(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -41,6 +51,7 @@ def test_a_month_of_openai_costs_arrives_exactly_over_pages_and_a_429(
         assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said and KEY not in said
+    assert _files_holding(project, KEY) == []  # frames, run history (Dagster events), sandbox
 
     # Four pages of ten, ten, ten and one day bucket; the second request was the 429, and the
     # same page was asked again after the Retry-After second.
@@ -85,6 +96,7 @@ def test_a_refused_key_fails_the_month_naming_its_variable_and_sends_nothing(
     assert "refused the key in environment variable OPENAI_ADMIN_KEY" in said
     assert "OpenAI Admin key is needed" in said
     assert "sk-proj-not-an-admin-key" not in said  # echoed by the API, shown as ***
+    assert _files_holding(project, "sk-proj-not-an-admin-key") == []
     assert sent_rows(project, "2024-08") == []
     assert len(api.seen) == 1  # a 401 is not retried
 
@@ -117,3 +129,13 @@ def test_the_users_keys_win_over_the_presets(
     assert sum(Decimal(v) for v in frame.get_column("amount.value")) == sum(
         (Decimal(c.value) for c in _august(ledger)), Decimal(0)
     )
+
+
+def test_the_preset_is_what_a_user_could_write_in_anycost_yaml() -> None:
+    """The connector is data: its keys, written under a source by hand (no preset), make the
+    same source."""
+    by_hand = HttpSource.model_validate({"connection": CONNECTION, **PRESETS["openai"]})
+    by_preset = HttpSource.model_validate({"connection": CONNECTION, "preset": "openai"})
+    assert by_preset.model_copy(update={"preset": None}) == by_hand
+    assert by_hand.address == "https://api.openai.com/v1/organization/costs"
+    assert by_hand.auth is not None and by_hand.auth.env == "OPENAI_ADMIN_KEY"

@@ -3,6 +3,7 @@ placeholders, repeated parameters, records nested in buckets, a `more` flag besi
 ends as an explicit null, `base_url`, exact numbers, and a refused key named by its variable."""
 
 import json
+import time
 
 import pytest
 
@@ -198,3 +199,26 @@ def test_a_refused_key_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch)
         assert f"answered {status}" in message and said in message
         assert "an admin key is needed" in message and "wrong-key" not in message
         assert len(api.requests) == 1  # not retried
+
+
+def test_a_retry_after_beyond_the_cap_fails_the_month_instead_of_waiting() -> None:
+    answers = [Answer(status=429, body={"error": "slow down"}, headers={"Retry-After": "3600"})]
+    with fake_api(lambda r: answers[0]) as api:
+        started = time.monotonic()
+        with pytest.raises(
+            SourceHttpError,
+            match=r"asked to wait 3600 s \(Retry-After\), more than retry_after_max_seconds \(2\)",
+        ):
+            read_month(
+                "vendor",
+                http_source(api.url + "/costs", retry_after_max_seconds=2),
+                Month(2024, 8),
+            )
+    assert time.monotonic() - started < 30 and len(api.requests) == 1
+    # Within the cap the wait is honoured (the stand-in tests of presets measure it).
+    answers[:] = [Answer(status=429, headers={"Retry-After": "1"}, body={}), Answer(body=[])]
+    with fake_api(lambda r: answers.pop(0)) as api:
+        read_month(
+            "vendor", http_source(api.url + "/costs", retry_after_max_seconds=2), Month(2024, 8)
+        )
+    assert len(api.requests) == 2
