@@ -222,9 +222,6 @@ class NestedRecords(StrictModel):
         BeforeValidator(_named_fields, json_schema_input_type=dict[str, str] | list[str]),
     ] = Field(default_factory=dict)
 
-    def describe(self) -> str:
-        return f"{self.path or 'the answer'}[].{self.each}"
-
 
 class HttpSource(_SourceKind):
     """A JSON API, pulled one month at a time."""
@@ -253,6 +250,7 @@ class HttpSource(_SourceKind):
     @model_validator(mode="after")
     def _templates(self) -> "HttpSource":
         _known_fields(self.url, "url")
+        _known_fields(self.base_url or "", "base_url")
         for name, value in self.params.items():
             for one in value if isinstance(value, list) else [value]:
                 _known_fields(one, f"params.{name}")

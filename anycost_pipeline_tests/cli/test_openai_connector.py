@@ -4,12 +4,13 @@ variable and sends nothing, and the user's keys win over the preset's."""
 
 from decimal import Decimal
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
-from anycost_pipeline.config import HttpSource
+from anycost_pipeline.config import HttpSource, SourceConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.http import read_month
 from anycost_pipeline_tests.conftest import Project, printed_words
@@ -139,3 +140,6 @@ def test_the_preset_is_what_a_user_could_write_in_anycost_yaml() -> None:
     assert by_preset.model_copy(update={"preset": None}) == by_hand
     assert by_hand.address == "https://api.openai.com/v1/organization/costs"
     assert by_hand.auth is not None and by_hand.auth.env == "OPENAI_ADMIN_KEY"
+    # Every preset file is a choice of `preset:` (the model lists them for the JSON schema).
+    (choices, _none) = get_args(SourceConfig.model_fields["preset"].annotation)
+    assert set(get_args(choices)) == set(PRESETS)
