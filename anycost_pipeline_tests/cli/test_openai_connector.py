@@ -2,6 +2,7 @@
 the month arrives to the last digit over several pages and a 429, a refused key names its
 variable and sends nothing, and the user's keys win over the preset's."""
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 from typing import get_args
@@ -143,3 +144,42 @@ def test_the_preset_is_what_a_user_could_write_in_anycost_yaml() -> None:
     # Every preset file is a choice of `preset:` (the model lists them for the JSON schema).
     (choices, _none) = get_args(SourceConfig.model_fields["preset"].annotation)
     assert set(get_args(choices)) == set(PRESETS)
+
+
+def test_a_restated_day_changes_exactly_that_day_when_the_month_is_run_again(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = august_ledger()
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", KEY)
+    with openai_api(KEY, ledger) as api:
+        _use_openai(project, api.url)
+        assert main(["run", "2024-08"]) == 0
+        before = sent_rows(project, "2024-08")
+        # OpenAI restates 5 August: one line item's cost changes.
+        fifth = AUGUST + 4 * DAY
+        (index, cost) = next((i, c) for i, c in enumerate(ledger) if c.day_start == fifth)
+        ledger[index] = dataclasses.replace(cost, value=str(Decimal(cost.value) + Decimal("0.07")))
+        assert main(["run", "2024-08"]) == 0
+    after = sent_rows(project, "2024-08")
+    assert "2024-08: sent" in printed_words(capsys)
+    changed = [r for r in after if r not in before]
+    gone = [r for r in before if r not in after]
+    assert [r["time/usage_start"] for r in changed + gone] == ["2024-08-05T00:00:00Z"] * 2
+    assert Decimal(changed[0]["cost/cost"]) - Decimal(gone[0]["cost/cost"]) == Decimal("0.07")
+    assert sum((Decimal(r["cost/cost"]) for r in after), Decimal(0)) == sum(
+        (Decimal(c.value) for c in _august(ledger)), Decimal(0)
+    )
+
+
+def test_a_cost_in_another_currency_fails_the_month_naming_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = august_ledger()
+    ledger[5] = dataclasses.replace(ledger[5], currency="eur")
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", KEY)
+    with openai_api(KEY, ledger) as api:
+        _use_openai(project, api.url)
+        assert main(["run", "2024-08"]) == 1
+    said = printed_words(capsys)
+    assert "amount.currency" in said and "'eur'" in said and "nothing sent" in said
+    assert sent_rows(project, "2024-08") == []

@@ -41,6 +41,7 @@ class Cost:
     as_string: bool  # written as a JSON string rather than a number
     quantity: str | None
     quantity_unit: str | None
+    currency: str = "usd"
 
 
 @dataclass
@@ -124,7 +125,8 @@ def _bucket(costs: list[Cost], day: int, groups: list[str]) -> str:
         fields = dict(zip(GROUPS, key))
         results.append(
             '{"object": "organization.costs.result", '
-            f'"amount": {{"value": {json.dumps(value) if as_string else value}, "currency": "usd"}}, '
+            f'"amount": {{"value": {json.dumps(value) if as_string else value}, '
+            f'"currency": {json.dumps(parts[0].currency)}}}, '
             f'"line_item": {json.dumps(fields["line_item"])}, '
             f'"project_id": {json.dumps(fields["project_id"])}, '
             f'"api_key_id": {json.dumps(fields["api_key_id"])}, '
