@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import dagster as dg
 from pydantic import BaseModel, Field
 
+from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.config import (
     AnycostConfig,
     AnySource,
@@ -196,8 +197,20 @@ def _precise(schema: dict[str, Any]) -> dict[str, Any]:
         if field.description and name in properties:
             properties[name].setdefault("description", field.description)
     ref = "#/$defs/{}Source".format
+    # A vendor preset brings its kind: `preset: openai` alone is an http source.
+    http_presets = [name for name, keys in PRESETS.items() if keys.get("kind") == "http"]
+    http = {
+        "anyOf": [
+            {"required": ["kind"], "properties": {"kind": {"const": "http"}}},
+            {
+                "required": ["preset"],
+                "properties": {"preset": {"enum": http_presets}},
+                "not": {"required": ["kind"]},
+            },
+        ]
+    }
     properties["sources"]["additionalProperties"] = {
-        "if": {"required": ["kind"], "properties": {"kind": {"const": "http"}}},
+        "if": http,
         "then": {"$ref": ref("Http")},
         "else": {
             "if": {"required": ["kind"], "properties": {"kind": {"const": "sql"}}},

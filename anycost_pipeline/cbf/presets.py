@@ -2,9 +2,17 @@
 
 A preset is written exactly as a user would write the source's keys in anycost.yaml; the
 user's own keys win, and a column set to `null` under `columns` is left out.
+
+Vendor connectors (an API's URL, auth, pagination and mapping) are YAML files in
+`anycost_pipeline/connectors/`, one per vendor, named after the preset: data, not code.
 """
 
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+CONNECTORS = Path(__file__).resolve().parents[1] / "connectors"
 
 # FOCUS 1.0 to 1.3 (FinOps Open Cost and Usage Specification) → CBF.
 # Optional columns are skipped when an export does not have them (FOCUS versions and
@@ -63,13 +71,27 @@ FOCUS: dict[str, Any] = {
     },
 }
 
-PRESETS: dict[str, dict[str, Any]] = {"focus": FOCUS}
+
+def _connectors() -> dict[str, dict[str, Any]]:
+    return {
+        path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))
+        for path in sorted(CONNECTORS.glob("*.yaml"))
+    }
+
+
+PRESETS: dict[str, dict[str, Any]] = {"focus": FOCUS, **_connectors()}
+
+# Keys merged entry by entry, so a user can change one parameter, header or auth setting of a
+# preset without restating the others; `null` leaves a column, parameter or header out.
+_MERGED = ("columns", "params", "headers")
+_MERGED_KEEPING_NULL = ("corrections", "auth")
 
 
 def apply_preset(source: dict[str, Any]) -> dict[str, Any]:
-    """The source's keys over its preset's: `columns` merge column by column and `corrections`
-    key by key (`corrections: {policy: book_forward}` keeps the preset's detection); others
-    replace."""
+    """The source's keys over its preset's: `columns`, `params` and `headers` merge entry by
+    entry (`null` removes one), `corrections` and `auth` key by key
+    (`corrections: {policy: book_forward}` keeps the preset's detection, `auth: {env: MY_KEY}`
+    its header); others replace."""
     name = source.get("preset")
     if name is None:
         return source
@@ -77,8 +99,11 @@ def apply_preset(source: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"preset {name!r} is not known; choose one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
     merged = {**preset, **source}
-    columns = {**preset.get("columns", {}), **(source.get("columns") or {})}
-    merged["columns"] = {k: v for k, v in columns.items() if v is not None}
-    if isinstance(source.get("corrections"), dict) and "corrections" in preset:
-        merged["corrections"] = {**preset["corrections"], **source["corrections"]}
+    for key in _MERGED:
+        if key in preset and (source.get(key) is None or isinstance(source[key], dict)):
+            entries = {**preset[key], **(source.get(key) or {})}
+            merged[key] = {k: v for k, v in entries.items() if v is not None}
+    for key in _MERGED_KEEPING_NULL:
+        if isinstance(source.get(key), dict) and isinstance(preset.get(key), dict):
+            merged[key] = {**preset[key], **source[key]}
     return merged

@@ -19,9 +19,11 @@ from anycost_pipeline.cbf.spec import ColumnSpec, ColumnSum, FromColumn
 
 
 def _columns_unless_preset(schema: dict) -> None:
-    schema["required"] = [key for key in schema.get("required", []) if key != "columns"]
+    # A preset supplies these (a vendor connector also its kind and URL).
+    given = [key for key in ("columns", "kind", "url") if key in schema.get("required", [])]
+    schema["required"] = [key for key in schema.get("required", []) if key not in given]
     schema["if"] = {"not": {"required": ["preset"]}}
-    schema["then"] = {"required": ["columns"]}
+    schema["then"] = {"required": given}
 
 
 class SourceConfig(MappingOptions):
@@ -31,11 +33,12 @@ class SourceConfig(MappingOptions):
     where to read from.
     """
 
-    # A preset supplies `columns`, so the JSON schema asks for them only without one.
+    # A preset supplies `columns` (and a vendor's `kind` and `url`), so the JSON schema asks
+    # for them only without one.
     model_config = ConfigDict(json_schema_extra=lambda schema, _: _columns_unless_preset(schema))
 
     connection: str
-    preset: Literal["focus"] | None = None
+    preset: Literal["focus", "openai"] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -5,13 +5,25 @@ refresh schedule)."""
 import codecs
 import string
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
+from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.config.base import StrictModel
 from anycost_pipeline.config.mapping import SourceConfig
 
-URL_FIELDS = ("month", "start", "end", "last_day", "start_time", "end_time", "since")
+URL_FIELDS = (
+    "month",
+    "start",
+    "end",
+    "last_day",
+    "start_time",
+    "end_time",
+    "start_unix",
+    "end_unix",
+    "since",
+)
 _TRUTHY = ["true", "1", "yes", "deleted"]
 
 
@@ -148,6 +160,8 @@ class HttpAuth(StrictModel):
     header: str = "Authorization"
     env: str = Field(min_length=1)
     prefix: str = ""
+    # Said when the variable is unset or the API refuses the key (401/403): which key to create.
+    hint: str = ""
 
 
 class NoPages(StrictModel):
@@ -162,11 +176,19 @@ class NextLinkPages(StrictModel):
 
 
 class CursorPages(StrictModel):
-    """Each response holds a cursor that is sent back as a query parameter for the next page."""
+    """Each response holds a cursor that is sent back as a query parameter for the next page.
+
+    The last page has none (absent, empty or `null`). With `more`, the dotted path of a boolean
+    (e.g. `has_more`), the pages go on only while it is true, and a true `more` without a cursor
+    is an error rather than a silently shortened month.
+    """
 
     type: Literal["cursor"]
     cursor: str = Field(min_length=1, description="dotted path of the next cursor in the response")
     param: str = "cursor"
+    more: str | None = Field(
+        default=None, min_length=1, description="dotted path of a boolean: more pages follow"
+    )
 
 
 class NumberedPages(StrictModel):
@@ -184,27 +206,70 @@ Pagination = Annotated[
 ]
 
 
+def _named_fields(value: object) -> object:
+    return {name: name for name in value} if isinstance(value, list) else value
+
+
+class NestedRecords(StrictModel):
+    """Records one level down: each item of the list at `path` (a time bucket, say) holds its own
+    list `each`; the records are those inner items, each with `parent_fields` of its item copied
+    in (record column name: dotted path in the item; a list copies under the same names)."""
+
+    path: str = Field(default="", description="dotted path of the outer list; empty: the body")
+    each: str = Field(min_length=1, description="dotted path of the record list in each item")
+    parent_fields: Annotated[
+        dict[str, str],
+        BeforeValidator(_named_fields, json_schema_input_type=dict[str, str] | list[str]),
+    ] = Field(default_factory=dict)
+
+
 class HttpSource(_SourceKind):
     """A JSON API, pulled one month at a time."""
 
     kind: Literal["http"]
     url: str = Field(min_length=1)
-    params: dict[str, str] = Field(default_factory=dict)
+    # A relative `url` (a path) is appended to `base_url`, so a preset's endpoint can be pointed
+    # at a proxy, a regional site or a test server by changing `base_url` alone.
+    base_url: str | None = Field(default=None, min_length=1)
+    # A list value repeats the parameter (`group_by[]=a&group_by[]=b`).
+    params: dict[str, str | list[str]] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     auth: HttpAuth | None = None
-    records: str = Field(default="", description="dotted path of the record list; empty: the body")
+    records: str | NestedRecords = Field(
+        default="", description="dotted path of the record list (empty: the body), or nested"
+    )
     pagination: Pagination = NoPages()
     timeout_seconds: float = Field(default=30.0, gt=0)
     retries: int = Field(default=5, ge=0)
     backoff_seconds: float = Field(default=1.0, ge=0)
+    # The longest Retry-After the source waits for: a longer one fails the month, named, rather
+    # than holding the run for as long as an API asks (an hour, a day).
+    retry_after_max_seconds: float = Field(default=600.0, gt=0)
     max_pages: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _templates(self) -> "HttpSource":
         _known_fields(self.url, "url")
+        _known_fields(self.base_url or "", "base_url")
         for name, value in self.params.items():
-            _known_fields(value, f"params.{name}")
+            for one in value if isinstance(value, list) else [value]:
+                _known_fields(one, f"params.{name}")
+        if self.base_url is not None and not urlsplit(self.base_url).scheme:
+            raise ValueError(
+                f"base_url {self.base_url!r} must be an absolute URL, e.g. https://api.vendor.example"
+            )
+        if self.base_url is None and not urlsplit(self.url).scheme:
+            raise ValueError(
+                f"url {self.url!r} is relative: write the whole URL (https://...) or give `base_url`"
+            )
         return self
+
+    @property
+    def address(self) -> str:
+        """The URL template: `url`, appended to `base_url` when it is a path."""
+        if self.base_url is None or urlsplit(self.url).scheme:
+            return self.url
+        return self.base_url.rstrip("/") + "/" + self.url.lstrip("/")
 
 
 class SqlSource(_SourceKind):
@@ -231,7 +296,12 @@ _KIND_TAGS = {"files": "FilesSource", "http": "HttpSource", "sql": "SqlSource"}
 
 
 def _kind_tag(value: object) -> str | None:
-    kind = value.get("kind", "files") if isinstance(value, dict) else getattr(value, "kind", None)
+    if isinstance(value, dict):
+        # A vendor preset brings its kind (`preset: openai` is an http source).
+        preset = PRESETS.get(value.get("preset")) if isinstance(value.get("preset"), str) else None
+        kind = value["kind"] if "kind" in value else (preset or {}).get("kind", "files")
+    else:
+        kind = getattr(value, "kind", None)
     return _KIND_TAGS.get(kind) if isinstance(kind, str) else None
 
 

@@ -185,7 +185,7 @@ def describe(name: str, source: AnySource) -> str:
     if isinstance(source, FilesSource):
         where = f"the {source.format} export files `{source.path}`"
     elif isinstance(source, HttpSource):
-        where = f"the API `{source.url}`"
+        where = f"the API `{source.address}`"
     else:
         from anycost_pipeline.sources.sql import safe_url
 

@@ -12,11 +12,22 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from anycost_pipeline.config import CursorPages, HttpSource, NextLinkPages, NoPages, NumberedPages
+from anycost_pipeline.config import (
+    CursorPages,
+    HttpAuth,
+    HttpSource,
+    NestedRecords,
+    NextLinkPages,
+    NoPages,
+    NumberedPages,
+)
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.errors import SourceHttpError
 from anycost_pipeline.sources.records import dig, records_to_frame
 from anycost_pipeline.sources.window import PullWindow, pull_window
+
+# Query parameters: a list value repeats the parameter.
+Params = dict[str, str | list[str]]
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -38,19 +49,58 @@ def month_fields(window: PullWindow, month: Month, since: datetime | None = None
         "last_day": window.last_day.isoformat(),
         "start_time": window.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "end_time": window.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start_unix": str(int(window.start.timestamp())),
+        "end_unix": str(int(window.end.timestamp())),
         "since": (since or window.start).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
+class RetryAfterTooLong(Exception):
+    """The API asked to wait longer than the source's `retry_after_max_seconds`.
+
+    Not an OSError (nor a requests error, which is one): urllib3 would take it for a broken
+    connection and retry."""
+
+
+class _CappedRetry(Retry):
+    """urllib3's retry, waiting as long as Retry-After asks but no longer than `wait_cap`: above
+    it the request fails. (urllib3 before 2.6 sleeps for whatever the API says; later ones cut
+    the wait to 6 hours without a word.)"""
+
+    def __init__(self, *args: Any, wait_cap: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wait_cap = wait_cap
+
+    def new(self, **kwargs: Any) -> "_CappedRetry":
+        renewed = super().new(**kwargs)
+        renewed.wait_cap = self.wait_cap  # type: ignore[attr-defined]
+        return renewed  # type: ignore[return-value]
+
+    def get_retry_after(self, response: Any) -> float | None:
+        wait = super().get_retry_after(response)  # seconds or an HTTP date, as urllib3 reads it
+        header = (response.headers.get("Retry-After") or "").strip()
+        if wait is not None and header.isdigit():
+            wait = float(header)  # as asked, before a newer urllib3's own cut
+        if wait is not None and self.wait_cap is not None and wait > self.wait_cap:
+            raise RetryAfterTooLong(
+                f"the API answered {response.status} and asked to wait {wait:g} s (Retry-After), "
+                f"more than retry_after_max_seconds ({self.wait_cap:g}); run the month "
+                "again later, or raise retry_after_max_seconds"
+            )
+        return wait
+
+
 def session_for(source: HttpSource) -> requests.Session:
-    """A session that retries 429 (honouring Retry-After) and 5xx answers with backoff."""
-    retry = Retry(
+    """A session that retries 429 (honouring Retry-After up to `retry_after_max_seconds`) and
+    5xx answers with backoff."""
+    retry = _CappedRetry(
         total=source.retries,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),
         backoff_factor=source.backoff_seconds,
         respect_retry_after_header=True,
         raise_on_status=False,
+        wait_cap=source.retry_after_max_seconds,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -78,6 +128,7 @@ class _Credentials:
                 raise SourceHttpError(
                     f"source {name!r}: environment variable {source.auth.env} is not set; "
                     f"it holds the value of the {source.auth.header} header"
+                    + (f"; {source.auth.hint}" if source.auth.hint else "")
                 )
             scheme, host, _ = self.origin
             if scheme != "https" and not is_loopback(host):
@@ -88,6 +139,10 @@ class _Credentials:
                 )
             self.secret[source.auth.header] = source.auth.prefix + value
             self.hidden = [value, json.dumps(value)[1:-1], quote(value, safe="")]
+
+    def sent_to(self, url: str) -> bool:
+        """Whether a request to `url` carried the credential."""
+        return bool(self.secret) and origin(url) == self.origin
 
     def for_url(self, url: str) -> dict[str, str]:
         if origin(url) == self.origin:
@@ -130,7 +185,7 @@ def read_month(
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
     """
     fields = month_fields(pull_window(month, source.timezone, source.spread), month, since)
-    url = source.url.format(**fields)
+    url = source.address.format(**fields)
     credentials = _Credentials(name, source, url)
     try:
         return _read_pages(name, source, month, url, fields, credentials)
@@ -146,7 +201,12 @@ def _read_pages(
     fields: dict[str, str],
     credentials: _Credentials,
 ) -> pl.DataFrame:
-    params = {key: value.format(**fields) for key, value in source.params.items()}
+    params: Params = {
+        key: [one.format(**fields) for one in value]
+        if isinstance(value, list)
+        else value.format(**fields)
+        for key, value in source.params.items()
+    }
     pages = source.pagination
     if isinstance(pages, NumberedPages):
         params[pages.param] = str(pages.first)
@@ -156,22 +216,12 @@ def _read_pages(
     with session_for(source) as session:
         for _ in range(source.max_pages):
             page_url, body = _get(name, source, session, url, params, credentials)
-            try:
-                records = dig(body, source.records)
-            except KeyError as missing:
-                raise SourceHttpError(
-                    f"source {name!r}: {page_url}: the answer has no key {missing} on the way to "
-                    f"records {source.records!r}; check `records` in anycost.yaml"
-                ) from None
-            if not isinstance(records, list):
-                raise SourceHttpError(
-                    f"source {name!r}: {page_url}: {source.records or 'the answer'} is not a list of records"
-                )
+            records = _records(name, source.records, body, page_url)
             try:
                 frames.append(records_to_frame(enumerate(records, start=1), page_url))
             except ValueError as error:
                 raise SourceHttpError(f"source {name!r}: {error}") from None
-            follow = _next_page(pages, body, records, url, page_url, params)
+            follow = _next_page(name, pages, body, records, url, page_url, params)
             if follow is None:
                 break
             url, params = follow
@@ -183,17 +233,67 @@ def _read_pages(
     return pl.concat(frames, how="diagonal")
 
 
+def _records(name: str, where: str | NestedRecords, body: Any, page_url: str) -> list:
+    """The page's records: the list at a dotted path, or the inner lists of a nested form, each
+    inner record with its named parent fields copied in."""
+    path = where if isinstance(where, str) else where.path
+    outer = _list_at(name, body, path, page_url, "records")
+    if isinstance(where, str):
+        return outer
+    records: list = []
+    for number, item in enumerate(outer, start=1):
+        place = f"{path or 'the answer'}[{number}]"
+        inner = _list_at(name, item, where.each, page_url, f"{place}.{where.each}")
+        copied = {}
+        for field, field_path in where.parent_fields.items():
+            try:
+                copied[field] = dig(item, field_path)
+            except KeyError:
+                raise SourceHttpError(
+                    f"source {name!r}: {page_url}: {place} has no {field_path!r} to copy into "
+                    f"its records (records.parent_fields); check `records` in anycost.yaml"
+                ) from None
+        for record in inner:
+            if isinstance(record, dict):
+                clash = sorted(set(copied) & set(record))
+                if clash:
+                    raise SourceHttpError(
+                        f"source {name!r}: {page_url}: a record in {place}.{where.each} already "
+                        f"has {', '.join(clash)}; copy the parent's field under another name, "
+                        f"e.g. parent_fields: {{parent_{clash[0]}: {where.parent_fields[clash[0]]}}}"
+                    )
+                record = {**record, **copied}
+            records.append(record)
+    return records
+
+
+def _list_at(name: str, document: Any, path: str, page_url: str, what: str) -> list:
+    try:
+        found = dig(document, path)
+    except KeyError as missing:
+        raise SourceHttpError(
+            f"source {name!r}: {page_url}: the answer has no key {missing} on the way to "
+            f"{what} {path!r}; check `records` in anycost.yaml"
+        ) from None
+    if not isinstance(found, list):
+        shown = path if what == "records" else what
+        raise SourceHttpError(
+            f"source {name!r}: {page_url}: {shown or 'the answer'} is not a list of records"
+        )
+    return found
+
+
 def _get(
     name: str,
     source: HttpSource,
     session: requests.Session,
     url: str,
-    params: dict[str, str],
+    params: "Params",
     credentials: _Credentials,
 ) -> tuple[str, Any]:
     # Redirects are followed here, not by requests, so that each hop's headers are chosen for
     # its own host: requests would carry a custom auth header to any host.
-    query: dict[str, str] | None = params
+    query: Params | None = params
     for _ in range(MAX_REDIRECTS + 1):
         try:
             response = session.get(
@@ -203,7 +303,7 @@ def _get(
                 timeout=source.timeout_seconds,
                 allow_redirects=False,
             )
-        except requests.RequestException as error:
+        except (requests.RequestException, RetryAfterTooLong) as error:
             raise SourceHttpError(f"source {name!r}: GET {url} failed: {error}") from None
         location = response.headers.get("Location")
         if response.status_code not in REDIRECTS or not location:
@@ -219,6 +319,7 @@ def _get(
             f"{' (after retries)' if response.status_code in RETRY_STATUSES else ''}: "
             # Cleaned before it is cut, so that no part of an echoed credential is left.
             f"{credentials.redact(response.text)[:300]}"
+            f"{_refused(source.auth, response.status_code, credentials.sent_to(response.url))}"
         )
     try:
         # Numbers stay text exactly as sent: costs are never floats.
@@ -230,14 +331,29 @@ def _get(
         ) from None
 
 
+def _refused(auth: HttpAuth | None, status: int, sent: bool) -> str:
+    """What to do about a 401 or 403 to a request that carried the source's key."""
+    if auth is None or not sent or status not in (401, 403):
+        return ""
+    said = (
+        f". The API refused the key in environment variable {auth.env} (the {auth.header} "
+        "header): check that it holds a valid, current key"
+        if status == 401
+        else f". The key in environment variable {auth.env} (the {auth.header} header) is not "
+        "allowed this call: it may lack a scope, role or permission"
+    )
+    return said + (f"; {auth.hint}" if auth.hint else "")
+
+
 def _next_page(
+    name: str,
     pages: NoPages | NextLinkPages | CursorPages | NumberedPages,
     body: Any,
     records: list,
     url: str,
     page_url: str,
-    params: dict[str, str],
-) -> tuple[str, dict[str, str]] | None:
+    params: "Params",
+) -> tuple[str, "Params"] | None:
     """The URL and parameters of the next page, or None after the last one."""
     if isinstance(pages, NextLinkPages):
         link = _optional(body, pages.next)
@@ -245,6 +361,21 @@ def _next_page(
         return (urljoin(page_url, str(link)), {}) if link else None
     if isinstance(pages, CursorPages):
         cursor = _optional(body, pages.cursor)
+        if pages.more is not None:
+            try:
+                more = dig(body, pages.more)
+            except KeyError:
+                raise SourceHttpError(
+                    f"source {name!r}: {page_url}: the answer has no {pages.more!r} "
+                    "(pagination.more); check `pagination` in anycost.yaml"
+                ) from None
+            if more is not True and str(more).lower() != "true":
+                return None
+            if not cursor:
+                raise SourceHttpError(
+                    f"source {name!r}: {page_url}: {pages.more} says more pages follow, but there is no cursor at "
+                    f"{pages.cursor!r}; the month would be incomplete"
+                )
         return (url, {**params, pages.param: str(cursor)}) if cursor else None
     if isinstance(pages, NumberedPages):
         if not records or (pages.size and len(records) < pages.size):

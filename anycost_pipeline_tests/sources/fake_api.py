@@ -14,6 +14,7 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    query_lists: dict[str, list[str]] = field(default_factory=dict)  # every value, repeats kept
 
 
 @dataclass
@@ -40,8 +41,9 @@ def fake_api(respond: Responder) -> Iterator[FakeApi]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the http.server name)
             parts = urlsplit(self.path)
+            lists = parse_qs(parts.query)
             request = Request(
-                parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}, dict(self.headers)
+                parts.path, {k: v[-1] for k, v in lists.items()}, dict(self.headers), lists
             )
             seen.append(request)
             answer = respond(request)

@@ -1,0 +1,224 @@
+"""Declarative options of the http kind that vendor connectors need: unix-second month
+placeholders, repeated parameters, records nested in buckets, a `more` flag beside a cursor that
+ends as an explicit null, `base_url`, exact numbers, and a refused key named by its variable."""
+
+import json
+import time
+
+import pytest
+
+from anycost_pipeline.months import Month
+from anycost_pipeline.sources.http import SourceHttpError, read_month
+from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
+from anycost_pipeline_tests.sources.helpers import http_source
+
+AUGUST_START = 1722470400  # 2024-08-01T00:00:00Z
+SEPTEMBER_START = 1725148800  # 2024-09-01T00:00:00Z
+
+NESTED = {"records": {"path": "data", "each": "results", "parent_fields": {"day": "start_time"}}}
+NESTED_COLUMNS = {"time/usage_start": "day", "cost/cost": "amount.value"}
+
+
+def _bucket(start: int, *values: str) -> dict:
+    return {
+        "object": "bucket",
+        "start_time": start,
+        "end_time": start + 86400,
+        "results": [{"amount": {"value": v, "currency": "usd"}, "line_item": "x"} for v in values],
+    }
+
+
+def test_unix_second_placeholders_and_repeated_parameters() -> None:
+    with fake_api(lambda r: Answer(body=[])) as api:
+        source = http_source(
+            api.url + "/costs?from={start_unix}",
+            params={"start": "{start_unix}", "end": "{end_unix}", "group_by[]": ["a", "b"]},
+        )
+        read_month("vendor", source, Month(2024, 8))
+    (request,) = api.requests
+    assert request.query_lists == {
+        "from": [str(AUGUST_START)],
+        "start": [str(AUGUST_START)],
+        "end": [str(SEPTEMBER_START)],
+        "group_by[]": ["a", "b"],
+    }
+
+
+def test_records_nested_in_buckets_carry_their_buckets_start() -> None:
+    body = {
+        "data": [
+            _bucket(AUGUST_START, "1.5", "2.25"),
+            _bucket(AUGUST_START + 86400),  # a day without costs
+            _bucket(AUGUST_START + 2 * 86400, "3"),
+        ]
+    }
+    with fake_api(lambda r: Answer(body=body)) as api:
+        frame = read_month(
+            "vendor",
+            http_source(api.url + "/costs", columns=NESTED_COLUMNS, **NESTED),
+            Month(2024, 8),
+        )
+    assert frame.get_column("amount.value").to_list() == ["1.5", "2.25", "3"]
+    assert frame.get_column("day").to_list() == [
+        str(AUGUST_START),
+        str(AUGUST_START),
+        str(AUGUST_START + 2 * 86400),
+    ]
+    assert "start_time" not in frame.columns and "results" not in frame.columns
+
+
+def test_nested_records_list_form_and_clear_errors() -> None:
+    body = {"data": [_bucket(AUGUST_START, "1")]}
+    with fake_api(lambda r: Answer(body=body)) as api:
+        # A list copies under the parent's own names.
+        source = http_source(
+            api.url + "/costs",
+            columns={"time/usage_start": "start_time", "cost/cost": "amount.value"},
+            records={"path": "data", "each": "results", "parent_fields": ["start_time"]},
+        )
+        frame = read_month("vendor", source, Month(2024, 8))
+        assert frame.get_column("start_time").to_list() == [str(AUGUST_START)]
+        # A parent field the records already have is refused, not overwritten.
+        clash = http_source(
+            api.url + "/costs",
+            columns=NESTED_COLUMNS,
+            records={
+                "path": "data",
+                "each": "results",
+                "parent_fields": {"line_item": "start_time"},
+            },
+        )
+        with pytest.raises(SourceHttpError, match=r"already has line_item.*another name"):
+            read_month("vendor", clash, Month(2024, 8))
+        wrong = http_source(
+            api.url + "/costs",
+            columns=NESTED_COLUMNS,
+            records={"path": "data", "each": "rows", "parent_fields": ["start_time"]},
+        )
+        with pytest.raises(SourceHttpError, match=r"no key 'rows' on the way to data\[1\]\.rows"):
+            read_month("vendor", wrong, Month(2024, 8))
+
+
+PAGES = {
+    None: {"data": [_bucket(AUGUST_START, "1")], "has_more": True, "next_page": "p2"},
+    "p2": {"data": [_bucket(AUGUST_START + 86400, "2")], "has_more": True, "next_page": "p3"},
+    "p3": {"data": [_bucket(AUGUST_START + 2 * 86400, "4")], "has_more": False, "next_page": None},
+}
+
+
+def _paged(request: Request) -> Answer:
+    # Written by hand so the last page ends with a literal `"next_page": null`.
+    return Answer(raw=json.dumps(PAGES[request.query.get("page")]))
+
+
+def test_a_cursor_that_ends_as_an_explicit_null_stops_with_or_without_more() -> None:
+    for more in ({}, {"more": "has_more"}):
+        with fake_api(_paged) as api:
+            source = http_source(
+                api.url + "/costs",
+                columns=NESTED_COLUMNS,
+                pagination={"type": "cursor", "cursor": "next_page", "param": "page", **more},
+                **NESTED,
+            )
+            frame = read_month("vendor", source, Month(2024, 8))
+        assert [r.query.get("page") for r in api.requests] == [None, "p2", "p3"]
+        assert frame.get_column("amount.value").to_list() == ["1", "2", "4"]
+
+
+def test_more_false_stops_even_with_a_cursor_and_more_true_without_one_fails() -> None:
+    stale = {"data": [_bucket(AUGUST_START, "1")], "has_more": False, "next_page": "again"}
+    pagination = {"type": "cursor", "cursor": "next_page", "param": "page", "more": "has_more"}
+    with fake_api(lambda r: Answer(body=stale)) as api:
+        source = http_source(
+            api.url + "/costs", columns=NESTED_COLUMNS, pagination=pagination, **NESTED
+        )
+        read_month("vendor", source, Month(2024, 8))
+    assert len(api.requests) == 1
+    broken = {"data": [], "has_more": True, "next_page": None}
+    with fake_api(lambda r: Answer(body=broken)) as api:
+        source = http_source(
+            api.url + "/costs", columns=NESTED_COLUMNS, pagination=pagination, **NESTED
+        )
+        with pytest.raises(SourceHttpError, match="has_more says more pages follow.*incomplete"):
+            read_month("vendor", source, Month(2024, 8))
+
+
+def test_amounts_as_json_numbers_or_strings_are_read_as_written() -> None:
+    raw = (
+        '{"data": [{"start_time": 1722470400, "results": ['
+        '{"amount": {"value": 0.1}}, {"amount": {"value": "0.1"}}, '
+        '{"amount": {"value": 1.5e-07}}, {"amount": {"value": 12345678901234567890.123456789}}'
+        "]}]}"
+    )
+    with fake_api(lambda r: Answer(raw=raw)) as api:
+        frame = read_month(
+            "vendor",
+            http_source(api.url + "/costs", columns=NESTED_COLUMNS, **NESTED),
+            Month(2024, 8),
+        )
+    assert frame.get_column("amount.value").to_list() == [
+        "0.1",
+        "0.1",
+        "1.5e-07",
+        "12345678901234567890.123456789",
+    ]
+
+
+def test_a_relative_url_is_appended_to_base_url() -> None:
+    with fake_api(lambda r: Answer(body=[])) as api:
+        read_month(
+            "vendor",
+            http_source("/v1/costs", base_url=api.url + "/proxy/"),
+            Month(2024, 8),
+        )
+        # An absolute url is used as it is.
+        read_month(
+            "vendor",
+            http_source(api.url + "/direct", base_url="https://elsewhere.example"),
+            Month(2024, 8),
+        )
+    assert [r.path for r in api.requests] == ["/proxy/v1/costs", "/direct"]
+    with pytest.raises(ValueError, match="url '/v1/costs' is relative"):
+        http_source("/v1/costs")
+    with pytest.raises(ValueError, match="base_url 'api.vendor.example' must be an absolute URL"):
+        http_source("/v1/costs", base_url="api.vendor.example")
+
+
+def test_a_refused_key_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VENDOR_KEY", "wrong-key")
+    auth = {"env": "VENDOR_KEY", "prefix": "Bearer ", "hint": "an admin key is needed"}
+    for status, said in (
+        (401, "refused the key in environment variable VENDOR_KEY"),
+        (403, "may lack a scope"),
+    ):
+        answer = Answer(status=status, body={"error": {"message": "Incorrect API key wrong-key"}})
+        with fake_api(lambda r: answer) as api:
+            with pytest.raises(SourceHttpError) as failure:
+                read_month("vendor", http_source(api.url + "/costs", auth=auth), Month(2024, 8))
+        message = str(failure.value)
+        assert f"answered {status}" in message and said in message
+        assert "an admin key is needed" in message and "wrong-key" not in message
+        assert len(api.requests) == 1  # not retried
+
+
+def test_a_retry_after_beyond_the_cap_fails_the_month_instead_of_waiting() -> None:
+    answers = [Answer(status=429, body={"error": "slow down"}, headers={"Retry-After": "3600"})]
+    with fake_api(lambda r: answers[0]) as api:
+        started = time.monotonic()
+        with pytest.raises(
+            SourceHttpError,
+            match=r"asked to wait 3600 s \(Retry-After\), more than retry_after_max_seconds \(2\)",
+        ):
+            read_month(
+                "vendor",
+                http_source(api.url + "/costs", retry_after_max_seconds=2),
+                Month(2024, 8),
+            )
+    assert time.monotonic() - started < 30 and len(api.requests) == 1
+    # Within the cap the wait is honoured (the stand-in tests of presets measure it).
+    answers[:] = [Answer(status=429, headers={"Retry-After": "1"}, body={}), Answer(body=[])]
+    with fake_api(lambda r: answers.pop(0)) as api:
+        read_month(
+            "vendor", http_source(api.url + "/costs", retry_after_max_seconds=2), Month(2024, 8)
+        )
+    assert len(api.requests) == 2
