@@ -1,5 +1,5 @@
 """A stand-in for OpenAI's Organization Costs API on 127.0.0.1, written from the API's reference
-as ../shared/research/vendors.md section 2.1 records it, not from our connector:
+(OpenAI's OpenAPI description, operationId `usage-costs`), not from our connector:
 
 - `GET /v1/organization/costs`, `Authorization: Bearer <admin key>`, else 401 (the answer
   echoes the key it was given, as APIs sometimes do, so a test can see it is never shown);
