@@ -29,7 +29,7 @@ import requests
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, SandboxServer
+from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Faults, SandboxServer
 from anycost_pipeline_tests.cli.live import ANYCOST, KEY, environment
 
 CONNECTION_ID = "conn-history"
@@ -259,6 +259,17 @@ def _overlapping_runs(world: World, result: HistoryResult) -> None:
     """Two `anycost run`s at once, as a sensor's run and a user's can be. Their words are not
     checked one by one (each month may be changed by the other run while it runs): the
     history's invariant after the clean runs that follow is what must hold."""
+    # Writes are answered slowly while the runs overlap. The sandbox otherwise answers in
+    # milliseconds: with the connection's pool and its lock both removed on purpose, two runs
+    # never happened to send at the same instant, and the campaign did not notice.
+    faults, world.server.faults = world.server.faults, Faults(delay=0.5)
+    try:
+        _both_runs(world, result)
+    finally:
+        world.server.faults = faults
+
+
+def _both_runs(world: World, result: HistoryResult) -> None:
     processes = [
         subprocess.Popen(
             [ANYCOST, "run"],
