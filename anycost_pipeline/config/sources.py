@@ -244,7 +244,7 @@ class HttpSource(_SourceKind):
     backoff_seconds: float = Field(default=1.0, ge=0)
     # The longest Retry-After the source waits for: a longer one fails the month, named, rather
     # than holding the run for as long as an API asks (an hour, a day).
-    retry_after_max_seconds: float = Field(default=600.0, gt=0)
+    retry_after_cap_seconds: float = Field(default=600.0, gt=0)
     max_pages: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")

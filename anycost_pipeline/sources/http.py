@@ -56,7 +56,7 @@ def month_fields(window: PullWindow, month: Month, since: datetime | None = None
 
 
 class RetryAfterTooLong(Exception):
-    """The API asked to wait longer than the source's `retry_after_max_seconds`.
+    """The API asked to wait longer than the source's `retry_after_cap_seconds`.
 
     Not an OSError (nor a requests error, which is one): urllib3 would take it for a broken
     connection and retry."""
@@ -84,14 +84,14 @@ class _CappedRetry(Retry):
         if wait is not None and self.wait_cap is not None and wait > self.wait_cap:
             raise RetryAfterTooLong(
                 f"the API answered {response.status} and asked to wait {wait:g} s (Retry-After), "
-                f"more than retry_after_max_seconds ({self.wait_cap:g}); run the month "
-                "again later, or raise retry_after_max_seconds"
+                f"more than retry_after_cap_seconds ({self.wait_cap:g}); run the month "
+                "again later, or raise retry_after_cap_seconds"
             )
         return wait
 
 
 def session_for(source: HttpSource) -> requests.Session:
-    """A session that retries 429 (honouring Retry-After up to `retry_after_max_seconds`) and
+    """A session that retries 429 (honouring Retry-After up to `retry_after_cap_seconds`) and
     5xx answers with backoff."""
     retry = _CappedRetry(
         total=source.retries,
@@ -100,7 +100,7 @@ def session_for(source: HttpSource) -> requests.Session:
         backoff_factor=source.backoff_seconds,
         respect_retry_after_header=True,
         raise_on_status=False,
-        wait_cap=source.retry_after_max_seconds,
+        wait_cap=source.retry_after_cap_seconds,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)

@@ -207,11 +207,11 @@ def test_a_retry_after_beyond_the_cap_fails_the_month_instead_of_waiting() -> No
         started = time.monotonic()
         with pytest.raises(
             SourceHttpError,
-            match=r"asked to wait 3600 s \(Retry-After\), more than retry_after_max_seconds \(2\)",
+            match=r"asked to wait 3600 s \(Retry-After\), more than retry_after_cap_seconds \(2\)",
         ):
             read_month(
                 "vendor",
-                http_source(api.url + "/costs", retry_after_max_seconds=2),
+                http_source(api.url + "/costs", retry_after_cap_seconds=2),
                 Month(2024, 8),
             )
     assert time.monotonic() - started < 30 and len(api.requests) == 1
@@ -219,6 +219,6 @@ def test_a_retry_after_beyond_the_cap_fails_the_month_instead_of_waiting() -> No
     answers[:] = [Answer(status=429, headers={"Retry-After": "1"}, body={}), Answer(body=[])]
     with fake_api(lambda r: answers.pop(0)) as api:
         read_month(
-            "vendor", http_source(api.url + "/costs", retry_after_max_seconds=2), Month(2024, 8)
+            "vendor", http_source(api.url + "/costs", retry_after_cap_seconds=2), Month(2024, 8)
         )
     assert len(api.requests) == 2
