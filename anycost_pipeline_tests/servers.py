@@ -1,4 +1,5 @@
-"""Real servers for tests: PostgreSQL started in a temporary folder on 127.0.0.1."""
+"""Real servers for tests: PostgreSQL and an S3-compatible store started in a temporary folder
+on 127.0.0.1, and stand-in HTTP servers."""
 
 import glob
 import os
@@ -7,8 +8,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -139,3 +142,33 @@ def s3_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """A stand-in's request handler: `reply` sends a whole answer; nothing is logged."""
+
+    def reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(payload))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A stand-in HTTP server on 127.0.0.1 (any free port) answering with `handler`, in a
+    thread; yields its base URL and shuts it down after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,12 +1,12 @@
 """A JSON API on 127.0.0.1 for tests: each test decides the answers; every request is recorded."""
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from anycost_pipeline_tests.servers import StandIn, http_server
 
 
 @dataclass
@@ -38,7 +38,7 @@ class FakeApi:
 def fake_api(respond: Responder) -> Iterator[FakeApi]:
     seen: list[Request] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StandIn):
         def do_GET(self) -> None:  # noqa: N802 (the http.server name)
             parts = urlsplit(self.path)
             lists = parse_qs(parts.query)
@@ -48,24 +48,9 @@ def fake_api(respond: Responder) -> Iterator[FakeApi]:
             seen.append(request)
             answer = respond(request)
             payload = (answer.raw if answer.raw is not None else json.dumps(answer.body)).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(
+                answer.status, payload, {"Content-Type": "application/json", **answer.headers}
+            )
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield FakeApi(f"http://127.0.0.1:{server.server_address[1]}", seen)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield FakeApi(url, seen)

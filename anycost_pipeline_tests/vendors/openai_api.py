@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from anycost_pipeline_tests.servers import StandIn, http_server
 
 DAY = 86400
 GROUPS = ("project_id", "line_item", "api_key_id")
@@ -145,7 +146,7 @@ def openai_api(key: str, costs: list[Cost], **options: object) -> Iterator[OpenA
     api = OpenAiStandIn("", key, costs, **options)  # type: ignore[arg-type]
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StandIn):
         def do_GET(self) -> None:  # noqa: N802 (the http.server name)
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
@@ -161,27 +162,11 @@ def openai_api(key: str, costs: list[Cost], **options: object) -> Iterator[OpenA
                 else:
                     status, body = _answer(api, query, auth)
                 api.seen.append(Seen(query, auth, time.monotonic(), status))
-            payload = body.encode()
-            self.send_response(status)
-            for name, value in {**headers, "Content-Length": str(len(payload))}.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(status, body.encode(), headers)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with http_server(Handler) as url:
+        api.url = url
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def august_ledger() -> list[Cost]:
