@@ -42,6 +42,20 @@ STEPS = ("move", "edit", "add", "empty", "delete", "foreign", "delete-month", "d
 # and change everything else.
 SUM_STEPS = ("foreign", "delete-month", "damage", "lose-journal", "kill", "overlap")
 ATTEMPTS = 3  # runs after a step, the user following the words between them
+RUN_SECONDS = 600  # an `anycost` command that takes longer is stuck: a violation, not a crash
+
+
+class Hung(Exception):
+    """An `anycost` command did not end within RUN_SECONDS; the message holds its last words."""
+
+    def __init__(self, args: list[str], words: str) -> None:
+        tail = " ".join(words.split()[-60:])
+        super().__init__(
+            f"`anycost {' '.join(args)}` did not end within {RUN_SECONDS} s; its last words: "
+            f"{tail or '(none)'}"
+        )
+
+
 LINE = re.compile(r"^   (\d{4}-\d{2}): (\w[\w ,]*?)(?::|$)", re.MULTILINE)
 Row = tuple[str, str, str]  # date (YYYY-MM-DD), service, amount
 
@@ -163,14 +177,21 @@ class World:
         return sum(1 for d in self.server.store.drop_history(CONNECTION_ID) if d["month"] == month)
 
     def anycost(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [ANYCOST, *args],
-            cwd=self.root,
-            env=environment(self.config, self.server.url),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        try:
+            return subprocess.run(
+                [ANYCOST, *args],
+                cwd=self.root,
+                env=environment(self.config, self.server.url),
+                capture_output=True,
+                text=True,
+                timeout=RUN_SECONDS,
+            )
+        except subprocess.TimeoutExpired as hung:  # run() killed it and kept what it said
+            said = [
+                w.decode(errors="replace") if isinstance(w, bytes) else w or ""
+                for w in (hung.stdout, hung.stderr)
+            ]
+            raise Hung(list(args), " ".join(said)) from None
 
     def journal(self) -> list[Path]:
         return sorted((self.root / ".anycost" / "submissions").glob("*/*.json"))
@@ -282,7 +303,12 @@ def _both_runs(world: World, result: HistoryResult) -> None:
         for _ in range(2)
     ]
     for process in processes:
-        words, _ = process.communicate(timeout=600)
+        try:
+            words, _ = process.communicate(timeout=RUN_SECONDS)
+        except subprocess.TimeoutExpired:
+            for each in processes:
+                each.kill()
+            raise Hung(["run", "(one of two at once)"], process.communicate()[0]) from None
         result.runs += 1
         if process.returncode != 0:
             _follow_advice(world, words)
@@ -366,6 +392,8 @@ def run_history(history: History, folder: Path) -> HistoryResult:
                     )
         if world.server.stats()[CONCURRENT]:
             result.violations.append("two requests were in flight on the connection at once")
+    except Hung as hung:
+        result.violations.append(str(hung))
     finally:
         world.close()
     return result
