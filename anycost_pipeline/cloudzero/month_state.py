@@ -161,6 +161,17 @@ def judge_month(
                 "CONNECTION MONTH --yes-delete-month`); if those rows belong there, leave it, "
                 "and each run names it until then",
             )
+        if operation == "sum" and not as_left and not force:
+            # The sources' sum month is what was added; CloudZero's is no longer that.
+            return state(
+                CONFLICT,
+                f"{holds}, not as this adaptor left it (another sender wrote to the month after "
+                "this adaptor's last submission or clearing), and the sources hold nothing for "
+                "the month. Nothing is sent: if CloudZero should hold only what this adaptor "
+                "sent, empty it (`anycost delete-month CONNECTION MONTH --yes-delete-month`) and "
+                "run again; if the other rows belong there, leave it, and each run names it "
+                "until then",
+            )
         if now.unclear_because:
             return state(
                 CONFLICT,

@@ -563,3 +563,31 @@ def test_another_senders_rows_in_a_month_the_sources_never_held_are_a_conflict(
         assert clean.returncode == 0, words(clean)
         assert held(server, "2024-08") == (0, Decimal(0))
         assert held(server, "2024-07") == (1, Decimal("90.78"))
+
+
+def test_another_senders_rows_in_a_sum_month_emptied_by_delete_month_are_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """Found by the history campaign (seed 173): on a sum connection the user emptied a month
+    the sources never held (as the conflict's words advise), then another sender wrote to it
+    again. The adaptor's last act there was the clearing, so CloudZero's month is not as the
+    adaptor left it: a conflict again (exit 1), not 'kept' with exit 0."""
+    config = project(tmp_path / "p", "2024-07-02,Support,90.78,a\n", "sum")
+    row = {"time/usage_start": "2024-08-03T05:00:00Z", "cost/cost": "-1.00"}
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        another_sender(server, "2024-08", "sum", [row])
+        assert anycost(config, server.url, "run").returncode == 1
+        emptied = anycost(
+            config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
+        )
+        assert emptied.returncode == 0, words(emptied)
+        assert anycost(config, server.url, "run").returncode == 0
+        another_sender(server, "2024-08", "sum", [row])
+        drops = len(server.store.drop_history(CID))
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 1, said
+        assert "Nothing was sent for 2024-08" in said and "delete-month" in said
+        assert len(server.store.drop_history(CID)) == drops
+        assert held(server, "2024-08") == (1, Decimal("-1.00"))
