@@ -124,6 +124,8 @@ class MonthToSend:
     # Why CloudZero's month must not be cleared (an empty month) or shrunk (files gone)
     kept_because: str | None = None
     unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
+    # An empty month that nothing shows the sources ever held (no file that held it is gone)
+    never_held: bool = False
     reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
     overlaps: list[Overlap] = field(default_factory=list)  # what the overlap check found
 
@@ -217,8 +219,10 @@ def month_to_send(
     cbf = combined({name: without_read(frame) for name, frame in frames.items()}, sources)
     if cbf.is_empty():
         bodies = connection_bodies(project, connection, cbf, month)
-        kept, unclear = emptied(project, sources, month)
-        return MonthToSend(cbf, bodies, bodies.content_hash, Decimal(0), kept, unclear, reads)
+        kept, unclear, never = emptied(project, sources, month)
+        return MonthToSend(
+            cbf, bodies, bodies.content_hash, Decimal(0), kept, unclear, never, reads
+        )
     if len(sources) > 1:
         # Each source passed its own checks; combined, their columns meet (a tagged source
         # beside an untagged one), so the month as sent is checked once more. Its size is
@@ -245,18 +249,24 @@ def month_to_send(
 
 def emptied(
     project: AnycostConfig, sources: list[str], month: str
-) -> tuple[str | None, str | None]:
+) -> tuple[str | None, str | None, bool]:
     """For an empty month: why CloudZero's month must be kept, or why it cannot be told
     whether to clear or keep it (None, None: some source's records left the month and none
-    says otherwise, so clearing it is the sources' truth)."""
+    says otherwise, so clearing it is the sources' truth); and whether nothing shows that a
+    source ever held it (no records left it, no file that held it is gone, no pull)."""
     found = [emptied_evidence(name, project.sources[name], project, month) for name in sources]
     left = [why for kind, why in found if kind == LEFT]
     doubt = [why for kind, why in found if kind in (GONE, UNKNOWN)]
     if left and doubt:
-        return None, (
-            "; ".join(left) + ", but " + "; ".join(doubt) + ": clearing the month could drop "
-            "rows that are still right, keeping it could count moved rows twice"
+        return (
+            None,
+            (
+                "; ".join(left) + ", but " + "; ".join(doubt) + ": clearing the month could drop "
+                "rows that are still right, keeping it could count moved rows twice"
+            ),
+            False,
         )
     if left:
-        return None, None
-    return "; ".join(doubt or [why for _, why in found if why]) or "no source held it", None
+        return None, None, False
+    kept = "; ".join(doubt or [why for _, why in found if why]) or "no source held it"
+    return kept, None, not doubt

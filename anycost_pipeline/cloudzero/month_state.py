@@ -37,6 +37,7 @@ class Now:
     kept_because: str | None = None  # for an empty month: why CloudZero's month is kept
     unclear_because: str | None = None  # for an empty month: why keep or clear cannot be told
     reads: Mapping[str, int] = field(default_factory=dict)  # source → its read's number
+    never_held: bool = False  # for an empty month: nothing shows the sources ever held it
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,10 @@ def judge_month(
     if now.rows == 0:
         if held.rows == 0:
             return state(UNCHANGED, "the sources hold nothing and CloudZero holds nothing")
+        if record is None and now.kept_because and not now.never_held:
+            # Files that held it are gone (a vendor's retention) or a pull returned nothing:
+            # kept, as with a record; the lost journal does not make it someone else's.
+            return state(KEPT, f"{holds}; kept, because {now.kept_because}")
         if record is None:
             # Not cleared (its files may be gone with the journal) and not passed over either:
             # the month differs from the sources' and nothing this adaptor knows explains it.

@@ -239,6 +239,7 @@ def send_month(
     unclear_because: str | None = None,
     operation: str | None = None,
     reads: Mapping[str, int] | None = None,
+    never_held: bool = False,
 ) -> MonthOutcome:
     """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
     and apply the verdict: send the bodies `(operation, payload, rows)`, clear the month (the
@@ -274,7 +275,9 @@ def send_month(
         except CloudZeroError as error:
             held = _unread(month, operation, rows, error)
         previous = record.data if record else None
-        now = Now(rows, total, content_hash, kept_because, unclear_because, dict(reads or {}))
+        now = Now(
+            rows, total, content_hash, kept_because, unclear_because, dict(reads or {}), never_held
+        )
         state = judge_month(month, operation, now, record, held, force)
         if state.verdict in (CLEAR, KEPT) and state.held.total is None:
             # The words say what was emptied or kept: CloudZero's figures, not the journal's.

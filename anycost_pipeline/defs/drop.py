@@ -128,6 +128,7 @@ def drop_asset(
                 unclear_because=sending.unclear_because,
                 operation=spec.operation,
                 reads=sending.reads,
+                never_held=sending.never_held,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         metadata = {

@@ -107,6 +107,7 @@ def sources_now(
             sending.content_hash,
             sending.kept_because,
             sending.unclear_because,
+            never_held=sending.never_held,
         )
 
     return now

@@ -143,6 +143,7 @@ class CloudZeroResource(dg.ConfigurableResource):
         unclear_because: str | None = None,
         operation: str | None = None,
         reads: Mapping[str, int] | None = None,
+        never_held: bool = False,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
         of accepted submissions and limits, unless CloudZero already holds them (see
@@ -165,6 +166,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 unclear_because=unclear_because,
                 operation=operation,
                 reads=reads,
+                never_held=never_held,
             )
 
 

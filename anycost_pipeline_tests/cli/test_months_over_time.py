@@ -591,3 +591,29 @@ def test_another_senders_rows_in_a_sum_month_emptied_by_delete_month_are_a_confl
         assert "Nothing was sent for 2024-08" in said and "delete-month" in said
         assert len(server.store.drop_history(CID)) == drops
         assert held(server, "2024-08") == (1, Decimal("-1.00"))
+
+
+def test_a_month_whose_only_file_was_rotated_away_is_kept_even_with_its_journal_lost(
+    tmp_path: Path,
+) -> None:
+    """Found by the history campaign (seed 190): the only export of July is deleted by the
+    vendor's retention and the journal is lost. The file index still shows that a deleted
+    file held July, so the month is kept as CloudZero holds it and the run succeeds; a month
+    nothing shows the sources ever held would be a conflict instead."""
+    config = project(tmp_path / "p", "2024-07-15,Support,236.36,a\n")
+    (config.parent / "exports" / "invoice-0002.csv").write_text(
+        HEADER + "2024-08-12,Compute,479.43,a\n"
+    )
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()  # July's only file, rotated away
+        for record in (config.parent / ".anycost" / "submissions").glob("*/*.json"):
+            record.unlink()  # the journal is lost
+        july = [d for d in server.store.drop_history(CID) if d["month"] == "2024-07"]
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert "2024-07: kept:" in said and "month.csv" in said, said
+        assert [d for d in server.store.drop_history(CID) if d["month"] == "2024-07"] == july
+        assert held(server, "2024-07") == (1, Decimal("236.36"))
+        assert held(server, "2024-08") == (1, Decimal("479.43"))  # sent again: no record
