@@ -531,6 +531,22 @@ def test_a_kept_month_another_sender_wrote_to_is_a_warning_not_a_failed_send(
         assert held(server, "2024-07") == (2, Decimal("99.00"))
 
 
+FOREIGN_ROW = {"time/usage_start": "2024-08-03T05:00:00Z", "cost/cost": "-1.00"}
+
+
+def refused_as_a_conflict(config: Path, server: SandboxServer, month: str) -> str:
+    """`anycost run` after another sender wrote to `month`: exit 1, nothing sent, the month and
+    the way out named, CloudZero's month as the other sender left it. Returns the words."""
+    drops = len(server.store.drop_history(CID))
+    again = anycost(config, server.url, "run")
+    said = words(again)
+    assert again.returncode == 1, said
+    assert f"Nothing was sent for {month}" in said and "delete-month" in said, said
+    assert len(server.store.drop_history(CID)) == drops  # nothing sent
+    assert held(server, month) == (1, Decimal("-1.00"))
+    return said
+
+
 @pytest.mark.parametrize("operation", ["sum", "replace_drop"])
 def test_another_senders_rows_in_a_month_the_sources_never_held_are_a_conflict(
     tmp_path: Path, operation: str
@@ -542,16 +558,9 @@ def test_another_senders_rows_in_a_month_the_sources_never_held_are_a_conflict(
     config = project(tmp_path / "p", "2024-07-02,Support,90.78,a\n", operation)
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         assert anycost(config, server.url, "run").returncode == 0
-        row = {"time/usage_start": "2024-08-03T05:00:00Z", "cost/cost": "-1.00"}
-        another_sender(server, "2024-08", "sum", [row])
-        drops = len(server.store.drop_history(CID))
-        again = anycost(config, server.url, "run")
-        said = words(again)
-        assert again.returncode == 1, said
-        assert "that this adaptor never sent" in said and "delete-month" in said
-        assert "Nothing was sent for 2024-08" in said
-        assert len(server.store.drop_history(CID)) == drops  # nothing sent
-        assert held(server, "2024-08") == (1, Decimal("-1.00"))
+        another_sender(server, "2024-08", "sum", [FOREIGN_ROW])
+        said = refused_as_a_conflict(config, server, "2024-08")
+        assert "that this adaptor never sent" in said
         plan = anycost(config, server.url, "plan")
         assert plan.returncode == 2 and "conflict" in words(plan), words(plan)
 
@@ -573,24 +582,17 @@ def test_another_senders_rows_in_a_sum_month_emptied_by_delete_month_are_a_confl
     again. The adaptor's last act there was the clearing, so CloudZero's month is not as the
     adaptor left it: a conflict again (exit 1), not 'kept' with exit 0."""
     config = project(tmp_path / "p", "2024-07-02,Support,90.78,a\n", "sum")
-    row = {"time/usage_start": "2024-08-03T05:00:00Z", "cost/cost": "-1.00"}
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         assert anycost(config, server.url, "run").returncode == 0
-        another_sender(server, "2024-08", "sum", [row])
-        assert anycost(config, server.url, "run").returncode == 1
+        another_sender(server, "2024-08", "sum", [FOREIGN_ROW])
+        refused_as_a_conflict(config, server, "2024-08")
         emptied = anycost(
             config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
         )
         assert emptied.returncode == 0, words(emptied)
         assert anycost(config, server.url, "run").returncode == 0
-        another_sender(server, "2024-08", "sum", [row])
-        drops = len(server.store.drop_history(CID))
-        again = anycost(config, server.url, "run")
-        said = words(again)
-        assert again.returncode == 1, said
-        assert "Nothing was sent for 2024-08" in said and "delete-month" in said
-        assert len(server.store.drop_history(CID)) == drops
-        assert held(server, "2024-08") == (1, Decimal("-1.00"))
+        another_sender(server, "2024-08", "sum", [FOREIGN_ROW])
+        refused_as_a_conflict(config, server, "2024-08")
 
 
 def test_a_month_whose_only_file_was_rotated_away_is_kept_even_with_its_journal_lost(
