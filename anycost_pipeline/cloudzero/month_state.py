@@ -116,6 +116,14 @@ def _figures(rows: int, total: Decimal | None) -> str:
     return f"{rows:,} row{'s' if rows != 1 else ''}{cost}"
 
 
+# The way out of a conflict over a month the sources hold nothing for.
+_EMPTY_OR_LEAVE = (
+    "Nothing is sent: if CloudZero should hold nothing for it that this adaptor did not send, "
+    "empty it (`anycost delete-month CONNECTION MONTH --yes-delete-month`) and run again; if "
+    "the other rows belong there, leave it, and each run names it until then"
+)
+
+
 def judge_month(
     month: str, operation: str, now: Now, record: Entry | None, held: Held, force: bool = False
 ) -> MonthState:
@@ -161,10 +169,7 @@ def judge_month(
             return state(
                 CONFLICT,
                 f"{holds} that this adaptor never sent (another sender, or a journal that was "
-                "lost), and the sources hold nothing for the month. Nothing is sent: if "
-                "CloudZero should hold nothing for it, empty it (`anycost delete-month "
-                "CONNECTION MONTH --yes-delete-month`); if those rows belong there, leave it, "
-                "and each run names it until then",
+                f"lost), and the sources hold nothing for the month. {_EMPTY_OR_LEAVE}",
             )
         if operation == "sum" and not as_left and not force:
             # The sources' sum month is what was added; CloudZero's is no longer that.
@@ -172,10 +177,7 @@ def judge_month(
                 CONFLICT,
                 f"{holds}, not as this adaptor left it (another sender wrote to the month after "
                 "this adaptor's last submission or clearing), and the sources hold nothing for "
-                "the month. Nothing is sent: if CloudZero should hold only what this adaptor "
-                "sent, empty it (`anycost delete-month CONNECTION MONTH --yes-delete-month`) and "
-                "run again; if the other rows belong there, leave it, and each run names it "
-                "until then",
+                f"the month. {_EMPTY_OR_LEAVE}",
             )
         if now.unclear_because:
             return state(
