@@ -1,5 +1,6 @@
 """A decimal CBF column worked out from source columns (`ColumnSum`): sums, differences and
-absolute values, exact to the last digit of every term."""
+absolute values, exact to the last digit of every term; and a column's `scale` (amounts in
+cents → dollars), exact to the last digit."""
 
 from collections.abc import Callable
 from decimal import Decimal
@@ -40,3 +41,21 @@ def _sums(values: pl.Series, signs: list[tuple[bool, bool]], zero: bool) -> pl.S
             total = EXACT.subtract(total, term) if minus else EXACT.add(total, term)
         out.append(format(total.copy_abs() if total.is_zero() else total, "f"))
     return pl.Series(values.name, out, dtype=pl.String)
+
+
+def scaled(text: pl.Expr, factor: str) -> pl.Expr:
+    """Plain decimal text × `factor` (a column's `scale`), exactly, as plain decimal text: with
+    `"0.01"`, `"123.78912"` (cents) → `"1.2378912"`. Nulls stay null."""
+    multiplier = Decimal(factor)
+
+    def times(values: pl.Series) -> pl.Series:
+        out: list[str | None] = []
+        for value in values.to_list():
+            if value is None:
+                out.append(None)
+                continue
+            product = EXACT.multiply(Decimal(value), multiplier)
+            out.append(format(product.copy_abs() if product.is_zero() else product, "f"))
+        return pl.Series(values.name, out, dtype=pl.String)
+
+    return text.map_batches(times, return_dtype=pl.String, is_elementwise=True)

@@ -6,7 +6,7 @@ from collections.abc import Container
 import polars as pl
 
 from anycost_pipeline.cbf import decimals, pricing
-from anycost_pipeline.cbf.arithmetic import column_sum
+from anycost_pipeline.cbf.arithmetic import column_sum, scaled
 from anycost_pipeline.cbf.charges import charge_type
 from anycost_pipeline.cbf.columns import (
     COST,
@@ -120,6 +120,8 @@ def build_cbf(
                     decimal_text(value, options, money_format_of(name, spec, options))
                 )
             )
+            if spec.scale is not None:
+                value = scaled(value, spec.scale)
         if name == USAGE_END and isinstance(spec, FromColumn):
             value = cbf_time(
                 utc_time(value, options.timezone, options.time_format, options.ambiguous_time)

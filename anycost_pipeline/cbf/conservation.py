@@ -76,6 +76,8 @@ def source_cost(
         costs = texts.select(
             pl.when(~decimals.is_invalid(text)).then(decimals.canonical(text))
         ).to_series()
+        if spec.scale is not None:
+            costs = _times(costs, spec.scale)
     if options.currency is not None and month is not None and str(month) in options.currency.rates:
         costs = pricing.multiply(costs, options.currency.rates[str(month)])
     if crossing is not None and month is not None and options.spread is not None:
@@ -89,6 +91,14 @@ def source_cost(
         )
         costs = costs.cast(pl.String).scatter(rows, shares)
     return checked_total(costs), costs.null_count()
+
+
+def _times(costs: pl.Series, factor: str) -> pl.Series:
+    """Each cost × a column's `scale` (amounts in cents: 0.01), with Decimal here (not the
+    mapping's `arithmetic.scaled`)."""
+    with decimal.localcontext(_NEVER_ROUNDS):
+        out = [None if c is None else format(Decimal(c) * Decimal(factor), "f") for c in costs]
+    return pl.Series(COST, out, dtype=pl.String)
 
 
 def _summed_costs(frame: pl.DataFrame, spec: ColumnSum, options: MappingOptions) -> pl.Series:
@@ -151,6 +161,8 @@ def _plain_source_cost(
         options.currency is not None and month is not None and str(month) in options.currency.rates
     )
     if rated or converted or not isinstance(spec, FromColumn) or spec.default is not None:
+        return None
+    if spec.scale is not None:
         return None
     if money_format_of(COST, spec, options) is not None:  # `1.234` may mean 1234
         return None

@@ -1,5 +1,6 @@
 """How one CBF column is filled from a source: declared in anycost.yaml, validated by pydantic."""
 
+import re
 import string
 from typing import Annotated, Literal, Union
 
@@ -19,7 +20,8 @@ class FromColumn(_Spec):
     such as `acct-{account}`. `unmapped: keep` passes values outside the map through unchanged.
     `optional: true` leaves the CBF column empty when the source has no such column. A list
     of columns takes the first non-empty value among those the source has. `money_format`
-    (decimal columns only) says how the column writes money, e.g. `$1,234.56`.
+    (decimal columns only) says how the column writes money, e.g. `$1,234.56`; `scale`
+    (decimal columns only) multiplies each value exactly, e.g. `"0.01"` for amounts in cents.
     """
 
     @property
@@ -32,6 +34,25 @@ class FromColumn(_Spec):
     unmapped: Literal["error", "keep"] = "error"
     optional: bool = False
     money_format: MoneyFormat | None = None
+    scale: str | None = None
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _plain_factor(cls, scale: object) -> object:
+        if scale is None:
+            return None
+        if isinstance(scale, bool) or not isinstance(scale, (str, int)):
+            raise ValueError(f'scale {scale!r}: write it as quoted decimal text, e.g. "0.01"')
+        text = str(scale).strip()
+        if not _FACTOR.match(text) or not text.strip("0."):
+            raise ValueError(
+                f'scale {scale!r} is not a positive plain decimal, e.g. "0.01" (cents to dollars)'
+            )
+        return text
+
+
+# A positive factor in plain notation: `0.01`, `100`, `.001`.
+_FACTOR = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 
 
 class Constant(_Spec):

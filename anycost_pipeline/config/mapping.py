@@ -38,7 +38,7 @@ class SourceConfig(MappingOptions):
     model_config = ConfigDict(json_schema_extra=lambda schema, _: _columns_unless_preset(schema))
 
     connection: str
-    preset: Literal["focus", "openai"] | None = None
+    preset: Literal["focus", "openai", "anthropic"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -74,6 +74,16 @@ class SourceConfig(MappingOptions):
         if formatted:
             raise ValueError(
                 f"{', '.join(formatted)}: `money_format` applies only to the decimal columns "
+                f"({', '.join(DECIMAL_COLUMNS)})"
+            )
+        scaled = [
+            name
+            for name, spec in columns.items()
+            if getattr(spec, "scale", None) is not None and name not in DECIMAL_COLUMNS
+        ]
+        if scaled:
+            raise ValueError(
+                f"{', '.join(scaled)}: `scale` applies only to the decimal columns "
                 f"({', '.join(DECIMAL_COLUMNS)})"
             )
         summed = [
@@ -112,6 +122,8 @@ class SourceConfig(MappingOptions):
         spec = self.columns.get(COST)
         if isinstance(spec, ColumnSum):
             return spec.describe()
+        if isinstance(spec, FromColumn) and spec.scale is not None and self.cost_column:
+            return f"`{self.cost_column}` × {spec.scale}"
         return f"`{self.cost_column}`" if self.cost_column else "usage × rate card"
 
     @property

@@ -32,10 +32,11 @@ def cost_by(
     by: str,
     label: str,
     money_format: MoneyFormat | None = None,
+    scale: str | None = None,
 ) -> dg.MarkdownMetadataValue:
     """A markdown table of exact cost totals per value of `by`, each written as the CLI writes
     money (`-30.00`, `3.10`; never fewer digits than the total has); costs written as money
-    are read by their `money_format`."""
+    are read by their `money_format`, and each total × the cost column's `scale` (cents)."""
     if by not in frame.columns or frame.is_empty():
         return dg.MetadataValue.md("_no rows_")
     readable = pl.col(cost_column)
@@ -54,6 +55,8 @@ def cost_by(
     sums = decimals.exact_sums_by(pairs.get_column("key"), pairs.get_column("cost"))
     lines = [f"| {label} | rows | cost |", "|---|---:|---:|"]
     for key, rows, total in sorted(sums, key=lambda group: str(group[0])):
+        if scale is not None:
+            total = decimals.EXACT.multiply(total, Decimal(scale))
         lines.append(f"| {key} | {rows:,} | {shown(total)} |")  # as the CLI prints it
     return dg.MetadataValue.md("\n".join(lines))
 
@@ -128,5 +131,6 @@ def source_breakdown(rows: pl.DataFrame, source: AnySource) -> dict[str, dg.Meta
                 spec.column,
                 f"{label} (source column `{spec.column}`)",
                 money_format_of(COST, source.columns[COST], source),
+                getattr(source.columns[COST], "scale", None),
             )
     return found

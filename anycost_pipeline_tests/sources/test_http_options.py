@@ -1,16 +1,20 @@
 """Declarative options of the http kind that vendor connectors need: unix-second month
 placeholders, repeated parameters, records nested in buckets, a `more` flag beside a cursor that
-ends as an explicit null, `base_url`, exact numbers, and a refused key named by its variable."""
+ends as an explicit null, `base_url`, exact numbers, a refused key named by its variable, and
+amounts in cents scaled exactly (`scale`)."""
 
 import json
 import time
+from decimal import Decimal
 
 import pytest
 
+from anycost_pipeline.cbf.conservation import source_cost
+from anycost_pipeline.cbf.mapping import convert
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.http import SourceHttpError, read_month
 from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
-from anycost_pipeline_tests.sources.helpers import http_source
+from anycost_pipeline_tests.sources.helpers import http_source, month_of
 
 AUGUST_START = 1722470400  # 2024-08-01T00:00:00Z
 SEPTEMBER_START = 1725148800  # 2024-09-01T00:00:00Z
@@ -222,3 +226,51 @@ def test_a_retry_after_beyond_the_cap_fails_the_month_instead_of_waiting() -> No
             "vendor", http_source(api.url + "/costs", retry_after_cap_seconds=2), Month(2024, 8)
         )
     assert len(api.requests) == 2
+
+
+def test_a_scaled_cost_column_turns_cents_into_dollars_exactly() -> None:
+    """`scale` multiplies a decimal column exactly (Anthropic states cents with fractional
+    cents); the cost_conserved sum reads the source the same way, so the check agrees."""
+    raw = (
+        '{"data": [{"start_time": "2024-08-01T00:00:00Z", "results": ['
+        '{"amount": {"value": "123.78912"}}, {"amount": {"value": "-250"}}, '
+        '{"amount": {"value": 0.00001}}, {"amount": {"value": "0"}}'
+        "]}]}"
+    )
+    columns = {
+        "time/usage_start": "day",
+        "cost/cost": {"column": "amount.value", "scale": "0.01"},
+    }
+    with fake_api(lambda r: Answer(raw=raw)) as api:
+        source = http_source(api.url + "/costs", columns=columns, **NESTED)
+        frame = read_month("vendor", source, Month(2024, 8))
+    rows = month_of(frame, "2024-08", "day")
+    conversion = convert(rows, "vendor", source.mapping, Month(2024, 8))
+    assert conversion.cbf.get_column("cost/cost").to_list() == [
+        "1.2378912",
+        "-2.50",
+        "0.0000001",
+        "0.00",
+    ]
+    total, unreadable = source_cost(rows, source.mapping, Month(2024, 8))
+    assert total == Decimal("-1.2621087") and unreadable == 0
+    assert source.cost_stated == "`amount.value` × 0.01"
+
+
+def test_scale_is_a_positive_plain_decimal_on_a_decimal_column() -> None:
+    for bad in ("0", "-0.01", "1e-2", "cents", 0.01):
+        with pytest.raises(ValueError, match="scale"):
+            http_source("https://api.vendor.example/costs", columns=_scaled_cost(bad))
+    with pytest.raises(ValueError, match="`scale` applies only to the decimal columns"):
+        http_source(
+            "https://api.vendor.example/costs",
+            columns={
+                "time/usage_start": "date",
+                "cost/cost": "cost",
+                "resource/service": {"column": "service", "scale": "0.01"},
+            },
+        )
+
+
+def _scaled_cost(scale: object) -> dict:
+    return {"time/usage_start": "date", "cost/cost": {"column": "cost", "scale": scale}}
