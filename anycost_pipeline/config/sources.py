@@ -4,6 +4,7 @@ refresh schedule)."""
 
 import codecs
 import string
+from collections.abc import Collection
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -15,6 +16,8 @@ from anycost_pipeline.config.mapping import SourceConfig
 
 URL_FIELDS = (
     "month",
+    "year",
+    "month_number",
     "start",
     "end",
     "last_day",
@@ -27,12 +30,16 @@ URL_FIELDS = (
 _TRUTHY = ["true", "1", "yes", "deleted"]
 
 
-def _known_fields(template: str, where: str) -> str:
-    unknown = [f for _, f, _, _ in string.Formatter().parse(template) if f and f not in URL_FIELDS]
+def _known_fields(template: str, where: str, own: Collection[str] = ()) -> str:
+    """`template`, when each of its placeholders is a month field or one of the source's `own`
+    (`placeholders`)."""
+    known = (*URL_FIELDS, *own)
+    unknown = [f for _, f, _, _ in string.Formatter().parse(template) if f and f not in known]
     if unknown:
         raise ValueError(
             f"{where}: unknown placeholder(s) {', '.join('{' + f + '}' for f in unknown)}; "
-            f"use {', '.join('{' + f + '}' for f in URL_FIELDS)}"
+            f"use {', '.join('{' + f + '}' for f in URL_FIELDS)}, or give a value of your own "
+            f"under `placeholders`, e.g. placeholders: {{{unknown[0]}: <value>}}"
         )
     return template
 
@@ -231,6 +238,9 @@ class HttpSource(_SourceKind):
     # A relative `url` (a path) is appended to `base_url`, so a preset's endpoint can be pointed
     # at a proxy, a regional site or a test server by changing `base_url` alone.
     base_url: str | None = Field(default=None, min_length=1)
+    # Values of the source's own for `url` and `params` (an organization's name in a path:
+    # `url: /organizations/{org}/usage` with `placeholders: {org: acme}`), beside the month's.
+    placeholders: dict[str, str] = Field(default_factory=dict)
     # A list value repeats the parameter (`group_by[]=a&group_by[]=b`).
     params: dict[str, str | list[str]] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
@@ -249,11 +259,18 @@ class HttpSource(_SourceKind):
 
     @model_validator(mode="after")
     def _templates(self) -> "HttpSource":
-        _known_fields(self.url, "url")
-        _known_fields(self.base_url or "", "base_url")
+        clash = sorted(set(self.placeholders) & set(URL_FIELDS))
+        if clash:
+            raise ValueError(
+                f"placeholders: {', '.join(clash)} is a month placeholder already; "
+                "choose another name"
+            )
+        own = self.placeholders
+        _known_fields(self.url, "url", own)
+        _known_fields(self.base_url or "", "base_url", own)
         for name, value in self.params.items():
             for one in value if isinstance(value, list) else [value]:
-                _known_fields(one, f"params.{name}")
+                _known_fields(one, f"params.{name}", own)
         if self.base_url is not None and not urlsplit(self.base_url).scheme:
             raise ValueError(
                 f"base_url {self.base_url!r} must be an absolute URL, e.g. https://api.vendor.example"

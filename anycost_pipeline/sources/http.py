@@ -44,6 +44,8 @@ def month_fields(window: PullWindow, month: Month, since: datetime | None = None
     """
     return {
         "month": str(month),
+        "year": str(month.year),
+        "month_number": str(month.month),
         "start": window.first_day.isoformat(),
         "end": window.end_day.isoformat(),
         "last_day": window.last_day.isoformat(),
@@ -185,7 +187,12 @@ def read_month(
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
     """
     fields = month_fields(pull_window(month, source.timezone, source.spread), month, since)
-    url = source.address.format(**fields)
+    # The source's own values go into a URL path quoted (`a b` → `a%20b`), into parameters as
+    # they are (requests quotes those).
+    url = source.address.format(
+        **fields, **{k: quote(v, safe="") for k, v in source.placeholders.items()}
+    )
+    fields = {**fields, **source.placeholders}
     credentials = _Credentials(name, source, url)
     try:
         return _read_pages(name, source, month, url, fields, credentials)

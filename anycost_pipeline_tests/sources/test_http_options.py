@@ -274,3 +274,21 @@ def test_scale_is_a_positive_plain_decimal_on_a_decimal_column() -> None:
 
 def _scaled_cost(scale: object) -> dict:
     return {"time/usage_start": "date", "cost/cost": {"column": "cost", "scale": scale}}
+
+
+def test_year_and_month_number_placeholders_and_the_sources_own_placeholders() -> None:
+    with fake_api(lambda r: Answer(body=[])) as api:
+        source = http_source(
+            "/orgs/{org}/usage",
+            base_url=api.url,
+            placeholders={"org": "Acme Corp", "plan": "team"},
+            params={"year": "{year}", "month": "{month_number}", "plan": "{plan}"},
+        )
+        read_month("vendor", source, Month(2024, 8))
+    (request,) = api.requests
+    assert request.path == "/orgs/Acme%20Corp/usage"  # quoted in the path
+    assert request.query_lists == {"year": ["2024"], "month": ["8"], "plan": ["team"]}
+    with pytest.raises(ValueError, match=r"unknown placeholder\(s\) \{org\}.*placeholders: \{org"):
+        http_source("https://api.vendor.example/orgs/{org}/usage")
+    with pytest.raises(ValueError, match="placeholders: month is a month placeholder already"):
+        http_source("https://api.vendor.example/usage", placeholders={"month": "8"})
