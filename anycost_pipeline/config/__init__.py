@@ -40,6 +40,7 @@ from anycost_pipeline.config.sources import (
     Refresh,
     SqlSource,
     Tombstone,
+    WaitHeader,
 )
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "SourceConfig",
     "SqlSource",
     "Tombstone",
+    "WaitHeader",
     "config_path",
     "is_url",
     "load_config",

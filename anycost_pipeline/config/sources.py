@@ -162,13 +162,44 @@ class FilesSource(_SourceKind):
 
 
 class HttpAuth(StrictModel):
-    """An auth header whose value is read from an environment variable, never from the file."""
+    """An auth header whose value is read from an environment variable, never from the file.
+
+    With `password_env`, HTTP Basic auth: `env` holds the user name (an API key's id, an
+    account id) and `password_env` its password (the key's secret, a token), sent as
+    `Authorization: Basic base64(user:password)`.
+    """
 
     header: str = "Authorization"
     env: str = Field(min_length=1)
     prefix: str = ""
+    password_env: str | None = Field(default=None, min_length=1)
     # Said when the variable is unset or the API refuses the key (401/403): which key to create.
     hint: str = ""
+
+    @model_validator(mode="after")
+    def _basic(self) -> "HttpAuth":
+        if self.password_env is not None and self.prefix:
+            raise ValueError(
+                "auth: `prefix` does not go with `password_env` (HTTP Basic auth writes its own "
+                "`Basic ` prefix); leave prefix out"
+            )
+        return self
+
+    @property
+    def variables(self) -> str:
+        """The environment variable(s) in words: `X`, or `X and Y` for Basic auth."""
+        if self.password_env is None:
+            return f"environment variable {self.env}"
+        return f"environment variables {self.env} and {self.password_env}"
+
+
+class WaitHeader(StrictModel):
+    """A header that says how long to wait after a 429 or 503 without `Retry-After`: a number
+    of seconds from now (`seconds`, as Confluent's X-RateLimit-Reset) or the unix second the
+    limit resets at (`epoch_seconds`, as GitHub's x-ratelimit-reset)."""
+
+    name: str = Field(min_length=1)
+    form: Literal["seconds", "epoch_seconds"] = "seconds"
 
 
 class NoPages(StrictModel):
@@ -255,6 +286,8 @@ class HttpSource(_SourceKind):
     # The longest Retry-After the source waits for: a longer one fails the month, named, rather
     # than holding the run for as long as an API asks (an hour, a day).
     retry_after_cap_seconds: float = Field(default=600.0, gt=0)
+    # Read when a 429 or 503 has no Retry-After (Retry-After wins when both are there).
+    rate_limit_reset: WaitHeader | None = None
     max_pages: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")

@@ -1,8 +1,10 @@
 """The `http` source kind: a JSON API pulled one month at a time, page by page."""
 
+import base64
 import ipaddress
 import json
 import os
+import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -20,6 +22,7 @@ from anycost_pipeline.config import (
     NextLinkPages,
     NoPages,
     NumberedPages,
+    WaitHeader,
 )
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.errors import SourceHttpError
@@ -69,27 +72,51 @@ class _CappedRetry(Retry):
     it the request fails. (urllib3 before 2.6 sleeps for whatever the API says; later ones cut
     the wait to 6 hours without a word.)"""
 
-    def __init__(self, *args: Any, wait_cap: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        wait_cap: float | None = None,
+        reset: WaitHeader | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.wait_cap = wait_cap
+        self.reset = reset
 
     def new(self, **kwargs: Any) -> "_CappedRetry":
         renewed = super().new(**kwargs)
         renewed.wait_cap = self.wait_cap  # type: ignore[attr-defined]
+        renewed.reset = self.reset  # type: ignore[attr-defined]
         return renewed  # type: ignore[return-value]
 
     def get_retry_after(self, response: Any) -> float | None:
         wait = super().get_retry_after(response)  # seconds or an HTTP date, as urllib3 reads it
         header = (response.headers.get("Retry-After") or "").strip()
+        said = "Retry-After"
         if wait is not None and header.isdigit():
             wait = float(header)  # as asked, before a newer urllib3's own cut
+        if wait is None and self.reset is not None and response.status in (429, 503):
+            wait, said = _reset_wait(response, self.reset), self.reset.name
         if wait is not None and self.wait_cap is not None and wait > self.wait_cap:
             raise RetryAfterTooLong(
-                f"the API answered {response.status} and asked to wait {wait:g} s (Retry-After), "
+                f"the API answered {response.status} and asked to wait {wait:g} s ({said}), "
                 f"more than retry_after_cap_seconds ({self.wait_cap:g}); run the month "
                 "again later, or raise retry_after_cap_seconds"
             )
         return wait
+
+
+def _reset_wait(response: Any, reset: WaitHeader) -> float | None:
+    """The wait a rate-limit reset header asks for, in seconds from now (never negative); None
+    when the answer has no such header or its value is not a number."""
+    text = (response.headers.get(reset.name) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return max(0.0, value - time.time() if reset.form == "epoch_seconds" else value)
 
 
 def session_for(source: HttpSource) -> requests.Session:
@@ -103,6 +130,7 @@ def session_for(source: HttpSource) -> requests.Session:
         respect_retry_after_header=True,
         raise_on_status=False,
         wait_cap=source.retry_after_cap_seconds,
+        reset=source.rate_limit_reset,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -125,12 +153,21 @@ class _Credentials:
         self.secret: dict[str, str] = {}
         self.hidden: list[str] = []
         if source.auth:
-            value = os.environ.get(source.auth.env, "").strip()
-            if not value:
+            auth = source.auth
+            named = [auth.env] + ([auth.password_env] if auth.password_env else [])
+            values = [os.environ.get(variable, "").strip() for variable in named]
+            unset = [variable for variable, value in zip(named, values) if not value]
+            if unset:
+                holds = (
+                    f"it holds the value of the {auth.header} header"
+                    if auth.password_env is None
+                    else f"{auth.env} holds the user name (the key) and {auth.password_env} "
+                    f"the password (the secret) of the {auth.header} header's Basic auth"
+                )
                 raise SourceHttpError(
-                    f"source {name!r}: environment variable {source.auth.env} is not set; "
-                    f"it holds the value of the {source.auth.header} header"
-                    + (f"; {source.auth.hint}" if source.auth.hint else "")
+                    f"source {name!r}: environment variable {' and '.join(unset)} "
+                    f"{'is' if len(unset) == 1 else 'are'} not set; {holds}"
+                    + (f"; {auth.hint}" if auth.hint else "")
                 )
             scheme, host, _ = self.origin
             if scheme != "https" and not is_loopback(host):
@@ -139,8 +176,17 @@ class _Credentials:
                     f"{source.auth.header} header unencrypted; use an https:// URL (plain http "
                     "with auth is allowed only to this machine: localhost, 127.0.0.1, ::1)"
                 )
-            self.secret[source.auth.header] = source.auth.prefix + value
-            self.hidden = [value, json.dumps(value)[1:-1], quote(value, safe="")]
+            if auth.password_env is None:
+                (value,) = values
+                self.secret[auth.header] = auth.prefix + value
+            else:
+                value = base64.b64encode(":".join(values).encode()).decode()
+                self.secret[auth.header] = "Basic " + value
+            self.hidden = [
+                form
+                for one in (*values, value)
+                for form in (one, json.dumps(one)[1:-1], quote(one, safe=""))
+            ]
 
     def sent_to(self, url: str) -> bool:
         """Whether a request to `url` carried the credential."""
@@ -343,10 +389,10 @@ def _refused(auth: HttpAuth | None, status: int, sent: bool) -> str:
     if auth is None or not sent or status not in (401, 403):
         return ""
     said = (
-        f". The API refused the key in environment variable {auth.env} (the {auth.header} "
+        f". The API refused the key in {auth.variables} (the {auth.header} "
         "header): check that it holds a valid, current key"
         if status == 401
-        else f". The key in environment variable {auth.env} (the {auth.header} header) is not "
+        else f". The key in {auth.variables} (the {auth.header} header) is not "
         "allowed this call: it may lack a scope, role or permission"
     )
     return said + (f"; {auth.hint}" if auth.hint else "")

@@ -1,8 +1,10 @@
 """Declarative options of the http kind that vendor connectors need: unix-second month
 placeholders, repeated parameters, records nested in buckets, a `more` flag beside a cursor that
-ends as an explicit null, `base_url`, exact numbers, a refused key named by its variable, and
-amounts in cents scaled exactly (`scale`)."""
+ends as an explicit null, `base_url`, exact numbers, a refused key named by its variable,
+amounts in cents scaled exactly (`scale`), the source's own placeholders, Basic auth from two
+variables and a rate-limit reset header."""
 
+import base64
 import json
 import time
 from decimal import Decimal
@@ -292,3 +294,55 @@ def test_year_and_month_number_placeholders_and_the_sources_own_placeholders() -
         http_source("https://api.vendor.example/orgs/{org}/usage")
     with pytest.raises(ValueError, match="placeholders: month is a month placeholder already"):
         http_source("https://api.vendor.example/usage", placeholders={"month": "8"})
+
+
+def test_basic_auth_from_two_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VENDOR_KEY_ID", "key-id")
+    monkeypatch.setenv("VENDOR_KEY_SECRET", "s3cret:with/colon")
+    auth = {"env": "VENDOR_KEY_ID", "password_env": "VENDOR_KEY_SECRET"}
+    with fake_api(lambda r: Answer(body=[])) as api:
+        read_month("vendor", http_source(api.url + "/costs", auth=auth), Month(2024, 8))
+    (request,) = api.requests
+    sent = request.headers["Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"key-id:s3cret:with/colon").decode()
+    # A refusal names both variables; an echo of either value, or of the header, is hidden.
+    echo = {"detail": f"bad key-id / s3cret:with/colon / {sent}"}
+    with fake_api(lambda r: Answer(status=401, body=echo)) as api:
+        with pytest.raises(SourceHttpError) as failure:
+            read_month("vendor", http_source(api.url + "/costs", auth=auth), Month(2024, 8))
+    message = str(failure.value)
+    assert "environment variables VENDOR_KEY_ID and VENDOR_KEY_SECRET" in message
+    assert "key-id" not in message and "s3cret" not in message and sent[6:] not in message
+    monkeypatch.delenv("VENDOR_KEY_SECRET")
+    with pytest.raises(SourceHttpError, match="environment variable VENDOR_KEY_SECRET is not set"):
+        read_month("vendor", http_source("https://api.vendor.example/c", auth=auth), Month(2024, 8))
+    with pytest.raises(ValueError, match="`prefix` does not go with `password_env`"):
+        http_source("https://api.vendor.example/c", auth={**auth, "prefix": "Bearer "})
+
+
+@pytest.mark.parametrize("form", ["seconds", "epoch_seconds"])
+def test_a_429_that_says_when_to_come_back_in_a_reset_header_is_waited_for(form: str) -> None:
+    def reset(seconds: float) -> str:
+        return str(seconds if form == "seconds" else int(time.time() + seconds) + 1)
+
+    header = {"name": "X-RateLimit-Reset", "form": form}
+    answers = [Answer(status=429, headers={"X-RateLimit-Reset": reset(1)}), Answer(body=[])]
+    with fake_api(lambda r: answers.pop(0)) as api:
+        started = time.monotonic()
+        read_month(
+            "vendor",
+            http_source(api.url + "/costs", rate_limit_reset=header, backoff_seconds=0),
+            Month(2024, 8),
+        )
+    assert len(api.requests) == 2 and time.monotonic() - started >= 0.9
+    # Beyond the cap it fails, naming the header it read.
+    answers[:] = [Answer(status=429, headers={"X-RateLimit-Reset": reset(3600)})]
+    with fake_api(lambda r: answers[0]) as api:
+        with pytest.raises(
+            SourceHttpError, match=r"to wait 36\d\d(\.\d+)? s \(X-RateLimit-Reset\)"
+        ):
+            read_month(
+                "vendor",
+                http_source(api.url + "/costs", rate_limit_reset=header, retry_after_cap_seconds=2),
+                Month(2024, 8),
+            )
