@@ -164,9 +164,13 @@ class _Credentials:
                     else f"{auth.env} holds the user name (the key) and {auth.password_env} "
                     f"the password (the secret) of the {auth.header} header's Basic auth"
                 )
+                unset_words = (
+                    f"environment variable {unset[0]} is"
+                    if len(unset) == 1
+                    else f"environment variables {' and '.join(unset)} are"
+                )
                 raise SourceHttpError(
-                    f"source {name!r}: environment variable {' and '.join(unset)} "
-                    f"{'is' if len(unset) == 1 else 'are'} not set; {holds}"
+                    f"source {name!r}: {unset_words} not set; {holds}"
                     + (f"; {auth.hint}" if auth.hint else "")
                 )
             scheme, host, _ = self.origin

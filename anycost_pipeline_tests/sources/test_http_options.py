@@ -316,6 +316,11 @@ def test_basic_auth_from_two_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VENDOR_KEY_SECRET")
     with pytest.raises(SourceHttpError, match="environment variable VENDOR_KEY_SECRET is not set"):
         read_month("vendor", http_source("https://api.vendor.example/c", auth=auth), Month(2024, 8))
+    monkeypatch.delenv("VENDOR_KEY_ID")
+    with pytest.raises(
+        SourceHttpError, match="environment variables VENDOR_KEY_ID and VENDOR_KEY_SECRET are not"
+    ):
+        read_month("vendor", http_source("https://api.vendor.example/c", auth=auth), Month(2024, 8))
     with pytest.raises(ValueError, match="`prefix` does not go with `password_env`"):
         http_source("https://api.vendor.example/c", auth={**auth, "prefix": "Bearer "})
 
