@@ -5,7 +5,6 @@ sends nothing, and the preset is what a user could write by hand."""
 
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
 from anycost_pipeline.config import HttpSource
 from anycost_pipeline_tests.conftest import Project, printed_words
-from anycost_pipeline_tests.sources.helpers import CONNECTION, sent_rows
+from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
 from anycost_pipeline_tests.vendors.anthropic_api import Cost, anthropic_api, august_ledger
 
 KEY = "sk-ant-admin01-stand-in-4b2e81"
@@ -37,14 +36,6 @@ def _use_anthropic(project: Project, base_url: str, **keys: object) -> None:
     project.write_config(config)
 
 
-def _files_holding(project: Project, secret: str) -> list[Path]:
-    return [
-        path
-        for path in project.root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
-
-
 def test_a_month_of_anthropic_costs_arrives_in_dollars_exactly_over_pages_and_a_429(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,7 +46,7 @@ def test_a_month_of_anthropic_costs_arrives_in_dollars_exactly_over_pages_and_a_
         assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said and KEY not in said
-    assert _files_holding(project, KEY) == []  # frames, run history (Dagster events), sandbox
+    assert files_holding(project, KEY) == []  # frames, run history (Dagster events), sandbox
 
     # Four pages of ten, ten, ten and one day bucket; the second request was the 429, and the
     # same page was asked again after the retry-after second.
@@ -146,7 +137,7 @@ def test_a_refused_key_fails_the_month_naming_its_variable_and_sends_nothing(
     assert "refused the key in environment variable ANTHROPIC_ADMIN_KEY" in said
     assert "Anthropic Admin API key is needed" in said
     assert "sk-ant-api03-a-workspace-key" not in said  # echoed by the API, shown as ***
-    assert _files_holding(project, "sk-ant-api03-a-workspace-key") == []
+    assert files_holding(project, "sk-ant-api03-a-workspace-key") == []
     assert sent_rows(project, "2024-08") == []
     assert len(api.seen) == 1  # a 401 is not retried
 

@@ -5,7 +5,6 @@ names both variables and sends nothing, and neither the key nor the secret is wr
 
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
 from anycost_pipeline.config import HttpSource
 from anycost_pipeline_tests.conftest import Project, printed_words
-from anycost_pipeline_tests.sources.helpers import CONNECTION, sent_rows
+from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
 from anycost_pipeline_tests.vendors.confluent_api import Cost, august_costs, confluent_api
 
 KEY = "STANDINKEY7Q2W"
@@ -36,14 +35,6 @@ def _use_confluent(project: Project, base_url: str, **keys: object) -> None:
     project.write_config(config)
 
 
-def _files_holding(project: Project, secret: str) -> list[Path]:
-    return [
-        path
-        for path in project.root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
-
-
 def test_a_month_of_confluent_costs_arrives_exactly_over_pages_and_a_429(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,7 +46,7 @@ def test_a_month_of_confluent_costs_arrives_exactly_over_pages_and_a_429(
         assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said and KEY not in said and SECRET not in said
-    assert _files_holding(project, SECRET) == [] and _files_holding(project, KEY) == []
+    assert files_holding(project, SECRET) == [] and files_holding(project, KEY) == []
 
     expected = _august(costs)
     pages = -(-len(expected) // 25)
@@ -127,7 +118,7 @@ def test_a_refused_key_fails_the_month_naming_both_variables_and_sends_nothing(
     )
     assert "OrganizationAdmin or BillingAdmin" in said
     assert "OLDKEY42" not in said and SECRET not in said  # the API echoes the key: ***
-    assert _files_holding(project, "OLDKEY42") == []
+    assert files_holding(project, "OLDKEY42") == []
     assert sent_rows(project, "2024-08") == []
     assert len(api.seen) == 1
 

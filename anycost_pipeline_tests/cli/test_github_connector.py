@@ -5,7 +5,6 @@ source's own placeholder."""
 
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
 from anycost_pipeline.config import HttpSource
 from anycost_pipeline_tests.conftest import Project, printed_words
-from anycost_pipeline_tests.sources.helpers import CONNECTION, sent_rows
+from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
 from anycost_pipeline_tests.vendors.github_api import Item, august_items, github_api
 
 TOKEN = "github_pat_11STANDIN0aB3c"
@@ -42,14 +41,6 @@ def _use_github(project: Project, base_url: str, **keys: object) -> None:
     project.write_config(config)
 
 
-def _files_holding(project: Project, secret: str) -> list[Path]:
-    return [
-        path
-        for path in project.root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
-
-
 def test_a_month_of_github_usage_arrives_exactly_after_a_429(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,7 +51,7 @@ def test_a_month_of_github_usage_arrives_exactly_after_a_429(
         assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said and TOKEN not in said
-    assert _files_holding(project, TOKEN) == []  # frames, run history (Dagster events), sandbox
+    assert files_holding(project, TOKEN) == []  # frames, run history (Dagster events), sandbox
 
     # GitHub documents no pagination: the month is one answer, asked again after the 429.
     assert [s.status for s in api.seen] == [429, 200]
@@ -124,7 +115,7 @@ def test_a_refused_token_fails_the_month_naming_its_variable_and_sends_nothing(
     assert "refused the key in environment variable GITHUB_BILLING_TOKEN" in said
     assert "organization owner or billing manager" in said
     assert "ghp_expired0token" not in said
-    assert _files_holding(project, "ghp_expired0token") == []
+    assert files_holding(project, "ghp_expired0token") == []
     assert sent_rows(project, "2024-08") == []
     assert len(api.seen) == 1
 

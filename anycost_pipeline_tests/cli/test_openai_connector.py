@@ -4,7 +4,6 @@ variable and sends nothing, and the user's keys win over the preset's."""
 
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -15,7 +14,7 @@ from anycost_pipeline.config import HttpSource, SourceConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.http import read_month
 from anycost_pipeline_tests.conftest import Project, printed_words
-from anycost_pipeline_tests.sources.helpers import CONNECTION, sent_rows
+from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
 from anycost_pipeline_tests.vendors.openai_api import DAY, Cost, august_ledger, openai_api
 
 KEY = "sk-admin-stand-in-7f3a9c"
@@ -35,14 +34,6 @@ def _use_openai(project: Project, base_url: str, **keys: object) -> None:
     project.write_config(config)
 
 
-def _files_holding(project: Project, secret: str) -> list[Path]:
-    return [
-        path
-        for path in project.root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
-
-
 def test_a_month_of_openai_costs_arrives_exactly_over_pages_and_a_429(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -53,7 +44,7 @@ def test_a_month_of_openai_costs_arrives_exactly_over_pages_and_a_429(
         assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said and KEY not in said
-    assert _files_holding(project, KEY) == []  # frames, run history (Dagster events), sandbox
+    assert files_holding(project, KEY) == []  # frames, run history (Dagster events), sandbox
 
     # Four pages of ten, ten, ten and one day bucket; the second request was the 429, and the
     # same page was asked again after the Retry-After second.
@@ -98,7 +89,7 @@ def test_a_refused_key_fails_the_month_naming_its_variable_and_sends_nothing(
     assert "refused the key in environment variable OPENAI_ADMIN_KEY" in said
     assert "OpenAI Admin key is needed" in said
     assert "sk-proj-not-an-admin-key" not in said  # echoed by the API, shown as ***
-    assert _files_holding(project, "sk-proj-not-an-admin-key") == []
+    assert files_holding(project, "sk-proj-not-an-admin-key") == []
     assert sent_rows(project, "2024-08") == []
     assert len(api.seen) == 1  # a 401 is not retried
 

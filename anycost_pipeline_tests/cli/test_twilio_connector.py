@@ -5,7 +5,6 @@ variables and sends nothing."""
 
 import dataclasses
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from anycost_pipeline.config import HttpSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.http import read_month
 from anycost_pipeline_tests.conftest import Project, printed_words
-from anycost_pipeline_tests.sources.helpers import CONNECTION, sent_rows
+from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
 from anycost_pipeline_tests.vendors.twilio_api import Usage, august_usage, twilio_api
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -45,14 +44,6 @@ def _use_twilio(project: Project, base_url: str, **keys: object) -> None:
     project.write_config(config)
 
 
-def _files_holding(project: Project, secret: str) -> list[Path]:
-    return [
-        path
-        for path in project.root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
-
-
 def test_a_month_of_twilio_prices_arrives_exactly_over_pages_and_a_429(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,7 +55,7 @@ def test_a_month_of_twilio_prices_arrives_exactly_over_pages_and_a_429(
         assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said and TOKEN not in said
-    assert _files_holding(project, TOKEN) == []
+    assert files_holding(project, TOKEN) == []
 
     # 31 daily totals in pages of 10: four pages; the 429 was asked again after a second.
     asked = [s for s in api.seen if s.status == 200]
@@ -148,7 +139,7 @@ def test_a_refused_token_fails_the_month_naming_both_variables_and_sends_nothing
     assert "answered 401" in said
     assert "environment variables TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in said
     assert "rotated-token-1a2b" not in said
-    assert _files_holding(project, "rotated-token-1a2b") == []
+    assert files_holding(project, "rotated-token-1a2b") == []
     assert sent_rows(project, "2024-08") == []
     assert len(api.seen) == 1
 

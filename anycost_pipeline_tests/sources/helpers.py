@@ -10,6 +10,8 @@ from anycost_pipeline.config import FilesSource, HttpSource, SqlSource
 from anycost_pipeline.months import Month
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import dagster as dg
 
     from anycost_pipeline_tests.conftest import Project
@@ -115,3 +117,13 @@ def readme_source(name: str) -> dict:
     blocks = re.findall(r"```yaml\n(.*?)```", readme.read_text(), re.S)
     (block,) = [b for b in blocks if f"  {name}:" in b]
     return yaml.safe_load(block)["sources"][name]
+
+
+def files_holding(project: "Project", secret: str) -> list["Path"]:
+    """The project's files (frames, run history with its Dagster events, the sandbox) that hold
+    `secret` anywhere in their bytes."""
+    return [
+        path
+        for path in project.root.rglob("*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
