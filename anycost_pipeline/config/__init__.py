@@ -38,6 +38,7 @@ from anycost_pipeline.config.sources import (
     NumberedPages,
     Pagination,
     Refresh,
+    Settles,
     SqlSource,
     Tombstone,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "SandboxFaultsConfig",
     "SourceConfig",
     "SqlSource",
+    "Settles",
     "Tombstone",
     "config_path",
     "is_url",
