@@ -41,9 +41,7 @@ def refresh_months(now: datetime, previous_month_days: int, start_month: str) ->
     current = Month(now.year, now.month)
     months = [current]
     if now.day <= previous_month_days:
-        months.insert(
-            0, Month(now.year - (now.month == 1), 12 if now.month == 1 else now.month - 1)
-        )
+        months.insert(0, current.previous())
     return [str(m) for m in months if str(m) >= start_month]
 
 
