@@ -21,6 +21,7 @@ from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import Overlap, find_overlaps
+from anycost_pipeline.settling import Settled, month_settled, source_settled, utc_now
 from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
 from anycost_pipeline.sources.reads import read_of, without_read
 from anycost_pipeline.sources.shared_files import SharedFiles, shared_in_month
@@ -128,6 +129,7 @@ class MonthToSend:
     never_held: bool = False
     reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
     overlaps: list[Overlap] = field(default_factory=list)  # what the overlap check found
+    settled: Settled | None = None  # final or estimated, and why
 
     @property
     def empty(self) -> bool:
@@ -221,7 +223,15 @@ def month_to_send(
         bodies = connection_bodies(project, connection, cbf, month)
         kept, unclear, never = emptied(project, sources, month)
         return MonthToSend(
-            cbf, bodies, bodies.content_hash, Decimal(0), kept, unclear, never, reads
+            cbf,
+            bodies,
+            bodies.content_hash,
+            Decimal(0),
+            kept,
+            unclear,
+            never,
+            reads,
+            settled=settled_of(project, frames, month),
         )
     if len(sources) > 1:
         # Each source passed its own checks; combined, their columns meet (a tagged source
@@ -244,6 +254,19 @@ def month_to_send(
         "; ".join(gone) or None,
         reads=reads,
         overlaps=found,
+        settled=settled_of(project, frames, month),
+    )
+
+
+def settled_of(project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month: str) -> Settled:
+    """The connection's month labelled final or estimated, from each source's `settles`."""
+    now = utc_now()
+    return month_settled(
+        [
+            source_settled(name, project.sources[name].settles, month, frame, now)
+            for name, frame in frames.items()
+        ],
+        now,
     )
 
 

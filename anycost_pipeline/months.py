@@ -41,6 +41,9 @@ class Month:
     def next(self) -> "Month":
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
+    def previous(self) -> "Month":
+        return Month(self.year - (self.month == 1), 12 if self.month == 1 else self.month - 1)
+
     @property
     def hours(self) -> int:
         return int((self.end - self.start).total_seconds() // 3600)

@@ -41,9 +41,7 @@ def refresh_months(now: datetime, previous_month_days: int, start_month: str) ->
     current = Month(now.year, now.month)
     months = [current]
     if now.day <= previous_month_days:
-        months.insert(
-            0, Month(now.year - (now.month == 1), 12 if now.month == 1 else now.month - 1)
-        )
+        months.insert(0, current.previous())
     return [str(m) for m in months if str(m) >= start_month]
 
 
@@ -98,9 +96,7 @@ def refresh_warning(name: str, source: AnySource, now: datetime | None = None) -
     """A warning naming the months of the next year whose end the source's schedule never
     pulls, and how much of each, else None."""
     refresh = source.refresh
-    gaps = refresh_gaps(
-        refresh.cron, refresh.previous_month_days, now or datetime.now(timezone.utc)
-    )
+    gaps = refresh_gaps(refresh.cron, source.previous_month_days, now or datetime.now(timezone.utc))
     if not gaps:
         return None
     worst = max(gaps, key=lambda g: g.unpulled)
@@ -112,7 +108,7 @@ def refresh_warning(name: str, source: AnySource, now: datetime | None = None) -
     )
     return (
         f"source {name}: refresh.cron {refresh.cron!r} with previous_month_days "
-        f"{refresh.previous_month_days} never pulls the end of {len(gaps)} of the next 12 "
+        f"{source.previous_month_days} never pulls the end of {len(gaps)} of the next 12 "
         f"months ({shown}): charges dated after a month's last pull are never pulled and never "
         f"sent; e.g. {worst.month}: {last}, so its last {_duration(worst.unpulled)} are never "
         "pulled. Refresh daily and set previous_month_days to at least 1 (or, with a weekly "

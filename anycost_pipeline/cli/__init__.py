@@ -95,7 +95,27 @@ def parser() -> argparse.ArgumentParser:
         help="propose a source's mapping from a sample export and preview its first month",
     )
     add.add_argument(
-        "path", metavar="PATH", help="a sample export: CSV, TSV, Parquet, JSON, NDJSON (.gz too)"
+        "path",
+        metavar="PATH",
+        nargs="?",
+        help="a sample export: CSV, TSV, Parquet, JSON, NDJSON (.gz too); or give --vendor",
+    )
+    add.add_argument(
+        "--vendor",
+        metavar="NAME",
+        help="a ready-made connector instead of a sample (openai, ...; README: Ready-made "
+        "connectors): writes its block and previews a month pulled from the vendor",
+    )
+    add.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="with --vendor: the vendor's API at another address (a proxy, a regional site)",
+    )
+    add.add_argument(
+        "--month",
+        metavar="YYYY-MM",
+        type=_month,
+        help="with --vendor: the month to preview (default: last month)",
     )
     add.add_argument("--name", help="the source's name (default: from the file name)")
     add.add_argument(
@@ -204,6 +224,27 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return preview(args.source, args.month, args.rows)
     if args.command == "add-source":
+        if (args.path is None) == (args.vendor is None):
+            raise CliError(
+                "give a sample export (anycost add-source PATH) or a ready-made connector "
+                "(anycost add-source --vendor NAME), not both and not neither"
+            )
+        if args.vendor is None and (args.base_url or args.month):
+            raise CliError("--base-url and --month go with --vendor NAME")
+        if args.vendor is not None and args.total:
+            raise CliError("--total goes with a sample export, not with --vendor")
+        if args.vendor is not None:
+            from anycost_pipeline.cli.add_vendor import add_vendor
+
+            return add_vendor(
+                args.vendor,
+                args.name,
+                args.connection,
+                args.base_url,
+                args.month,
+                args.write,
+                args.rows,
+            )
         from anycost_pipeline.cli.add_source import add_source
 
         return add_source(args.path, args.name, args.connection, args.write, args.rows, args.total)

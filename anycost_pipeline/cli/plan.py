@@ -14,7 +14,14 @@ from anycost_pipeline.cli.common import (
     where,
 )
 from anycost_pipeline.cloudzero.client import AnyCostClient
-from anycost_pipeline.cloudzero.month_state import CLEAR, CONFLICT, SEND, UNCHANGED, MonthState
+from anycost_pipeline.cloudzero.month_state import (
+    CLEAR,
+    CONFLICT,
+    HELD,
+    SEND,
+    UNCHANGED,
+    MonthState,
+)
 from anycost_pipeline.config import AnycostConfig, load_config
 from anycost_pipeline.connection_state import exit_code, journal_of, judge, months_of
 from anycost_pipeline.defs.in_memory import sources_now
@@ -45,7 +52,8 @@ def plan(months: list[str], connections: list[str]) -> int:
             for month in wanted:
                 state = judge(month, operation, now, client, journal)
                 states.append(state)
-                say(f"  {month}  {state.verdict:9}  {state.reason}")
+                settled = f"  [{state.now.settled}]" if state.now.settled else ""
+                say(f"  {month}  {state.verdict:9}  {state.reason}{settled}")
             if not wanted:
                 say("  no month: the sources hold none, and nothing was sent or is listed")
             if later:
@@ -56,17 +64,21 @@ def plan(months: list[str], connections: list[str]) -> int:
 
 
 def summary(states: list[MonthState]) -> str:
-    by = {v: sum(1 for s in states if s.verdict == v) for v in (SEND, CLEAR, CONFLICT)}
+    by = {v: sum(1 for s in states if s.verdict == v) for v in (SEND, CLEAR, CONFLICT, HELD)}
     same = sum(1 for s in states if s.verdict == UNCHANGED)
     others = len(states) - same - sum(by.values())
     line = (
         f"Plan: {counted(by[SEND], 'month')} to send, {by[CLEAR]} to clear, "
-        f"{by[CONFLICT]} in conflict, {same} unchanged"
+        f"{by[CONFLICT]} in conflict, "
+        + (f"{by[HELD]} held (final, changed late), " if by[HELD] else "")
+        + f"{same} unchanged"
         + (f", {others} kept or not judged" if others else "")
         + ". Nothing was sent."
     )
     if by[SEND] or by[CLEAR]:
         line += " `anycost run` applies it."
+    if by[HELD]:
+        line += " A held month is sent only with `anycost run MONTH --force`."
     if by[CONFLICT]:
         line += " A conflict is never resolved by `anycost run` alone: its line says what to do."
     return line

@@ -33,8 +33,10 @@ from anycost_pipeline.defs.names import (
     BODIES,
     CHANGE,
     DROP_IDS,
+    LATE_CHANGE,
     ROWS,
     ROWS_WITHOUT_A_COST,
+    SETTLED,
     STATUS,
     SUBMIT_MONTH,
     TOTAL_COST_EXACT,
@@ -93,8 +95,13 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
         if CORRECTIONS_NOTE in meta:  # cbf/<source>: corrections to invoiced months, and where
             say(f"   {'':28} {meta[CORRECTIONS_NOTE]}")
         if STATUS in meta:
+            where = _where(month, mat.asset_key.path[-1], connections)
             why = f": {meta[VERDICT]}" if meta[STATUS] != SENT and VERDICT in meta else ""
-            say(f"   {_where(month, mat.asset_key.path[-1], connections)}: {meta[STATUS]}{why}")
+            say(f"   {where}: {meta[STATUS]}{why}")
+            if SETTLED in meta:
+                say(f"   {where}: {meta[SETTLED]}")
+            if LATE_CHANGE in meta:
+                say(f"   WARNING {where}: {meta[LATE_CHANGE]}")
 
 
 def _stopped(instance, month: str, rest: list[str], connections: list[str]) -> int:  # type: ignore[no-untyped-def]

@@ -9,12 +9,13 @@ continued, and a month CloudZero holds that the adaptor did not leave so is neve
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 
 from anycost_pipeline.cloudzero.answers import MonthListing
 from anycost_pipeline.cloudzero.journal import CLEARED, CONFIRMED, Entry
+from anycost_pipeline.settling import Settled, final_since, utc_now
 
 UNCHANGED = "unchanged"  # nothing to do: CloudZero holds what the sources hold
 SEND = "send"  # the sources' month goes to CloudZero
@@ -23,8 +24,9 @@ KEPT = "kept"  # the sources hold nothing because their files are gone; CloudZer
 CONFLICT = "conflict"  # CloudZero holds what the adaptor did not send; nothing is sent
 UNKNOWN = "unknown"  # CloudZero (or the journal) could not be read
 SUPERSEDED = "superseded"  # a newer read of the sources was sent already; nothing is sent
+HELD = "held"  # a final month changed late and its sources say hold: nothing is sent
 
-PENDING = (SEND, CLEAR, CONFLICT)  # verdicts that leave something to do
+PENDING = (SEND, CLEAR, CONFLICT, HELD)  # verdicts that leave something to do
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Now:
     unclear_because: str | None = None  # for an empty month: why keep or clear cannot be told
     reads: Mapping[str, int] = field(default_factory=dict)  # source → its read's number
     never_held: bool = False  # for an empty month: nothing shows the sources ever held it
+    settled: Settled | None = None  # final or estimated (`settling`)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class MonthState:
     now: Now
     held: Held
     resume: bool = False
+    late: str | None = None  # a final month changed late: since when it was final
 
     @property
     def pending(self) -> bool:
@@ -129,6 +133,39 @@ def judge_month(
 ) -> MonthState:
     """The month's verdict. `record` is the journal's record of the last submission (None:
     never sent, as far as this adaptor knows); `held` what CloudZero holds now."""
+    return _late(_judged(month, operation, now, record, held, force), record, force)
+
+
+def _late(state: MonthState, record: Entry | None, force: bool) -> MonthState:
+    """A month CloudZero holds as final whose sources changed since: said loudly when it is
+    sent or cleared, and held instead (nothing sent) when a source says `late_change: hold`,
+    until `--force`."""
+    settled = state.now.settled
+    if state.verdict not in (SEND, CLEAR) or state.resume or record is None or settled is None:
+        return state
+    since = final_since(record.data, settled.judged_at or utc_now())
+    if since is None:
+        return state
+    late = (
+        f"LATE CHANGE: {state.month} has been final at CloudZero since {since} and its sources "
+        "have changed since then"
+    )
+    if settled.hold_late and not force:
+        return replace(
+            state,
+            late=since,
+            verdict=HELD,
+            reason=f"{late}; held, because a source says `settles: {{late_change: hold}}`: "
+            f"{state.reason}. Nothing is sent: check the change, then send it with "
+            f"`anycost run {state.month} --force`",
+        )
+    again = f"{late}; it is sent again. {state.reason[:1].upper()}{state.reason[1:]}"
+    return replace(state, late=since, reason=again)
+
+
+def _judged(
+    month: str, operation: str, now: Now, record: Entry | None, held: Held, force: bool
+) -> MonthState:
     ours = last_drop(record)
     # CloudZero still holds the month as the adaptor left it: the newest drop is the last one
     # acknowledged to the adaptor, with the rows it listed then.

@@ -39,6 +39,7 @@ from anycost_pipeline.cloudzero.locks import connection_lock
 from anycost_pipeline.cloudzero.month_state import (
     CLEAR,
     CONFLICT,
+    HELD,
     KEPT,
     SUPERSEDED,
     Held,
@@ -48,6 +49,7 @@ from anycost_pipeline.cloudzero.month_state import (
     judge_month,
     last_drop,
 )
+from anycost_pipeline.settling import Settled, record_of
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +242,7 @@ def send_month(
     operation: str | None = None,
     reads: Mapping[str, int] | None = None,
     never_held: bool = False,
+    settled: Settled | None = None,
 ) -> MonthOutcome:
     """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
     and apply the verdict: send the bodies `(operation, payload, rows)`, clear the month (the
@@ -276,7 +279,14 @@ def send_month(
             held = _unread(month, operation, rows, error)
         previous = record.data if record else None
         now = Now(
-            rows, total, content_hash, kept_because, unclear_because, dict(reads or {}), never_held
+            rows,
+            total,
+            content_hash,
+            kept_because,
+            unclear_because,
+            dict(reads or {}),
+            never_held,
+            settled,
         )
         state = judge_month(month, operation, now, record, held, force)
         if state.verdict in (CLEAR, KEPT) and state.held.total is None:
@@ -295,7 +305,7 @@ def send_month(
             return MonthOutcome(
                 status, rows, size, state.held.rows, content_hash, None, previous, state=state
             )
-        if state.verdict == CONFLICT:
+        if state.verdict in (CONFLICT, HELD):
             raise MonthConflict(NOTHING_SENT, f"Nothing was sent for {month}: {state.reason}")
         resumed = record if state.resume else None
         entry = {
@@ -314,6 +324,7 @@ def send_month(
             "bytes": size,
             # Never lower: a source absent now keeps the number of its last read sent.
             "reads": {**(previous or {}).get("reads", {}), **now.reads},
+            **record_of(settled),
             "started_at": _now(),
         }
         if not resumed or not entry["submission_id"]:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
+from anycost_pipeline.cbf.columns import is_cbf_column
 from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.config.base import StrictModel
 from anycost_pipeline.config.mapping import SourceConfig
@@ -69,6 +70,42 @@ class Refresh(StrictModel):
         return cron
 
 
+class FinalWhen(StrictModel):
+    """A month is final only when every row of it has a value in a CBF `column` (e.g.
+    `bill/invoice_id`), or, with `values`, one of those values (e.g. a status `CLOSED`)."""
+
+    column: str = Field(min_length=1)
+    values: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("column")
+    @classmethod
+    def _cbf_column(cls, column: str) -> str:
+        if not is_cbf_column(column):
+            raise ValueError(
+                f"{column!r} is not a CBF column: name a column of the month as sent, e.g. "
+                "bill/invoice_id or resource/tag:status (map the source's column to it under "
+                "`columns`)"
+            )
+        return column
+
+
+def _column_shorthand(value: object) -> object:
+    return {"column": value} if isinstance(value, str) else value
+
+
+class Settles(StrictModel):
+    """How a source's month settles: it is `estimated` until `after_days` days after it ends
+    (and, with `when`, until every row says it is invoiced), then `final`. A final month whose
+    data changes later is sent with a warning, or held until `--force` (`late_change: hold`)."""
+
+    after_days: int = Field(default=0, ge=0, le=28)
+    when: Annotated[
+        FinalWhen | None,
+        BeforeValidator(_column_shorthand, json_schema_input_type=FinalWhen | str | None),
+    ] = None
+    late_change: Literal["send", "hold"] = "send"
+
+
 class Tombstone(StrictModel):
     """A column that marks a record as deleted: the record with that key leaves the month."""
 
@@ -94,6 +131,7 @@ class _SourceKind(SourceConfig):
         BeforeValidator(_tombstone_shorthand, json_schema_input_type=Tombstone | str | None),
     ] = None
     refresh: Refresh = Refresh()
+    settles: Settles | None = None  # None: final once the month is over
     # Who invoices each charge and who provides it, for the overlap check (a charge invoiced by
     # a platform CloudZero already ingests): the first of the columns that the export has.
     issuer_column: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
@@ -109,6 +147,14 @@ class _SourceKind(SourceConfig):
         if not self.incremental and (self.key or self.tombstone):
             raise ValueError("`key` and `tombstone` apply only with `incremental: true`")
         return self
+
+    @property
+    def previous_month_days(self) -> int:
+        """The first days of a month on which the schedule also pulls the month before: the
+        refresh's, or, when the source settles later, until the day it is final (included, so
+        that the final figures are pulled once)."""
+        settling = self.settles.after_days + 1 if self.settles is not None else 0
+        return min(28, max(self.refresh.previous_month_days, settling))
 
     @property
     def pulled(self) -> bool:

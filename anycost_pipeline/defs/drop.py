@@ -27,12 +27,14 @@ from anycost_pipeline.defs.names import (
     DROP,
     DROP_IDS,
     FRAMES_IO_MANAGER,
+    LATE_CHANGE,
     MONTH,
     NO_DOUBLE_COUNT,
     READER,
     READS,
     ROWS,
     ROWS_CLOUDZERO_REPORTS,
+    SETTLED,
     STATUS,
     VERDICT,
     cbf_key,
@@ -129,8 +131,11 @@ def drop_asset(
                 operation=spec.operation,
                 reads=sending.reads,
                 never_held=sending.never_held,
+                settled=sending.settled,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
+        if outcome.state is not None and outcome.state.late:
+            context.log.warning(outcome.state.reason)
         metadata = {
             **_receipt_metadata(month, connection_id, sending, outcome, cloudzero),
             **submission_metadata(
@@ -261,6 +266,17 @@ def _delivered(outcome: MonthOutcome) -> dict[str, Any]:
     }
 
 
+def _settled_metadata(sending: MonthToSend, outcome: MonthOutcome) -> dict[str, Any]:
+    """The month's label (final or estimated, why) and, when a final month changed late and
+    was sent again, what the verdict said of it."""
+    metadata: dict[str, Any] = {}
+    if sending.settled is not None:
+        metadata[SETTLED] = str(sending.settled)
+    if outcome.state is not None and outcome.state.late:
+        metadata[LATE_CHANGE] = outcome.state.reason
+    return metadata
+
+
 def _receipt_metadata(
     month: str,
     connection_id: str,
@@ -277,6 +293,7 @@ def _receipt_metadata(
         "sent_to": cloudzero.where(),
         **_delivered(outcome),
         ROWS_CLOUDZERO_REPORTS: outcome.reported_rows,
+        **_settled_metadata(sending, outcome),
         "month_bytes": outcome.bytes,
         "content_hash": sending.content_hash,
         COST_BY_LINE_ITEM_TYPE: cost_by(sending.cbf, COST, LINE_ITEM_TYPE, "line item type"),

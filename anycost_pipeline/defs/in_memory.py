@@ -108,6 +108,7 @@ def sources_now(
             sending.kept_because,
             sending.unclear_because,
             never_held=sending.never_held,
+            settled=sending.settled,
         )
 
     return now

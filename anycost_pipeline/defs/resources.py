@@ -24,6 +24,7 @@ from anycost_pipeline.cloudzero.submit import Limits, MonthOutcome, SubmissionLe
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import ParquetStorage, frames_folder
 from anycost_pipeline.defs.names import CLOUDZERO, FRAMES_IO_MANAGER, scoped
+from anycost_pipeline.settling import Settled
 
 SANDBOX_KEY = "sandbox-key"
 SECRET_FIELDS = ("api_key", "test_key")
@@ -144,6 +145,7 @@ class CloudZeroResource(dg.ConfigurableResource):
         operation: str | None = None,
         reads: Mapping[str, int] | None = None,
         never_held: bool = False,
+        settled: Settled | None = None,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
         of accepted submissions and limits, unless CloudZero already holds them (see
@@ -167,6 +169,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 operation=operation,
                 reads=reads,
                 never_held=never_held,
+                settled=settled,
             )
 
 

@@ -16,7 +16,7 @@ from anycost_pipeline.triggers import refresh_months
 
 
 def refresh_schedule(name: str, source: AnySource, project: AnycostConfig) -> dg.ScheduleDefinition:
-    refresh = source.refresh
+    refresh, days = source.refresh, source.previous_month_days
 
     @dg.schedule(
         name=schedule_name(name),
@@ -24,7 +24,7 @@ def refresh_schedule(name: str, source: AnySource, project: AnycostConfig) -> dg
         job_name=connection_job_name(source.connection),
         execution_timezone="UTC",
         description=(
-            f"Pulls source `{name}` and sends the current month (and, on days 1–{refresh.previous_month_days}, "
+            f"Pulls source `{name}` and sends the current month (and, on days 1–{days}, "
             f"the previous month) to connection `{source.connection}`."
         ),
     )
@@ -38,7 +38,7 @@ def refresh_schedule(name: str, source: AnySource, project: AnycostConfig) -> dg
                 partition_key=month,
                 tags={SOURCE_TAG: name, TRIGGER_TAG: "schedule"},
             )
-            for month in refresh_months(now, refresh.previous_month_days, project.start_month)
+            for month in refresh_months(now, days, project.start_month)
         ]
 
     return _refresh

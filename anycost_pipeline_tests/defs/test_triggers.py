@@ -154,3 +154,37 @@ def test_pulled_sources_get_a_refresh_schedule(project: Project, tmp_path) -> No
     assert result.success
     raw = result.asset_materializations_for_node("raw__warehouse")[0].metadata
     assert raw["rows"].value == 0
+
+
+def test_a_source_that_settles_later_is_pulled_until_its_month_is_final(
+    project: Project, tmp_path
+) -> None:
+    """`settles.after_days: 15` (Datadog's historical cost, ready mid-month): the schedule
+    pulls the previous month on days 1–16 (the 16th pulls its final figures), not after."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "costs.db") as db:
+        db.execute("CREATE TABLE costs (date TEXT, amount TEXT)")
+    config = project.config()
+    config["sources"]["warehouse"] = {
+        "connection": "simple_cloud_main",
+        "kind": "sql",
+        "url": f"sqlite:///{tmp_path / 'costs.db'}",
+        "query": "SELECT * FROM costs WHERE date >= :start AND date < :end",
+        "columns": {"time/usage_start": "date", "cost/cost": "amount"},
+        "settles": {"after_days": 15},
+    }
+    project.write_config(config)
+    defs = project.definitions()
+    schedule = defs.resolve_schedule_def("refresh_warehouse")
+    assert "on days 1–16, the previous month" in (schedule.description or "")
+
+    def months_on(day: int) -> list[str | None]:
+        context = dg.build_schedule_context(
+            scheduled_execution_time=datetime(2024, 9, day, 6, tzinfo=timezone.utc),
+            repository_def=defs.get_repository_def(),
+        )
+        return [r.partition_key for r in schedule.evaluate_tick(context).run_requests or []]
+
+    assert months_on(16) == ["2024-08", "2024-09"]
+    assert months_on(17) == ["2024-09"]

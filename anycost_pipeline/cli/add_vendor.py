@@ -1,0 +1,111 @@
+"""`anycost add-source --vendor NAME`: a ready-made connector as a source of anycost.yaml, the
+environment variables its key is read from, and a month previewed from the vendor."""
+
+import os
+from typing import Any
+
+from anycost_pipeline.cbf.presets import CONNECTORS, PRESETS
+from anycost_pipeline.cli.add_source import _blank, _connection, _validated
+from anycost_pipeline.cli.common import CliError, say
+from anycost_pipeline.cli.inspect import show_preview
+from anycost_pipeline.config import ConfigError, config_path, load_config
+from anycost_pipeline.months import Month
+from anycost_pipeline.sources.propose import appended
+
+
+def vendors() -> list[str]:
+    """The ready-made connectors, by preset name (`anycost_pipeline/connectors/*.yaml`)."""
+    return sorted(path.stem for path in CONNECTORS.glob("*.yaml"))
+
+
+def key_variables(preset: dict[str, Any]) -> list[str]:
+    """The environment variables a connector reads its credentials from (`auth.*env*`)."""
+    auth = preset.get("auth") or {}
+    return [value for key, value in auth.items() if key.endswith("env") and value]
+
+
+def vendor_block(name: str, vendor: str, connection: str, base_url: str | None) -> str:
+    """The source as an entry of `sources:`, with where its key comes from in a comment."""
+    preset = PRESETS[vendor]
+    hint = (preset.get("auth") or {}).get("hint")
+    lines = [
+        f"  # Ready-made connector `{vendor}` (README: Ready-made connectors). Its key is read "
+        f"from {', '.join(key_variables(preset)) or 'no variable'}"
+        + (f": {' '.join(str(hint).split())}." if hint else "."),
+        f"  {name}:",
+        f"    connection: {connection}",
+        f"    preset: {vendor}",
+    ]
+    if base_url:
+        lines.append(f"    base_url: {base_url}")
+    return "\n".join(lines) + "\n"
+
+
+def _new_project(connection: str, month: str) -> str:
+    return "\n".join(
+        [
+            "# anycost.yaml: written by `anycost add-source`; see the README for every key.",
+            "storage: .anycost",
+            f"start_month: {month}",
+            "cloudzero:",
+            "  target: sandbox                # `live` sends to CloudZero (see the README's Going live)",
+            "connections:",
+            f"  {connection}:",
+            f"    connection_id: env:{connection.upper()}_CONNECTION_ID",
+            "sources:",
+            "",
+        ]
+    )
+
+
+def add_vendor(
+    vendor: str,
+    name: str | None,
+    connection: str | None,
+    base_url: str | None,
+    month: str | None,
+    write: bool,
+    rows: int,
+) -> int:
+    """Write (or print) the vendor's source block and preview a month pulled from the vendor."""
+    known = vendors()
+    if vendor not in known:
+        raise CliError(
+            f"--vendor {vendor!r} is not a ready-made connector; use one of: {', '.join(known)}."
+        )
+    target = config_path()
+    config = load_config() if target.is_file() and not _blank(target) else None
+    chosen = _connection(config, connection)
+    name = name or vendor
+    if config is not None and name in config.sources:
+        raise CliError(
+            f"{target} already has a source {name!r}; choose another name with --name NAME."
+        )
+    # The last whole month by default: a vendor's current month is still growing.
+    wanted = month or str(Month.current().previous())
+    block = vendor_block(name, vendor, chosen, base_url)
+    text = (
+        appended(target.read_text(encoding="utf-8"), block)
+        if config
+        else _new_project(chosen, wanted) + block
+    )
+    project = _validated(text, target.parent)
+    if project.start_month > wanted:
+        project = project.model_copy(update={"start_month": wanted})
+    if write:
+        target.write_text(text, encoding="utf-8")
+        say(f"Added source {name!r} (connection {chosen!r}) to {target}:\n")
+    else:
+        say(f"Proposed source {name!r} for {target} (not written; --write adds it):\n")
+    say(block)
+    missing = [v for v in key_variables(PRESETS[vendor]) if not os.environ.get(v, "").strip()]
+    if missing:
+        say(
+            f"Set {', '.join(missing)} in the environment, then preview a month from the vendor: "
+            f"anycost preview {name} {wanted}"
+        )
+        return 1
+    try:
+        return show_preview(project, name, wanted, rows)
+    except ConfigError as error:
+        raise CliError(str(error)) from None

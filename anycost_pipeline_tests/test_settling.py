@@ -1,0 +1,122 @@
+"""The settling rules (`anycost_pipeline.settling`) and the late-change verdict, for generated
+months, clocks and data as well as the cases named."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from hypothesis import given, strategies as st
+
+from anycost_pipeline.cloudzero.journal import Entry
+from anycost_pipeline.cloudzero.month_state import HELD, SEND, UNCHANGED, Held, Now, judge_month
+from anycost_pipeline.config import Settles
+from anycost_pipeline.months import Month
+from anycost_pipeline.settling import (
+    final_since,
+    month_settled,
+    record_of,
+    source_settled,
+)
+
+UTC = timezone.utc
+INVOICE = "bill/invoice_id"
+
+
+def frame(invoices: list[str | None]) -> pl.DataFrame:
+    return pl.DataFrame({INVOICE: invoices}, schema={INVOICE: pl.String})
+
+
+months = st.builds(Month, st.integers(2020, 2030), st.integers(1, 12))
+offsets = st.integers(-40 * 24 * 60, 70 * 24 * 60).map(lambda m: timedelta(minutes=m))
+invoices = st.lists(st.sampled_from(["INV-1", "", " ", None]), max_size=6)
+
+
+@given(months, offsets, st.integers(0, 28), invoices)
+def test_a_month_is_final_exactly_when_its_rules_hold(
+    month: Month, offset: timedelta, after_days: int, values: list[str | None]
+) -> None:
+    """Final iff the clock is past the month's end plus `after_days`, and every row has an
+    invoice id (blank is none); never final before the month ends."""
+    now = month.end + offset
+    settles = Settles(after_days=after_days, when=INVOICE)
+    settled = source_settled("v", settles, str(month), frame(values), now)
+    by_date = now >= month.end + timedelta(days=after_days)
+    invoiced = all(v is not None and v.strip() for v in values)
+    assert settled.final == (by_date and invoiced)
+    assert settled.data_settled == invoiced
+    assert settled.final_from == month.end + timedelta(days=after_days)
+
+
+@given(months, offsets)
+def test_without_settles_a_month_is_final_once_it_is_over(month: Month, offset: timedelta) -> None:
+    settled = source_settled("v", None, str(month), frame(["x"]), month.end + offset)
+    assert settled.final == (offset >= timedelta(0))
+    assert settled.final_from is None  # nothing declared: no late change is judged
+
+
+def test_values_name_what_counts_as_invoiced() -> None:
+    settles = Settles(when={"column": "resource/tag:status", "values": ["CLOSED", "PAID"]})
+    status = pl.DataFrame({"resource/tag:status": ["PAID", "PENDING", "CLOSED"]})
+    settled = source_settled("atlas", settles, "2024-08", status, datetime(2024, 10, 1, tzinfo=UTC))
+    assert not settled.final
+    assert settled.because == (
+        "source atlas: 1 row of 3 not yet with resource/tag:status CLOSED or PAID"
+    )
+
+
+def test_a_connection_month_is_final_when_every_source_is_and_says_why() -> None:
+    now = datetime(2024, 9, 2, tzinfo=UTC)
+    early = source_settled("a", Settles(after_days=0), "2024-08", frame([]), now)
+    late = source_settled("b", Settles(after_days=5, late_change="hold"), "2024-08", frame([]), now)
+    settled = month_settled([early, late], now)
+    assert not settled.final
+    assert settled.because == "source b: settles 5 days after the month, final from 2024-09-06"
+    assert settled.hold_late
+    assert settled.final_from == datetime(2024, 9, 6, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "data_settled", "now", "since"),
+    [
+        ("2024-09-02T00:00:00+00:00", True, "2024-09-10", "2024-09-06"),  # sent while settling
+        ("2024-09-08T00:00:00+00:00", True, "2024-09-10", "2024-09-08"),  # sent as final
+        ("2024-09-02T00:00:00+00:00", True, "2024-09-05", None),  # still settling
+        ("2024-09-08T00:00:00+00:00", False, "2024-09-10", None),  # sent before invoicing
+    ],
+)
+def test_final_since(sent_at: str, data_settled: bool, now: str, since: str | None) -> None:
+    record = {"final_from": "2024-09-06T00:00:00+00:00", "sent_at": sent_at}
+    record["data_settled"] = data_settled
+    when = datetime.fromisoformat(now).replace(tzinfo=UTC)
+    assert final_since(record, when) == since
+
+
+def _judged(hold: bool, content: str, force: bool = False):  # -> MonthState
+    now = datetime(2024, 10, 1, tzinfo=UTC)
+    settles = Settles(after_days=3, late_change="hold" if hold else "send")
+    settled = month_settled([source_settled("v", settles, "2024-08", frame([]), now)], now)
+    record = Entry(
+        {
+            "state": "confirmed",
+            "content_hash": "sent",
+            "drop_ids": ["d1"],
+            "reported_rows": 2,
+            "sent_at": "2024-09-20T00:00:00+00:00",
+            **record_of(settled),
+        }
+    )
+    sources = Now(2, Decimal("5.00"), content, settled=settled)
+    return judge_month("2024-08", "replace_drop", sources, record, Held(2, "d1"), force)
+
+
+def test_a_late_change_is_sent_with_the_warning_or_held_until_force() -> None:
+    assert _judged(hold=False, content="sent").verdict == UNCHANGED
+    sent = _judged(hold=False, content="changed")
+    assert (sent.verdict, sent.late) == (SEND, "2024-09-20")
+    assert sent.reason.startswith(
+        "LATE CHANGE: 2024-08 has been final at CloudZero since 2024-09-20"
+    )
+    assert _judged(hold=True, content="changed").verdict == HELD
+    forced = _judged(hold=True, content="changed", force=True)
+    assert (forced.verdict, forced.late) == (SEND, "2024-09-20")
