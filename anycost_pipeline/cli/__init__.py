@@ -117,6 +117,14 @@ def parser() -> argparse.ArgumentParser:
         type=_month,
         help="with --vendor: the month to preview (default: last month)",
     )
+    add.add_argument(
+        "--placeholder",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="with --vendor: a value the connector's URL needs (github: org=LOGIN, twilio: "
+        "account_sid=AC...); repeat for several",
+    )
     add.add_argument("--name", help="the source's name (default: from the file name)")
     add.add_argument(
         "--connection", help="the connection it feeds (default: the project's only connection)"
@@ -229,8 +237,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "give a sample export (anycost add-source PATH) or a ready-made connector "
                 "(anycost add-source --vendor NAME), not both and not neither"
             )
-        if args.vendor is None and (args.base_url or args.month):
-            raise CliError("--base-url and --month go with --vendor NAME")
+        if args.vendor is None and (args.base_url or args.month or args.placeholder):
+            raise CliError("--base-url, --month and --placeholder go with --vendor NAME")
         if args.vendor is not None and args.total:
             raise CliError("--total goes with a sample export, not with --vendor")
         if args.vendor is not None:
@@ -244,6 +252,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 args.month,
                 args.write,
                 args.rows,
+                args.placeholder,
             )
         from anycost_pipeline.cli.add_source import add_source
 

@@ -5,11 +5,14 @@ source's own placeholder."""
 
 import dataclasses
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 
 from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
+from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.config import HttpSource
 from anycost_pipeline_tests.conftest import Project, printed_words
 from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
@@ -130,3 +133,34 @@ def test_the_preset_needs_the_organization_and_is_what_a_user_could_write() -> N
     assert by_hand.auth is not None and by_hand.auth.env == "GITHUB_BILLING_TOKEN"
     assert by_hand.headers["X-GitHub-Api-Version"] == "2022-11-28"
     assert "hour" not in by_hand.params
+
+
+def test_github_is_connected_from_scratch_with_its_organization_as_a_placeholder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`anycost add-source --vendor github --placeholder org=LOGIN` writes the block with the
+    organization, previews the month and `anycost run` sends it; without the placeholder the
+    command says which one it needs and writes nothing."""
+    for variable in ("ANYCOST_CONFIG", "DAGSTER_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_BILLING_TOKEN", TOKEN)
+    items = august_items()
+    with github_api(ORG, TOKEN, items) as api:
+        command = ["add-source", "--vendor", "github", "--base-url", api.url, "--month", "2024-08"]
+        assert main([*command, "--write"]) == 1
+        assert "--vendor github needs --placeholder org=VALUE (part of its URL" in printed_words(
+            capsys
+        )
+        assert not (tmp_path / "anycost.yaml").exists() and api.seen == []
+
+        assert main([*command, "--placeholder", f"org={ORG}", "--write"]) == 0
+        said = printed_words(capsys)
+        assert f"Total: {_net(_august(items))}" in said and TOKEN not in said
+        written = yaml.safe_load((tmp_path / "anycost.yaml").read_text())
+        assert written["sources"]["github"]["placeholders"] == {"org": ORG}
+
+        assert main(["run", "2024-08"]) == 0
+        assert "2024-08: sent" in printed_words(capsys)
+    rows = SandboxStore(tmp_path / ".anycost" / "sandbox").month_rows("main", "2024-08")
+    assert sum((Decimal(r["cost/cost"]) for r in rows), Decimal(0)) == _net(_august(items))
