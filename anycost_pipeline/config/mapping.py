@@ -38,7 +38,7 @@ class SourceConfig(MappingOptions):
     model_config = ConfigDict(json_schema_extra=lambda schema, _: _columns_unless_preset(schema))
 
     connection: str
-    preset: Literal["focus", "openai", "snowflake"] | None = None
+    preset: Literal["databricks", "focus", "openai", "snowflake"] | None = None
 
     @model_validator(mode="before")
     @classmethod
