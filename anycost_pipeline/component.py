@@ -197,23 +197,27 @@ def _precise(schema: dict[str, Any]) -> dict[str, Any]:
         if field.description and name in properties:
             properties[name].setdefault("description", field.description)
     ref = "#/$defs/{}Source".format
-    # A vendor preset brings its kind: `preset: openai` alone is an http source.
-    http_presets = [name for name, keys in PRESETS.items() if keys.get("kind") == "http"]
-    http = {
-        "anyOf": [
-            {"required": ["kind"], "properties": {"kind": {"const": "http"}}},
-            {
-                "required": ["preset"],
-                "properties": {"preset": {"enum": http_presets}},
-                "not": {"required": ["kind"]},
-            },
-        ]
-    }
+
+    # A vendor preset brings its kind: `preset: openai` alone is an http source,
+    # `preset: snowflake` a sql one.
+    def of_kind(kind: str) -> dict[str, Any]:
+        presets = [name for name, keys in PRESETS.items() if keys.get("kind") == kind]
+        return {
+            "anyOf": [
+                {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+                {
+                    "required": ["preset"],
+                    "properties": {"preset": {"enum": presets}},
+                    "not": {"required": ["kind"]},
+                },
+            ]
+        }
+
     properties["sources"]["additionalProperties"] = {
-        "if": http,
+        "if": of_kind("http"),
         "then": {"$ref": ref("Http")},
         "else": {
-            "if": {"required": ["kind"], "properties": {"kind": {"const": "sql"}}},
+            "if": of_kind("sql"),
             "then": {"$ref": ref("Sql")},
             "else": {"$ref": ref("Files")},
         },

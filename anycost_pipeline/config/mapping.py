@@ -19,8 +19,10 @@ from anycost_pipeline.cbf.spec import ColumnSpec, ColumnSum, FromColumn
 
 
 def _columns_unless_preset(schema: dict) -> None:
-    # A preset supplies these (a vendor connector also its kind and URL).
-    given = [key for key in ("columns", "kind", "url") if key in schema.get("required", [])]
+    # A preset supplies these (a vendor connector also its kind and URL, a SQL one its query).
+    given = [
+        key for key in ("columns", "kind", "url", "query") if key in schema.get("required", [])
+    ]
     schema["required"] = [key for key in schema.get("required", []) if key not in given]
     schema["if"] = {"not": {"required": ["preset"]}}
     schema["then"] = {"required": given}
@@ -38,7 +40,19 @@ class SourceConfig(MappingOptions):
     model_config = ConfigDict(json_schema_extra=lambda schema, _: _columns_unless_preset(schema))
 
     connection: str
-    preset: Literal["focus", "openai", "anthropic", "github", "confluent", "twilio"] | None = None
+    preset: (
+        Literal[
+            "anthropic",
+            "confluent",
+            "databricks",
+            "focus",
+            "github",
+            "openai",
+            "snowflake",
+            "twilio",
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="before")
     @classmethod

@@ -15,7 +15,7 @@ import time
 
 import dagster as dg
 
-from anycost_pipeline.cloudzero.month_state import CLEAR, CONFLICT, SEND, UNKNOWN
+from anycost_pipeline.cloudzero.month_state import CLEAR, CONFLICT, HELD, SEND, UNKNOWN
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.connection_state import REFUSED, Journal, judge, months_of
 from anycost_pipeline.defs.in_memory import sources_now
@@ -88,7 +88,7 @@ def plan_sensor(
                     break
                 judged += 1
                 state = judge(month, spec.operation, now, client, journal)
-                if state.verdict in (CONFLICT, UNKNOWN, REFUSED):
+                if state.verdict in (CONFLICT, HELD, UNKNOWN, REFUSED):
                     context.log.warning(f"{month}: {state.verdict}: {state.reason}")
                 if state.verdict not in (SEND, CLEAR) or month not in keys or month in busy:
                     continue

@@ -119,23 +119,27 @@ def test_refresh_months(now: datetime, days: int, expected: list[str]) -> None:
     assert refresh_months(now, days, "2023-06") == expected
 
 
-def test_pulled_sources_get_a_refresh_schedule(project: Project, tmp_path) -> None:
+def _warehouse(project: Project, folder, **keys: object) -> dg.Definitions:
+    """The example project with an (empty) SQLite source `warehouse` beside its files."""
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "costs.db") as db:
+    with sqlite3.connect(folder / "costs.db") as db:
         db.execute("CREATE TABLE costs (date TEXT, amount TEXT)")
     config = project.config()
-    columns = {"time/usage_start": "date", "cost/cost": "amount"}
     config["sources"]["warehouse"] = {
         "connection": "simple_cloud_main",
         "kind": "sql",
-        "url": f"sqlite:///{tmp_path / 'costs.db'}",
+        "url": f"sqlite:///{folder / 'costs.db'}",
         "query": "SELECT * FROM costs WHERE date >= :start AND date < :end",
-        "columns": columns,
-        "refresh": {"cron": "30 4 * * *", "previous_month_days": 3},
+        "columns": {"time/usage_start": "date", "cost/cost": "amount"},
+        **keys,
     }
     project.write_config(config)
-    defs = project.definitions()
+    return project.definitions()
+
+
+def test_pulled_sources_get_a_refresh_schedule(project: Project, tmp_path) -> None:
+    defs = _warehouse(project, tmp_path, refresh={"cron": "30 4 * * *", "previous_month_days": 3})
     repository = defs.get_repository_def()
     assert [s.name for s in repository.schedule_defs] == [
         "refresh_warehouse"
@@ -161,21 +165,7 @@ def test_a_source_that_settles_later_is_pulled_until_its_month_is_final(
 ) -> None:
     """`settles.after_days: 15` (Datadog's historical cost, ready mid-month): the schedule
     pulls the previous month on days 1–16 (the 16th pulls its final figures), not after."""
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "costs.db") as db:
-        db.execute("CREATE TABLE costs (date TEXT, amount TEXT)")
-    config = project.config()
-    config["sources"]["warehouse"] = {
-        "connection": "simple_cloud_main",
-        "kind": "sql",
-        "url": f"sqlite:///{tmp_path / 'costs.db'}",
-        "query": "SELECT * FROM costs WHERE date >= :start AND date < :end",
-        "columns": {"time/usage_start": "date", "cost/cost": "amount"},
-        "settles": {"after_days": 15},
-    }
-    project.write_config(config)
-    defs = project.definitions()
+    defs = _warehouse(project, tmp_path, settles={"after_days": 15})
     schedule = defs.resolve_schedule_def("refresh_warehouse")
     assert "on days 1–16, the previous month" in (schedule.description or "")
 
