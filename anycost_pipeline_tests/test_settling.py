@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, strategies as st
 
 from anycost_pipeline.cloudzero.journal import Entry
-from anycost_pipeline.cloudzero.month_state import HELD, SEND, UNCHANGED, Held, Now, judge_month
+from anycost_pipeline.cloudzero.month_state import (
+    CLEAR,
+    HELD,
+    SEND,
+    UNCHANGED,
+    Held,
+    Now,
+    judge_month,
+)
 from anycost_pipeline.config import Settles
 from anycost_pipeline.months import Month
 from anycost_pipeline.settling import (
@@ -120,3 +128,26 @@ def test_a_late_change_is_sent_with_the_warning_or_held_until_force() -> None:
     assert _judged(hold=True, content="changed").verdict == HELD
     forced = _judged(hold=True, content="changed", force=True)
     assert (forced.verdict, forced.late) == (SEND, "2024-09-20")
+
+
+def test_a_late_change_that_empties_a_final_month_says_it_is_cleared() -> None:
+    now = datetime(2024, 10, 1, tzinfo=UTC)
+    settled = month_settled([source_settled("v", Settles(), "2024-08", frame([]), now)], now)
+    record = Entry(
+        {
+            "state": "confirmed",
+            "content_hash": "sent",
+            "drop_ids": ["d1"],
+            "reported_rows": 2,
+            "sent_at": "2024-09-20T00:00:00+00:00",
+            **record_of(settled),
+        }
+    )
+    # The sources' records left the month (a charge re-dated): a replace_drop month is cleared.
+    emptied = Now(0, Decimal(0), "empty", settled=settled)
+    state = judge_month("2024-08", "replace_drop", emptied, record, Held(2, "d1", Decimal("5")))
+    assert state.verdict == CLEAR
+    assert state.reason.startswith(
+        "LATE CHANGE: 2024-08 has been final at CloudZero since 2024-09-20 and its sources have "
+        "changed since then; it is cleared. CloudZero holds 2 rows"
+    )
