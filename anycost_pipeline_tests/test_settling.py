@@ -26,6 +26,7 @@ from anycost_pipeline.settling import (
     record_of,
     source_settled,
 )
+from anycost_pipeline_tests.conftest import Project
 
 UTC = timezone.utc
 INVOICE = "bill/invoice_id"
@@ -151,3 +152,18 @@ def test_a_late_change_that_empties_a_final_month_says_it_is_cleared() -> None:
         "LATE CHANGE: 2024-08 has been final at CloudZero since 2024-09-20 and its sources have "
         "changed since then; it is cleared. CloudZero holds 2 rows"
     )
+
+
+def test_each_source_and_the_connection_carry_their_label_in_the_ui(project: Project) -> None:
+    """The cbf/<source> asset shows its own month's label, the drop the connection's."""
+    config = project.config()
+    config["sources"]["simple_cloud"]["settles"] = {"after_days": 4}
+    project.write_config(config)
+    result = project.materialize_month("2024-08")
+    events = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    label = "final: source simple_cloud: settles 4 days after the month (2024-09-05)"
+    assert events["cbf/simple_cloud"]["settled"].value == label
+    assert events["drop/simple_cloud_main"]["settled"].value == label
