@@ -152,6 +152,24 @@ def journal_of(config: AnycostConfig, cid: str) -> Journal:
     return Journal(resource.ledger(), resource.destination(), cid)
 
 
+def estimated_months(config: AnycostConfig, connection: str, since: str) -> list[str]:
+    """The months from `since` whose last submission to the connection was labelled
+    `estimated` (a month a `settles.when` rule keeps open), from the journal."""
+    cid = config.connections[connection].resolve_id(
+        connection, sandbox=config.cloudzero.target == "sandbox"
+    )
+    journal = journal_of(config, cid)
+    found = []
+    for month in journal.months():
+        try:
+            record = journal.entry(month) if month >= since else None
+        except JournalUnreadable:
+            continue  # the month's own run says what is wrong with it
+        if record is not None and record.data.get("settled") == "estimated":
+            found.append(month)
+    return found
+
+
 def months_of(
     config: AnycostConfig, connection: str, client: AnyCostClient, named: list[str]
 ) -> tuple[list[str], list[str]]:

@@ -27,13 +27,12 @@ ESTIMATED = "estimated"
 @dataclass(frozen=True)
 class Settled:
     """A month's label and why; for sources that declare `settles`, when the month is final by
-    date (`final_from`, None: no source declares it), whether its data says it is settled
-    (every `when` rule holds), and whether a late change to it is held (not sent)."""
+    date (`final_from`, None: no source declares it), and whether a late change to it is held
+    (not sent); `judged_at`, the clock it was judged by."""
 
     final: bool
     because: str
     final_from: datetime | None = None
-    data_settled: bool = True
     hold_late: bool = False
     judged_at: datetime | None = None
 
@@ -64,24 +63,20 @@ def source_settled(
     declared = partial(
         Settled,
         final_from=start,
-        data_settled=not waiting,
         hold_late=settles.late_change == "hold",
     )
     if now < Month.parse(month).end:
         return declared(False, f"source {name}: {month} is not over")
-    if now < start:
-        return declared(
-            False,
-            f"source {name}: settles {counted(settles.after_days, 'day')} after the month, "
-            f"final from {start:%Y-%m-%d}",
-        )
+    after = f"settles {counted(settles.after_days, 'day')} after the month"
     if waiting and settles.when is not None:
         column, values = settles.when.column, settles.when.values
         wanted = f"{column} {' or '.join(values)}" if values else column
-        return declared(
-            False,
-            f"source {name}: {counted(waiting, 'row')} of {cbf.height:,} not yet with {wanted}",
-        )
+        rows = f"{counted(waiting, 'row')} of {cbf.height:,} not yet with {wanted}"
+        # Both unmet: no date is promised, since the rows may come later.
+        early = f"{after} (not before {start:%Y-%m-%d}), and " if now < start else ""
+        return declared(False, f"source {name}: {early}{rows}")
+    if now < start:
+        return declared(False, f"source {name}: {after}, final from {start:%Y-%m-%d}")
     rule = f", and every row has {settles.when.column}" if settles.when is not None else ""
     return declared(
         True,
@@ -103,40 +98,44 @@ def _unsettled_rows(cbf: pl.DataFrame, settles: Settles) -> int:
 
 def month_settled(parts: list[Settled], now: datetime) -> Settled:
     """A connection's month: final when every source's is; the reasons of the sources that
-    decide it (the estimated ones, else all); held late when any source holds."""
+    decide it (the estimated ones, else all), then those final already; held late when any
+    source holds."""
     final = all(p.final for p in parts)
     deciding = [p.because for p in parts if p.final == final]
+    already = [p.because for p in parts if p.final != final]  # the final ones, beside
+    because = "; ".join(deciding) + ("; final already: " + "; ".join(already) if already else "")
     dates = [p.final_from for p in parts if p.final_from is not None]
     return Settled(
         final,
-        "; ".join(deciding),
+        because,
         max(dates) if dates else None,
-        all(p.data_settled for p in parts),
         any(p.hold_late for p in parts),
         now,
     )
 
 
-def final_since(record: Mapping[str, Any], now: datetime) -> str | None:
-    """When the month as last sent (a journal record's data) became final, if it has: it was
-    sent with settled data, and the date rule it was sent under has passed since. None: it
-    was sent while settling (or before any source declared `settles`)."""
-    start, sent = record.get("final_from"), record.get("sent_at")
-    if not start or not sent or not record.get("data_settled"):
+def final_since(record: Mapping[str, Any], settled: Settled) -> str | None:
+    """Since when CloudZero has held the month final as this adaptor left it (a journal
+    record's `final_at`: the month was sent, or found unchanged, while it was final), if the
+    month is also final by date under the rule in force now. None: CloudZero holds a month
+    that was still settling (or no source declares `settles`), so a change is no late one."""
+    if settled.final_from is None or settled.judged_at is None:
         return None
-    since = max(datetime.fromisoformat(start), datetime.fromisoformat(sent))
-    return f"{since:%Y-%m-%d}" if since <= now else None
+    if settled.judged_at < settled.final_from or not record.get("final_at"):
+        return None
+    return str(record["final_at"])[:10]
 
 
 def record_of(settled: Settled | None) -> dict[str, Any]:
-    """What a journal record keeps of the month's label, for `final_since` later."""
+    """What a journal record keeps of the month's label (read by people and `final_since`)."""
     if settled is None:
         return {}
-    return {
-        "settled": settled.label,
-        "final_from": settled.final_from.isoformat() if settled.final_from else None,
-        "data_settled": settled.data_settled,
-    }
+    return {"settled": settled.label, "settled_because": settled.because}
+
+
+def declared_final(settled: Settled | None) -> bool:
+    """A month final under a declared `settles` rule: the only kind a late change is judged for."""
+    return settled is not None and settled.final and settled.final_from is not None
 
 
 def utc_now() -> datetime:

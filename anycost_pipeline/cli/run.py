@@ -48,7 +48,7 @@ from anycost_pipeline.figures import counted, shown
 from anycost_pipeline.months import Month
 
 AFTER_FAILURE = {
-    NOTHING_SENT: "Nothing was sent for it; fix what is named above and run it again.",
+    NOTHING_SENT: "Nothing was sent for it; the message above says why and what to do.",
     MAYBE_SENT: "CloudZero may hold its first body; read the message above before running it again.",
     PARTLY_SENT: "CloudZero holds part of it; the message above says what running it again does.",
     SENT_UNCONFIRMED: "It was sent, but CloudZero's drop list did not confirm it; see above.",

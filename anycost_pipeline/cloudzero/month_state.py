@@ -15,7 +15,7 @@ from functools import partial
 
 from anycost_pipeline.cloudzero.answers import MonthListing
 from anycost_pipeline.cloudzero.journal import CLEARED, CONFIRMED, Entry
-from anycost_pipeline.settling import Settled, final_since, utc_now
+from anycost_pipeline.settling import Settled, final_since
 
 UNCHANGED = "unchanged"  # nothing to do: CloudZero holds what the sources hold
 SEND = "send"  # the sources' month goes to CloudZero
@@ -143,7 +143,7 @@ def _late(state: MonthState, record: Entry | None, force: bool) -> MonthState:
     settled = state.now.settled
     if state.verdict not in (SEND, CLEAR) or state.resume or record is None or settled is None:
         return state
-    since = final_since(record.data, settled.judged_at or utc_now())
+    since = final_since(record.data, settled)
     if since is None:
         return state
     late = (

@@ -49,7 +49,7 @@ from anycost_pipeline.cloudzero.month_state import (
     judge_month,
     last_drop,
 )
-from anycost_pipeline.settling import Settled, record_of
+from anycost_pipeline.settling import Settled, declared_final, record_of
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +123,21 @@ def next_run(operation: str, accepted: int) -> str:
     )
 
 
-def stopped(error: SubmissionStopped, operation: str) -> DeliveryFailed:
-    """The words for a submission that stopped at a body, true whatever CloudZero holds."""
+def stopped(error: SubmissionStopped, operation: str, late: str = "") -> DeliveryFailed:
+    """The words for a submission that stopped at a body, true whatever CloudZero holds
+    (`late`: the words of a late change to a final month, said first)."""
     done, planned, month = len(error.accepted), error.planned, error.month
     if done == 0 and not error.maybe_applied:
         return DeliveryFailed(
             NOTHING_SENT,
-            f"Nothing was sent for {month}: body 1 of {planned} was not accepted. {error.cause}",
+            f"{late}Nothing was sent for {month}: body 1 of {planned} was not accepted. "
+            f"{error.cause}",
             error.cause,
         )
     if done == 0:
         return DeliveryFailed(
             MAYBE_SENT,
-            f"{month}: CloudZero did not answer body 1 of {planned}, so it may or may not hold "
+            f"{late}{month}: CloudZero did not answer body 1 of {planned}, so it may or may not hold "
             f"it. {error.cause} {next_run(operation, 0)}",
             error.cause,
         )
@@ -143,7 +145,7 @@ def stopped(error: SubmissionStopped, operation: str) -> DeliveryFailed:
     unsure = " (its answer was lost, so CloudZero may hold it too)" if error.maybe_applied else ""
     return DeliveryFailed(
         PARTLY_SENT,
-        f"{month} is partly sent: CloudZero accepted {done} of {planned} bodies (drop ids {ids}) "
+        f"{late}{month} is partly sent: CloudZero accepted {done} of {planned} bodies (drop ids {ids}) "
         f"before body {done + 1} failed{unsure}. {error.cause} {next_run(operation, done)}",
         error.cause,
     )
@@ -301,12 +303,24 @@ def send_month(
             )
         if state.verdict in (UNCHANGED, KEPT, SUPERSEDED):
             log.info("%s on %s: %s; nothing sent", month, connection_id, state.reason)
+            if state.verdict == UNCHANGED and record is not None:
+                _note_final(ledger, destination, connection_id, month, record, settled)
             status = {UNCHANGED: UNCHANGED, KEPT: KEPT_STATUS}.get(state.verdict, SUPERSEDED)
             return MonthOutcome(
                 status, rows, size, state.held.rows, content_hash, None, previous, state=state
             )
         if state.verdict in (CONFLICT, HELD):
-            raise MonthConflict(NOTHING_SENT, f"Nothing was sent for {month}: {state.reason}")
+            label = f" ({month}: {settled})" if settled is not None else ""
+            raise MonthConflict(
+                NOTHING_SENT, f"Nothing was sent for {month}: {state.reason}{label}"
+            )
+        late = (
+            f"LATE CHANGE: {month} had been final at CloudZero since {state.late}. "
+            if state.late
+            else ""
+        )
+        if late:
+            log.warning("%s on %s: %s", month, connection_id, state.reason)
         resumed = record if state.resume else None
         entry = {
             "state": SENDING,
@@ -325,6 +339,8 @@ def send_month(
             # Never lower: a source absent now keeps the number of its last read sent.
             "reads": {**(previous or {}).get("reads", {}), **now.reads},
             **record_of(settled),
+            # CloudZero may hold the final month until this submission is confirmed.
+            "final_at": (previous or {}).get("final_at"),
             "started_at": _now(),
         }
         if not resumed or not entry["submission_id"]:
@@ -351,7 +367,7 @@ def send_month(
             entry["state"] = STOPPED
             entry["maybe_applied"] = error.maybe_applied
             ledger.record(destination, connection_id, month, entry)
-            raise stopped(error, operation) from None
+            raise stopped(error, operation, late) from None
         entry.update(
             state=UNCONFIRMED,
             drop_ids=[b.drop_id for b in submission.bodies],
@@ -360,7 +376,7 @@ def send_month(
             reported_rows=None,
         )
         accepted = (
-            f"CloudZero accepted {_bodies(len(requests))} of {month} ({rows:,} rows, drop ids "
+            f"{late}CloudZero accepted {_bodies(len(requests))} of {month} ({rows:,} rows, drop ids "
             f"{', '.join(b.drop_id for b in submission.bodies)}) on connection {connection_id}"
         )
         try:
@@ -385,12 +401,28 @@ def send_month(
                 f"{accepted}, but {problem}. The data was sent. {_check_later(operation)}",
             )
         entry.update(state=CLEARED if state.verdict == CLEAR else CONFIRMED, confirmed=True)
+        entry["final_at"] = entry["sent_at"] if declared_final(settled) else None
         ledger.record(destination, connection_id, month, entry)
         resumed_from = len(resumed.acknowledged) if resumed else 0
         status = CLEARED_STATUS if state.verdict == CLEAR else SENT
         return MonthOutcome(
             status, rows, size, reported, content_hash, submission, previous, resumed_from, state
         )
+
+
+def _note_final(
+    ledger: SubmissionJournal,
+    destination: str,
+    connection_id: str,
+    month: str,
+    record: Entry,
+    settled: Settled | None,
+) -> None:
+    """A month found unchanged while it is final: from now on CloudZero holds it final, so a
+    later change to it is a late one (see `settling.final_since`)."""
+    if declared_final(settled) and record.state in (CONFIRMED, CLEARED):
+        if not record.data.get("final_at"):
+            ledger.record(destination, connection_id, month, {**record.data, "final_at": _now()})
 
 
 def _unread(month: str, operation: str, rows: int, error: CloudZeroError) -> Held:

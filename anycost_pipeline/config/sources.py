@@ -98,7 +98,8 @@ class Settles(StrictModel):
     (and, with `when`, until every row says it is invoiced), then `final`. A final month whose
     data changes later is sent with a warning, or held until `--force` (`late_change: hold`)."""
 
-    after_days: int = Field(default=0, ge=0, le=28)
+    # At most 27: the schedule pulls the previous month on days 1..after_days + 1 (≤ 28).
+    after_days: int = Field(default=0, ge=0, le=27)
     when: Annotated[
         FinalWhen | None,
         BeforeValidator(_column_shorthand, json_schema_input_type=FinalWhen | str | None),

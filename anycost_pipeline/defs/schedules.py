@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from anycost_pipeline.config import AnycostConfig, AnySource
+from anycost_pipeline.connection_state import estimated_months
 from anycost_pipeline.defs.names import (
     SOURCE_TAG,
     TRIGGER_TAG,
@@ -25,20 +26,31 @@ def refresh_schedule(name: str, source: AnySource, project: AnycostConfig) -> dg
         execution_timezone="UTC",
         description=(
             f"Pulls source `{name}` and sends the current month (and, on days 1–{days}, "
-            f"the previous month) to connection `{source.connection}`."
+            f"the previous month) to connection `{source.connection}`"
+            + (
+                "; also every month of the last year last sent `estimated` (rows not invoiced)."
+                if source.settles is not None and source.settles.when is not None
+                else "."
+            )
         ),
     )
     def _refresh(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         now = (context.scheduled_execution_time or datetime.now(timezone.utc)).astimezone(
             timezone.utc
         )
+        months = set(refresh_months(now, days, project.start_month))
+        if source.settles is not None and source.settles.when is not None:
+            # A month whose rows are not all invoiced yet stays open past its days: pulled
+            # until it is final, for up to a year.
+            year_ago = max(project.start_month, f"{now.year - 1:04d}-{now.month:02d}")
+            months.update(estimated_months(project, source.connection, year_ago))
         return [
             dg.RunRequest(
                 run_key=f"{name}:{month}:{now:%Y-%m-%dT%H:%M}",
                 partition_key=month,
                 tags={SOURCE_TAG: name, TRIGGER_TAG: "schedule"},
             )
-            for month in refresh_months(now, days, project.start_month)
+            for month in sorted(m for m in months if m <= f"{now:%Y-%m}")
         ]
 
     return _refresh
