@@ -3,15 +3,18 @@ SNOWFLAKE.ORGANIZATION_USAGE.USAGE_IN_CURRENCY_DAILY with its documented columns
 through `anycost run`: the month arrives to the last digit, an adjustment as its own type, a
 restated day changes exactly that day, and the month is estimated until it settles."""
 
-from datetime import date, timedelta
+import re
+import textwrap
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from anycost_pipeline.cli import main
-from anycost_pipeline_tests.conftest import Project, printed_words
+from anycost_pipeline_tests.conftest import REPO, Project, printed_words
 from anycost_pipeline_tests.sources.helpers import CONNECTION, sent_rows
 
 COLUMNS = """
@@ -119,3 +122,70 @@ def test_a_restated_day_changes_exactly_that_day(
     assert Decimal(changed[0]["cost/cost"]) - Decimal(gone[0]["cost/cost"]) == Decimal("1.01")
     assert sum((Decimal(r["cost/cost"]) for r in after), Decimal(0)) == august(warehouse)
     assert "LATE CHANGE" in printed_words(capsys)  # final since 2024-09-04: said loudly
+
+
+FOCUS_COLUMNS = {
+    "CHARGEPERIODSTART": "TIMESTAMP", "CHARGEPERIODEND": "TIMESTAMP",
+    "BILLINGPERIODSTART": "TIMESTAMP", "BILLEDCOST": "DECIMAL(38, 10)",
+    "EFFECTIVECOST": "DECIMAL(38, 10)", "LISTCOST": "DECIMAL(38, 10)",
+    "CHARGECATEGORY": "VARCHAR", "CHARGECLASS": "VARCHAR", "CHARGEDESCRIPTION": "VARCHAR",
+    "SERVICENAME": "VARCHAR", "SERVICECATEGORY": "VARCHAR", "SUBACCOUNTID": "VARCHAR",
+    "REGIONID": "VARCHAR", "RESOURCEID": "VARCHAR", "CONSUMEDQUANTITY": "DECIMAL(38, 9)",
+    "CONSUMEDUNIT": "VARCHAR", "INVOICEID": "VARCHAR", "SERVICEPROVIDERNAME": "VARCHAR",
+    "INVOICEISSUERNAME": "VARCHAR", "COMMITMENTDISCOUNTID": "VARCHAR",
+    "COMMITMENTDISCOUNTSTATUS": "VARCHAR",
+}  # fmt: skip
+
+
+def readme_focus_source() -> dict:
+    """The README's `snowflake_focus` block, as a user copies it."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("**Snowflake's FOCUS view**") :]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.S).group(1)  # type: ignore[union-attr]
+    return yaml.safe_load(textwrap.dedent(block))["sources"]["snowflake_focus"]
+
+
+def test_snowflake_s_focus_view_through_the_focus_preset_as_the_readme_writes_it(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project.root / "snowflake.duckdb"
+    rows = []
+    for day in range(29, 64):  # 29 July to 2 September
+        start = datetime(2024, 7, 1) + timedelta(days=day - 1)
+        for account, service, cost in (
+            ("ANALYTICS", "Compute", f"{day}.1250"),
+            ("ETL", "Storage", f"0.{day:02d}"),
+        ):
+            rows.append(
+                (start, start + timedelta(days=1), datetime(start.year, start.month, 1), cost,
+                 cost, cost, "Usage", None, f"{service} usage", service, service, account,
+                 "AWS_US_EAST_1", f"{account}-wh", "1.5", "Credits", "INV-0824", "Snowflake",
+                 "Snowflake", None, None)
+            )  # fmt: skip
+    rows.append(
+        (datetime(2024, 8, 20), datetime(2024, 8, 21), datetime(2024, 8, 1), "-25.00", "-25.00",
+         "-25.00", "Credit", None, "Rebate", "Compute", "Compute", "ANALYTICS", "AWS_US_EAST_1",
+         None, None, None, "INV-0824", "Snowflake", "Snowflake", None, None)
+    )  # fmt: skip
+    with duckdb.connect(str(path)) as db:
+        db.execute("CREATE SCHEMA billing")
+        columns = ", ".join(f"{name} {kind}" for name, kind in FOCUS_COLUMNS.items())
+        db.execute(f"CREATE TABLE billing.focus_cost_usage_v1_3 ({columns})")
+        db.executemany(
+            f"INSERT INTO billing.focus_cost_usage_v1_3 VALUES ({', '.join('?' * len(FOCUS_COLUMNS))})",
+            rows,
+        )
+    monkeypatch.setenv("SNOWFLAKE_URL", f"duckdb:///{path}")
+    config = project.config()
+    config["sources"] = {"snowflake_focus": {**readme_focus_source(), "connection": CONNECTION}}
+    project.write_config(config)
+    assert main(["run", "2024-08"]) == 0, printed_words(capsys)
+    sent = sent_rows(project, "2024-08")
+    august = [r for r in rows if r[0].month == 8]
+    assert len(sent) == len(august)
+    assert sum((Decimal(r["cost/cost"]) for r in sent), Decimal(0)) == sum(
+        (Decimal(r[3]) for r in august), Decimal(0)
+    )
+    (credit,) = [r for r in sent if r.get("lineitem/type") == "Credit"]
+    assert Decimal(credit["cost/cost"]) == Decimal("-25.00")
+    assert {r["bill/invoice_id"] for r in sent} == {"INV-0824"}
