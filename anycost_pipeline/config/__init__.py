@@ -28,6 +28,7 @@ from anycost_pipeline.config.project import (
 from anycost_pipeline.config.sources import (
     URL_FIELDS,
     AnySource,
+    Cumulative,
     CursorPages,
     FilesSource,
     HttpAuth,
@@ -56,6 +57,7 @@ __all__ = [
     "CloudZeroConfig",
     "ConfigError",
     "ConnectionConfig",
+    "Cumulative",
     "CursorPages",
     "FilesSource",
     "HttpAuth",

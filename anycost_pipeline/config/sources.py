@@ -212,13 +212,16 @@ class HttpAuth(StrictModel):
 
     With `password_env`, HTTP Basic auth: `env` holds the user name (an API key's id, an
     account id) and `password_env` its password (the key's secret, a token), sent as
-    `Authorization: Basic base64(user:password)`.
+    `Authorization: Basic base64(user:password)`. With `extra_headers` (header: variable),
+    more secret headers beside `header`, each read from its own variable (an API key and an
+    application key, as Datadog asks for).
     """
 
     header: str = "Authorization"
     env: str = Field(min_length=1)
     prefix: str = ""
     password_env: str | None = Field(default=None, min_length=1)
+    extra_headers: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     # Said when the variable is unset or the API refuses the key (401/403): which key to create.
     hint: str = ""
 
@@ -229,14 +232,34 @@ class HttpAuth(StrictModel):
                 "auth: `prefix` does not go with `password_env` (HTTP Basic auth writes its own "
                 "`Basic ` prefix); leave prefix out"
             )
+        if self.header.lower() in (h.lower() for h in self.extra_headers):
+            raise ValueError(
+                f"auth.extra_headers: {self.header} is the auth header already (`header`); "
+                "name each other header once"
+            )
         return self
+
+    @property
+    def names(self) -> list[str]:
+        """Every environment variable the auth reads, `env` first."""
+        named = [self.env] + ([self.password_env] if self.password_env else [])
+        return named + list(self.extra_headers.values())
 
     @property
     def variables(self) -> str:
         """The environment variable(s) in words: `X`, or `X and Y` for Basic auth."""
-        if self.password_env is None:
-            return f"environment variable {self.env}"
-        return f"environment variables {self.env} and {self.password_env}"
+        names = self.names
+        if len(names) == 1:
+            return f"environment variable {names[0]}"
+        return f"environment variables {', '.join(names[:-1])} and {names[-1]}"
+
+    @property
+    def headers_said(self) -> str:
+        """The header(s) the key goes in, in words: `the X header`, `the X and Y headers`."""
+        headers = [self.header, *self.extra_headers]
+        if len(headers) == 1:
+            return f"the {headers[0]} header"
+        return f"the {', '.join(headers[:-1])} and {headers[-1]} headers"
 
 
 class WaitHeader(StrictModel):
@@ -307,6 +330,25 @@ class NestedRecords(StrictModel):
     ] = Field(default_factory=dict)
 
 
+def _values_listed(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+class Cumulative(StrictModel):
+    """Figures that are running totals (month to date, day over day), turned into each
+    record's own amount: its value minus the previous record's of the same group, in `order`;
+    the first record of a group keeps its value. Exact decimals, nothing rounded."""
+
+    columns: Annotated[list[str], BeforeValidator(_listed)] = Field(min_length=1)
+    order: str = Field(min_length=1, description="the column that orders a group: ISO dates")
+    by: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
+    # `month`: the running total starts again with each calendar month of `order` (month to
+    # date); `never`: one running total per group over all that was pulled.
+    resets: Literal["month", "never"] = "month"
+
+
 class HttpSource(_SourceKind):
     """A JSON API, pulled one month at a time."""
 
@@ -335,6 +377,13 @@ class HttpSource(_SourceKind):
     # Read when a 429 or 503 has no Retry-After (Retry-After wins when both are there).
     rate_limit_reset: WaitHeader | None = None
     max_pages: int = Field(default=10_000, ge=1)
+    # Only the records whose field (a dotted path in the record) holds one of the values are
+    # kept, before anything is stored: e.g. a vendor's `total` line, never added to its parts.
+    where: Annotated[
+        dict[str, list[str]],
+        BeforeValidator(_values_listed, json_schema_input_type=dict[str, str | list[str]]),
+    ] = Field(default_factory=dict)
+    cumulative: Cumulative | None = None
 
     @model_validator(mode="after")
     def _templates(self) -> "HttpSource":

@@ -21,6 +21,7 @@ from anycost_pipeline.config import (
     NumberedPages,
 )
 from anycost_pipeline.months import Month
+from anycost_pipeline.sources.cumulative import own_amounts
 from anycost_pipeline.sources.errors import SourceHttpError
 from anycost_pipeline.sources.http_retry import RETRY_STATUSES, RetryAfterTooLong, session_for
 from anycost_pipeline.sources.records import dig, records_to_frame
@@ -71,38 +72,36 @@ class _Credentials:
         self.hidden: list[str] = []
         if source.auth:
             auth = source.auth
-            named = [auth.env] + ([auth.password_env] if auth.password_env else [])
+            named = auth.names
             values = [os.environ.get(variable, "").strip() for variable in named]
             unset = [variable for variable, value in zip(named, values) if not value]
             if unset:
-                holds = (
-                    f"it holds the value of the {auth.header} header"
-                    if auth.password_env is None
-                    else f"{auth.env} holds the user name (the key) and {auth.password_env} "
-                    f"the password (the secret) of the {auth.header} header's Basic auth"
-                )
                 unset_words = (
                     f"environment variable {unset[0]} is"
                     if len(unset) == 1
                     else f"environment variables {' and '.join(unset)} are"
                 )
                 raise SourceHttpError(
-                    f"source {name!r}: {unset_words} not set; {holds}"
+                    f"source {name!r}: {unset_words} not set; {_holds(auth)}"
                     + (f"; {auth.hint}" if auth.hint else "")
                 )
             scheme, host, _ = self.origin
             if scheme != "https" and not is_loopback(host):
                 raise SourceHttpError(
-                    f"source {name!r}: {url} is plain http, which would send the "
-                    f"{source.auth.header} header unencrypted; use an https:// URL (plain http "
+                    f"source {name!r}: {url} is plain http, which would send "
+                    f"{auth.headers_said} unencrypted; use an https:// URL (plain http "
                     "with auth is allowed only to this machine: localhost, 127.0.0.1, ::1)"
                 )
+            given = dict(zip(named, values))
             if auth.password_env is None:
-                (value,) = values
+                value = given[auth.env]
                 self.secret[auth.header] = auth.prefix + value
             else:
-                value = base64.b64encode(":".join(values).encode()).decode()
+                user_password = f"{given[auth.env]}:{given[auth.password_env]}"
+                value = base64.b64encode(user_password.encode()).decode()
                 self.secret[auth.header] = "Basic " + value
+            for header, variable in auth.extra_headers.items():
+                self.secret[header] = given[variable]
             self.hidden = [
                 form
                 for one in (*values, value)
@@ -123,6 +122,23 @@ class _Credentials:
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+def _holds(auth: HttpAuth) -> str:
+    """What the auth's variables hold, in words."""
+    if auth.password_env is not None:
+        said = (
+            f"{auth.env} holds the user name (the key) and {auth.password_env} "
+            f"the password (the secret) of the {auth.header} header's Basic auth"
+        )
+    elif not auth.extra_headers:
+        return f"it holds the value of the {auth.header} header"
+    else:
+        said = f"{auth.env} holds the value of the {auth.header} header"
+    return said + "".join(
+        f", {variable} that of the {header} header"
+        for header, variable in auth.extra_headers.items()
+    )
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -162,7 +178,13 @@ def read_month(
     fields = {**fields, **source.placeholders}
     credentials = _Credentials(name, source, url)
     try:
-        return _read_pages(name, source, month, url, fields, credentials)
+        frame = _read_pages(name, source, month, url, fields, credentials)
+        if source.cumulative is None:
+            return frame
+        try:
+            return own_amounts(frame, source.cumulative)
+        except ValueError as error:
+            raise SourceHttpError(f"source {name!r}: {error}") from None
     except SourceHttpError as error:
         raise SourceHttpError(credentials.redact(str(error))) from None
 
@@ -191,8 +213,9 @@ def _read_pages(
         for _ in range(source.max_pages):
             page_url, body = _get(name, source, session, url, params, credentials)
             records = _records(name, source.records, body, page_url)
+            kept = _kept(name, source.where, records, page_url)
             try:
-                frames.append(records_to_frame(enumerate(records, start=1), page_url))
+                frames.append(records_to_frame(kept, page_url))
             except ValueError as error:
                 raise SourceHttpError(f"source {name!r}: {error}") from None
             follow = _next_page(name, pages, body, records, url, page_url, params)
@@ -205,6 +228,31 @@ def _read_pages(
                 "settings may not match the API, or raise `max_pages`"
             )
     return pl.concat(frames, how="diagonal")
+
+
+def _kept(
+    name: str, where: dict[str, list[str]], records: list, page_url: str
+) -> list[tuple[int, Any]]:
+    """The page's records numbered by their place on it, only those that `where` keeps."""
+    numbered = list(enumerate(records, start=1))
+    if not where:
+        return numbered
+    kept = []
+    for number, record in numbered:
+        chosen = True
+        for path, values in where.items():
+            try:
+                value = dig(record, path)
+            except (KeyError, TypeError):
+                raise SourceHttpError(
+                    f"source {name!r}: {page_url}, record {number}: has no {path!r} to choose "
+                    f"it by (`where`); check `where` in anycost.yaml"
+                ) from None
+            said = value if isinstance(value, str) else json.dumps(value)
+            chosen = chosen and said in values
+        if chosen:
+            kept.append((number, record))
+    return kept
 
 
 def _records(name: str, where: str | NestedRecords, body: Any, page_url: str) -> list:
@@ -310,10 +358,10 @@ def _refused(auth: HttpAuth | None, status: int, sent: bool) -> str:
     if auth is None or not sent or status not in (401, 403):
         return ""
     said = (
-        f". The API refused the key in {auth.variables} (the {auth.header} "
-        "header): check that it holds a valid, current key"
+        f". The API refused the key in {auth.variables} ({auth.headers_said}): check "
+        "that it holds a valid, current key"
         if status == 401
-        else f". The key in {auth.variables} (the {auth.header} header) is not "
+        else f". The key in {auth.variables} ({auth.headers_said}) is not "
         "allowed this call: it may lack a scope, role or permission"
     )
     return said + (f"; {auth.hint}" if auth.hint else "")
