@@ -45,6 +45,8 @@ class SourceConfig(MappingOptions):
             "anthropic",
             "confluent",
             "databricks",
+            "datadog",
+            "datadog_estimated",
             "focus",
             "github",
             "openai",
