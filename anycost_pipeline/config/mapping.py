@@ -43,6 +43,7 @@ class SourceConfig(MappingOptions):
     preset: (
         Literal[
             "anthropic",
+            "atlas",
             "confluent",
             "databricks",
             "datadog",

@@ -222,6 +222,10 @@ class HttpAuth(StrictModel):
     prefix: str = ""
     password_env: str | None = Field(default=None, min_length=1)
     extra_headers: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+    # With `password_env`: `basic` sends the pair in every request's Authorization header;
+    # `digest` answers the API's HTTP Digest challenge (401 + WWW-Authenticate: Digest), so
+    # the secret itself never travels (MongoDB Atlas's API keys).
+    scheme: Literal["basic", "digest"] = "basic"
     # Said when the variable is unset or the API refuses the key (401/403): which key to create.
     hint: str = ""
 
@@ -231,6 +235,11 @@ class HttpAuth(StrictModel):
             raise ValueError(
                 "auth: `prefix` does not go with `password_env` (HTTP Basic auth writes its own "
                 "`Basic ` prefix); leave prefix out"
+            )
+        if self.scheme == "digest" and (self.password_env is None or self.prefix):
+            raise ValueError(
+                "auth: `scheme: digest` needs `password_env` (env holds the user name, e.g. a "
+                "public key, password_env the password, e.g. the private key) and no `prefix`"
             )
         if self.header.lower() in (h.lower() for h in self.extra_headers):
             raise ValueError(
@@ -349,6 +358,21 @@ class Cumulative(StrictModel):
     resets: Literal["month", "never"] = "month"
 
 
+class Follow(StrictModel):
+    """Each listed record points to a document that holds the records (an invoice listed by
+    id, its line items in its own document): for each, GET `url`, a template of the listed
+    record's fields (`{id}`) beside the month's and the source's placeholders, and read the
+    records at `records` there, each with the document's `fields` copied in (record column
+    name: dotted path in the document)."""
+
+    url: str = Field(min_length=1)
+    records: str = Field(default="", description="dotted path of the record list; empty: the body")
+    fields: Annotated[
+        dict[str, str],
+        BeforeValidator(_named_fields, json_schema_input_type=dict[str, str] | list[str]),
+    ] = Field(default_factory=dict)
+
+
 class HttpSource(_SourceKind):
     """A JSON API, pulled one month at a time."""
 
@@ -384,6 +408,7 @@ class HttpSource(_SourceKind):
         BeforeValidator(_values_listed, json_schema_input_type=dict[str, str | list[str]]),
     ] = Field(default_factory=dict)
     cumulative: Cumulative | None = None
+    follow: Follow | None = None
 
     @model_validator(mode="after")
     def _templates(self) -> "HttpSource":

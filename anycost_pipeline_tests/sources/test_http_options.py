@@ -3,12 +3,16 @@ placeholders, repeated parameters, records nested in buckets, a `more` flag besi
 ends as an explicit null, `base_url`, exact numbers, a refused key named by its variable,
 amounts in cents scaled exactly (`scale`), the source's own placeholders, Basic auth from two
 variables and a rate-limit reset header, more secret headers from their own variables
-(`auth.extra_headers`), records chosen by a field (`where`) and running totals turned into
-each record's own amount (`cumulative`)."""
+(`auth.extra_headers`), records chosen by a field (`where`), running totals turned into
+each record's own amount (`cumulative`), HTTP Digest auth (`auth.scheme: digest`) and records
+read from the document each listed record points to (`follow`)."""
 
 import base64
+import hashlib
 import json
+import re
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -521,3 +525,102 @@ def test_cumulative_resets_with_each_month_and_names_what_it_cannot_read() -> No
         with fake_api(lambda r: Answer(body=bad)) as api:
             with pytest.raises(SourceHttpError, match=said):
                 read_month("vendor", http_source(api.url + "/c", cumulative=spec), Month(2024, 8))
+
+
+def _digest_server(user: str, password: str, body: object) -> Callable[[Request], Answer]:
+    """Answers like an API with HTTP Digest auth: 401 with a challenge, then the body to a
+    request whose response hash is right (MD5, qop auth)."""
+    realm, nonce = "Vendor API", "n0nc3"
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 (HTTP Digest's own hash)
+
+    def respond(request: Request) -> Answer:
+        header = request.headers.get("Authorization", "")
+        given = {k: a or b for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', header[7:])}
+        ha1 = md5(f"{user}:{realm}:{password}")
+        ha2 = md5(f"GET:{given.get('uri', '')}")
+        expected = md5(f"{ha1}:{nonce}:{given.get('nc')}:{given.get('cnonce')}:auth:{ha2}")
+        if header.startswith("Digest ") and given.get("response") == expected:
+            return Answer(body=body)
+        challenge = f'Digest realm="{realm}", nonce="{nonce}", algorithm=MD5, qop="auth"'
+        return Answer(
+            status=401,
+            body={"detail": f"bad credentials for {given.get('username')}"},
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    return respond
+
+
+def test_digest_auth_answers_the_apis_challenge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MongoDB Atlas's API keys: the public key as user name, the private key as password,
+    which never travels (only a hash of it, in answer to the API's challenge)."""
+    monkeypatch.setenv("VENDOR_PUBLIC_KEY", "pubkey")
+    monkeypatch.setenv("VENDOR_PRIVATE_KEY", "priv-4b1e-secret")
+    auth = {
+        "env": "VENDOR_PUBLIC_KEY",
+        "password_env": "VENDOR_PRIVATE_KEY",
+        "scheme": "digest",
+        "hint": "a billing role is needed",
+    }
+    with fake_api(_digest_server("pubkey", "priv-4b1e-secret", [{"x": 1}])) as api:
+        frame = read_month("vendor", http_source(api.url + "/costs", auth=auth), Month(2024, 8))
+    assert frame.height == 1
+    challenged, answered = api.requests
+    assert "Authorization" not in challenged.headers
+    assert answered.headers["Authorization"].startswith('Digest username="pubkey"')
+    assert all("priv-4b1e-secret" not in str(r.headers) for r in api.requests)
+    # A wrong private key: the API challenges again, and the month fails naming both variables.
+    with fake_api(_digest_server("pubkey", "another", [])) as api:
+        with pytest.raises(SourceHttpError) as failure:
+            read_month("vendor", http_source(api.url + "/costs", auth=auth), Month(2024, 8))
+    message = str(failure.value)
+    assert "answered 401" in message and "a billing role is needed" in message
+    assert "environment variables VENDOR_PUBLIC_KEY and VENDOR_PRIVATE_KEY" in message
+    assert "pubkey" not in message  # echoed by the API: ***
+    monkeypatch.delenv("VENDOR_PRIVATE_KEY")
+    with pytest.raises(SourceHttpError, match=r"the password \(the secret\) of HTTP Digest"):
+        read_month("vendor", http_source("https://api.vendor.example/c", auth=auth), Month(2024, 8))
+    with pytest.raises(ValueError, match="`scheme: digest` needs `password_env`"):
+        http_source("https://api.vendor.example/c", auth={"env": "K", "scheme": "digest"})
+
+
+def test_follow_reads_the_records_of_the_document_each_listed_record_points_to() -> None:
+    """Invoices listed without their line items: each listed invoice's own document holds
+    them; every line item carries its invoice's id and status, and its lineage is that
+    document's URL."""
+    documents = {
+        "/invoices/a1": {"id": "a1", "status": "CLOSED", "lines": [{"c": "1"}, {"c": "2"}]},
+        "/invoices/b%2F2": {"id": "b/2", "status": "PENDING", "lines": [{"c": "3"}]},
+    }
+
+    def respond(request: Request) -> Answer:
+        if request.path == "/invoices":
+            return Answer(body={"results": [{"id": "a1"}, {"id": "b/2"}, {"id": "c3"}]})
+        return Answer(body=documents[request.path])
+
+    with fake_api(respond) as api:
+        source = http_source(
+            "/invoices",
+            base_url=api.url,
+            records="results",
+            where={"id": ["a1", "b/2"]},  # the listing is chosen before anything is followed
+            follow={
+                "url": "/invoices/{id}",
+                "records": "lines",
+                "fields": {"invoice": "id", "invoice_status": "status"},
+            },
+        )
+        frame = read_month("vendor", source, Month(2024, 8))
+    assert [r.path for r in api.requests] == ["/invoices", "/invoices/a1", "/invoices/b%2F2"]
+    assert frame.select("c", "invoice", "invoice_status", "_source_row").rows() == [
+        ("1", "a1", "CLOSED", 1),
+        ("2", "a1", "CLOSED", 2),
+        ("3", "b/2", "PENDING", 1),
+    ]
+    assert frame.get_column("_source_file").to_list()[2] == api.url + "/invoices/b%2F2"
+    with fake_api(lambda r: Answer(body={"results": [{"number": 1}]})) as api:
+        source = http_source(api.url + "/invoices", records="results", follow={"url": "/i/{id}"})
+        with pytest.raises(SourceHttpError, match=r"record 1: has no 'id' for follow.url"):
+            read_month("vendor", source, Month(2024, 8))
