@@ -18,7 +18,7 @@ from anycost_pipeline.config import (
 )
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.cumulative import own_amounts
-from anycost_pipeline.sources.errors import SourceHttpError
+from anycost_pipeline.sources.errors import KeyRefused, SourceHttpError
 from anycost_pipeline.sources.http_credentials import Credentials, refused
 from anycost_pipeline.sources.http_retry import RETRY_STATUSES, RetryAfterTooLong, session_for
 from anycost_pipeline.sources.records import dig, records_to_frame
@@ -59,14 +59,7 @@ def read_month(
 
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
     """
-    fields = month_fields(pull_window(month, source.timezone, source.spread), month, since)
-    # The source's own values go into a URL path quoted (`a b` → `a%20b`), into parameters as
-    # they are (requests quotes those).
-    url = source.address.format(
-        **fields, **{k: quote(v, safe="") for k, v in source.placeholders.items()}
-    )
-    fields = {**fields, **source.placeholders}
-    credentials = Credentials(name, source, url)
+    url, fields, credentials = _prepared(name, source, month, since)
     try:
         frame = _read_pages(name, source, month, url, fields, credentials)
         if source.cumulative is None:
@@ -76,17 +69,40 @@ def read_month(
         except ValueError as error:
             raise SourceHttpError(f"source {name!r}: {error}") from None
     except SourceHttpError as error:
-        raise SourceHttpError(credentials.redact(str(error))) from None
+        raise type(error)(credentials.redact(str(error))) from None
 
 
-def _read_pages(
-    name: str,
-    source: HttpSource,
-    month: Month,
-    url: str,
-    fields: dict[str, str],
-    credentials: Credentials,
-) -> pl.DataFrame:
+def first_page(name: str, source: HttpSource, month: Month) -> str:
+    """Ask for the month's first page once, to try the source's key: no further page, no
+    `follow`, nothing kept. Returns the URL that answered; raises KeyNotSet, KeyRefused (401
+    or 403 to the key) or SourceHttpError (anything else)."""
+    url, fields, credentials = _prepared(name, source, month, None)
+    try:
+        with session_for(source) as session:
+            answered, _ = _get(
+                name, source, session, url, _first_params(source, fields), credentials
+            )
+        return answered
+    except SourceHttpError as error:
+        raise type(error)(credentials.redact(str(error))) from None
+
+
+def _prepared(
+    name: str, source: HttpSource, month: Month, since: datetime | None
+) -> tuple[str, dict[str, str], Credentials]:
+    """The month's first URL, the placeholders' values and the credentials (KeyNotSet when a
+    variable is unset)."""
+    fields = month_fields(pull_window(month, source.timezone, source.spread), month, since)
+    # The source's own values go into a URL path quoted (`a b` → `a%20b`), into parameters as
+    # they are (requests quotes those).
+    url = source.address.format(
+        **fields, **{k: quote(v, safe="") for k, v in source.placeholders.items()}
+    )
+    fields = {**fields, **source.placeholders}
+    return url, fields, Credentials(name, source, url)
+
+
+def _first_params(source: HttpSource, fields: dict[str, str]) -> "Params":
     params: Params = {
         key: [one.format(**fields) for one in value]
         if isinstance(value, list)
@@ -98,6 +114,19 @@ def _read_pages(
         params[pages.param] = str(pages.first)
         if pages.size_param and pages.size:
             params[pages.size_param] = str(pages.size)
+    return params
+
+
+def _read_pages(
+    name: str,
+    source: HttpSource,
+    month: Month,
+    url: str,
+    fields: dict[str, str],
+    credentials: Credentials,
+) -> pl.DataFrame:
+    params = _first_params(source, fields)
+    pages = source.pagination
     frames: list[pl.DataFrame] = []
     with session_for(source) as session:
         for _ in range(source.max_pages):
@@ -285,12 +314,13 @@ def _get(
             f"source {name!r}: GET {url}: more than {MAX_REDIRECTS} redirects; check `url`"
         )
     if not response.ok:
-        raise SourceHttpError(
+        sent = credentials.sent_to(response.url)
+        raise (KeyRefused if sent and response.status_code in (401, 403) else SourceHttpError)(
             f"source {name!r}: GET {response.url} answered {response.status_code} {response.reason}"
             f"{' (after retries)' if response.status_code in RETRY_STATUSES else ''}: "
             # Cleaned before it is cut, so that no part of an echoed credential is left.
             f"{credentials.redact(response.text)[:300]}"
-            f"{refused(source.auth, response.status_code, credentials.sent_to(response.url))}"
+            f"{refused(source.auth, response.status_code, sent)}"
         )
     try:
         # Numbers stay text exactly as sent: costs are never floats.

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 from requests.auth import HTTPDigestAuth
 
 from anycost_pipeline.config import HttpAuth, HttpSource
-from anycost_pipeline.sources.errors import SourceHttpError
+from anycost_pipeline.sources.errors import KeyNotSet, SourceHttpError
 
 # Headers that carry credentials: besides the source's `auth` header, never sent to another host.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -42,7 +42,7 @@ class Credentials:
                     if len(unset) == 1
                     else f"environment variables {' and '.join(unset)} are"
                 )
-                raise SourceHttpError(
+                raise KeyNotSet(
                     f"source {name!r}: {unset_words} not set; {_holds(auth)}"
                     + (f"; {auth.hint}" if auth.hint else "")
                 )
