@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, strategies as st
 
 from anycost_pipeline.cloudzero.journal import Entry
-from anycost_pipeline.cloudzero.month_state import HELD, SEND, UNCHANGED, Held, Now, judge_month
+from anycost_pipeline.cloudzero.month_state import (
+    CLEAR,
+    HELD,
+    SEND,
+    UNCHANGED,
+    Held,
+    Now,
+    judge_month,
+)
 from anycost_pipeline.config import Settles
 from anycost_pipeline.months import Month
 from anycost_pipeline.settling import (
@@ -18,6 +26,7 @@ from anycost_pipeline.settling import (
     record_of,
     source_settled,
 )
+from anycost_pipeline_tests.conftest import Project
 
 UTC = timezone.utc
 INVOICE = "bill/invoice_id"
@@ -120,3 +129,41 @@ def test_a_late_change_is_sent_with_the_warning_or_held_until_force() -> None:
     assert _judged(hold=True, content="changed").verdict == HELD
     forced = _judged(hold=True, content="changed", force=True)
     assert (forced.verdict, forced.late) == (SEND, "2024-09-20")
+
+
+def test_a_late_change_that_empties_a_final_month_says_it_is_cleared() -> None:
+    now = datetime(2024, 10, 1, tzinfo=UTC)
+    settled = month_settled([source_settled("v", Settles(), "2024-08", frame([]), now)], now)
+    record = Entry(
+        {
+            "state": "confirmed",
+            "content_hash": "sent",
+            "drop_ids": ["d1"],
+            "reported_rows": 2,
+            "sent_at": "2024-09-20T00:00:00+00:00",
+            **record_of(settled),
+        }
+    )
+    # The sources' records left the month (a charge re-dated): a replace_drop month is cleared.
+    emptied = Now(0, Decimal(0), "empty", settled=settled)
+    state = judge_month("2024-08", "replace_drop", emptied, record, Held(2, "d1", Decimal("5")))
+    assert state.verdict == CLEAR
+    assert state.reason.startswith(
+        "LATE CHANGE: 2024-08 has been final at CloudZero since 2024-09-20 and its sources have "
+        "changed since then; it is cleared. CloudZero holds 2 rows"
+    )
+
+
+def test_each_source_and_the_connection_carry_their_label_in_the_ui(project: Project) -> None:
+    """The cbf/<source> asset shows its own month's label, the drop the connection's."""
+    config = project.config()
+    config["sources"]["simple_cloud"]["settles"] = {"after_days": 4}
+    project.write_config(config)
+    result = project.materialize_month("2024-08")
+    events = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    label = "final: source simple_cloud: settles 4 days after the month (2024-09-05)"
+    assert events["cbf/simple_cloud"]["settled"].value == label
+    assert events["drop/simple_cloud_main"]["settled"].value == label

@@ -12,7 +12,7 @@ from anycost_pipeline.cli.common import CliError, say
 from anycost_pipeline.cli.inspect import show_preview
 from anycost_pipeline.config import URL_FIELDS, ConfigError, config_path, load_config
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources.propose import appended
+from anycost_pipeline.sources.propose import appended, project_head
 
 
 def vendors() -> list[str]:
@@ -97,23 +97,6 @@ def vendor_block(
     return "\n".join(lines) + "\n"
 
 
-def _new_project(connection: str, month: str) -> str:
-    return "\n".join(
-        [
-            "# anycost.yaml: written by `anycost add-source`; see the README for every key.",
-            "storage: .anycost",
-            f"start_month: {month}",
-            "cloudzero:",
-            "  target: sandbox                # `live` sends to CloudZero (see the README's Going live)",
-            "connections:",
-            f"  {connection}:",
-            f"    connection_id: env:{connection.upper()}_CONNECTION_ID",
-            "sources:",
-            "",
-        ]
-    )
-
-
 def add_vendor(
     vendor: str,
     name: str | None,
@@ -146,7 +129,7 @@ def add_vendor(
     text = (
         appended(target.read_text(encoding="utf-8"), block)
         if config
-        else _new_project(chosen, wanted) + block
+        else project_head(wanted, chosen) + block
     )
     project = _validated(text, target.parent)
     if project.start_month > wanted:

@@ -159,7 +159,8 @@ def _late(state: MonthState, record: Entry | None, force: bool) -> MonthState:
             f"{state.reason}. Nothing is sent: check the change, then send it with "
             f"`anycost run {state.month} --force`",
         )
-    again = f"{late}; it is sent again. {state.reason[:1].upper()}{state.reason[1:]}"
+    done = "it is sent again" if state.verdict == SEND else "it is cleared"
+    again = f"{late}; {done}. {state.reason[:1].upper()}{state.reason[1:]}"
     return replace(state, late=since, reason=again)
 
 

@@ -42,6 +42,7 @@ from anycost_pipeline.defs.names import (
     REJECTS_OUTPUT,
     ROWS,
     ROWS_VALID,
+    SETTLED,
     cbf_key,
     cbf_op,
     raw_key,
@@ -50,6 +51,7 @@ from anycost_pipeline.defs.names import (
 )
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import with_parties
+from anycost_pipeline.settling import source_settled, utc_now
 from anycost_pipeline.sources.reads import read_of, with_read
 
 
@@ -91,7 +93,9 @@ def cbf_asset(
         if number is not None:  # the drop never sends a read older than the one last sent
             cbf = with_read(cbf, number)
         cbf = with_parties(cbf, raw, source)  # who invoices each charge: the overlap check's
-        yield dg.Output(cbf, output_name=CBF_OUTPUT, metadata=cbf_metadata(checked, month))
+        settled = source_settled(name, source.settles, str(month), checked.cbf, utc_now())
+        metadata = {**cbf_metadata(checked, month), SETTLED: str(settled)}
+        yield dg.Output(cbf, output_name=CBF_OUTPUT, metadata=metadata)
         if rejecting:
             yield dg.Output(
                 checked.rejects, output_name=REJECTS_OUTPUT, metadata=rejects_metadata(checked)

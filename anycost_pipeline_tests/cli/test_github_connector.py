@@ -62,7 +62,7 @@ def test_a_month_of_github_usage_arrives_exactly_after_a_429(
     assert api.seen[1].path == f"/organizations/{ORG}/settings/billing/usage"
     assert api.seen[1].query == {"year": ["2024"], "month": ["8"]}
     assert all(s.authorization == f"Bearer {TOKEN}" for s in api.seen)
-    assert api.seen[1].version == "2022-11-28"
+    assert api.seen[1].header("X-GitHub-Api-Version") == "2022-11-28"
 
     expected = _august(items)
     rows = sent_rows(project, "2024-08")

@@ -21,16 +21,15 @@ connector:
 
 import base64
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from email.message import Message
+from functools import partial
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 GROUPS = ("workspace_id", "description")
 DETAIL = ("description", "model", "cost_type", "token_type", "service_tier", "context_window")
@@ -48,15 +47,6 @@ class Cost:
     cost_type: str = "tokens"
     token_type: str | None = None
     currency: str = "USD"
-
-
-@dataclass
-class Seen:
-    query: dict[str, list[str]]
-    api_key: str | None
-    version: str | None
-    at: float
-    status: int
 
 
 @dataclass
@@ -169,30 +159,21 @@ def _bucket(costs: list[Cost], day: datetime, groups: list[str]) -> str:
 def anthropic_api(key: str, costs: list[Cost], **options: object) -> Iterator[AnthropicStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = AnthropicStandIn("", key, costs, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            key = self.headers.get("x-api-key")
-            version = self.headers.get("anthropic-version")
-            headers = {"Content-Type": "application/json"}
-            with lock:
-                number = len(api.seen) + 1
-                if parts.path != "/v1/organizations/cost_report":
-                    status, body = _error(404, "not_found_error", f"no such route {parts.path}")
-                elif number == api.throttle_request:
-                    status, body = _error(429, "rate_limit_error", "Rate limit exceeded")
-                    headers["retry-after"] = api.retry_after
-                else:
-                    status, body = _answer(api, query, key, version)
-                api.seen.append(Seen(query, key, version, time.monotonic(), status))
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: AnthropicStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if path != "/v1/organizations/cost_report":
+        return (*_error(404, "not_found_error", f"no such route {path}"), headers)
+    if number == api.throttle_request:
+        throttled = _error(429, "rate_limit_error", "Rate limit exceeded")
+        return (*throttled, {**headers, "retry-after": api.retry_after})
+    answer = _answer(api, query, asked.get("x-api-key"), asked.get("anthropic-version"))
+    return (*answer, headers)
 
 
 def august_ledger() -> list[Cost]:

@@ -19,16 +19,16 @@ OpenAPI description of billing/v1 (operationId listBillingV1Costs), not from our
 
 import base64
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs, urlencode, urlsplit
+from email.message import Message
+from functools import partial
+from urllib.parse import urlencode
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,6 @@ class Cost:
     unit: str = "GB"
     resource: str | None = "lkc-12345"
     environment: str = "env-a1b2c"
-
-
-@dataclass
-class Seen:
-    query: dict[str, list[str]]
-    authorization: str | None
-    at: float
-    status: int
 
 
 @dataclass
@@ -162,31 +154,20 @@ def confluent_api(
 ) -> Iterator[ConfluentStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = ConfluentStandIn("", key, secret, costs, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            auth = self.headers.get("Authorization")
-            headers = {"Content-Type": "application/json", "X-Request-Id": "req-1"}
-            with lock:
-                number = len(api.seen) + 1
-                if parts.path != "/billing/v1/costs":
-                    status, body = _error(404, "not_found", "Not Found", parts.path)
-                elif number == api.throttle_request:
-                    status, body = 429, ""
-                    headers["X-RateLimit-Limit"] = "10"
-                    headers["X-RateLimit-Remaining"] = "0"
-                    headers["X-RateLimit-Reset"] = api.reset_seconds
-                else:
-                    status, body = _answer(api, query, auth)
-                api.seen.append(Seen(query, auth, time.monotonic(), status))
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: ConfluentStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json", "X-Request-Id": "req-1"}
+    if path != "/billing/v1/costs":
+        return (*_error(404, "not_found", "Not Found", path), headers)
+    if number == api.throttle_request:
+        limits = {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0"}
+        return 429, "", {**headers, **limits, "X-RateLimit-Reset": api.reset_seconds}
+    return (*_answer(api, query, asked.get("Authorization")), headers)
 
 
 def august_costs() -> list[Cost]:

@@ -14,16 +14,15 @@ of its migration guide), not from our connector:
 """
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from email.message import Message
+from functools import partial
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 VERSIONS = ("2022-11-28", "2026-03-10")
 
@@ -42,16 +41,6 @@ class Item:
     discount: str
     net: str
     repository: str | None = "acme/web"
-
-
-@dataclass
-class Seen:
-    path: str
-    query: dict[str, list[str]]
-    authorization: str | None
-    version: str | None
-    at: float
-    status: int
 
 
 @dataclass
@@ -122,35 +111,26 @@ def github_api(
 ) -> Iterator[GitHubStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = GitHubStandIn("", org, token, items, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            auth = self.headers.get("Authorization")
-            version = self.headers.get("X-GitHub-Api-Version")
-            headers = {"Content-Type": "application/json; charset=utf-8"}
-            segments = parts.path.split("/")
-            with lock:
-                number = len(api.seen) + 1
-                if (
-                    len(segments) != 6
-                    or segments[1] != "organizations"
-                    or segments[3:] != ["settings", "billing", "usage"]
-                ):
-                    status, body = _error(404, "Not Found")
-                elif number == api.throttle_request:
-                    status, body = _error(429, "API rate limit exceeded")
-                    headers["Retry-After"] = api.retry_after
-                else:
-                    status, body = _answer(api, segments[2], query, auth, version)
-                api.seen.append(Seen(parts.path, query, auth, version, time.monotonic(), status))
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: GitHubStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    segments = path.split("/")
+    if (
+        len(segments) != 6
+        or segments[1] != "organizations"
+        or segments[3:] != ["settings", "billing", "usage"]
+    ):
+        return (*_error(404, "Not Found"), headers)
+    if number == api.throttle_request:
+        throttled = _error(429, "API rate limit exceeded")
+        return (*throttled, {**headers, "Retry-After": api.retry_after})
+    auth, version = asked.get("Authorization"), asked.get("X-GitHub-Api-Version")
+    return (*_answer(api, segments[2], query, auth, version), headers)
 
 
 def august_items() -> list[Item]:

@@ -17,15 +17,14 @@
 """
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from email.message import Message
+from functools import partial
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 DAY = 86400
 GROUPS = ("project_id", "line_item", "api_key_id")
@@ -43,14 +42,6 @@ class Cost:
     quantity: str | None
     quantity_unit: str | None
     currency: str = "usd"
-
-
-@dataclass
-class Seen:
-    query: dict[str, list[str]]
-    authorization: str | None
-    at: float
-    status: int
 
 
 @dataclass
@@ -144,29 +135,22 @@ def _bucket(costs: list[Cost], day: int, groups: list[str]) -> str:
 def openai_api(key: str, costs: list[Cost], **options: object) -> Iterator[OpenAiStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = OpenAiStandIn("", key, costs, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            auth = self.headers.get("Authorization")
-            headers = {"Content-Type": "application/json"}
-            with lock:
-                number = len(api.seen) + 1
-                if parts.path != "/v1/organization/costs":
-                    status, body = _error(404, f"no such route {parts.path}")
-                elif number == api.throttle_request:
-                    status, body = _error(429, "Rate limit reached", "requests")
-                    headers["Retry-After"] = api.retry_after
-                else:
-                    status, body = _answer(api, query, auth)
-                api.seen.append(Seen(query, auth, time.monotonic(), status))
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: OpenAiStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if path != "/v1/organization/costs":
+        return (*_error(404, f"no such route {path}"), headers)
+    if number == api.throttle_request:
+        return (
+            *_error(429, "Rate limit reached", "requests"),
+            {**headers, "Retry-After": api.retry_after},
+        )
+    return (*_answer(api, query, asked.get("Authorization")), headers)
 
 
 def august_ledger() -> list[Cost]:

@@ -19,16 +19,16 @@ connector:
 
 import base64
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs, urlencode, urlsplit
+from email.message import Message
+from functools import partial
+from urllib.parse import urlencode
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 PARENTS = {"calls": "calls-", "sms": "sms-", "phonenumbers": "phonenumbers-"}
 
@@ -41,14 +41,6 @@ class Usage:
     category: str  # a leaf: calls-inbound, sms-outbound, phonenumbers-local, ...
     count: int
     price: str  # "1.2345"
-
-
-@dataclass
-class Seen:
-    query: dict[str, list[str]]
-    authorization: str | None
-    at: float
-    status: int
 
 
 @dataclass
@@ -156,27 +148,18 @@ def twilio_api(
 ) -> Iterator[TwilioStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = TwilioStandIn("", sid, token, usage, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            auth = self.headers.get("Authorization")
-            headers = {"Content-Type": "application/json"}
-            with lock:
-                number = len(api.seen) + 1
-                if number == api.throttle_request:
-                    status, body = _error(429, 20429, "Too Many Requests")
-                    headers["Retry-After"] = api.retry_after
-                else:
-                    status, body = _answer(api, parts.path, query, auth)
-                api.seen.append(Seen(query, auth, time.monotonic(), status))
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: TwilioStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if number == api.throttle_request:
+        throttled = _error(429, 20429, "Too Many Requests")
+        return (*throttled, {**headers, "Retry-After": api.retry_after})
+    return (*_answer(api, path, query, asked.get("Authorization")), headers)
 
 
 def august_usage() -> list[Usage]:

@@ -36,10 +36,12 @@ from anycost_pipeline.sources.propose.yaml_text import (
     appended,
     evidence_text,
     new_project_text,
+    project_head,
     yaml_block,
 )
 
 __all__ = [
+    "project_head",
     "Candidate",
     "Choice",
     "NotCharges",

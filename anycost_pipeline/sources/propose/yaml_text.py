@@ -88,11 +88,16 @@ def yaml_block(proposal: Proposal, indent: str = "  ") -> str:
 
 
 def new_project_text(proposal: Proposal, connection: str) -> str:
-    """A whole anycost.yaml for a project that has none yet: the sandbox target, one connection."""
+    """A whole anycost.yaml for a project that has none yet, with the proposed source."""
+    return project_head(proposal.first_month, connection) + yaml_block(proposal)
+
+
+def project_head(start_month: str, connection: str) -> str:
+    """A new anycost.yaml up to its `sources:` key: the sandbox target, one connection."""
     head = [
         "# anycost.yaml: written by `anycost add-source`; see the README for every key.",
         "storage: .anycost",
-        f"start_month: {proposal.first_month}",
+        f"start_month: {start_month}",
         "cloudzero:",
         "  target: sandbox                # `live` sends to CloudZero (see the README's Going live)",
         "connections:",
@@ -100,7 +105,7 @@ def new_project_text(proposal: Proposal, connection: str) -> str:
         f"    connection_id: env:{connection.upper()}_CONNECTION_ID",
         "sources:",
     ]
-    return "\n".join(head) + "\n" + yaml_block(proposal)
+    return "\n".join(head) + "\n"
 
 
 _TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*\s*:")
