@@ -82,7 +82,7 @@ def test_a_month_of_atlas_invoices_arrives_in_dollars_exactly_over_pages_and_a_4
     assert api.seen[0].status == 401 and "Digest" not in (api.seen[0].authorization or "")
     assert api.seen[2].status == 429 and api.seen[3].path == api.seen[2].path
     assert api.seen[3].at - api.seen[2].at >= 1.0
-    assert all(s.accept == "application/vnd.atlas.2023-01-01+json" for s in api.seen)
+    assert all(s.header("Accept") == "application/vnd.atlas.2023-01-01+json" for s in api.seen)
     answered = [s for s in api.seen if s.status == 200]
     listing = [s for s in answered if s.path.endswith("/invoices")]
     # Two August invoices at one per page: pages 1, 2 and an empty 3.
@@ -163,3 +163,17 @@ def test_the_preset_needs_the_organization_and_is_what_a_user_could_write() -> N
     assert by_hand.auth is not None and by_hand.auth.scheme == "digest"
     assert by_hand.headers["Accept"] == "application/vnd.atlas.2023-01-01+json"
     assert by_hand.settles is not None and by_hand.settles.when is not None
+
+
+def test_a_key_without_a_billing_role_is_told_which_role_it_lacks(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _keys(monkeypatch)
+    with atlas_api(ORG, PUBLIC, PRIVATE, august_invoices(), role_refused=True) as api:
+        _use_atlas(project, api.url)
+        assert main(["run", "2024-08"]) == 1
+    said = printed_words(capsys)
+    assert "answered 403" in said and "may lack a scope, role or permission" in said
+    assert "Organization Billing Viewer, Organization Billing Admin or Organization Owner" in said
+    assert PUBLIC not in said  # Atlas echoes the public key in its error: ***
+    assert sent_rows(project, "2024-08") == []

@@ -68,6 +68,7 @@ def test_a_month_of_historical_cost_arrives_exactly_after_a_429(
     # The 429 had no Retry-After: its X-RateLimit-Reset second was waited, then the same call.
     assert [s.status for s in api.seen] == [429, 200]
     assert api.seen[1].query == api.seen[0].query and api.seen[1].at - api.seen[0].at >= 1.0
+    assert api.seen[1].header("DD-API-KEY") == API_KEY
     assert api.seen[1].path == "/api/v2/usage/historical_cost"
     # Exactly YYYY-MM: Datadog refuses a date-time (OpenCost's plugin got zero costs from it).
     assert api.seen[1].query == {

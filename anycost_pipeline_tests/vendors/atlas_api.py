@@ -24,15 +24,16 @@ them) and its "API authentication" page, not from our connector:
 import hashlib
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from email.message import Message
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 REALM = "MMS Public API"
 VERSIONED = re.compile(r"application/vnd\.atlas\.\d{4}-\d{2}-\d{2}\+json")
@@ -59,16 +60,6 @@ class Invoice:
 
 
 @dataclass
-class Seen:
-    path: str
-    query: dict[str, list[str]]
-    authorization: str | None
-    accept: str | None
-    at: float
-    status: int
-
-
-@dataclass
 class AtlasStandIn:
     url: str
     org: str
@@ -90,16 +81,20 @@ def _digest_fields(header: str) -> dict[str, str]:
     return {k: v1 or v2 for k, v1, v2 in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]*))', header)}
 
 
-def _authenticated(api: AtlasStandIn, header: str | None, method: str, uri: str) -> bool:
+def _authenticated(
+    api: AtlasStandIn, header: str | None, path: str, query: dict[str, list[str]]
+) -> bool:
     if not header or not header.startswith("Digest "):
         return False
     given = _digest_fields(header[len("Digest ") :])
     if given.get("username") != api.public_key or given.get("nonce") not in api.nonces:
         return False
-    if given.get("uri") != uri or given.get("qop") != "auth":
-        return False
+    uri = given.get("uri", "")
+    asked = urlsplit(uri)
+    if asked.path != path or parse_qs(asked.query) != query or given.get("qop") != "auth":
+        return False  # the hash must be of this very request
     ha1 = _md5(f"{api.public_key}:{REALM}:{api.private_key}")
-    ha2 = _md5(f"{method}:{uri}")
+    ha2 = _md5(f"GET:{uri}")
     expected = _md5(f"{ha1}:{given['nonce']}:{given.get('nc')}:{given.get('cnonce')}:auth:{ha2}")
     return given.get("response") == expected
 
@@ -200,57 +195,35 @@ def atlas_api(
 ) -> Iterator[AtlasStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = AtlasStandIn("", org, public_key, private_key, invoices, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            authorization, accept = self.headers.get("Authorization"), self.headers.get("Accept")
-            headers = {"Content-Type": "application/json"}
-            with lock:
-                number = len(api.seen) + 1
-                if not _authenticated(api, authorization, "GET", self.path):
-                    nonce = _md5(f"nonce-{number}-{time.monotonic()}")
-                    api.nonces.add(nonce)
-                    status, body = _error(
-                        401,
-                        "NOT_AUTHENTICATED",
-                        "Unauthorized",
-                        "You are not authenticated. Please supply valid credentials.",
-                    )
-                    headers["WWW-Authenticate"] = (
-                        f'Digest realm="{REALM}", domain="", nonce="{nonce}", algorithm=MD5, '
-                        'qop="auth", stale=false'
-                    )
-                elif number == api.throttle_request:
-                    status, body = _error(
-                        429, "RATE_LIMITED", "Too Many Requests", "Rate limit exceeded."
-                    )
-                    headers["Retry-After"] = api.retry_after
-                elif not VERSIONED.fullmatch(accept or ""):
-                    status, body = _error(
-                        406, "INVALID_VERSION", "Not Acceptable", "Accept a versioned media type"
-                    )
-                elif api.role_refused:
-                    status, body = _error(
-                        403,
-                        "USER_CANNOT_ACCESS_ORGANIZATION",
-                        "Forbidden",
-                        f"The API key {api.public_key} does not have the required role",
-                    )
-                else:
-                    status, body = _answer(api, parts.path, query)
-                if status == 200:
-                    headers["Content-Type"] = accept or "application/json"
-                api.seen.append(
-                    Seen(parts.path, query, authorization, accept, time.monotonic(), status)
-                )
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: AtlasStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    accept = asked.get("Accept") or ""
+    if not _authenticated(api, asked.get("Authorization"), path, query):
+        nonce = _md5(f"nonce-{number}-{time.monotonic()}")
+        api.nonces.add(nonce)
+        challenge = (
+            f'Digest realm="{REALM}", domain="", nonce="{nonce}", algorithm=MD5, qop="auth", '
+            "stale=false"
+        )
+        detail = "You are not authenticated. Please supply valid credentials."
+        status, body = _error(401, "NOT_AUTHENTICATED", "Unauthorized", detail)
+        return status, body, {**headers, "WWW-Authenticate": challenge}
+    if number == api.throttle_request:
+        status, body = _error(429, "RATE_LIMITED", "Too Many Requests", "Rate limit exceeded.")
+        return status, body, {**headers, "Retry-After": api.retry_after}
+    if not VERSIONED.fullmatch(accept):
+        return (*_error(406, "INVALID_VERSION", "Not Acceptable", "a versioned type"), headers)
+    if api.role_refused:
+        detail = f"The API key {api.public_key} does not have the required role"
+        return (*_error(403, "USER_CANNOT_ACCESS_ORGANIZATION", "Forbidden", detail), headers)
+    status, body = _answer(api, path, query)
+    return status, body, {**headers, "Content-Type": accept} if status == 200 else headers
 
 
 def august_invoices() -> list[Invoice]:

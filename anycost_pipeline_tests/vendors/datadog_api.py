@@ -26,16 +26,15 @@ it), not from our connector:
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from email.message import Message
+from functools import partial
 
-from anycost_pipeline_tests.servers import StandIn, http_server
+from anycost_pipeline_tests.vendors.recorded import Seen, recorded_server
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -54,15 +53,6 @@ class Charge:
     @property
     def total(self) -> Decimal:
         return Decimal(self.committed) + Decimal(self.on_demand)
-
-
-@dataclass
-class Seen:
-    path: str
-    query: dict[str, list[str]]
-    keys: tuple[str | None, str | None]
-    at: float
-    status: int
 
 
 @dataclass
@@ -190,41 +180,31 @@ def datadog_api(
 ) -> Iterator[DatadogStandIn]:
     """The stand-in on 127.0.0.1 for the duration of the block."""
     api = DatadogStandIn("", api_key, app_key, charges, **options)  # type: ignore[arg-type]
-    lock = threading.Lock()
-
-    class Handler(StandIn):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            keys = (self.headers.get("DD-API-KEY"), self.headers.get("DD-APPLICATION-KEY"))
-            headers = {"Content-Type": "application/json"}
-            with lock:
-                number = len(api.seen) + 1
-                if number == api.throttle_request:
-                    status, body = _error(429, "Too many requests")
-                    headers.update(
-                        {
-                            "X-RateLimit-Limit": "12",
-                            "X-RateLimit-Period": "60",
-                            "X-RateLimit-Remaining": "0",
-                            "X-RateLimit-Reset": api.reset_seconds,
-                            "X-RateLimit-Name": "usage_metering",
-                        }
-                    )
-                elif keys != (api.api_key, api.app_key):
-                    status, body = _error(403, "Forbidden")
-                elif parts.path == "/api/v2/usage/historical_cost":
-                    status, body = _historical(api, {k: v[-1] for k, v in query.items()})
-                elif parts.path == "/api/v2/usage/estimated_cost":
-                    status, body = _estimated(api, {k: v[-1] for k, v in query.items()})
-                else:
-                    status, body = _error(404, "Not found")
-                api.seen.append(Seen(parts.path, query, keys, time.monotonic(), status))
-            self.reply(status, body.encode(), headers)
-
-    with http_server(Handler) as url:
-        api.url = url
+    with recorded_server(api.seen, partial(_route, api)) as api.url:
         yield api
+
+
+def _route(
+    api: DatadogStandIn, number: int, path: str, query: dict[str, list[str]], asked: Message
+) -> tuple[int, str, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    one = {k: v[-1] for k, v in query.items()}
+    if number == api.throttle_request:
+        limits = {
+            "X-RateLimit-Limit": "12",
+            "X-RateLimit-Period": "60",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": api.reset_seconds,
+            "X-RateLimit-Name": "usage_metering",
+        }
+        return (*_error(429, "Too many requests"), {**headers, **limits})
+    if (asked.get("DD-API-KEY"), asked.get("DD-APPLICATION-KEY")) != (api.api_key, api.app_key):
+        return (*_error(403, "Forbidden"), headers)
+    if path == "/api/v2/usage/historical_cost":
+        return (*_historical(api, one), headers)
+    if path == "/api/v2/usage/estimated_cost":
+        return (*_estimated(api, one), headers)
+    return (*_error(404, "Not found"), headers)
 
 
 def august_charges() -> list[Charge]:
