@@ -7,11 +7,14 @@ neither key is written anywhere."""
 
 import dataclasses
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 
 from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.cli import main
+from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.config import HttpSource
 from anycost_pipeline_tests.conftest import Project, printed_words
 from anycost_pipeline_tests.sources.helpers import CONNECTION, files_holding, sent_rows
@@ -177,3 +180,27 @@ def test_a_key_without_a_billing_role_is_told_which_role_it_lacks(
     assert "Organization Billing Viewer, Organization Billing Admin or Organization Owner" in said
     assert PUBLIC not in said  # Atlas echoes the public key in its error: ***
     assert sent_rows(project, "2024-08") == []
+
+
+def test_atlas_is_connected_from_scratch_with_its_organization_as_a_placeholder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's commands: `anycost add-source --vendor atlas --placeholder org_id=...`
+    writes the block and previews the month through Digest auth; `anycost run` sends it."""
+    for variable in ("ANYCOST_CONFIG", "DAGSTER_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    _keys(monkeypatch)
+    invoices = august_invoices()
+    with atlas_api(ORG, PUBLIC, PRIVATE, invoices) as api:
+        command = ["add-source", "--vendor", "atlas", "--base-url", api.url, "--month", "2024-08"]
+        assert main([*command, "--placeholder", f"org_id={ORG}", "--write"]) == 0
+        said = printed_words(capsys)
+        assert "ATLAS_PUBLIC_KEY" in said and "ATLAS_PRIVATE_KEY" in said and PRIVATE not in said
+        assert f"Total: {_dollars(_august(invoices))}" in said
+        written = yaml.safe_load((tmp_path / "anycost.yaml").read_text())
+        assert written["sources"]["atlas"]["placeholders"] == {"org_id": ORG}
+        assert main(["run", "2024-08"]) == 0
+        assert "2024-08: sent" in printed_words(capsys)
+    rows = SandboxStore(tmp_path / ".anycost" / "sandbox").month_rows("main", "2024-08")
+    assert _total(rows) == _dollars(_august(invoices))
