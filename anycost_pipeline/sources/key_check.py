@@ -9,6 +9,9 @@ from anycost_pipeline.config import AnySource, HttpSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources.errors import KeyNotSet, KeyRefused, SourceHttpError
 
+CHECK_RETRIES = 1
+CHECK_WAIT_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class KeyCheck:
@@ -29,8 +32,15 @@ def check_key(name: str, source: AnySource, month: Month) -> KeyCheck:
     from anycost_pipeline.sources.http import first_page  # requests, only for an http source
 
     prefix = f"source {name!r}: "
+    # A check should answer in seconds: one retry, and no long wait on a rate limit.
+    quick = source.model_copy(
+        update={
+            "retries": min(source.retries, CHECK_RETRIES),
+            "retry_after_cap_seconds": min(source.retry_after_cap_seconds, CHECK_WAIT_SECONDS),
+        }
+    )
     try:
-        answered = first_page(name, source, month)
+        answered = first_page(name, quick, month)
     except KeyNotSet as error:
         return KeyCheck(name, False, f"key not set: {str(error).removeprefix(prefix)}")
     except KeyRefused as error:

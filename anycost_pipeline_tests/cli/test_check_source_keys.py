@@ -113,3 +113,26 @@ def test_check_says_ok_when_every_key_is_accepted(
         (200, "invoices"),
     ]
     assert PRIVATE not in said
+
+
+def test_a_check_does_not_wait_long_on_a_rate_limit(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run waits up to retry_after_cap_seconds (600 by default); a check at most 30 s, and
+    says it could not check rather than hold the command for an hour."""
+    monkeypatch.setenv("DD_API_KEY", DD_API)
+    monkeypatch.setenv("DD_APPLICATION_KEY", DD_APP)
+    charges = august_charges()
+    with datadog_api(DD_API, DD_APP, charges, throttle_request=1, reset_seconds="3600") as api:
+        config = project.config()
+        config["sources"] = {
+            "datadog": {"connection": CONNECTION, "preset": "datadog", "base_url": api.url}
+        }
+        project.write_config(config)
+        assert main(["check"]) == 1
+    said = printed_words(capsys)
+    assert "datadog: could not be checked" in said
+    assert (
+        "asked to wait 3600 s (X-RateLimit-Reset), more than retry_after_cap_seconds (30)" in said
+    )
+    assert len(api.seen) == 1
