@@ -21,9 +21,11 @@ def vendors() -> list[str]:
 
 
 def key_variables(preset: dict[str, Any]) -> list[str]:
-    """The environment variables a connector reads its credentials from (`auth.*env*`)."""
+    """The environment variables a connector reads its credentials from (`auth.*env*` and
+    the variables of `auth.extra_headers`)."""
     auth = preset.get("auth") or {}
-    return [value for key, value in auth.items() if key.endswith("env") and value]
+    named = [value for key, value in auth.items() if key.endswith("env") and value]
+    return named + list((auth.get("extra_headers") or {}).values())
 
 
 def own_placeholders(preset: dict[str, Any]) -> list[str]:

@@ -12,6 +12,18 @@ The names below are imported from here.
 from anycost_pipeline.config.base import ConfigError
 from anycost_pipeline.config.cloudzero import CloudZeroConfig, LimitsConfig, SandboxFaultsConfig
 from anycost_pipeline.config.connections import ENV_PREFIX, ConnectionConfig
+from anycost_pipeline.config.http_options import (
+    Cumulative,
+    CursorPages,
+    Follow,
+    HttpAuth,
+    NestedRecords,
+    NextLinkPages,
+    NoPages,
+    NumberedPages,
+    Pagination,
+    WaitHeader,
+)
 from anycost_pipeline.config.loader import (
     CONFIG_ENV_VAR,
     DEFAULT_CONFIG_NAME,
@@ -28,20 +40,12 @@ from anycost_pipeline.config.project import (
 from anycost_pipeline.config.sources import (
     URL_FIELDS,
     AnySource,
-    CursorPages,
     FilesSource,
-    HttpAuth,
     HttpSource,
-    NestedRecords,
-    NextLinkPages,
-    NoPages,
-    NumberedPages,
-    Pagination,
     Refresh,
     Settles,
     SqlSource,
     Tombstone,
-    WaitHeader,
 )
 
 __all__ = [
@@ -56,8 +60,10 @@ __all__ = [
     "CloudZeroConfig",
     "ConfigError",
     "ConnectionConfig",
+    "Cumulative",
     "CursorPages",
     "FilesSource",
+    "Follow",
     "HttpAuth",
     "HttpSource",
     "LimitsConfig",

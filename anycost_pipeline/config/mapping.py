@@ -43,8 +43,11 @@ class SourceConfig(MappingOptions):
     preset: (
         Literal[
             "anthropic",
+            "atlas",
             "confluent",
             "databricks",
+            "datadog",
+            "datadog_estimated",
             "focus",
             "github",
             "openai",

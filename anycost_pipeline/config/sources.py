@@ -13,6 +13,16 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator
 from anycost_pipeline.cbf.columns import is_cbf_column
 from anycost_pipeline.cbf.presets import PRESETS
 from anycost_pipeline.config.base import StrictModel
+from anycost_pipeline.config.http_options import (
+    Cumulative,
+    Follow,
+    HttpAuth,
+    NestedRecords,
+    NoPages,
+    Pagination,
+    WaitHeader,
+    values_listed,
+)
 from anycost_pipeline.config.mapping import SourceConfig
 
 URL_FIELDS = (
@@ -208,106 +218,6 @@ class FilesSource(_SourceKind):
         return self
 
 
-class HttpAuth(StrictModel):
-    """An auth header whose value is read from an environment variable, never from the file.
-
-    With `password_env`, HTTP Basic auth: `env` holds the user name (an API key's id, an
-    account id) and `password_env` its password (the key's secret, a token), sent as
-    `Authorization: Basic base64(user:password)`.
-    """
-
-    header: str = "Authorization"
-    env: str = Field(min_length=1)
-    prefix: str = ""
-    password_env: str | None = Field(default=None, min_length=1)
-    # Said when the variable is unset or the API refuses the key (401/403): which key to create.
-    hint: str = ""
-
-    @model_validator(mode="after")
-    def _basic(self) -> "HttpAuth":
-        if self.password_env is not None and self.prefix:
-            raise ValueError(
-                "auth: `prefix` does not go with `password_env` (HTTP Basic auth writes its own "
-                "`Basic ` prefix); leave prefix out"
-            )
-        return self
-
-    @property
-    def variables(self) -> str:
-        """The environment variable(s) in words: `X`, or `X and Y` for Basic auth."""
-        if self.password_env is None:
-            return f"environment variable {self.env}"
-        return f"environment variables {self.env} and {self.password_env}"
-
-
-class WaitHeader(StrictModel):
-    """A header that says how long to wait after a 429 or 503 without `Retry-After`: a number
-    of seconds from now (`seconds`, as Confluent's X-RateLimit-Reset) or the unix second the
-    limit resets at (`epoch_seconds`, as GitHub's x-ratelimit-reset)."""
-
-    name: str = Field(min_length=1)
-    form: Literal["seconds", "epoch_seconds"] = "seconds"
-
-
-class NoPages(StrictModel):
-    type: Literal["none"] = "none"
-
-
-class NextLinkPages(StrictModel):
-    """Each response names the URL of the next page (absent or empty on the last page)."""
-
-    type: Literal["next_link"]
-    next: str = Field(min_length=1, description="dotted path of the next URL in the response")
-
-
-class CursorPages(StrictModel):
-    """Each response holds a cursor that is sent back as a query parameter for the next page.
-
-    The last page has none (absent, empty or `null`). With `more`, the dotted path of a boolean
-    (e.g. `has_more`), the pages go on only while it is true, and a true `more` without a cursor
-    is an error rather than a silently shortened month.
-    """
-
-    type: Literal["cursor"]
-    cursor: str = Field(min_length=1, description="dotted path of the next cursor in the response")
-    param: str = "cursor"
-    more: str | None = Field(
-        default=None, min_length=1, description="dotted path of a boolean: more pages follow"
-    )
-
-
-class NumberedPages(StrictModel):
-    """Pages by number, until a page comes back empty (or shorter than `size`)."""
-
-    type: Literal["page"]
-    param: str = "page"
-    first: int = 1
-    size_param: str | None = None
-    size: int | None = Field(default=None, ge=1)
-
-
-Pagination = Annotated[
-    NoPages | NextLinkPages | CursorPages | NumberedPages, Field(discriminator="type")
-]
-
-
-def _named_fields(value: object) -> object:
-    return {name: name for name in value} if isinstance(value, list) else value
-
-
-class NestedRecords(StrictModel):
-    """Records one level down: each item of the list at `path` (a time bucket, say) holds its own
-    list `each`; the records are those inner items, each with `parent_fields` of its item copied
-    in (record column name: dotted path in the item; a list copies under the same names)."""
-
-    path: str = Field(default="", description="dotted path of the outer list; empty: the body")
-    each: str = Field(min_length=1, description="dotted path of the record list in each item")
-    parent_fields: Annotated[
-        dict[str, str],
-        BeforeValidator(_named_fields, json_schema_input_type=dict[str, str] | list[str]),
-    ] = Field(default_factory=dict)
-
-
 class HttpSource(_SourceKind):
     """A JSON API, pulled one month at a time."""
 
@@ -336,6 +246,14 @@ class HttpSource(_SourceKind):
     # Read when a 429 or 503 has no Retry-After (Retry-After wins when both are there).
     rate_limit_reset: WaitHeader | None = None
     max_pages: int = Field(default=10_000, ge=1)
+    # Only the records whose field (a dotted path in the record) holds one of the values are
+    # kept, before anything is stored: e.g. a vendor's `total` line, never added to its parts.
+    where: Annotated[
+        dict[str, list[str]],
+        BeforeValidator(values_listed, json_schema_input_type=dict[str, str | list[str]]),
+    ] = Field(default_factory=dict)
+    cumulative: Cumulative | None = None
+    follow: Follow | None = None
 
     @model_validator(mode="after")
     def _templates(self) -> "HttpSource":

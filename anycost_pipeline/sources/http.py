@@ -1,9 +1,6 @@
 """The `http` source kind: a JSON API pulled one month at a time, page by page."""
 
-import base64
-import ipaddress
 import json
-import os
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -13,7 +10,6 @@ import requests
 
 from anycost_pipeline.config import (
     CursorPages,
-    HttpAuth,
     HttpSource,
     NestedRecords,
     NextLinkPages,
@@ -21,7 +17,9 @@ from anycost_pipeline.config import (
     NumberedPages,
 )
 from anycost_pipeline.months import Month
-from anycost_pipeline.sources.errors import SourceHttpError
+from anycost_pipeline.sources.cumulative import own_amounts
+from anycost_pipeline.sources.errors import KeyRefused, SourceHttpError
+from anycost_pipeline.sources.http_credentials import Credentials, refused
 from anycost_pipeline.sources.http_retry import RETRY_STATUSES, RetryAfterTooLong, session_for
 from anycost_pipeline.sources.records import dig, records_to_frame
 from anycost_pipeline.sources.window import PullWindow, pull_window
@@ -31,8 +29,6 @@ Params = dict[str, str | list[str]]
 
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 10
-# Headers that carry credentials: besides the source's `auth` header, never sent to another host.
-CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def month_fields(window: PullWindow, month: Month, since: datetime | None = None) -> dict[str, str]:
@@ -56,96 +52,6 @@ def month_fields(window: PullWindow, month: Month, since: datetime | None = None
     }
 
 
-class _Credentials:
-    """The source's headers, with its credentials kept to the configured host.
-
-    The auth header goes only to URLs of the same origin (scheme, host and port) as the
-    configured URL: a redirect or a `next_link` page to another host gets the plain headers
-    alone. Messages are cleaned of the credential, in case the API echoes it back.
-    """
-
-    def __init__(self, name: str, source: HttpSource, url: str) -> None:
-        self.origin = origin(url)
-        self.plain = {"Accept": "application/json", **source.headers}
-        self.secret: dict[str, str] = {}
-        self.hidden: list[str] = []
-        if source.auth:
-            auth = source.auth
-            named = [auth.env] + ([auth.password_env] if auth.password_env else [])
-            values = [os.environ.get(variable, "").strip() for variable in named]
-            unset = [variable for variable, value in zip(named, values) if not value]
-            if unset:
-                holds = (
-                    f"it holds the value of the {auth.header} header"
-                    if auth.password_env is None
-                    else f"{auth.env} holds the user name (the key) and {auth.password_env} "
-                    f"the password (the secret) of the {auth.header} header's Basic auth"
-                )
-                unset_words = (
-                    f"environment variable {unset[0]} is"
-                    if len(unset) == 1
-                    else f"environment variables {' and '.join(unset)} are"
-                )
-                raise SourceHttpError(
-                    f"source {name!r}: {unset_words} not set; {holds}"
-                    + (f"; {auth.hint}" if auth.hint else "")
-                )
-            scheme, host, _ = self.origin
-            if scheme != "https" and not is_loopback(host):
-                raise SourceHttpError(
-                    f"source {name!r}: {url} is plain http, which would send the "
-                    f"{source.auth.header} header unencrypted; use an https:// URL (plain http "
-                    "with auth is allowed only to this machine: localhost, 127.0.0.1, ::1)"
-                )
-            if auth.password_env is None:
-                (value,) = values
-                self.secret[auth.header] = auth.prefix + value
-            else:
-                value = base64.b64encode(":".join(values).encode()).decode()
-                self.secret[auth.header] = "Basic " + value
-            self.hidden = [
-                form
-                for one in (*values, value)
-                for form in (one, json.dumps(one)[1:-1], quote(one, safe=""))
-            ]
-
-    def sent_to(self, url: str) -> bool:
-        """Whether a request to `url` carried the credential."""
-        return bool(self.secret) and origin(url) == self.origin
-
-    def for_url(self, url: str) -> dict[str, str]:
-        if origin(url) == self.origin:
-            return {**self.plain, **self.secret}
-        return {k: v for k, v in self.plain.items() if k.lower() not in CREDENTIAL_HEADERS}
-
-    def redact(self, text: str) -> str:
-        for secret in sorted(set(self.hidden), key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL, lower case, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    default = {"http": 80, "https": 443}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port or default
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def read_month(
     name: str, source: HttpSource, month: Month, since: datetime | None = None
 ) -> pl.DataFrame:
@@ -153,6 +59,39 @@ def read_month(
 
     `_source_file` is the URL of the page a record came from, `_source_row` its place on it.
     """
+    url, fields, credentials = _prepared(name, source, month, since)
+    try:
+        frame = _read_pages(name, source, month, url, fields, credentials)
+        if source.cumulative is None:
+            return frame
+        try:
+            return own_amounts(frame, source.cumulative)
+        except ValueError as error:
+            raise SourceHttpError(f"source {name!r}: {error}") from None
+    except SourceHttpError as error:
+        raise type(error)(credentials.redact(str(error))) from None
+
+
+def first_page(name: str, source: HttpSource, month: Month) -> str:
+    """Ask for the month's first page once, to try the source's key: no further page, no
+    `follow`, nothing kept. Returns the URL that answered; raises KeyNotSet, KeyRefused (401
+    or 403 to the key) or SourceHttpError (anything else)."""
+    url, fields, credentials = _prepared(name, source, month, None)
+    try:
+        with session_for(source) as session:
+            answered, _ = _get(
+                name, source, session, url, _first_params(source, fields), credentials
+            )
+        return answered
+    except SourceHttpError as error:
+        raise type(error)(credentials.redact(str(error))) from None
+
+
+def _prepared(
+    name: str, source: HttpSource, month: Month, since: datetime | None
+) -> tuple[str, dict[str, str], Credentials]:
+    """The month's first URL, the placeholders' values and the credentials (KeyNotSet when a
+    variable is unset)."""
     fields = month_fields(pull_window(month, source.timezone, source.spread), month, since)
     # The source's own values go into a URL path quoted (`a b` → `a%20b`), into parameters as
     # they are (requests quotes those).
@@ -160,21 +99,10 @@ def read_month(
         **fields, **{k: quote(v, safe="") for k, v in source.placeholders.items()}
     )
     fields = {**fields, **source.placeholders}
-    credentials = _Credentials(name, source, url)
-    try:
-        return _read_pages(name, source, month, url, fields, credentials)
-    except SourceHttpError as error:
-        raise SourceHttpError(credentials.redact(str(error))) from None
+    return url, fields, Credentials(name, source, url)
 
 
-def _read_pages(
-    name: str,
-    source: HttpSource,
-    month: Month,
-    url: str,
-    fields: dict[str, str],
-    credentials: _Credentials,
-) -> pl.DataFrame:
+def _first_params(source: HttpSource, fields: dict[str, str]) -> "Params":
     params: Params = {
         key: [one.format(**fields) for one in value]
         if isinstance(value, list)
@@ -186,15 +114,35 @@ def _read_pages(
         params[pages.param] = str(pages.first)
         if pages.size_param and pages.size:
             params[pages.size_param] = str(pages.size)
+    return params
+
+
+def _read_pages(
+    name: str,
+    source: HttpSource,
+    month: Month,
+    url: str,
+    fields: dict[str, str],
+    credentials: Credentials,
+) -> pl.DataFrame:
+    params = _first_params(source, fields)
+    pages = source.pagination
     frames: list[pl.DataFrame] = []
     with session_for(source) as session:
         for _ in range(source.max_pages):
             page_url, body = _get(name, source, session, url, params, credentials)
             records = _records(name, source.records, body, page_url)
-            try:
-                frames.append(records_to_frame(enumerate(records, start=1), page_url))
-            except ValueError as error:
-                raise SourceHttpError(f"source {name!r}: {error}") from None
+            kept = _kept(name, source.where, records, page_url)
+            documents = (
+                [(page_url, kept)]
+                if source.follow is None
+                else _followed(name, source, session, kept, page_url, fields, credentials)
+            )
+            for document_url, numbered in documents:
+                try:
+                    frames.append(records_to_frame(numbered, document_url))
+                except ValueError as error:
+                    raise SourceHttpError(f"source {name!r}: {error}") from None
             follow = _next_page(name, pages, body, records, url, page_url, params)
             if follow is None:
                 break
@@ -205,6 +153,83 @@ def _read_pages(
                 "settings may not match the API, or raise `max_pages`"
             )
     return pl.concat(frames, how="diagonal")
+
+
+def _followed(
+    name: str,
+    source: HttpSource,
+    session: requests.Session,
+    listed: list[tuple[int, Any]],
+    page_url: str,
+    fields: dict[str, str],
+    credentials: Credentials,
+) -> list[tuple[str, list[tuple[int, Any]]]]:
+    """For each listed record, the document `follow.url` names and its records (numbered by
+    their place in it), each with the document's `follow.fields` copied in."""
+    follow = source.follow
+    assert follow is not None
+    documents = []
+    for number, item in listed:
+        own = {k: str(v) for k, v in item.items() if isinstance(v, (str, int, float))}
+        try:
+            path = follow.url.format(**{k: quote(v, safe="") for k, v in {**fields, **own}.items()})
+        except (KeyError, IndexError) as missing:
+            raise SourceHttpError(
+                f"source {name!r}: {page_url}, record {number}: has no {missing} for "
+                f"follow.url {follow.url!r}; check `follow` in anycost.yaml"
+            ) from None
+        if urlsplit(path).scheme:
+            url = path
+        elif source.base_url is not None:
+            url = source.base_url.rstrip("/") + "/" + path.lstrip("/")
+        else:
+            url = urljoin(page_url, path)
+        document_url, document = _get(name, source, session, url, {}, credentials)
+        records = _list_at(name, document, follow.records, document_url, "records")
+        copied = {}
+        for field, field_path in follow.fields.items():
+            try:
+                copied[field] = dig(document, field_path)
+            except KeyError:
+                raise SourceHttpError(
+                    f"source {name!r}: {document_url}: the answer has no {field_path!r} to "
+                    "copy into its records (follow.fields); check `follow` in anycost.yaml"
+                ) from None
+        documents.append(
+            (
+                document_url,
+                [
+                    (n, {**record, **copied} if isinstance(record, dict) else record)
+                    for n, record in enumerate(records, start=1)
+                ],
+            )
+        )
+    return documents
+
+
+def _kept(
+    name: str, where: dict[str, list[str]], records: list, page_url: str
+) -> list[tuple[int, Any]]:
+    """The page's records numbered by their place on it, only those that `where` keeps."""
+    numbered = list(enumerate(records, start=1))
+    if not where:
+        return numbered
+    kept = []
+    for number, record in numbered:
+        chosen = True
+        for path, values in where.items():
+            try:
+                value = dig(record, path)
+            except (KeyError, TypeError):
+                raise SourceHttpError(
+                    f"source {name!r}: {page_url}, record {number}: has no {path!r} to choose "
+                    f"it by (`where`); check `where` in anycost.yaml"
+                ) from None
+            said = value if isinstance(value, str) else json.dumps(value)
+            chosen = chosen and said in values
+        if chosen:
+            kept.append((number, record))
+    return kept
 
 
 def _records(name: str, where: str | NestedRecords, body: Any, page_url: str) -> list:
@@ -263,7 +288,7 @@ def _get(
     session: requests.Session,
     url: str,
     params: "Params",
-    credentials: _Credentials,
+    credentials: Credentials,
 ) -> tuple[str, Any]:
     # Redirects are followed here, not by requests, so that each hop's headers are chosen for
     # its own host: requests would carry a custom auth header to any host.
@@ -274,6 +299,7 @@ def _get(
                 url,
                 params=query,
                 headers=credentials.for_url(url),
+                auth=credentials.digest_for(url),
                 timeout=source.timeout_seconds,
                 allow_redirects=False,
             )
@@ -288,12 +314,13 @@ def _get(
             f"source {name!r}: GET {url}: more than {MAX_REDIRECTS} redirects; check `url`"
         )
     if not response.ok:
-        raise SourceHttpError(
+        sent = credentials.sent_to(response.url)
+        raise (KeyRefused if sent and response.status_code in (401, 403) else SourceHttpError)(
             f"source {name!r}: GET {response.url} answered {response.status_code} {response.reason}"
             f"{' (after retries)' if response.status_code in RETRY_STATUSES else ''}: "
             # Cleaned before it is cut, so that no part of an echoed credential is left.
             f"{credentials.redact(response.text)[:300]}"
-            f"{_refused(source.auth, response.status_code, credentials.sent_to(response.url))}"
+            f"{refused(source.auth, response.status_code, sent)}"
         )
     try:
         # Numbers stay text exactly as sent: costs are never floats.
@@ -303,20 +330,6 @@ def _get(
             f"source {name!r}: GET {response.url} did not answer JSON: "
             f"{credentials.redact(response.text)[:200]!r}"
         ) from None
-
-
-def _refused(auth: HttpAuth | None, status: int, sent: bool) -> str:
-    """What to do about a 401 or 403 to a request that carried the source's key."""
-    if auth is None or not sent or status not in (401, 403):
-        return ""
-    said = (
-        f". The API refused the key in {auth.variables} (the {auth.header} "
-        "header): check that it holds a valid, current key"
-        if status == 401
-        else f". The key in {auth.variables} (the {auth.header} header) is not "
-        "allowed this call: it may lack a scope, role or permission"
-    )
-    return said + (f"; {auth.hint}" if auth.hint else "")
 
 
 def _next_page(

@@ -159,7 +159,7 @@ def test_plain_http_with_a_key_to_localhost_is_allowed(
 
 
 def test_an_origin_is_scheme_host_and_port() -> None:
-    from anycost_pipeline.sources.http import is_loopback, origin
+    from anycost_pipeline.sources.http_credentials import is_loopback, origin
 
     assert origin("https://API.vendor.example/x") == origin("https://api.vendor.example:443/y")
     assert origin("https://api.vendor.example/x") != origin("http://api.vendor.example/x")
