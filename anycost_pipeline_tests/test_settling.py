@@ -21,6 +21,7 @@ from anycost_pipeline.cloudzero.month_state import (
 from anycost_pipeline.config import Settles
 from anycost_pipeline.months import Month
 from anycost_pipeline.settling import (
+    Settled,
     final_since,
     month_settled,
     record_of,
@@ -107,11 +108,9 @@ def test_final_since(
     assert final_since({"final_at": final_at}, settled) == since
 
 
-def _judged(hold: bool, content: str, force: bool = False):  # -> MonthState
-    now = datetime(2024, 10, 1, tzinfo=UTC)
-    settles = Settles(after_days=3, late_change="hold" if hold else "send")
-    settled = month_settled([source_settled("v", settles, "2024-08", frame([]), now)], now)
-    record = Entry(
+def _sent_final(settled: Settled) -> Entry:
+    """The journal's record of 2024-08 (2 rows, drop d1) sent on 2024-09-20 while final."""
+    return Entry(
         {
             "state": "confirmed",
             "content_hash": "sent",
@@ -122,6 +121,13 @@ def _judged(hold: bool, content: str, force: bool = False):  # -> MonthState
             **record_of(settled),
         }
     )
+
+
+def _judged(hold: bool, content: str, force: bool = False):  # -> MonthState
+    now = datetime(2024, 10, 1, tzinfo=UTC)
+    settles = Settles(after_days=3, late_change="hold" if hold else "send")
+    settled = month_settled([source_settled("v", settles, "2024-08", frame([]), now)], now)
+    record = _sent_final(settled)
     sources = Now(2, Decimal("5.00"), content, settled=settled)
     return judge_month("2024-08", "replace_drop", sources, record, Held(2, "d1"), force)
 
@@ -141,17 +147,7 @@ def test_a_late_change_is_sent_with_the_warning_or_held_until_force() -> None:
 def test_a_late_change_that_empties_a_final_month_says_it_is_cleared() -> None:
     now = datetime(2024, 10, 1, tzinfo=UTC)
     settled = month_settled([source_settled("v", Settles(), "2024-08", frame([]), now)], now)
-    record = Entry(
-        {
-            "state": "confirmed",
-            "content_hash": "sent",
-            "drop_ids": ["d1"],
-            "reported_rows": 2,
-            "sent_at": "2024-09-20T00:00:00+00:00",
-            "final_at": "2024-09-20T00:00:00+00:00",
-            **record_of(settled),
-        }
-    )
+    record = _sent_final(settled)
     # The sources' records left the month (a charge re-dated): a replace_drop month is cleared.
     emptied = Now(0, Decimal(0), "empty", settled=settled)
     state = judge_month("2024-08", "replace_drop", emptied, record, Held(2, "d1", Decimal("5")))

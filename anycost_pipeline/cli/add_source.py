@@ -110,6 +110,18 @@ def _invoice_total(text: str | None) -> Decimal | None:
         ) from None
 
 
+def write_or_show(
+    target: Path, text: str, block: str, name: str, connection: str, write: bool
+) -> None:
+    """Write anycost.yaml's new `text` (with `--write`) and show the source's block either way."""
+    if write:
+        target.write_text(text, encoding="utf-8")
+        say(f"Added source {name!r} (connection {connection!r}) to {target}:\n")
+    else:
+        say(f"Proposed source {name!r} for {target} (not written; --write adds it):\n")
+    say(block)
+
+
 def add_source(
     sample: str,
     name: str | None,
@@ -166,12 +178,7 @@ def add_source(
         )
     if shared:
         say(f"Warning: {_already_read(path, name, chosen, shared, proposal.first_month, None)}\n")
-    if write:
-        target.write_text(text, encoding="utf-8")
-        say(f"Added source {name!r} (connection {chosen!r}) to {target}:\n")
-    else:
-        say(f"Proposed source {name!r} for {target} (not written; --write adds it):\n")
-    say(block)
+    write_or_show(target, text, block, name, chosen, write)
     try:
         return show_preview(project, name, proposal.first_month, rows)
     except ConfigError as error:

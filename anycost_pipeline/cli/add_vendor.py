@@ -7,7 +7,7 @@ import string
 from typing import Any
 
 from anycost_pipeline.cbf.presets import CONNECTORS, PRESETS
-from anycost_pipeline.cli.add_source import _blank, _connection, _validated
+from anycost_pipeline.cli.add_source import _blank, _connection, _validated, write_or_show
 from anycost_pipeline.cli.common import CliError, say
 from anycost_pipeline.cli.inspect import show_preview
 from anycost_pipeline.config import URL_FIELDS, ConfigError, config_path, load_config
@@ -134,12 +134,7 @@ def add_vendor(
     project = _validated(text, target.parent)
     if project.start_month > wanted:
         project = project.model_copy(update={"start_month": wanted})
-    if write:
-        target.write_text(text, encoding="utf-8")
-        say(f"Added source {name!r} (connection {chosen!r}) to {target}:\n")
-    else:
-        say(f"Proposed source {name!r} for {target} (not written; --write adds it):\n")
-    say(block)
+    write_or_show(target, text, block, name, chosen, write)
     missing = [v for v in key_variables(PRESETS[vendor]) if not os.environ.get(v, "").strip()]
     if missing:
         say(
