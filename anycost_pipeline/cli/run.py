@@ -98,8 +98,8 @@ def _say_materialised(result, month: str, connections: list[str]) -> None:  # ty
             where = _where(month, mat.asset_key.path[-1], connections)
             why = f": {meta[VERDICT]}" if meta[STATUS] != SENT and VERDICT in meta else ""
             say(f"   {where}: {meta[STATUS]}{why}")
-            if SETTLED in meta:
-                say(f"   {where}: {meta[SETTLED]}")
+            if SETTLED in meta:  # not "MONTH: word", which is the status line's form
+                say(f"   {where} is {meta[SETTLED]}")
             if LATE_CHANGE in meta:
                 say(f"   WARNING {where}: {meta[LATE_CHANGE]}")
 

@@ -310,7 +310,7 @@ def send_month(
                 status, rows, size, state.held.rows, content_hash, None, previous, state=state
             )
         if state.verdict in (CONFLICT, HELD):
-            label = f" ({month}: {settled})" if settled is not None else ""
+            label = f" ({month} is {settled})" if settled is not None else ""
             raise MonthConflict(
                 NOTHING_SENT, f"Nothing was sent for {month}: {state.reason}{label}"
             )

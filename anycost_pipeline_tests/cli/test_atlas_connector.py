@@ -101,7 +101,7 @@ def test_a_month_of_atlas_invoices_arrives_in_dollars_exactly_over_pages_and_a_4
     (credit,) = [r for r in rows if r.get("lineitem/type") == "Credit"]
     assert credit["cost/cost"] == "-25.00" and credit["time/usage_start"] == "2024-08-15T00:00:00Z"
     assert {r["resource/tag:invoice_status"] for r in rows} == {"CLOSED"}
-    assert "2024-08: final" in said
+    assert "2024-08 is final" in said
 
 
 def test_a_restated_day_changes_exactly_that_day_and_a_pending_month_is_estimated(
@@ -113,7 +113,7 @@ def test_a_restated_day_changes_exactly_that_day_and_a_pending_month_is_estimate
         _use_atlas(project, api.url)
         assert main(["run", "2024-09"]) == 0  # the pending invoice
         said = printed_words(capsys)
-        assert "2024-09: estimated" in said and "invoice_status" in said
+        assert "2024-09 is estimated" in said and "invoice_status" in said
         assert _total(sent_rows(project, "2024-09")) == _dollars(
             [i for i in invoices if i.month == "2024-09"]
         )

@@ -46,7 +46,9 @@ def test_a_month_is_estimated_until_invoiced_then_final_and_a_late_change_is_sai
         said = words(first)
         assert first.returncode == 0, said
         assert "2024-08: sent" in said
-        assert "2024-08: estimated: source vendor: 2 rows of 2 not yet with bill/invoice_id" in said
+        assert (
+            "2024-08 is estimated: source vendor: 2 rows of 2 not yet with bill/invoice_id" in said
+        )
 
         export(config, INVOICED)
         planned = anycost(config, server.url, "plan", "2024-08")
@@ -59,7 +61,9 @@ def test_a_month_is_estimated_until_invoiced_then_final_and_a_late_change_is_sai
         said = words(settled)
         assert settled.returncode == 0, said
         assert "LATE CHANGE" not in said  # the month was still settling when last sent
-        assert "2024-08: final: source vendor: settles 3 days after the month (2024-09-04)" in said
+        assert (
+            "2024-08 is final: source vendor: settles 3 days after the month (2024-09-04)" in said
+        )
 
         export(config, CORRECTED)
         late = anycost(config, server.url, "run", "2024-08")
@@ -116,5 +120,5 @@ def test_the_current_month_is_estimated_and_a_past_one_without_settles_is_final(
         result = anycost(config, server.url, "run", "2024-08", str(this))
         said = words(result)
         assert result.returncode == 0, said
-        assert f"{this}: estimated: source vendor: {this} is not over" in said
-        assert "2024-08: final: source vendor: the month is over (no `settles` declared)" in said
+        assert f"{this} is estimated: source vendor: {this} is not over" in said
+        assert "2024-08 is final: source vendor: the month is over (no `settles` declared)" in said

@@ -58,7 +58,7 @@ def test_a_month_sent_while_settling_by_date_is_not_a_late_change(tmp_path: Path
         said = words(first)
         assert first.returncode == 0, said
         assert (
-            "2024-08: estimated: source vendor: settles 3 days after the month, final from 2024-09-04"
+            "2024-08 is estimated: source vendor: settles 3 days after the month, final from 2024-09-04"
             in said
         )
 
@@ -67,7 +67,9 @@ def test_a_month_sent_while_settling_by_date_is_not_a_late_change(tmp_path: Path
         final = anycost(config, server.url, "run", "2024-08")
         said = words(final)
         assert final.returncode == 0, said
-        assert "2024-08: final: source vendor: settles 3 days after the month (2024-09-04)" in said
+        assert (
+            "2024-08 is final: source vendor: settles 3 days after the month (2024-09-04)" in said
+        )
         assert "LATE CHANGE" not in said, said  # it was never final at CloudZero
 
 
@@ -100,7 +102,7 @@ def test_a_late_change_sent_but_unconfirmed_is_still_said(tmp_path: Path) -> Non
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         first = anycost(config, server.url, "run", "2024-08")
         assert first.returncode == 0, words(first)
-        assert "2024-08: final:" in words(first)
+        assert "2024-08 is final:" in words(first)
 
         export(config, CORRECTED)
         server.faults.reads_fail_after_writes = True
@@ -123,7 +125,7 @@ def test_a_held_month_is_labelled_in_anycost_run(tmp_path: Path) -> None:
         late = anycost(config, server.url, "run", "2024-08")
         said = words(late)
         assert late.returncode == 1, said
-        assert "2024-08: final: source vendor:" in said, said
+        assert "2024-08 is final: source vendor:" in said, said
 
 
 def test_a_late_change_resent_after_a_stopped_submission_is_still_said(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_a_month_of_snowflake_usage_arrives_exactly(
     assert main(["run", "2024-08"]) == 0
     said = printed_words(capsys)
     assert "2024-08: sent" in said
-    assert "2024-08: final: source snowflake: settles 3 days after the month (2024-09-04)" in said
+    assert "2024-08 is final: source snowflake: settles 3 days after the month (2024-09-04)" in said
     sent = sent_rows(project, "2024-08")
     assert len(sent) == 31 * 2 + 1
     assert sum((Decimal(r["cost/cost"]) for r in sent), Decimal(0)) == august(warehouse)
