@@ -59,7 +59,7 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
     from anycost_pipeline.cbf.hours import charge_ends, months_of, row_hours
     from anycost_pipeline.config import FilesSource
     from anycost_pipeline.sources.files import SourceFilesError, list_files, read_file
-    from anycost_pipeline.sources.index import months_of_unreadable
+    from anycost_pipeline.sources.index import months_of_unreadable, seen_files
 
     months: set[str] = set()
     for name, source in config.sources.items():
@@ -67,6 +67,8 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
             continue
         pattern = config.resolve_path(source.path)
         paths = list_files(pattern)
+        if not paths and seen_files(config.storage_path, name):
+            continue  # every file was deleted: their months are judged from the journal
         if not paths:
             raise SourceFilesError(
                 f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"

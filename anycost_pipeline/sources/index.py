@@ -82,7 +82,7 @@ def read_month_files(
     months, and kept when it holds this month.
     """
     listed = files.file_infos(pattern)
-    if not listed:
+    if not listed and not seen_files(state, name):
         raise files.SourceFilesError(
             f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
         )
@@ -159,6 +159,13 @@ def indexed_months(state: Path, name: str, source: FilesSource) -> list[str]:
     """Every month the source's files held at the last read (from the index)."""
     entries = _load(index_file(state, name), settings_digest(source))
     return sorted({m for e in entries.values() for m in e["months"] if m != ANY_MONTH})
+
+
+def seen_files(state: Path, name: str) -> bool:
+    """Whether the source's files were read before (listed then, or deleted since): none
+    listed now means they were all deleted (a vendor's retention), not a wrong `path`."""
+    data = _read(index_file(state, name))
+    return bool(data.get("files") or data.get(GONE))
 
 
 def month_evidence(state: Path, name: str, month: str) -> tuple[list[str], list[str]]:

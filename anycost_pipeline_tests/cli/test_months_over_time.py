@@ -126,6 +126,32 @@ def test_a_month_whose_files_are_gone_is_kept(tmp_path: Path) -> None:
         assert held(server, "2024-08") == (1, Decimal("50.00"))
 
 
+def test_a_month_is_kept_when_every_export_file_is_gone(tmp_path: Path) -> None:
+    """The vendor's retention deletes the last export files: `anycost run` keeps both months as
+    CloudZero holds them and exits 0, rather than failing on a `path` that matches nothing
+    (history campaign, seed 190: delete, lose-journal, delete, damage); a `path` that never
+    matched a file stays an error naming it."""
+    config = _july_and_august(tmp_path / "p")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        for export in (config.parent / "exports").glob("*.csv"):
+            export.unlink()
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert "2024-07: kept" in said and "2024-08: kept" in said, said
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
+        assert held(server, "2024-08") == (1, Decimal("50.00"))
+    never = project(tmp_path / "q", "")
+    (never.parent / "exports" / "month.csv").unlink()
+    with start_sandbox(tmp_path / "cz2", api_key=KEY) as server:
+        refused = anycost(never, server.url, "run")
+        assert refused.returncode == 1
+        assert "no file matches" in words(refused) and "check `path` in anycost.yaml" in words(
+            refused
+        )
+
+
 def test_a_sum_month_that_another_sender_wrote_to_is_not_added_again(tmp_path: Path) -> None:
     config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n", "sum")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
