@@ -83,26 +83,17 @@ class SourceConfig(MappingOptions):
                 f"{', '.join(map(repr, unknown))} not CBF column(s); see the README's CBF column list"
                 + (f" (the Kubernetes ones are {', '.join(K8S_COLUMNS)})" if k8s else "")
             )
-        formatted = [
-            name
-            for name, spec in columns.items()
-            if getattr(spec, "money_format", None) is not None and name not in DECIMAL_COLUMNS
-        ]
-        if formatted:
-            raise ValueError(
-                f"{', '.join(formatted)}: `money_format` applies only to the decimal columns "
-                f"({', '.join(DECIMAL_COLUMNS)})"
-            )
-        scaled = [
-            name
-            for name, spec in columns.items()
-            if getattr(spec, "scale", None) is not None and name not in DECIMAL_COLUMNS
-        ]
-        if scaled:
-            raise ValueError(
-                f"{', '.join(scaled)}: `scale` applies only to the decimal columns "
-                f"({', '.join(DECIMAL_COLUMNS)})"
-            )
+        for option in ("money_format", "scale"):  # options that read a decimal column
+            misplaced = [
+                name
+                for name, spec in columns.items()
+                if getattr(spec, option, None) is not None and name not in DECIMAL_COLUMNS
+            ]
+            if misplaced:
+                raise ValueError(
+                    f"{', '.join(misplaced)}: `{option}` applies only to the decimal columns "
+                    f"({', '.join(DECIMAL_COLUMNS)})"
+                )
         summed = [
             name
             for name, spec in columns.items()

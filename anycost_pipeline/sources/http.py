@@ -186,15 +186,9 @@ def _followed(
             url = urljoin(page_url, path)
         document_url, document = _get(name, source, session, url, {}, credentials)
         records = _list_at(name, document, follow.records, document_url, "records")
-        copied = {}
-        for field, field_path in follow.fields.items():
-            try:
-                copied[field] = dig(document, field_path)
-            except KeyError:
-                raise SourceHttpError(
-                    f"source {name!r}: {document_url}: the answer has no {field_path!r} to "
-                    "copy into its records (follow.fields); check `follow` in anycost.yaml"
-                ) from None
+        copied = _copied(
+            name, document, follow.fields, f"{document_url}: the answer", "follow.fields"
+        )
         documents.append(
             (
                 document_url,
@@ -243,15 +237,9 @@ def _records(name: str, where: str | NestedRecords, body: Any, page_url: str) ->
     for number, item in enumerate(outer, start=1):
         place = f"{path or 'the answer'}[{number}]"
         inner = _list_at(name, item, where.each, page_url, f"{place}.{where.each}")
-        copied = {}
-        for field, field_path in where.parent_fields.items():
-            try:
-                copied[field] = dig(item, field_path)
-            except KeyError:
-                raise SourceHttpError(
-                    f"source {name!r}: {page_url}: {place} has no {field_path!r} to copy into "
-                    f"its records (records.parent_fields); check `records` in anycost.yaml"
-                ) from None
+        copied = _copied(
+            name, item, where.parent_fields, f"{page_url}: {place}", "records.parent_fields"
+        )
         for record in inner:
             if isinstance(record, dict):
                 clash = sorted(set(copied) & set(record))
@@ -376,3 +364,17 @@ def _optional(body: Any, path: str) -> Any:
         return dig(body, path)
     except KeyError:
         return None
+
+
+def _copied(name: str, document: Any, fields: dict[str, str], where: str, key: str) -> dict:
+    """The fields (record column: dotted path) copied from a document into its records."""
+    copied = {}
+    for field, field_path in fields.items():
+        try:
+            copied[field] = dig(document, field_path)
+        except KeyError:
+            raise SourceHttpError(
+                f"source {name!r}: {where} has no {field_path!r} to copy into its records "
+                f"({key}); check `{key.split('.')[0]}` in anycost.yaml"
+            ) from None
+    return copied
