@@ -20,6 +20,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,8 +49,8 @@ RUN_SECONDS = 600  # an `anycost` command that takes longer is stuck: a violatio
 class Hung(Exception):
     """An `anycost` command did not end within RUN_SECONDS; the message holds its last words."""
 
-    def __init__(self, args: list[str], words: str) -> None:
-        tail = " ".join(words.split()[-60:])
+    def __init__(self, args: list[str], words: str, last: int = 60) -> None:
+        tail = " ".join(words.split()[-last:])
         super().__init__(
             f"`anycost {' '.join(args)}` did not end within {RUN_SECONDS} s; its last words: "
             f"{tail or '(none)'}"
@@ -291,27 +292,71 @@ def _overlapping_runs(world: World, result: HistoryResult) -> None:
 
 
 def _both_runs(world: World, result: HistoryResult) -> None:
-    processes = [
-        subprocess.Popen(
-            [ANYCOST, "run"],
-            cwd=world.root,
-            env=environment(world.config, world.server.url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for process in processes:
-        try:
-            words, _ = process.communicate(timeout=RUN_SECONDS)
-        except subprocess.TimeoutExpired:
-            for each in processes:
-                each.kill()
-            raise Hung(["run", "(one of two at once)"], process.communicate()[0]) from None
+    # Each run writes to a file of its own, not a pipe: a pipe read only after the other run
+    # ended could fill and stop its writer, which the campaign would then call hung.
+    outputs = [world.root / f"overlap-{n}.log" for n in range(2)]
+    processes = []
+    for output in outputs:
+        with output.open("w") as handle:
+            processes.append(
+                subprocess.Popen(
+                    [ANYCOST, "run"],
+                    cwd=world.root,
+                    env=environment(world.config, world.server.url),
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+    deadline = time.monotonic() + RUN_SECONDS
+    try:
+        for process in processes:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        running = [n for n, p in enumerate(processes) if p.poll() is None]
+        slots = _slots(world)
+        for each in processes:
+            each.kill()
+            each.wait()
+        words = [
+            f"run {n + 1} ({'did not end' if n in running else 'ended'}): "
+            + " ".join(output.read_text(errors="replace").split()[-60:])
+            for n, output in enumerate(outputs)
+        ]
+        said = " | ".join([*words, f"pool slots: {slots}"])
+        raise Hung(["run", "(two at once)"], said, last=len(said.split())) from None
+    for process, output in zip(processes, outputs, strict=True):
         result.runs += 1
         if process.returncode != 0:
-            _follow_advice(world, words)
+            _follow_advice(world, output.read_text(errors="replace"))
+
+
+SLOTS = """
+import dagster as dg
+with dg.DagsterInstance.get() as instance:
+    for key in sorted(instance.event_log_storage.get_concurrency_keys()):
+        info = instance.event_log_storage.get_concurrency_info(key)
+        held = [(s.run_id[:8], s.step_key) for s in info.claimed_slots]
+        waiting = [(s.run_id[:8], s.step_key) for s in info.pending_steps]
+        print(f"{key}: limit {info.slot_count}, held by {held}, waiting {waiting}")
+"""
+
+
+def _slots(world: World) -> str:
+    """Each pool's slots in the run's Dagster instance: which run's step holds or waits for
+    the connection's slot, for a hung run's report."""
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-c", SLOTS],
+            cwd=world.root,
+            env=environment(world.config, world.server.url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        return "(not read within 60 s)"
+    return " ".join((shown.stdout + shown.stderr).split())[-1500:] or "(none)"
 
 
 def _run(world: World, result: HistoryResult, kill: bool = False) -> int | None:
