@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.cloudzero.sandbox.parse import parse_body
 from anycost_pipeline.cloudzero.sandbox.reference import AMOUNT, utc_hour
-from anycost_pipeline.cloudzero.sandbox.rules import body_errors, row_errors, rows_valid
+from anycost_pipeline.cloudzero.sandbox.rules import MAX_ERRORS, body_errors, row_errors, rows_valid
 from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
 from anycost_pipeline_tests.cloudzero.test_sandbox_rows import ACCEPTED_DECIMALS, REFUSED_DECIMALS
 
@@ -79,12 +79,24 @@ def test_column_checks_accept_exactly_what_row_checks_accept(data: list, month: 
 @settings(max_examples=200, deadline=None)
 @given(rows())
 def test_a_body_gets_the_errors_it_got_row_by_row(data: list) -> None:
-    """Six rows at most: never more than MAX_ERRORS, so every row's errors are listed."""
+    """Every row's errors in order, whole rows at a time, until MAX_ERRORS are listed; then
+    one line says there are more (six bad rows can hold more than MAX_ERRORS)."""
     month, operation, held, errors = body_errors({"month": MONTH, "data": data})
     by_row: list[str] = []
     for index, row in enumerate(data):
+        if len(by_row) >= MAX_ERRORS:
+            by_row.append("... more errors not shown")
+            break
         by_row += [f"data[{index}]: {e}" for e in row_errors(row, MONTH)]
     assert (month, operation, held, errors) == (MONTH, "replace_drop", data, by_row)
+
+
+def test_a_body_with_more_errors_than_are_listed_says_so() -> None:
+    """Found by the property above: six rows with 21 errors between them."""
+    bad = {START: "2024-09-01T00:00:00Z", "cost/cost": "1e-05", "usage/amount": "x"}
+    _, _, _, errors = body_errors({"month": MONTH, "data": [bad] * 7 + [[]]})
+    assert len(errors) == 22 and errors[-1] == "... more errors not shown"
+    assert "data[7]: a row must be a JSON object" not in errors
 
 
 LAYOUTS = [
