@@ -1,5 +1,6 @@
 """Source timestamps to the UTC hour CloudZero files the usage under."""
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -263,18 +264,31 @@ def _hours_of(
     texts: pl.DataFrame, zone: str, time_format: str | Sequence[str] | None, ambiguous: str
 ) -> pl.Series:
     """`utc_hour` of the column `t` of `texts` (already stripped)."""
-    value = pl.col("t")
-    full = utc_hour(value, zone, time_format, ambiguous)
-    if time_format not in (None, "iso", ["iso"], ("iso",)):
-        return texts.select(full).to_series()
+    formats = (
+        time_format if time_format is None or isinstance(time_format, str) else tuple(time_format)
+    )
+    if formats not in (None, "iso", ("iso",)):
+        return texts.select(_full_hour(zone, formats, ambiguous)).to_series()
     sample = texts.drop_nulls().head(SAMPLE_ROWS)
-    for parser in _iso(value, zone, ambiguous):
+    for parser in _iso_readers(zone, ambiguous):
         if sample.height and sample.select(parser.null_count()).item() == 0:
             hours = texts.select(parser.dt.truncate("1h")).to_series()
             if hours.null_count() == texts.get_column("t").null_count():
                 return hours
             break
-    return texts.select(full).to_series()
+    return texts.select(_full_hour(zone, formats, ambiguous)).to_series()
+
+
+# A month of daily files reads each file's times: the expressions (dozens of parsers, each
+# with its zone's rules) are built once per zone, not once per file.
+@functools.cache
+def _iso_readers(zone: str, ambiguous: str) -> tuple[pl.Expr, ...]:
+    return tuple(_iso(pl.col("t"), zone, ambiguous))
+
+
+@functools.cache
+def _full_hour(zone: str, formats: str | tuple[str, ...] | None, ambiguous: str) -> pl.Expr:
+    return utc_hour(pl.col("t"), zone, formats, ambiguous)
 
 
 def describe_formats(time_format: str | Sequence[str] | None) -> str:

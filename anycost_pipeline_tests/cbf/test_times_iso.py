@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 from hypothesis import given, settings, strategies as st
 
-from anycost_pipeline.cbf.times import utc_hours, utc_time
+from anycost_pipeline.cbf.times import utc_hour, utc_hours, utc_time
 
 INSTANTS = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)).map(
     lambda d: d.replace(tzinfo=timezone.utc)
@@ -70,3 +70,31 @@ def test_a_column_of_mixed_renderings_reads_as_each_alone(
     frame = pl.DataFrame({"t": [text for text, _ in cases]})
     hours = utc_hours(frame, pl.col("t"), "UTC").to_list()
     assert hours == [i.replace(minute=0, second=0, microsecond=0) for _, i in cases]
+
+
+NAIVE = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2024, 12, 31)).map(
+    lambda d: d.strftime(d.microsecond % 2 and "%Y-%m-%d %H:%M:%S" or "%Y-%m-%dT%H:%M")
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(
+        renderings().map(lambda case: case[0]) | NAIVE | st.sampled_from(["", "soon"]),
+        min_size=1,
+        max_size=300,
+    ),  # fmt: skip
+    zone=st.sampled_from(["UTC", "Asia/Tokyo", "America/Santiago", "Europe/London"]),
+    formats=st.sampled_from([None, "iso", ["iso"], ["iso", "M/D/YYYY"], "YYYY-MM-DD"]),
+    ambiguous=st.sampled_from(["reject", "earliest", "latest"]),
+)
+def test_a_column_reads_as_the_expression_reads_it_whatever_was_read_before(
+    texts: list[str], zone: str, formats: str | list[str] | None, ambiguous: str
+) -> None:
+    """`utc_hours` (a sample's form first, the readers built once per zone and kept between
+    calls) gives exactly what `utc_hour` gives, row by row, for any zone, format and policy
+    read before it in the same process."""
+    frame = pl.DataFrame({"t": texts})
+    fast = utc_hours(frame, pl.col("t"), zone, formats, ambiguous).to_list()
+    plain = frame.select(utc_hour(pl.col("t"), zone, formats, ambiguous)).to_series().to_list()
+    assert fast == plain
