@@ -6,6 +6,7 @@ import signal
 import sys
 from typing import NoReturn
 
+from anycost_pipeline.cli import heap
 from anycost_pipeline.cli.common import CliError
 
 DEBUG_ENV_VAR = "ANYCOST_DEBUG"
@@ -280,8 +281,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     return sandbox.show(args.connection, args.month)
 
 
+def entry() -> NoReturn:
+    """The `anycost` command: `main` in a process of its own, which ends with it."""
+    heap.own_process()
+    try:
+        code = main()
+    finally:
+        heap.ending()
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command != "run":  # which says itself when its imports are done
+        heap.imports_done()
     # SIGTERM (a scheduler, Kubernetes, `kill`) stops a command as Ctrl-C does. Dagster gives
     # SIGTERM whatever SIGINT does when a run ends, and a process a script starts in the
     # background has SIGINT ignored: SIGTERM would be ignored from the first month on.

@@ -1,7 +1,5 @@
 """python -m anycost_pipeline.cli"""
 
-import sys
+from anycost_pipeline.cli import entry
 
-from anycost_pipeline.cli import main
-
-sys.exit(main())
+entry()

@@ -4,6 +4,7 @@ import sys
 import uuid
 
 from anycost_pipeline.cbf.corrections import CORRECTIONS_NOTE
+from anycost_pipeline.cli import heap
 from anycost_pipeline.cli.common import (
     definitions,
     deliveries,
@@ -141,6 +142,7 @@ def run(months: list[str], force: bool = False) -> int:
     # Months named on the command line are checked before anything is read or recorded.
     require_partition_months(config, [str(Month.parse(m)) for m in months])
     home = dagster_home(config.base_dir)
+    heap.imports_done()  # Dagster and its storage are loaded
     if not months:
         # Every month up to this month: a row dated later (a charge billed in advance, a fee
         # spread into next month's first UTC hours) waits for its month to begin.
