@@ -33,6 +33,11 @@ def imports_done() -> None:
 
 
 def ending() -> None:
-    """The command is over: nothing need be collected before the process exits."""
+    """The command is over: nothing need be collected before the process exits.
+
+    So nothing the command leaves behind may rely on the collector to finish it at exit (a
+    finalizer of an object in a cycle, a file written but never closed): close files with
+    `with`, and clean up with context managers or `weakref.finalize`, which still run.
+    """
     if _own_process:
         gc.freeze()
