@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from anycost_pipeline_tests.campaign.runner import run_scenario
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline_tests.campaign.runner import overlap_violation, run_scenario
 from anycost_pipeline_tests.campaign.scenario import FAULT_KINDS, OPERATIONS, draw
+from anycost_pipeline_tests.cli.live import KEY
 
 CI_SEEDS = (1, 2, 4, 6, 7, 52)
 
@@ -26,3 +28,21 @@ def test_campaign_seed_keeps_every_invariant(seed: int, tmp_path: Path) -> None:
     assert result.violations == [], (
         f"replay: python -m anycost_pipeline_tests.campaign --seed {seed}"
     )
+
+
+def test_only_a_read_that_asks_whether_a_write_is_done_may_meet_it(tmp_path: Path) -> None:
+    with start_sandbox(tmp_path, api_key=KEY) as server:
+        store, path = server.store, "/v2/connections/billing/anycost/c/billing_drops"
+        assert overlap_violation(server) is None
+        token = store.claim("c", f"POST {path} key k1, applied, answer held")
+        assert store.claim("c", f"GET {path}") is None  # the client asking: allowed
+        assert overlap_violation(server) is None
+        assert store.claim("c", f"POST {path} key k2") is None  # a write meanwhile: never
+        assert overlap_violation(server) == (
+            f"1 request(s) overlapped another; the first: POST {path} key k2 while "
+            f"POST {path} key k1, applied, answer held"
+        )
+        store.release("c", token)
+        token = store.claim("c", f"GET {path}")
+        assert store.claim("c", f"GET {path}/2024-08") is None  # two reads at once: never
+        assert overlap_violation(server).startswith("2 request(s)")

@@ -30,7 +30,8 @@ import requests
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, Faults, SandboxServer
+from anycost_pipeline.cloudzero.sandbox.server import Faults, SandboxServer
+from anycost_pipeline_tests.campaign.runner import overlap_violation
 from anycost_pipeline_tests.cli.live import ANYCOST, KEY, environment
 
 CONNECTION_ID = "conn-history"
@@ -435,8 +436,9 @@ def run_history(history: History, folder: Path) -> HistoryResult:
                         f"after {what}: {month}: CloudZero holds {len(held)} rows (cost {total}),"
                         f" the files {len(expected)} (cost {want})"
                     )
-        if world.server.stats()[CONCURRENT]:
-            result.violations.append("two requests were in flight on the connection at once")
+        overlap = overlap_violation(world.server)
+        if overlap:
+            result.violations.append(overlap)
     except Hung as hung:
         result.violations.append(str(hung))
     finally:

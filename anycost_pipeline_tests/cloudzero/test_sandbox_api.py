@@ -3,6 +3,7 @@ reference describes the API (never through the project's client, so the two can 
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import requests
 
 from anycost_pipeline.cloudzero.sandbox import Answers, SandboxServer, SandboxStore, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, REQUESTS, Faults
+from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
 from anycost_pipeline_tests.servers import stop
 
 KEY = "sandbox-test-key-1234"
@@ -545,3 +547,16 @@ def test_plain_http_is_refused_off_loopback() -> None:
     with pytest.raises(ValueError, match="only travel over https"):
         AnyCostClient("http://api.example.com", KEY)
     assert "secret" not in repr(AnyCostClient("https://api.example.com", "secret"))
+
+
+def test_a_file_from_before_claims_named_their_request_still_opens(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / DATABASE_NAME)
+    old.execute(
+        "CREATE TABLE in_flight (connection_id TEXT PRIMARY KEY, token TEXT NOT NULL,"
+        " since REAL NOT NULL)"
+    )
+    old.close()
+    store = SandboxStore(tmp_path)
+    token = store.claim("conn-1", "POST /x")
+    assert token is not None and store.claim("conn-1", "GET /x") is None
+    assert store.overlaps() == [("conn-1", "POST /x", "GET /x")]

@@ -135,6 +135,10 @@ def test_slow_rate_applies_and_holds_the_answer_and_the_connection(tmp_path: Pat
         assert held(api) == 1
         stats = server.stats()
         assert stats[INJECTED_SLOW] == 1 and stats[CONCURRENT] == 1
+        path = "/v2/connections/billing/anycost/conn-1/billing_drops"
+        assert server.store.overlaps() == [
+            ("conn-1", f"POST {path} key k, applied, answer held", f"GET {path}")
+        ]
 
 
 def test_slow_answer_arrives_for_a_patient_client(tmp_path: Path) -> None:
@@ -168,6 +172,8 @@ def test_a_request_in_flight_during_a_held_write_is_counted_once(tmp_path: Path)
         writer.join()
         assert second.status_code == 429 and held(api) == 1
         assert server.stats()[CONCURRENT] == 1 and server.stats()[INJECTED_429] == 0
+        ((_, first, arrived),) = server.store.overlaps()
+        assert first.startswith("POST ") and arrived.startswith("POST ")
 
 
 def _statuses(server: SandboxServer, count: int = 30) -> list[int]:

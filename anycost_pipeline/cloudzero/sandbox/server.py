@@ -202,12 +202,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # One request at a time per connection
 
+    def _request(self) -> str:
+        """This request as the overlap log names it: method, path and idempotency key."""
+        key = self.headers.get(IDEMPOTENCY_KEY)
+        return f"{self.command} {urlsplit(self.path).path}" + (f" key {key}" if key else "")
+
     def _alone_or_429(self, cid: str) -> str | None:
         """Claim the connection for this request; answer 429 (and count it) if it is busy."""
-        token = self.server.store.claim(cid)
+        token = self.server.store.claim(cid, self._request())
         if token is None:
             self.server.store.count(CONCURRENT)
-            log.warning("sandbox: a second request arrived while one was in flight on %s", cid)
+            log.warning("sandbox: %s arrived while another request was in flight on %s",
+                        self._request(), cid)  # fmt: skip
             self._error(
                 429, "Too Many Requests: another request for this connection is in progress"
             )
@@ -219,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = self._alone_or_429(cid)
         if token is None:
             return
-        self._holding, self._pending = True, None
+        self._holding, self._pending, self._claim = True, None, (cid, token)
         try:
             work()
         finally:
@@ -436,6 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and self._draw(faults.slow_rate):
             store.count(INJECTED_SLOW)
             # Still claimed: like a CloudZero request that runs on after the client gave up.
+            store.describe_claim(*self._claim, f"{self._request()}, applied, answer held")
             time.sleep(faults.slow_seconds)
         self._send_raw(status, text.encode())
 

@@ -67,7 +67,13 @@ SCHEMA = (
     """,
     """
     CREATE TABLE IF NOT EXISTS in_flight (
-        connection_id TEXT PRIMARY KEY, token TEXT NOT NULL, since REAL NOT NULL
+        connection_id TEXT PRIMARY KEY, token TEXT NOT NULL, since REAL NOT NULL,
+        request TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS overlaps (
+        at REAL NOT NULL, connection_id TEXT NOT NULL, held TEXT NOT NULL, arrived TEXT NOT NULL
     )
     """,
 )
@@ -96,6 +102,7 @@ class SandboxStore:
             _upgrade(db)
             for statement in SCHEMA:
                 db.execute(statement)
+            _add_request_column(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
@@ -191,38 +198,65 @@ class SandboxStore:
         received = [row for (rows,) in cursor for row in json.loads(rows) if row is not None]
         return sorted(received, key=_hour_of)  # stable: arrival order within each hour
 
-    def claim(self, connection_id: str) -> str | None:
-        """Mark a request in flight on the connection, atomically across processes.
+    def claim(self, connection_id: str, request: str = "") -> str | None:
+        """Mark `request` (e.g. "POST /path") in flight on the connection, atomically across
+        processes.
 
-        Returns a token to release it with, or None if another request is already in flight.
+        Returns a token to release it with, or None if another request is already in flight:
+        then the pair is kept in `overlaps()`.
         """
         # The token names the claiming process: a claim left by a server that was killed
         # mid-request is stale at once, not only after STALE_SECONDS.
         token = f"{os.getpid()}:{uuid.uuid4().hex}"
         now = time.time()
-        held = (
-            self._db()
-            .execute("SELECT token FROM in_flight WHERE connection_id=?", (connection_id,))
-            .fetchone()
-        )
+        db = self._db()
+        held = db.execute(
+            "SELECT token FROM in_flight WHERE connection_id=?", (connection_id,)
+        ).fetchone()
         if held and not _alive(held[0]):
-            self._db().execute(
+            db.execute(
                 "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, held[0])
             )
-        cursor = self._db().execute(
+        cursor = db.execute(
             """
-            INSERT INTO in_flight VALUES (?, ?, ?)
-            ON CONFLICT(connection_id) DO UPDATE SET token=excluded.token, since=excluded.since
+            INSERT INTO in_flight (connection_id, token, since, request) VALUES (?, ?, ?, ?)
+            ON CONFLICT(connection_id) DO UPDATE
+            SET token=excluded.token, since=excluded.since, request=excluded.request
             WHERE in_flight.since < ?
             """,
-            (connection_id, token, now, now - STALE_SECONDS),
+            (connection_id, token, now, request, now - STALE_SECONDS),
         )
-        return token if cursor.rowcount == 1 else None
+        if cursor.rowcount == 1:
+            return token
+        # The holder may have finished since: then the overlap names it as gone.
+        db.execute(
+            """
+            INSERT INTO overlaps SELECT ?, ?, COALESCE(
+                (SELECT request FROM in_flight WHERE connection_id=?), '(finished meanwhile)'), ?
+            """,
+            (now, connection_id, connection_id, request),
+        )
+        return None
+
+    def describe_claim(self, connection_id: str, token: str, request: str) -> None:
+        """Say what a claimed request is doing now (e.g. that its answer is being held)."""
+        self._db().execute(
+            "UPDATE in_flight SET request=? WHERE connection_id=? AND token=?",
+            (request, connection_id, token),
+        )
 
     def release(self, connection_id: str, token: str) -> None:
         self._db().execute(
             "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, token)
         )
+
+    def overlaps(self) -> list[tuple[str, str, str]]:
+        """Every request refused because another was in flight, oldest first:
+        (connection, the request in flight, the request that arrived)."""
+        cursor = self._db().execute(
+            "SELECT connection_id, held, arrived FROM overlaps ORDER BY at, rowid"
+        )
+        return [(cid, held, arrived) for cid, held, arrived in cursor]
 
     def has_month(self, connection_id: str, month: str) -> bool:
         found = (
@@ -348,6 +382,13 @@ def _upgrade(db: sqlite3.Connection) -> None:
             [(part, cid, month, hour) for hour in sorted({h for _, _, h, _ in held})],
         )
     db.execute("DROP TABLE cbf_rows")
+
+
+def _add_request_column(db: sqlite3.Connection) -> None:
+    """Files from before claims named their request get the column (claims are transient)."""
+    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(in_flight)")}
+    if "request" not in columns:
+        db.execute("ALTER TABLE in_flight ADD COLUMN request TEXT NOT NULL DEFAULT ''")
 
 
 def _alive(token: str) -> bool:
