@@ -46,3 +46,8 @@ def test_only_a_read_that_asks_whether_a_write_is_done_may_meet_it(tmp_path: Pat
         token = store.claim("c", f"GET {path}")
         assert store.claim("c", f"GET {path}/2024-08") is None  # two reads at once: never
         assert overlap_violation(server).startswith("2 request(s)")
+        store.release("c", token)
+        # A read that meets a write still running (another run's, say): nobody gave up on it.
+        token = store.claim("c", f"POST {path} key k3")
+        assert store.claim("c", f"GET {path}") is None
+        assert overlap_violation(server).startswith("3 request(s)")

@@ -61,6 +61,9 @@ COUNTERS = (
     INJECTED_READ_503,
 )
 
+# How the overlap log names a write that was applied and whose answer is held (Faults.slow_rate).
+ANSWER_HELD = "applied, answer held"
+
 Listing = Literal["month", "drops"]
 
 # A body answered without being read is discarded, up to this much and this long, before the
@@ -442,7 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and self._draw(faults.slow_rate):
             store.count(INJECTED_SLOW)
             # Still claimed: like a CloudZero request that runs on after the client gave up.
-            store.describe_claim(*self._claim, f"{self._request()}, applied, answer held")
+            store.describe_claim(*self._claim, f"{self._request()}, {ANSWER_HELD}")
             time.sleep(faults.slow_seconds)
         self._send_raw(status, text.encode())
 
