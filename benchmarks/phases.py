@@ -3,8 +3,9 @@
     cd PROJECT && python /path/to/benchmarks/phases.py run 2024-08
 
 runs the command in this process, as the `anycost` command does, and on exit prints each
-phase's process CPU (user + system, every thread, polars' included) and wall seconds, and how
-many times it ran. Phases nest: `all steps` holds the step phases below it, and what it holds
+phase's process CPU (user + system, every thread, polars' included) and wall seconds, how
+many times it ran, and by how much the process's peak memory (RSS) rose during it: the phase
+that raised it last holds the whole run's peak. Phases nest: `all steps` holds the step phases below it, and what it holds
 beyond them is Dagster's own work for the run (events, storage, step machinery). What the
 process spent outside every phase is printed as `the rest`.
 
@@ -46,20 +47,27 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def peak_mb() -> float:
+    """The process's peak RSS so far (Linux gives ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 spent: dict[str, list[float]] = {}
 
 
 def timed(label: str, function: Callable) -> Callable:
     @functools.wraps(function)
     def phase(*args, **kwargs):  # type: ignore[no-untyped-def]
-        cpu_before, wall_before = cpu(), time.perf_counter()
+        cpu_before, wall_before, peak_before = cpu(), time.perf_counter(), peak_mb()
         try:
             return function(*args, **kwargs)
         finally:
-            figures = spent.setdefault(label, [0.0, 0.0, 0])
+            figures = spent.setdefault(label, [0.0, 0.0, 0, 0.0, 0.0])
             figures[0] += cpu() - cpu_before
             figures[1] += time.perf_counter() - wall_before
             figures[2] += 1
+            figures[3] += peak_mb() - peak_before
+            figures[4] = max(figures[4], peak_mb())
 
     return phase
 
@@ -77,9 +85,15 @@ def install() -> None:
 def report() -> None:
     total_cpu, total_wall = cpu(), time.perf_counter() - STARTED
     print(f"\nphases of `anycost {' '.join(sys.argv[1:])}`:", file=sys.stderr)
-    print(f"  {'phase':44} {'cpu s':>7} {'wall s':>7}  calls", file=sys.stderr)
-    for label, (cpu_s, wall_s, calls) in spent.items():
-        print(f"  {label:44} {cpu_s:7.2f} {wall_s:7.2f}  {int(calls)}", file=sys.stderr)
+    print(
+        f"  {'phase':44} {'cpu s':>7} {'wall s':>7}  calls  {'peak +MB':>8}  {'peak MB':>7}",
+        file=sys.stderr,
+    )
+    for label, (cpu_s, wall_s, calls, rose, peak) in spent.items():
+        print(
+            f"  {label:44} {cpu_s:7.2f} {wall_s:7.2f}  {int(calls):5}  {rose:8.0f}  {peak:7.0f}",
+            file=sys.stderr,
+        )
     top = [v for k, v in spent.items() if not k.startswith("  ")]
     rest_cpu = total_cpu - sum(v[0] for v in top)
     rest_wall = total_wall - sum(v[1] for v in top)
@@ -87,11 +101,15 @@ def report() -> None:
         f"  {'the rest (imports, the CLI, exit)':44} {rest_cpu:7.2f} {rest_wall:7.2f}",
         file=sys.stderr,
     )
-    print(f"  {'the whole process (from Python start-up)':44} {total_cpu:7.2f}", file=sys.stderr)
+    print(
+        f"  {'the whole process (from Python start-up)':44} {total_cpu:7.2f}"
+        f" {'':7}  {'':5}  {'':8}  {peak_mb():7.0f}",
+        file=sys.stderr,
+    )
 
 
 def main() -> int:
-    imported_cpu, imported_wall = cpu(), time.perf_counter()
+    imported_cpu, imported_wall, imported_peak = cpu(), time.perf_counter(), peak_mb()
     from anycost_pipeline.cli import heap, main as anycost  # imports first: counted apart
 
     heap.own_process()  # as the `anycost` command does (anycost_pipeline/cli/heap.py)
@@ -100,6 +118,8 @@ def main() -> int:
         cpu() - imported_cpu,
         time.perf_counter() - imported_wall,
         1,
+        peak_mb() - imported_peak,
+        peak_mb(),
     ]
     install()
     atexit.register(report)

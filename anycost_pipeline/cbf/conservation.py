@@ -26,11 +26,18 @@ from anycost_pipeline.months import Month
 _NEVER_ROUNDS = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
+# Values turned into Python text at a time: a month's million at once would hold about 60 MB.
+_CHUNK = 65_536
+
+
 def checked_total(values: pl.Series) -> Decimal:
     """The exact sum of decimal text, nulls left out: each value read by `Decimal` and added,
     one at a time, with no short cut; without trailing zeros (`12.50` → `12.5`)."""
+    present = values.drop_nulls()
+    total = Decimal(0)
     with decimal.localcontext(_NEVER_ROUNDS):
-        total = sum(map(Decimal, values.drop_nulls().to_list()), Decimal(0))
+        for start in range(0, present.len(), _CHUNK):
+            total = sum(map(Decimal, present.slice(start, _CHUNK).to_list()), total)
         text = format(total.normalize(), "f")
     return Decimal("0" if text == "-0" else text)
 

@@ -29,6 +29,13 @@ def test_checked_total_is_exact_past_28_digits_and_drops_trailing_zeros() -> Non
     assert checked_total(pl.Series([], dtype=pl.String)) == Decimal(0)
 
 
+def test_checked_total_counts_every_value_of_a_series_longer_than_it_reads_at_once() -> None:
+    # The values are read a slice at a time: each slice's edge, nulls and all, must count once.
+    values = [None if i % 7 == 0 else f"{i}.{i % 1000:03d}" for i in range(200_003)]
+    expected = sum((Decimal(v) for v in values if v is not None), Decimal(0))
+    assert checked_total(pl.Series(values, dtype=pl.String)) == expected.normalize()
+
+
 def test_cost_conserved_does_not_read_the_fast_sums(monkeypatch: pytest.MonkeyPatch) -> None:
     amounts = ["1.25", "2.5", "0.000001", "3"]
     frame = source_frame(date=["2024-08-16 10:00:00"] * 4, amount=amounts)
