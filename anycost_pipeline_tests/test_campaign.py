@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-from anycost_pipeline_tests.campaign.runner import overlap_violation, run_scenario
+from anycost_pipeline.cloudzero.sandbox.store import Overlap, Request
+from anycost_pipeline_tests.campaign.runner import is_probe, overlap_violation, run_scenario
 from anycost_pipeline_tests.campaign.scenario import FAULT_KINDS, OPERATIONS, draw
 from anycost_pipeline_tests.cli.live import KEY
 
@@ -30,24 +31,38 @@ def test_campaign_seed_keeps_every_invariant(seed: int, tmp_path: Path) -> None:
     )
 
 
-def test_only_a_read_that_asks_whether_a_write_is_done_may_meet_it(tmp_path: Path) -> None:
+def _overlap(held: Request, arrived: Request, *, after: float, held_answer: bool) -> Overlap:
+    return Overlap(100.0 + after, "c", held, 100.0, 100.5 if held_answer else None, arrived)
+
+
+def test_only_the_clients_drop_list_read_after_its_timeout_may_meet_a_held_write() -> None:
+    drops = "/v2/connections/billing/anycost/c/billing_drops"
+    write, probe = Request("POST", drops, "k1"), Request("GET", drops)
+    assert is_probe(_overlap(write, probe, after=2.5, held_answer=True), timeout=1.0)
+    never = {
+        "a write meanwhile": _overlap(write, Request("POST", drops, "k2"), after=2.5, held_answer=True),
+        "a month read": _overlap(write, Request("GET", f"{drops}/2024-08"), after=2.5, held_answer=True),
+        "a read with a key": _overlap(write, Request("GET", drops, "k1"), after=2.5, held_answer=True),
+        "before the client could give up": _overlap(write, probe, after=0.3, held_answer=True),
+        "a write nobody gave up on": _overlap(write, probe, after=2.5, held_answer=False),
+        "two reads at once": _overlap(probe, probe, after=2.5, held_answer=False),
+    }  # fmt: skip
+    assert [what for what, o in never.items() if is_probe(o, timeout=1.0)] == []
+
+
+def test_the_campaign_names_the_first_overlap_that_is_not_a_probe(tmp_path: Path) -> None:
+    drops = "/v2/connections/billing/anycost/c/billing_drops"
     with start_sandbox(tmp_path, api_key=KEY) as server:
-        store, path = server.store, "/v2/connections/billing/anycost/c/billing_drops"
-        assert overlap_violation(server) is None
-        token = store.claim("c", f"POST {path} key k1, applied, answer held")
-        assert store.claim("c", f"GET {path}") is None  # the client asking: allowed
-        assert overlap_violation(server) is None
-        assert store.claim("c", f"POST {path} key k2") is None  # a write meanwhile: never
-        assert overlap_violation(server) == (
-            f"1 request(s) overlapped another; the first: POST {path} key k2 while "
-            f"POST {path} key k1, applied, answer held"
+        store = server.store
+        assert overlap_violation(server, timeout=0.0) is None
+        token = store.claim("c", Request("POST", drops, "k1"))
+        assert token is not None
+        store.hold("c", token)
+        assert store.claim("c", Request("GET", drops)) is None  # the client asking: allowed
+        assert overlap_violation(server, timeout=0.0) is None
+        assert store.claim("c", Request("POST", drops, "k2")) is None  # a write meanwhile
+        violation = overlap_violation(server, timeout=0.0)
+        assert violation is not None and violation.startswith(
+            f"1 request(s) overlapped another; the first: POST {drops} key k2 "
         )
-        store.release("c", token)
-        token = store.claim("c", f"GET {path}")
-        assert store.claim("c", f"GET {path}/2024-08") is None  # two reads at once: never
-        assert overlap_violation(server).startswith("2 request(s)")
-        store.release("c", token)
-        # A read that meets a write still running (another run's, say): nobody gave up on it.
-        token = store.claim("c", f"POST {path} key k3")
-        assert store.claim("c", f"GET {path}") is None
-        assert overlap_violation(server).startswith("3 request(s)")
+        assert violation.endswith(f"into POST {drops} key k1, applied, answer held")

@@ -4,10 +4,11 @@
 
 runs the command in this process, as the `anycost` command does, and on exit prints each
 phase's process CPU (user + system, every thread, polars' included) and wall seconds, how
-many times it ran, and by how much the process's peak memory (RSS) rose during it: the phase
-that raised it last holds the whole run's peak. Phases nest: `all steps` holds the step phases below it, and what it holds
-beyond them is Dagster's own work for the run (events, storage, step machinery). What the
-process spent outside every phase is printed as `the rest`.
+many times it ran, by how much the process's peak memory (RSS, MiB) rose during it, and the
+process's peak when the phase last ended: the phase that raised it last holds the whole run's
+peak. Phases nest: `all steps` holds the step phases below it, and what it holds beyond them is
+Dagster's own work for the run (events, storage, step machinery). What the process spent
+outside every phase is printed as `the rest`.
 
 A sampling profiler sees only Python threads: polars works on threads of its own, so its CPU
 is counted here with the process's rusage around each phase instead.
@@ -48,7 +49,7 @@ def cpu() -> float:
 
 
 def peak_mb() -> float:
-    """The process's peak RSS so far (Linux gives ru_maxrss in KiB)."""
+    """The process's peak RSS so far, in MiB (Linux gives ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -86,12 +87,12 @@ def report() -> None:
     total_cpu, total_wall = cpu(), time.perf_counter() - STARTED
     print(f"\nphases of `anycost {' '.join(sys.argv[1:])}`:", file=sys.stderr)
     print(
-        f"  {'phase':44} {'cpu s':>7} {'wall s':>7}  calls  {'peak +MB':>8}  {'peak MB':>7}",
+        f"  {'phase':44} {'cpu s':>7} {'wall s':>7}  calls  {'peak +MiB':>9}  {'peak MiB':>8}",
         file=sys.stderr,
     )
     for label, (cpu_s, wall_s, calls, rose, peak) in spent.items():
         print(
-            f"  {label:44} {cpu_s:7.2f} {wall_s:7.2f}  {int(calls):5}  {rose:8.0f}  {peak:7.0f}",
+            f"  {label:44} {cpu_s:7.2f} {wall_s:7.2f}  {int(calls):5}  {rose:9.0f}  {peak:8.0f}",
             file=sys.stderr,
         )
     top = [v for k, v in spent.items() if not k.startswith("  ")]
@@ -103,7 +104,7 @@ def report() -> None:
     )
     print(
         f"  {'the whole process (from Python start-up)':44} {total_cpu:7.2f}"
-        f" {'':7}  {'':5}  {'':8}  {peak_mb():7.0f}",
+        f" {'':7}  {'':5}  {'':9}  {peak_mb():8.0f}",
         file=sys.stderr,
     )
 

@@ -60,6 +60,8 @@ def table(results: list[Result]) -> str:
         f"scenarios            {len(results)}",
         *(f"  {kind:18} {count}" for kind, count in sorted(faults.items())),
         f"kills of the run     {sum(r.kills for r in results)}",
+        # Reads refused while a write whose answer was held ran: the client asking (allowed).
+        f"probes of held writes {sum(r.probes for r in results)}",
         f"server restarts      {sum(r.restarts for r in results)}",
         f"runs (re-runs)       {sum(r.runs for r in results)} ({sum(r.runs - 1 for r in results)})",
         f"invariant violations {sum(len(r.violations) for r in results)}",

@@ -13,6 +13,7 @@ CONNECTION_ID = "conn-campaign"
 OPERATIONS = ("replace_drop", "replace_hourly", "sum")
 # Values that need JSON escaping, non-ASCII text and CSV quoting.
 AWKWARD = ('svc "quoted"', "back\\slash", "tab\there", "naïve ünïcode", "emoji 💸", "comma, inside")
+TIMEOUT_SECONDS = 1.0  # the client's (cloudzero.timeout_seconds)
 FAULT_KINDS = ("error_rate", "lost_rate", "throttle_rate", "slow_rate", "read_error_rate")
 
 
@@ -163,7 +164,7 @@ def write_project(
             "limits": {"body_bytes": scenario.body_bytes},
             # Slow answers take 2.2 s: the client gives up after 1 s and must wait them out
             # before it sends the write again (it waits one timeout more, then reads).
-            "timeout_seconds": 1.0,
+            "timeout_seconds": TIMEOUT_SECONDS,
             "request_budget_seconds": 120.0,
         },
         "connections": {"main": {"connection_id": CONNECTION_ID, "operation": scenario.operation}},

@@ -15,7 +15,7 @@ import requests
 
 from anycost_pipeline.cloudzero.sandbox import Answers, SandboxServer, SandboxStore, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import CONCURRENT, REQUESTS, Faults
-from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME
+from anycost_pipeline.cloudzero.sandbox.store import DATABASE_NAME, Request
 from anycost_pipeline_tests.servers import stop
 
 KEY = "sandbox-test-key-1234"
@@ -557,6 +557,7 @@ def test_a_file_from_before_claims_named_their_request_still_opens(tmp_path: Pat
     )
     old.close()
     store = SandboxStore(tmp_path)
-    token = store.claim("conn-1", "POST /x")
-    assert token is not None and store.claim("conn-1", "GET /x") is None
-    assert store.overlaps() == [("conn-1", "POST /x", "GET /x")]
+    token = store.claim("conn-1", Request("POST", "/x"))
+    assert token is not None and store.claim("conn-1", Request("GET", "/x")) is None
+    (overlap,) = store.overlaps()
+    assert (overlap.held, overlap.arrived) == (Request("POST", "/x"), Request("GET", "/x"))

@@ -19,6 +19,7 @@ from anycost_pipeline.cloudzero.sandbox.server import (
     REQUESTS,
     Faults,
 )
+from anycost_pipeline.cloudzero.sandbox.store import Request
 from anycost_pipeline_tests.cloudzero.test_sandbox_api import (
     H1,
     KEY,
@@ -136,9 +137,11 @@ def test_slow_rate_applies_and_holds_the_answer_and_the_connection(tmp_path: Pat
         stats = server.stats()
         assert stats[INJECTED_SLOW] == 1 and stats[CONCURRENT] == 1
         path = "/v2/connections/billing/anycost/conn-1/billing_drops"
-        assert server.store.overlaps() == [
-            ("conn-1", f"POST {path} key k, applied, answer held", f"GET {path}")
-        ]
+        (overlap,) = server.store.overlaps()
+        assert (overlap.connection_id, overlap.held, overlap.arrived) == (
+            "conn-1", Request("POST", path, "k"), Request("GET", path)
+        )  # fmt: skip
+        assert overlap.held_claimed <= overlap.held_since <= overlap.at  # held when it arrived
 
 
 def test_slow_answer_arrives_for_a_patient_client(tmp_path: Path) -> None:
@@ -172,8 +175,9 @@ def test_a_request_in_flight_during_a_held_write_is_counted_once(tmp_path: Path)
         writer.join()
         assert second.status_code == 429 and held(api) == 1
         assert server.stats()[CONCURRENT] == 1 and server.stats()[INJECTED_429] == 0
-        ((_, first, arrived),) = server.store.overlaps()
-        assert first.startswith("POST ") and arrived.startswith("POST ")
+        (overlap,) = server.store.overlaps()
+        assert overlap.held.method == overlap.arrived.method == "POST"
+        assert overlap.held_since is not None  # the first was held; the second came meanwhile
 
 
 def _statuses(server: SandboxServer, count: int = 30) -> list[int]:

@@ -35,7 +35,7 @@ from anycost_pipeline.cloudzero.sandbox.reference import (
     parse_month,
 )
 from anycost_pipeline.cloudzero.sandbox.rules import body_errors
-from anycost_pipeline.cloudzero.sandbox.store import SandboxStore
+from anycost_pipeline.cloudzero.sandbox.store import Request, SandboxStore
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,6 @@ COUNTERS = (
     INJECTED_SLOW,
     INJECTED_READ_503,
 )
-
-# How the overlap log names a write that was applied and whose answer is held (Faults.slow_rate).
-ANSWER_HELD = "applied, answer held"
 
 Listing = Literal["month", "drops"]
 
@@ -205,32 +202,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     # One request at a time per connection
 
-    def _request(self) -> str:
-        """This request as the overlap log names it: method, path and idempotency key."""
+    def _request(self) -> Request:
+        """This request as the overlap log keeps it."""
         key = self.headers.get(IDEMPOTENCY_KEY)
-        return f"{self.command} {urlsplit(self.path).path}" + (f" key {key}" if key else "")
+        return Request(self.command, urlsplit(self.path).path, key)
 
     def _alone_or_429(self, cid: str) -> str | None:
         """Claim the connection for this request; answer 429 (and count it) if it is busy."""
-        token = self.server.store.claim(cid, self._request())
+        request = self._request()
+        token = self.server.store.claim(cid, request)
         if token is None:
             self.server.store.count(CONCURRENT)
-            log.warning("sandbox: %s arrived while another request was in flight on %s",
-                        self._request(), cid)  # fmt: skip
+            log.warning(
+                "sandbox: %s arrived while another request was in flight on %s", request, cid
+            )
             self._error(
                 429, "Too Many Requests: another request for this connection is in progress"
             )
         return token
 
-    def _claimed(self, cid: str, work: Callable[[], None]) -> None:
-        """Do `work` as the connection's only request; answer after releasing the connection,
-        so a client that sends its next request the moment it reads this answer is not refused."""
+    def _claimed(self, cid: str, work: Callable[[str], None]) -> None:
+        """Do `work` (given the claim's token) as the connection's only request; answer after
+        releasing the connection, so a client that sends its next request the moment it reads
+        this answer is not refused."""
         token = self._alone_or_429(cid)
         if token is None:
             return
-        self._holding, self._pending, self._claim = True, None, (cid, token)
+        self._holding, self._pending = True, None
         try:
-            work()
+            work(token)
         finally:
             self._holding = False
             self.server.store.release(cid, token)
@@ -263,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
         month = unquote(match["month"]) if match["month"] is not None else None
         scope = f"{cid} GET {path}"
 
-        def answer() -> None:
+        def answer(_token: str) -> None:
             if self._replay(scope):
                 return
             if month is None:
@@ -303,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no such endpoint: POST {path}", "not_found")
             return
         cid = self._namespace(unquote(match["cid"]))
-        self._claimed(cid, lambda: self._create(cid, raw))
+        self._claimed(cid, lambda token: self._create(cid, token, raw))
 
     def _no_such_method(self) -> None:
         self.close_connection = True  # its body, if any, is left unread
@@ -401,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = {"connection": {"is_valid": not errors, "errors": errors}}
         self._answer_once(scope, 200, json.dumps(answer))
 
-    def _create(self, cid: str, raw: bytes) -> None:
+    def _create(self, cid: str, token: str, raw: bytes) -> None:
         faults, store = self.server.faults, self.server.store
         if faults.delay:
             time.sleep(faults.delay)
@@ -445,7 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and self._draw(faults.slow_rate):
             store.count(INJECTED_SLOW)
             # Still claimed: like a CloudZero request that runs on after the client gave up.
-            store.describe_claim(*self._claim, f"{self._request()}, {ANSWER_HELD}")
+            store.hold(cid, token)
             time.sleep(faults.slow_seconds)
         self._send_raw(status, text.encode())
 

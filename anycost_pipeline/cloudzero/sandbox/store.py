@@ -4,6 +4,7 @@ Months are kept as YYYY-MM and hours as the UTC hour a row's usage_start falls i
 spells months the way its answers are set to.
 """
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -68,12 +69,13 @@ SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS in_flight (
         connection_id TEXT PRIMARY KEY, token TEXT NOT NULL, since REAL NOT NULL,
-        request TEXT NOT NULL DEFAULT ''
+        request TEXT NOT NULL DEFAULT '{}', held_since REAL
     )
     """,
     """
     CREATE TABLE IF NOT EXISTS overlaps (
-        at REAL NOT NULL, connection_id TEXT NOT NULL, held TEXT NOT NULL, arrived TEXT NOT NULL
+        at REAL NOT NULL, connection_id TEXT NOT NULL, held TEXT NOT NULL,
+        held_claimed REAL NOT NULL, held_since REAL, arrived TEXT NOT NULL
     )
     """,
 )
@@ -89,6 +91,34 @@ STALE_SECONDS = 900.0
 DATABASE_NAME = "cloudzero_sandbox.sqlite3"
 
 
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A request as the overlap log keeps it."""
+
+    method: str
+    path: str
+    key: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}" + (f" key {self.key}" if self.key else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Overlap:
+    """A request refused because another was in flight on the connection."""
+
+    at: float
+    connection_id: str
+    held: Request  # the request in flight
+    held_claimed: float  # when it claimed the connection
+    held_since: float | None  # when its answer began to be held (Faults.slow_rate), if it was
+    arrived: Request  # the request refused
+
+    def __str__(self) -> str:
+        state = ", applied, answer held" if self.held_since is not None else ""
+        return f"{self.arrived} {self.at - self.held_claimed:.2f} s into {self.held}{state}"
+
+
 class SandboxStore:
     """The sandbox's state; safe to share between threads and processes."""
 
@@ -102,7 +132,7 @@ class SandboxStore:
             _upgrade(db)
             for statement in SCHEMA:
                 db.execute(statement)
-            _add_request_column(db)
+            _add_claim_columns(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
@@ -198,51 +228,48 @@ class SandboxStore:
         received = [row for (rows,) in cursor for row in json.loads(rows) if row is not None]
         return sorted(received, key=_hour_of)  # stable: arrival order within each hour
 
-    def claim(self, connection_id: str, request: str = "") -> str | None:
-        """Mark `request` (e.g. "POST /path") in flight on the connection, atomically across
-        processes.
+    def claim(self, connection_id: str, request: Request | None = None) -> str | None:
+        """Mark `request` in flight on the connection, atomically across processes.
 
         Returns a token to release it with, or None if another request is already in flight:
-        then the pair is kept in `overlaps()`.
+        then the pair is kept (`overlaps()`).
         """
         # The token names the claiming process: a claim left by a server that was killed
         # mid-request is stale at once, not only after STALE_SECONDS.
         token = f"{os.getpid()}:{uuid.uuid4().hex}"
         now = time.time()
+        arrived = json.dumps(dataclasses.asdict(request or Request("", "")))
         db = self._db()
-        held = db.execute(
-            "SELECT token FROM in_flight WHERE connection_id=?", (connection_id,)
-        ).fetchone()
-        if held and not _alive(held[0]):
-            db.execute(
-                "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, held[0])
-            )
-        cursor = db.execute(
-            """
-            INSERT INTO in_flight (connection_id, token, since, request) VALUES (?, ?, ?, ?)
-            ON CONFLICT(connection_id) DO UPDATE
-            SET token=excluded.token, since=excluded.since, request=excluded.request
-            WHERE in_flight.since < ?
-            """,
-            (connection_id, token, now, request, now - STALE_SECONDS),
-        )
-        if cursor.rowcount == 1:
-            return token
-        # The holder may have finished since: then the overlap names it as gone.
-        db.execute(
-            """
-            INSERT INTO overlaps SELECT ?, ?, COALESCE(
-                (SELECT request FROM in_flight WHERE connection_id=?), '(finished meanwhile)'), ?
-            """,
-            (now, connection_id, connection_id, request),
-        )
-        return None
+        db.execute("BEGIN IMMEDIATE")  # the holder read below is the one that refused this
+        try:
+            held = db.execute(
+                "SELECT token, since, request, held_since FROM in_flight WHERE connection_id=?",
+                (connection_id,),
+            ).fetchone()
+            if held and (not _alive(held[0]) or held[1] < now - STALE_SECONDS):
+                db.execute("DELETE FROM in_flight WHERE connection_id=?", (connection_id,))
+                held = None
+            if held is None:
+                db.execute(
+                    "INSERT INTO in_flight (connection_id, token, since, request) VALUES (?, ?, ?, ?)",
+                    (connection_id, token, now, arrived),
+                )
+            else:
+                db.execute(
+                    "INSERT INTO overlaps VALUES (?, ?, ?, ?, ?, ?)",
+                    (now, connection_id, held[2], held[1], held[3], arrived),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return token if held is None else None
 
-    def describe_claim(self, connection_id: str, token: str, request: str) -> None:
-        """Say what a claimed request is doing now (e.g. that its answer is being held)."""
+    def hold(self, connection_id: str, token: str) -> None:
+        """Note that the claimed request was applied and its answer is now being held."""
         self._db().execute(
-            "UPDATE in_flight SET request=? WHERE connection_id=? AND token=?",
-            (request, connection_id, token),
+            "UPDATE in_flight SET held_since=? WHERE connection_id=? AND token=?",
+            (time.time(), connection_id, token),
         )
 
     def release(self, connection_id: str, token: str) -> None:
@@ -250,13 +277,18 @@ class SandboxStore:
             "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, token)
         )
 
-    def overlaps(self) -> list[tuple[str, str, str]]:
-        """Every request refused because another was in flight, oldest first:
-        (connection, the request in flight, the request that arrived)."""
+    def overlaps(self) -> list[Overlap]:
+        """Every request refused because another was in flight, oldest first."""
         cursor = self._db().execute(
-            "SELECT connection_id, held, arrived FROM overlaps ORDER BY at, rowid"
+            "SELECT at, connection_id, held, held_claimed, held_since, arrived FROM overlaps"
+            " ORDER BY at, rowid"
         )
-        return [(cid, held, arrived) for cid, held, arrived in cursor]
+        return [
+            Overlap(
+                at, cid, Request(**json.loads(held)), claimed, since, Request(**json.loads(arrived))
+            )
+            for at, cid, held, claimed, since, arrived in cursor
+        ]
 
     def has_month(self, connection_id: str, month: str) -> bool:
         found = (
@@ -384,11 +416,18 @@ def _upgrade(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE cbf_rows")
 
 
-def _add_request_column(db: sqlite3.Connection) -> None:
-    """Files from before claims named their request get the column (claims are transient)."""
+def _add_claim_columns(db: sqlite3.Connection) -> None:
+    """Files from before claims named their request get the columns (claims are transient).
+    A sandbox of an older version can no longer claim on such a file: run one version."""
     columns = {name for _, name, *_ in db.execute("PRAGMA table_info(in_flight)")}
     if "request" not in columns:
-        db.execute("ALTER TABLE in_flight ADD COLUMN request TEXT NOT NULL DEFAULT ''")
+        db.execute("ALTER TABLE in_flight ADD COLUMN request TEXT NOT NULL DEFAULT '{}'")
+    if "held_since" not in columns:
+        db.execute("ALTER TABLE in_flight ADD COLUMN held_since REAL")
+    logged = {name for _, name, *_ in db.execute("PRAGMA table_info(overlaps)")}
+    if "held_claimed" not in logged:  # a log of an earlier shape: started again
+        db.execute("DROP TABLE overlaps")
+        db.execute(SCHEMA[-1])
 
 
 def _alive(token: str) -> bool:
