@@ -2,11 +2,13 @@
 of the run, a server restart, an unreadable value and a month that fails rows_valid (the long
 run is in the README)."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.cloudzero.client import AnyCostClient
+from anycost_pipeline.cloudzero.sandbox import Faults, start_sandbox
 from anycost_pipeline.cloudzero.sandbox.store import Overlap, Request
 from anycost_pipeline_tests.campaign.runner import is_probe, overlap_violation, run_scenario
 from anycost_pipeline_tests.campaign.scenario import FAULT_KINDS, OPERATIONS, draw
@@ -66,3 +68,19 @@ def test_the_campaign_names_the_first_overlap_that_is_not_a_probe(tmp_path: Path
             f"1 request(s) overlapped another; the first: POST {drops} key k2 "
         )
         assert violation.endswith(f"into POST {drops} key k1, applied, answer held")
+
+
+def test_the_clients_probe_meets_a_held_write_and_is_the_only_overlap(tmp_path: Path) -> None:
+    """What seed 174's one overlap most likely was: the client gives up on a write whose answer
+    is held, waits, and reads the drop list while the write still runs."""
+    faults = Faults(slow_rate=1.0, slow_seconds=5.0)  # far longer than the client's 1.1-1.6 s
+    with start_sandbox(tmp_path, api_key=KEY, faults=faults) as server:
+        client = AnyCostClient(server.url, KEY, timeout=0.3)
+        body = {"month": "2024-08", "operation": "sum", "data": [
+            {"time/usage_start": "2024-08-01T00:00:00Z", "cost/cost": "1"}
+        ]}  # fmt: skip
+        client.create_billing_drop("c", json.dumps(body).encode(), "key-1")
+        overlaps = server.store.overlaps()
+        assert overlaps and all(is_probe(o, timeout=0.3) for o in overlaps), overlaps
+        assert overlap_violation(server, timeout=0.3) is None
+        assert len(server.store.month_rows("c", "2024-08")) == 1  # applied once
