@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-from anycost_pipeline.cloudzero.sandbox.server import COUNTERS, Faults, SandboxServer
+from anycost_pipeline.cloudzero.sandbox.server import COUNTERS, DROPS, Faults, SandboxServer
 from anycost_pipeline.cloudzero.sandbox.store import Overlap
 from anycost_pipeline_tests.campaign.scenario import (
     CONNECTION_ID,
@@ -74,9 +74,11 @@ def is_probe(overlap: Overlap, timeout: float) -> bool:
     so two runs of a connection that overlap are caught there.
     """
     held, arrived = overlap.held, overlap.arrived
+    read = DROPS.match(arrived.path)
     return (
         arrived.method == "GET"
-        and arrived.path.endswith("/billing_drops")
+        and read is not None
+        and read["month"] is None
         and not arrived.key
         and held.method == "POST"
         and overlap.held_since is not None

@@ -472,14 +472,18 @@ def test_in_flight_claims_are_shared_by_every_process_using_the_database(tmp_pat
     assert first.claim("conn-1") is not None
 
 
-def wait_until_in_flight(folder: Path) -> None:
-    """Until a request holds a connection claim (bounded, never a timing assertion)."""
+def wait_until_in_flight(folder: Path, *, held: bool = False) -> None:
+    """Until a request holds a connection claim, or (`held`) the sandbox holds its answer
+    (bounded, never a timing assertion)."""
     watcher = SandboxStore(folder)
+    query = "SELECT COUNT(*) FROM in_flight" + (" WHERE held_since IS NOT NULL" if held else "")
     for _ in range(10_000):
-        if watcher._db().execute("SELECT COUNT(*) FROM in_flight").fetchone()[0]:
+        if watcher._db().execute(query).fetchone()[0]:
             return
         threading.Event().wait(0.001)
-    raise AssertionError("no request was ever in flight")
+    raise AssertionError(
+        "no request was ever in flight" + (" with its answer held" if held else "")
+    )
 
 
 def test_a_second_concurrent_request_gets_429_and_is_counted(tmp_path: Path) -> None:
@@ -558,6 +562,25 @@ def test_a_file_from_before_claims_named_their_request_still_opens(tmp_path: Pat
     old.close()
     store = SandboxStore(tmp_path)
     token = store.claim("conn-1", Request("POST", "/x"))
+    assert token is not None and store.claim("conn-1", Request("GET", "/x")) is None
+    (overlap,) = store.overlaps()
+    assert (overlap.held, overlap.arrived) == (Request("POST", "/x"), Request("GET", "/x"))
+
+
+def test_a_file_with_the_first_overlap_log_and_an_older_claim_still_opens(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / DATABASE_NAME)
+    old.execute(
+        "CREATE TABLE in_flight (connection_id TEXT PRIMARY KEY, token TEXT NOT NULL,"
+        " since REAL NOT NULL, request TEXT NOT NULL DEFAULT '')"
+    )
+    old.execute("INSERT INTO in_flight VALUES ('conn-1', 'no-pid-token', 1e12, 'POST /x key k')")
+    old.execute("CREATE TABLE overlaps (at REAL, connection_id TEXT, held TEXT, arrived TEXT)")
+    old.execute("INSERT INTO overlaps VALUES (1.0, 'conn-1', 'POST /x', 'GET /x')")
+    old.commit()
+    old.close()
+    store = SandboxStore(tmp_path)
+    assert store.overlaps() == []  # the log of the earlier shape is started again
+    token = store.claim("conn-1", Request("POST", "/x"))  # the older claim is gone
     assert token is not None and store.claim("conn-1", Request("GET", "/x")) is None
     (overlap,) = store.overlaps()
     assert (overlap.held, overlap.arrived) == (Request("POST", "/x"), Request("GET", "/x"))

@@ -170,7 +170,7 @@ def test_a_request_in_flight_during_a_held_write_is_counted_once(tmp_path: Path)
         api = Api(server.url)
         writer = threading.Thread(target=lambda: api.create("conn-1", SENT))
         writer.start()
-        wait_until_in_flight(tmp_path)
+        wait_until_in_flight(tmp_path, held=True)
         second = api.create("conn-1", SENT)
         writer.join()
         assert second.status_code == 429 and held(api) == 1

@@ -237,11 +237,11 @@ class SandboxStore:
         # The token names the claiming process: a claim left by a server that was killed
         # mid-request is stale at once, not only after STALE_SECONDS.
         token = f"{os.getpid()}:{uuid.uuid4().hex}"
-        now = time.time()
         arrived = json.dumps(dataclasses.asdict(request or Request("", "")))
         db = self._db()
         db.execute("BEGIN IMMEDIATE")  # the holder read below is the one that refused this
         try:
+            now = time.time()  # once the lock is ours: waiting for it is not time in flight
             held = db.execute(
                 "SELECT token, since, request, held_since FROM in_flight WHERE connection_id=?",
                 (connection_id,),
@@ -261,7 +261,8 @@ class SandboxStore:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (disk full, I/O)
+                db.execute("ROLLBACK")
             raise
         return token if held is None else None
 
@@ -424,6 +425,7 @@ def _add_claim_columns(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE in_flight ADD COLUMN request TEXT NOT NULL DEFAULT '{}'")
     if "held_since" not in columns:
         db.execute("ALTER TABLE in_flight ADD COLUMN held_since REAL")
+        db.execute("DELETE FROM in_flight")  # claims of an older version: their requests unnamed
     logged = {name for _, name, *_ in db.execute("PRAGMA table_info(overlaps)")}
     if "held_claimed" not in logged:  # a log of an earlier shape: started again
         db.execute("DROP TABLE overlaps")
