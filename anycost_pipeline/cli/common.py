@@ -4,6 +4,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ContextManager
 
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, api_base_url
 from anycost_pipeline.config import AnycostConfig, config_path
@@ -161,6 +162,16 @@ def open_client(config: AnycostConfig, connection_id: str | None = None) -> Iter
     else:
         with resource.connection_client(connection_id) as client:
             yield client
+
+
+def connection_reads(config: AnycostConfig, connection: str) -> ContextManager[None]:
+    """The connection's lock, held while reading what CloudZero holds of it with a client from
+    `open_client(config)`: a run may be sending to it meanwhile, and CloudZero takes one request
+    at a time per connection. Waits while a run sends."""
+    from anycost_pipeline.defs.resources import cloudzero_resource
+
+    resource = cloudzero_resource(config).process_config_and_initialize()
+    return resource.reading(connection_id(config, connection))
 
 
 def where(config: AnycostConfig) -> str:

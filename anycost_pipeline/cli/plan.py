@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from anycost_pipeline.cli.common import (
     connection_id,
+    connection_reads,
     open_client,
     progress,
     require_connection,
@@ -44,23 +45,33 @@ def plan(months: list[str], connections: list[str]) -> int:
     states: list[MonthState] = []
     with connections_to_plan(config, connections) as (client, chosen):
         for connection in chosen:
-            cid = connection_id(config, connection)
-            operation = config.connections[connection].operation
-            wanted, later = months_of(config, connection, client, months)
-            say(f"{connection} ({cid}, {operation}) in {where(config)}:")
-            now, journal = sources_now(config, connection, progress), journal_of(config, cid)
-            for month in wanted:
-                state = judge(month, operation, now, client, journal)
-                states.append(state)
-                settled = f"  [{state.now.settled}]" if state.now.settled else ""
-                say(f"  {month}  {state.verdict:9}  {state.reason}{settled}")
-            if not wanted:
-                say("  no month: the sources hold none, and nothing was sent or is listed")
-            if later:
-                say(f"  (not judged: {', '.join(later)}, after this month (UTC))")
+            with connection_reads(config, connection):
+                states += _plan_connection(config, connection, client, months)
     say()
     say(summary(states))
     return exit_code(states)
+
+
+def _plan_connection(
+    config: AnycostConfig, connection: str, client: AnyCostClient, months: list[str]
+) -> list[MonthState]:
+    """Judge and print the months of one connection."""
+    cid = connection_id(config, connection)
+    operation = config.connections[connection].operation
+    wanted, later = months_of(config, connection, client, months)
+    say(f"{connection} ({cid}, {operation}) in {where(config)}:")
+    now, journal = sources_now(config, connection, progress), journal_of(config, cid)
+    states = []
+    for month in wanted:
+        state = judge(month, operation, now, client, journal)
+        states.append(state)
+        settled = f"  [{state.now.settled}]" if state.now.settled else ""
+        say(f"  {month}  {state.verdict:9}  {state.reason}{settled}")
+    if not wanted:
+        say("  no month: the sources hold none, and nothing was sent or is listed")
+    if later:
+        say(f"  (not judged: {', '.join(later)}, after this month (UTC))")
+    return states
 
 
 def summary(states: list[MonthState]) -> str:

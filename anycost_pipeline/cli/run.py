@@ -64,6 +64,7 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     """The months `anycost run` with no month judges: for every connection, each month since
     start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
     month that emptied is cleared); and the later months named, which wait for their month."""
+    from anycost_pipeline.cli.common import connection_reads
     from anycost_pipeline.cli.plan import connections_to_plan
     from anycost_pipeline.connection_state import months_of
 
@@ -71,7 +72,8 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     later: set[str] = set()
     with connections_to_plan(config, []) as (client, chosen):
         for connection in chosen:
-            now, after = months_of(config, connection, client, [])
+            with connection_reads(config, connection):
+                now, after = months_of(config, connection, client, [])
             wanted.update(now)
             later.update(after)
     return sorted(wanted), sorted(later)

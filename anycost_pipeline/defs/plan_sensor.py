@@ -15,6 +15,7 @@ import time
 
 import dagster as dg
 
+from anycost_pipeline.cloudzero.errors import ConnectionBusy
 from anycost_pipeline.cloudzero.month_state import CLEAR, CONFLICT, HELD, SEND, UNKNOWN
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.connection_state import REFUSED, Journal, judge, months_of
@@ -31,6 +32,9 @@ from anycost_pipeline.figures import counted
 
 PLAN_INTERVAL_SECONDS = 3600
 BUDGET_SECONDS = 40.0  # of a tick's judging (Dagster stops a tick at 60 s); the rest next tick
+# CloudZero takes one request at a time per connection: a tick reads only while no run of this
+# project sends to it, and waits this long for one to finish before trying at the next tick.
+LOCK_WAIT_SECONDS = 10.0
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -78,30 +82,39 @@ def plan_sensor(
         }
         journal = Journal(cloudzero.ledger(), cloudzero.destination(), cid)
         requests, started, judged = [], time.monotonic(), 0
-        with cloudzero.open_client() as client:
-            months, _ = months_of(project, connection, client, [])
-            todo = [m for m in months if resume is None or m >= resume]
-            now = sources_now(project, connection)
-            for month in todo:
-                if time.monotonic() - started > BUDGET_SECONDS:
-                    resume = month
-                    break
-                judged += 1
-                state = judge(month, spec.operation, now, client, journal)
-                if state.verdict in (CONFLICT, HELD, UNKNOWN, REFUSED):
-                    context.log.warning(f"{month}: {state.verdict}: {state.reason}")
-                if state.verdict not in (SEND, CLEAR) or month not in keys or month in busy:
-                    continue
-                sequence += 1
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"plan:{connection}:{month}:{sequence}",
-                        partition_key=month,
-                        tags={TRIGGER_TAG: f"plan: {state.verdict}"},
+        try:
+            reading = cloudzero.reading(cid, wait_seconds=LOCK_WAIT_SECONDS)
+            with reading, cloudzero.open_client() as client:
+                months, _ = months_of(project, connection, client, [])
+                todo = [m for m in months if resume is None or m >= resume]
+                now = sources_now(project, connection)
+                for month in todo:
+                    if time.monotonic() - started > BUDGET_SECONDS:
+                        resume = month
+                        break
+                    judged += 1
+                    state = judge(month, spec.operation, now, client, journal)
+                    if state.verdict in (CONFLICT, HELD, UNKNOWN, REFUSED):
+                        context.log.warning(f"{month}: {state.verdict}: {state.reason}")
+                    if state.verdict not in (SEND, CLEAR) or month not in keys or month in busy:
+                        continue
+                    sequence += 1
+                    requests.append(
+                        dg.RunRequest(
+                            run_key=f"plan:{connection}:{month}:{sequence}",
+                            partition_key=month,
+                            tags={TRIGGER_TAG: f"plan: {state.verdict}"},
+                        )
                     )
-                )
-            else:
-                resume = None
+                else:
+                    resume = None
+        except ConnectionBusy:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(
+                    f"connection {connection} is sending a month; judged again at the next tick"
+                ),
+                cursor=context.cursor,
+            )
         said = f"judged {counted(judged, 'month')} of {len(todo)}" + (
             f"; the rest from {resume} at the next tick" if resume else ""
         )

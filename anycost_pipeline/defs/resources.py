@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import dagster as dg
 
@@ -94,6 +94,12 @@ class CloudZeroResource(dg.ConfigurableResource):
             yield client
         finally:
             client.close()
+
+    def reading(self, connection_id: str, *, wait_seconds: float = 3600.0) -> ContextManager[None]:
+        """Hold the connection's lock while reading what CloudZero holds of it with a client
+        from `open_client`: a run of another process may be sending to it, and CloudZero
+        takes one request at a time per connection."""
+        return connection_lock(self.lock_folder, connection_id, wait_seconds=wait_seconds)
 
     @contextmanager
     def connection_client(self, connection_id: str) -> Iterator[AnyCostClient]:

@@ -2,8 +2,12 @@
 of date (to send or to clear), and asks again when a month returns to a state it was in."""
 
 import dagster as dg
+import pytest
 
+from anycost_pipeline.cloudzero.locks import connection_lock
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
+from anycost_pipeline.cloudzero.sandbox.server import REQUESTS
+from anycost_pipeline.defs import plan_sensor
 from anycost_pipeline_tests.conftest import Project
 
 SENSOR = "plan_simple_cloud_main"
@@ -68,3 +72,24 @@ def test_a_month_emptied_in_cloudzero_behind_the_adaptor_is_requested(project: P
     assert main(["delete-month", CONNECTION, "2024-08", "--yes-delete-month"]) == 0
     # delete-month records the month as emptied: the plan sends it whole again.
     assert sorted(requested(tick(project, None))) == ["2024-08"]
+
+
+def test_a_tick_reads_nothing_while_a_run_sends_to_the_connection(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudZero takes one request at a time per connection: while a drop of another process
+    holds the connection's lock, a tick leaves CloudZero alone and judges at the next tick."""
+    monkeypatch.setattr(plan_sensor, "LOCK_WAIT_SECONDS", 0.5)
+    assert project.materialize_month("2024-08").success
+    resource = project.definitions().resources["cloudzero"]
+    store = SandboxStore(project.storage / "sandbox")
+    before = store.counter(REQUESTS)
+    with connection_lock(resource.lock_folder, CONNECTION):  # a drop sending, as it holds it
+        waited = tick(project, None)
+    assert requested(waited) == {} and waited.cursor is None
+    assert "is sending a month; judged again at the next tick" in (
+        waited.skip_reason.skip_message  # type: ignore[union-attr]
+    )
+    assert store.counter(REQUESTS) == before  # nothing was asked of CloudZero
+    tick(project, None)  # the lock given back: the next tick reads CloudZero again
+    assert store.counter(REQUESTS) > before
