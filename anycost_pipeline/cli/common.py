@@ -3,10 +3,10 @@
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import ContextManager
+from contextlib import ExitStack, contextmanager
 
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, api_base_url
+from anycost_pipeline.cloudzero.errors import ConnectionBusy
 from anycost_pipeline.config import AnycostConfig, config_path
 from anycost_pipeline.defs.names import (
     DELIVERY,
@@ -164,14 +164,25 @@ def open_client(config: AnycostConfig, connection_id: str | None = None) -> Iter
             yield client
 
 
-def connection_reads(config: AnycostConfig, connection: str) -> ContextManager[None]:
-    """The connection's lock, held while reading what CloudZero holds of it with a client from
+@contextmanager
+def connection_reads(config: AnycostConfig, connection: str) -> Iterator[None]:
+    """Hold the connection's lock while reading what CloudZero holds of it with a client from
     `open_client(config)`: a run may be sending to it meanwhile, and CloudZero takes one request
-    at a time per connection. Waits while a run sends."""
+    at a time per connection. Says so, then waits, while a run sends."""
     from anycost_pipeline.defs.resources import cloudzero_resource
 
     resource = cloudzero_resource(config).process_config_and_initialize()
-    return resource.reading(connection_id(config, connection))
+    cid = connection_id(config, connection)
+    with ExitStack() as held:
+        try:
+            held.enter_context(resource.reading(cid, wait_seconds=0.0))
+        except ConnectionBusy:
+            progress(
+                f"{connection}: a run is sending to {cid}; reading what CloudZero holds once it "
+                "has finished (CloudZero takes one request at a time per connection)"
+            )
+            held.enter_context(resource.reading(cid))
+        yield
 
 
 def where(config: AnycostConfig) -> str:

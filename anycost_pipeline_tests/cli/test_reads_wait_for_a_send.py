@@ -7,12 +7,12 @@ write of the same connection).
 """
 
 import subprocess
+import time
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, one_csv_project
-from anycost_pipeline_tests.cloudzero.test_sandbox_api import wait_until_in_flight
 
 CSV = "time,service,amount,account\n2024-08-16T10:00:00Z,Compute,5.00,a\n"
 
@@ -21,9 +21,9 @@ def test_plan_waits_while_another_process_sends_to_the_connection(tmp_path: Path
     config = one_csv_project(
         tmp_path / "project", CSV, connection_id="conn-reads", cloudzero={"target": "live"}
     )
-    # The write is applied, then its answer held 8 s: far longer than `anycost plan` takes to
+    # The write is applied, then its answer held 30 s: far longer than `anycost plan` takes to
     # start and read, so its reads arrive during the write unless they wait for it.
-    faults = Faults(slow_rate=1.0, slow_seconds=8.0)
+    faults = Faults(slow_rate=1.0, slow_seconds=30.0)
     with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
         sending = subprocess.Popen(
             [ANYCOST, "run", "2024-08"],
@@ -33,7 +33,14 @@ def test_plan_waits_while_another_process_sends_to_the_connection(tmp_path: Path
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_until_in_flight(tmp_path / "cz", held=True)
+            deadline = time.monotonic() + 180  # a safety net only: the run starts, then writes
+            while (
+                not server.store._db()
+                .execute("SELECT COUNT(*) FROM in_flight WHERE held_since IS NOT NULL")
+                .fetchone()[0]
+            ):
+                assert sending.poll() is None and time.monotonic() < deadline, "no write was held"
+                time.sleep(0.01)
             planned = anycost(config, server.url, "plan")
         finally:
             sending.wait(timeout=240)
@@ -41,3 +48,6 @@ def test_plan_waits_while_another_process_sends_to_the_connection(tmp_path: Path
         assert server.store.overlaps() == []
         assert planned.returncode == 0, planned.stdout + planned.stderr
         assert "2024-08  unchanged" in planned.stdout, planned.stdout
+        assert "main: a run is sending to conn-reads; reading what CloudZero holds once it has" in (
+            planned.stderr
+        )
