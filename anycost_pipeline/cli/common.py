@@ -178,8 +178,8 @@ def connection_reads(config: AnycostConfig, connection: str) -> Iterator[None]:
             held.enter_context(resource.reading(cid, wait_seconds=0.0))
         except ConnectionBusy:
             progress(
-                f"{connection}: a run is sending to {cid}; reading what CloudZero holds once it "
-                "has finished (CloudZero takes one request at a time per connection)"
+                f"{connection}: another run or command is using {cid}; reading what CloudZero holds "
+                "once it has finished (CloudZero takes one request at a time per connection)"
             )
             held.enter_context(resource.reading(cid))
         yield

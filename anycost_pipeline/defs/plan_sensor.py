@@ -111,7 +111,7 @@ def plan_sensor(
         except ConnectionBusy:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(
-                    f"connection {connection} is sending a month; judged again at the next tick"
+                    f"connection {connection} is in use by a run or command; judged again at the next tick"
                 ),
                 cursor=context.cursor,
             )

@@ -48,6 +48,7 @@ def test_plan_waits_while_another_process_sends_to_the_connection(tmp_path: Path
         assert server.store.overlaps() == []
         assert planned.returncode == 0, planned.stdout + planned.stderr
         assert "2024-08  unchanged" in planned.stdout, planned.stdout
-        assert "main: a run is sending to conn-reads; reading what CloudZero holds once it has" in (
-            planned.stderr
+        assert (
+            "main: another run or command is using conn-reads; reading what CloudZero holds once"
+            in (planned.stderr)
         )

@@ -87,7 +87,7 @@ def test_a_tick_reads_nothing_while_a_run_sends_to_the_connection(
     with connection_lock(resource.lock_folder, CONNECTION):  # a drop sending, as it holds it
         waited = tick(project, None)
     assert requested(waited) == {} and waited.cursor is None
-    assert "is sending a month; judged again at the next tick" in (
+    assert "is in use by a run or command; judged again at the next tick" in (
         waited.skip_reason.skip_message  # type: ignore[union-attr]
     )
     assert store.counter(REQUESTS) == before  # nothing was asked of CloudZero
