@@ -38,7 +38,15 @@ def campaign(
             history = draw_history(seed)
             started = time.monotonic()
             lived = run_history(history, folder / f"history-{seed}")
-            results.append(Result(seed, runs=lived.runs, violations=lived.violations))
+            results.append(
+                Result(
+                    seed,
+                    runs=lived.runs,
+                    violations=lived.violations,
+                    met_writes=lived.met_writes,
+                    waited=lived.waited,
+                )
+            )
             _line(seed, started, lived.runs, history.describe(), lived.violations)
     return results
 
@@ -63,6 +71,8 @@ def table(results: list[Result]) -> str:
         # Reads refused while a write whose answer was held ran: the client asking (allowed).
         f"probes of held writes {sum(r.probes for r in results)}",
         f"server restarts      {sum(r.restarts for r in results)}",
+        f"runs started while another's write was held (said they waited) "
+        f"{sum(r.met_writes for r in results)} ({sum(r.waited for r in results)})",
         f"runs (re-runs)       {sum(r.runs for r in results)} ({sum(r.runs - 1 for r in results)})",
         f"invariant violations {sum(len(r.violations) for r in results)}",
     ]

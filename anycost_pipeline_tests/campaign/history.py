@@ -7,7 +7,8 @@ re-dated into another month, an amount corrected, a new file, a file emptied, a 
 (a vendor's retention), another sender writing to a month, `anycost delete-month`, a damaged
 or lost journal, a run killed part-way. After a failed run the user does what the words say
 (delete a damaged journal record; empty a month in conflict, then run again). Two runs may
-overlap, as a sensor's and a user's can.
+overlap, as a sensor's and a user's can: both started at once, or the second started while the first's
+write is held at CloudZero (its reads must wait for the connection, not meet the write).
 
 The invariant, after the last run: for every month CloudZero holds exactly what the files hold
 now (as CBF rows, written from the history, not from `cbf/`), except a month a file of which
@@ -46,6 +47,10 @@ STEPS = ("move", "edit", "add", "empty", "delete", "foreign", "delete-month", "d
 SUM_STEPS = ("foreign", "delete-month", "damage", "lose-journal", "kill", "overlap")
 ATTEMPTS = 3  # runs after a step, the user following the words between them
 RUN_SECONDS = 600  # an `anycost` command that takes longer is stuck: a violation, not a crash
+# How long the sandbox holds the first write of an overlap's first run before applying it: longer
+# than the second run takes to start and read (a few seconds), shorter than the client's timeout.
+WRITE_HELD_SECONDS = 20.0
+WAITED = "reading what CloudZero holds once it has finished"  # the second run's words
 
 
 class Hung(Exception):
@@ -74,7 +79,9 @@ class History:
         rows = sum(len(r) for r in self.files.values())
         return (
             f"history: {self.operation}, {len(self.files)} files ({rows} rows), steps "
-            + ", ".join(s for s, _ in self.steps)
+            + ", ".join(
+                "overlap-write" if s == "overlap" and during_write(n) else s for s, n in self.steps
+            )
         )
 
 
@@ -101,6 +108,10 @@ class HistoryResult:
     seed: int
     runs: int = 0
     violations: list[str] = field(default_factory=list)
+    # Second runs of an overlap started while the first run's write was held, and how many of
+    # them said they waited for the connection.
+    met_writes: int = 0
+    waited: int = 0
 
 
 def expected_rows(files: dict[str, tuple[Row, ...]], month: str) -> list[dict]:
@@ -225,6 +236,11 @@ class World:
             # Two overlapping runs follow a changed file (a sum history keeps its files).
             name = rng.choice(names)
             self.files[name] = tuple((d, s, f"{a}1") for d, s, a in self.files[name])
+        elif what == "overlap" and during_write(number):
+            # A sum history keeps its files: an emptied month gives the first run a write.
+            held = [m for m in MONTHS if expected_rows(self.files, m)]
+            if held:
+                self.anycost("delete-month", "main", rng.choice(held), "--yes-delete-month")
         elif what == "add":
             self.files[f"invoice-new-{number}.csv"] = tuple(_row(rng) for _ in range(2))
         elif what == "empty" and names:
@@ -279,37 +295,60 @@ def _follow_advice(world: World, words: str) -> None:
         world.emptied.add(month)
 
 
-def _overlapping_runs(world: World, result: HistoryResult) -> None:
+def during_write(number: int) -> bool:
+    """Whether an overlap step starts its second run while the first's write is held (else
+    both at once)."""
+    return number % 2 == 1
+
+
+def _overlapping_runs(world: World, result: HistoryResult, number: int) -> None:
     """Two `anycost run`s at once, as a sensor's run and a user's can be. Their words are not
     checked one by one (each month may be changed by the other run while it runs): the
     history's invariant after the clean runs that follow is what must hold."""
     # Writes are answered slowly while the runs overlap. The sandbox otherwise answers in
     # milliseconds: with the connection's pool and its lock both removed on purpose, two runs
     # never happened to send at the same instant, and the campaign did not notice.
-    faults, world.server.faults = world.server.faults, Faults(delay=0.5)
+    held = WRITE_HELD_SECONDS if during_write(number) else 0.5
+    faults, world.server.faults = world.server.faults, Faults(delay=held)
     try:
-        _both_runs(world, result)
+        _both_runs(world, result, during_write(number))
     finally:
         world.server.faults = faults
 
 
-def _both_runs(world: World, result: HistoryResult) -> None:
+def _start_run(world: World, output: Path) -> subprocess.Popen:
     # Each run writes to a file of its own, not a pipe: a pipe read only after the other run
     # ended could fill and stop its writer, which the campaign would then call hung.
+    with output.open("w") as handle:
+        return subprocess.Popen(
+            [ANYCOST, "run"],
+            cwd=world.root,
+            env=environment(world.config, world.server.url),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def _write_in_flight(world: World, first: subprocess.Popen) -> bool:
+    """Wait until the first run has a write in flight (True) or has ended (False)."""
+    deadline = time.monotonic() + RUN_SECONDS
+    while first.poll() is None and time.monotonic() < deadline:
+        request = world.server.store.in_flight(CONNECTION_ID)
+        if request is not None and request.method == "POST":
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _both_runs(world: World, result: HistoryResult, during_write: bool) -> None:
     outputs = [world.root / f"overlap-{n}.log" for n in range(2)]
-    processes = []
-    for output in outputs:
-        with output.open("w") as handle:
-            processes.append(
-                subprocess.Popen(
-                    [ANYCOST, "run"],
-                    cwd=world.root,
-                    env=environment(world.config, world.server.url),
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            )
+    processes = [_start_run(world, outputs[0])]
+    met = during_write and _write_in_flight(world, processes[0])
+    if met:
+        # Only this write is held long; the runs' later writes are answered as at once.
+        world.server.faults = Faults(delay=0.5)
+    processes.append(_start_run(world, outputs[1]))
     deadline = time.monotonic() + RUN_SECONDS
     try:
         for process in processes:
@@ -327,6 +366,9 @@ def _both_runs(world: World, result: HistoryResult) -> None:
         ]
         said = " | ".join([*words, f"pool slots: {slots}"])
         raise Hung(["run", "(two at once)"], said, last=len(said.split())) from None
+    if met:
+        result.met_writes += 1
+        result.waited += WAITED in outputs[1].read_text(errors="replace")
     for process, output in zip(processes, outputs, strict=True):
         result.runs += 1
         if process.returncode != 0:
@@ -404,7 +446,7 @@ def run_history(history: History, folder: Path) -> HistoryResult:
             world.step(what, number)
             stepped = {m: world.held(m) for m in MONTHS}  # what the runs start from
             if what == "overlap":
-                _overlapping_runs(world, result)
+                _overlapping_runs(world, result, number)
             else:
                 _run(world, result, kill=what == "kill")
             for _ in range(ATTEMPTS):

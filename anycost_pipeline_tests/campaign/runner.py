@@ -47,6 +47,10 @@ class Result:
     restarts: int = 0
     faults: Counter = field(default_factory=Counter)
     probes: int = 0  # reads that asked whether a held write was done (allowed, see is_probe)
+    # Histories: second runs started while the first run's write was held, and those of them
+    # that said they waited for the connection (history.py, overlap-write).
+    met_writes: int = 0
+    waited: int = 0
     violations: list[str] = field(default_factory=list)
 
 

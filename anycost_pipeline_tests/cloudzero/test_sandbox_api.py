@@ -461,11 +461,15 @@ def test_in_flight_claims_are_shared_by_every_process_using_the_database(tmp_pat
     from anycost_pipeline.cloudzero.sandbox import store as store_module
 
     first, second = SandboxStore(tmp_path), SandboxStore(tmp_path)  # two servers, one file
-    token = first.claim("conn-1")
+    write = Request("POST", "/v2/connections/billing/anycost/conn-1/billing_drops", "k1")
+    assert second.in_flight("conn-1") is None
+    token = first.claim("conn-1", write)
     assert token is not None
+    assert second.in_flight("conn-1") == write and second.in_flight("conn-2") is None
     assert second.claim("conn-1") is None
     assert second.claim("conn-2") is not None  # other connections are independent
     first.release("conn-1", token)
+    assert second.in_flight("conn-1") is None
     assert second.claim("conn-1") is not None
     # A claim left by a server that died mid-request expires.
     first._db().execute("UPDATE in_flight SET since = since - ?", (store_module.STALE_SECONDS + 1,))

@@ -278,6 +278,15 @@ class SandboxStore:
             "DELETE FROM in_flight WHERE connection_id=? AND token=?", (connection_id, token)
         )
 
+    def in_flight(self, connection_id: str) -> Request | None:
+        """The request in flight on the connection now, if any."""
+        found = (
+            self._db()
+            .execute("SELECT request FROM in_flight WHERE connection_id=?", (connection_id,))
+            .fetchone()
+        )
+        return Request(**json.loads(found[0])) if found else None
+
     def overlaps(self) -> list[Overlap]:
         """Every request refused because another was in flight, oldest first."""
         cursor = self._db().execute(
