@@ -222,7 +222,7 @@ def run(months: list[str], force: bool = False) -> int:
                     # what was last sent (someone else wrote to it). Said, not a failed send.
                     say(
                         f"   WARNING {label}: {check.description or ''} The month was left as it "
-                        "is in this run (nothing sent); `anycost reconcile CONNECTION MONTH "
+                        "is in this run (nothing sent); `anycost reconcile MONTH --connection CONNECTION "
                         "--contents` shows what it holds."
                     )
                     continue

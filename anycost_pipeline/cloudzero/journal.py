@@ -119,7 +119,7 @@ def _damaged(path: Path, month: str, why: str) -> str:
     return (
         f"the submission journal's record of {month} ({path}) {why}; nothing was sent for "
         f"{month}, since without it the adaptor cannot tell what it sent before. Look at what "
-        "CloudZero holds (`anycost reconcile CONNECTION MONTH --contents`), then delete the "
+        "CloudZero holds (`anycost reconcile MONTH --connection CONNECTION --contents`), then delete the "
         "file (the next run then decides from CloudZero's holdings alone)."
     )
 

@@ -263,7 +263,7 @@ def _judged(
         return state(
             CONFLICT,
             f"{holds} {why}; on a sum connection sending adds the whole month to it, so nothing "
-            "is sent. Look at what it holds (`anycost reconcile CONNECTION MONTH --contents`): "
+            "is sent. Look at what it holds (`anycost reconcile MONTH --connection CONNECTION --contents`): "
             "if it holds these rows already, nothing is to be done; if the month should hold "
             "exactly the sources' rows, empty it (`anycost delete-month`) and run again; if "
             "the other rows belong there, send with `--force` to add the sources' rows.",
@@ -326,6 +326,6 @@ def _interrupted(
         f"{holds}; the last submission ({len(acknowledged)} of {record.planned} bodies "
         f"acknowledged, {record.state}) was interrupted and {why}; on a sum connection sending "
         "the month again may add it twice, so nothing is sent. Check what CloudZero holds "
-        "(`anycost reconcile CONNECTION MONTH --contents`), empty it (`anycost delete-month`) "
+        "(`anycost reconcile MONTH --connection CONNECTION --contents`), empty it (`anycost delete-month`) "
         "and run again, or send with `--force`.",
     )

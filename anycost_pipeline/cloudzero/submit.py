@@ -105,12 +105,12 @@ def next_run(operation: str, accepted: int) -> str:
         return (
             "Do not simply run the month again: on a sum connection every body adds to the "
             f"month, so the {accepted} accepted bodies would be added twice; check what CloudZero "
-            "holds first (anycost reconcile CONNECTION MONTH --contents)."
+            "holds first (`anycost reconcile MONTH --connection CONNECTION --contents`)."
         )
     if operation == "sum":
         return (
             "On a sum connection a re-run adds the month again if CloudZero applied that body: "
-            "check what CloudZero holds first (anycost reconcile CONNECTION MONTH --contents)."
+            "check what CloudZero holds first (`anycost reconcile MONTH --connection CONNECTION --contents`)."
         )
     if operation == "replace_hourly":
         return (
@@ -510,10 +510,10 @@ def _check_later(operation: str) -> str:
         return (
             "The next run reads CloudZero's drop list first: it sends nothing more unless it can "
             "confirm this submission (a sum month sent again would be added twice). To look "
-            "yourself: `anycost reconcile CONNECTION MONTH --contents`."
+            "yourself: `anycost reconcile MONTH --connection CONNECTION --contents`."
         )
     return (
         "The next run sends the month again only if CloudZero does not then list it as sent; "
-        "to look yourself: `anycost reconcile CONNECTION MONTH --contents`, and if it still "
+        "to look yourself: `anycost reconcile MONTH --connection CONNECTION --contents`, and if it still "
         "differs, contact CloudZero support with the drop ids above."
     )
