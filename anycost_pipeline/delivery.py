@@ -6,7 +6,7 @@ anything is sent; each is built once, kept in a temporary file and read back jus
 is sent, so a month's bodies are never all in memory at once."""
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -14,15 +14,16 @@ from pathlib import Path
 import polars as pl
 
 from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, RowTooLargeForBody, plan_bodies
-from anycost_pipeline.cbf.errors import SOURCE_FILE
+from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_NAME
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.config import AnycostConfig
+from anycost_pipeline.gone_rows import gone_rows
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import Overlap, find_overlaps
 from anycost_pipeline.settling import Settled, month_settled, source_settled, utc_now
-from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence, gone_files
+from anycost_pipeline.sources import GONE, LEFT, UNKNOWN, emptied_evidence
 from anycost_pipeline.sources.reads import read_of, without_read
 from anycost_pipeline.sources.shared_files import SharedFiles, shared_in_month
 
@@ -150,8 +151,12 @@ def requests_of(bodies: MonthBodies) -> MonthRequests:
 
 
 def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataFrame:
-    """The sources' CBF frames of a month as one frame, in the order of `sources`, as sent."""
-    return pl.concat([frames[name] for name in sources], how="diagonal")
+    """The sources' CBF frames of a month as one frame, in the order of `sources`, as sent,
+    each row naming its source (a lineage column, never sent)."""
+    return pl.concat(
+        [frames[name].with_columns(pl.lit(name).alias(SOURCE_NAME)) for name in sources],
+        how="diagonal",
+    )
 
 
 def _source_of(frames: Mapping[str, pl.DataFrame], file: str | None) -> str | None:
@@ -201,12 +206,14 @@ def month_to_send(
     frames: Mapping[str, pl.DataFrame],
     month: str,
     others: Mapping[str, pl.DataFrame] | None = None,
+    last: Callable[[], pl.DataFrame] | None = None,
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
     raises MonthRefused (nothing sent) for a source that failed its blocking checks, two
     sources that read one file, sources that break a CBF rule together, a row too large to
     send, or, under `overlap.mode: fail`, cost also found in another source or in `others`
-    (other connections' months). An empty month is the one empty
+    (other connections' months). `last` gives the month as last sent, with its lineage (see
+    `gone_rows`). An empty month is the one empty
     body that would clear it, with the reason it must be kept instead, if any (whether it is
     sent is the connection state's decision: only a month this adaptor sent before is cleared)."""
     sources = list(frames)
@@ -245,13 +252,15 @@ def month_to_send(
     if found and settings.mode == "fail":
         raise Overlapping(connection, month, found)
     bodies = connection_bodies(project, connection, cbf, month, frames)
-    gone = [g for name in sources if (g := gone_files(name, project.sources[name], project, month))]
+    # Only a replace_drop month's sources are the whole month: only there can a send drop rows.
+    replaces = project.connections[connection].operation == REPLACE_DROP
+    gone = gone_rows(project, frames, cbf, month, last) if replaces else None
     return MonthToSend(
         cbf,
         bodies,
         bodies.content_hash,
         cost_total(cbf),
-        "; ".join(gone) or None,
+        gone,
         reads=reads,
         overlaps=found,
         settled=settled_of(project, frames, month),

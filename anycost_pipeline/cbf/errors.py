@@ -8,6 +8,8 @@ from anycost_pipeline.figures import counted
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
+# The source a row of a connection's month came from (the month as sent, `delivery.combined`).
+SOURCE_NAME = "_source"
 LINEAGE_COLUMNS: tuple[str, ...] = (SOURCE_FILE, SOURCE_ROW)
 MAX_LISTED = 10
 

@@ -239,17 +239,17 @@ def _judged(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
-    if now.kept_because and now.rows < held.rows and operation == "replace_drop" and not force:
-        # A file that held the month was deleted (a vendor's retention) and the month would
-        # now hold fewer rows than CloudZero does: the deleted file's rows may be what would
-        # go. (A month that grows is sent: a renamed export holds them still. A replace_hourly
-        # body replaces only its own hours; a sum body adds.)
+    if now.kept_because and held.rows and operation == "replace_drop" and not force:
+        # Rows sent from a file that is gone (a vendor's retention) or from a pulled source that
+        # returns nothing now would go (`gone_rows`): whatever else changed, they are not
+        # dropped. (A month emptied since holds none of them to drop. A replace_hourly body
+        # replaces only its own hours; a sum body adds.)
         return state(
             KEPT,
-            f"{holds}; kept, because {now.kept_because}, and sending the month as the sources "
-            f"hold it now ({_figures(now.rows, now.total)}) would leave CloudZero fewer rows: "
-            "their rows may be what would go. If the month should hold only what the sources "
-            "hold now, send it with `--force`",
+            f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "
+            f"it now ({_figures(now.rows, now.total)}) would drop them. If the month should "
+            "hold only what the sources hold now, send it with `--force` (a source whose "
+            "deleted files should leave their months says `deleted_files: remove`)",
         )
     if record is not None and record.interrupted and operation != "replace_drop":
         return _interrupted(state, record, held, holds, operation, now, force)

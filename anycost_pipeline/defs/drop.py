@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -117,7 +118,14 @@ def drop_asset(
         with user_errors(NOTHING_SENT, project.declared_in):
             connection_id = spec.resolve_id(connection, sandbox=cloudzero.is_sandbox)
             others = _other_connections(project, connection, month) if overlap.mode != "off" else {}
-            sending = month_to_send(project, connection, _by_source(frames, sources), month, others)
+            sending = month_to_send(
+                project,
+                connection,
+                _by_source(frames, sources),
+                month,
+                others,
+                last=partial(last_submitted, project, connection, month),
+            )
             outcome = cloudzero.send_month(
                 connection_id,
                 month,

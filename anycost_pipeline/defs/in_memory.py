@@ -3,6 +3,7 @@ project's own raw and cbf assets: nothing is stored, nothing is sent. `anycost p
 `dry-run`, `preview` and the plan sensor use it."""
 
 from collections.abc import Callable
+from functools import partial
 
 import dagster as dg
 import polars as pl
@@ -10,6 +11,7 @@ import polars as pl
 from anycost_pipeline.cloudzero.month_state import Now
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.connection_state import SourcesRefused
+from anycost_pipeline.defs.changes import last_submitted
 from anycost_pipeline.defs.names import (
     CBF,
     CBF_OUTPUT,
@@ -98,7 +100,13 @@ def sources_now(
             announce(f"{connection}: reading sources and converting {month} to CBF")
         try:
             frames, _ = source_cbf(config, sources, month)
-            sending = month_to_send(config, connection, {s: frames[s] for s in sources}, month)
+            sending = month_to_send(
+                config,
+                connection,
+                {s: frames[s] for s in sources},
+                month,
+                last=partial(last_submitted, config, connection, month),
+            )
         except (MonthNotConverted, MonthRefused) as refusal:
             raise SourcesRefused(str(refusal)) from None
         return Now(

@@ -129,22 +129,6 @@ def emptied_evidence(
     )
 
 
-def gone_files(name: str, source: AnySource, config: AnycostConfig, month: str) -> str | None:
-    """For a month the source still holds rows of: the export files that held it too and were
-    deleted, in words (None: none). Their rows may be missing from the month now."""
-    if not isinstance(source, FilesSource) or source.incremental:
-        return None
-    if source.deleted_files == "remove":  # the files are the whole truth: the month shrinks
-        return None
-    from anycost_pipeline.sources import index
-
-    gone, _ = index.month_evidence(config.storage_path, name, month)
-    if not gone:
-        return None
-    names = file_names(gone)
-    return f"source {name}'s export file(s) that also held {month} are gone ({names})"
-
-
 def with_mapped_columns(frame: pl.DataFrame, source: AnySource) -> pl.DataFrame:
     """An empty pull has no columns; give it the mapped ones so an empty month maps cleanly."""
     if not frame.is_empty():

@@ -1,0 +1,161 @@
+"""Rows CloudZero was sent from an export file that is gone (a vendor's retention), or from a
+pulled source that returns nothing for the month now, are never dropped because something
+else in the month changed: the month is kept, and the words say which rows would go. Through
+`anycost` against the sandbox over HTTP (review of the connection over time, findings 1 and 2:
+each lost the gone rows' cost with exit 0 and the word `sent`)."""
+
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, http_source_project
+from anycost_pipeline_tests.cli.test_months_over_time import CID, HEADER, held, project, words
+from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
+
+
+def _second_source(config: Path, name: str, folder: str) -> Path:
+    """Add a files source `name` reading `folder/*.csv` to the connection of `config`."""
+    settings = yaml.safe_load(config.read_text())
+    files = dict(settings["sources"]["vendor"], path=f"{folder}/*.csv")
+    settings["sources"][name] = files
+    (config.parent / folder).mkdir(exist_ok=True)
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return config
+
+
+def test_a_deleted_file_of_one_source_is_kept_when_another_source_of_the_month_grows(
+    tmp_path: Path,
+) -> None:
+    config = _second_source(
+        project(tmp_path / "p", "2024-07-10,Support,1000.00,a\n"), "beta", "beta"
+    )
+    beta = config.parent / "beta"
+    (beta / "july.csv").write_text(HEADER + "2024-07-11,Compute,10.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert held(server, "2024-07") == (2, Decimal("1010.00"))
+        (config.parent / "exports" / "month.csv").unlink()  # vendor's retention
+        (beta / "july.csv").write_text(
+            HEADER + "2024-07-11,Compute,10.00,a\n2024-07-12,Compute,5.00,a\n"
+        )
+
+        planned = anycost(config, server.url, "plan", "2024-07")
+        assert "2024-07 kept" in words(planned), words(planned)
+        again = anycost(config, server.url, "run", "2024-07")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert held(server, "2024-07") == (2, Decimal("1010.00")), said
+        assert "2024-07: kept" in said and "month.csv" in said, said
+        assert "1 row, cost 1000.00" in said, said  # what would go, exactly
+        assert "--force" in said, said
+
+        forced = anycost(config, server.url, "run", "2024-07", "--force")
+        assert forced.returncode == 0, words(forced)
+        assert held(server, "2024-07") == (2, Decimal("15.00"))
+        after = anycost(config, server.url, "run", "2024-07")
+        assert "2024-07: unchanged" in words(after), words(after)
+
+
+def test_a_deleted_file_is_kept_when_another_file_of_the_month_gains_a_row(
+    tmp_path: Path,
+) -> None:
+    config = project(tmp_path / "p", "2024-07-10,Support,1000.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "july-b.csv").write_text(HEADER + "2024-07-11,Compute,10.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (exports / "month.csv").unlink()
+        (exports / "july-b.csv").write_text(
+            HEADER + "2024-07-11,Compute,10.00,a\n2024-07-12,Compute,5.00,a\n"
+        )
+        again = anycost(config, server.url, "run")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert held(server, "2024-07") == (2, Decimal("1010.00")), said
+        assert "2024-07: kept" in said and "month.csv" in said, said
+
+        # Emptied by hand, the month holds none of the gone rows to drop: the files' month goes.
+        emptied = anycost(
+            config, server.url, "delete-month", "main", "2024-07", "--yes-delete-month"
+        )
+        assert emptied.returncode == 0, words(emptied)
+        refilled = anycost(config, server.url, "run")
+        assert "2024-07: sent" in words(refilled), words(refilled)
+        assert held(server, "2024-07") == (2, Decimal("15.00"))
+
+
+def _pulling(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`anycost ARGS` whose pulls reach the vendor API on 127.0.0.1 (no proxy for it)."""
+    return subprocess.run(
+        [ANYCOST, *args],
+        cwd=config.parent,
+        env={**environment(config, url), "NO_PROXY": "127.0.0.1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def _api(months: dict[str, list[dict]]):
+    """A vendor API answering each month's records from `months` (changed by the test)."""
+
+    def respond(request: Request) -> Answer:
+        start = request.query["from"][:7]
+        return Answer(body={"data": months.get(start, [])})
+
+    return fake_api(respond)
+
+
+def test_a_month_an_api_no_longer_returns_is_kept_beside_a_files_source(tmp_path: Path) -> None:
+    months = {"2024-07": [{"date": "2024-07-15", "service": "API", "cost": "2000.00"}]}
+    with _api(months) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        config = _with_invoices(http_source_project(tmp_path / "p", api.url, connection_id=CID))
+        invoices = config.parent / "invoices"
+        (invoices / "inv-07.csv").write_text(HEADER + "2024-07-10,Support,10.00,a\n")
+        first = _pulling(config, server.url, "run", "2024-07")
+        assert first.returncode == 0, words(first)
+        assert held(server, "2024-07") == (2, Decimal("2010.00"))
+
+        months.clear()  # the API's retention: July is no longer returned
+        (invoices / "inv-07-credit.csv").write_text(HEADER + "2024-07-20,Support,-1.00,a\n")
+        again = _pulling(config, server.url, "run", "2024-07")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert held(server, "2024-07") == (2, Decimal("2010.00")), said
+        assert "2024-07: kept" in said and "source vendor" in said, said
+        assert "1 row, cost 2000.00" in said, said
+
+
+def test_a_correction_beside_an_api_that_never_held_the_month_is_sent(tmp_path: Path) -> None:
+    """The API returning nothing for a month it never held keeps nothing back."""
+    with _api({}) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        config = _with_invoices(http_source_project(tmp_path / "p", api.url, connection_id=CID))
+        invoices = config.parent / "invoices"
+        (invoices / "inv-07.csv").write_text(HEADER + "2024-07-10,Support,10.00,a\n")
+        assert _pulling(config, server.url, "run", "2024-07").returncode == 0
+        (invoices / "inv-07.csv").write_text(HEADER + "2024-07-10,Support,9.00,a\n")
+        again = _pulling(config, server.url, "run", "2024-07")
+        assert "2024-07: sent" in words(again), words(again)
+        assert held(server, "2024-07") == (1, Decimal("9.00"))
+
+
+def _with_invoices(config: Path) -> Path:
+    """The http project of `config` with a files source `invoices` on the same connection."""
+    settings = yaml.safe_load(config.read_text())
+    settings["sources"]["invoices"] = {
+        "connection": "main",
+        "kind": "files",
+        "path": "invoices/*.csv",
+        "format": "csv",
+        "columns": {
+            "time/usage_start": "time",
+            "cost/cost": "amount",
+            "resource/service": "service",
+        },
+    }
+    (config.parent / "invoices").mkdir()
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return config
