@@ -67,6 +67,8 @@ class MonthState:
     held: Held
     resume: bool = False
     late: str | None = None  # a final month changed late: since when it was final
+    # A send that replaces rows this adaptor had not left there: what CloudZero held, in words.
+    overwrites: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -269,8 +271,17 @@ def _judged(
             "the other rows belong there, send with `--force` to add the sources' rows.",
         )
     before = f"{holds} now" if held.rows else "CloudZero holds nothing now"
-    if record is not None and held.rows and not as_left and operation != "sum":
+    if held.rows and not as_left and operation == "replace_drop":
         before += ", not as this adaptor left it; the sources' month replaces it"
+        overwritten = (
+            f"CloudZero held {_figures(held.rows, held.total)} that this adaptor had not left "
+            "there (another sender, or a journal that was lost); the sources' month replaced it"
+        )
+        return state(
+            SEND,
+            f"{before}; the sources hold {_figures(now.rows, now.total)}",
+            overwrites=overwritten,
+        )
     if operation == "sum" and held.rows:
         # The sum contract: the sources' month holds only charges not sent before.
         return state(

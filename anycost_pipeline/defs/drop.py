@@ -164,6 +164,11 @@ def drop_asset(
             metadata[CHANGE] = dg.MetadataValue.md(
                 f"{month}: {outcome.status}.\n\n{reason[:1].upper()}{reason[1:]}."
             )
+        elif outcome.submission is not None and outcome.state and outcome.state.overwrites:
+            # Compared with this adaptor's last submission, the change would hide what the
+            # send overwrote at CloudZero.
+            change = metadata[CHANGE].value
+            metadata[CHANGE] = dg.MetadataValue.md(f"{outcome.state.overwrites}.\n\n{change}")
         if outcome.status in (KEPT_STATUS, SUPERSEDED):
             # The stored month stays the one CloudZero was last sent, not what was left alone.
             yield dg.Output(last_submitted(project, connection, month), metadata=metadata)

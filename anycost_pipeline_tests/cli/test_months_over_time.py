@@ -645,3 +645,30 @@ def test_a_month_whose_only_file_was_rotated_away_is_kept_even_with_its_journal_
         assert [d for d in server.store.drop_history(CID) if d["month"] == "2024-07"] == july
         assert held(server, "2024-07") == (1, Decimal("236.36"))
         assert held(server, "2024-08") == (1, Decimal("479.43"))  # sent again: no record
+
+
+@pytest.mark.parametrize("sent_before", [False, True])
+def test_replacing_a_month_another_sender_wrote_says_what_it_held(
+    tmp_path: Path, sent_before: bool
+) -> None:
+    """On replace_drop the sources' month replaces another sender's, and the words say what
+    was overwritten (review finding 7: the run said only "First submission of 2024-07: 1 row.
+    Cost 10.00." over another sender's 2000.00)."""
+    config = project(tmp_path / "p", "2024-07-10,Support,10.00,a\n")
+    foreign = {"time/usage_start": "2024-07-01T00:00:00Z", "cost/cost": "2000.00"}
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        if sent_before:
+            assert anycost(config, server.url, "run").returncode == 0
+            another_sender(server, "2024-07", "sum", [foreign])  # 2 rows, 2010.00 now
+        else:
+            another_sender(server, "2024-07", "replace_drop", [foreign])
+        before = held(server, "2024-07")
+        done = anycost(config, server.url, "run")
+        said = words(done)
+        assert done.returncode == 0, said
+        assert held(server, "2024-07") == (1, Decimal("10.00")), said
+        # The drop list gives the rows; the cost is said when the month's rows were read.
+        rows = f"{before[0]} row{'s' if before[0] != 1 else ''}"
+        assert f"CloudZero held {rows} that this adaptor had not left there" in said, said
+        assert "the sources' month replaced it" in said, said
+
