@@ -228,7 +228,7 @@ def month_to_send(
     cbf = combined({name: without_read(frame) for name, frame in frames.items()}, sources)
     if cbf.is_empty():
         bodies = connection_bodies(project, connection, cbf, month)
-        kept, unclear, never = emptied(project, sources, month)
+        kept, unclear, never = emptied(project, sources, month, last)
         return MonthToSend(
             cbf,
             bodies,
@@ -267,6 +267,26 @@ def month_to_send(
     )
 
 
+def moved_away(
+    project: AnycostConfig,
+    sources: list[str],
+    month: str,
+    last: Callable[[], pl.DataFrame] | None,
+) -> list[str]:
+    """In words, each source that the month as last sent (`last`) holds rows of and that now
+    sends to another connection: its records left this connection's month. (A source no
+    longer in anycost.yaml at all says nothing: removing it stops new data, it does not
+    withdraw what was sent.)"""
+    sent = last() if last is not None else pl.DataFrame()
+    if SOURCE_NAME not in sent.columns:
+        return []  # never sent, or sent before the month named its sources
+    return [
+        f"source {name}'s records left {month} for connection {project.sources[name].connection}"
+        for name in sorted(sent.get_column(SOURCE_NAME).drop_nulls().unique().to_list())
+        if name not in sources and name in project.sources
+    ]
+
+
 def settled_of(project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month: str) -> Settled:
     """The connection's month labelled final or estimated, from each source's `settles`."""
     now = utc_now()
@@ -280,13 +300,17 @@ def settled_of(project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month
 
 
 def emptied(
-    project: AnycostConfig, sources: list[str], month: str
+    project: AnycostConfig,
+    sources: list[str],
+    month: str,
+    last: Callable[[], pl.DataFrame] | None = None,
 ) -> tuple[str | None, str | None, bool]:
     """For an empty month: why CloudZero's month must be kept, or why it cannot be told
     whether to clear or keep it (None, None: some source's records left the month and none
     says otherwise, so clearing it is the sources' truth); and whether nothing shows that a
     source ever held it (no records left it, no file that held it is gone, no pull)."""
     found = [emptied_evidence(name, project.sources[name], project, month) for name in sources]
+    found += [(LEFT, why) for why in moved_away(project, sources, month, last)]
     left = [why for kind, why in found if kind == LEFT]
     doubt = [why for kind, why in found if kind in (GONE, UNKNOWN)]
     if left and doubt:

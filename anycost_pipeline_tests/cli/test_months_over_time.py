@@ -672,3 +672,33 @@ def test_replacing_a_month_another_sender_wrote_says_what_it_held(
         assert f"CloudZero held {rows} that this adaptor had not left there" in said, said
         assert "the sources' month replaced it" in said, said
 
+
+def test_a_source_moved_to_another_connection_leaves_the_months_it_held_in_the_first(
+    tmp_path: Path,
+) -> None:
+    """Source `vendor` moves from connection main to connection other in anycost.yaml; main
+    keeps source `gamma` (July only). August, which vendor alone held on main, is cleared
+    there, not kept beside its copy on the other connection (review finding 3: 500.00 counted
+    twice, "kept, because nothing shows that source gamma's records left 2024-08")."""
+    config = project(tmp_path / "p", "2024-07-10,Support,1000.00,a\n2024-08-05,Support,500.00,a\n")
+    settings = yaml.safe_load(config.read_text())
+    settings["connections"]["other"] = {"connection_id": "conn-other"}
+    settings["sources"]["gamma"] = dict(settings["sources"]["vendor"], path="gamma/*.csv")
+    (config.parent / "gamma").mkdir()
+    (config.parent / "gamma" / "july.csv").write_text(HEADER + "2024-07-11,Compute,7.00,a\n")
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        assert held(server, "2024-08") == (1, Decimal("500.00"))
+
+        settings["sources"]["vendor"]["connection"] = "other"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        moved = anycost(config, server.url, "run")
+        said = words(moved)
+        assert moved.returncode == 0, said
+        assert held(server, "2024-07") == (1, Decimal("7.00")), said
+        assert held(server, "2024-08") == (0, Decimal(0)), said
+        assert "2024-08 (main): cleared: CloudZero holds 1 row, cost 500.00" in said, said
+        other = server.store.month_rows("conn-other", "2024-08")
+        assert [r["cost/cost"] for r in other] == ["500.00"], said
+
