@@ -172,6 +172,16 @@ def estimated_months(config: AnycostConfig, connection: str, since: str) -> list
     return found
 
 
+def sent_before_start(config: AnycostConfig, connection: str) -> list[str]:
+    """The months before start_month that this adaptor's journal holds for the connection: they
+    are no longer judged, so CloudZero keeps them as they are (a charge that moved out of one
+    stays there)."""
+    cid = config.connections[connection].resolve_id(
+        connection, sandbox=config.cloudzero.target == "sandbox"
+    )
+    return [m for m in journal_of(config, cid).months() if m < config.start_month]
+
+
 def months_of(
     config: AnycostConfig, connection: str, client: AnyCostClient, named: list[str]
 ) -> tuple[list[str], list[str]]:

@@ -24,7 +24,13 @@ from anycost_pipeline.cloudzero.month_state import (
     MonthState,
 )
 from anycost_pipeline.config import AnycostConfig, load_config
-from anycost_pipeline.connection_state import exit_code, journal_of, judge, months_of
+from anycost_pipeline.connection_state import (
+    exit_code,
+    journal_of,
+    judge,
+    months_of,
+    sent_before_start,
+)
 from anycost_pipeline.defs.in_memory import sources_now
 from anycost_pipeline.figures import counted
 
@@ -71,7 +77,19 @@ def _plan_connection(
         say("  no month: the sources hold none, and nothing was sent or is listed")
     if later:
         say(f"  (not judged: {', '.join(later)}, after this month (UTC))")
+    say_before_start(config, connection)
     return states
+
+
+def say_before_start(config: AnycostConfig, connection: str) -> None:
+    """Name the months this adaptor sent that start_month now leaves out of every judgement."""
+    early = sent_before_start(config, connection)
+    if early:
+        say(
+            f"  (not judged: {', '.join(early)}, before start_month {config.start_month}; this "
+            "adaptor sent them, and CloudZero keeps them as they are. Set start_month earlier "
+            "to judge them again)"
+        )
 
 
 def summary(states: list[MonthState]) -> str:

@@ -65,7 +65,7 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
     month that emptied is cleared); and the later months named, which wait for their month."""
     from anycost_pipeline.cli.common import connection_reads
-    from anycost_pipeline.cli.plan import connections_to_plan
+    from anycost_pipeline.cli.plan import connections_to_plan, say_before_start
     from anycost_pipeline.connection_state import months_of
 
     wanted: set[str] = set()
@@ -74,6 +74,7 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
         for connection in chosen:
             with connection_reads(config, connection):
                 now, after = months_of(config, connection, client, [])
+            say_before_start(config, connection)
             wanted.update(now)
             later.update(after)
     return sorted(wanted), sorted(later)

@@ -702,3 +702,19 @@ def test_a_source_moved_to_another_connection_leaves_the_months_it_held_in_the_f
         other = server.store.month_rows("conn-other", "2024-08")
         assert [r["cost/cost"] for r in other] == ["500.00"], said
 
+
+def test_months_sent_before_a_later_start_month_are_named_as_not_judged(tmp_path: Path) -> None:
+    """start_month moved from 2024-01 to 2024-08 after July was sent: plan and run name July as
+    no longer judged (review finding 4: a charge re-dated out of July then stayed in both
+    months, and nothing said July was left out)."""
+    config = _july_and_august(tmp_path / "p")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        settings = yaml.safe_load(config.read_text())
+        settings["start_month"] = "2024-08"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        note = "not judged: 2024-07, before start_month 2024-08; this adaptor sent them"
+        planned = anycost(config, server.url, "plan")
+        assert planned.returncode == 0 and note in words(planned), words(planned)
+        ran = anycost(config, server.url, "run")
+        assert ran.returncode == 0 and note in words(ran), words(ran)
