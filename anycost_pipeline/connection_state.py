@@ -13,7 +13,12 @@ from decimal import Decimal
 
 from anycost_pipeline.cloudzero.client import AnyCostClient
 from anycost_pipeline.cloudzero.errors import CloudZeroError
-from anycost_pipeline.cloudzero.journal import UNCONFIRMED, JournalUnreadable, SubmissionJournal
+from anycost_pipeline.cloudzero.journal import (
+    CLEARED,
+    UNCONFIRMED,
+    JournalUnreadable,
+    SubmissionJournal,
+)
 from anycost_pipeline.cloudzero.month_state import (
     KEPT,
     PENDING,
@@ -173,13 +178,24 @@ def estimated_months(config: AnycostConfig, connection: str, since: str) -> list
 
 
 def sent_before_start(config: AnycostConfig, connection: str) -> list[str]:
-    """The months before start_month that this adaptor's journal holds for the connection: they
-    are no longer judged, so CloudZero keeps them as they are (a charge that moved out of one
-    stays there)."""
+    """The months before start_month that this adaptor sent rows to (the journal's records of
+    a submission with acknowledged bodies, not cleared since): they are no longer judged, so
+    CloudZero keeps them as they are (a charge that moved out of one stays there)."""
     cid = config.connections[connection].resolve_id(
         connection, sandbox=config.cloudzero.target == "sandbox"
     )
-    return [m for m in journal_of(config, cid).months() if m < config.start_month]
+    journal = journal_of(config, cid)
+    found = []
+    for month in journal.months():
+        if month >= config.start_month:
+            continue
+        try:
+            record = journal.entry(month)
+        except JournalUnreadable:
+            continue  # judged again only if start_month includes it; its run names the file
+        if record is not None and record.state != CLEARED and record.acknowledged:
+            found.append(month)
+    return found
 
 
 def months_of(

@@ -128,6 +128,9 @@ class MonthToSend:
     unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
     # An empty month that nothing shows the sources ever held (no file that held it is gone)
     never_held: bool = False
+    # kept_because of a month with rows, said without a copy of the month as last sent: it is
+    # kept only if it would shrink (`gone_rows.GoneRows.unsure`)
+    kept_unsure: bool = False
     reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
     overlaps: list[Overlap] = field(default_factory=list)  # what the overlap check found
     settled: Settled | None = None  # final or estimated, and why
@@ -260,7 +263,8 @@ def month_to_send(
         bodies,
         bodies.content_hash,
         cost_total(cbf),
-        gone,
+        gone.words if gone else None,
+        kept_unsure=gone.unsure if gone else False,
         reads=reads,
         overlaps=found,
         settled=settled_of(project, frames, month),
@@ -272,19 +276,26 @@ def moved_away(
     sources: list[str],
     month: str,
     last: Callable[[], pl.DataFrame] | None,
-) -> list[str]:
-    """In words, each source that the month as last sent (`last`) holds rows of and that now
-    sends to another connection: its records left this connection's month. (A source no
-    longer in anycost.yaml at all says nothing: removing it stops new data, it does not
-    withdraw what was sent.)"""
+) -> list[tuple[str, str]]:
+    """Evidence, as `emptied_evidence` gives it, of each source that the month as last sent
+    (`last`) holds rows of and that now sends to another connection: its records left this
+    connection's month (LEFT), unless its files that held the month are gone, so that the
+    other connection cannot send them either (GONE). A source no longer in anycost.yaml at
+    all says nothing: removing it stops new data, it does not withdraw what was sent."""
     sent = last() if last is not None else pl.DataFrame()
     if SOURCE_NAME not in sent.columns:
         return []  # never sent, or sent before the month named its sources
-    return [
-        f"source {name}'s records left {month} for connection {project.sources[name].connection}"
-        for name in sorted(sent.get_column(SOURCE_NAME).drop_nulls().unique().to_list())
-        if name not in sources and name in project.sources
-    ]
+    found = []
+    for name in sorted(sent.get_column(SOURCE_NAME).drop_nulls().unique().to_list()):
+        if name in sources or name not in project.sources:
+            continue
+        other = project.sources[name].connection
+        kind, why = emptied_evidence(name, project.sources[name], project, month)
+        if kind == GONE:
+            found.append((GONE, f"{why}, and it now sends to connection {other}"))
+        else:
+            found.append((LEFT, f"source {name}'s records left {month} for connection {other}"))
+    return found
 
 
 def settled_of(project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month: str) -> Settled:
@@ -310,7 +321,7 @@ def emptied(
     says otherwise, so clearing it is the sources' truth); and whether nothing shows that a
     source ever held it (no records left it, no file that held it is gone, no pull)."""
     found = [emptied_evidence(name, project.sources[name], project, month) for name in sources]
-    found += [(LEFT, why) for why in moved_away(project, sources, month, last)]
+    found += moved_away(project, sources, month, last)
     left = [why for kind, why in found if kind == LEFT]
     doubt = [why for kind, why in found if kind in (GONE, UNKNOWN)]
     if left and doubt:

@@ -4,8 +4,9 @@ retention) or from a pulled source that returns nothing for the month now.
 
 A `replace_drop` month that would drop such rows is kept (`cloudzero.month_state`), whatever
 else in it changed: another file or source gaining a row must not carry the gone rows away.
-Rows that are still in the month (a renamed month-to-date export holds them again) are not
-gone, so such a month is sent.
+A row is still in the month when the month holds a row with the same time, resource, service,
+account, type and tags, whatever its amounts (a renamed month-to-date export holds its days
+again, some restated): such a month is sent.
 """
 
 from collections.abc import Callable, Mapping
@@ -14,7 +15,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from anycost_pipeline.cbf.columns import COST
+from anycost_pipeline.cbf.columns import COST, DECIMAL_COLUMNS
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_NAME
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.figures import counted
@@ -58,17 +59,26 @@ def unread_origins(
     return found
 
 
+@dataclass(frozen=True)
+class GoneRows:
+    """Why sending the month could drop rows whose origin cannot be read now, in words.
+    `unsure`: this adaptor holds no copy of the month as last sent to tell which rows came from
+    there (the frames folder was deleted), so only a month that would shrink is kept."""
+
+    words: str
+    unsure: bool = False
+
+
 def gone_rows(
     project: AnycostConfig,
     frames: Mapping[str, pl.DataFrame],
     now: pl.DataFrame,
     month: str,
     last: Callable[[], pl.DataFrame] | None,
-) -> str | None:
-    """In words, the rows of the month as last sent (`last`, with lineage) that came from
-    where nothing can be read now and that `now` (the month as it would be sent) lacks; None
-    when there are none. Without the month as last sent, rows from a gone file may be among
-    what would go, and the words say so."""
+) -> GoneRows | None:
+    """The rows of the month as last sent (`last`, with lineage) that came from where nothing
+    can be read now and that `now` (the month as it would be sent) lacks; None when there are
+    none."""
     origins = unread_origins(project, frames, month)
     if not origins:
         return None
@@ -76,16 +86,17 @@ def gone_rows(
     where = " and ".join(o.words for o in origins)
     if sent.is_empty():
         if any(o.files is not None for o in origins):
-            return (
-                f"rows CloudZero was sent from {where} may be what sending the month now would "
-                "drop (this adaptor holds no copy of the month as last sent to tell)"
+            words = (
+                f"{where} held rows of it, and this adaptor holds no copy of the month as last "
+                "sent to tell whether the sources' month still holds them"
             )
+            return GoneRows(words, unsure=True)
         return None  # a pulled source that returns nothing, for a month never sent from it
     rows, cost = missing_rows(sent.filter(_from(origins, sent)), sent, now)
     if not rows:
         return None
     places = max(2, -int(cost.as_tuple().exponent))
-    return (
+    return GoneRows(
         f"{counted(rows, 'row')}, cost {cost:.{places}f}, that CloudZero was sent from {where} "
         f"{'is' if rows == 1 else 'are'} not in the sources' month now"
     )
@@ -106,12 +117,14 @@ def _from(origins: list[Unread], sent: pl.DataFrame) -> pl.Expr:
 def missing_rows(
     candidates: pl.DataFrame, sent: pl.DataFrame, now: pl.DataFrame
 ) -> tuple[int, Decimal]:
-    """How many of `candidates` (rows of `sent`) `now` lacks, and their cost, counting equal
-    rows as many times as they occur: of the rows `sent` holds more of than `now`, as many as
-    came from the candidates."""
+    """How many of `candidates` (rows of `sent`) `now` lacks, and their cost. Rows are told
+    apart by what they are, not their amounts (the CBF columns both frames have, lineage and
+    amounts left out), and counted as many times as they occur: of the rows `sent` holds more
+    of than `now`, as many as came from the candidates (the first ones, for their cost)."""
     if candidates.is_empty():
         return 0, Decimal(0)
-    columns = sorted({c for frame in (sent, now) for c in frame.columns if not c.startswith("_")})
+    shared = set(sent.columns) & set(now.columns)
+    columns = sorted(c for c in shared if not c.startswith("_") and c not in DECIMAL_COLUMNS)
     counts = [
         # Signed counts: polars counts are unsigned, and their difference below must not wrap.
         frame.select(_key(frame, columns)).group_by(_KEY).agg(pl.len().cast(pl.Int64).alias(label))
@@ -125,14 +138,13 @@ def missing_rows(
     ).filter(pl.col(_SHORT) > 0)
     if short.is_empty():
         return 0, Decimal(0)
-    costs = candidates.select(_key(candidates, columns), COST).unique(_KEY)
-    cost_of = dict(zip(costs.get_column(_KEY), costs.get_column(COST), strict=True))
-    rows = sum(short.get_column(_SHORT))
-    cost = sum(
-        (Decimal(cost_of[key]) * n for key, n in short.select(_KEY, _SHORT).iter_rows()),
-        Decimal(0),
+    gone = (
+        candidates.select(_key(candidates, columns), COST)
+        .with_columns(pl.int_range(pl.len()).over(_KEY).alias("_nth"))
+        .join(short.select(_KEY, _SHORT), on=_KEY)
+        .filter(pl.col("_nth") < pl.col(_SHORT))
     )
-    return rows, cost
+    return gone.height, sum((Decimal(c) for c in gone.get_column(COST)), Decimal(0))
 
 
 def _key(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:

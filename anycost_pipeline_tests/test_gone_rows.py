@@ -33,20 +33,36 @@ def _frame(found: list[tuple[Row, str]]) -> pl.DataFrame:
 def test_the_missing_rows_are_those_sent_from_gone_files_that_the_month_now_lacks(
     sent: list[tuple[Row, str]], now: list[Row]
 ) -> None:
+    """Rows are told apart by what they are (here the service), not their cost."""
     sent_frame = _frame(sent)
     candidates = sent_frame.filter(pl.col(SOURCE_FILE) == "gone.csv")
     now_frame = _frame([(row, "new.csv") for row in now])
 
-    expected = (Counter(r for r, _ in sent) - Counter(now)) & Counter(
-        r for r, f in sent if f == "gone.csv"
+    def what(row: Row) -> str | None:
+        return row[1]
+
+    short = (Counter(what(r) for r, _ in sent) - Counter(what(r) for r in now)) & Counter(
+        what(r) for r, f in sent if f == "gone.csv"
     )
-    count, cost = missing_rows(candidates, sent_frame, now_frame)
-    assert count == sum(expected.values())
-    assert cost == sum((Decimal(c) * n for (c, _), n in expected.items()), Decimal(0))
+    # The first candidates of each kind are the ones counted (for their cost).
+    taken: Counter = Counter()
+    cost = Decimal(0)
+    for row, file in sent:
+        if file == "gone.csv" and taken[what(row)] < short[what(row)]:
+            taken[what(row)] += 1
+            cost += Decimal(row[0])
+    assert missing_rows(candidates, sent_frame, now_frame) == (sum(short.values()), cost)
 
 
 def test_rows_present_again_under_another_file_are_not_missing() -> None:
-    """A renamed month-to-date export: the gone file's rows are in the new one."""
+    """A renamed month-to-date export: the gone file's rows are in the new one, restated."""
     sent = _frame([(("10.00", "A"), "exp-0815.csv")])
-    now = _frame([(("10.00", "A"), "exp-0816.csv"), (("5.00", "A"), "exp-0816.csv")])
+    now = _frame([(("10.50", "A"), "exp-0816.csv"), (("5.00", "B"), "exp-0816.csv")])
+    assert missing_rows(sent, sent, now) == (0, Decimal(0))
+
+
+def test_a_column_only_one_frame_has_does_not_tell_rows_apart() -> None:
+    """An export that gained a tag column holds the same rows."""
+    sent = _frame([(("10.00", "A"), "old.csv")])
+    now = _frame([(("10.00", "A"), "new.csv")]).with_columns(pl.lit("x").alias("resource/tag:team"))
     assert missing_rows(sent, sent, now) == (0, Decimal(0))

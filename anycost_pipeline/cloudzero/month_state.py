@@ -36,11 +36,15 @@ class Now:
     rows: int
     total: Decimal
     content_hash: str  # of the bodies a submission would send
-    kept_because: str | None = None  # for an empty month: why CloudZero's month is kept
+    # Why CloudZero's month is kept (an empty month), or which of its rows a send would drop
+    kept_because: str | None = None
     unclear_because: str | None = None  # for an empty month: why keep or clear cannot be told
     reads: Mapping[str, int] = field(default_factory=dict)  # source → its read's number
     never_held: bool = False  # for an empty month: nothing shows the sources ever held it
     settled: Settled | None = None  # final or estimated (`settling`)
+    # kept_because of a month with rows, without a copy of the month as last sent to tell which
+    # rows would go: kept only if it would shrink (`gone_rows.GoneRows.unsure`)
+    kept_unsure: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,17 +245,23 @@ def _judged(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
-    if now.kept_because and held.rows and operation == "replace_drop" and not force:
+    shrinks = now.rows < held.rows or not now.kept_unsure
+    if now.kept_because and held.rows and shrinks and operation == "replace_drop" and not force:
         # Rows sent from a file that is gone (a vendor's retention) or from a pulled source that
         # returns nothing now would go (`gone_rows`): whatever else changed, they are not
         # dropped. (A month emptied since holds none of them to drop. A replace_hourly body
         # replaces only its own hours; a sum body adds.)
+        effect = (
+            "would leave CloudZero fewer rows, and theirs may be among those that would go"
+            if now.kept_unsure
+            else "would drop them"
+        )
         return state(
             KEPT,
             f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "
-            f"it now ({_figures(now.rows, now.total)}) would drop them. If the month should "
-            "hold only what the sources hold now, send it with `--force` (a source whose "
-            "deleted files should leave their months says `deleted_files: remove`)",
+            f"it now ({_figures(now.rows, now.total)}) {effect}. If the month should hold only "
+            "what the sources hold now, send it with `--force` (a source whose deleted files "
+            "should leave their months says `deleted_files: remove`)",
         )
     if record is not None and record.interrupted and operation != "replace_drop":
         return _interrupted(state, record, held, holds, operation, now, force)
@@ -271,7 +281,10 @@ def _judged(
             "the other rows belong there, send with `--force` to add the sources' rows.",
         )
     before = f"{holds} now" if held.rows else "CloudZero holds nothing now"
-    if held.rows and not as_left and operation == "replace_drop":
+    # Rows this adaptor did not leave: no record, or a newest drop that is not its last one (its
+    # own interrupted or unconfirmed submission is not someone else's).
+    foreign = record is None or held.newest_drop != ours
+    if held.rows and not as_left and foreign and operation == "replace_drop":
         before += ", not as this adaptor left it; the sources' month replaces it"
         overwritten = (
             f"CloudZero held {_figures(held.rows, held.total)} that this adaptor had not left "

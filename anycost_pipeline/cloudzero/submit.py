@@ -245,6 +245,7 @@ def send_month(
     reads: Mapping[str, int] | None = None,
     never_held: bool = False,
     settled: Settled | None = None,
+    kept_unsure: bool = False,
 ) -> MonthOutcome:
     """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
     and apply the verdict: send the bodies `(operation, payload, rows)`, clear the month (the
@@ -289,6 +290,7 @@ def send_month(
             dict(reads or {}),
             never_held,
             settled,
+            kept_unsure,
         )
         state = judge_month(month, operation, now, record, held, force)
         if state.verdict in (CLEAR, KEPT) and state.held.total is None:

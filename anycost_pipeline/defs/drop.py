@@ -140,6 +140,7 @@ def drop_asset(
                 reads=sending.reads,
                 never_held=sending.never_held,
                 settled=sending.settled,
+                kept_unsure=sending.kept_unsure,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         if outcome.state is not None and outcome.state.late:

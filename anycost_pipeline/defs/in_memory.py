@@ -117,6 +117,7 @@ def sources_now(
             sending.unclear_because,
             never_held=sending.never_held,
             settled=sending.settled,
+            kept_unsure=sending.kept_unsure,
         )
 
     return now

@@ -152,6 +152,7 @@ class CloudZeroResource(dg.ConfigurableResource):
         reads: Mapping[str, int] | None = None,
         never_held: bool = False,
         settled: Settled | None = None,
+        kept_unsure: bool = False,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
         of accepted submissions and limits, unless CloudZero already holds them (see
@@ -176,6 +177,7 @@ class CloudZeroResource(dg.ConfigurableResource):
                 reads=reads,
                 never_held=never_held,
                 settled=settled,
+                kept_unsure=kept_unsure,
             )
 
 

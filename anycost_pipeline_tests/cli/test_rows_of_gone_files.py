@@ -4,6 +4,7 @@ else in the month changed: the month is kept, and the words say which rows would
 `anycost` against the sandbox over HTTP (review of the connection over time, findings 1 and 2:
 each lost the gone rows' cost with exit 0 and the word `sent`)."""
 
+import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -159,3 +160,62 @@ def _with_invoices(config: Path) -> Path:
     (config.parent / "invoices").mkdir()
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
     return config
+
+
+def test_a_month_to_date_export_renamed_with_a_day_restated_is_sent(tmp_path: Path) -> None:
+    """The vendor replaces `mtd-0715.csv` with `mtd-0731.csv`, restating day 1 (10.00 → 10.50):
+    the gone file's rows are in the new one, with a new amount, so the month is sent (second
+    review, finding 2: compared as exact text, it was kept for good)."""
+    config = project(tmp_path / "p", "2024-07-01,A,10.00,a\n2024-07-02,A,10.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "month.csv").rename(exports / "mtd-0715.csv")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (exports / "mtd-0715.csv").unlink()
+        days = "".join(f"2024-07-{d:02d},A,10.00,a\n" for d in range(2, 32))
+        (exports / "mtd-0731.csv").write_text(HEADER + "2024-07-01,A,10.50,a\n" + days)
+        again = anycost(config, server.url, "run", "2024-07")
+        assert "2024-07: sent" in words(again), words(again)
+        assert held(server, "2024-07") == (31, Decimal("310.50"))
+
+
+def test_without_a_copy_of_the_month_as_sent_a_month_that_grows_is_sent(tmp_path: Path) -> None:
+    """The frames folder deleted (which the README calls safe) while the index remembers a gone
+    file: the month, which only grew, is sent, not kept for good (second review, finding 3)."""
+    config = project(tmp_path / "p", "2024-07-01,Support,100.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "b.csv").write_text(HEADER + "2024-07-02,Compute,10.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (exports / "month.csv").rename(exports / "a-v2.csv")  # the same rows, renamed
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        shutil.rmtree(config.parent / ".anycost" / "frames")
+        (exports / "b.csv").write_text(
+            HEADER + "2024-07-02,Compute,10.00,a\n2024-07-03,Compute,10.00,a\n"
+        )
+        again = anycost(config, server.url, "run", "2024-07")
+        assert "2024-07: sent" in words(again), words(again)
+        assert held(server, "2024-07") == (3, Decimal("120.00"))
+
+
+def test_a_moved_source_whose_file_is_gone_leaves_its_month_kept(tmp_path: Path) -> None:
+    """Source vendor's July file is rotated away (July kept on main), then vendor moves to
+    connection other: main must keep July, since other cannot send it (second review,
+    finding 1: main cleared it and other had nothing: 100.00 lost)."""
+    config = _second_source(
+        project(tmp_path / "p", "2024-07-10,Support,100.00,a\n"), "gamma", "gamma"
+    )
+    (config.parent / "gamma" / "aug.csv").write_text(HEADER + "2024-08-11,Compute,5.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()
+        assert anycost(config, server.url, "run").returncode == 0
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
+        settings = yaml.safe_load(config.read_text())
+        settings["connections"]["other"] = {"connection_id": "conn-other"}
+        settings["sources"]["vendor"]["connection"] = "other"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        moved = anycost(config, server.url, "run")
+        said = words(moved)
+        assert held(server, "2024-07") == (1, Decimal("100.00")), said
+        assert "2024-07 (main): kept" in said, said
