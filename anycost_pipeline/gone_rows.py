@@ -110,7 +110,7 @@ def _from(origins: list[Unread], sent: pl.DataFrame) -> pl.Expr:
         if origin.files is not None and SOURCE_FILE in sent.columns:
             matches = matches | pl.col(SOURCE_FILE).is_in(list(origin.files))
         elif origin.files is None and SOURCE_NAME in sent.columns:
-            matches = matches | (pl.col(SOURCE_NAME) == origin.source)
+            matches = matches | (pl.col(SOURCE_NAME).cast(pl.String) == origin.source)
     return matches
 
 
