@@ -159,12 +159,17 @@ def journal_of(config: AnycostConfig, cid: str) -> Journal:
     return Journal(resource.ledger(), resource.destination(), cid)
 
 
+def connection_id(config: AnycostConfig, connection: str) -> str:
+    """The CloudZero id of a configured connection, at the configured target."""
+    return config.connections[connection].resolve_id(
+        connection, sandbox=config.cloudzero.target == "sandbox"
+    )
+
+
 def estimated_months(config: AnycostConfig, connection: str, since: str) -> list[str]:
     """The months from `since` whose last submission to the connection was labelled
     `estimated` (a month a `settles.when` rule keeps open), from the journal."""
-    cid = config.connections[connection].resolve_id(
-        connection, sandbox=config.cloudzero.target == "sandbox"
-    )
+    cid = connection_id(config, connection)
     journal = journal_of(config, cid)
     found = []
     for month in journal.months():
@@ -181,9 +186,7 @@ def sent_before_start(config: AnycostConfig, connection: str) -> list[str]:
     """The months before start_month that this adaptor sent rows to (the journal's records of
     a submission with acknowledged bodies, not cleared since): they are no longer judged, so
     CloudZero keeps them as they are (a charge that moved out of one stays there)."""
-    cid = config.connections[connection].resolve_id(
-        connection, sandbox=config.cloudzero.target == "sandbox"
-    )
+    cid = connection_id(config, connection)
     journal = journal_of(config, cid)
     found = []
     for month in journal.months():
@@ -205,9 +208,7 @@ def months_of(
     adaptor sent, or that CloudZero lists (and the later ones, which are not judged yet)."""
     if named:
         return months_to_judge(config.start_month, [str(Month.parse(m)) for m in named])
-    cid = config.connections[connection].resolve_id(
-        connection, sandbox=config.cloudzero.target == "sandbox"
-    )
+    cid = connection_id(config, connection)
     return months_to_judge(
         config.start_month,
         source_months(config, list(config.sources_of(connection))),

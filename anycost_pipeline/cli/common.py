@@ -8,6 +8,7 @@ from contextlib import ExitStack, contextmanager
 from anycost_pipeline.cloudzero.client import DEFAULT_API_URL, AnyCostClient, api_base_url
 from anycost_pipeline.cloudzero.errors import ConnectionBusy
 from anycost_pipeline.config import AnycostConfig, config_path
+from anycost_pipeline.connection_state import connection_id
 from anycost_pipeline.defs.names import (
     DELIVERY,
     DROP,
@@ -136,12 +137,6 @@ def _confirmed_word(state: str | None) -> str | None:
     from anycost_pipeline.cloudzero.submit import CLEARED_STATUS, SENT
 
     return {CONFIRMED: SENT, CLEARED: CLEARED_STATUS}.get(state or "")
-
-
-def connection_id(config: AnycostConfig, connection: str) -> str:
-    return config.connections[connection].resolve_id(
-        connection, sandbox=config.cloudzero.target == "sandbox"
-    )
 
 
 @contextmanager

@@ -39,6 +39,18 @@ def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
+def start_anycost(config: Path, url: str, *args: str) -> subprocess.Popen:
+    """Start `anycost ARGS` in the project of `config`, sending to `url`, its words discarded:
+    for a run that another command or the test meets while it runs."""
+    return subprocess.Popen(
+        [ANYCOST, *args],
+        cwd=config.parent,
+        env=environment(config, url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def one_csv_project(
     root: Path,
     csv: str,

@@ -23,6 +23,7 @@ from anycost_pipeline_tests.cli.live import (
     environment,
     http_source_project,
     one_csv_project,
+    start_anycost,
 )
 from anycost_pipeline_tests.conftest import Project
 
@@ -205,13 +206,7 @@ def test_a_killed_sum_run_then_an_emptied_month_is_sent_whole(
         operation="sum",
     )
     with start_sandbox(tmp_path / "cz", api_key=KEY, faults=Faults(delay=0.5)) as server:
-        run = subprocess.Popen(
-            [ANYCOST, "run", "2024-08"],
-            cwd=config.parent,
-            env=environment(config, server.url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        run = start_anycost(config, server.url, "run", "2024-08")
         deadline = time.monotonic() + 120
         while not acknowledged(config):  # body 1 applied and its acknowledgement recorded
             assert run.poll() is None and time.monotonic() < deadline

@@ -6,13 +6,12 @@ Found by the history campaign (seed 106: a run's drop-list read arrived during a
 write of the same connection).
 """
 
-import subprocess
 import time
 from pathlib import Path
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
-from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, one_csv_project
+from anycost_pipeline_tests.cli.live import KEY, anycost, one_csv_project, start_anycost
 
 CSV = "time,service,amount,account\n2024-08-16T10:00:00Z,Compute,5.00,a\n"
 
@@ -25,13 +24,7 @@ def test_plan_waits_while_another_process_sends_to_the_connection(tmp_path: Path
     # start and read, so its reads arrive during the write unless they wait for it.
     faults = Faults(slow_rate=1.0, slow_seconds=30.0)
     with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
-        sending = subprocess.Popen(
-            [ANYCOST, "run", "2024-08"],
-            cwd=config.parent,
-            env=environment(config, server.url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        sending = start_anycost(config, server.url, "run", "2024-08")
         try:
             deadline = time.monotonic() + 180  # a safety net only: the run starts, then writes
             while (
