@@ -6,9 +6,10 @@ anything is sent; each is built once, kept in a temporary file and read back jus
 is sent, so a month's bodies are never all in memory at once."""
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -18,8 +19,9 @@ from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_NAME
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
+from anycost_pipeline.cloudzero.month_state import Evidence
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.gone_rows import gone_rows
+from anycost_pipeline.gone_rows import SentTo, gone_rows
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import Overlap, find_overlaps
 from anycost_pipeline.settling import Settled, month_settled, source_settled, utc_now
@@ -123,14 +125,8 @@ class MonthToSend:
     bodies: MonthBodies
     content_hash: str
     total: Decimal
-    # Why CloudZero's month must not be cleared (an empty month) or shrunk (files gone)
-    kept_because: str | None = None
-    unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
-    # An empty month that nothing shows the sources ever held (no file that held it is gone)
-    never_held: bool = False
-    # kept_because of a month with rows, said without a copy of the month as last sent: it is
-    # kept only if it would shrink (`gone_rows.GoneRows.unsure`)
-    kept_unsure: bool = False
+    # Why CloudZero's month is kept or cannot be judged, and the gone rows carried forward
+    evidence: Evidence = Evidence()
     reads: dict[str, int] = field(default_factory=dict)  # source → its read's number (`reads`)
     overlaps: list[Overlap] = field(default_factory=list)  # what the overlap check found
     settled: Settled | None = None  # final or estimated, and why
@@ -153,16 +149,28 @@ def requests_of(bodies: MonthBodies) -> MonthRequests:
     return MonthRequests(planned, lambda index: bodies[index].payload)
 
 
-def combined(frames: Mapping[str, pl.DataFrame], sources: list[str]) -> pl.DataFrame:
+def combined(
+    frames: Mapping[str, pl.DataFrame], sources: list[str], carried: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """The sources' CBF frames of a month as one frame, in the order of `sources`, as sent,
-    each row naming its source (a lineage column, never sent)."""
+    each row naming its source (a lineage column, never sent), then the `carried` rows of the
+    month as last sent (`gone_rows`), which name theirs."""
+    extra = carried is not None and not carried.is_empty()
+    named = extra and SOURCE_NAME in carried.columns  # a month sent before rows named theirs
+    earlier = (
+        carried.get_column(SOURCE_NAME).cast(pl.String).unique().sort().to_list() if named else []
+    )
     # An enum of the sources: 4 bytes a row, where text would hold a view of 16 (9 MiB at
     # 1,000,000 rows, measured as the whole run's peak).
-    names = pl.Enum(sources)
-    return pl.concat(
-        [frames[name].with_columns(pl.lit(name, names).alias(SOURCE_NAME)) for name in sources],
-        how="diagonal",
-    )
+    names = pl.Enum(sources + [n for n in earlier if n not in sources])
+    parts = [frames[name].with_columns(pl.lit(name, names).alias(SOURCE_NAME)) for name in sources]
+    if extra:
+        parts.append(
+            carried.with_columns(pl.col(SOURCE_NAME).cast(pl.String).cast(names))
+            if named
+            else carried
+        )
+    return pl.concat(parts, how="diagonal_relaxed" if extra else "diagonal")
 
 
 def _source_of(frames: Mapping[str, pl.DataFrame], file: str | None) -> str | None:
@@ -212,17 +220,19 @@ def month_to_send(
     frames: Mapping[str, pl.DataFrame],
     month: str,
     others: Mapping[str, pl.DataFrame] | None = None,
-    last: Callable[[], pl.DataFrame] | None = None,
+    sent_to: SentTo | None = None,
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
     raises MonthRefused (nothing sent) for a source that failed its blocking checks, two
     sources that read one file, sources that break a CBF rule together, a row too large to
     send, or, under `overlap.mode: fail`, cost also found in another source or in `others`
-    (other connections' months). `last` gives the month as last sent, with its lineage (see
-    `gone_rows`). An empty month is the one empty
-    body that would clear it, with the reason it must be kept instead, if any (whether it is
-    sent is the connection state's decision: only a month this adaptor sent before is cleared)."""
+    (other connections' months). `sent_to` gives the month as last sent to a connection, with
+    its lineage: on a `replace_drop` connection, its rows whose origin is gone are carried
+    forward (`gone_rows`). An empty month is the one empty body that would clear it, with the
+    reason it must be kept instead, if any (whether it is sent is the connection state's
+    decision: only a month this adaptor sent before is cleared)."""
     sources = list(frames)
+    sent_to = cache(sent_to) if sent_to is not None else None  # each read once
     why = unchecked(dict(frames))
     if why:
         raise ChecksFailed(connection, month, why)
@@ -231,22 +241,21 @@ def month_to_send(
         raise SourcesShareFiles(project, month, shared)
     numbers = {name: read_of(frame) for name, frame in frames.items()}
     reads = {name: number for name, number in numbers.items() if number is not None}
-    cbf = combined({name: without_read(frame) for name, frame in frames.items()}, sources)
+    frames = {name: without_read(frame) for name, frame in frames.items()}
+    cbf = combined(frames, sources)
+    # Only a replace_drop month's sources are the whole month: only there can a send drop rows.
+    replaces = project.connections[connection].operation == REPLACE_DROP
+    gone = gone_rows(project, connection, frames, cbf, month, sent_to) if replaces else None
+    if gone is not None and gone.rows is not None:
+        cbf = as_last_sent(combined(frames, sources, gone.rows), sent_to(connection))
+    settled = settled_of(project, frames, month)
     if cbf.is_empty():
         bodies = connection_bodies(project, connection, cbf, month)
-        kept, unclear, never = emptied(project, sources, month, last)
+        evidence = emptied(project, connection, sources, month, sent_to)
         return MonthToSend(
-            cbf,
-            bodies,
-            bodies.content_hash,
-            Decimal(0),
-            kept,
-            unclear,
-            never,
-            reads,
-            settled=settled_of(project, frames, month),
+            cbf, bodies, bodies.content_hash, Decimal(0), evidence, reads, settled=settled
         )
-    if len(sources) > 1:
+    if len(sources) > 1 or gone is not None:
         # Each source passed its own checks; combined, their columns meet (a tagged source
         # beside an untagged one), so the month as sent is checked once more. Its size is
         # send_month's to judge (MonthOverLimit names rows and bytes, the excess and the fix).
@@ -258,43 +267,62 @@ def month_to_send(
     if found and settings.mode == "fail":
         raise Overlapping(connection, month, found)
     bodies = connection_bodies(project, connection, cbf, month, frames)
-    # Only a replace_drop month's sources are the whole month: only there can a send drop rows.
-    replaces = project.connections[connection].operation == REPLACE_DROP
-    gone = gone_rows(project, frames, cbf, month, last) if replaces else None
+    if gone is None:
+        evidence = Evidence()
+    elif gone.unsure:
+        evidence = Evidence(kept_because=gone.words)
+    else:
+        evidence = Evidence(carried=gone.words)
     return MonthToSend(
         cbf,
         bodies,
         bodies.content_hash,
         cost_total(cbf),
-        gone.words if gone else None,
-        kept_unsure=gone.unsure if gone else False,
+        evidence,
         reads=reads,
         overlaps=found,
-        settled=settled_of(project, frames, month),
+        settled=settled,
     )
+
+
+def as_last_sent(month: pl.DataFrame, sent: pl.DataFrame) -> pl.DataFrame:
+    """`month` (the sources' month with carried rows), or the month as last sent when it holds
+    the same rows in another order: the carried rows come last, and an unchanged month must
+    give the same bodies, and hash, as when it was sent."""
+    columns = [c for c in month.columns if not c.startswith("_")]
+    if month.height != sent.height or set(columns) != {c for c in sent.columns if c[0] != "_"}:
+        return month
+    mine, theirs = (f.select(columns).sort(columns, nulls_last=True) for f in (month, sent))
+    return sent if mine.equals(theirs) else month
 
 
 def moved_away(
     project: AnycostConfig,
+    connection: str,
     sources: list[str],
     month: str,
-    last: Callable[[], pl.DataFrame] | None,
+    sent_to: SentTo | None,
 ) -> list[tuple[str, str]]:
     """Evidence, as `emptied_evidence` gives it, of each source that the month as last sent
-    (`last`) holds rows of and that now sends to another connection: its records left this
-    connection's month (LEFT), unless its files that held the month are gone, so that the
-    other connection cannot send them either (GONE). A source no longer in anycost.yaml at
-    all says nothing: removing it stops new data, it does not withdraw what was sent."""
-    sent = last() if last is not None else pl.DataFrame()
+    holds rows of and that now sends to another connection: its records left this
+    connection's month (LEFT), unless its files that held the month are gone and its new
+    connection holds none of its rows of the month, so that it cannot send them (GONE). A
+    source no longer in anycost.yaml at all says nothing: removing it stops new data, it does
+    not withdraw what was sent."""
+    sent = sent_to(connection) if sent_to is not None else pl.DataFrame()
     if SOURCE_NAME not in sent.columns:
         return []  # never sent, or sent before the month named its sources
     found = []
-    for name in sorted(sent.get_column(SOURCE_NAME).drop_nulls().unique().to_list()):
+    for name in sorted(sent.get_column(SOURCE_NAME).drop_nulls().cast(pl.String).unique()):
         if name in sources or name not in project.sources:
             continue
         other = project.sources[name].connection
+        there = sent_to(other) if sent_to is not None else pl.DataFrame()
+        elsewhere = SOURCE_NAME in there.columns and name in there.get_column(SOURCE_NAME).cast(
+            pl.String
+        )
         kind, why = emptied_evidence(name, project.sources[name], project, month)
-        if kind == GONE:
+        if kind == GONE and not elsewhere:
             found.append((GONE, f"{why}, and it now sends to connection {other}"))
         else:
             found.append((LEFT, f"source {name}'s records left {month} for connection {other}"))
@@ -315,28 +343,29 @@ def settled_of(project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month
 
 def emptied(
     project: AnycostConfig,
+    connection: str,
     sources: list[str],
     month: str,
-    last: Callable[[], pl.DataFrame] | None = None,
-) -> tuple[str | None, str | None, bool]:
+    sent_to: SentTo | None = None,
+) -> Evidence:
     """For an empty month: why CloudZero's month must be kept, or why it cannot be told
-    whether to clear or keep it (None, None: some source's records left the month and none
-    says otherwise, so clearing it is the sources' truth); and whether nothing shows that a
-    source ever held it (no records left it, no file that held it is gone, no pull)."""
+    whether to clear or keep it (neither: the month's records left it and none says otherwise,
+    so clearing it is the sources' truth); and whether nothing shows that a source ever held
+    it (no records left it, no file that held it is gone, no pull). (On a `replace_drop`
+    connection, rows of the month as last sent whose origin is gone were carried forward, and
+    the month is not empty: `gone_rows`.)"""
     found = [emptied_evidence(name, project.sources[name], project, month) for name in sources]
-    found += moved_away(project, sources, month, last)
+    found += moved_away(project, connection, sources, month, sent_to)
     left = [why for kind, why in found if kind == LEFT]
     doubt = [why for kind, why in found if kind in (GONE, UNKNOWN)]
     if left and doubt:
-        return (
-            None,
-            (
+        return Evidence(
+            unclear_because=(
                 "; ".join(left) + ", but " + "; ".join(doubt) + ": clearing the month could drop "
                 "rows that are still right, keeping it could count moved rows twice"
-            ),
-            False,
+            )
         )
     if left:
-        return None, None, False
+        return Evidence()
     kept = "; ".join(doubt or [why for _, why in found if why]) or "no source held it"
-    return kept, None, not doubt
+    return Evidence(kept_because=kept, never_held=not doubt)

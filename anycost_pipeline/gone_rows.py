@@ -1,12 +1,15 @@
-"""Rows CloudZero was sent that the month as its sources hold it now would drop, although
-nothing says they left the month: they came from an export file that is gone (a vendor's
-retention) or from a pulled source that returns nothing for the month now.
+"""Rows CloudZero was sent whose origin cannot be read now, so that nothing says they left the
+month: they came from an export file that is gone (a vendor's retention) or from a pulled
+source that returns nothing for the month now.
 
-A `replace_drop` month that would drop such rows is kept (`cloudzero.month_state`), whatever
-else in it changed: another file or source gaining a row must not carry the gone rows away.
-A row is still in the month when the month holds a row with the same time, resource, service,
-account, type and tags, whatever its amounts (a renamed month-to-date export holds its days
-again, some restated): such a month is sent.
+A `replace_drop` submission replaces the whole month, so such rows are carried forward: the
+month as sent is the sources' month now plus the rows of the month as last sent (the drop's
+stored frame, whose lineage names each row's source and file) that came from there and that
+the sources' month lacks. Whatever else in the month changed (another file or source gained a
+row, a source moved to another connection) is sent; the gone rows are neither dropped nor
+counted twice. A row is still in the month when the month holds a row with the same time,
+resource, service, account, type and tags, whatever its amounts (a renamed month-to-date
+export holds its days again, some restated): it is not carried.
 """
 
 from collections.abc import Callable, Mapping
@@ -21,7 +24,10 @@ from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.figures import counted
 from anycost_pipeline.sources import file_names
 
-_KEY, _SHORT = "_content", "_short"
+_KEY, _SHORT, _NTH, _ORDER = "_content", "_short", "_nth", "_order"
+
+# The month as last sent to a connection, with its lineage (empty: never sent).
+SentTo = Callable[[str], pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -34,26 +40,29 @@ class Unread:
 
 
 def unread_origins(
-    project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month: str
+    project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
 ) -> list[Unread]:
-    """The sources' gone export files that held the month, and the pulled sources that return
-    nothing for it now (incremental sources and `deleted_files: remove` are the whole truth:
-    their records that left, left)."""
+    """The gone export files that held the month, of the connection's sources (`frames`) and of
+    sources that moved to another connection since, and the pulled sources that return nothing
+    for it now (incremental sources and `deleted_files: remove` are the whole truth: their
+    records that left, left)."""
     from anycost_pipeline.sources.index import month_evidence
 
     found = []
-    for name, frame in frames.items():
-        source = project.sources[name]
-        if source.incremental:
+    for name, source in project.sources.items():
+        if source.incremental or (name not in frames and not isinstance(source, FilesSource)):
             continue
         if isinstance(source, FilesSource):
             if source.deleted_files == "remove":
                 continue
             gone, _ = month_evidence(project.storage_path, name, month)
             if gone:
-                words = f"source {name}'s export file(s) that are gone ({file_names(gone)})"
+                moved = (
+                    "" if name in frames else f" (it sends to connection {source.connection} now)"
+                )
+                words = f"source {name}'s export file(s) that are gone ({file_names(gone)}){moved}"
                 found.append(Unread(name, words, frozenset(gone)))
-        elif frame.is_empty():
+        elif frames[name].is_empty():
             words = f"source {name}, which is pulled and returned nothing for {month}"
             found.append(Unread(name, words))
     return found
@@ -61,44 +70,73 @@ def unread_origins(
 
 @dataclass(frozen=True)
 class GoneRows:
-    """Why sending the month could drop rows whose origin cannot be read now, in words.
-    `unsure`: this adaptor holds no copy of the month as last sent to tell which rows came from
-    there (the frames folder was deleted), so only a month that would shrink is kept."""
+    """Rows of the month as last sent whose origin cannot be read now and that the sources'
+    month lacks: `rows` (with their lineage) are sent again with it, `words` say how many,
+    their cost and where they came from. `rows` None: this adaptor holds no copy of the month
+    as last sent to tell which rows came from there (the frames folder was deleted), so only
+    a month that would shrink is kept."""
 
     words: str
-    unsure: bool = False
+    rows: pl.DataFrame | None = None
+
+    @property
+    def unsure(self) -> bool:
+        return self.rows is None
 
 
 def gone_rows(
     project: AnycostConfig,
+    connection: str,
     frames: Mapping[str, pl.DataFrame],
     now: pl.DataFrame,
     month: str,
-    last: Callable[[], pl.DataFrame] | None,
+    sent_to: SentTo | None,
 ) -> GoneRows | None:
-    """The rows of the month as last sent (`last`, with lineage) that came from where nothing
-    can be read now and that `now` (the month as it would be sent) lacks; None when there are
-    none."""
-    origins = unread_origins(project, frames, month)
+    """The rows of the month as last sent to the connection that came from where nothing can
+    be read now and that `now` (the sources' month) lacks; None when there are none. A moved
+    source's rows are carried only while its new connection holds none of them."""
+    origins = unread_origins(project, connection, frames, month)
     if not origins:
         return None
-    sent = last() if last is not None else pl.DataFrame()
-    where = " and ".join(o.words for o in origins)
+    sent = sent_to(connection) if sent_to is not None else pl.DataFrame()
     if sent.is_empty():
-        if any(o.files is not None for o in origins):
+        own = [o for o in origins if o.files is not None and o.source in frames]
+        if own:
             words = (
-                f"{where} held rows of it, and this adaptor holds no copy of the month as last "
-                "sent to tell whether the sources' month still holds them"
+                f"{_words(own)} held rows of it, and this adaptor holds no copy of the month as "
+                "last sent to tell whether the sources' month still holds them"
             )
-            return GoneRows(words, unsure=True)
+            return GoneRows(words)
         return None  # a pulled source that returns nothing, for a month never sent from it
-    rows, cost = missing_rows(sent.filter(_from(origins, sent)), sent, now)
-    if not rows:
+    origins = [o for o in origins if o.source in frames or not _held_elsewhere(project, o, sent_to)]
+    carried = missing(sent.filter(_from(origins, sent)), sent, now)
+    if carried.is_empty():
         return None
+    where = _words([o for o in origins if not carried.filter(_from([o], carried)).is_empty()])
+    cost = sum((Decimal(c) for c in carried.get_column(COST)), Decimal(0))
     places = max(2, -int(cost.as_tuple().exponent))
+    one = carried.height == 1
     return GoneRows(
-        f"{counted(rows, 'row')}, cost {cost:.{places}f}, that CloudZero was sent from {where} "
-        f"{'is' if rows == 1 else 'are'} not in the sources' month now"
+        f"the month as sent keeps {counted(carried.height, 'row')}, cost {cost:.{places}f}, that "
+        f"CloudZero was sent from {where}: the sources' month does not hold "
+        f"{'it' if one else 'them'} now, and nothing says {'it' if one else 'they'} left the "
+        "month (`anycost delete-month` and a run send the month as the sources hold it)",
+        carried,
+    )
+
+
+def _words(origins: list[Unread]) -> str:
+    return " and ".join(o.words for o in origins)
+
+
+def _held_elsewhere(project: AnycostConfig, origin: Unread, sent_to: SentTo | None) -> bool:
+    """Whether the connection a source moved to holds rows of its gone files (sent before
+    they went): there they are carried, not here."""
+    if sent_to is None or origin.files is None:
+        return False
+    there = sent_to(project.sources[origin.source].connection)
+    return SOURCE_FILE in there.columns and bool(
+        there.get_column(SOURCE_FILE).is_in(list(origin.files)).any()
     )
 
 
@@ -114,16 +152,14 @@ def _from(origins: list[Unread], sent: pl.DataFrame) -> pl.Expr:
     return matches
 
 
-def missing_rows(
-    candidates: pl.DataFrame, sent: pl.DataFrame, now: pl.DataFrame
-) -> tuple[int, Decimal]:
-    """How many of `candidates` (rows of `sent`) `now` lacks, and their cost. Rows are told
-    apart by what they are, not their amounts (the CBF columns both frames have, lineage and
-    amounts left out), and counted as many times as they occur: of the rows `sent` holds more
-    of than `now`, as many as came from the candidates (the first ones, for their cost)."""
+def missing(candidates: pl.DataFrame, sent: pl.DataFrame, now: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `candidates` (rows of `sent`) that `now` lacks, in `sent`'s order. Rows are
+    told apart by what they are, not their amounts (the CBF columns both frames have, lineage
+    and amounts left out), and counted as many times as they occur: of the rows `sent` holds
+    more of than `now`, as many as came from the candidates (the first ones)."""
     if candidates.is_empty():
-        return 0, Decimal(0)
-    shared = set(sent.columns) & set(now.columns)
+        return candidates
+    shared = set(sent.columns) & set(now.columns) if now.width else set(sent.columns)
     columns = sorted(c for c in shared if not c.startswith("_") and c not in DECIMAL_COLUMNS)
     counts = [
         # Signed counts: polars counts are unsigned, and their difference below must not wrap.
@@ -136,15 +172,24 @@ def missing_rows(
             "mine", (pl.col("sent") - pl.col("now").fill_null(0)).clip(lower_bound=0)
         ).alias(_SHORT)
     ).filter(pl.col(_SHORT) > 0)
-    if short.is_empty():
-        return 0, Decimal(0)
-    gone = (
-        candidates.select(_key(candidates, columns), COST)
-        .with_columns(pl.int_range(pl.len()).over(_KEY).alias("_nth"))
+    return (
+        candidates.with_columns(_key(candidates, columns), pl.int_range(pl.len()).alias(_ORDER))
+        .with_columns(pl.int_range(pl.len()).over(_KEY).alias(_NTH))
         .join(short.select(_KEY, _SHORT), on=_KEY)
-        .filter(pl.col("_nth") < pl.col(_SHORT))
+        .filter(pl.col(_NTH) < pl.col(_SHORT))
+        .sort(_ORDER)
+        .drop(_KEY, _SHORT, _NTH, _ORDER)
     )
-    return gone.height, sum((Decimal(c) for c in gone.get_column(COST)), Decimal(0))
+
+
+def missing_rows(
+    candidates: pl.DataFrame, sent: pl.DataFrame, now: pl.DataFrame
+) -> tuple[int, Decimal]:
+    """How many of `candidates` `now` lacks (`missing`), and their cost."""
+    rows = missing(candidates, sent, now)
+    return rows.height, sum(
+        (Decimal(c) for c in rows.get_column(COST)), Decimal(0)
+    ) if rows.height else Decimal(0)
 
 
 def _key(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from anycost_pipeline.cbf.columns import COST
 from anycost_pipeline.cbf.errors import SOURCE_FILE
-from anycost_pipeline.gone_rows import missing_rows
+from anycost_pipeline.gone_rows import missing, missing_rows
 
 Row = tuple[str, str | None]  # cost, service (None: no value)
 rows = st.tuples(st.sampled_from(["1.00", "-2.50", "10.00"]), st.sampled_from(["A", "B", None]))
@@ -66,3 +66,24 @@ def test_a_column_only_one_frame_has_does_not_tell_rows_apart() -> None:
     sent = _frame([(("10.00", "A"), "old.csv")])
     now = _frame([(("10.00", "A"), "new.csv")]).with_columns(pl.lit("x").alias("resource/tag:team"))
     assert missing_rows(sent, sent, now) == (0, Decimal(0))
+
+
+@given(
+    sent=st.lists(st.tuples(rows, st.sampled_from(["gone.csv", "kept.csv"])), max_size=12),
+    now=st.lists(rows, max_size=12),
+)
+def test_carrying_the_gone_rows_forward_again_carries_the_same_rows(
+    sent: list[tuple[Row, str]], now: list[Row]
+) -> None:
+    """The month as sent with the gone rows carried, sent again while the sources are unchanged,
+    carries exactly those rows again, in their order: the month stays unchanged, its cost is
+    the sources' plus theirs, and no row is carried twice."""
+    sent_frame = _frame(sent)
+    now_frame = _frame([(row, "new.csv") for row in now])
+    gone = pl.col(SOURCE_FILE) == "gone.csv"
+    carried = missing(sent_frame.filter(gone), sent_frame, now_frame)
+    month = pl.concat([now_frame, carried])
+    assert month.height == len(now) + carried.height
+    assert not (Counter(carried.rows()) - Counter(sent_frame.filter(gone).rows()))
+    again = missing(month.filter(gone), month, now_frame)
+    assert again.equals(carried)

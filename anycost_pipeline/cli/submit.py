@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -22,6 +23,7 @@ from anycost_pipeline.cloudzero.journal import CLEARED
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
 from anycost_pipeline.connection_state import journal_of
+from anycost_pipeline.defs.changes import last_submitted, stored_drop_path
 from anycost_pipeline.defs.in_memory import source_cbf
 from anycost_pipeline.delivery import MonthRefused, month_to_send
 from anycost_pipeline.figures import counted
@@ -58,7 +60,13 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
             stale.unlink()
         try:
             # The same decision as drop/<connection>: what it would refuse, no body is written for.
-            sending = month_to_send(config, connection, {s: frames[s] for s in sources}, month)
+            sending = month_to_send(
+                config,
+                connection,
+                {s: frames[s] for s in sources},
+                month,
+                sent_to=partial(last_submitted, config, month=month),
+            )
         except MonthRefused as refusal:
             say(f"{connection}: `anycost run {month}` would refuse this month: {refusal}")
             say(f"  No request body was written for {connection}.")
@@ -69,7 +77,11 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
                 f"{connection}: the sources hold no rows for {month}. `anycost run {month}` sends "
                 "nothing unless this adaptor sent the month before, in which case it empties it "
                 f"in CloudZero (`anycost plan {month}` says which)."
-                + (f" It would not: {sending.kept_because}" if sending.kept_because else "")
+                + (
+                    f" It would not: {sending.evidence.kept_because}"
+                    if sending.evidence.kept_because
+                    else ""
+                )
             )
             say(f"  No request body was written for {connection}.")
             continue
@@ -160,6 +172,11 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
                 f"refusing to empty {month} on connection {connection} ({cid}) in {where(config)}, "
                 f"which holds {rows:,} rows; run again with {CONFIRM_FLAG} if that is what you want."
             )
+        # The month as last sent goes first: it is what gone rows are carried forward from
+        # (`gone_rows`), and the month is to hold only what the sources hold from now on.
+        # Should the emptying fail, no copy tells which rows came from gone files: a run then
+        # keeps a month it would shrink, never drops them.
+        stored_drop_path(config, connection, month).unlink(missing_ok=True)
         empty = pl.DataFrame(schema={USAGE_START: pl.String, COST: pl.String})
         (body,) = month_bodies(empty, month, operation=REPLACE_DROP)
         progress(f"sending an empty replace_drop for {month} to {where(config)}")

@@ -30,21 +30,31 @@ PENDING = (SEND, CLEAR, CONFLICT, HELD)  # verdicts that leave something to do
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What the sources' month says beyond its rows about CloudZero's month (gathered by
+    `delivery.month_to_send`)."""
+
+    # An empty month: why CloudZero's month is kept. A month with rows: why it is kept if
+    # sending it would leave CloudZero fewer rows (export files that held it are gone, and no
+    # copy of the month as last sent tells which of its rows came from them).
+    kept_because: str | None = None
+    unclear_because: str | None = None  # an empty month: why keep or clear cannot be told
+    never_held: bool = False  # an empty month: nothing shows the sources ever held it
+    # Rows of the month as last sent whose origin is gone, sent again with the sources' month
+    # (`gone_rows`): how many, their cost and where they came from, in words.
+    carried: str | None = None
+
+
+@dataclass(frozen=True)
 class Now:
     """What the connection's sources hold for the month now."""
 
     rows: int
     total: Decimal
     content_hash: str  # of the bodies a submission would send
-    # Why CloudZero's month is kept (an empty month), or which of its rows a send would drop
-    kept_because: str | None = None
-    unclear_because: str | None = None  # for an empty month: why keep or clear cannot be told
+    evidence: Evidence = Evidence()
     reads: Mapping[str, int] = field(default_factory=dict)  # source → its read's number
-    never_held: bool = False  # for an empty month: nothing shows the sources ever held it
     settled: Settled | None = None  # final or estimated (`settling`)
-    # kept_because of a month with rows, without a copy of the month as last sent to tell which
-    # rows would go: kept only if it would shrink (`gone_rows.GoneRows.unsure`)
-    kept_unsure: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,11 @@ def judge_month(
 ) -> MonthState:
     """The month's verdict. `record` is the journal's record of the last submission (None:
     never sent, as far as this adaptor knows); `held` what CloudZero holds now."""
-    return _late(_judged(month, operation, now, record, held, force), record, force)
+    state = _late(_judged(month, operation, now, record, held, force), record, force)
+    carried = now.evidence.carried
+    if carried and state.verdict in (SEND, UNCHANGED, HELD):
+        state = replace(state, reason=f"{state.reason}; {carried}")
+    return state
 
 
 def _late(state: MonthState, record: Entry | None, force: bool) -> MonthState:
@@ -203,10 +217,10 @@ def _judged(
     if now.rows == 0:
         if held.rows == 0:
             return state(UNCHANGED, "the sources hold nothing and CloudZero holds nothing")
-        if record is None and now.kept_because and not now.never_held:
+        if record is None and now.evidence.kept_because and not now.evidence.never_held:
             # Files that held it are gone (a vendor's retention) or a pull returned nothing:
             # kept, as with a record; the lost journal does not make it someone else's.
-            return state(KEPT, f"{holds}; kept, because {now.kept_because}")
+            return state(KEPT, f"{holds}; kept, because {now.evidence.kept_because}")
         if record is None:
             # Not cleared (its files may be gone with the journal) and not passed over either:
             # the month differs from the sources' and nothing this adaptor knows explains it.
@@ -223,15 +237,15 @@ def _judged(
                 "this adaptor's last submission or clearing), and the sources hold nothing for "
                 f"the month. {_EMPTY_OR_LEAVE}",
             )
-        if now.unclear_because:
+        if now.evidence.unclear_because:
             return state(
                 CONFLICT,
-                f"{holds}; {now.unclear_because}. Nothing is sent: empty the month "
+                f"{holds}; {now.evidence.unclear_because}. Nothing is sent: empty the month "
                 "(`anycost delete-month CONNECTION MONTH --yes-delete-month`) if it should hold "
                 "nothing, or restore the files that are gone",
             )
-        if now.kept_because:
-            return state(KEPT, f"{holds}; kept, because {now.kept_because}")
+        if now.evidence.kept_because:
+            return state(KEPT, f"{holds}; kept, because {now.evidence.kept_because}")
         if operation != "replace_drop":
             # Only a replace_drop month's sources are the whole month: a sum connection's hold
             # what was not sent before, a replace_hourly connection's the hours they deliver.
@@ -245,21 +259,17 @@ def _judged(
         return state(CLEAR, f"{holds}; the sources hold nothing now")
     if as_left and record.data.get("content_hash") == now.content_hash and not force:
         return state(UNCHANGED, f"{holds}, as last sent")
-    shrinks = now.rows < held.rows or not now.kept_unsure
-    if now.kept_because and held.rows and shrinks and operation == "replace_drop" and not force:
-        # Rows sent from a file that is gone (a vendor's retention) or from a pulled source that
-        # returns nothing now would go (`gone_rows`): whatever else changed, they are not
-        # dropped. (A month emptied since holds none of them to drop. A replace_hourly body
-        # replaces only its own hours; a sum body adds.)
-        effect = (
-            "would leave CloudZero fewer rows, and theirs may be among those that would go"
-            if now.kept_unsure
-            else "would drop them"
-        )
+    shrinks = now.rows < held.rows
+    if now.evidence.kept_because and shrinks and operation == "replace_drop" and not force:
+        # Rows sent from a file that is gone (a vendor's retention) may be among those that
+        # would go, and no copy of the month as last sent tells which (`gone_rows`): whatever
+        # else changed, the month is not shrunk. (A month emptied since holds nothing to drop.
+        # A replace_hourly body replaces only its own hours; a sum body adds.)
         return state(
             KEPT,
-            f"{holds}; kept, because {now.kept_because}: sending the month as the sources hold "
-            f"it now ({_figures(now.rows, now.total)}) {effect}. If the month should hold only "
+            f"{holds}; kept, because {now.evidence.kept_because}: sending the month as the "
+            f"sources hold it now ({_figures(now.rows, now.total)}) would leave CloudZero fewer "
+            "rows, and theirs may be among those that would go. If the month should hold only "
             "what the sources hold now, send it with `--force` (a source whose deleted files "
             "should leave their months says `deleted_files: remove`)",
         )

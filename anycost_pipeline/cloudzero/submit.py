@@ -42,6 +42,7 @@ from anycost_pipeline.cloudzero.month_state import (
     HELD,
     KEPT,
     SUPERSEDED,
+    Evidence,
     Held,
     MonthState,
     Now,
@@ -239,13 +240,10 @@ def send_month(
     force: bool = False,
     submission_id: str | None = None,
     total: Decimal = Decimal(0),
-    kept_because: str | None = None,
-    unclear_because: str | None = None,
+    evidence: Evidence = Evidence(),
     operation: str | None = None,
     reads: Mapping[str, int] | None = None,
-    never_held: bool = False,
     settled: Settled | None = None,
-    kept_unsure: bool = False,
 ) -> MonthOutcome:
     """Judge the month against what CloudZero holds and the journal (`month_state.judge_month`)
     and apply the verdict: send the bodies `(operation, payload, rows)`, clear the month (the
@@ -281,17 +279,7 @@ def send_month(
         except CloudZeroError as error:
             held = _unread(month, operation, rows, error)
         previous = record.data if record else None
-        now = Now(
-            rows,
-            total,
-            content_hash,
-            kept_because,
-            unclear_because,
-            dict(reads or {}),
-            never_held,
-            settled,
-            kept_unsure,
-        )
+        now = Now(rows, total, content_hash, evidence, dict(reads or {}), settled)
         state = judge_month(month, operation, now, record, held, force)
         if state.verdict in (CLEAR, KEPT) and state.held.total is None:
             # The words say what was emptied or kept: CloudZero's figures, not the journal's.

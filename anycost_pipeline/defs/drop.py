@@ -124,7 +124,7 @@ def drop_asset(
                 _by_source(frames, sources),
                 month,
                 others,
-                last=partial(last_submitted, project, connection, month),
+                sent_to=partial(last_submitted, project, month=month),
             )
             outcome = cloudzero.send_month(
                 connection_id,
@@ -134,13 +134,10 @@ def drop_asset(
                 force=config.force,
                 submission_id=f"{context.run.run_id}-{uuid.uuid4().hex[:8]}",
                 total=sending.total,
-                kept_because=sending.kept_because,
-                unclear_because=sending.unclear_because,
+                evidence=sending.evidence,
                 operation=spec.operation,
                 reads=sending.reads,
-                never_held=sending.never_held,
                 settled=sending.settled,
-                kept_unsure=sending.kept_unsure,
             )
         context.log.info(_outcome_line(month, sending, outcome, cloudzero))
         if outcome.state is not None and outcome.state.late:
@@ -165,11 +162,15 @@ def drop_asset(
             metadata[CHANGE] = dg.MetadataValue.md(
                 f"{month}: {outcome.status}.\n\n{reason[:1].upper()}{reason[1:]}."
             )
-        elif outcome.submission is not None and outcome.state and outcome.state.overwrites:
+        elif outcome.submission is not None:
             # Compared with this adaptor's last submission, the change would hide what the
-            # send overwrote at CloudZero.
-            change = metadata[CHANGE].value
-            metadata[CHANGE] = dg.MetadataValue.md(f"{outcome.state.overwrites}.\n\n{change}")
+            # send overwrote at CloudZero, and which of its rows are not the sources' now.
+            said = [outcome.state.overwrites] if outcome.state and outcome.state.overwrites else []
+            said += [sending.evidence.carried] if sending.evidence.carried else []
+            if said:
+                change = metadata[CHANGE].value
+                first = "\n\n".join(f"{s[:1].upper()}{s[1:]}." for s in said)
+                metadata[CHANGE] = dg.MetadataValue.md(f"{first}\n\n{change}")
         if outcome.status in (KEPT_STATUS, SUPERSEDED):
             # The stored month stays the one CloudZero was last sent, not what was left alone.
             yield dg.Output(last_submitted(project, connection, month), metadata=metadata)

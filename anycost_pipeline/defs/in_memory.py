@@ -105,7 +105,7 @@ def sources_now(
                 connection,
                 {s: frames[s] for s in sources},
                 month,
-                last=partial(last_submitted, config, connection, month),
+                sent_to=partial(last_submitted, config, month=month),
             )
         except (MonthNotConverted, MonthRefused) as refusal:
             raise SourcesRefused(str(refusal)) from None
@@ -113,11 +113,8 @@ def sources_now(
             sending.cbf.height,
             sending.total,
             sending.content_hash,
-            sending.kept_because,
-            sending.unclear_because,
-            never_held=sending.never_held,
+            sending.evidence,
             settled=sending.settled,
-            kept_unsure=sending.kept_unsure,
         )
 
     return now

@@ -18,6 +18,7 @@ from anycost_pipeline.cloudzero.client import (
     require_api_base,
 )
 from anycost_pipeline.cloudzero.locks import connection_lock
+from anycost_pipeline.cloudzero.month_state import Evidence
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.submit import Limits, MonthOutcome, SubmissionLedger, send_month
@@ -146,13 +147,10 @@ class CloudZeroResource(dg.ConfigurableResource):
         force: bool = False,
         submission_id: str | None = None,
         total: Decimal = Decimal(0),
-        kept_because: str | None = None,
-        unclear_because: str | None = None,
+        evidence: Evidence = Evidence(),
         operation: str | None = None,
         reads: Mapping[str, int] | None = None,
-        never_held: bool = False,
         settled: Settled | None = None,
-        kept_unsure: bool = False,
     ) -> MonthOutcome:
         """Send a month's bodies `(operation, payload, rows)` with this target's lock, record
         of accepted submissions and limits, unless CloudZero already holds them (see
@@ -171,13 +169,10 @@ class CloudZeroResource(dg.ConfigurableResource):
                 force=force,
                 submission_id=submission_id,
                 total=total,
-                kept_because=kept_because,
-                unclear_because=unclear_because,
+                evidence=evidence,
                 operation=operation,
                 reads=reads,
-                never_held=never_held,
                 settled=settled,
-                kept_unsure=kept_unsure,
             )
 
 

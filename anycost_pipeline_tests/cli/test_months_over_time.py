@@ -31,8 +31,9 @@ CID = "conn-time"
 HEADER = "time,service,amount,account\n"
 
 
-def held(server: SandboxServer, month: str) -> tuple[int, Decimal]:
-    rows = server.store.month_rows(CID, month)
+def held(server: SandboxServer, month: str, connection: str = CID) -> tuple[int, Decimal]:
+    """The rows the sandbox holds for the connection's month, and their cost."""
+    rows = server.store.month_rows(connection, month)
     return len(rows), sum((Decimal(r["cost/cost"]) for r in rows), Decimal(0))
 
 
@@ -111,7 +112,8 @@ def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: P
 
 
 def test_a_month_whose_files_are_gone_is_kept(tmp_path: Path) -> None:
-    """A vendor's retention deletes July's export: CloudZero keeps July, and the run says so."""
+    """A vendor's retention deletes July's export: July's row is carried forward, so CloudZero's
+    July is unchanged, and the run says so."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         assert anycost(config, server.url, "run").returncode == 0
@@ -120,17 +122,18 @@ def test_a_month_whose_files_are_gone_is_kept(tmp_path: Path) -> None:
         said = words(again)
         assert again.returncode == 0, said
         assert (
-            "2024-07: kept: CloudZero holds 1 row, cost 100.00; kept, because source vendor's export file(s) that held 2024-07 are gone (month.csv)"
-            in said
-        )
+            "2024-07: unchanged: CloudZero holds 1 row, as last sent; the month as sent keeps 1 "
+            "row, cost 100.00, that CloudZero was sent from source vendor's export file(s) that "
+            "are gone (month.csv)" in said
+        ), said
         assert held(server, "2024-07") == (1, Decimal("100.00"))
         assert held(server, "2024-08") == (1, Decimal("50.00"))
 
 
 def test_a_month_is_kept_when_every_export_file_is_gone(tmp_path: Path) -> None:
-    """The vendor's retention deletes the last export files: `anycost run` keeps both months as
-    CloudZero holds them and exits 0, rather than failing on a `path` that matches nothing
-    (history campaign, seed 190: delete, lose-journal, delete, damage); a `path` that never
+    """The vendor's retention deletes the last export files: `anycost run` carries both months'
+    rows forward, so they are unchanged as CloudZero holds them, and exits 0, rather than
+    failing on a `path` that matches nothing (history campaign, seed 190: delete, lose-journal, delete, damage); a `path` that never
     matched a file stays an error naming it."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
@@ -140,7 +143,8 @@ def test_a_month_is_kept_when_every_export_file_is_gone(tmp_path: Path) -> None:
         again = anycost(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
-        assert "2024-07: kept" in said and "2024-08: kept" in said, said
+        assert "2024-07: unchanged" in said and "2024-08: unchanged" in said, said
+        assert "keeps 1 row, cost 100.00" in said and "keeps 1 row, cost 50.00" in said, said
         assert held(server, "2024-07") == (1, Decimal("100.00"))
         assert held(server, "2024-08") == (1, Decimal("50.00"))
     never = project(tmp_path / "q", "")
@@ -348,13 +352,16 @@ def test_a_deleted_file_is_remembered_across_a_change_of_settings(tmp_path: Path
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
         again = anycost(config, server.url, "run")
         assert again.returncode == 0, words(again)
-        assert "2024-07: kept" in words(again)
+        assert "2024-07: unchanged" in words(again) and "keeps 1 row" in words(again), words(again)
         assert held(server, "2024-07") == (1, Decimal("100.00"))
 
 
-def test_a_month_one_source_left_and_another_lost_its_files_is_a_conflict(tmp_path: Path) -> None:
+def test_a_month_one_source_left_and_another_lost_its_files_keeps_only_the_lost_rows(
+    tmp_path: Path,
+) -> None:
     """July: the vendor's invoice moved to August, the tax file was deleted. Clearing July would
-    drop the tax; keeping it would count the invoice twice: nothing is sent, and the run says so."""
+    drop the tax; keeping it whole would count the invoice twice. July as last sent tells its
+    rows apart: the tax row is carried forward, the invoice's row leaves with it to August."""
     config = _july_and_august(tmp_path / "p")
     (config.parent / "taxes").mkdir()
     (config.parent / "taxes" / "tax-07.csv").write_text(HEADER + "2024-07-31,Tax,7.00,a\n")
@@ -372,10 +379,10 @@ def test_a_month_one_source_left_and_another_lost_its_files_is_a_conflict(tmp_pa
         )
         again = anycost(config, server.url, "run")
         said = words(again)
-        assert again.returncode == 1, said
-        assert "Nothing was sent for 2024-07" in said and "count moved rows twice" in said
-        assert held(server, "2024-07") == (2, Decimal("107.00"))
-        assert held(server, "2024-08") == (3, Decimal("158.00"))
+        assert again.returncode == 0, said
+        assert "keeps 1 row, cost 7.00" in said and "tax-07.csv" in said, said
+        assert held(server, "2024-07") == (1, Decimal("7.00")), said
+        assert held(server, "2024-08") == (3, Decimal("158.00")), said
 
 
 def test_plan_exits_1_when_it_cannot_judge_and_names_later_months(tmp_path: Path) -> None:
@@ -463,8 +470,9 @@ def test_plan_confirms_a_submission_the_drop_list_could_not_confirm_then(tmp_pat
 
 def test_a_month_whose_original_export_was_rotated_away_is_not_shrunk(tmp_path: Path) -> None:
     """May's invoice is deleted by the vendor's retention while a correction file for May is
-    still there: sending May now would drop the invoice's 100.00 from CloudZero. The month is
-    kept, and the words say what would vanish; `--force` sends it as the files hold it."""
+    still there: sending May as the files hold it would drop the invoice's 100.00 from
+    CloudZero. The invoice's row is carried forward, so May is unchanged, and the words say
+    which row the month keeps; `delete-month` and a run send it as the files hold it."""
     config = project(tmp_path / "p", "2024-05-20,Support,100.00,a\n")
     exports = config.parent / "exports"
     (exports / "correction-0001.csv").write_text(HEADER + "2024-05-21,Support,-10.00,a\n")
@@ -477,22 +485,34 @@ def test_a_month_whose_original_export_was_rotated_away_is_not_shrunk(tmp_path: 
         said = words(again)
         assert again.returncode == 0, said
         assert held(server, "2024-05") == (2, Decimal("90.00")), said  # not shrunk to -10.00
-        assert "2024-05: kept:" in said and "month.csv" in said, said
-        assert "--force" in said, said
+        assert "2024-05: unchanged" in said and "month.csv" in said, said
+        assert "keeps 1 row, cost 100.00" in said, said
 
         planned = anycost(config, server.url, "plan", "2024-05")
-        assert "2024-05 kept" in words(planned), words(planned)
+        assert "2024-05 unchanged" in words(planned), words(planned)
 
-        forced_as_the_files_hold_it(config, server, "2024-05", (1, Decimal("-10.00")))
+        emptied_then_sent_as_the_files_hold_it(
+            config, server, "2024-05", (2, Decimal("90.00")), (1, Decimal("-10.00"))
+        )
 
 
-def forced_as_the_files_hold_it(
-    config: Path, server: SandboxServer, month: str, expected: tuple[int, Decimal]
+def emptied_then_sent_as_the_files_hold_it(
+    config: Path,
+    server: SandboxServer,
+    month: str,
+    carried: tuple[int, Decimal],
+    expected: tuple[int, Decimal],
 ) -> None:
-    """`--force` sends a kept month as the files hold it; accepted once, the next run judges
-    the month as the files hold it now (unchanged)."""
+    """`--force` sends a month with the rows it carries from gone files (forcing a send never
+    drops them: CloudZero holds `carried`); `delete-month` and a run send it as the files hold
+    it (`expected`), after which it is unchanged."""
     forced = anycost(config, server.url, "run", month, "--force")
     assert forced.returncode == 0, words(forced)
+    assert held(server, month) == carried, words(forced)
+    emptied = anycost(config, server.url, "delete-month", "main", month, "--yes-delete-month")
+    assert emptied.returncode == 0, words(emptied)
+    sent = anycost(config, server.url, "run", month)
+    assert f"{month}: sent" in words(sent), words(sent)
     assert held(server, month) == expected
     after = anycost(config, server.url, "run", month)
     assert f"{month}: unchanged" in words(after), words(after)
@@ -545,12 +565,14 @@ def test_a_month_to_date_export_renamed_by_the_vendor_is_sent_as_it_grows(
         assert held(server, "2024-08") == (2, total)
 
 
-def test_a_kept_month_another_sender_wrote_to_is_a_warning_not_a_failed_send(
+def test_a_carried_month_another_sender_wrote_to_is_replaced_and_says_so(
     tmp_path: Path,
 ) -> None:
-    """July's files are gone (kept); another sender then writes to July. The run keeps July and
-    says CloudZero differs from the last submission, but it sent nothing, so it does not say
-    'was sent but CloudZero does not hold what was sent' or fail (found by history seed 20)."""
+    """July's files are gone (its row is carried forward); another sender then writes to July.
+    On a replace_drop connection the month as the adaptor sends it replaces the other rows,
+    and the words say what was overwritten and which row is carried (history seed 20 found
+    the run saying 'was sent but CloudZero does not hold what was sent' here, when it kept
+    the month)."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         assert anycost(config, server.url, "run").returncode == 0
@@ -560,9 +582,10 @@ def test_a_kept_month_another_sender_wrote_to_is_a_warning_not_a_failed_send(
         again = anycost(config, server.url, "run", "2024-07")
         said = words(again)
         assert again.returncode == 0, said
-        assert "2024-07: kept" in said and "WARNING drop/main matches_cloudzero" in said, said
+        assert "CloudZero held 2 rows that this adaptor had not left there" in said, said
+        assert "keeps 1 row, cost 100.00" in said, said
         assert "was sent but CloudZero does not hold what was sent" not in said, said
-        assert held(server, "2024-07") == (2, Decimal("99.00"))
+        assert held(server, "2024-07") == (1, Decimal("100.00"))
 
 
 FOREIGN_ROW = {"time/usage_start": "2024-08-03T05:00:00Z", "cost/cost": "-1.00"}
@@ -633,9 +656,10 @@ def test_a_month_whose_only_file_was_rotated_away_is_kept_even_with_its_journal_
     tmp_path: Path,
 ) -> None:
     """Found by the history campaign (seed 190): the only export of July is deleted by the
-    vendor's retention and the journal is lost. The file index still shows that a deleted
-    file held July, so the month is kept as CloudZero holds it and the run succeeds; a month
-    nothing shows the sources ever held would be a conflict instead."""
+    vendor's retention and the journal is lost. July as last sent still holds the deleted
+    file's row, so it is carried forward (sent again, as the journal cannot say CloudZero
+    holds it) and the run succeeds; a month nothing shows the sources ever held would be a
+    conflict instead."""
     config = project(tmp_path / "p", "2024-07-15,Support,236.36,a\n")
     (config.parent / "exports" / "invoice-0002.csv").write_text(
         HEADER + "2024-08-12,Compute,479.43,a\n"
@@ -645,12 +669,10 @@ def test_a_month_whose_only_file_was_rotated_away_is_kept_even_with_its_journal_
         (config.parent / "exports" / "month.csv").unlink()  # July's only file, rotated away
         for record in (config.parent / ".anycost" / "submissions").glob("*/*.json"):
             record.unlink()  # the journal is lost
-        july = [d for d in server.store.drop_history(CID) if d["month"] == "2024-07"]
         again = anycost(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
-        assert "2024-07: kept:" in said and "month.csv" in said, said
-        assert [d for d in server.store.drop_history(CID) if d["month"] == "2024-07"] == july
+        assert "keeps 1 row, cost 236.36" in said and "month.csv" in said, said
         assert held(server, "2024-07") == (1, Decimal("236.36"))
         assert held(server, "2024-08") == (1, Decimal("479.43"))  # sent again: no record
 

@@ -1,8 +1,10 @@
 """Rows CloudZero was sent from an export file that is gone (a vendor's retention), or from a
 pulled source that returns nothing for the month now, are never dropped because something
-else in the month changed: the month is kept, and the words say which rows would go. Through
-`anycost` against the sandbox over HTTP (review of the connection over time, findings 1 and 2:
-each lost the gone rows' cost with exit 0 and the word `sent`)."""
+else in the month changed: they are carried forward with the sources' month, which is sent,
+and the words say which rows the month keeps. Through `anycost` against the sandbox over HTTP
+(review of the connection over time, findings 1 and 2: each lost the gone rows' cost with
+exit 0 and the word `sent`; a later review: a month kept whole for a gone file kept a moved
+source's rows too, which its new connection sent as well)."""
 
 import shutil
 import subprocess
@@ -16,7 +18,7 @@ from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, 
 from anycost_pipeline_tests.cli.test_months_over_time import (
     CID,
     HEADER,
-    forced_as_the_files_hold_it,
+    emptied_then_sent_as_the_files_hold_it,
     held,
     project,
     words,
@@ -34,7 +36,7 @@ def _second_source(config: Path, name: str, folder: str) -> Path:
     return config
 
 
-def test_a_deleted_file_of_one_source_is_kept_when_another_source_of_the_month_grows(
+def test_a_deleted_file_of_one_source_is_carried_when_another_source_of_the_month_grows(
     tmp_path: Path,
 ) -> None:
     config = _second_source(
@@ -51,19 +53,23 @@ def test_a_deleted_file_of_one_source_is_kept_when_another_source_of_the_month_g
         )
 
         planned = anycost(config, server.url, "plan", "2024-07")
-        assert "2024-07 kept" in words(planned), words(planned)
+        assert "2024-07 send" in words(planned), words(planned)
         again = anycost(config, server.url, "run", "2024-07")
         said = words(again)
         assert again.returncode == 0, said
-        assert held(server, "2024-07") == (2, Decimal("1010.00")), said
-        assert "2024-07: kept" in said and "month.csv" in said, said
-        assert "1 row, cost 1000.00" in said, said  # what would go, exactly
-        assert "--force" in said, said
+        # beta's new row arrives; the gone invoice's row stays
+        assert held(server, "2024-07") == (3, Decimal("1015.00")), said
+        assert "2024-07: sent" in said and "month.csv" in said, said
+        assert "keeps 1 row, cost 1000.00" in said, said  # what is carried, exactly
+        after = anycost(config, server.url, "run", "2024-07")
+        assert "2024-07: unchanged" in words(after), words(after)
 
-        forced_as_the_files_hold_it(config, server, "2024-07", (2, Decimal("15.00")))
+        emptied_then_sent_as_the_files_hold_it(
+            config, server, "2024-07", (3, Decimal("1015.00")), (2, Decimal("15.00"))
+        )
 
 
-def test_a_deleted_file_is_kept_when_another_file_of_the_month_gains_a_row(
+def test_a_deleted_file_is_carried_when_another_file_of_the_month_gains_a_row(
     tmp_path: Path,
 ) -> None:
     config = project(tmp_path / "p", "2024-07-10,Support,1000.00,a\n")
@@ -78,8 +84,8 @@ def test_a_deleted_file_is_kept_when_another_file_of_the_month_gains_a_row(
         again = anycost(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
-        assert held(server, "2024-07") == (2, Decimal("1010.00")), said
-        assert "2024-07: kept" in said and "month.csv" in said, said
+        assert held(server, "2024-07") == (3, Decimal("1015.00")), said
+        assert "2024-07: sent" in said and "month.csv" in said, said
 
         # Emptied by hand, the month holds none of the gone rows to drop: the files' month goes.
         emptied = anycost(
@@ -113,7 +119,7 @@ def _api(months: dict[str, list[dict]]):
     return fake_api(respond)
 
 
-def test_a_month_an_api_no_longer_returns_is_kept_beside_a_files_source(tmp_path: Path) -> None:
+def test_a_month_an_api_no_longer_returns_is_carried_beside_a_files_source(tmp_path: Path) -> None:
     months = {"2024-07": [{"date": "2024-07-15", "service": "API", "cost": "2000.00"}]}
     with _api(months) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         config = _with_invoices(http_source_project(tmp_path / "p", api.url, connection_id=CID))
@@ -128,9 +134,9 @@ def test_a_month_an_api_no_longer_returns_is_kept_beside_a_files_source(tmp_path
         again = _pulling(config, server.url, "run", "2024-07")
         said = words(again)
         assert again.returncode == 0, said
-        assert held(server, "2024-07") == (2, Decimal("2010.00")), said
-        assert "2024-07: kept" in said and "source vendor" in said, said
-        assert "1 row, cost 2000.00" in said, said
+        assert held(server, "2024-07") == (3, Decimal("2009.00")), said  # the credit arrives
+        assert "2024-07: sent" in said and "source vendor" in said, said
+        assert "keeps 1 row, cost 2000.00" in said, said
 
 
 def test_a_correction_beside_an_api_that_never_held_the_month_is_sent(tmp_path: Path) -> None:
@@ -186,7 +192,7 @@ def test_without_a_copy_of_the_month_as_sent_a_month_that_grows_is_sent(tmp_path
 
 def test_a_moved_source_whose_file_is_gone_leaves_its_month_kept(tmp_path: Path) -> None:
     """Source vendor's July file is rotated away (July kept on main), then vendor moves to
-    connection other: main must keep July, since other cannot send it (second review,
+    connection other: main must keep July's row, since other cannot send it (second review,
     finding 1: main cleared it and other had nothing: 100.00 lost)."""
     config = _second_source(
         project(tmp_path / "p", "2024-07-10,Support,100.00,a\n"), "gamma", "gamma"
@@ -197,11 +203,44 @@ def test_a_moved_source_whose_file_is_gone_leaves_its_month_kept(tmp_path: Path)
         (config.parent / "exports" / "month.csv").unlink()
         assert anycost(config, server.url, "run").returncode == 0
         assert held(server, "2024-07") == (1, Decimal("100.00"))
-        settings = yaml.safe_load(config.read_text())
-        settings["connections"]["other"] = {"connection_id": "conn-other"}
-        settings["sources"]["vendor"]["connection"] = "other"
-        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        _move(config, "vendor", "other")
         moved = anycost(config, server.url, "run")
         said = words(moved)
         assert held(server, "2024-07") == (1, Decimal("100.00")), said
-        assert "2024-07 (main): kept" in said, said
+        assert held(server, "2024-07", "conn-other") == (0, Decimal(0)), said
+        assert "2024-07 (main): unchanged" in said and "keeps 1 row, cost 100.00" in said, said
+
+
+def _move(config: Path, source: str, connection: str) -> None:
+    """Send `source` to `connection` (added, with id conn-<connection>) from now on."""
+    settings = yaml.safe_load(config.read_text())
+    settings["connections"][connection] = {"connection_id": f"conn-{connection}"}
+    settings["sources"][source]["connection"] = connection
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+def test_a_month_carrying_a_gone_file_lets_a_moved_source_leave(tmp_path: Path) -> None:
+    """July holds a row of vendor's invoice, rotated away, a row of source beta and one of
+    source gamma. Gamma moves to connection other, which sends its row: main's July must keep
+    the invoice's row and beta's, and lose gamma's (review: the month was kept whole for the
+    gone file, so gamma's 50.00 stayed on main and arrived on other too, with exit 0)."""
+    config = project(tmp_path / "p", "2024-07-10,Support,100.00,a\n")
+    for name, row in (
+        ("beta", "2024-07-12,Compute,10.00,a\n"),
+        ("gamma", "2024-07-11,Compute,50.00,a\n"),
+    ):
+        _second_source(config, name, name)
+        (config.parent / name / "july.csv").write_text(HEADER + row)
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        assert held(server, "2024-07") == (3, Decimal("160.00"))
+        (config.parent / "exports" / "month.csv").unlink()  # vendor's retention
+        _move(config, "gamma", "other")
+        moved = anycost(config, server.url, "run")
+        said = words(moved)
+        assert moved.returncode == 0, said
+        assert held(server, "2024-07", "conn-other") == (1, Decimal("50.00")), said
+        assert held(server, "2024-07") == (2, Decimal("110.00")), said  # not 160.00
+        assert "keeps 1 row, cost 100.00" in said, said
+        again = anycost(config, server.url, "plan")
+        assert again.returncode == 0, words(again)  # every month unchanged
