@@ -14,14 +14,16 @@ export holds its days again, some restated): it is not carried.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 import polars as pl
 
-from anycost_pipeline.cbf.columns import COST, DECIMAL_COLUMNS
+from anycost_pipeline.cbf.columns import COST, DECIMAL_COLUMNS, USAGE_START
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_NAME
 from anycost_pipeline.config import AnycostConfig, FilesSource
 from anycost_pipeline.figures import counted
+from anycost_pipeline.settling import utc_now
 from anycost_pipeline.sources import file_names
 
 _KEY, _SHORT, _NTH, _ORDER = "_content", "_short", "_nth", "_order"
@@ -36,16 +38,17 @@ class Unread:
 
     source: str
     words: str
-    files: frozenset[str] | None = None  # the gone files; None: every row of the source
+    files: frozenset[str] | None = None  # the gone files; None: rows of the source
+    before: str | None = None  # only rows that start before this day (an API's retention)
 
 
 def unread_origins(
     project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
 ) -> list[Unread]:
     """The gone export files that held the month, of the connection's sources (`frames`) and of
-    sources that moved to another connection since, and the pulled sources that return nothing
-    for it now (incremental sources and `deleted_files: remove` are the whole truth: their
-    records that left, left)."""
+    sources that moved to another connection since; the pulled sources that return nothing
+    for it now; and the days of it before a pulled source's `retention_days` (incremental
+    sources and `deleted_files: remove` are the whole truth: their records that left, left)."""
     from anycost_pipeline.sources.index import month_evidence
 
     found = []
@@ -65,6 +68,14 @@ def unread_origins(
         elif frames[name].is_empty():
             words = f"source {name}, which is pulled and returned nothing for {month}"
             found.append(Unread(name, words))
+        elif source.retention_days is not None:
+            cutoff = (utc_now() - timedelta(days=source.retention_days)).date().isoformat()
+            if f"{month}-01" < cutoff:
+                words = (
+                    f"source {name} for days before {cutoff}, which its API no longer returns "
+                    f"(`retention_days: {source.retention_days}`)"
+                )
+                found.append(Unread(name, words, before=cutoff))
     return found
 
 
@@ -148,7 +159,10 @@ def _from(origins: list[Unread], sent: pl.DataFrame) -> pl.Expr:
         if origin.files is not None and SOURCE_FILE in sent.columns:
             matches = matches | pl.col(SOURCE_FILE).is_in(list(origin.files))
         elif origin.files is None and SOURCE_NAME in sent.columns:
-            matches = matches | (pl.col(SOURCE_NAME).cast(pl.String) == origin.source)
+            mine = pl.col(SOURCE_NAME).cast(pl.String) == origin.source
+            if origin.before is not None:
+                mine = mine & (pl.col(USAGE_START).cast(pl.String) < origin.before)
+            matches = matches | mine
     return matches
 
 

@@ -143,6 +143,9 @@ class _SourceKind(SourceConfig):
     ] = None
     refresh: Refresh = Refresh()
     settles: Settles | None = None  # None: final once the month is over
+    # Pulled sources: the vendor's API returns only the last N days. Rows CloudZero was sent
+    # for days before that, which a pull no longer returns, are carried forward (`gone_rows`).
+    retention_days: int | None = Field(default=None, ge=1)
     # Who invoices each charge and who provides it, for the overlap check (a charge invoiced by
     # a platform CloudZero already ingests): the first of the columns that the export has.
     issuer_column: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
@@ -157,6 +160,11 @@ class _SourceKind(SourceConfig):
             )
         if not self.incremental and (self.key or self.tombstone):
             raise ValueError("`key` and `tombstone` apply only with `incremental: true`")
+        if self.retention_days is not None and not self.pulled:
+            raise ValueError(
+                "`retention_days` applies to pulled sources (http, sql, connectors); a files "
+                "source says what a deleted export file means with `deleted_files`"
+            )
         return self
 
     @property

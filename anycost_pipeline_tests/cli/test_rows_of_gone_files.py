@@ -11,6 +11,7 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
@@ -244,3 +245,36 @@ def test_a_month_carrying_a_gone_file_lets_a_moved_source_leave(tmp_path: Path) 
         assert "keeps 1 row, cost 100.00" in said, said
         again = anycost(config, server.url, "plan")
         assert again.returncode == 0, words(again)  # every month unchanged
+
+
+@pytest.mark.parametrize("retention", [None, 90])
+def test_rows_an_api_no_longer_returns_are_carried_only_within_its_declared_retention(
+    tmp_path: Path, retention: int | None
+) -> None:
+    """An API that keeps 90 days returns part of an old month (review: its other rows were
+    dropped from CloudZero with exit 0). With `retention_days` the rows it stopped returning,
+    dated before its window, stay; without it, the pull is the whole truth for the month."""
+    july = [
+        {"date": "2024-07-05", "service": "API", "cost": "2000.00"},
+        {"date": "2024-07-25", "service": "API", "cost": "30.00"},
+    ]
+    months = {"2024-07": list(july)}
+    with _api(months) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        config = http_source_project(tmp_path / "p", api.url, connection_id=CID)
+        if retention is not None:
+            settings = yaml.safe_load(config.read_text())
+            settings["sources"]["vendor"]["retention_days"] = retention
+            config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        assert _pulling(config, server.url, "run", "2024-07").returncode == 0
+        assert held(server, "2024-07") == (2, Decimal("2030.00"))
+
+        months["2024-07"] = [dict(july[1], cost="31.00")]  # the 5th aged out; the 25th restated
+        again = _pulling(config, server.url, "run", "2024-07")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert "2024-07: sent" in said, said
+        if retention is None:
+            assert held(server, "2024-07") == (1, Decimal("31.00")), said
+        else:
+            assert held(server, "2024-07") == (2, Decimal("2031.00")), said
+            assert "keeps 1 row, cost 2000.00" in said and "retention_days: 90" in said, said
