@@ -232,12 +232,13 @@ def test_a_correction_whose_billed_month_cannot_be_read_names_file_row_column_an
     assert "late.csv, row 2, column 'BillingPeriodStart': value 'soon'" in said
 
 
-def test_a_may_rebuilt_from_the_correction_file_alone_is_kept_not_shrunk(
+def test_a_may_rebuilt_from_the_correction_file_alone_carries_the_original_not_shrunk(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The vendor's retention deleted May's original export; only June's correction file is
     left. Restating May from it alone would leave CloudZero 1 row of May's 7 (the correction
-    without the usage it corrects): the month is kept and the run says so."""
+    without the usage it corrects): the original's 6 rows are carried forward, so the month is
+    unchanged, and the run says so."""
     files = [CLOSED / f"{S4}_original.csv", CLOSED / f"{S4}_delta.csv"]
     _sources(project, {"s4": files}, "restate")
     assert main(["run", "2025-05"]) == 0
@@ -248,5 +249,5 @@ def test_a_may_rebuilt_from_the_correction_file_alone_is_kept_not_shrunk(
     (project.root / "s4" / f"{S4}_original.csv").unlink()
     assert main(["run", "2025-05"]) == 0
     said = printed_words(capsys)
-    assert "2025-05: kept" in said, said
+    assert "2025-05: unchanged" in said and "keeps 6 rows, cost 4.195398" in said, said
     assert _held(project, "s4", "2025-05") == before  # nothing was sent
