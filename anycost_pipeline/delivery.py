@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from anycost_pipeline.cbf.bodies import REPLACE_DROP, MonthBodies, RowTooLargeForBody, plan_bodies
+from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_NAME
 from anycost_pipeline.cbf.validation import cost_total, row_problems
 from anycost_pipeline.cbf.verdicts import unchecked
@@ -170,6 +171,8 @@ def combined(
             if named
             else carried
         )
+    if not parts:  # a connection whose sources all moved away
+        return pl.DataFrame(schema={USAGE_START: pl.String, COST: pl.String, SOURCE_NAME: names})
     return pl.concat(parts, how="diagonal_relaxed" if extra else "diagonal")
 
 

@@ -5,6 +5,8 @@ changes pending, 1 a month that could not be judged."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from upath import UPath
+
 from anycost_pipeline.cli.common import (
     connection_id,
     connection_reads,
@@ -32,6 +34,7 @@ from anycost_pipeline.connection_state import (
     sent_before_start,
 )
 from anycost_pipeline.defs.in_memory import sources_now
+from anycost_pipeline.defs.names import DROP
 from anycost_pipeline.figures import counted
 
 
@@ -41,7 +44,7 @@ def connections_to_plan(
 ) -> Iterator[tuple[AnyCostClient, list[str]]]:
     for name in connections:
         require_connection(config, name)
-    chosen = connections or [c for c in config.connections if config.sources_of(c)]
+    chosen = connections or list(config.connections)
     with open_client(config) as client:
         yield client, chosen
 
@@ -53,6 +56,8 @@ def plan(months: list[str], connections: list[str]) -> int:
         for connection in chosen:
             with connection_reads(config, connection):
                 states += _plan_connection(config, connection, client, months)
+    if not connections:
+        say_removed_connections(config)
     say()
     say(summary(states))
     return exit_code(states)
@@ -89,6 +94,31 @@ def say_before_start(config: AnycostConfig, connection: str) -> None:
             f"  (not judged: {', '.join(early)}, before start_month {config.start_month}; this "
             "adaptor sent them, and CloudZero keeps them as they are. Set start_month earlier "
             "to judge them again)"
+        )
+
+
+def removed_connections(config: AnycostConfig) -> dict[str, list[str]]:
+    """The connections this adaptor sent months to (their `drop/<connection>` frames) that
+    anycost.yaml no longer names, with those months: nothing judges them any more."""
+    folder = UPath(config.frames_location) / DROP
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for place in folder.iterdir():
+        months = sorted(p.stem for p in place.glob("*.parquet")) if place.is_dir() else []
+        if place.name not in config.connections and months:
+            found[place.name] = months
+    return dict(sorted(found.items()))
+
+
+def say_removed_connections(config: AnycostConfig) -> None:
+    """Name the connections anycost.yaml no longer names that this adaptor sent months to."""
+    for connection, months in removed_connections(config).items():
+        say(
+            f"(not judged: connection {connection}, which anycost.yaml no longer names; this "
+            f"adaptor sent {', '.join(months)} to it, and CloudZero keeps them as they are. To "
+            "have them judged (cleared of what their sources left), name it again under "
+            "`connections` with its connection_id: it needs no source)"
         )
 
 

@@ -24,7 +24,7 @@ def reconcile(months: list[str], connections: list[str], contents: bool) -> int:
         require_connection(config, name)
     require_partition_months(config, [str(Month.parse(m)) for m in months])
     dagster_home(config.base_dir)
-    chosen = connections or [c for c in config.connections if config.sources_of(c)]
+    chosen = connections or list(config.connections)
     job = definitions(config).resolve_job_def(RECONCILE_MONTH)
     ops = {reconcile_op(c): {"config": {"compare_contents": contents}} for c in chosen}
     differing = 0

@@ -65,7 +65,11 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
     start_month that a source holds now, that this adaptor sent, or that CloudZero lists (so a
     month that emptied is cleared); and the later months named, which wait for their month."""
     from anycost_pipeline.cli.common import connection_reads
-    from anycost_pipeline.cli.plan import connections_to_plan, say_before_start
+    from anycost_pipeline.cli.plan import (
+        connections_to_plan,
+        say_before_start,
+        say_removed_connections,
+    )
     from anycost_pipeline.connection_state import months_of
 
     wanted: set[str] = set()
@@ -77,6 +81,7 @@ def every_month(config: AnycostConfig) -> tuple[list[str], list[str]]:
             say_before_start(config, connection)
             wanted.update(now)
             later.update(after)
+    say_removed_connections(config)
     return sorted(wanted), sorted(later)
 
 
@@ -157,7 +162,7 @@ def run(months: list[str], force: bool = False) -> int:
             )
     months = [str(Month.parse(m)) for m in months]
     require_partition_months(config, months)
-    drops = [drop_op(c) for c in config.connections if config.sources_of(c)]
+    drops = [drop_op(c) for c in config.connections]
     # `--force`: every connection's drop sends its month even if CloudZero already holds it.
     run_config = (
         {**QUIET, "ops": {op: {"config": {"force": True}} for op in drops}} if force else QUIET
@@ -168,7 +173,7 @@ def run(months: list[str], force: bool = False) -> int:
     failed: dict[str, dict[str, str]] = {}  # month → connection → what CloudZero holds of it
     unreconciled = []
     with dg.DagsterInstance.get() as instance:
-        connections = [c for c in config.connections if config.sources_of(c)]
+        connections = list(config.connections)
         prepare_pools(instance, connections)
         for number, month in enumerate(months, start=1):
             progress(f"[{number}/{len(months)}] {month}")

@@ -44,7 +44,7 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
     month = str(Month.parse(month))
     for name in connections:
         require_connection(config, name)
-    chosen = connections or [c for c in config.connections if config.sources_of(c)]
+    chosen = connections or list(config.connections)
     folder = Path(out) if out else config.storage_path / "dry-run" / month
     validate = config.cloudzero.target == "live" if validate is None else validate
     limits = Limits(config.cloudzero.limits.rows_per_month, config.cloudzero.limits.bytes_per_month)

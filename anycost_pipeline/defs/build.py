@@ -28,8 +28,9 @@ def build_definitions(project: AnycostConfig) -> dg.Definitions:
     project.require_target_allowed()
     project.require_one_owner_per_connection_id()
     partitions = month_partitions(project)
+    # Every connection, also one whose sources all moved away: its months are judged, and
+    # cleared of what they left (`delivery.moved_away`), never left counted twice.
     fed = {c: sorted(project.sources_of(c)) for c in project.connections}
-    fed = {connection: sources for connection, sources in fed.items() if sources}
     with warnings.catch_warnings():
         # Checks recorded per month (partitioned asset checks) are a preview in this Dagster.
         warnings.simplefilter("ignore", dg.PreviewWarning)

@@ -84,8 +84,14 @@ def drop_asset(
         kinds={"cloudzero"},
         required_resource_keys={cloudzero_key},
         description=(
-            f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` (sources: "
-            f"{', '.join(sources)}). {HOW[spec.operation]} A month CloudZero already holds unchanged "
+            f"Step 3 of 3: the month as sent to CloudZero connection `{connection}` "
+            + (
+                f"(sources: {', '.join(sources)}). "
+                if sources
+                else "(no source sends to it now: the months its former sources held are "
+                "cleared of their rows, except rows of export files that are gone). "
+            )
+            + f"{HOW[spec.operation]} A month CloudZero already holds unchanged "
             "is not sent again (run config `force: true` sends it anyway). The metadata holds "
             "CloudZero's receipt, the totals, and what changed against the previous submission of "
             "the month."

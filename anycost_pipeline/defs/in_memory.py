@@ -47,6 +47,8 @@ def source_cbf_with_problems(
     project: AnycostConfig, sources: list[str], month: str
 ) -> tuple[dict[str, pl.DataFrame], dict[str, bool], dict[str, str]]:
     """As `source_cbf`, plus each failed check's explanation (its markdown metadata)."""
+    if not sources:  # a connection whose sources all moved away
+        return {}, {}, {}
     from anycost_pipeline.defs.build import build_definitions  # which builds the plan sensor
 
     # The assets as built, before the definitions bind their resources: the frames stay in

@@ -35,7 +35,7 @@ def _host() -> dict[str, str]:
 def submit_month_job(project: AnycostConfig) -> "UnresolvedAssetJobDefinition":
     # The project's own assets only: a host project's other assets are not its business.
     keys = [dg.AssetKey(key(s)) for s in project.sources for key in (raw_key, cbf_key)]
-    fed = [c for c in project.connections if project.sources_of(c)]
+    fed = list(project.connections)
     selection = dg.AssetSelection.assets(*keys, *(dg.AssetKey(drop_key(c)) for c in fed))
     return dg.define_asset_job(
         scoped(SUBMIT_MONTH, project.scope),

@@ -748,3 +748,53 @@ def test_months_sent_before_a_later_start_month_are_named_as_not_judged(tmp_path
         assert planned.returncode == 0 and note in words(planned), words(planned)
         ran = anycost(config, server.url, "run")
         assert ran.returncode == 0 and note in words(ran), words(ran)
+
+
+def test_a_connection_whose_only_source_moved_away_clears_the_months_it_held(
+    tmp_path: Path,
+) -> None:
+    """The only source of connection main moves to connection other: main has no source left,
+    and its months must still be judged (review: main was no longer judged at all, so July and
+    August stayed there while other was sent them too: counted twice, exit 0)."""
+    config = _july_and_august(tmp_path / "p")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        settings = yaml.safe_load(config.read_text())
+        settings["connections"]["other"] = {"connection_id": "conn-other"}
+        settings["sources"]["vendor"]["connection"] = "other"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+        planned = anycost(config, server.url, "plan")
+        assert planned.returncode == 2, words(planned)
+        assert "2024-07  clear" in planned.stdout, words(planned)
+        moved = anycost(config, server.url, "run")
+        said = words(moved)
+        assert moved.returncode == 0, said
+        assert held(server, "2024-07", "conn-other") == (1, Decimal("100.00")), said
+        assert held(server, "2024-08", "conn-other") == (1, Decimal("50.00")), said
+        assert held(server, "2024-07") == (0, Decimal(0)), said
+        assert held(server, "2024-08") == (0, Decimal(0)), said
+        assert "2024-07 (main): cleared" in said, said
+        assert anycost(config, server.url, "plan").returncode == 0
+
+
+def test_a_connection_removed_from_anycost_yaml_is_named_with_the_months_it_holds(
+    tmp_path: Path,
+) -> None:
+    """A connection taken out of anycost.yaml is judged no more: plan and run say so, with the
+    months this adaptor sent it, instead of passing over them in silence."""
+    config = _july_and_august(tmp_path / "p")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run").returncode == 0
+        settings = yaml.safe_load(config.read_text())
+        settings["connections"] = {"other": {"connection_id": "conn-other"}}
+        settings["sources"]["vendor"]["connection"] = "other"
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        note = (
+            "not judged: connection main, which anycost.yaml no longer names; this adaptor sent "
+            "2024-07, 2024-08 to it, and CloudZero keeps them as they are"
+        )
+        for command in ("plan", "run"):
+            said = words(anycost(config, server.url, command))
+            assert note in said, said
+        assert held(server, "2024-07") == (1, Decimal("100.00"))  # judged by nothing: kept

@@ -63,7 +63,8 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
     config = project.config()
     columns = {"time/usage_start": "date", "cost/cost": "amount"}
     config["connections"]["vendor_main"] = {"connection_id": "vendor-id", "operation": "sum"}
-    config["connections"]["unused"] = {"connection_id": "unused-id"}  # no source: no drop
+    # No source sends to it (they all moved away, say): its months are still judged.
+    config["connections"]["unused"] = {"connection_id": "unused-id"}
     config["sources"]["vendor"] = {
         "connection": "vendor_main",
         "kind": "files",
@@ -87,6 +88,7 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
             "cbf/vendor": "cbf",
             "cbf/warehouse": "cbf",
             "drop/simple_cloud_main": "drop",
+            "drop/unused": "drop",
             "drop/vendor_main": "drop",
             "raw/simple_cloud": "raw",
             "raw/vendor": "raw",
@@ -105,12 +107,15 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
             "cbf/warehouse:rows_valid",
             "drop/simple_cloud_main:matches_cloudzero",
             "drop/simple_cloud_main:no_double_count",
+            "drop/unused:matches_cloudzero",
+            "drop/unused:no_double_count",
             "drop/vendor_main:matches_cloudzero",
             "drop/vendor_main:no_double_count",
         ],
         "jobs": {
             "reconcile_month": [
                 "drop__simple_cloud_main_matches_cloudzero",
+                "drop__unused_matches_cloudzero",
                 "drop__vendor_main_matches_cloudzero",
             ],
             "send_simple_cloud_main": [
@@ -119,6 +124,7 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
                 "drop__simple_cloud_main_matches_cloudzero",
                 "raw__simple_cloud",
             ],
+            "send_unused": ["drop__unused", "drop__unused_matches_cloudzero"],
             # cbf__vendor makes cbf/vendor and rejects/vendor: the job must run it whole.
             "send_vendor_main": [
                 "cbf__vendor",
@@ -134,6 +140,8 @@ def test_each_kind_of_source_and_connection_builds_its_definitions(project: Proj
                 "cbf__warehouse",
                 "drop__simple_cloud_main",
                 "drop__simple_cloud_main_matches_cloudzero",
+                "drop__unused",
+                "drop__unused_matches_cloudzero",
                 "drop__vendor_main",
                 "drop__vendor_main_matches_cloudzero",
                 "raw__simple_cloud",
