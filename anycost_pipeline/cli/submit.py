@@ -2,7 +2,6 @@
 
 import json
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -23,9 +22,9 @@ from anycost_pipeline.cloudzero.journal import CLEARED
 from anycost_pipeline.cloudzero.submit import Limits, check_limits
 from anycost_pipeline.config import load_config
 from anycost_pipeline.connection_state import journal_of
-from anycost_pipeline.defs.changes import last_submitted, stored_drop_path
-from anycost_pipeline.defs.in_memory import source_cbf
-from anycost_pipeline.delivery import MonthRefused, month_to_send
+from anycost_pipeline.defs.changes import stored_drop_path
+from anycost_pipeline.defs.in_memory import month_from_sources
+from anycost_pipeline.delivery import MonthRefused
 from anycost_pipeline.figures import counted
 from anycost_pipeline.months import Month
 
@@ -53,20 +52,12 @@ def dry_run(month: str, out: str | None, connections: list[str], validate: bool 
         progress(
             f"[{number}/{len(chosen)}] {connection}: reading sources and converting {month} to CBF"
         )
-        sources = sorted(config.sources_of(connection))
-        frames, _ = source_cbf(config, sources, month)
         target = folder / connection
         for stale in target.glob("body-*.json"):  # an earlier dry run's bodies are not these
             stale.unlink()
         try:
             # The same decision as drop/<connection>: what it would refuse, no body is written for.
-            sending = month_to_send(
-                config,
-                connection,
-                {s: frames[s] for s in sources},
-                month,
-                sent_to=partial(last_submitted, config, month=month),
-            )
+            sending = month_from_sources(config, connection, month)
         except MonthRefused as refusal:
             say(f"{connection}: `anycost run {month}` would refuse this month: {refusal}")
             say(f"  No request body was written for {connection}.")

@@ -23,7 +23,7 @@ from anycost_pipeline.defs.names import (
     scoped,
 )
 from anycost_pipeline.defs.results import QUIET, failure_messages
-from anycost_pipeline.delivery import MonthRefused, month_to_send
+from anycost_pipeline.delivery import MonthRefused, MonthToSend, month_to_send
 
 
 class MonthNotConverted(ValueError):
@@ -90,25 +90,31 @@ def source_cbf_with_problems(
     return frames, checks, explained
 
 
+def month_from_sources(config: AnycostConfig, connection: str, month: str) -> MonthToSend:
+    """The connection's month as its drop would send it, its sources read and converted in
+    memory (nothing stored, nothing sent); MonthNotConverted or MonthRefused when it cannot."""
+    sources = sorted(config.sources_of(connection))
+    frames, _ = source_cbf(config, sources, month)
+    return month_to_send(
+        config,
+        connection,
+        {s: frames[s] for s in sources},
+        month,
+        sent_to=partial(last_submitted, config, month=month),
+    )
+
+
 def sources_now(
     config: AnycostConfig, connection: str, announce: Callable[[str], None] | None = None
 ) -> Callable[[str], Now]:
     """What the connection's sources hold for a month, as a submission would send it;
     SourcesRefused when it cannot be sent as it stands."""
-    sources = sorted(config.sources_of(connection))
 
     def now(month: str) -> Now:
         if announce is not None:
             announce(f"{connection}: reading sources and converting {month} to CBF")
         try:
-            frames, _ = source_cbf(config, sources, month)
-            sending = month_to_send(
-                config,
-                connection,
-                {s: frames[s] for s in sources},
-                month,
-                sent_to=partial(last_submitted, config, month=month),
-            )
+            sending = month_from_sources(config, connection, month)
         except (MonthNotConverted, MonthRefused) as refusal:
             raise SourcesRefused(str(refusal)) from None
         return Now(
