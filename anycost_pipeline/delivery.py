@@ -22,7 +22,7 @@ from anycost_pipeline.cbf.verdicts import unchecked
 from anycost_pipeline.cloudzero.client import MonthRequests, PlannedRequest
 from anycost_pipeline.cloudzero.month_state import Evidence
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.gone_rows import SentTo, gone_rows
+from anycost_pipeline.gone_rows import Converted, SentTo, gone_rows
 from anycost_pipeline.months import Month
 from anycost_pipeline.overlap import Overlap, find_overlaps
 from anycost_pipeline.settling import Settled, month_settled, source_settled, utc_now
@@ -224,6 +224,7 @@ def month_to_send(
     month: str,
     others: Mapping[str, pl.DataFrame] | None = None,
     sent_to: SentTo | None = None,
+    converted: Converted | None = None,
 ) -> MonthToSend:
     """The month of the connection's sources (`frames`, by source, in order), ready to send;
     raises MonthRefused (nothing sent) for a source that failed its blocking checks, two
@@ -231,7 +232,7 @@ def month_to_send(
     send, or, under `overlap.mode: fail`, cost also found in another source or in `others`
     (other connections' months). `sent_to` gives the month as last sent to a connection, with
     its lineage: on a `replace_drop` connection, its rows whose origin is gone are carried
-    forward (`gone_rows`). An empty month is the one empty body that would clear it, with the
+    forward (`gone_rows`; `converted` gives a source's month as last converted). An empty month is the one empty body that would clear it, with the
     reason it must be kept instead, if any (whether it is sent is the connection state's
     decision: only a month this adaptor sent before is cleared)."""
     sources = list(frames)
@@ -248,7 +249,9 @@ def month_to_send(
     cbf = combined(frames, sources)
     # Only a replace_drop month's sources are the whole month: only there can a send drop rows.
     replaces = project.connections[connection].operation == REPLACE_DROP
-    gone = gone_rows(project, connection, frames, cbf, month, sent_to) if replaces else None
+    gone = (
+        gone_rows(project, connection, frames, cbf, month, sent_to, converted) if replaces else None
+    )
     if gone is not None and gone.rows is not None:
         cbf = as_last_sent(combined(frames, sources, gone.rows), sent_to(connection))
     settled = settled_of(project, frames, month)

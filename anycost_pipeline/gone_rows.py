@@ -30,6 +30,8 @@ _KEY, _SHORT, _NTH, _ORDER = "_content", "_short", "_nth", "_order"
 
 # The month as last sent to a connection, with its lineage (empty: never sent).
 SentTo = Callable[[str], pl.DataFrame]
+# A source's month as last converted to CBF (empty: never converted).
+Converted = Callable[[str], pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,15 @@ def unread_origins(
             words = f"source {name}, which is pulled and returned nothing for {month}"
             found.append(Unread(name, words))
         elif source.retention_days is not None:
-            cutoff = (utc_now() - timedelta(days=source.retention_days)).date().isoformat()
-            if f"{month}-01" < cutoff:
+            # The window's first day too: an API may count today among its N days, or start
+            # the window at the hour of the pull. (A row it still returns is not carried.)
+            last = (utc_now() - timedelta(days=source.retention_days)).date()
+            if f"{month}-01" <= last.isoformat():
                 words = (
-                    f"source {name} for days before {cutoff}, which its API no longer returns "
-                    f"(`retention_days: {source.retention_days}`)"
+                    f"source {name} for days up to {last.isoformat()}, which its API may no "
+                    f"longer return (`retention_days: {source.retention_days}`)"
                 )
-                found.append(Unread(name, words, before=cutoff))
+                found.append(Unread(name, words, before=(last + timedelta(days=1)).isoformat()))
     return found
 
 
@@ -102,10 +106,12 @@ def gone_rows(
     now: pl.DataFrame,
     month: str,
     sent_to: SentTo | None,
+    converted: Converted | None = None,
 ) -> GoneRows | None:
     """The rows of the month as last sent to the connection that came from where nothing can
     be read now and that `now` (the sources' month) lacks; None when there are none. A moved
-    source's rows are carried only while its new connection holds none of them."""
+    source's rows are carried only while its new connection does not hold them and the
+    source's month as last converted (`converted`) does not hold them either."""
     origins = unread_origins(project, connection, frames, month)
     if not origins:
         return None
@@ -119,8 +125,8 @@ def gone_rows(
             )
             return GoneRows(words)
         return None  # a pulled source that returns nothing, for a month never sent from it
-    origins = [o for o in origins if o.source in frames or not _held_elsewhere(project, o, sent_to)]
-    carried = missing(sent.filter(_from(origins, sent)), sent, now)
+    candidates = _candidates(project, frames, origins, sent, sent_to, converted)
+    carried = missing(candidates, sent, now)
     if carried.is_empty():
         return None
     where = _words([o for o in origins if not carried.filter(_from([o], carried)).is_empty()])
@@ -140,15 +146,39 @@ def _words(origins: list[Unread]) -> str:
     return " and ".join(o.words for o in origins)
 
 
-def _held_elsewhere(project: AnycostConfig, origin: Unread, sent_to: SentTo | None) -> bool:
-    """Whether the connection a source moved to holds rows of its gone files (sent before
-    they went): there they are carried, not here."""
-    if sent_to is None or origin.files is None:
-        return False
-    there = sent_to(project.sources[origin.source].connection)
-    return SOURCE_FILE in there.columns and bool(
-        there.get_column(SOURCE_FILE).is_in(list(origin.files)).any()
-    )
+def _candidates(
+    project: AnycostConfig,
+    frames: Mapping[str, pl.DataFrame],
+    origins: list[Unread],
+    sent: pl.DataFrame,
+    sent_to: SentTo | None,
+    converted: Converted | None,
+) -> pl.DataFrame:
+    """The rows of `sent` that came from the origins, in `sent`'s order; of a source that moved
+    to another connection, only those that neither that connection's month as last sent nor
+    the source's month as converted now holds (told apart by what they are, as `missing`
+    does): rows it was sent before their file went are carried there, and rows the source
+    still delivers (a renamed export) go there now."""
+    position = "_position"
+    numbered = sent.with_row_index(position)
+    parts = [numbered.filter(_from([o for o in origins if o.source in frames], numbered))]
+    for origin in origins:
+        if origin.source in frames:
+            continue
+        mine = numbered.filter(_from([origin], numbered))
+        there = sent_to(project.sources[origin.source].connection) if sent_to else pl.DataFrame()
+        if SOURCE_NAME in there.columns:
+            there = there.filter(pl.col(SOURCE_NAME).cast(pl.String) == origin.source)
+        else:
+            there = pl.DataFrame()
+        delivered = converted(origin.source) if converted else pl.DataFrame()
+        elsewhere = (
+            pl.concat([f for f in (there, delivered) if f.height], how="diagonal_relaxed")
+            if there.height or delivered.height
+            else pl.DataFrame()
+        )
+        parts.append(missing(mine, mine, elsewhere) if elsewhere.height else mine)
+    return pl.concat(parts, how="diagonal_relaxed").sort(position).drop(position)
 
 
 def _from(origins: list[Unread], sent: pl.DataFrame) -> pl.Expr:

@@ -166,7 +166,7 @@ def delete_month(connection: str, month: str, confirmed: bool) -> int:
         # The month as last sent goes first: it is what gone rows are carried forward from
         # (`gone_rows`), and the month is to hold only what the sources hold from now on.
         # Should the emptying fail, no copy tells which rows came from gone files: a run then
-        # keeps a month it would shrink, never drops them.
+        # keeps a month that would hold fewer rows than CloudZero does (`gone_rows`).
         stored_drop_path(config, connection, month).unlink(missing_ok=True)
         empty = pl.DataFrame(schema={USAGE_START: pl.String, COST: pl.String})
         (body,) = month_bodies(empty, month, operation=REPLACE_DROP)

@@ -12,7 +12,7 @@ from anycost_pipeline.cbf.validation import cost_total
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.defs.io_manager import frames_folder
 from anycost_pipeline.defs.metadata import SERVICE, cost_by, files_used
-from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, drop_key
+from anycost_pipeline.defs.names import CHANGE, COST_BY_SERVICE, FILES_USED, cbf_key, drop_key
 from anycost_pipeline.figures import counted, shown, signed
 
 
@@ -34,6 +34,15 @@ def previous_drop(project: AnycostConfig, connection: str, month: str) -> pl.Dat
         handle.seek(0)
         # Lineage columns (`_*`) are no part of a row's identity: they are not read.
         return pl.read_parquet(handle, columns=[c for c in schema if not c.startswith("_")])
+
+
+def last_converted(project: AnycostConfig, source: str, month: str) -> pl.DataFrame:
+    """A source's month as last converted to CBF (empty when it never was)."""
+    path = frames_folder(project).joinpath(*cbf_key(source), f"{month}.parquet")
+    if not path.is_file():
+        return pl.DataFrame()
+    with path.open("rb") as handle:
+        return pl.read_parquet(handle)
 
 
 def last_submitted(project: AnycostConfig, connection: str, month: str) -> pl.DataFrame:

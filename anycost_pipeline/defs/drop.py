@@ -17,7 +17,12 @@ from anycost_pipeline.cloudzero.submit import (
     MonthOutcome,
 )
 from anycost_pipeline.config import AnycostConfig
-from anycost_pipeline.defs.changes import Resumed, last_submitted, submission_metadata
+from anycost_pipeline.defs.changes import (
+    Resumed,
+    last_converted,
+    last_submitted,
+    submission_metadata,
+)
 from anycost_pipeline.defs.failures import user_errors
 from anycost_pipeline.defs.metadata import cost_by, cost_metadata
 from anycost_pipeline.defs.names import (
@@ -81,6 +86,9 @@ def drop_asset(
         partitions_def=partitions,
         group_name=DROP,
         pool=pool_name(connection),
+        # After every source of the run is read and converted: a drop judges what other
+        # connections' sources left or still deliver (`gone_rows`) from their index and frames.
+        op_tags={"dagster/priority": "-1"},
         kinds={"cloudzero"},
         required_resource_keys={cloudzero_key},
         description=(
@@ -131,6 +139,7 @@ def drop_asset(
                 month,
                 others,
                 sent_to=partial(last_submitted, project, month=month),
+                converted=partial(last_converted, project, month=month),
             )
             outcome = cloudzero.send_month(
                 connection_id,

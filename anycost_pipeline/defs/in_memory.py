@@ -11,7 +11,7 @@ import polars as pl
 from anycost_pipeline.cloudzero.month_state import Now
 from anycost_pipeline.config import AnycostConfig
 from anycost_pipeline.connection_state import SourcesRefused
-from anycost_pipeline.defs.changes import last_submitted
+from anycost_pipeline.defs.changes import last_converted, last_submitted
 from anycost_pipeline.defs.names import (
     CBF,
     CBF_OUTPUT,
@@ -101,6 +101,7 @@ def month_from_sources(config: AnycostConfig, connection: str, month: str) -> Mo
         {s: frames[s] for s in sources},
         month,
         sent_to=partial(last_submitted, config, month=month),
+        converted=partial(last_converted, config, month=month),
     )
 
 

@@ -8,6 +8,7 @@ source's rows too, which its new connection sent as well)."""
 
 import shutil
 import subprocess
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
+from anycost_pipeline.settling import utc_now
 from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, http_source_project
 from anycost_pipeline_tests.cli.test_months_over_time import (
     CID,
@@ -278,3 +280,78 @@ def test_rows_an_api_no_longer_returns_are_carried_only_within_its_declared_rete
         else:
             assert held(server, "2024-07") == (2, Decimal("2031.00")), said
             assert "keeps 1 row, cost 2000.00" in said and "retention_days: 90" in said, said
+
+
+def test_a_moved_source_whose_export_was_renamed_is_counted_once(tmp_path: Path) -> None:
+    """Vendor's month-to-date export is renamed (the same row) while vendor moves to
+    connection other: other sends the row, so main must not carry it as a gone file's row
+    (third review, T10: main kept 100.00 beside other's 100.00, on every later run)."""
+    config = _second_source(
+        project(tmp_path / "p", "2024-07-10,Support,100.00,a\n"), "beta", "beta"
+    )
+    (config.parent / "beta" / "b.csv").write_text(HEADER + "2024-07-12,Compute,10.00,a\n")
+    exports = config.parent / "exports"
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (exports / "month.csv").rename(exports / "month-v2.csv")
+        _move(config, "vendor", "other")
+        for _ in range(2):  # the first run and the next: exact at once, and stays so
+            said = words(anycost(config, server.url, "run", "2024-07"))
+            assert held(server, "2024-07") == (1, Decimal("10.00")), said
+            assert held(server, "2024-07", "conn-other") == (1, Decimal("100.00")), said
+
+
+@pytest.mark.parametrize("beta", [True, False])
+def test_a_moved_sources_gone_rows_the_new_connection_never_held_stay(
+    tmp_path: Path, beta: bool
+) -> None:
+    """Vendor's July is in a.csv (100.00) and b.csv (20.00). a.csv is rotated away (carried on
+    main), vendor moves to other (which sends b.csv's row), then b.csv is rotated away too:
+    a.csv's row stays on main, b.csv's on other (third review, T13: a.csv's 100.00 was lost
+    because other held a row of another of vendor's gone files)."""
+    config = project(tmp_path / "p", "2024-07-10,Support,100.00,a\n")
+    exports = config.parent / "exports"
+    (exports / "month.csv").rename(exports / "a.csv")
+    (exports / "b.csv").write_text(HEADER + "2024-07-11,Compute,20.00,a\n")
+    if beta:
+        _second_source(config, "beta", "beta")
+        (config.parent / "beta" / "x.csv").write_text(HEADER + "2024-07-12,Compute,10.00,a\n")
+    main = (2, Decimal("110.00")) if beta else (1, Decimal("100.00"))
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (exports / "a.csv").unlink()
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        _move(config, "vendor", "other")
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (exports / "b.csv").unlink()
+        for _ in range(2):
+            done = anycost(config, server.url, "run", "2024-07")
+            said = words(done)
+            assert done.returncode == 0, said
+            assert held(server, "2024-07") == main, said
+            assert held(server, "2024-07", "conn-other") == (1, Decimal("20.00")), said
+
+
+def test_the_first_day_of_an_apis_retention_window_is_carried_too(tmp_path: Path) -> None:
+    """An API keeping 90 days that counts today among them no longer returns the day 90 days
+    ago: its rows are carried as well (third review, T5: that day's 500.00 was dropped)."""
+    today = utc_now().date()
+    last = today - timedelta(days=90)  # the last day the adaptor takes as gone
+    month = last.strftime("%Y-%m")
+    rows = [
+        {"date": (last - timedelta(days=1)).isoformat(), "service": "A", "cost": "7.00"},
+        {"date": last.isoformat(), "service": "B", "cost": "500.00"},
+        {"date": (last + timedelta(days=2)).isoformat(), "service": "C", "cost": "3.00"},
+    ]
+    rows = [r for r in rows if r["date"].startswith(month)]
+    months = {month: list(rows)}
+    with _api(months) as api, start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        config = http_source_project(tmp_path / "p", api.url, connection_id=CID)
+        settings = yaml.safe_load(config.read_text())
+        settings["sources"]["vendor"]["retention_days"] = 90
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        assert _pulling(config, server.url, "run", month).returncode == 0
+        before = held(server, month)
+        months[month] = [r for r in rows if r["date"] > last.isoformat()]  # from the day after
+        again = _pulling(config, server.url, "run", month)
+        assert held(server, month) == before, words(again)
