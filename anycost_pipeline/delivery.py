@@ -313,8 +313,8 @@ def moved_away(
     holds rows of and that now sends to another connection: its records left this
     connection's month (LEFT), unless its files that held the month are gone and its new
     connection holds none of its rows of the month, so that it cannot send them (GONE). A
-    source no longer in anycost.yaml at all says nothing: removing it stops new data, it does
-    not withdraw what was sent."""
+    source no longer in anycost.yaml at all says nothing here: a month it alone held stays as
+    CloudZero holds it (a month it shared with a configured source is sent without its rows)."""
     sent = sent_to(connection) if sent_to is not None else pl.DataFrame()
     if SOURCE_NAME not in sent.columns:
         return []  # never sent, or sent before the month named its sources

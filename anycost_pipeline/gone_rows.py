@@ -198,13 +198,20 @@ def _from(origins: list[Unread], sent: pl.DataFrame) -> pl.Expr:
 
 def missing(candidates: pl.DataFrame, sent: pl.DataFrame, now: pl.DataFrame) -> pl.DataFrame:
     """The rows of `candidates` (rows of `sent`) that `now` lacks, in `sent`'s order. Rows are
-    told apart by what they are, not their amounts (the CBF columns both frames have, lineage
-    and amounts left out), and counted as many times as they occur: of the rows `sent` holds
+    told apart by what they are, not their amounts (the CBF columns both frames have, and the
+    source where both name it; amounts and the rest of the lineage left out), and counted as
+    many times as they occur: of the rows `sent` holds
     more of than `now`, as many as came from the candidates (the first ones)."""
     if candidates.is_empty():
         return candidates
     shared = set(sent.columns) & set(now.columns) if now.width else set(sent.columns)
-    columns = sorted(c for c in shared if not c.startswith("_") and c not in DECIMAL_COLUMNS)
+    # The row's source too, where both frames name it: another source's row of the same day
+    # and service is another charge, not this one restated.
+    columns = sorted(
+        c
+        for c in shared
+        if (not c.startswith("_") or c == SOURCE_NAME) and c not in DECIMAL_COLUMNS
+    )
     counts = [
         # Signed counts: polars counts are unsigned, and their difference below must not wrap.
         frame.select(_key(frame, columns)).group_by(_KEY).agg(pl.len().cast(pl.Int64).alias(label))

@@ -355,3 +355,27 @@ def test_the_first_day_of_an_apis_retention_window_is_carried_too(tmp_path: Path
         months[month] = [r for r in rows if r["date"] > last.isoformat()]  # from the day after
         again = _pulling(config, server.url, "run", month)
         assert held(server, month) == before, words(again)
+
+
+def test_another_sources_row_of_the_same_day_and_service_does_not_stop_the_carry(
+    tmp_path: Path,
+) -> None:
+    """Vendor's invoice (07-10, Support, 1000.00) is rotated away; source beta then delivers a
+    charge of the same day and service (5.00). That is another charge, not the invoice
+    restated: the invoice's row is still carried (third review, T1b: 1000.00 lost)."""
+    config = _second_source(
+        project(tmp_path / "p", "2024-07-10,Support,1000.00,a\n"), "beta", "beta"
+    )
+    beta = config.parent / "beta"
+    (beta / "july.csv").write_text(HEADER + "2024-07-11,Compute,1.00,a\n")
+    with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
+        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        (config.parent / "exports" / "month.csv").unlink()
+        (beta / "july.csv").write_text(
+            HEADER + "2024-07-11,Compute,1.00,a\n2024-07-10,Support,5.00,a\n"
+        )
+        again = anycost(config, server.url, "run", "2024-07")
+        said = words(again)
+        assert again.returncode == 0, said
+        assert held(server, "2024-07") == (3, Decimal("1006.00")), said
+        assert "keeps 1 row, cost 1000.00" in said, said
