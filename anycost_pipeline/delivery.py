@@ -232,9 +232,10 @@ def month_to_send(
     send, or, under `overlap.mode: fail`, cost also found in another source or in `others`
     (other connections' months). `sent_to` gives the month as last sent to a connection, with
     its lineage: on a `replace_drop` connection, its rows whose origin is gone are carried
-    forward (`gone_rows`; `converted` gives a source's month as last converted). An empty month is the one empty body that would clear it, with the
-    reason it must be kept instead, if any (whether it is sent is the connection state's
-    decision: only a month this adaptor sent before is cleared)."""
+    forward (`gone_rows`; `converted` gives a source's month as last converted). An empty
+    month is the one empty body that would clear it, with the reason it must be kept instead,
+    if any (whether it is sent is the connection state's decision: only a month this adaptor
+    sent before is cleared)."""
     sources = list(frames)
     sent_to = cache(sent_to) if sent_to is not None else None  # each read once
     why = unchecked(dict(frames))

@@ -45,7 +45,7 @@ class Unread:
 
 
 def unread_origins(
-    project: AnycostConfig, connection: str, frames: Mapping[str, pl.DataFrame], month: str
+    project: AnycostConfig, frames: Mapping[str, pl.DataFrame], month: str
 ) -> list[Unread]:
     """The gone export files that held the month, of the connection's sources (`frames`) and of
     sources that moved to another connection since; the pulled sources that return nothing
@@ -112,7 +112,7 @@ def gone_rows(
     be read now and that `now` (the sources' month) lacks; None when there are none. A moved
     source's rows are carried only while its new connection does not hold them and the
     source's month as last converted (`converted`) does not hold them either."""
-    origins = unread_origins(project, connection, frames, month)
+    origins = unread_origins(project, frames, month)
     if not origins:
         return None
     sent = sent_to(connection) if sent_to is not None else pl.DataFrame()
@@ -130,7 +130,7 @@ def gone_rows(
     if carried.is_empty():
         return None
     where = _words([o for o in origins if not carried.filter(_from([o], carried)).is_empty()])
-    cost = sum((Decimal(c) for c in carried.get_column(COST)), Decimal(0))
+    cost = _cost(carried)
     places = max(2, -int(cost.as_tuple().exponent))
     one = carried.height == 1
     return GoneRows(
@@ -172,11 +172,7 @@ def _candidates(
         else:
             there = pl.DataFrame()
         delivered = converted(origin.source) if converted else pl.DataFrame()
-        elsewhere = (
-            pl.concat([f for f in (there, delivered) if f.height], how="diagonal_relaxed")
-            if there.height or delivered.height
-            else pl.DataFrame()
-        )
+        elsewhere = pl.concat([there, delivered], how="diagonal_relaxed")
         parts.append(missing(mine, mine, elsewhere) if elsewhere.height else mine)
     return pl.concat(parts, how="diagonal_relaxed").sort(position).drop(position)
 
@@ -238,9 +234,14 @@ def missing_rows(
 ) -> tuple[int, Decimal]:
     """How many of `candidates` `now` lacks (`missing`), and their cost."""
     rows = missing(candidates, sent, now)
-    return rows.height, sum(
-        (Decimal(c) for c in rows.get_column(COST)), Decimal(0)
-    ) if rows.height else Decimal(0)
+    return rows.height, _cost(rows)
+
+
+def _cost(rows: pl.DataFrame) -> Decimal:
+    """The rows' exact cost."""
+    return (
+        sum((Decimal(c) for c in rows.get_column(COST)), Decimal(0)) if rows.height else Decimal(0)
+    )
 
 
 def _key(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:
