@@ -14,6 +14,9 @@ SETTINGS = (
     "  free_slots_after_run_end_seconds: 60\n"
     "# Run history keeps Dagster's events and INFO lines, not debug lines (each costs a write).\n"
     "python_logs:\n  python_log_level: INFO\n"
+    "# The run history where Dagster keeps it, each file's SQLite engine kept (run_history.py).\n"
+    "event_log_storage:\n  module: anycost_pipeline.run_history\n"
+    "  class: SqliteEventLogKeepingEngines\n  config:\n    home:\n      env: DAGSTER_HOME\n"
 )
 
 
@@ -22,8 +25,8 @@ def dagster_home(base: Path) -> Path:
     $DAGSTER_HOME so that every Dagster call of this process uses it."""
     # Runs started here show up in `dg dev` when both use the project's DAGSTER_HOME.
     home = Path(os.environ.get("DAGSTER_HOME") or base / "dagster_home").resolve()
+    os.environ["DAGSTER_HOME"] = str(home)  # the settings locate the run history by it
     ready_instance(home)
-    os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 

@@ -41,6 +41,8 @@ def test_the_projects_own_instance_files_free_a_killed_runs_slot(
         assert config["run_monitoring"]["enabled"] is True
         assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
         assert 0 < config["run_monitoring"]["poll_interval_seconds"] <= 60
+        # Each run history file written through one engine (anycost_pipeline/run_history.py).
+        assert config["event_log_storage"]["class"] == "SqliteEventLogKeepingEngines"
 
 
 # What `anycost run` does first: make the instance folder ready, then open the instance.

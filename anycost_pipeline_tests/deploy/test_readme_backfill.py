@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import requests
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
@@ -35,7 +36,9 @@ def readme_backfill() -> str:
     return command
 
 
-def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project) -> None:
+def test_the_readmes_backfill_command_queues_runs_that_succeed(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     command = readme_backfill()
     assert "--from 2024-07 --to 2024-08" in command
     shutil.copy(REPO / "workspace.yaml", project.root / "workspace.yaml")
@@ -43,6 +46,7 @@ def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project)
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}  # ANYCOST_CONFIG: the project fixture's
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # this process reads the same instance
     bin_dir = Path(sys.executable).parent
     # The instance's SQLite storage is created once, before two processes could race to do it.
     dg.DagsterInstance.from_config(str(home)).dispose()

@@ -1,0 +1,103 @@
+"""The run history's storage keeps one engine per file and stores what Dagster's own does."""
+
+import collections
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from anycost_pipeline import run_history
+from anycost_pipeline.cli.home import dagster_home
+
+MONTHS = dg.MonthlyPartitionsDefinition(start_date="2024-01-01")
+
+
+@dg.asset(partitions_def=MONTHS)
+def upstream() -> int:
+    return 1
+
+
+@dg.asset(partitions_def=MONTHS)
+def downstream(upstream: int) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"rows": upstream})
+
+
+@dg.asset_check(asset=downstream)
+def downstream_is_there() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A new instance folder with the settings `anycost` writes (DAGSTER_HOME restored after)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return dagster_home(tmp_path)
+
+
+def engines_built(monkeypatch: pytest.MonkeyPatch) -> collections.Counter:
+    """Counts the engines the storage builds, by database file."""
+    built: collections.Counter = collections.Counter()
+    real = run_history.create_engine
+
+    def counted(url: str, **kwargs):
+        built[url] += 1
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(run_history, "create_engine", counted)
+    return built
+
+
+def materialize(instance: dg.DagsterInstance, month: str) -> str:
+    result = dg.materialize(
+        [upstream, downstream, downstream_is_there], instance=instance, partition_key=month
+    )
+    assert result.success
+    return result.run_id
+
+
+def test_runs_are_stored_as_dagsters_own_storage_reads_them_with_one_engine_per_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = engines_built(monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, run_history.SqliteEventLogKeepingEngines)
+        runs = [materialize(instance, month) for month in ("2024-07-01", "2024-08-01")]
+        ours = {
+            run: [
+                (r.storage_id, r.event_log_entry.dagster_event_type)
+                for r in instance.get_records_for_run(run).records
+            ]
+            for run in runs
+        }
+    # The index and each run's file: dozens of records each, one engine each.
+    assert len(built) == 3 and set(built.values()) == {1}, built
+    assert all(len(records) > 10 for records in ours.values())
+
+    # Dagster's default storage of the same folder reads the same history.
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    for run, records in ours.items():
+        theirs = plain.get_records_for_run(run).records
+        assert records == [(r.storage_id, r.event_log_entry.dagster_event_type) for r in theirs]
+    materialized = plain.fetch_materializations(downstream.key, limit=10).records
+    assert sorted(r.partition_key for r in materialized) == ["2024-07-01", "2024-08-01"]
+    check = plain.get_asset_check_execution_history(downstream_is_there.check_key, limit=10)
+    assert sorted(c.run_id for c in check if c.status.value == "SUCCEEDED") == sorted(runs)
+
+
+def test_a_process_that_holds_many_runs_keeps_a_bounded_number_of_engines(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_history, "KEPT_ENGINES", 2)
+    built = engines_built(monkeypatch)
+    with dg.DagsterInstance.get() as instance:
+        runs = [materialize(instance, f"2024-0{m}-01") for m in range(1, 6)]
+        storage = instance.event_log_storage
+        assert len(storage._engines) == 2
+        # A run whose engine was let go is read through a new one, whole.
+        assert all(instance.get_run_by_id(run).is_success for run in runs)
+        assert [len(instance.all_logs(run)) for run in runs] == [
+            len(instance.all_logs(runs[0]))
+        ] * 5
+    assert len(built) == 6  # the index and five runs
+    assert sum(built.values()) > 6  # engines let go were built again when read again
