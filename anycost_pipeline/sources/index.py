@@ -17,12 +17,13 @@ from anycost_pipeline.atomic import write_text_atomically
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.months import Month
 from anycost_pipeline.sources import files
-from anycost_pipeline.sources.watch import frame_months
+from anycost_pipeline.sources.watch import frame_months, frames_months
 from anycost_pipeline.sources.watch_state import settings_digest
 
 INDEX = "index"
 ANY_MONTH = "*"  # the months of a file with a row in no month: every month reads it
-GONE, LEFT = "gone", "left"  # months that deleted files held; months whose records moved out
+GONE, LEFT = "gone", "left"
+NEW_ROWS_AT_ONCE = 100_000  # new files read before their months are learnt in one pass  # months that deleted files held; months whose records moved out
 
 
 def index_file(state: Path, source: str) -> Path:
@@ -79,7 +80,8 @@ def read_month_files(
     """The rows of the files that can hold the month, and every month the source's files hold.
 
     A file the index does not know (or whose fingerprint changed) is read once: to learn its
-    months, and kept when it holds this month.
+    months, and kept when it holds this month. New files' months are learnt together, up to
+    `NEW_ROWS_AT_ONCE` rows at a time.
     """
     listed = files.file_infos(pattern)
     if not listed and not seen_files(state, name):
@@ -89,36 +91,47 @@ def read_month_files(
     settings, where = settings_digest(source), index_file(state, name)
     known = _load(where, settings)
     entries: dict[str, dict] = {}
-    frames: list[pl.DataFrame] = []
+    kept: dict[str, pl.DataFrame] = {}
+    new: dict[str, pl.DataFrame] = {}  # read, months not learnt yet
+    new_rows = 0
+
+    def holds(months: list[str]) -> bool:
+        return month_key(month) in months or ANY_MONTH in months
+
+    def learn_months() -> None:
+        nonlocal new_rows
+        for path, found in frames_months(name, source, new).items():
+            months = found.months + ([ANY_MONTH] if found.problem else [])
+            entries[path].update(months=months, columns=new[path].columns)
+            if holds(months):
+                kept[path] = new[path]
+        new.clear()
+        new_rows = 0
+
     for info in listed:
         before = known.get(info.path)
         current = files.fingerprint(info, (before["key"], before["print"]) if before else None)
+        entry = entries[info.path] = {"key": info.listing_key, "print": current}
         if before and before["print"] == current:
-            months, columns = before["months"], before["columns"]
-            if month_key(month) in months or ANY_MONTH in months:
-                frames.append(files.read_file(name, source, info.path))
-        else:
-            try:
-                frame = files.read_file(name, source, info.path)
-            except files.SourceFilesError:
-                # A file that cannot be read stops only the months it holds, when they can be
-                # told: it is read again, and refused, when one of them is run.
-                months = months_of_unreadable(name, source, info.path)
-                if months is None or month_key(month) in months:
-                    raise
-                columns = []
-            else:
-                found = frame_months(name, source, frame)
-                months = found.months + ([ANY_MONTH] if found.problem else [])
-                columns = frame.columns
-                if month_key(month) in months or ANY_MONTH in months:
-                    frames.append(frame)
-        entries[info.path] = {
-            "key": info.listing_key,
-            "print": current,
-            "months": months,
-            "columns": columns,
-        }
+            entry.update(months=before["months"], columns=before["columns"])
+            if holds(entry["months"]):
+                kept[info.path] = files.read_file(name, source, info.path)
+            continue
+        try:
+            new[info.path] = files.read_file(name, source, info.path)
+        except files.SourceFilesError:
+            # A file that cannot be read stops only the months it holds, when they can be
+            # told: it is read again, and refused, when one of them is run.
+            months = months_of_unreadable(name, source, info.path)
+            if months is None or month_key(month) in months:
+                raise
+            entry.update(months=months, columns=[])
+            continue
+        new_rows += new[info.path].height
+        if new_rows >= NEW_ROWS_AT_ONCE:
+            learn_months()
+    learn_months()
+    frames = [kept[info.path] for info in listed if info.path in kept]
     # Reads of several months (runs, the plan sensor) may end at once: the memory of deleted
     # files is merged with what is on disk under a lock, so none of them loses another's.
     where.parent.mkdir(parents=True, exist_ok=True)
