@@ -19,6 +19,8 @@ runs' files (the UI, the daemon) keeps at most `KEPT_ENGINES` engines.
 
 and the files are where Dagster's default storage keeps them, `<home>/history/runs/`, so a
 history begun with either storage reads the same. An existing `dagster.yaml` keeps what it says.
+Dagster finds `dagster.yaml` by DAGSTER_HOME; a script that opens an instance by its folder
+(`DagsterInstance.from_config`) sets DAGSTER_HOME to that folder too, or is refused.
 """
 
 import os
@@ -49,11 +51,12 @@ def events_folder(home: str) -> str:
 class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
     """Dagster's SQLite event log storage that keeps one engine per database file."""
 
-    def __init__(self, base_dir: str, inst_data: Any = None):
+    def __init__(self, home: str, inst_data: Any = None):
+        self._home = home
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
-        super().__init__(base_dir, inst_data=inst_data)
+        super().__init__(events_folder(home), inst_data=inst_data)
 
     @classmethod
     def config_type(cls) -> dict:
@@ -61,7 +64,17 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> "SqliteEventLogKeepingEngines":
-        return cls(events_folder(config_value["home"]), inst_data=inst_data)
+        return cls(config_value["home"], inst_data=inst_data)
+
+    def register_instance(self, instance: dg.DagsterInstance) -> None:
+        super().register_instance(instance)
+        if not os.path.samefile(self._home, instance.root_directory):
+            # An instance opened by its folder while DAGSTER_HOME names another: its runs
+            # would be listed with another instance's events.
+            raise dg.DagsterInvariantViolationError(
+                f"the Dagster instance in {instance.root_directory} keeps its run history under "
+                f"DAGSTER_HOME, which is {self._home}: set DAGSTER_HOME={instance.root_directory}"
+            )
 
     def _engine(self, shard: str) -> Engine:
         with self._engines_lock:

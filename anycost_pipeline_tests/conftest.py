@@ -69,6 +69,14 @@ class Project:
         return job.execute_in_process(partition_key=month, raise_on_error=raise_on_error)
 
 
+def instance_at(home: Path) -> dg.DagsterInstance:
+    """The Dagster instance in `home`, opened as a process whose DAGSTER_HOME is `home` opens it
+    (the run history's settings locate its files by DAGSTER_HOME: anycost_pipeline/run_history.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        return dg.DagsterInstance.from_config(str(home))
+
+
 def printed_words(capsys: pytest.CaptureFixture[str]) -> str:
     """What a command run in process printed since the last call, out and err, as one line of
     words (the CLI wraps long sentences)."""

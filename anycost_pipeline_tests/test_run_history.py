@@ -101,3 +101,14 @@ def test_a_process_that_holds_many_runs_keeps_a_bounded_number_of_engines(
         ] * 5
     assert len(built) == 6  # the index and five runs
     assert sum(built.values()) > 6  # engines let go were built again when read again
+
+
+def test_an_instance_opened_by_its_folder_while_dagster_home_names_another_is_refused(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its runs would otherwise be listed with the other instance's events."""
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(other))
+    with pytest.raises(dg.DagsterInvariantViolationError, match=f"DAGSTER_HOME={home}"):
+        dg.DagsterInstance.from_config(str(home))

@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
@@ -21,7 +20,7 @@ from anycost_pipeline_tests.cli.live import (
     http_source_project,
     one_csv_project,
 )
-from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.conftest import Project, instance_at
 from anycost_pipeline_tests.sources.fake_api import Answer, Request, fake_api
 
 HOLDER = "holder-run-on-another-pod"
@@ -29,7 +28,7 @@ HOLDER = "holder-run-on-another-pod"
 
 def hold_slot(home: Path, connection: str) -> None:
     """Another run (of another machine, still running) takes the connection's slot."""
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         instance.add_run(
             DagsterRun(job_name="submit_month", run_id=HOLDER, status=DagsterRunStatus.STARTED)
         )
@@ -39,7 +38,7 @@ def hold_slot(home: Path, connection: str) -> None:
 
 
 def slot_state(home: Path, connection: str) -> tuple[list[str], list[str]]:
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         info = instance.event_log_storage.get_concurrency_info(pool_name(connection))
         return [s.run_id for s in info.claimed_slots], [p.run_id for p in info.pending_steps]
 

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from anycost_pipeline.cli import main
-from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.conftest import Project, instance_at
 
 
 def test_a_failed_check_is_the_months_and_a_later_pass_of_the_month_replaces_it(
@@ -19,7 +19,7 @@ def test_a_failed_check_is_the_months_and_a_later_pass_of_the_month_replaces_it(
     day.write_text(good)
     assert main(["run", "2024-08"]) == 0
 
-    with dg.DagsterInstance.from_config(str(project.root / "dagster_home")) as instance:
+    with instance_at(project.root / "dagster_home") as instance:
         definitions = project.definitions()
         keys = [
             key

@@ -9,7 +9,7 @@ import dagster as dg
 
 from anycost_pipeline.cloudzero.sandbox import SandboxStore
 from anycost_pipeline.defs.names import drop_op
-from anycost_pipeline_tests.conftest import Project
+from anycost_pipeline_tests.conftest import Project, instance_at
 from anycost_pipeline_tests.defs.helpers import source_total
 
 
@@ -118,7 +118,7 @@ def test_readme_main_command_runs(project: Project) -> None:
     assert sum(Decimal(r["cost/cost"]) for r in _sandbox_rows(project, "2024-08")) == source_total(
         project, "2024-08"
     )
-    instance = dg.DagsterInstance.from_config(str(project.root / "dagster_home"))
+    instance = instance_at(project.root / "dagster_home")
     assert (
         instance.get_latest_materialization_event(dg.AssetKey(["drop", "simple_cloud_main"]))
         is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster._core.instance.config import dagster_instance_config
 
-from anycost_pipeline_tests.conftest import REPO, Project
+from anycost_pipeline_tests.conftest import REPO, Project, instance_at
 
 
 def test_postgres_instance_file_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,12 +85,11 @@ def test_a_runs_history_keeps_its_events_and_not_the_frame_stores_debug_lines(
     """The run history records Dagster's events and what the steps say (INFO and above), not
     the frame store's debug lines ("Writing file at ...", three per step): with SQLite each
     record costs milliseconds, a fifth of a many-source month's records were those lines."""
-    import dagster as dg
 
     from anycost_pipeline.cli import main
 
     assert main(["run", "2024-08"]) == 0
-    with dg.DagsterInstance.from_config(str(project.root / "dagster_home")) as instance:
+    with instance_at(project.root / "dagster_home") as instance:
         (run,) = instance.get_runs()
         records = instance.all_logs(run.run_id)
     said = [r for r in records if r.dagster_event is None]

@@ -31,7 +31,7 @@ from anycost_pipeline.cloudzero.sandbox.server import Faults
 from anycost_pipeline.cloudzero.submit import SENT
 from anycost_pipeline.defs.names import STATUS, SUBMIT_MONTH, drop_key, drop_op
 from anycost_pipeline.defs.pools import pool_name, prepare_pools, worker_pid
-from anycost_pipeline_tests.conftest import REPO
+from anycost_pipeline_tests.conftest import REPO, instance_at
 from anycost_pipeline_tests.servers import free_port, postgres_server, production_home
 
 MONTH = "2024-08"
@@ -239,7 +239,7 @@ def _deployment(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch): 
             "CLOUDZERO_API_URL": cloudzero.url,
             "CLOUDZERO_API_KEY": API_KEY,
         }
-        instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+        instance = stack.enter_context(instance_at(home))
         # The README's deployment step (dagster instance concurrency set … 1), done directly.
         prepare_pools(instance, [CONNECTION])
         port = free_port()

@@ -14,11 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import requests
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
-from anycost_pipeline_tests.conftest import REPO, Project
+from anycost_pipeline_tests.conftest import REPO, Project, instance_at
 from anycost_pipeline_tests.defs.helpers import source_total
 from anycost_pipeline_tests.deploy.daemon import run_failures, wait_for_runs
 from anycost_pipeline_tests.servers import stop
@@ -36,9 +35,7 @@ def readme_backfill() -> str:
     return command
 
 
-def test_the_readmes_backfill_command_queues_runs_that_succeed(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_readmes_backfill_command_queues_runs_that_succeed(project: Project) -> None:
     command = readme_backfill()
     assert "--from 2024-07 --to 2024-08" in command
     shutil.copy(REPO / "workspace.yaml", project.root / "workspace.yaml")
@@ -46,10 +43,9 @@ def test_the_readmes_backfill_command_queues_runs_that_succeed(
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}  # ANYCOST_CONFIG: the project fixture's
-    monkeypatch.setenv("DAGSTER_HOME", str(home))  # this process reads the same instance
     bin_dir = Path(sys.executable).parent
     # The instance's SQLite storage is created once, before two processes could race to do it.
-    dg.DagsterInstance.from_config(str(home)).dispose()
+    instance_at(home).dispose()
     daemon = subprocess.Popen(
         [str(bin_dir / "dagster-daemon"), "run"],
         cwd=project.root,
@@ -73,7 +69,7 @@ def test_the_readmes_backfill_command_queues_runs_that_succeed(
         )
         assert launched.returncode == 0, launched.stderr[-3000:]
         assert "Warning" not in launched.stderr, launched.stderr[-3000:]
-        instance = dg.DagsterInstance.from_config(str(home))
+        instance = instance_at(home)
         runs, _ = wait_for_runs(instance, len(MONTHS), seconds=420)
         failures = run_failures(instance, runs)
         instance.dispose()
