@@ -15,6 +15,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from anycost_pipeline.cli.home import ready_instance
@@ -69,13 +70,16 @@ def test_the_image_serves_what_the_values_ask_for() -> None:
     assert {m["mountPath"] for m in launcher["volumeMounts"]} == mounts
 
 
-def test_the_code_server_starts_with_the_values_arguments(tmp_path: Path) -> None:
+def test_the_code_server_starts_with_the_values_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`dagster code-server start` with the chart's arguments loads the project's jobs."""
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, CONFIG_ENV_VAR: str(REPO / "anycost.yaml"), "DAGSTER_HOME": str(tmp_path)}
     # The storage exists before the server and `dagster job list` open it at the same moment
     # (each would create it: "more than one head"), as a deployment's instance already does.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the settings written locate it so
     ready_instance(tmp_path)
     server = subprocess.Popen(
         [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port)]
