@@ -4,9 +4,11 @@ Dagster's `SqliteEventLogStorage` builds a new SQLAlchemy engine for every recor
 reads and throws it away after, so SQLAlchemy compiles each statement again and looks up the
 index's tables again for every asset check record. A month of 50 sources writes about 1,400
 records. This storage keeps the same files, tables and transactions (one per record, under
-Dagster's own lock) and only keeps each file's engine. The engine holds no open connection
-(`NullPool`, as Dagster's), so files stay closed between records, and a process that holds many
-runs' files (the UI, the daemon) keeps at most `KEPT_ENGINES` engines.
+Dagster's own lock) and keeps each file's engine with its connection open between records
+(opening a SQLite connection for every record cost more than the record). A process that holds
+many runs' files (the UI, the daemon) keeps at most `KEPT_ENGINES` engines; the others are
+closed. A connection is used by one thread at a time (the pool hands it out, Dagster's lock
+orders the writes), so it may pass between threads.
 
 `anycost` writes it into the instance settings of each new DAGSTER_HOME (`cli/home.py`), as
 
@@ -38,7 +40,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 KEPT_ENGINES = 16
 
@@ -82,8 +84,11 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
             if engine is None:
                 engine = create_engine(
                     self.conn_string_for_shard(shard),
-                    poolclass=NullPool,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                    poolclass=QueuePool,
+                    connect_args={
+                        "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                        "check_same_thread": False,
+                    },
                 )
             self._engines[shard] = engine  # the most recently used last
             while len(self._engines) > KEPT_ENGINES:
@@ -110,9 +115,17 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
                     self._tables.add(table_name)
         return table_name in self._tables
 
-    def dispose(self) -> None:
-        super().dispose()
+    def _close_engines(self) -> None:
         with self._engines_lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+    def wipe(self) -> None:
+        # A connection left open on a run's deleted file would write into the deleted file.
+        self._close_engines()
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._close_engines()

@@ -112,3 +112,15 @@ def test_an_instance_opened_by_its_folder_while_dagster_home_names_another_is_re
     monkeypatch.setenv("DAGSTER_HOME", str(other))
     with pytest.raises(dg.DagsterInvariantViolationError, match=f"DAGSTER_HOME={home}"):
         dg.DagsterInstance.from_config(str(home))
+
+
+def test_a_runs_records_after_a_wipe_are_in_its_new_file(home: Path) -> None:
+    """A connection kept open on a run's file that a wipe deleted would write what the run
+    says next into the deleted file: stored, and never seen again."""
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
+        instance.wipe()
+        instance.report_engine_event("said after the wipe", run)
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
+    assert said == ["said after the wipe"]
