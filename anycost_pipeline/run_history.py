@@ -27,6 +27,7 @@ Dagster finds `dagster.yaml` by DAGSTER_HOME; a script that opens an instance by
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 KEPT_ENGINES = 16
+_LIVE: "weakref.WeakSet[SqliteEventLogKeepingEngines]" = weakref.WeakSet()
 
 
 def events_folder(home: str) -> str:
@@ -59,6 +61,7 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
         super().__init__(events_folder(home), inst_data=inst_data)
+        _LIVE.add(self)
 
     @classmethod
     def config_type(cls) -> dict:
@@ -115,6 +118,14 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
                     self._tables.add(table_name)
         return table_name in self._tables
 
+    def _forget_engines(self) -> None:
+        """In a forked child: its parent's connections are the parent's (SQLite forbids using
+        them across a fork), and a lock another thread held at the fork is never released."""
+        self._engines_lock = threading.Lock()
+        for engine in self._engines.values():
+            engine.dispose(close=False)
+        self._engines.clear()
+
     def _close_engines(self) -> None:
         with self._engines_lock:
             for engine in self._engines.values():
@@ -129,3 +140,11 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
     def dispose(self) -> None:
         super().dispose()
         self._close_engines()
+
+
+def _after_fork_in_child() -> None:
+    for storage in list(_LIVE):
+        storage._forget_engines()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

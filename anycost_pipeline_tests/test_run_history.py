@@ -1,6 +1,7 @@
 """The run history's storage keeps one engine per file and stores what Dagster's own does."""
 
 import collections
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -124,3 +125,22 @@ def test_a_runs_records_after_a_wipe_are_in_its_new_file(home: Path) -> None:
     plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
     said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
     assert said == ["said after the wipe"]
+
+
+def test_a_forked_child_writes_through_connections_of_its_own(home: Path) -> None:
+    """SQLite forbids carrying an open connection across a fork (an executor that forks its
+    step processes): the child opens its own, and the parent's stay usable."""
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
+        kept = dict(instance.event_log_storage._engines)
+        child = os.fork()
+        if child == 0:  # the child: a clean exit code says what it saw
+            ok = not instance.event_log_storage._engines
+            instance.report_engine_event("said by the child", run)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert instance.event_log_storage._engines == kept
+        instance.report_engine_event("said by the parent", run)
+        said = [r.event_log_entry.message for r in instance.get_records_for_run(run.run_id).records]
+    assert said[-2:] == ["said by the child", "said by the parent"]
