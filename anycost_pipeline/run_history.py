@@ -118,6 +118,19 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
                     self._tables.add(table_name)
         return table_name in self._tables
 
+    def store_event(self, event: Any) -> None:
+        super().store_event(event)
+        self._wake_watchers(event.run_id)
+
+    def _wake_watchers(self, run_id: str) -> None:
+        # Dagster's watcher of a run (the UI's live run log) waits for the run's file to change.
+        # A writer that keeps its connection appends to the file's write-ahead log, and the file
+        # changes only at SQLite's checkpoints (about every thousand pages): touched instead,
+        # once the record is committed.
+        path = self.path_for_shard(run_id)
+        if os.path.exists(path):
+            os.utime(path)
+
     def _forget_engines(self) -> None:
         """In a forked child: its parent's connections are the parent's (SQLite forbids using
         them across a fork), and a lock another thread held at the fork is never released."""

@@ -2,6 +2,9 @@
 
 import collections
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -144,3 +147,42 @@ def test_a_forked_child_writes_through_connections_of_its_own(home: Path) -> Non
         instance.report_engine_event("said by the parent", run)
         said = [r.event_log_entry.message for r in instance.get_records_for_run(run.run_id).records]
     assert said[-2:] == ["said by the child", "said by the parent"]
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from dagster._core.events.log import EventLogEntry
+from anycost_pipeline.run_history import SqliteEventLogKeepingEngines
+
+storage = SqliteEventLogKeepingEngines(sys.argv[1])
+for said in ("first", "second", "third"):
+    storage.store_event(EventLogEntry(
+        error_info=None, level=20, user_message=said, run_id="r1", timestamp=time.time(),
+        step_key=None, job_name="j", dagster_event=None,
+    ))
+    time.sleep(0.3)
+while not Path(sys.argv[2]).exists():  # the run goes on, its connection open
+    time.sleep(0.05)
+"""
+
+
+def test_the_live_run_log_sees_a_runs_records_while_the_run_goes_on(tmp_path: Path) -> None:
+    """The UI follows a run that another process writes (a watcher of the run's file): a
+    writer that keeps its connection appends to the write-ahead log, not to the file."""
+    home, done = tmp_path / "home", tmp_path / "done"
+    home.mkdir()
+    storage = run_history.SqliteEventLogKeepingEngines(str(home))
+    seen: list[str] = []
+    storage.watch("r1", None, lambda entry, cursor: seen.append(entry.user_message))
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(home), str(done)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(seen) < 3 and time.monotonic() < deadline and writer.poll() is None:
+            time.sleep(0.05)
+        assert writer.poll() is None  # still running: what was seen came while it wrote
+        assert seen == ["first", "second", "third"]
+    finally:
+        done.touch()
+        writer.wait(timeout=60)
+        storage.dispose()
