@@ -22,8 +22,8 @@ from anycost_pipeline.sources.watch_state import settings_digest
 
 INDEX = "index"
 ANY_MONTH = "*"  # the months of a file with a row in no month: every month reads it
-GONE, LEFT = "gone", "left"
-NEW_ROWS_AT_ONCE = 100_000  # new files read before their months are learnt in one pass  # months that deleted files held; months whose records moved out
+GONE, LEFT = "gone", "left"  # months that deleted files held; months whose records moved out
+NEW_ROWS_AT_ONCE = 100_000  # new files read before their months are learnt in one pass
 
 
 def index_file(state: Path, source: str) -> Path:

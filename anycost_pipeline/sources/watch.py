@@ -58,10 +58,12 @@ def frames_months(
     name: str, source: FilesSource, frames: dict[str, pl.DataFrame]
 ) -> dict[str, FileMonths]:
     """`frame_months` of each file's frame (by path), read in one pass where that gives the
-    same: every row's time readable and no charge spread. Otherwise file by file, so that each
-    file's problem is its own. (Reading the times of a month of daily files one file at a time
-    cost more than reading the files.)"""
-    if len(frames) > 1 and not source.spread:
+    same: files with the same columns (none filled in from another file), every row's time
+    readable and no charge spread. Otherwise file by file, so that each file's problem is its
+    own. (Reading the times of a month of daily files one file at a time cost more than
+    reading the files.)"""
+    same_columns = len({frozenset(frame.columns) for frame in frames.values()}) == 1
+    if len(frames) > 1 and same_columns and not source.spread:
         try:
             framed, untimed = row_hours(pl.concat(frames.values(), how="diagonal"), name, source)
         except (BadSourceData, pl.exceptions.PolarsError):

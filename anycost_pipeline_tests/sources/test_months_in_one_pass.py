@@ -102,3 +102,29 @@ def test_files_that_disagree_on_a_columns_type_are_read_file_by_file(tmp_path: P
     }
     found = frames_months("s", source, frames)
     assert {p: f.months for p, f in found.items()} == {"a.csv": ["2024-07"], "b.csv": ["2024-08"]}
+
+
+@pytest.mark.parametrize(
+    ("texts", "options"),
+    [
+        # A correction's billed month read from a column one file lacks (found in review).
+        (
+            ["date,cost,service,billed\n2024-06-30,1.00,compute,2024-06\n", "date,cost,service\n2024-07-01,2.00,compute\n"],
+            {"corrections": {"policy": "book_forward", "billed_month_column": "billed", "detect": {"column": "cost", "values": ["-1"]}}},
+        ),
+        # A file of a header only, without the time column.
+        (["date,cost,service\n2024-07-01,2.00,compute\n", "cost,service\n"], {}),
+    ],
+)  # fmt: skip
+def test_a_file_that_lacks_a_column_another_file_has_keeps_its_own_problem(
+    tmp_path: Path, texts: list[str], options: dict
+) -> None:
+    source = files_source(f"{tmp_path}/*.csv", **options)
+    paths = []
+    for i, text in enumerate(texts):
+        (tmp_path / f"f{i}.csv").write_text(text, encoding="utf-8")
+        paths.append(str(tmp_path / f"f{i}.csv"))
+    frames = {path: read_file("s", source, path) for path in paths}
+    alone = {path: frame_months("s", source, frame) for path, frame in frames.items()}
+    assert any(found.problem for found in alone.values())
+    assert frames_months("s", source, frames) == alone
