@@ -4,11 +4,9 @@ Dagster's `SqliteEventLogStorage` builds a new SQLAlchemy engine for every recor
 reads and throws it away after, so SQLAlchemy compiles each statement again and looks up the
 index's tables again for every asset check record. A month of 50 sources writes about 1,400
 records. This storage keeps the same files, tables and transactions (one per record, under
-Dagster's own lock) and keeps each file's engine with its connection open between records
-(opening a SQLite connection for every record cost more than the record). A process that holds
-many runs' files (the UI, the daemon) keeps at most `KEPT_ENGINES` engines; the others are
-closed. A connection is used by one thread at a time (the pool hands it out, Dagster's lock
-orders the writes), so it may pass between threads.
+Dagster's own lock) and only keeps each file's engine. The engine holds no open connection
+(`NullPool`, as Dagster's), so files stay closed between records, and a process that holds many
+runs' files (the UI, the daemon) keeps at most `KEPT_ENGINES` engines.
 
 `anycost` writes it into the instance settings of each new DAGSTER_HOME (`cli/home.py`), as
 
@@ -27,7 +25,6 @@ Dagster finds `dagster.yaml` by DAGSTER_HOME; a script that opens an instance by
 
 import os
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,10 +38,9 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool
 
 KEPT_ENGINES = 16
-_LIVE: "weakref.WeakSet[SqliteEventLogKeepingEngines]" = weakref.WeakSet()
 
 
 def events_folder(home: str) -> str:
@@ -61,7 +57,6 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
         super().__init__(events_folder(home), inst_data=inst_data)
-        _LIVE.add(self)
 
     @classmethod
     def config_type(cls) -> dict:
@@ -87,11 +82,8 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
             if engine is None:
                 engine = create_engine(
                     self.conn_string_for_shard(shard),
-                    poolclass=QueuePool,
-                    connect_args={
-                        "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
-                        "check_same_thread": False,
-                    },
+                    poolclass=NullPool,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
                 )
             self._engines[shard] = engine  # the most recently used last
             while len(self._engines) > KEPT_ENGINES:
@@ -118,46 +110,9 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
                     self._tables.add(table_name)
         return table_name in self._tables
 
-    def store_event(self, event: Any) -> None:
-        super().store_event(event)
-        self._wake_watchers(event.run_id)
-
-    def _wake_watchers(self, run_id: str) -> None:
-        # Dagster's watcher of a run (the UI's live run log) waits for the run's file to change.
-        # A writer that keeps its connection appends to the file's write-ahead log, and the file
-        # changes only at SQLite's checkpoints (about every thousand pages): touched instead,
-        # once the record is committed.
-        path = self.path_for_shard(run_id)
-        if os.path.exists(path):
-            os.utime(path)
-
-    def _forget_engines(self) -> None:
-        """In a forked child: its parent's connections are the parent's (SQLite forbids using
-        them across a fork), and a lock another thread held at the fork is never released."""
-        self._engines_lock = threading.Lock()
-        for engine in self._engines.values():
-            engine.dispose(close=False)
-        self._engines.clear()
-
-    def _close_engines(self) -> None:
+    def dispose(self) -> None:
+        super().dispose()
         with self._engines_lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
-
-    def wipe(self) -> None:
-        # A connection left open on a run's deleted file would write into the deleted file.
-        self._close_engines()
-        super().wipe()
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._close_engines()
-
-
-def _after_fork_in_child() -> None:
-    for storage in list(_LIVE):
-        storage._forget_engines()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
