@@ -95,16 +95,19 @@ def _never_blank(frame: pl.DataFrame, columns: list[str]) -> bool:
     return False
 
 
+def hour_months() -> pl.Expr:
+    """The distinct months (`YYYY-MM`, sorted) of the hours (`_hour`) of a frame's rows, or of
+    a group's rows."""
+    return pl.col(HOUR).drop_nulls().dt.strftime("%Y-%m").unique().sort()
+
+
 def months_of(frame: pl.DataFrame, ends: pl.Series | None = None) -> list[str]:
     """The months (`YYYY-MM`, sorted) the rows of a frame from `usage_hours` fall in.
 
     With `ends` (from `charge_ends`, for a source that spreads its charges), every month a
     charge has hours in: a Tokyo fee of local August is in July and August.
     """
-    months = {
-        f"{h.year:04d}-{h.month:02d}"
-        for h in frame.get_column(HOUR).drop_nulls().unique().to_list()
-    }
+    months = set(frame.select(hour_months()).to_series().to_list())
     if ends is not None:
         last = frame.select(
             (whole_end(pl.col(HOUR), pl.lit(ends)) - pl.duration(hours=1)).alias("last")

@@ -139,7 +139,7 @@ def submit_month_job(config_file: str, build: str):  # -> dg.JobDefinition
     of one run share one build, while a later run sees anycost.yaml (or a file it names) as it
     is then. Kept here: Dagster asks for it four times in a run's first month and twice in
     each later one (to check the job, then with its repository's load data), and keeps only
-    the last of those itself (0.1 s a build for one source, 0.35 s for 50).
+    the last of those itself (about 0.35 s a build for 50 sources).
     """
     return definitions(load_config(config_file)).resolve_job_def(SUBMIT_MONTH)
 

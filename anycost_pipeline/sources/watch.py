@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, BadSourceData, raise_problems
-from anycost_pipeline.cbf.hours import HOUR, charge_ends, months_of, row_hours
+from anycost_pipeline.cbf.hours import charge_ends, hour_months, months_of, row_hours
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, fingerprint, read_file
 from anycost_pipeline.sources.watch_state import Token, WatchState, settings_digest
@@ -69,9 +69,7 @@ def frames_months(
         except (BadSourceData, pl.exceptions.PolarsError):
             untimed = None  # files that disagree on a column's type: file by file
         if untimed is not None and untimed.height == 0:
-            # `months_of` of each file's rows, all files at once.
-            month = pl.col(HOUR).drop_nulls().dt.strftime("%Y-%m").unique().sort()
-            found = dict(framed.group_by(SOURCE_FILE).agg(month).iter_rows())
+            found = dict(framed.group_by(SOURCE_FILE).agg(hour_months()).iter_rows())
             return {path: FileMonths(found.get(path, [])) for path in frames}
     return {path: frame_months(name, source, frame) for path, frame in frames.items()}
 
