@@ -1,6 +1,8 @@
-"""The run history's storage keeps one engine per file and stores what Dagster's own does."""
+"""The run history's storage keeps each file's engine, and the file open, between records, and
+stores what Dagster's own does."""
 
 import collections
+import os
 import subprocess
 import sys
 import time
@@ -91,12 +93,12 @@ def test_runs_are_stored_as_dagsters_own_storage_reads_them_with_one_engine_per_
 def test_a_process_that_holds_many_runs_keeps_a_bounded_number_of_engines(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run_history, "KEPT_ENGINES", 2)
+    monkeypatch.setattr(run_history, "KEPT_FILES", 2)
     built = engines_built(monkeypatch)
     with dg.DagsterInstance.get() as instance:
         runs = [materialize(instance, f"2024-0{m}-01") for m in range(1, 6)]
         storage = instance.event_log_storage
-        assert len(storage._engines) == 2
+        assert len(storage._files) == 2
         # A run whose engine was let go is read through a new one, whole.
         assert all(instance.get_run_by_id(run).is_success for run in runs)
         assert [len(instance.all_logs(run)) for run in runs] == [
@@ -118,14 +120,57 @@ def test_an_instance_opened_by_its_folder_while_dagster_home_names_another_is_re
 
 
 def test_a_runs_records_after_a_wipe_are_in_its_new_file(home: Path) -> None:
-    """What a run says after a wipe is stored in its new file, not lost with the deleted one."""
+    """What a run says after a wipe is stored in its new file, not lost with the deleted one,
+    and the new file is held open as the deleted one was (no connection is left on a deleted
+    file)."""
     with dg.DagsterInstance.get() as instance:
         run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
         instance.wipe()
         instance.report_engine_event("said after the wipe", run)
+        assert f"{run.run_id}.db-wal" in logs_of(home)
     plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
     said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
     assert said == ["said after the wipe"]
+
+
+def logs_of(home: Path) -> list[str]:
+    """The write-ahead logs in the instance's run history folder."""
+    return sorted(p.name for p in Path(run_history.events_folder(str(home))).glob("*.db-wal"))
+
+
+def test_a_file_keeps_its_log_between_records_and_has_it_folded_in_when_closed(
+    home: Path,
+) -> None:
+    """Closing a file's last connection folds its write-ahead log into it and deletes it, with
+    disk syncs, which Dagster's storage did for every record; held open, the log stays until
+    SQLite's own checkpoints or the instance closes, and nothing is left behind."""
+    with dg.DagsterInstance.get() as instance:
+        run = materialize(instance, "2024-07-01")
+        during = logs_of(home)
+        records = len(instance.get_records_for_run(run).records)
+    assert during == sorted([f"{run}.db-wal", "index.db-wal"])
+    assert logs_of(home) == []
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    assert len(plain.get_records_for_run(run).records) == records > 10
+
+
+def test_a_forked_child_writes_through_connections_of_its_own(home: Path) -> None:
+    """SQLite forbids using a connection across a fork (an executor that forks its step
+    processes): the child neither uses nor closes the parent's, and the parent's stay usable."""
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
+        kept = dict(instance.event_log_storage._files)
+        child = os.fork()
+        if child == 0:  # the child: a clean exit code says what it saw
+            ok = not instance.event_log_storage._files
+            instance.report_engine_event("said by the child", run)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert instance.event_log_storage._files == kept
+        instance.report_engine_event("said by the parent", run)
+        said = [r.event_log_entry.message for r in instance.get_records_for_run(run.run_id).records]
+    assert said[-2:] == ["said by the child", "said by the parent"]
 
 
 WRITER = """
