@@ -30,7 +30,8 @@ def test_the_ci_seeds_cover_every_operation_fault_kill_restart_and_bad_value() -
 def test_campaign_seed_keeps_every_invariant(seed: int, tmp_path: Path) -> None:
     result = run_scenario(draw(seed), tmp_path)
     assert result.violations == [], (
-        f"replay: python -m anycost_pipeline_tests.campaign --seed {seed}"
+        f"replay: python -m anycost_pipeline_tests.campaign --seed {seed}\n\n"
+        + "\n".join(result.said)
     )
 
 

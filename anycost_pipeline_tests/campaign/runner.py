@@ -52,6 +52,7 @@ class Result:
     met_writes: int = 0
     waited: int = 0
     violations: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # each run's exit and words, for a failure
 
 
 def _held(server: SandboxServer) -> list[dict]:
@@ -201,6 +202,8 @@ def run_scenario(scenario: Scenario, folder: Path) -> Result:
                 restart_after=scenario.restart_after if attempt == 0 else None,
             )
             result.runs += 1
+            ended = "killed" if killed else f"exit code {code}"
+            result.said.append(f"run {attempt + 1} ({ended}) said:\n{words}")
             result.kills += killed
             result.restarts += restarted
             after, new_drops = _held(sandbox.server), _drops(sandbox.server) - drops_before
