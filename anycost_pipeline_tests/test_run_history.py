@@ -3,6 +3,7 @@ stores what Dagster's own does."""
 
 import collections
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -210,3 +211,40 @@ def test_the_live_run_log_sees_a_runs_records_while_the_run_goes_on(tmp_path: Pa
         done.touch()
         writer.wait(timeout=60)
         storage.dispose()
+
+
+KILLED = """
+import sys, time
+from pathlib import Path
+from dagster._core.events.log import EventLogEntry
+from anycost_pipeline.run_history import SqliteEventLogKeepingEngines
+
+storage = SqliteEventLogKeepingEngines(sys.argv[1])
+for number in range(50):
+    storage.store_event(EventLogEntry(
+        error_info=None, level=20, user_message=f"record {number}", run_id="r1",
+        timestamp=time.time(), step_key=None, job_name="j", dagster_event=None,
+    ))
+Path(sys.argv[2]).touch()
+time.sleep(600)  # killed here, its files held open
+"""
+
+
+def test_a_killed_writer_loses_no_record_it_committed(tmp_path: Path) -> None:
+    """A killed run leaves its records in the file's write-ahead log, never synced by a
+    checkpoint or a close: the next reader has every one."""
+    home, written = tmp_path / "home", tmp_path / "written"
+    home.mkdir()
+    writer = subprocess.Popen([sys.executable, "-c", KILLED, str(home), str(written)])
+    try:
+        deadline = time.monotonic() + 60
+        while not written.exists() and time.monotonic() < deadline and writer.poll() is None:
+            time.sleep(0.05)
+        assert written.exists()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=60)
+    assert "r1.db-wal" in logs_of(home)  # the records were in the log alone
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    said = [r.event_log_entry.user_message for r in plain.get_records_for_run("r1").records]
+    assert said == [f"record {number}" for number in range(50)]
