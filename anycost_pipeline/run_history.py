@@ -144,7 +144,8 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
-        # Dagster's own `_connect`, with the engine kept instead of built and disposed.
+        # Dagster's own `_connect`, with the engine kept instead of built and disposed, and the
+        # file held open after its first use.
         with self._db_lock:
             kept = self._file(shard)
             if shard not in self._initialized_dbs:

@@ -14,7 +14,8 @@ SETTINGS = (
     "  free_slots_after_run_end_seconds: 60\n"
     "# Run history keeps Dagster's events and INFO lines, not debug lines (each costs a write).\n"
     "python_logs:\n  python_log_level: INFO\n"
-    "# The run history where Dagster keeps it, each file's SQLite engine kept (run_history.py).\n"
+    "# The run history where Dagster keeps it, each file kept open between records"
+    " (run_history.py).\n"
     "event_log_storage:\n  module: anycost_pipeline.run_history\n"
     "  class: SqliteEventLogKeepingEngines\n  config:\n    home:\n      env: DAGSTER_HOME\n"
 )
