@@ -432,6 +432,27 @@ def test_a_body_refused_unread_still_lets_the_client_read_the_answer(api: Api) -
     assert api.create("conn-1", body("2024-08", "sum", [row(H1, "1")])).status_code == 200
 
 
+@pytest.mark.parametrize("sent", [0, 10])
+def test_a_request_whose_body_never_arrived_whole_is_neither_answered_nor_remembered(
+    server: SandboxServer, sent: int
+) -> None:
+    """A client killed after a request's head (and part of its body): the connection ends
+    before the declared body arrived. A server must not apply, answer or remember half a
+    request, or the same request sent whole with its idempotency key would get that answer
+    for ever (as the CI campaign's killed runs once did: "the body is not JSON")."""
+    whole = json.dumps(body("2024-08", "sum", [row(H1, "1")])).encode()
+    head = _post_head("conn-1/billing_drops", len(whole), KEY)
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"{head}cloudzero-idempotency-key: key-5\r\n\r\n".encode() + whole[:sent])
+        conn.shutdown(socket.SHUT_WR)  # the client is gone: no more bytes will come
+        assert conn.recv(65536) == b""  # closed without an answer
+    api = Api(server.url)
+    again = api.create("conn-1", json.loads(whole), key="key-5")
+    assert again.status_code == 200, again.text
+    assert [r["cost/cost"] for r in api.month("conn-1", "2024-08").json()["billing_drop"]] == ["1"]
+
+
 def test_stats_need_the_key(server: SandboxServer) -> None:
     for headers in ({}, {"Authorization": "not-the-key"}):
         answer = requests.get(f"{server.url}/sandbox/stats", headers=headers, timeout=5)

@@ -290,7 +290,13 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             self._discard_body()
             return
-        raw_or_none = self._uncompressed(self.rfile.read(length) if length else b"")
+        received = self.rfile.read(length) if length else b""
+        if len(received) < length:
+            # The client went away before its body arrived whole (a killed process): half a
+            # request is neither applied, answered nor remembered under its idempotency key.
+            self.close_connection = True
+            return
+        raw_or_none = self._uncompressed(received)
         if raw_or_none is None:
             return
         raw = raw_or_none
