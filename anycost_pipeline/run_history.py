@@ -10,9 +10,13 @@ its disk syncs, for every record. A month of 50 sources writes about 1,400 recor
 This storage keeps the same files, tables and transactions (one per record, on a connection of
 its own, under Dagster's own lock), and keeps two things per file: the engine, and one idle
 connection that holds the file open, so the log is folded in by SQLite's own checkpoints (about
-every thousand pages) and when the storage closes. The idle connection never runs a statement
-after opening, so it pins no snapshot and no record ever reads stale rows. A process that holds
-many runs' files (the UI, the daemon) keeps at most `KEPT_FILES` files open; the others close.
+every thousand pages) and when the file's last connection closes (this storage's, unless another
+process holds the file too). The idle connection never runs a statement after opening, so it
+pins no snapshot and no record ever reads stale rows; it holds only the shared lock that every
+connection to a write-ahead-log file holds, which lets writers, readers and checkpoints of every
+process through and refuses only leaving write-ahead-log mode, which Dagster never does. A
+process that holds many runs' files (the UI, the daemon) keeps at most `KEPT_FILES` files open;
+the others close.
 
 `anycost` writes it into the instance settings of each new DAGSTER_HOME (`cli/home.py`), as
 
@@ -51,8 +55,6 @@ from sqlalchemy.pool import NullPool
 
 KEPT_FILES = 16
 _LIVE: "weakref.WeakSet[SqliteEventLogKeepingEngines]" = weakref.WeakSet()
-# Connections a forked child inherited: the parent's to use and close, never the child's.
-_INHERITED: list[sqlite3.Connection] = []
 
 
 def events_folder(home: str) -> str:
@@ -72,8 +74,10 @@ def _record_engine(url: str) -> Engine:
 def _sync_at_checkpoints(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # SQLite's advice for write-ahead-log mode: a commit reaches the log without a disk sync,
     # and the file is synced at checkpoints. A killed process loses no committed record; a
-    # machine that loses power may lose the last ones, which costs no money: what was sent is
-    # decided by the connection's own state and CloudZero's drop list, not by this history.
+    # machine that loses power may lose the last ones. That costs no money: what is sent is
+    # decided by the connection's journal and CloudZero's drop list. At worst the sensor of
+    # restated months starts a run that finds the month unchanged, or the reconcile check
+    # compares CloudZero with the submission before the last.
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
@@ -83,16 +87,20 @@ class _OpenFile:
 
     engine: Engine
     holder: sqlite3.Connection | None = None
+    inode: int | None = None  # of the file the holder holds
 
     def hold(self, path: str) -> None:
         """Open the idle connection, once the file is in write-ahead-log mode: having read
-        the file, it keeps the log open when a record's connection closes."""
-        if self.holder is None:
-            holder = sqlite3.connect(
-                path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False
-            )
-            holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
-            self.holder = holder
+        the file, it keeps the log open when a record's connection closes. A file deleted and
+        made again (a wipe, by this process or another) is held anew."""
+        inode = os.stat(path).st_ino
+        if self.holder is not None and self.inode == inode:
+            return
+        if self.holder is not None:
+            self.holder.close()  # on a deleted file: SQLite folds nothing in and deletes nothing
+        holder = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        self.holder, self.inode = holder, inode
 
     def close(self) -> None:
         """Close the file; as its last connection, SQLite folds the log into it."""
@@ -180,10 +188,16 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
             self._files.clear()
 
     def _forget_files(self) -> None:
-        """In a forked child: the parent's connections stay the parent's (SQLite forbids using
-        one across a fork), and a lock another thread held at the fork is never released."""
+        """In a forked child: close the connections it inherited, its copy of the parent's
+        (SQLite forbids using one across a fork). Kept open, they would make SQLite in the child
+        believe it holds the parent's locks, and the child's own connections would then take
+        none, so that the parent closing its files would delete their logs under the child.
+        Closing takes nothing from the parent, whose own lock keeps SQLite from folding the log
+        in. The lock on the list is new too: another thread may have held it at the fork."""
         self._files_lock = threading.Lock()
-        _INHERITED.extend(kept.holder for kept in self._files.values() if kept.holder)
+        for kept in self._files.values():
+            if kept.holder is not None:
+                kept.holder.close()
         self._files.clear()
 
     def wipe(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from anycost_pipeline import run_history
@@ -134,6 +135,25 @@ def test_a_runs_records_after_a_wipe_are_in_its_new_file(home: Path) -> None:
     assert said == ["said after the wipe"]
 
 
+def test_a_record_between_a_wipes_closing_and_its_deletions_leaves_the_new_file_held(
+    home: Path,
+) -> None:
+    """A wipe closes the held files, then Dagster deletes them, outside Dagster's lock: a record
+    from another thread in between holds the old file again. The run's next record goes to its
+    new file, which is held in turn (the wipe's steps are run here in that order)."""
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
+        storage._close_files()
+        instance.report_engine_event("said before the deletions", run)  # held again
+        SqliteEventLogStorage.wipe(storage)  # the deletions
+        instance.report_engine_event("said after the wipe", run)
+        assert f"{run.run_id}.db-wal" in logs_of(home)
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
+    assert said == ["said after the wipe"]
+
+
 def logs_of(home: Path) -> list[str]:
     """The write-ahead logs in the instance's run history folder."""
     return sorted(p.name for p in Path(run_history.events_folder(str(home))).glob("*.db-wal"))
@@ -155,23 +175,46 @@ def test_a_file_keeps_its_log_between_records_and_has_it_folded_in_when_closed(
     assert len(plain.get_records_for_run(run).records) == records > 10
 
 
+def event(message: str, run_id: str) -> EventLogEntry:
+    return EventLogEntry(
+        error_info=None, level=20, user_message=message, run_id=run_id,
+        timestamp=time.time(), step_key=None, job_name="j", dagster_event=None,
+    )  # fmt: skip
+
+
 def test_a_forked_child_writes_through_connections_of_its_own(home: Path) -> None:
     """SQLite forbids using a connection across a fork (an executor that forks its step
-    processes): the child neither uses nor closes the parent's, and the parent's stay usable."""
+    processes): the child writes through its own, also after the parent has closed the files
+    it held (which folds their logs in and deletes them), and the parent's stay usable."""
     with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
         run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
-        kept = dict(instance.event_log_storage._files)
+        kept = dict(storage._files)
+        closed_read, closed_write = os.pipe()
+        under_way_read, under_way_write = os.pipe()
         child = os.fork()
         if child == 0:  # the child: a clean exit code says what it saw
-            ok = not instance.event_log_storage._files
-            instance.report_engine_event("said by the child", run)
+            try:
+                ok = not storage._files
+                said = storage.prepare_insert_event(event("said by the child", run.run_id))
+                with storage.run_connection(run.run_id) as conn:  # a record under way
+                    conn.execute(said)
+                    os.write(under_way_write, b"x")
+                    os.read(closed_read, 1)  # the parent has closed the files it held
+                instance.report_engine_event("said by the child after", run)
+            except BaseException:
+                os._exit(2)
             os._exit(0 if ok else 1)
+        os.read(under_way_read, 1)
+        assert storage._files == kept
+        storage._close_files()  # as when the parent evicts, wipes or closes
+        os.write(closed_write, b"x")
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-        assert instance.event_log_storage._files == kept
-        instance.report_engine_event("said by the parent", run)
-        said = [r.event_log_entry.message for r in instance.get_records_for_run(run.run_id).records]
-    assert said[-2:] == ["said by the child", "said by the parent"]
+        instance.report_engine_event("said by the parent after", run)
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
+    assert said[-3:] == ["said by the child", "said by the child after", "said by the parent after"]
 
 
 WRITER = """
