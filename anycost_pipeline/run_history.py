@@ -195,10 +195,7 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         Closing takes nothing from the parent, whose own lock keeps SQLite from folding the log
         in. The lock on the list is new too: another thread may have held it at the fork."""
         self._files_lock = threading.Lock()
-        for kept in self._files.values():
-            if kept.holder is not None:
-                kept.holder.close()
-        self._files.clear()
+        self._close_files()
 
     def wipe(self) -> None:
         # Dagster deletes the runs' files and their logs: the connections held on them are
