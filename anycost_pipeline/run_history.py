@@ -199,7 +199,8 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         # Dagster deletes the runs' files and their logs: the connections held on them are
-        # closed first, so none is left on a deleted file and a run's new file is held in turn.
+        # closed first, so that none keeps a deleted file open (a run's new file is held anew
+        # by `hold`).
         self._close_files()
         super().wipe()
 

@@ -121,17 +121,23 @@ def test_an_instance_opened_by_its_folder_while_dagster_home_names_another_is_re
         dg.DagsterInstance.from_config(str(home))
 
 
+def deleted_files_open(home: Path) -> list[str]:
+    """The run history's files that this process holds open although they were deleted."""
+    folder = run_history.events_folder(str(home))
+    links = (os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink())
+    return [link for link in links if link.startswith(folder) and link.endswith("(deleted)")]
+
+
 def test_a_runs_records_after_a_wipe_are_in_its_new_file(home: Path) -> None:
-    """What a run says after a wipe is stored in its new file, not lost with the deleted one,
-    and the new file is held open as the deleted one was (no connection is left on a deleted
-    file)."""
+    """A wipe deletes the runs' files: none is left open, what a run says next is stored in
+    its new file, not lost with the deleted one, and the new file is held open in turn."""
     with dg.DagsterInstance.get() as instance:
         run = instance.get_run_by_id(materialize(instance, "2024-07-01"))
         instance.wipe()
+        assert deleted_files_open(home) == []
         instance.report_engine_event("said after the wipe", run)
         assert f"{run.run_id}.db-wal" in logs_of(home)
-    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
-    said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
+    said = said_in(home, run.run_id)
     assert said == ["said after the wipe"]
 
 
@@ -149,8 +155,7 @@ def test_a_record_between_a_wipes_closing_and_its_deletions_leaves_the_new_file_
         SqliteEventLogStorage.wipe(storage)  # the deletions
         instance.report_engine_event("said after the wipe", run)
         assert f"{run.run_id}.db-wal" in logs_of(home)
-    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
-    said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
+    said = said_in(home, run.run_id)
     assert said == ["said after the wipe"]
 
 
@@ -175,7 +180,14 @@ def test_a_file_keeps_its_log_between_records_and_has_it_folded_in_when_closed(
     assert len(plain.get_records_for_run(run).records) == records > 10
 
 
+def said_in(home: Path, run_id: str) -> list[str]:
+    """What a run said, as Dagster's own storage reads it from the instance at `home`."""
+    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
+    return [r.event_log_entry.message for r in plain.get_records_for_run(run_id).records]
+
+
 def event(message: str, run_id: str) -> EventLogEntry:
+    """A record of `run_id` that says `message`."""
     return EventLogEntry(
         error_info=None, level=20, user_message=message, run_id=run_id,
         timestamp=time.time(), step_key=None, job_name="j", dagster_event=None,
@@ -212,23 +224,19 @@ def test_a_forked_child_writes_through_connections_of_its_own(home: Path) -> Non
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         instance.report_engine_event("said by the parent after", run)
-    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
-    said = [r.event_log_entry.message for r in plain.get_records_for_run(run.run_id).records]
+    said = said_in(home, run.run_id)
     assert said[-3:] == ["said by the child", "said by the child after", "said by the parent after"]
 
 
 WRITER = """
 import sys, time
 from pathlib import Path
-from dagster._core.events.log import EventLogEntry
 from anycost_pipeline.run_history import SqliteEventLogKeepingEngines
+from anycost_pipeline_tests.test_run_history import event
 
 storage = SqliteEventLogKeepingEngines(sys.argv[1])
 for said in ("first", "second", "third"):
-    storage.store_event(EventLogEntry(
-        error_info=None, level=20, user_message=said, run_id="r1", timestamp=time.time(),
-        step_key=None, job_name="j", dagster_event=None,
-    ))
+    storage.store_event(event(said, "r1"))
     time.sleep(0.3)
 while not Path(sys.argv[2]).exists():  # the run goes on, its connection open
     time.sleep(0.05)
@@ -237,7 +245,8 @@ while not Path(sys.argv[2]).exists():  # the run goes on, its connection open
 
 def test_the_live_run_log_sees_a_runs_records_while_the_run_goes_on(tmp_path: Path) -> None:
     """The UI follows a run that another process writes, through a watcher of the run's file
-    (a storage that kept its connections open wrote to the write-ahead log unseen)."""
+    (with the file held open, records go to its write-ahead log and the file itself changes
+    only at checkpoints)."""
     home, done = tmp_path / "home", tmp_path / "done"
     home.mkdir()
     storage = run_history.SqliteEventLogKeepingEngines(str(home))
@@ -259,15 +268,12 @@ def test_the_live_run_log_sees_a_runs_records_while_the_run_goes_on(tmp_path: Pa
 KILLED = """
 import sys, time
 from pathlib import Path
-from dagster._core.events.log import EventLogEntry
 from anycost_pipeline.run_history import SqliteEventLogKeepingEngines
+from anycost_pipeline_tests.test_run_history import event
 
 storage = SqliteEventLogKeepingEngines(sys.argv[1])
 for number in range(50):
-    storage.store_event(EventLogEntry(
-        error_info=None, level=20, user_message=f"record {number}", run_id="r1",
-        timestamp=time.time(), step_key=None, job_name="j", dagster_event=None,
-    ))
+    storage.store_event(event(f"record {number}", "r1"))
 Path(sys.argv[2]).touch()
 time.sleep(600)  # killed here, its files held open
 """
@@ -288,6 +294,5 @@ def test_a_killed_writer_loses_no_record_it_committed(tmp_path: Path) -> None:
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=60)
     assert "r1.db-wal" in logs_of(home)  # the records were in the log alone
-    plain = SqliteEventLogStorage(run_history.events_folder(str(home)))
-    said = [r.event_log_entry.user_message for r in plain.get_records_for_run("r1").records]
+    said = said_in(home, "r1")
     assert said == [f"record {number}" for number in range(50)]
