@@ -1,5 +1,5 @@
-"""The run history on SQLite as Dagster keeps it, written through one engine per database file
-that stays open between records.
+"""The run history on SQLite as Dagster keeps it, written through engines and connections that
+stay open between records, per database file.
 
 Dagster's `SqliteEventLogStorage` builds a new SQLAlchemy engine for every record it writes or
 reads and throws it away after, so SQLAlchemy compiles each statement again and looks up the
@@ -7,16 +7,23 @@ index's tables again for every asset check record. And when a record's connectio
 the file's last one, so SQLite folds the write-ahead log back into the file and deletes it, with
 its disk syncs, for every record. A month of 50 sources writes about 1,400 records.
 
-This storage keeps the same files, tables and transactions (one per record, on a connection of
-its own, under Dagster's own lock), and keeps two things per file: the engine, and one idle
+This storage keeps the same files, tables and transactions (one per record, under Dagster's own
+lock), and keeps three things per file: the engines, one connection for records, and one idle
 connection that holds the file open, so the log is folded in by SQLite's own checkpoints (about
 every thousand pages) and when the file's last connection closes (this storage's, unless another
-process holds the file too). The idle connection never runs a statement after opening, so it
-pins no snapshot and no record ever reads stale rows; it holds only the shared lock that every
-connection to a write-ahead-log file holds, which lets writers, readers and checkpoints of every
-process through and refuses only leaving write-ahead-log mode, which Dagster never does. A
-process that holds many runs' files (the UI, the daemon) keeps at most `KEPT_FILES` files open;
-the others close.
+process holds the file too).
+
+- Records (`store_event`: inserts and updates, and a schema lookup read whole) go through the
+  kept connection: opening a connection cost more than the record. Every read gets a new
+  connection, as in Dagster, so no read can see a snapshot a kept connection holds; and in
+  write-ahead-log mode SQLite never lets a write start from an old snapshot (it fails instead).
+- The idle connection never runs a statement after opening, so it pins no snapshot; it holds
+  only the shared lock that every connection to a write-ahead-log file holds, which lets
+  writers, readers and checkpoints of every process through and refuses only leaving
+  write-ahead-log mode, which Dagster never does.
+
+A process that holds many runs' files (the UI, the daemon) keeps at most `KEPT_FILES` files
+open; the others close.
 
 `anycost` writes it into the instance settings of each new DAGSTER_HOME (`cli/home.py`), as
 
@@ -51,7 +58,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 KEPT_FILES = 16
 _LIVE: "weakref.WeakSet[SqliteEventLogKeepingEngines]" = weakref.WeakSet()
@@ -62,11 +69,13 @@ def events_folder(home: str) -> str:
     return os.path.join(home, "history", "runs", "")
 
 
-def _record_engine(url: str) -> Engine:
-    """An engine whose connections write a record without waiting for the disk."""
-    engine = create_engine(
-        url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+def _record_engine(url: str, kept: bool = False) -> Engine:
+    """An engine whose connections write a record without waiting for the disk: a new
+    connection each time, or one `kept` between uses."""
+    pool: dict[str, Any] = (
+        {"poolclass": QueuePool, "pool_size": 1} if kept else {"poolclass": NullPool}
     )
+    engine = create_engine(url, **pool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
     event.listen(engine, "connect", _sync_at_checkpoints)
     return engine
 
@@ -83,31 +92,46 @@ def _sync_at_checkpoints(dbapi_connection: sqlite3.Connection, _record: Any) -> 
 
 @dataclass
 class _OpenFile:
-    """A database file's engine, and the idle connection that holds the file open."""
+    """A database file's engines (one for reads, one that keeps its connection for records),
+    and the idle connection that holds the file open."""
 
     engine: Engine
+    recorder: Engine
     holder: sqlite3.Connection | None = None
-    inode: int | None = None  # of the file the holder holds
+    inode: int | None = None  # of the file that the kept connections were opened on
+
+    def follow(self, path: str) -> None:
+        """Before a use: a file deleted, or deleted and made again (a wipe, by this process or
+        another), has the connections kept on it closed, so that no record goes to the deleted
+        file (on which SQLite folds nothing in and deletes nothing)."""
+        if self.inode is not None and self.inode != _inode(path):
+            self.close()
 
     def hold(self, path: str) -> None:
-        """Open the idle connection, once the file is in write-ahead-log mode: having read
-        the file, it keeps the log open when a record's connection closes. A file deleted and
-        made again (a wipe, by this process or another) is held anew."""
-        inode = os.stat(path).st_ino
-        if self.holder is not None and self.inode == inode:
-            return
-        if self.holder is not None:
-            self.holder.close()  # on a deleted file: SQLite folds nothing in and deletes nothing
-        holder = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        self.holder, self.inode = holder, inode
+        """After a use: open the idle connection, once the file is in write-ahead-log mode;
+        having read the file, it keeps the log open when a record's connection closes."""
+        if self.holder is None:
+            holder = sqlite3.connect(
+                path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False
+            )
+            holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            self.holder, self.inode = holder, _inode(path)
 
     def close(self) -> None:
         """Close the file; as its last connection, SQLite folds the log into it."""
         self.engine.dispose()
+        self.recorder.dispose()
         if self.holder is not None:
             self.holder.close()
             self.holder = None
+        self.inode = None
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
 
 
 class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
@@ -119,6 +143,7 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         self._files: OrderedDict[str, _OpenFile] = OrderedDict()
         self._files_lock = threading.Lock()
         self._tables: set[str] = set()
+        self._recording = threading.local()
         super().__init__(events_folder(home), inst_data=inst_data)
         _LIVE.add(self)
 
@@ -144,7 +169,8 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         with self._files_lock:
             kept = self._files.pop(shard, None)
             if kept is None:
-                kept = _OpenFile(_record_engine(self.conn_string_for_shard(shard)))
+                url = self.conn_string_for_shard(shard)
+                kept = _OpenFile(_record_engine(url), _record_engine(url, kept=True))
             self._files[shard] = kept  # the most recently used last
             while len(self._files) > KEPT_FILES:
                 self._files.popitem(last=False)[1].close()
@@ -152,16 +178,19 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
-        # Dagster's own `_connect`, with the engine kept instead of built and disposed, and the
-        # file held open after its first use.
+        # Dagster's own `_connect`, with the engines kept instead of built and disposed, records
+        # through a kept connection, and the file held open after its first use.
         with self._db_lock:
             kept = self._file(shard)
             if shard not in self._initialized_dbs:
                 self._initdb(kept.engine)
                 self._initialized_dbs.add(shard)
-            with kept.engine.connect() as conn, conn.begin():
+            path = self.path_for_shard(shard)
+            kept.follow(path)
+            recording = getattr(self._recording, "active", False)
+            with (kept.recorder if recording else kept.engine).connect() as conn, conn.begin():
                 yield conn
-            kept.hold(self.path_for_shard(shard))
+            kept.hold(path)
 
     def has_table(self, table_name: str) -> bool:
         # Asked for every asset check record; a table, once there, stays (wipes keep the index).
@@ -173,7 +202,11 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         return table_name in self._tables
 
     def store_event(self, event: Any) -> None:
-        super().store_event(event)
+        self._recording.active = True
+        try:
+            super().store_event(event)
+        finally:
+            self._recording.active = False
         # Dagster's watcher of a run (the UI's live run log) waits for the run's file to change.
         # With the file held open, a record goes to the write-ahead log and the file changes only
         # at a checkpoint: touched instead, once the record is committed.

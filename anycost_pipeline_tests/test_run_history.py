@@ -11,8 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from sqlalchemy.pool import Pool
 
 from anycost_pipeline import run_history
 from anycost_pipeline.cli.home import dagster_home
@@ -63,7 +65,7 @@ def materialize(instance: dg.DagsterInstance, month: str) -> str:
     return result.run_id
 
 
-def test_runs_are_stored_as_dagsters_own_storage_reads_them_with_one_engine_per_file(
+def test_runs_are_stored_as_dagsters_own_storage_reads_them_with_engines_kept_per_file(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built = engines_built(monkeypatch)
@@ -77,8 +79,8 @@ def test_runs_are_stored_as_dagsters_own_storage_reads_them_with_one_engine_per_
             ]
             for run in runs
         }
-    # The index and each run's file: dozens of records each, one engine each.
-    assert len(built) == 3 and set(built.values()) == {1}, built
+    # The index and each run's file: dozens of records each, two engines each (reads, records).
+    assert len(built) == 3 and set(built.values()) == {2}, built
     assert all(len(records) > 10 for records in ours.values())
 
     # Dagster's default storage of the same folder reads the same history.
@@ -107,7 +109,7 @@ def test_a_process_that_holds_many_runs_keeps_a_bounded_number_of_engines(
             len(instance.all_logs(runs[0]))
         ] * 5
     assert len(built) == 6  # the index and five runs
-    assert sum(built.values()) > 6  # engines let go were built again when read again
+    assert sum(built.values()) > 2 * 6  # engines let go were built again when read again
 
 
 def test_an_instance_opened_by_its_folder_while_dagster_home_names_another_is_refused(
@@ -296,3 +298,74 @@ def test_a_killed_writer_loses_no_record_it_committed(tmp_path: Path) -> None:
     assert "r1.db-wal" in logs_of(home)  # the records were in the log alone
     said = said_in(home, "r1")
     assert said == [f"record {number}" for number in range(50)]
+
+
+def test_a_files_records_go_through_one_kept_connection_and_reads_through_new_ones(
+    tmp_path: Path,
+) -> None:
+    """Opening a connection cost more than writing the record (SQLite reads the file's schema
+    again each time): a run's records reuse one. Every read still opens its own, as in
+    Dagster, so no read sees a snapshot that a kept connection holds."""
+    storage = run_history.SqliteEventLogKeepingEngines(str(tmp_path))
+    opened: list[object] = []
+
+    def count(dbapi_connection: object, _record: object) -> None:
+        opened.append(dbapi_connection)
+
+    sqlalchemy.event.listen(Pool, "connect", count)
+    try:
+        storage.store_event(event("first", "r1"))
+        before = len(opened)
+        for number in range(20):
+            storage.store_event(event(f"record {number}", "r1"))
+        recorded = len(opened) - before
+        reads = [len(storage.get_records_for_run("r1").records) for _ in range(3)]
+        read = len(opened) - before - recorded
+    finally:
+        sqlalchemy.event.remove(Pool, "connect", count)
+        storage.dispose()
+    assert (recorded, read) == (0, 3)
+    assert reads == [21] * 3
+
+
+TAKING_TURNS = """
+import sys, time
+from pathlib import Path
+import dagster as dg
+from anycost_pipeline_tests.test_run_history import downstream, materialize
+
+turn, done = Path(sys.argv[1]), Path(sys.argv[2])
+with dg.DagsterInstance.get() as instance:
+    for month in ("2024-02-01", "2024-04-01", "2024-06-01"):
+        while not turn.exists():
+            time.sleep(0.02)
+        turn.unlink()
+        materialize(instance, month)
+        done.touch()
+    seen = instance.fetch_materializations(downstream.key, limit=10).records
+    sys.exit(0 if len(seen) == 6 else 1)
+"""
+
+
+def test_two_processes_that_record_in_turn_each_read_the_others_records(
+    home: Path, tmp_path: Path
+) -> None:
+    """Two processes keep their connections to the index open and write it in turn (a run
+    and the daemon, two runs): each writes after the other without failing, and reads what
+    the other wrote. A kept connection that held an old snapshot would fail its next write."""
+    turn, done = tmp_path / "turn", tmp_path / "done"
+    other = subprocess.Popen([sys.executable, "-c", TAKING_TURNS, str(turn), str(done)])
+    try:
+        with dg.DagsterInstance.get() as instance:
+            for month in ("2024-01-01", "2024-03-01", "2024-05-01"):
+                materialize(instance, month)
+                turn.touch()
+                deadline = time.monotonic() + 120
+                while not done.exists() and other.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert done.exists(), "the other process did not take its turn"
+                done.unlink()
+            seen = instance.fetch_materializations(downstream.key, limit=10).records
+            assert sorted(r.partition_key for r in seen) == [f"2024-0{m}-01" for m in range(1, 7)]
+    finally:
+        assert other.wait(timeout=120) == 0
