@@ -63,7 +63,7 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
 
     from anycost_pipeline.cbf.hours import charge_ends, months_of, row_hours
     from anycost_pipeline.config import FilesSource
-    from anycost_pipeline.sources.files import SourceFilesError, list_files, read_file
+    from anycost_pipeline.sources.files import SourceFilesError, file_infos, read_each
     from anycost_pipeline.sources.index import months_of_unreadable, seen_files
 
     months: set[str] = set()
@@ -71,21 +71,21 @@ def source_months(config: AnycostConfig, sources: list[str] | None = None) -> li
         if not isinstance(source, FilesSource) or (sources is not None and name not in sources):
             continue
         pattern = config.resolve_path(source.path)
-        paths = list_files(pattern)
-        if not paths and seen_files(config.storage_path, name):
+        infos = file_infos(pattern)
+        if not infos and seen_files(config.storage_path, name):
             continue  # every file was deleted: their months are judged from the journal
-        if not paths:
+        if not infos:
             raise SourceFilesError(
                 f"source {name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
             )
         frames = []
-        for path in paths:
+        for info, read in read_each(name, source, infos):
             try:
-                frames.append(read_file(name, source, path))
+                frames.append(read())
             except SourceFilesError:
                 # A file that cannot be read is judged with the months it holds, when they
                 # can be told (its month then fails, naming it); otherwise nothing is judged.
-                held = months_of_unreadable(name, source, path)
+                held = months_of_unreadable(name, source, info.path)
                 if held is None:
                     raise
                 months.update(held)

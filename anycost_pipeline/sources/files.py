@@ -10,16 +10,24 @@ import hashlib
 import io
 import json
 import os
-import re
 import stat
-import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from glob import has_magic
 
 import polars as pl
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE, SOURCE_ROW
 from anycost_pipeline.config import FilesSource
+from anycost_pipeline.sources.local_csv import (
+    csv_options,
+    first_row,
+    is_utf8,
+    lineage,
+    read_local_csv,
+    read_local_csvs,
+)
 from anycost_pipeline.sources.records import dig, loads, records_to_frame
 
 
@@ -153,9 +161,9 @@ def _named_local_file(pattern: str) -> list[FileInfo] | None:
     )
 
 
-def read_files(source_name: str, source: FilesSource, paths: list[str]) -> pl.DataFrame:
+def read_files(source_name: str, source: FilesSource, infos: list[FileInfo]) -> pl.DataFrame:
     """All rows of the given files, every column as text, with lineage columns."""
-    frames = [read_file(source_name, source, path) for path in paths]
+    frames = [read() for _, read in read_each(source_name, source, infos)]
     if not frames:
         return pl.DataFrame(schema={SOURCE_ROW: pl.Int64, SOURCE_FILE: pl.String})
     return pl.concat(frames, how="diagonal")
@@ -163,17 +171,49 @@ def read_files(source_name: str, source: FilesSource, paths: list[str]) -> pl.Da
 
 def read_source_files(source_name: str, source: FilesSource, pattern: str) -> pl.DataFrame:
     """Every file matching the source's glob; an empty match is an error (a wrong `path`)."""
-    paths = list_files(pattern)
-    if not paths:
+    infos = file_infos(pattern)
+    if not infos:
         raise SourceFilesError(
             f"source {source_name!r}: no file matches {pattern!r}; check `path` in anycost.yaml"
         )
-    return read_files(source_name, source, paths)
+    return read_files(source_name, source, infos)
+
+
+# Small local CSVs are read ahead in passes of at most this many bytes; a bigger file by itself.
+TOGETHER_BYTES = 16 << 20
+
+
+def read_each(
+    source_name: str, source: FilesSource, infos: list[FileInfo]
+) -> Iterator[tuple[FileInfo, Callable[[], pl.DataFrame]]]:
+    """Each file with a function that reads it as `read_file` does, raising its error. Small
+    local CSVs that share a header are read ahead together (`read_local_csvs`), one pass of
+    files at a time, so no more than a pass is held before it is asked for."""
+    passes: list[list[FileInfo]] = []
+    size = TOGETHER_BYTES
+    for info in infos:
+        if size + info.size > TOGETHER_BYTES:
+            passes.append([])
+            size = 0
+        passes[-1].append(info)
+        size += info.size
+    for together in passes:
+        ahead = read_local_csvs(source, [info.path for info in together])
+        for info in together:
+            frame = ahead.pop(info.path, None)
+            if frame is None:
+                yield info, partial(read_file, source_name, source, info.path)
+            else:
+                yield info, partial(_read_ahead, frame)
+
+
+def _read_ahead(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
 
 
 def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
     """One export file as text columns plus `_source_file` and `_source_row`."""
-    frame = _local_csv(source, path)
+    frame = read_local_csv(source, path)
     if frame is not None:
         return frame
     data = _file_bytes(source_name, source, path)
@@ -183,7 +223,7 @@ def read_file(source_name: str, source: FilesSource, path: str) -> pl.DataFrame:
             return _csv(data, source, path)
         if source.format == "parquet":
             frame = _as_text(pl.read_parquet(io.BytesIO(data)))
-            return _lineage(frame, path, first_row=1)
+            return lineage(frame, path, first_row=1)
         if source.format == "ndjson":
             lines = _decode(data, source.encoding).splitlines()
             records = ((n, loads(line)) for n, line in enumerate(lines, start=1) if line.strip())
@@ -225,10 +265,8 @@ def read_ragged_file(source_name: str, source: FilesSource, path: str) -> pl.Dat
         return None
     try:
         text = _decode(_file_bytes(source_name, source, path), source.encoding)
-        frame = pl.read_csv(
-            text.encode("utf-8"), truncate_ragged_lines=True, **_csv_options(source)
-        )
-        return _lineage(frame, path, first_row=_first_row(source))
+        frame = pl.read_csv(text.encode("utf-8"), truncate_ragged_lines=True, **csv_options(source))
+        return lineage(frame, path, first_row=first_row(source))
     except (SourceFilesError, UnicodeDecodeError, pl.exceptions.PolarsError, ValueError):
         return None  # not only a line too long: the months cannot be told
 
@@ -272,17 +310,13 @@ def file_columns(source_name: str, source: FilesSource, path: str) -> list[str]:
         raise SourceFilesError(f"{where}: {exc}") from None
 
 
-def _is_utf8(encoding: str) -> bool:
-    return encoding.replace("_", "-").lower() in ("utf-8", "utf8")
-
-
 def _decode(data: bytes, encoding: str) -> str:
     # utf-8-sig drops the byte-order mark spreadsheet programs put at the start.
-    return data.decode("utf-8-sig" if _is_utf8(encoding) else encoding)
+    return data.decode("utf-8-sig" if is_utf8(encoding) else encoding)
 
 
 def _csv(data: bytes, source: FilesSource, path: str, n_rows: int | None = None) -> pl.DataFrame:
-    if _is_utf8(source.encoding):
+    if is_utf8(source.encoding):
         # Polars reads UTF-8 bytes as they are: decoding only proves they are UTF-8 (and names
         # the first bad byte), and plain ASCII needs not even that. No re-encoded copy.
         if not data.isascii():
@@ -291,20 +325,20 @@ def _csv(data: bytes, source: FilesSource, path: str, n_rows: int | None = None)
     else:
         utf8 = _decode(data, source.encoding).encode("utf-8")
     try:
-        frame = pl.read_csv(utf8, n_rows=n_rows, **_csv_options(source))
+        frame = pl.read_csv(utf8, n_rows=n_rows, **csv_options(source))
     except pl.exceptions.ComputeError as error:
         ragged = _ragged_line(utf8, source) if "ragged" in str(error) else None
         if ragged is None:
             raise
         raise ValueError(ragged) from None
-    return _lineage(frame, path, first_row=_first_row(source))
+    return lineage(frame, path, first_row=first_row(source))
 
 
 def _ragged_line(utf8: bytes, source: FilesSource) -> str | None:
     """The first line with more fields than the header, in words (None: none found)."""
     import csv
 
-    separator = _csv_options(source)["separator"]
+    separator = csv_options(source)["separator"]
     lines = io.StringIO(utf8.decode("utf-8", errors="replace"))
     reader = csv.reader(lines, delimiter=separator)
     width = None
@@ -322,113 +356,6 @@ def _ragged_line(utf8: bytes, source: FilesSource) -> str | None:
                 "if the file is separated by another character"
             )
     return None
-
-
-def _csv_options(source: FilesSource) -> dict:
-    return {
-        "separator": source.delimiter or ("\t" if source.format == "tsv" else ","),
-        "has_header": source.header,
-        "new_columns": source.column_names,
-        "skip_rows": source.skip_rows,
-        "infer_schema": False,
-        "raise_if_empty": False,  # an export with no rows is an empty month, not an error
-    }
-
-
-def _first_row(source: FilesSource) -> int:
-    # `_source_row` is the line a spreadsheet shows: lines skipped, then the header, then data.
-    return source.skip_rows + (2 if source.header else 1)
-
-
-# The name endings fsspec decompresses by (`compression: infer`), with its optional codecs.
-_COMPRESSED_ENDINGS = ("gz", "bz2", "zip", "lzma", "xz", "lz4", "zst")
-
-
-def _unpacked_by_name(path: str) -> bool:
-    ending = os.path.splitext(path)[-1].strip(".").lower()
-    fsspec = sys.modules.get("fsspec")  # once loaded, codecs may have been added to it
-    return ending in _COMPRESSED_ENDINGS or (
-        fsspec is not None and fsspec.utils.infer_compression(path) is not None
-    )
-
-
-# The starts of gzip, zlib and zstd data, which polars decompresses whatever the file's name.
-_POLARS_UNPACKS = (
-    b"\x1f\x8b",
-    b"\x78\x01",
-    b"\x78\x5e",
-    b"\x78\x9c",
-    b"\x78\xda",
-    b"\x28\xb5\x2f\xfd",
-)
-
-
-def _local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
-    """A local, uncompressed UTF-8 CSV read by polars from its path, without a copy of the file
-    in Python memory; the same frame `_csv` gives.
-
-    None where that sameness is not certain, and on any problem (a byte that is not UTF-8, a
-    bad row, an unreadable file): the general path then reads the file and names the problem.
-    Polars proves every field is UTF-8 but repairs header names instead of failing, and reads
-    skipped lines and a replaced header unchecked: those cases take the general path.
-    """
-    if (
-        source.format not in ("csv", "tsv")
-        or not _is_utf8(source.encoding)
-        or ":" in path  # URLs, chained and data: paths are fsspec's
-        or source.skip_rows
-        or (source.header and source.column_names)
-        or source.compression == "gzip"
-        or (source.compression == "infer" and _unpacked_by_name(path))
-    ):
-        return None
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-        # `_csv` drops one byte-order mark and polars then one more; polars alone drops one. And
-        # polars unpacks compressed bytes it recognises, which `_csv` refuses as not UTF-8.
-        text = head.removeprefix(codecs.BOM_UTF8)
-        if (
-            text.startswith(codecs.BOM_UTF8)
-            or text.startswith(_POLARS_UNPACKS)
-            or head.startswith(_POLARS_UNPACKS)
-        ):
-            return None
-        frame = pl.read_csv(path, glob=False, **_csv_options(source))
-        if source.header and any("\ufffd" in name for name in frame.columns):
-            return (
-                None  # a header byte that is not UTF-8, or a real U+FFFD: `_csv` tells them apart
-            )
-        return _lineage(frame, path, first_row=_first_row(source))
-    except Exception:  # whatever it is, the general path meets it too and reports it
-        return None
-
-
-_DUPLICATE = re.compile(r"^(?P<name>.*)_duplicated_\d+$")  # polars' name for a repeated header
-
-
-def _refuse_repeated_columns(frame: pl.DataFrame) -> None:
-    """A header naming one column twice: polars keeps the first under the name (the second
-    becomes `<name>_duplicated_0`), so a mapping would read the first without a word."""
-    columns = frame.columns
-    for position, column in enumerate(columns, start=1):
-        match = _DUPLICATE.match(column)
-        if match and match["name"] in columns:
-            first = columns.index(match["name"]) + 1
-            raise ValueError(
-                f"the header names column {match['name']!r} twice (columns {first} and "
-                f"{position}), so which one holds the values cannot be told; rename one in the "
-                "file, or name every column with `column_names` in anycost.yaml"
-            )
-
-
-def _lineage(frame: pl.DataFrame, path: str, first_row: int) -> pl.DataFrame:
-    _refuse_repeated_columns(frame)
-    # The row numbers built as Int64 at once (no UInt32 index to cast); the file name stays one
-    # value for the whole column until something reads it.
-    rows = pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64, eager=True)
-    frame.insert_column(0, rows.alias(SOURCE_ROW))  # a frame of the caller's own: no copy
-    return frame.with_columns(pl.lit(path, dtype=pl.String).alias(SOURCE_FILE))
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -108,24 +108,29 @@ def read_month_files(
         new.clear()
         new_rows = 0
 
+    to_read = []
     for info in listed:
         before = known.get(info.path)
         current = files.fingerprint(info, (before["key"], before["print"]) if before else None)
         entry = entries[info.path] = {"key": info.listing_key, "print": current}
         if before and before["print"] == current:
             entry.update(months=before["months"], columns=before["columns"])
-            if holds(entry["months"]):
-                kept[info.path] = files.read_file(name, source, info.path)
+            if not holds(entry["months"]):
+                continue
+        to_read.append(info)
+    for info, read in files.read_each(name, source, to_read):
+        if "months" in entries[info.path]:  # known, and holds the month
+            kept[info.path] = read()
             continue
         try:
-            new[info.path] = files.read_file(name, source, info.path)
+            new[info.path] = read()
         except files.SourceFilesError:
             # A file that cannot be read stops only the months it holds, when they can be
             # told: it is read again, and refused, when one of them is run.
             months = months_of_unreadable(name, source, info.path)
             if months is None or month_key(month) in months:
                 raise
-            entry.update(months=months, columns=[])
+            entries[info.path].update(months=months, columns=[])
             continue
         new_rows += new[info.path].height
         if new_rows >= NEW_ROWS_AT_ONCE:

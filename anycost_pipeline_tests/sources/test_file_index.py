@@ -30,15 +30,21 @@ def _exports() -> dict[str, str]:
 
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the export files read, in order."""
+    """The names of the export files read, alone or together with others."""
     names: list[str] = []
-    read = files.read_file
+    read, read_together = files.read_file, files.read_local_csvs
 
     def reading(source_name, source, path):
         names.append(path.rsplit("/", 1)[-1])
         return read(source_name, source, path)
 
+    def reading_together(source, paths):
+        frames = read_together(source, paths)
+        names.extend(path.rsplit("/", 1)[-1] for path in frames)
+        return frames
+
     monkeypatch.setattr(files, "read_file", reading)
+    monkeypatch.setattr(files, "read_local_csvs", reading_together)
     return names
 
 

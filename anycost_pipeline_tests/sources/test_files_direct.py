@@ -13,6 +13,7 @@ import pytest
 from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.sources import files
 from anycost_pipeline.sources.files import SourceFilesError, read_file
+from anycost_pipeline.sources.local_csv import read_local_csv
 from anycost_pipeline_tests.sources.helpers import files_source
 
 BOM = b"\xef\xbb\xbf"
@@ -98,12 +99,12 @@ def test_plain_local_csv_takes_the_direct_read(tmp_path: Path) -> None:
     """Guards the test above: the common case must not quietly fall back to the general path."""
     path = tmp_path / "export.csv"
     path.write_bytes(BOM + GOOD)
-    frame = files._local_csv(files_source("x"), str(path))
+    frame = read_local_csv(files_source("x"), str(path))
     assert frame is not None and frame.columns[:4] == ["_source_row", "date", "service", "cost"]
     assert frame.get_column("_source_row").to_list() == [2, 3]
     assert frame.get_column(SOURCE_FILE).to_list() == [str(path)] * 2
     path.write_bytes(b"date,service,cost\n2024-08-01,Caf\xe9,1.50\n")
-    assert files._local_csv(files_source("x"), str(path)) is None
+    assert read_local_csv(files_source("x"), str(path)) is None
     with pytest.raises(SourceFilesError, match=r"export\.csv.*byte 32 is not valid utf-8"):
         read_file("v", files_source("x"), str(path))
 
