@@ -190,9 +190,9 @@ def read_each(
     local CSVs that share a header are read ahead together (`read_local_csvs`), one pass of
     files at a time, so no more than a pass is held before it is asked for."""
     passes: list[list[FileInfo]] = []
-    size = TOGETHER_BYTES
+    size = 0
     for info in infos:
-        if size + info.size > TOGETHER_BYTES:
+        if not passes or size + info.size > TOGETHER_BYTES:
             passes.append([])
             size = 0
         passes[-1].append(info)

@@ -53,7 +53,7 @@ def test_every_file_reads_together_as_it_reads_alone(tmp_path: Path) -> None:
                 content = content.replace(b",", b"\t")
             folder = tmp_path / f"{setting}-{number}"
             folder.mkdir()
-            for name, data in (("a", GOOD), ("b", content), ("c", content), ("d", GOOD)):
+            for name, data in (("a", content), ("b", GOOD), ("c", content), ("d", GOOD)):
                 (folder / f"{name}.csv").write_bytes(data)
             read = _each(source, folder)
             assert len(read) == 4, case
@@ -136,6 +136,8 @@ def _row(fields: list[str]) -> bytes:
 
 @st.composite
 def csv_file(draw: st.DrawFn) -> bytes:
+    if draw(st.integers(0, 9)) == 0:
+        return b""  # an export with nothing in it
     header = draw(st.sampled_from(HEADERS))
     width = header.count(b",") + 1
     rows = draw(st.lists(st.lists(FIELD, min_size=width, max_size=width), max_size=4))
