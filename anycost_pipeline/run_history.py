@@ -60,7 +60,10 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool, QueuePool
 
+from anycost_pipeline.migration_scripts import read_once
+
 KEPT_FILES = 16
+read_once()  # every process whose instance uses this storage: the UI, the daemon, runs
 _LIVE: "weakref.WeakSet[SqliteEventLogKeepingEngines]" = weakref.WeakSet()
 
 

@@ -41,6 +41,9 @@ def ready_instance(home: Path) -> None:
     """
     import dagster as dg
 
+    from anycost_pipeline.migration_scripts import read_once
+
+    read_once()  # before the instance's storages first ask alembic
     home.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home / ".anycost-storage.lock")):
         settings = home / "dagster.yaml"
