@@ -7,7 +7,7 @@ the month's own rows (`_source_file`) are checked again before anything is sent.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +51,23 @@ def _shown(file: str, base: Path | None) -> str:
     return file
 
 
-def _same_file(path: str) -> str:
-    """One spelling per file: local paths through their links, URLs as listed."""
-    return path if is_url(path) else os.path.realpath(path)
+def same_files(paths: Iterable[str]) -> set[str]:
+    """One spelling per file: local paths through their links (`os.path.realpath`), URLs as
+    listed. A folder's links are followed once for all its files, not once per file (a source
+    of daily exports lists thousands)."""
+    folders: dict[str, str] = {}
+    spelled = set()
+    for path in paths:
+        folder, name = os.path.split(path)
+        if is_url(path):
+            spelled.add(path)
+        elif name in ("", ".", "..") or os.path.islink(path):
+            spelled.add(os.path.realpath(path))
+        else:
+            if folder not in folders:
+                folders[folder] = os.path.realpath(folder)
+            spelled.add(os.path.join(folders[folder], name))
+    return spelled
 
 
 def source_files(config: AnycostConfig, *, local_only: bool = False) -> dict[str, set[str]]:
@@ -69,7 +83,7 @@ def source_files(config: AnycostConfig, *, local_only: bool = False) -> dict[str
         if local_only and is_url(pattern):
             continue
         try:
-            found[name] = {_same_file(f) for f in list_files(pattern)}
+            found[name] = same_files(list_files(pattern))
         except (OSError, ValueError):
             continue
     return found
@@ -94,7 +108,7 @@ def shared_in_month(
 ) -> list[SharedFiles]:
     """Pairs of a month's `files` source frames whose rows come from the same export file."""
     files = {
-        name: {_same_file(f) for f in frame.get_column(SOURCE_FILE).drop_nulls().unique()}
+        name: same_files(frame.get_column(SOURCE_FILE).drop_nulls().unique())
         for name, frame in frames.items()
         if isinstance(config.sources[name], FilesSource)
         and SOURCE_FILE in frame.columns
