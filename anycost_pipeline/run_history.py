@@ -78,7 +78,9 @@ def _record_engine(url: str, kept: bool = False) -> Engine:
     pool: dict[str, Any] = (
         {"poolclass": QueuePool, "pool_size": 1} if kept else {"poolclass": NullPool}
     )
-    engine = create_engine(url, **pool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    # Any thread may use the kept connection, one at a time, or close it after a fork.
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    engine = create_engine(url, **pool, connect_args=connect_args)
     event.listen(engine, "connect", _sync_at_checkpoints)
     return engine
 
@@ -100,15 +102,31 @@ class _OpenFile:
 
     engine: Engine
     recorder: Engine
+    recording: sqlite3.Connection | None = None  # the recorder's connection, once opened
     holder: sqlite3.Connection | None = None
-    inode: int | None = None  # of the file that the kept connections were opened on
+    inode: int | None = None  # of the file when its kept connections were first opened
+
+    @classmethod
+    def at(cls, url: str) -> "_OpenFile":
+        kept = cls(_record_engine(url), _record_engine(url, kept=True))
+        event.listen(kept.recorder, "connect", kept._opened)
+        return kept
+
+    def _opened(self, dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # `_connect` runs one use at a time (Dagster's lock), so the pool holds one connection.
+        self.recording = dbapi_connection
 
     def follow(self, path: str) -> None:
         """Before a use: a file deleted, or deleted and made again (a wipe, by this process or
-        another), has the connections kept on it closed, so that no record goes to the deleted
-        file (on which SQLite folds nothing in and deletes nothing)."""
-        if self.inode is not None and self.inode != _inode(path):
+        another), since its kept connections were opened has them closed, so that no record
+        goes to the deleted file (on which SQLite folds nothing in and deletes nothing). The
+        file is looked at before any connection opens: one opened after a replacement is
+        only closed once more, needlessly."""
+        now = _inode(path)
+        if self.inode is not None and self.inode != now:
             self.close()
+        if self.inode is None:
+            self.inode = now
 
     def hold(self, path: str) -> None:
         """After a use: open the idle connection, once the file is in write-ahead-log mode;
@@ -118,7 +136,7 @@ class _OpenFile:
                 path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False
             )
             holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
-            self.holder, self.inode = holder, _inode(path)
+            self.holder = holder
 
     def close(self) -> None:
         """Close the file; as its last connection, SQLite folds the log into it."""
@@ -126,8 +144,14 @@ class _OpenFile:
         self.recorder.dispose()
         if self.holder is not None:
             self.holder.close()
-            self.holder = None
-        self.inode = None
+        self.recording = self.holder = self.inode = None
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited connections themselves, not through the
+        recorder's pool, whose lock another thread may have held at the fork."""
+        for connection in (self.recording, self.holder):
+            if connection is not None:
+                connection.close()
 
 
 def _inode(path: str) -> int | None:
@@ -172,8 +196,7 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         with self._files_lock:
             kept = self._files.pop(shard, None)
             if kept is None:
-                url = self.conn_string_for_shard(shard)
-                kept = _OpenFile(_record_engine(url), _record_engine(url, kept=True))
+                kept = _OpenFile.at(self.conn_string_for_shard(shard))
             self._files[shard] = kept  # the most recently used last
             while len(self._files) > KEPT_FILES:
                 self._files.popitem(last=False)[1].close()
@@ -229,9 +252,12 @@ class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
         believe it holds the parent's locks, and the child's own connections would then take
         none, so that the parent closing its files would delete their logs under the child.
         Closing takes nothing from the parent, whose own lock keeps SQLite from folding the log
-        in. The lock on the list is new too: another thread may have held it at the fork."""
+        in. The lock on the list is new too: another thread may have held it at the fork; the
+        engines are let go without their pools, for the same reason."""
         self._files_lock = threading.Lock()
-        self._close_files()
+        for kept in self._files.values():
+            kept.forget()
+        self._files.clear()
 
     def wipe(self) -> None:
         # Dagster deletes the runs' files and their logs: the connections held on them are

@@ -369,3 +369,85 @@ def test_two_processes_that_record_in_turn_each_read_the_others_records(
             assert sorted(r.partition_key for r in seen) == [f"2024-0{m}-01" for m in range(1, 7)]
     finally:
         assert other.wait(timeout=120) == 0
+
+
+WIPED_ELSEWHERE = """
+import sys
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from anycost_pipeline_tests.test_run_history import event
+
+storage = SqliteEventLogStorage(sys.argv[1])
+storage.wipe()
+storage.store_event(event("said by the other after its wipe", "r1"))
+"""
+
+
+def test_a_file_made_again_elsewhere_right_after_a_first_record_gets_the_next_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process wipes the run history and writes the run's file again just after this
+    process's first record, before it holds the file: the next records go to the new file,
+    not to the deleted one that the kept connection was opened on."""
+    storage = run_history.SqliteEventLogKeepingEngines(str(tmp_path))
+    real = run_history._OpenFile.hold
+    wiped: list[bool] = []
+
+    def hold_after_a_wipe_elsewhere(kept: run_history._OpenFile, path: str) -> None:
+        if not wiped and path.endswith("r1.db"):
+            wiped.append(True)
+            folder = run_history.events_folder(str(tmp_path))
+            subprocess.run([sys.executable, "-c", WIPED_ELSEWHERE, folder], check=True)
+        real(kept, path)
+
+    monkeypatch.setattr(run_history._OpenFile, "hold", hold_after_a_wipe_elsewhere)
+    try:
+        for said in ("first", "second", "third"):
+            storage.store_event(event(said, "r1"))
+    finally:
+        storage.dispose()
+    assert said_in(tmp_path, "r1") == ["said by the other after its wipe", "second", "third"]
+
+
+FORKED_WHILE_LOCKED = """
+import os, sys, threading, time
+from anycost_pipeline.run_history import SqliteEventLogKeepingEngines
+from anycost_pipeline_tests.test_run_history import event
+
+storage = SqliteEventLogKeepingEngines(sys.argv[1])
+storage.store_event(event("before the fork", "r1"))
+mutex = storage._files["r1"].recorder.pool._pool.mutex
+held, release = threading.Event(), threading.Event()
+
+def check_in_or_out() -> None:
+    with mutex:  # as a thread taking or giving back the kept connection holds it
+        held.set()
+        release.wait()
+
+threading.Thread(target=check_in_or_out, daemon=True).start()
+held.wait()
+child = os.fork()
+if child == 0:
+    storage.store_event(event("said by the child", "r1"))
+    os._exit(0)
+release.set()
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    done, status = os.waitpid(child, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+    time.sleep(0.05)
+os.kill(child, 9)
+sys.exit(3)  # the child hung
+"""
+
+
+def test_a_child_forked_while_another_thread_used_the_kept_connection_goes_on(
+    tmp_path: Path,
+) -> None:
+    """The child closes the connections it inherited without the pool's lock, which the
+    other thread held at the fork and never gives back in the child."""
+    run = subprocess.run(
+        [sys.executable, "-c", FORKED_WHILE_LOCKED, str(tmp_path)], timeout=120, check=False
+    )
+    assert run.returncode == 0, "the forked child hung or failed"
+    assert said_in(tmp_path, "r1") == ["before the fork", "said by the child"]
