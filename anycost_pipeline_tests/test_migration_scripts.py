@@ -47,3 +47,25 @@ def test_a_new_instance_and_its_runs_read_the_scripts_once_per_storage(
         with sqlite3.connect(file) as db:
             stamped = db.execute("SELECT version_num FROM alembic_version").fetchall()
         assert stamped == [(head,)], file
+
+
+@dg.asset
+def one() -> int:
+    return 1
+
+
+def test_the_project_instance_and_ephemeral_ones_in_turn_keep_a_few_readings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster keeps three alembic configurations and makes them again for a fourth storage
+    kind (an in-memory instance, as `anycost plan` opens beside the project's): the scripts
+    are kept by what a configuration says, so they are not read and kept again each time."""
+    monkeypatch.setattr(migration_scripts, "_kept", {})
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    dagster_home(tmp_path)
+    for _ in range(4):
+        with dg.DagsterInstance.get() as instance:
+            assert dg.materialize([one], instance=instance).success
+        with dg.DagsterInstance.ephemeral() as instance:
+            assert dg.materialize([one], instance=instance).success
+    assert 1 <= len(migration_scripts._kept) <= 5  # the storage kinds, not the openings
