@@ -339,22 +339,26 @@ def _ragged_line(utf8: bytes, source: FilesSource) -> str | None:
     import csv
 
     separator = csv_options(source)["separator"]
-    lines = io.StringIO(utf8.decode("utf-8", errors="replace"))
+    # newline="": lines end as the file ends them, a lone carriage return included.
+    lines = io.StringIO(utf8.decode("utf-8", errors="replace"), newline="")
     reader = csv.reader(lines, delimiter=separator)
     width = None
-    for number, fields in enumerate(reader, start=1):
-        if number <= source.skip_rows or not fields:
-            continue
-        if width is None:
-            width = len(fields)  # the header, or the first row of a file without one
-            continue
-        if len(fields) > width:
-            return (
-                f"line {reader.line_num} has {len(fields)} fields where the header has {width}: "
-                f"{separator!r} appears in a value without quotes (a decimal comma such as "
-                f"1.234,50?). Quote such values in the export, or set `delimiter` in anycost.yaml "
-                "if the file is separated by another character"
-            )
+    try:
+        for number, fields in enumerate(reader, start=1):
+            if number <= source.skip_rows or not fields:
+                continue
+            if width is None:
+                width = len(fields)  # the header, or the first row of a file without one
+                continue
+            if len(fields) > width:
+                return (
+                    f"line {reader.line_num} has {len(fields)} fields where the header has "
+                    f"{width}: {separator!r} appears in a value without quotes (a decimal comma "
+                    "such as 1.234,50?). Quote such values in the export, or set `delimiter` in "
+                    "anycost.yaml if the file is separated by another character"
+                )
+    except csv.Error:
+        return None  # polars' own words then name the problem
     return None
 
 

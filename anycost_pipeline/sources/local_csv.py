@@ -195,5 +195,6 @@ def _read_together(source: FilesSource, paths: list[str]) -> dict[str, pl.DataFr
         return {}
     if not {key for (key,) in parts} <= set(paths):
         return {}  # polars named a file otherwise than it was given
-    empty = frame.clear()  # a file with a header and no rows
-    return {path: parts.get((path,), empty) for path in paths}
+    # A file without rows is left to be read by itself: it may have been emptied since its
+    # header was looked at, and then has no columns of its own.
+    return {path: parts[(path,)] for path in paths if (path,) in parts}

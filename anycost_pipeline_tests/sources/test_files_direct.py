@@ -40,6 +40,8 @@ CONTENTS = {
     "UTF-8 surrogate": b"date,service,cost\n2024-08-01,Comp\xed\xa0\x80,1.50\n",
     "overlong UTF-8": b"date,service,cost\n2024-08-01,Comp\xc0\xaf,1.50\n",
     "too many fields": b"date,service,cost\n2024-08-01,Compute,1.50,extra\n",
+    "lone carriage returns, a field too many": b"date,service,cost\n2024-08-01,Compute,1.50\r"
+    b"2024-08-02,Storage,2,25\r",
     "Latin-1 in a title line": b"Caf\xe9 export\ndate,service,cost\n2024-08-01,Compute,1.50\n",
     "a column named like a lineage column": b"date,_source_row,cost\n2024-08-01,7,1.50\n",
     "a column named like the file column": b"date,_source_file,cost\n2024-08-01,x.csv,1.50\n",
@@ -151,3 +153,16 @@ def test_a_named_local_file_is_listed_as_fsspec_lists_it(
     (odd / "export.csv").write_bytes(GOOD)
     monkeypatch.chdir(odd)
     assert files._named_local_file("export.csv") is None  # fsspec reads `[1]` as a wildcard
+
+
+def test_a_field_too_many_is_named_by_its_line_whatever_ends_the_lines(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    head, good, bad = "date,service,cost", "2024-08-01,Compute,1.50", "2024-08-02,Storage,2,25"
+    for lines in ([head, good, bad, ""], [head + "\r", good + "\r", bad + "\r", ""]):
+        path.write_bytes("\n".join(lines).encode())
+        with pytest.raises(SourceFilesError, match=r"export\.csv.*line 3 has 4 fields"):
+            read_file("v", files_source("x"), str(path))
+    # Lines after the header ended by a carriage return alone, as old Mac exports end them.
+    path.write_bytes(f"{head}\n{good}\r{bad}\r".encode())
+    with pytest.raises(SourceFilesError, match=r"export\.csv.*line 3 has 4 fields"):
+        read_file("v", files_source("x"), str(path))

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE
 from anycost_pipeline.config import FilesSource
-from anycost_pipeline.sources import files
+from anycost_pipeline.sources import files, local_csv
 from anycost_pipeline.sources.files import SourceFilesError, file_infos, read_each
 from anycost_pipeline.sources.local_csv import read_local_csvs
 from anycost_pipeline_tests.sources.helpers import files_source
@@ -162,3 +162,27 @@ def test_generated_files_read_together_as_each_alone(
     assert len(read) == len(contents)
     for path, together in read.items():
         _same(together, _alone(source, path), path)
+
+
+def test_a_file_emptied_after_its_header_was_looked_at_reads_as_it_reads_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An exporter that rewrites a file empties it first: emptied between the look at its header
+    and the pass, it is read by itself, without the columns of the files beside it."""
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.csv").write_bytes(GOOD)
+    looked = local_csv._header_line
+
+    def emptied_after_the_look(source: FilesSource, path: str) -> bytes | None:
+        line = looked(source, path)
+        if path.endswith("b.csv"):
+            Path(path).write_bytes(b"")
+        return line
+
+    monkeypatch.setattr(local_csv, "_header_line", emptied_after_the_look)
+    source = files_source("x")
+    read = _each(source, tmp_path)
+    monkeypatch.setattr(local_csv, "_header_line", looked)
+    for path, together in read.items():
+        _same(together, _alone(source, path), path)
+    assert read[str(tmp_path / "b.csv")].columns == ["_source_row", SOURCE_FILE]
