@@ -94,7 +94,7 @@ def _frame(
         pl.lit("."),
         (micros % 1_000_000).cast(pl.String).str.zfill(6),
     )
-    pick = lambda values, salt: pl.lit(pl.Series(values)).get((mix // salt) % len(values))  # noqa: E731
+    pick = lambda values, salt: pl.lit(pl.Series(values)).gather((mix // salt) % len(values))  # noqa: E731
     cost_center = pl.concat_str(pl.lit("CC-"), (1000 + (mix // 7) % 100).cast(pl.String))
     return pl.select(
         date=stamp.dt.strftime("%Y-%m-%d %H:%M:%S"),
