@@ -126,8 +126,12 @@ class RateCard(_Model):
         """This card with the lines of its CSV file (columns: the match columns, rate, from, to)."""
         import polars as pl
 
+        from anycost_pipeline.sources.local_csv import line_end
+
         try:
-            table = pl.read_csv(path, infer_schema=False)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            table = pl.read_csv(data, infer_schema=False, eol_char=line_end(data))
         except (OSError, pl.exceptions.PolarsError) as error:
             raise ValueError(f"rate card file {path}: cannot be read: {error}") from None
         lines = []

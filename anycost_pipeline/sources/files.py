@@ -24,6 +24,7 @@ from anycost_pipeline.sources.local_csv import (
     csv_options,
     first_row,
     is_utf8,
+    line_end,
     lineage,
     read_local_csv,
     read_local_csvs,
@@ -265,7 +266,10 @@ def read_ragged_file(source_name: str, source: FilesSource, path: str) -> pl.Dat
         return None
     try:
         text = _decode(_file_bytes(source_name, source, path), source.encoding)
-        frame = pl.read_csv(text.encode("utf-8"), truncate_ragged_lines=True, **csv_options(source))
+        utf8 = text.encode("utf-8")
+        frame = pl.read_csv(
+            utf8, truncate_ragged_lines=True, eol_char=line_end(utf8), **csv_options(source)
+        )
         return lineage(frame, path, first_row=first_row(source))
     except (SourceFilesError, UnicodeDecodeError, pl.exceptions.PolarsError, ValueError):
         return None  # not only a line too long: the months cannot be told
@@ -297,8 +301,9 @@ def file_columns(source_name: str, source: FilesSource, path: str) -> list[str]:
         raise SourceFilesError(f"source {source_name!r}: cannot read {path}: {exc}") from None
     except (pl.exceptions.PolarsError, ValueError) as exc:
         raise SourceFilesError(f"{where}: {exc}") from None
-    if not whole and b"\n" in head:
-        head = head[: head.rindex(b"\n") + 1]  # whole lines only
+    end = line_end(head).encode()
+    if not whole and end in head:
+        head = head[: head.rindex(end) + 1]  # whole lines only
     try:
         frame = _csv(head, source, path, n_rows=1)  # the header and one row: no cut row
         return [c for c in frame.columns if c not in (SOURCE_ROW, SOURCE_FILE)]
@@ -325,7 +330,7 @@ def _csv(data: bytes, source: FilesSource, path: str, n_rows: int | None = None)
     else:
         utf8 = _decode(data, source.encoding).encode("utf-8")
     try:
-        frame = pl.read_csv(utf8, n_rows=n_rows, **csv_options(source))
+        frame = pl.read_csv(utf8, n_rows=n_rows, eol_char=line_end(utf8), **csv_options(source))
     except pl.exceptions.ComputeError as error:
         ragged = _ragged_line(utf8, source) if "ragged" in str(error) else None
         if ragged is None:

@@ -33,6 +33,14 @@ def csv_options(source: FilesSource) -> dict:
     }
 
 
+def line_end(data: bytes) -> str:
+    """The character that ends the lines of CSV bytes, for polars' `eol_char`: a carriage return
+    where the bytes hold carriage returns and no newline at all (Excel for Mac's "CSV
+    (Macintosh)" ends lines so), else a newline (polars drops the carriage return of a CRLF).
+    Polars would read a file of carriage returns alone as one long header line."""
+    return "\r" if b"\n" not in data and b"\r" in data else "\n"
+
+
 def first_row(source: FilesSource) -> int:
     # `_source_row` is the line a spreadsheet shows: lines skipped, then the header, then data.
     return source.skip_rows + (2 if source.header else 1)
@@ -120,6 +128,11 @@ def _clean_header(source: FilesSource, columns: list[str]) -> bool:
     return not (source.header and any("\ufffd" in name for name in columns))
 
 
+# How much of a file is read to find its header line (a longer header is read alone) and to
+# learn what ends its lines.
+_HEADER_LINE_BYTES = 1 << 16
+
+
 def read_local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
     """A local, uncompressed UTF-8 CSV read by polars from its path, without a copy of the file
     in Python memory; None where the frame may differ from the general path's, and on any
@@ -128,8 +141,9 @@ def read_local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
         return None
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
-        if not _plain_start(head):
+            head = handle.read(_HEADER_LINE_BYTES)
+        # Lines ended by carriage returns alone: the general path looks at all of the bytes.
+        if not _plain_start(head) or line_end(head) == "\r":
             return None
         frame = pl.read_csv(path, glob=False, **csv_options(source))
         if not _clean_header(source, frame.columns):
@@ -137,10 +151,6 @@ def read_local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
         return lineage(frame, path, first_row=first_row(source))
     except Exception:  # whatever it is, the general path meets it too and reports it
         return None
-
-
-# How much of a file is read to find its header line; a longer header is read alone.
-_HEADER_LINE_BYTES = 1 << 16
 
 
 def _header_line(source: FilesSource, path: str) -> bytes | None:

@@ -161,3 +161,10 @@ def test_rate_card_from_a_csv_file_next_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "rates.csv").write_text("service,rate\nvm,$1\n")
     with pytest.raises(ValueError, match=r"rates.csv, row 2: .*'\$1' is not a plain decimal"):
         config.mapping_of("vendor")
+    # The same card saved by Excel for Mac as "CSV (Macintosh)": lines end in a carriage return.
+    (tmp_path / "rates.csv").write_bytes(b"service,rate,from\rvm,0.0416,\rvm,0.0400,2024-08\r")
+    card = config.mapping_of("vendor").rate_card
+    assert card is not None
+    assert [(line.keys()["service"], line.rate) for line in card.lines_for("2024-08")] == [
+        ("vm", "0.0400")
+    ]
