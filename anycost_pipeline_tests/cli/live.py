@@ -1,12 +1,18 @@
-"""Running `anycost` as a user does, with the live target pointed at a server on 127.0.0.1."""
+"""Running `anycost` as a user does, with the live target pointed at a server on 127.0.0.1:
+as a process of its own, or in the test's process through the same `main`."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+from anycost_pipeline.cli import main
 
 ANYCOST = str(Path(sys.executable).parent / "anycost")
 KEY = "contract-key-7d2e"
@@ -37,6 +43,27 @@ def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[s
         text=True,
         timeout=240,
     )
+
+
+def anycost_here(
+    config: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`anycost ARGS` as `anycost` = `anycost_pipeline.cli:main` runs it, in this process: the
+    same environment (with `env`) and working folder, its exit code and words captured. About a
+    second less per command than a new process, which only imports and opens the same things
+    again: for tests that run many commands in turn. A process of its own (`anycost`) is for
+    what only a process shows: its exit, signals, a clock put in by `sitecustomize`."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**environment(config, url), **(env or {})}.items():
+            patch.setenv(name, value)
+        patch.chdir(config.parent)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse's own exit on a command line it refuses
+                code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess([ANYCOST, *args], code, out.getvalue(), err.getvalue())
 
 
 def start_anycost(config: Path, url: str, *args: str) -> subprocess.Popen:

@@ -1,7 +1,8 @@
 """A connection over time, through `anycost` as a user runs it against a strict CloudZero
 stand-in (the sandbox over HTTP): months that a charge leaves are cleared, months whose files
 are gone are kept, a `sum` month is never added twice, and the journal is evidence, never a
-substitute for reading CloudZero."""
+substitute for reading CloudZero. Each command runs through `anycost`'s `main` in this process
+(`anycost_here`), as a process of its own where another process or a kill is part of the case."""
 
 import json
 import subprocess
@@ -19,7 +20,7 @@ from anycost_pipeline.cloudzero.sandbox.server import Answers, Faults, SandboxSe
 from anycost_pipeline_tests.cli.live import (
     ANYCOST,
     KEY,
-    anycost,
+    anycost_here,
     environment,
     http_source_project,
     one_csv_project,
@@ -77,14 +78,14 @@ def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: P
     """Invoice 0001 is re-issued dated August: July is emptied, August holds both invoices."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        first = anycost(config, server.url, "run")
+        first = anycost_here(config, server.url, "run")
         assert first.returncode == 0, words(first)
         assert held(server, "2024-07") == (1, Decimal("100.00"))
         (config.parent / "exports" / "month.csv").write_text(
             HEADER + "2024-08-01,Support,100.00,a\n"
         )
 
-        planned = anycost(config, server.url, "plan")
+        planned = anycost_here(config, server.url, "plan")
         assert planned.returncode == 2, words(planned)  # changes pending
         said = words(planned)
         assert (
@@ -96,7 +97,7 @@ def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: P
         )
         assert held(server, "2024-07") == (1, Decimal("100.00"))  # the plan sent nothing
 
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert (
@@ -106,7 +107,7 @@ def test_a_charge_that_moves_month_is_cleared_from_the_month_it_left(tmp_path: P
         assert held(server, "2024-07") == (0, Decimal(0))
         assert held(server, "2024-08") == (2, Decimal("150.00"))
 
-        settled = anycost(config, server.url, "plan")
+        settled = anycost_here(config, server.url, "plan")
         assert settled.returncode == 0, words(settled)
         assert "0 months to send, 0 to clear, 0 in conflict, 2 unchanged" in words(settled)
 
@@ -116,9 +117,9 @@ def test_a_month_whose_files_are_gone_is_kept(tmp_path: Path) -> None:
     July is unchanged, and the run says so."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert (
@@ -137,10 +138,10 @@ def test_a_month_is_kept_when_every_export_file_is_gone(tmp_path: Path) -> None:
     matched a file stays an error naming it."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         for export in (config.parent / "exports").glob("*.csv"):
             export.unlink()
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert "2024-07: unchanged" in said and "2024-08: unchanged" in said, said
@@ -150,7 +151,7 @@ def test_a_month_is_kept_when_every_export_file_is_gone(tmp_path: Path) -> None:
     never = project(tmp_path / "q", "")
     (never.parent / "exports" / "month.csv").unlink()
     with start_sandbox(tmp_path / "cz2", api_key=KEY) as server:
-        refused = anycost(never, server.url, "run")
+        refused = anycost_here(never, server.url, "run")
         assert refused.returncode == 1
         assert "no file matches" in words(refused) and "check `path` in anycost.yaml" in words(
             refused
@@ -160,24 +161,24 @@ def test_a_month_is_kept_when_every_export_file_is_gone(tmp_path: Path) -> None:
 def test_a_sum_month_that_another_sender_wrote_to_is_not_added_again(tmp_path: Path) -> None:
     config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n", "sum")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         assert held(server, "2024-08") == (2, Decimal("15.00"))
         row = {"time/usage_start": "2024-08-03T00:00:00Z", "cost/cost": "-1.00"}
         another_sender(server, "2024-08", "sum", [row])
 
-        again = anycost(config, server.url, "run", "2024-08")
+        again = anycost_here(config, server.url, "run", "2024-08")
         said = words(again)
         assert again.returncode == 1, said
         assert "Nothing was sent for 2024-08: CloudZero holds 3 rows" in said
         assert "anycost delete-month" in said and "--force" in said
         assert held(server, "2024-08") == (3, Decimal("14.00"))  # not 29.00
 
-        assert anycost(config, server.url, "plan", "2024-08").returncode == 2
-        deleted = anycost(
+        assert anycost_here(config, server.url, "plan", "2024-08").returncode == 2
+        deleted = anycost_here(
             config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
         )
         assert deleted.returncode == 0, words(deleted)
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         assert held(server, "2024-08") == (2, Decimal("15.00"))
 
 
@@ -224,12 +225,12 @@ def test_a_killed_sum_run_then_an_emptied_month_is_sent_whole(
         if emptied_by == "another tool":
             another_sender(server, "2024-08", "replace_drop", [])
         else:
-            deleted = anycost(
+            deleted = anycost_here(
                 config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
             )
             assert deleted.returncode == 0, words(deleted)
         assert held(server, "2024-08") == (0, Decimal(0))
-        again = anycost(config, server.url, "run", "2024-08")
+        again = anycost_here(config, server.url, "run", "2024-08")
         said = words(again)
         assert again.returncode == 0, said
         assert "2024-08: sent" in said
@@ -239,12 +240,12 @@ def test_a_killed_sum_run_then_an_emptied_month_is_sent_whole(
 def test_a_damaged_journal_record_stops_the_month(tmp_path: Path) -> None:
     config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,6.00,a\n", "sum")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         record = journal_record(config, "2024-08")
         whole = record.read_text()
         for damage in (whole[: len(whole) // 2], "[]"):  # cut short; JSON, but not a record
             record.write_text(damage)
-            again = anycost(config, server.url, "run", "2024-08")
+            again = anycost_here(config, server.url, "run", "2024-08")
             said = words(again)
             assert again.returncode == 1, said
             assert f"the submission journal's record of 2024-08 ({record})" in said
@@ -252,7 +253,7 @@ def test_a_damaged_journal_record_stops_the_month(tmp_path: Path) -> None:
             assert "not known whether" not in said
             assert held(server, "2024-08") == (2, Decimal("16.00"))
         record.unlink()  # no record at all: CloudZero's holdings decide, and they are not ours
-        again = anycost(config, server.url, "run", "2024-08")
+        again = anycost_here(config, server.url, "run", "2024-08")
         assert again.returncode == 1, words(again)
         assert "that this adaptor never sent" in words(again)
         assert held(server, "2024-08") == (2, Decimal("16.00"))
@@ -261,9 +262,9 @@ def test_a_damaged_journal_record_stops_the_month(tmp_path: Path) -> None:
 def test_the_same_api_written_differently_is_the_same_journal(tmp_path: Path) -> None:
     config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n", "sum")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         other = server.url.replace("127.0.0.1", "LOCALHOST") + "/"
-        again = anycost(config, other, "run", "2024-08")
+        again = anycost_here(config, other, "run", "2024-08")
         assert again.returncode == 0, words(again)
         assert "2024-08: unchanged" in words(again)
         assert held(server, "2024-08") == (1, Decimal("10.00"))
@@ -273,10 +274,10 @@ def test_an_emptied_month_is_sent_again_with_a_per_drop_listing(tmp_path: Path) 
     config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n")
     answers = Answers(listing="drops")
     with start_sandbox(tmp_path / "cz", api_key=KEY, answers=answers) as server:
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         another_sender(server, "2024-08", "replace_drop", [])
         assert held(server, "2024-08") == (0, Decimal(0))
-        again = anycost(config, server.url, "run", "2024-08")
+        again = anycost_here(config, server.url, "run", "2024-08")
         said = words(again)
         assert again.returncode == 0, said
         assert "2024-08: sent" in said
@@ -326,14 +327,14 @@ def test_an_index_that_forgot_a_deleted_file_keeps_the_month(tmp_path: Path) -> 
     file from moved records: July, whose export is gone, is kept, not cleared."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
         (index,) = (config.parent / ".anycost" / "index").glob("*.json")
         data = json.loads(index.read_text())  # as an earlier version left it: no memory
         data = {"settings": data["settings"], "files": data["files"]}
         data["files"] = {p: e for p, e in data["files"].items() if not p.endswith("month.csv")}
         index.write_text(json.dumps(data))
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert (
@@ -345,12 +346,12 @@ def test_an_index_that_forgot_a_deleted_file_keeps_the_month(tmp_path: Path) -> 
 def test_a_deleted_file_is_remembered_across_a_change_of_settings(tmp_path: Path) -> None:
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
         settings = yaml.safe_load(config.read_text())
         settings["sources"]["vendor"]["columns"]["resource/region"] = "account"
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         assert again.returncode == 0, words(again)
         assert "2024-07: unchanged" in words(again) and "keeps 1 row" in words(again), words(again)
         assert held(server, "2024-07") == (1, Decimal("100.00"))
@@ -371,13 +372,13 @@ def test_a_month_one_source_left_and_another_lost_its_files_keeps_only_the_lost_
     settings["sources"]["tax"] = tax
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         assert held(server, "2024-07") == (2, Decimal("107.00"))
         (config.parent / "taxes" / "tax-07.csv").unlink()
         (config.parent / "exports" / "month.csv").write_text(
             HEADER + "2024-08-01,Support,100.00,a\n"
         )
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert "keeps 1 row, cost 7.00" in said and "tax-07.csv" in said, said
@@ -387,10 +388,10 @@ def test_a_month_one_source_left_and_another_lost_its_files_keeps_only_the_lost_
 
 def test_plan_exits_1_when_it_cannot_judge_and_names_later_months(tmp_path: Path) -> None:
     config = _july_and_august(tmp_path / "p")
-    down = anycost(config, "http://127.0.0.1:9", "plan")  # nothing listens there
+    down = anycost_here(config, "http://127.0.0.1:9", "plan")  # nothing listens there
     assert down.returncode == 1, words(down)
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        later = anycost(config, server.url, "plan", "2024-08", "2099-01")
+        later = anycost_here(config, server.url, "plan", "2024-08", "2099-01")
         assert later.returncode == 2, words(later)
         assert "(not judged: 2099-01, after this month (UTC))" in words(later)
 
@@ -456,14 +457,14 @@ def test_plan_confirms_a_submission_the_drop_list_could_not_confirm_then(tmp_pat
     config = project(tmp_path / "p", "2024-08-01,A,10.00,a\n2024-08-02,B,5.00,a\n", "sum")
     faults = Faults(reads_fail_after_writes=True)
     with start_sandbox(tmp_path / "cz", api_key=KEY, faults=faults) as server:
-        sent = anycost(config, server.url, "run", "2024-08")
+        sent = anycost_here(config, server.url, "run", "2024-08")
         assert "sent, not confirmed" in words(sent), words(sent)
         server.faults.reads_fail_after_writes = False
-        planned = anycost(config, server.url, "plan", "2024-08")
+        planned = anycost_here(config, server.url, "plan", "2024-08")
         said = words(planned)
         assert planned.returncode == 0, said
         assert "2024-08 unchanged" in said, said
-        again = anycost(config, server.url, "run", "2024-08")
+        again = anycost_here(config, server.url, "run", "2024-08")
         assert again.returncode == 0 and "2024-08: unchanged" in words(again), words(again)
         assert held(server, "2024-08") == (2, Decimal("15.00"))
 
@@ -477,18 +478,18 @@ def test_a_month_whose_original_export_was_rotated_away_is_not_shrunk(tmp_path: 
     exports = config.parent / "exports"
     (exports / "correction-0001.csv").write_text(HEADER + "2024-05-21,Support,-10.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         assert held(server, "2024-05") == (2, Decimal("90.00"))
         (exports / "month.csv").unlink()  # the original invoice, rotated away
 
-        again = anycost(config, server.url, "run", "2024-05")
+        again = anycost_here(config, server.url, "run", "2024-05")
         said = words(again)
         assert again.returncode == 0, said
         assert held(server, "2024-05") == (2, Decimal("90.00")), said  # not shrunk to -10.00
         assert "2024-05: unchanged" in said and "month.csv" in said, said
         assert "keeps 1 row, cost 100.00" in said, said
 
-        planned = anycost(config, server.url, "plan", "2024-05")
+        planned = anycost_here(config, server.url, "plan", "2024-05")
         assert "2024-05 unchanged" in words(planned), words(planned)
 
         emptied_then_sent_as_the_files_hold_it(
@@ -506,15 +507,15 @@ def emptied_then_sent_as_the_files_hold_it(
     """`--force` sends a month with the rows it carries from gone files (forcing a send never
     drops them: CloudZero holds `carried`); `delete-month` and a run send it as the files hold
     it (`expected`), after which it is unchanged."""
-    forced = anycost(config, server.url, "run", month, "--force")
+    forced = anycost_here(config, server.url, "run", month, "--force")
     assert forced.returncode == 0, words(forced)
     assert held(server, month) == carried, words(forced)
-    emptied = anycost(config, server.url, "delete-month", "main", month, "--yes-delete-month")
+    emptied = anycost_here(config, server.url, "delete-month", "main", month, "--yes-delete-month")
     assert emptied.returncode == 0, words(emptied)
-    sent = anycost(config, server.url, "run", month)
+    sent = anycost_here(config, server.url, "run", month)
     assert f"{month}: sent" in words(sent), words(sent)
     assert held(server, month) == expected
-    after = anycost(config, server.url, "run", month)
+    after = anycost_here(config, server.url, "run", month)
     assert f"{month}: unchanged" in words(after), words(after)
 
 
@@ -530,10 +531,10 @@ def test_a_source_whose_deleted_files_are_withdrawn_shrinks_and_clears_its_month
     (exports / "correction-0001.csv").write_text(HEADER + "2024-05-21,Support,-10.00,a\n")
     (exports / "june.csv").write_text(HEADER + "2024-06-02,Support,7.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (exports / "month.csv").unlink()
         (exports / "june.csv").unlink()
-        again = anycost(config, server.url, "run", "2024-05", "2024-06")
+        again = anycost_here(config, server.url, "run", "2024-05", "2024-06")
         assert again.returncode == 0, words(again)
         assert held(server, "2024-05") == (1, Decimal("-10.00"))
         assert held(server, "2024-06") == (0, Decimal(0))
@@ -554,12 +555,12 @@ def test_a_month_to_date_export_renamed_by_the_vendor_is_sent_as_it_grows(
     exports = config.parent / "exports"
     (exports / "month.csv").rename(exports / "exp-0815.csv")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         (exports / "exp-0815.csv").unlink()
         (exports / "exp-0816.csv").write_text(
             HEADER + f"2024-08-01,A,{day_one},a\n2024-08-16,A,5.00,a\n"
         )
-        again = anycost(config, server.url, "run", "2024-08")
+        again = anycost_here(config, server.url, "run", "2024-08")
         assert again.returncode == 0, words(again)
         assert "2024-08: sent" in words(again), words(again)
         assert held(server, "2024-08") == (2, total)
@@ -575,11 +576,11 @@ def test_a_carried_month_another_sender_wrote_to_is_replaced_and_says_so(
     the month)."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
         row = {"time/usage_start": "2024-07-03T05:00:00Z", "cost/cost": "-1.00"}
         another_sender(server, "2024-07", "sum", [row])
-        again = anycost(config, server.url, "run", "2024-07")
+        again = anycost_here(config, server.url, "run", "2024-07")
         said = words(again)
         assert again.returncode == 0, said
         assert "CloudZero held 2 rows that this adaptor had not left there" in said, said
@@ -595,7 +596,7 @@ def refused_as_a_conflict(config: Path, server: SandboxServer, month: str) -> st
     """`anycost run` after another sender wrote to `month`: exit 1, nothing sent, the month and
     the way out named, CloudZero's month as the other sender left it. Returns the words."""
     drops = len(server.store.drop_history(CID))
-    again = anycost(config, server.url, "run")
+    again = anycost_here(config, server.url, "run")
     said = words(again)
     assert again.returncode == 1, said
     assert f"Nothing was sent for {month}" in said and "delete-month" in said, said
@@ -614,18 +615,18 @@ def test_another_senders_rows_in_a_month_the_sources_never_held_are_a_conflict(
     and exits 1; after `delete-month`, as its words advise, a run is clean and exact."""
     config = project(tmp_path / "p", "2024-07-02,Support,90.78,a\n", operation)
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         another_sender(server, "2024-08", "sum", [FOREIGN_ROW])
         said = refused_as_a_conflict(config, server, "2024-08")
         assert "that this adaptor never sent" in said
-        plan = anycost(config, server.url, "plan")
+        plan = anycost_here(config, server.url, "plan")
         assert plan.returncode == 2 and "conflict" in words(plan), words(plan)
 
-        deleted = anycost(
+        deleted = anycost_here(
             config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
         )
         assert deleted.returncode == 0, words(deleted)
-        clean = anycost(config, server.url, "run")
+        clean = anycost_here(config, server.url, "run")
         assert clean.returncode == 0, words(clean)
         assert held(server, "2024-08") == (0, Decimal(0))
         assert held(server, "2024-07") == (1, Decimal("90.78"))
@@ -640,14 +641,14 @@ def test_another_senders_rows_in_a_sum_month_emptied_by_delete_month_are_a_confl
     adaptor left it: a conflict again (exit 1), not 'kept' with exit 0."""
     config = project(tmp_path / "p", "2024-07-02,Support,90.78,a\n", "sum")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         another_sender(server, "2024-08", "sum", [FOREIGN_ROW])
         refused_as_a_conflict(config, server, "2024-08")
-        emptied = anycost(
+        emptied = anycost_here(
             config, server.url, "delete-month", "main", "2024-08", "--yes-delete-month"
         )
         assert emptied.returncode == 0, words(emptied)
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         another_sender(server, "2024-08", "sum", [FOREIGN_ROW])
         refused_as_a_conflict(config, server, "2024-08")
 
@@ -665,11 +666,11 @@ def test_a_month_whose_only_file_was_rotated_away_is_kept_even_with_its_journal_
         HEADER + "2024-08-12,Compute,479.43,a\n"
     )
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()  # July's only file, rotated away
         for record in (config.parent / ".anycost" / "submissions").glob("*/*.json"):
             record.unlink()  # the journal is lost
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert "keeps 1 row, cost 236.36" in said and "month.csv" in said, said
@@ -688,12 +689,12 @@ def test_replacing_a_month_another_sender_wrote_says_what_it_held(
     foreign = {"time/usage_start": "2024-07-01T00:00:00Z", "cost/cost": "2000.00"}
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
         if sent_before:
-            assert anycost(config, server.url, "run").returncode == 0
+            assert anycost_here(config, server.url, "run").returncode == 0
             another_sender(server, "2024-07", "sum", [foreign])  # 2 rows, 2010.00 now
         else:
             another_sender(server, "2024-07", "replace_drop", [foreign])
         before = held(server, "2024-07")
-        done = anycost(config, server.url, "run")
+        done = anycost_here(config, server.url, "run")
         said = words(done)
         assert done.returncode == 0, said
         assert held(server, "2024-07") == (1, Decimal("10.00")), said
@@ -718,12 +719,12 @@ def test_a_source_moved_to_another_connection_leaves_the_months_it_held_in_the_f
     (config.parent / "gamma" / "july.csv").write_text(HEADER + "2024-07-11,Compute,7.00,a\n")
     config.write_text(yaml.safe_dump(settings, sort_keys=False))
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         assert held(server, "2024-08") == (1, Decimal("500.00"))
 
         settings["sources"]["vendor"]["connection"] = "other"
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
-        moved = anycost(config, server.url, "run")
+        moved = anycost_here(config, server.url, "run")
         said = words(moved)
         assert moved.returncode == 0, said
         assert held(server, "2024-07") == (1, Decimal("7.00")), said
@@ -739,14 +740,14 @@ def test_months_sent_before_a_later_start_month_are_named_as_not_judged(tmp_path
     months, and nothing said July was left out)."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         settings = yaml.safe_load(config.read_text())
         settings["start_month"] = "2024-08"
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
         note = "not judged: 2024-07, before start_month 2024-08; this adaptor sent them"
-        planned = anycost(config, server.url, "plan")
+        planned = anycost_here(config, server.url, "plan")
         assert planned.returncode == 0 and note in words(planned), words(planned)
-        ran = anycost(config, server.url, "run")
+        ran = anycost_here(config, server.url, "run")
         assert ran.returncode == 0 and note in words(ran), words(ran)
 
 
@@ -758,16 +759,16 @@ def test_a_connection_whose_only_source_moved_away_clears_the_months_it_held(
     August stayed there while other was sent them too: counted twice, exit 0)."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         settings = yaml.safe_load(config.read_text())
         settings["connections"]["other"] = {"connection_id": "conn-other"}
         settings["sources"]["vendor"]["connection"] = "other"
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
 
-        planned = anycost(config, server.url, "plan")
+        planned = anycost_here(config, server.url, "plan")
         assert planned.returncode == 2, words(planned)
         assert "2024-07  clear" in planned.stdout, words(planned)
-        moved = anycost(config, server.url, "run")
+        moved = anycost_here(config, server.url, "run")
         said = words(moved)
         assert moved.returncode == 0, said
         assert held(server, "2024-07", "conn-other") == (1, Decimal("100.00")), said
@@ -775,7 +776,7 @@ def test_a_connection_whose_only_source_moved_away_clears_the_months_it_held(
         assert held(server, "2024-07") == (0, Decimal(0)), said
         assert held(server, "2024-08") == (0, Decimal(0)), said
         assert "2024-07 (main): cleared" in said, said
-        assert anycost(config, server.url, "plan").returncode == 0
+        assert anycost_here(config, server.url, "plan").returncode == 0
 
 
 def test_a_connection_removed_from_anycost_yaml_is_named_with_the_months_it_holds(
@@ -785,7 +786,7 @@ def test_a_connection_removed_from_anycost_yaml_is_named_with_the_months_it_hold
     months this adaptor sent it, instead of passing over them in silence."""
     config = _july_and_august(tmp_path / "p")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         settings = yaml.safe_load(config.read_text())
         settings["connections"] = {"other": {"connection_id": "conn-other"}}
         settings["sources"]["vendor"]["connection"] = "other"
@@ -795,6 +796,6 @@ def test_a_connection_removed_from_anycost_yaml_is_named_with_the_months_it_hold
             "2024-07, 2024-08 to it, and CloudZero keeps them as they are"
         )
         for command in ("plan", "run"):
-            said = words(anycost(config, server.url, command))
+            said = words(anycost_here(config, server.url, command))
             assert note in said, said
         assert held(server, "2024-07") == (1, Decimal("100.00"))  # judged by nothing: kept

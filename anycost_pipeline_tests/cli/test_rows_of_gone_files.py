@@ -1,8 +1,8 @@
 """Rows CloudZero was sent from an export file that is gone (a vendor's retention), or from a
 pulled source that returns nothing for the month now, are never dropped because something
 else in the month changed: they are carried forward with the sources' month, which is sent,
-and the words say which rows the month keeps. Through `anycost` against the sandbox over HTTP
-(review of the connection over time, findings 1 and 2: each lost the gone rows' cost with
+and the words say which rows the month keeps. Through `anycost`'s `main` (in this process:
+`anycost_here`) against the sandbox over HTTP (review of the connection over time, findings 1 and 2: each lost the gone rows' cost with
 exit 0 and the word `sent`; a later review: a month kept whole for a gone file kept a moved
 source's rows too, which its new connection sent as well)."""
 
@@ -17,7 +17,7 @@ import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.settling import utc_now
-from anycost_pipeline_tests.cli.live import ANYCOST, KEY, anycost, environment, http_source_project
+from anycost_pipeline_tests.cli.live import KEY, anycost_here, http_source_project
 from anycost_pipeline_tests.cli.test_months_over_time import (
     CID,
     HEADER,
@@ -48,23 +48,23 @@ def test_a_deleted_file_of_one_source_is_carried_when_another_source_of_the_mont
     beta = config.parent / "beta"
     (beta / "july.csv").write_text(HEADER + "2024-07-11,Compute,10.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         assert held(server, "2024-07") == (2, Decimal("1010.00"))
         (config.parent / "exports" / "month.csv").unlink()  # vendor's retention
         (beta / "july.csv").write_text(
             HEADER + "2024-07-11,Compute,10.00,a\n2024-07-12,Compute,5.00,a\n"
         )
 
-        planned = anycost(config, server.url, "plan", "2024-07")
+        planned = anycost_here(config, server.url, "plan", "2024-07")
         assert "2024-07 send" in words(planned), words(planned)
-        again = anycost(config, server.url, "run", "2024-07")
+        again = anycost_here(config, server.url, "run", "2024-07")
         said = words(again)
         assert again.returncode == 0, said
         # beta's new row arrives; the gone invoice's row stays
         assert held(server, "2024-07") == (3, Decimal("1015.00")), said
         assert "2024-07: sent" in said and "month.csv" in said, said
         assert "keeps 1 row, cost 1000.00" in said, said  # what is carried, exactly
-        after = anycost(config, server.url, "run", "2024-07")
+        after = anycost_here(config, server.url, "run", "2024-07")
         assert "2024-07: unchanged" in words(after), words(after)
 
         emptied_then_sent_as_the_files_hold_it(
@@ -79,37 +79,30 @@ def test_a_deleted_file_is_carried_when_another_file_of_the_month_gains_a_row(
     exports = config.parent / "exports"
     (exports / "july-b.csv").write_text(HEADER + "2024-07-11,Compute,10.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         (exports / "month.csv").unlink()
         (exports / "july-b.csv").write_text(
             HEADER + "2024-07-11,Compute,10.00,a\n2024-07-12,Compute,5.00,a\n"
         )
-        again = anycost(config, server.url, "run")
+        again = anycost_here(config, server.url, "run")
         said = words(again)
         assert again.returncode == 0, said
         assert held(server, "2024-07") == (3, Decimal("1015.00")), said
         assert "2024-07: sent" in said and "month.csv" in said, said
 
         # Emptied by hand, the month holds none of the gone rows to drop: the files' month goes.
-        emptied = anycost(
+        emptied = anycost_here(
             config, server.url, "delete-month", "main", "2024-07", "--yes-delete-month"
         )
         assert emptied.returncode == 0, words(emptied)
-        refilled = anycost(config, server.url, "run")
+        refilled = anycost_here(config, server.url, "run")
         assert "2024-07: sent" in words(refilled), words(refilled)
         assert held(server, "2024-07") == (2, Decimal("15.00"))
 
 
 def _pulling(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`anycost ARGS` whose pulls reach the vendor API on 127.0.0.1 (no proxy for it)."""
-    return subprocess.run(
-        [ANYCOST, *args],
-        cwd=config.parent,
-        env={**environment(config, url), "NO_PROXY": "127.0.0.1"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    return anycost_here(config, url, *args, env={"NO_PROXY": "127.0.0.1"})
 
 
 def _api(months: dict[str, list[dict]]):
@@ -181,14 +174,14 @@ def test_without_a_copy_of_the_month_as_sent_a_month_that_grows_is_sent(tmp_path
     exports = config.parent / "exports"
     (exports / "b.csv").write_text(HEADER + "2024-07-02,Compute,10.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         (exports / "month.csv").rename(exports / "a-v2.csv")  # the same rows, renamed
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         shutil.rmtree(config.parent / ".anycost" / "frames")
         (exports / "b.csv").write_text(
             HEADER + "2024-07-02,Compute,10.00,a\n2024-07-03,Compute,10.00,a\n"
         )
-        again = anycost(config, server.url, "run", "2024-07")
+        again = anycost_here(config, server.url, "run", "2024-07")
         assert "2024-07: sent" in words(again), words(again)
         assert held(server, "2024-07") == (3, Decimal("120.00"))
 
@@ -202,12 +195,12 @@ def test_a_moved_source_whose_file_is_gone_leaves_its_month_kept(tmp_path: Path)
     )
     (config.parent / "gamma" / "aug.csv").write_text(HEADER + "2024-08-11,Compute,5.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         assert held(server, "2024-07") == (1, Decimal("100.00"))
         _move(config, "vendor", "other")
-        moved = anycost(config, server.url, "run")
+        moved = anycost_here(config, server.url, "run")
         said = words(moved)
         assert held(server, "2024-07") == (1, Decimal("100.00")), said
         assert held(server, "2024-07", "conn-other") == (0, Decimal(0)), said
@@ -235,17 +228,17 @@ def test_a_month_carrying_a_gone_file_lets_a_moved_source_leave(tmp_path: Path) 
         _second_source(config, name, name)
         (config.parent / name / "july.csv").write_text(HEADER + row)
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run").returncode == 0
+        assert anycost_here(config, server.url, "run").returncode == 0
         assert held(server, "2024-07") == (3, Decimal("160.00"))
         (config.parent / "exports" / "month.csv").unlink()  # vendor's retention
         _move(config, "gamma", "other")
-        moved = anycost(config, server.url, "run")
+        moved = anycost_here(config, server.url, "run")
         said = words(moved)
         assert moved.returncode == 0, said
         assert held(server, "2024-07", "conn-other") == (1, Decimal("50.00")), said
         assert held(server, "2024-07") == (2, Decimal("110.00")), said  # not 160.00
         assert "keeps 1 row, cost 100.00" in said, said
-        again = anycost(config, server.url, "plan")
+        again = anycost_here(config, server.url, "plan")
         assert again.returncode == 0, words(again)  # every month unchanged
 
 
@@ -292,11 +285,11 @@ def test_a_moved_source_whose_export_was_renamed_is_counted_once(tmp_path: Path)
     (config.parent / "beta" / "b.csv").write_text(HEADER + "2024-07-12,Compute,10.00,a\n")
     exports = config.parent / "exports"
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         (exports / "month.csv").rename(exports / "month-v2.csv")
         _move(config, "vendor", "other")
         for _ in range(2):  # the first run and the next: exact at once, and stays so
-            said = words(anycost(config, server.url, "run", "2024-07"))
+            said = words(anycost_here(config, server.url, "run", "2024-07"))
             assert held(server, "2024-07") == (1, Decimal("10.00")), said
             assert held(server, "2024-07", "conn-other") == (1, Decimal("100.00")), said
 
@@ -318,14 +311,14 @@ def test_a_moved_sources_gone_rows_the_new_connection_never_held_stay(
         (config.parent / "beta" / "x.csv").write_text(HEADER + "2024-07-12,Compute,10.00,a\n")
     main = (2, Decimal("110.00")) if beta else (1, Decimal("100.00"))
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         (exports / "a.csv").unlink()
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         _move(config, "vendor", "other")
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         (exports / "b.csv").unlink()
         for _ in range(2):
-            done = anycost(config, server.url, "run", "2024-07")
+            done = anycost_here(config, server.url, "run", "2024-07")
             said = words(done)
             assert done.returncode == 0, said
             assert held(server, "2024-07") == main, said
@@ -369,12 +362,12 @@ def test_another_sources_row_of_the_same_day_and_service_does_not_stop_the_carry
     beta = config.parent / "beta"
     (beta / "july.csv").write_text(HEADER + "2024-07-11,Compute,1.00,a\n")
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-07").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-07").returncode == 0
         (config.parent / "exports" / "month.csv").unlink()
         (beta / "july.csv").write_text(
             HEADER + "2024-07-11,Compute,1.00,a\n2024-07-10,Support,5.00,a\n"
         )
-        again = anycost(config, server.url, "run", "2024-07")
+        again = anycost_here(config, server.url, "run", "2024-07")
         said = words(again)
         assert again.returncode == 0, said
         assert held(server, "2024-07") == (3, Decimal("1006.00")), said

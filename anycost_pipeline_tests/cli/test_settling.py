@@ -1,6 +1,6 @@
-"""Months that settle, through `anycost` as a user runs it against the sandbox over HTTP: a
-month is `estimated` until its source says it has settled, then `final`; a final month whose
-data changes later is sent again with a warning, or held until `--force`."""
+"""Months that settle, through `anycost`'s `main` (in this process: `anycost_here`) against the
+sandbox over HTTP: a month is `estimated` until its source says it has settled, then `final`; a
+final month whose data changes later is sent again with a warning, or held until `--force`."""
 
 from decimal import Decimal
 from pathlib import Path
@@ -9,7 +9,7 @@ import yaml
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline.months import Month
-from anycost_pipeline_tests.cli.live import KEY, anycost, one_csv_project
+from anycost_pipeline_tests.cli.live import KEY, anycost_here, one_csv_project
 from anycost_pipeline_tests.cli.test_months_over_time import CID, held, words
 
 HEADER = "time,service,amount,account,invoice\n"
@@ -42,7 +42,7 @@ def test_a_month_is_estimated_until_invoiced_then_final_and_a_late_change_is_sai
     warning: it was settling); a correction after that is sent again with LATE CHANGE."""
     config = project(tmp_path / "p", UNINVOICED, {"after_days": 3, "when": "bill/invoice_id"})
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        first = anycost(config, server.url, "run", "2024-08")
+        first = anycost_here(config, server.url, "run", "2024-08")
         said = words(first)
         assert first.returncode == 0, said
         assert "2024-08: sent" in said
@@ -51,13 +51,13 @@ def test_a_month_is_estimated_until_invoiced_then_final_and_a_late_change_is_sai
         )
 
         export(config, INVOICED)
-        planned = anycost(config, server.url, "plan", "2024-08")
+        planned = anycost_here(config, server.url, "plan", "2024-08")
         assert planned.returncode == 2, words(planned)
         assert (
             "[final: source vendor: settles 3 days after the month (2024-09-04), and every row "
             "has bill/invoice_id]" in words(planned)
         )
-        settled = anycost(config, server.url, "run", "2024-08")
+        settled = anycost_here(config, server.url, "run", "2024-08")
         said = words(settled)
         assert settled.returncode == 0, said
         assert "LATE CHANGE" not in said  # the month was still settling when last sent
@@ -66,7 +66,7 @@ def test_a_month_is_estimated_until_invoiced_then_final_and_a_late_change_is_sai
         )
 
         export(config, CORRECTED)
-        late = anycost(config, server.url, "run", "2024-08")
+        late = anycost_here(config, server.url, "run", "2024-08")
         said = words(late)
         assert late.returncode == 0, said
         assert "WARNING 2024-08: LATE CHANGE: 2024-08 has been final at CloudZero since" in said, (
@@ -82,24 +82,24 @@ def test_a_late_change_to_a_final_month_is_held_until_force(tmp_path: Path) -> N
     settles = {"when": "bill/invoice_id", "late_change": "hold"}
     config = project(tmp_path / "p", INVOICED, settles)
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        assert anycost(config, server.url, "run", "2024-08").returncode == 0
+        assert anycost_here(config, server.url, "run", "2024-08").returncode == 0
         assert held(server, "2024-08") == (2, Decimal("57.25"))
 
         export(config, CORRECTED)
-        planned = anycost(config, server.url, "plan", "2024-08")
+        planned = anycost_here(config, server.url, "plan", "2024-08")
         said = words(planned)
         assert planned.returncode == 2, said
         assert "2024-08 held LATE CHANGE" in said
         assert "1 held (final, changed late)" in said
 
-        late = anycost(config, server.url, "run", "2024-08")
+        late = anycost_here(config, server.url, "run", "2024-08")
         said = words(late)
         assert late.returncode == 1, said
         assert "Nothing was sent for 2024-08: LATE CHANGE" in said
         assert "`anycost run 2024-08 --force`" in said
         assert held(server, "2024-08") == (2, Decimal("57.25"))
 
-        forced = anycost(config, server.url, "run", "2024-08", "--force")
+        forced = anycost_here(config, server.url, "run", "2024-08", "--force")
         assert forced.returncode == 0, words(forced)
         assert held(server, "2024-08") == (2, Decimal("55.25"))
 
@@ -117,7 +117,7 @@ def test_the_current_month_is_estimated_and_a_past_one_without_settles_is_final(
         cloudzero={"target": "live"},
     )
     with start_sandbox(tmp_path / "cz", api_key=KEY) as server:
-        result = anycost(config, server.url, "run", "2024-08", str(this))
+        result = anycost_here(config, server.url, "run", "2024-08", str(this))
         said = words(result)
         assert result.returncode == 0, said
         assert f"{this} is estimated: source vendor: {this} is not over" in said
