@@ -126,12 +126,14 @@ class RateCard(_Model):
         """This card with the lines of its CSV file (columns: the match columns, rate, from, to)."""
         import polars as pl
 
-        from anycost_pipeline.sources.local_csv import line_end
+        from anycost_pipeline.sources.local_csv import line_end, unpacked_by_polars
 
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
-            table = pl.read_csv(data, infer_schema=False, eol_char=line_end(data))
+            # Compressed bytes: what ends their lines is known only once polars unpacks them.
+            end = "\n" if unpacked_by_polars(data) else line_end(data)
+            table = pl.read_csv(data, infer_schema=False, eol_char=end)
         except (OSError, pl.exceptions.PolarsError) as error:
             raise ValueError(f"rate card file {path}: cannot be read: {error}") from None
         lines = []

@@ -33,12 +33,27 @@ def csv_options(source: FilesSource) -> dict:
     }
 
 
+_LINE_MARKS = re.compile(rb'["\r\n]')
+
+
 def line_end(data: bytes) -> str:
-    """The character that ends the lines of CSV bytes, for polars' `eol_char`: a carriage return
-    where the bytes hold carriage returns and no newline at all (Excel for Mac's "CSV
-    (Macintosh)" ends lines so), else a newline (polars drops the carriage return of a CRLF).
-    Polars would read a file of carriage returns alone as one long header line."""
-    return "\r" if b"\n" not in data and b"\r" in data else "\n"
+    """The character that ends the lines of CSV bytes, for polars' `eol_char`, as the first line
+    ends outside quotes: a carriage return alone (Excel for Mac's "CSV (Macintosh)"; a line
+    break inside one of its cells is a newline), else a newline (polars drops the carriage
+    return of a CRLF). Polars reads a file of carriage returns as one long header line."""
+    quoted = False
+    for mark in _LINE_MARKS.finditer(data):
+        if mark[0] == b'"':
+            quoted = not quoted
+        elif not quoted:
+            alone = mark[0] == b"\r" and data[mark.end() : mark.end() + 1] != b"\n"
+            return "\r" if alone else "\n"
+    return "\n"
+
+
+def unpacked_by_polars(data: bytes) -> bool:
+    """Whether polars reads these bytes as compressed (gzip, zlib, zstd) and unpacks them."""
+    return data.startswith(_POLARS_UNPACKS)
 
 
 def first_row(source: FilesSource) -> int:
@@ -165,7 +180,7 @@ def _header_line(source: FilesSource, path: str) -> bytes | None:
         return None
     line, newline, _ = head.partition(b"\n")
     lineage_named = SOURCE_ROW.encode() in line or SOURCE_FILE.encode() in line
-    if not newline or lineage_named or not _plain_start(head):
+    if not newline or lineage_named or not _plain_start(head) or line_end(head) == "\r":
         return None
     return line.removeprefix(codecs.BOM_UTF8)  # polars drops it, as `_csv` does
 

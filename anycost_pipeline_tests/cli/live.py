@@ -3,6 +3,7 @@ as a process of its own, or in the test's process through the same `main`."""
 
 import contextlib
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -54,15 +55,23 @@ def anycost_here(
     again: for tests that run many commands in turn. A process of its own (`anycost`) is for
     what only a process shows: its exit, signals, a clock put in by `sitecustomize`."""
     out, err = io.StringIO(), io.StringIO()
+    # A process of its own prints a warning logged where no handler is set on stderr (logging's
+    # last resort); here pytest's capture on the root logger would take it from the words.
+    last_resort = logging.StreamHandler(err)
+    last_resort.setLevel(logging.WARNING)
+    root = logging.getLogger()
     with pytest.MonkeyPatch.context() as patch:
         for name, value in {**environment(config, url), **(env or {})}.items():
             patch.setenv(name, value)
         patch.chdir(config.parent)
+        root.addHandler(last_resort)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(list(args))
             except SystemExit as exit:  # argparse's own exit on a command line it refuses
                 code = exit.code if isinstance(exit.code, int) else 1
+            finally:
+                root.removeHandler(last_resort)
     return subprocess.CompletedProcess([ANYCOST, *args], code, out.getvalue(), err.getvalue())
 
 

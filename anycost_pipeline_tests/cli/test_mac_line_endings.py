@@ -1,8 +1,9 @@
 """Exports whose lines end in a carriage return alone, as Excel for Mac's "CSV (Macintosh)"
 saves them: read as the same file with newlines would be, through `anycost run` and
 `anycost validate` as a user runs them, and by every reading path (alone, with other files,
-the file's columns, a line too long)."""
+the file's columns, a line too long, a rate card, the sample `anycost add-source` reads)."""
 
+import gzip
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from anycost_pipeline.cbf.errors import SOURCE_FILE
+from anycost_pipeline.cbf.options import RateCard
 from anycost_pipeline.cli import main
 from anycost_pipeline.cloudzero.sandbox.store import SandboxStore
 from anycost_pipeline.sources import files
 from anycost_pipeline.sources.files import SourceFilesError, read_file
+from anycost_pipeline.sources.propose.sample import read_sample
 from anycost_pipeline_tests.conftest import Project
 from anycost_pipeline_tests.sources.helpers import files_source
 
@@ -127,3 +130,39 @@ def test_any_table_reads_the_same_with_mac_line_endings(tmp_path_factory, rows) 
     mac.write_bytes(("\r".join(lines) + "\r").encode())
     source = files_source("x")
     assert _as_read(source, mac).equals(_as_read(source, unix))
+
+
+def test_a_mac_file_with_a_line_break_inside_a_cell_reads_as_with_newlines(tmp_path: Path) -> None:
+    # Excel writes a line break inside a cell (Alt+Enter) as a newline, whatever ends its lines.
+    row = b'2024-08-01,"two\nlines",1.50'
+    unix, mac = tmp_path / "unix.csv", tmp_path / "mac.csv"
+    unix.write_bytes(b"date,service,cost\n" + row + b"\n2024-08-02,S,2\n")
+    mac.write_bytes(b"date,service,cost\r" + row + b"\r2024-08-02,S,2\r")
+    source = files_source("x")
+    assert _as_read(source, mac).equals(_as_read(source, unix))
+    assert _as_read(source, mac)["service"].to_list() == ["two\nlines", "S"]
+    # The cell far into the file: its columns are read from the first lines alone.
+    filler = b"2024-08-01,Compute,1.00\r" * 60_000
+    mac.write_bytes(b"date,service,cost\r" + filler + row + b"\r")
+    assert files.file_columns("v", source, str(mac)) == ["date", "service", "cost"]
+    assert _as_read(source, mac).height == 60_001
+
+
+def test_gzip_rate_cards_read_their_rates_whatever_bytes_they_pack_to(tmp_path: Path) -> None:
+    path = tmp_path / "rates.csv.gz"
+    for number in range(200):  # compressed bytes hold a carriage return alone by chance
+        path.write_bytes(gzip.compress(f"service,rate\nvm,0.{number:04d}\n".encode(), mtime=0))
+        card = RateCard(quantity="q", match=["service"], file=path.name).with_file(str(path))
+        assert [(line.keys()["service"], line.rate) for line in card.rates] == [
+            ("vm", f"0.{number:04d}")
+        ], number
+
+
+def test_add_source_proposes_the_delimiter_of_a_mac_export(tmp_path: Path) -> None:
+    row = b'2024-08-01;"Compute, EU, west, a";1,50\n'  # more commas than semicolons in rows
+    text = b"date;service;cost\n" + row * 3
+    for name, content in (("unix.csv", text), ("mac.csv", _mac(text))):
+        (tmp_path / name).write_bytes(content)
+        frame, keys = read_sample(tmp_path / name, "vendor")
+        assert keys.get("delimiter") == ";", name
+        assert frame.height == 3, name

@@ -9,6 +9,7 @@ import polars as pl
 from anycost_pipeline.cbf.columns import COST, USAGE_START
 from anycost_pipeline.config import FilesSource
 from anycost_pipeline.sources.files import SourceFilesError, read_file
+from anycost_pipeline.sources.local_csv import line_end
 
 
 class ProposalError(ValueError):
@@ -65,7 +66,7 @@ def read_sample(path: Path, name: str) -> tuple[pl.DataFrame, dict[str, Any]]:
         with path.open("rb") as handle:
             head = handle.read(4096)
         if compression == "none":
-            line = head.split(b"\n", 1)[0]
+            line = head.split(line_end(head).encode(), 1)[0]
             if line.count(b";") > line.count(b","):
                 keys["delimiter"] = ";"
     reader = FilesSource.model_validate({"connection": "c", "columns": _ANY_COLUMNS, **keys})
