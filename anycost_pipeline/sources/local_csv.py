@@ -157,7 +157,7 @@ def read_local_csv(source: FilesSource, path: str) -> pl.DataFrame | None:
     try:
         with open(path, "rb") as handle:
             head = handle.read(_HEADER_LINE_BYTES)
-        # Lines ended by carriage returns alone: the general path looks at all of the bytes.
+        # Lines ended by carriage returns alone: the general path tells polars so.
         if not _plain_start(head) or line_end(head) == "\r":
             return None
         frame = pl.read_csv(path, glob=False, **csv_options(source))
