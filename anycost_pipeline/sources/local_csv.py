@@ -132,9 +132,7 @@ def _plain_start(head: bytes) -> bool:
     # polars unpacks compressed bytes it recognises, which `_csv` refuses as not UTF-8.
     text = head.removeprefix(codecs.BOM_UTF8)
     return not (
-        text.startswith(codecs.BOM_UTF8)
-        or text.startswith(_POLARS_UNPACKS)
-        or head.startswith(_POLARS_UNPACKS)
+        text.startswith(codecs.BOM_UTF8) or unpacked_by_polars(text) or unpacked_by_polars(head)
     )
 
 
