@@ -49,8 +49,8 @@ def anycost(config: Path, url: str, *args: str) -> subprocess.CompletedProcess[s
 def anycost_here(
     config: Path, url: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`anycost ARGS` as `anycost` = `anycost_pipeline.cli:main` runs it, in this process: the
-    same environment (with `env`) and working folder, its exit code and words captured. About a
+    """`anycost ARGS` through `anycost`'s own `main`, in this process: the same environment (with
+    `env`) and working folder as `anycost`, its exit code and words captured. About a
     second less per command than a new process, which only imports and opens the same things
     again: for tests that run many commands in turn. A process of its own (`anycost`) is for
     what only a process shows: its exit, signals, a clock put in by `sitecustomize`."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from anycost_pipeline.cloudzero.sandbox import start_sandbox
 from anycost_pipeline_tests.cli.live import KEY, anycost, anycost_here
+from anycost_pipeline_tests.cli.test_months_over_time import words as said_by
 from anycost_pipeline_tests.cli.test_settling import CORRECTED, INVOICED, export, project
 
 COMMANDS = [("run", "2024-08"), ("run", "2024-08"), ("plan",), ("run", "2024-08")]
@@ -22,8 +23,7 @@ def _said(root: Path, command) -> list[tuple[int, str]]:  # type: ignore[no-unty
             if number == 2:
                 export(config, CORRECTED)  # a late change to the final month
             result = command(config, server.url, *args)
-            words = " ".join((result.stdout + result.stderr).split())
-            words = words.replace(str(root), "<root>").replace(server.url, "<url>")
+            words = said_by(result).replace(str(root), "<root>").replace(server.url, "<url>")
             words = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(\+00:00|Z)?", "<time>", words)
             words = re.sub(r"\b[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\b", "<id>", words)
             words = re.sub(r"sandbox-[0-9a-f]+", "sandbox-<id>", words)
